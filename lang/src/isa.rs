@@ -1,0 +1,623 @@
+//! The opcode dictionary: every instruction of the Mova VM, declared once.
+//!
+//! The [`isa!`] table below is the single source of truth for the instruction set. From it this module
+//! derives the [`Opcode`] enum (numbers, mnemonics, operand kinds, stack effects, meanings), the
+//! pre-decoded [`Instr`] enum with typed operands, the binary encoding and decoding of one instruction,
+//! the textual form the disassembler prints and the assembler reads, and the Markdown table in
+//! `docs/isa.md`. Adding an opcode is one line in the table; every `match` on [`Opcode`] or [`Instr`]
+//! elsewhere is exhaustive, so the build then points at each place that must learn about it.
+
+use std::fmt;
+
+/// How an instruction's operand is encoded in `.mvb` and what it means.
+///
+/// Operands are big-endian, of a fixed width per kind; signed kinds are two's complement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OperandKind {
+    /// A signed 64-bit value (`i64`, 8 bytes).
+    Value,
+    /// A backward jump distance in instructions (`u32`, 4 bytes): the target is `index - offset`.
+    Back,
+    /// A signed jump distance in instructions (`i32`, 4 bytes): the target is `index + offset`.
+    Rel,
+    /// A duration in milliseconds (`u32`, 4 bytes).
+    Millis,
+    /// A stack slot counted from the bottom of the stack, slot 0 first (`u16`, 2 bytes).
+    Slot,
+}
+
+impl OperandKind {
+    /// Every operand kind, in declaration order.
+    pub const ALL: [OperandKind; 5] = [
+        OperandKind::Value,
+        OperandKind::Back,
+        OperandKind::Rel,
+        OperandKind::Millis,
+        OperandKind::Slot,
+    ];
+
+    /// The number of bytes the operand takes in `.mvb`.
+    pub const fn width(self) -> usize {
+        match self {
+            OperandKind::Value => 8,
+            OperandKind::Back | OperandKind::Rel | OperandKind::Millis => 4,
+            OperandKind::Slot => 2,
+        }
+    }
+
+    /// The smallest and largest operand value this kind can hold.
+    pub const fn range(self) -> (i64, i64) {
+        match self {
+            OperandKind::Value => (i64::MIN, i64::MAX),
+            OperandKind::Back | OperandKind::Millis => (0, u32::MAX as i64),
+            OperandKind::Rel => (i32::MIN as i64, i32::MAX as i64),
+            OperandKind::Slot => (0, u16::MAX as i64),
+        }
+    }
+
+    /// The operand's name in listings, documentation and diagnostics.
+    pub const fn name(self) -> &'static str {
+        match self {
+            OperandKind::Value => "value",
+            OperandKind::Back => "offset",
+            OperandKind::Rel => "offset",
+            OperandKind::Millis => "ms",
+            OperandKind::Slot => "slot",
+        }
+    }
+
+    /// The operand's type as the documentation shows it.
+    pub const fn type_name(self) -> &'static str {
+        match self {
+            OperandKind::Value => "i64",
+            OperandKind::Back | OperandKind::Millis => "u32",
+            OperandKind::Rel => "i32",
+            OperandKind::Slot => "u16",
+        }
+    }
+
+    /// Whether the operand is a jump distance (so the verifier checks its target).
+    pub const fn is_jump(self) -> bool {
+        match self {
+            OperandKind::Back | OperandKind::Rel => true,
+            OperandKind::Value | OperandKind::Millis | OperandKind::Slot => false,
+        }
+    }
+
+    /// Decodes an operand of this kind from exactly [`width`](Self::width) big-endian bytes.
+    ///
+    /// Returns `None` when `bytes` has the wrong length.
+    pub fn read(self, bytes: &[u8]) -> Option<i64> {
+        Some(match self {
+            OperandKind::Value => i64::from_be_bytes(bytes.try_into().ok()?),
+            OperandKind::Back | OperandKind::Millis => {
+                i64::from(u32::from_be_bytes(bytes.try_into().ok()?))
+            }
+            OperandKind::Rel => i64::from(i32::from_be_bytes(bytes.try_into().ok()?)),
+            OperandKind::Slot => i64::from(u16::from_be_bytes(bytes.try_into().ok()?)),
+        })
+    }
+}
+
+/// How many values an instruction takes from the top of the stack and how many it leaves there.
+///
+/// `pops` is also the number of values the stack must hold for the instruction to run: the VM traps
+/// with a stack underflow before executing an instruction that finds fewer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct StackEffect {
+    /// Values consumed from the top of the stack.
+    pub pops: u8,
+    /// Values left on the top of the stack in their place.
+    pub pushes: u8,
+}
+
+/// Why an operand does not fit an opcode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OperandError {
+    /// The opcode takes an operand and none was given.
+    #[error("{mnemonic} needs an operand ({})", kind.name())]
+    Missing {
+        /// The opcode's mnemonic.
+        mnemonic: &'static str,
+        /// The operand it takes.
+        kind: OperandKind,
+    },
+    /// The opcode takes no operand and one was given.
+    #[error("{mnemonic} takes no operand")]
+    Unexpected {
+        /// The opcode's mnemonic.
+        mnemonic: &'static str,
+    },
+    /// The operand is outside the range of its kind.
+    #[error(
+        "{mnemonic}'s {} must be in {}..={}, found {value}",
+        kind.name(), kind.range().0, kind.range().1
+    )]
+    OutOfRange {
+        /// The opcode's mnemonic.
+        mnemonic: &'static str,
+        /// The operand it takes.
+        kind: OperandKind,
+        /// The value that was given.
+        value: i64,
+    },
+}
+
+/// Declares the instruction set. Each row is
+/// `hex Name "MNEMONIC" (OperandKind)? [pops -> pushes] "stack picture" "meaning";`
+/// and everything else in this module is generated from the rows.
+macro_rules! isa {
+    ($(
+        $hex:literal $name:ident $mnemonic:literal $(($kind:ident))?
+            [$pops:literal -> $pushes:literal] $picture:literal $meaning:literal;
+    )*) => {
+        /// An operation code: the first byte of every encoded instruction.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[repr(u8)]
+        pub enum Opcode {
+            $(
+                #[doc = $meaning]
+                $name = $hex,
+            )*
+        }
+
+        impl Opcode {
+            /// Every opcode, in the order of the table (which is also numeric order).
+            pub const ALL: &'static [Opcode] = &[$(Opcode::$name),*];
+
+            /// The opcode with this number, if there is one.
+            pub const fn from_byte(byte: u8) -> Option<Opcode> {
+                match byte {
+                    $($hex => Some(Opcode::$name),)*
+                    _ => None,
+                }
+            }
+
+            /// The opcode's number, its first byte in `.mvb`.
+            pub const fn byte(self) -> u8 {
+                self as u8
+            }
+
+            /// The opcode's mnemonic, upper case, as listings print it.
+            pub const fn mnemonic(self) -> &'static str {
+                match self {
+                    $(Opcode::$name => $mnemonic,)*
+                }
+            }
+
+            /// The kind of operand the opcode takes, if any.
+            pub const fn operand_kind(self) -> Option<OperandKind> {
+                match self {
+                    $(Opcode::$name => isa!(@kind $($kind)?),)*
+                }
+            }
+
+            /// What the opcode does to the stack.
+            pub const fn stack_effect(self) -> StackEffect {
+                match self {
+                    $(Opcode::$name => StackEffect { pops: $pops, pushes: $pushes },)*
+                }
+            }
+
+            /// The stack before and after the opcode, as the documentation draws it.
+            pub const fn stack_picture(self) -> &'static str {
+                match self {
+                    $(Opcode::$name => $picture,)*
+                }
+            }
+
+            /// One sentence on what the opcode does.
+            pub const fn meaning(self) -> &'static str {
+                match self {
+                    $(Opcode::$name => $meaning,)*
+                }
+            }
+        }
+
+        /// A decoded instruction with its typed operand: what the VM executes.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Instr {
+            $(
+                #[doc = $meaning]
+                $name $((isa!(@ty $kind)))?,
+            )*
+        }
+
+        impl Instr {
+            /// The instruction's opcode.
+            pub const fn opcode(&self) -> Opcode {
+                match self {
+                    $(Instr::$name $((isa!(@wild $kind)))? => Opcode::$name,)*
+                }
+            }
+
+            /// The instruction's operand widened to `i64`, if it has one.
+            pub fn operand(&self) -> Option<i64> {
+                match *self {
+                    $(Instr::$name $((isa!(@bind $kind, operand)))? => isa!(@get $($kind, operand)?),)*
+                }
+            }
+
+            /// Builds an instruction from an opcode and an operand, checking that they fit together.
+            pub fn new(opcode: Opcode, operand: Option<i64>) -> Result<Instr, OperandError> {
+                match opcode {
+                    $(Opcode::$name => isa!(@build $name, $mnemonic, operand $(, $kind)?),)*
+                }
+            }
+        }
+
+        /// The Markdown table of the instruction set, as `docs/isa.md` carries it.
+        pub fn markdown_table() -> String {
+            let mut table = String::from(
+                "| Hex | Mnemonic | Operand | Stack | Meaning |\n| --- | --- | --- | --- | --- |\n",
+            );
+            for &opcode in Opcode::ALL {
+                let operand = match opcode.operand_kind() {
+                    Some(kind) => format!("`{}` ({})", kind.name(), kind.type_name()),
+                    None => String::from("—"),
+                };
+                table.push_str(&format!(
+                    "| 0x{:02X} | `{}` | {} | `{}` | {} |\n",
+                    opcode.byte(),
+                    opcode.mnemonic(),
+                    operand,
+                    opcode.stack_picture(),
+                    opcode.meaning(),
+                ));
+            }
+            table
+        }
+    };
+
+    (@kind) => { None };
+    (@kind $kind:ident) => { Some(OperandKind::$kind) };
+
+    (@ty Value) => { i64 };
+    (@ty Back) => { u32 };
+    (@ty Rel) => { i32 };
+    (@ty Millis) => { u32 };
+    (@ty Slot) => { u16 };
+
+    (@wild $kind:ident) => { _ };
+    (@bind $kind:ident, $var:ident) => { $var };
+    (@get) => { None };
+    (@get $kind:ident, $var:ident) => { Some(i64::from($var)) };
+
+    (@build $name:ident, $mnemonic:literal, $operand:ident) => {
+        match $operand {
+            None => Ok(Instr::$name),
+            Some(_) => Err(OperandError::Unexpected { mnemonic: $mnemonic }),
+        }
+    };
+    (@build $name:ident, $mnemonic:literal, $operand:ident, $kind:ident) => {
+        match $operand {
+            None => Err(OperandError::Missing { mnemonic: $mnemonic, kind: OperandKind::$kind }),
+            Some(value) => <isa!(@ty $kind)>::try_from(value).map(Instr::$name).map_err(|_| {
+                OperandError::OutOfRange { mnemonic: $mnemonic, kind: OperandKind::$kind, value }
+            }),
+        }
+    };
+}
+
+isa! {
+    // The seed's five opcodes: numbers, mnemonics and meanings are fixed by the seed design.
+    0x01 Put "PUT" (Value) [0 -> 1] "→ value"
+        "Push `value`.";
+    0x02 Add "ADD" (Value) [1 -> 1] "a → a+value"
+        "Replace the top of the stack by `top + value`; overflow traps.";
+    0x03 Goto "GOTO" (Back) [0 -> 0] "—"
+        "Jump backwards: the next instruction is `index - offset`.";
+    0x04 Print "PRINT" [1 -> 1] "a → a"
+        "Print the top of the stack in decimal and a newline; the stack is unchanged.";
+    0x05 Sleep "SLEEP" (Millis) [0 -> 0] "—"
+        "Sleep `ms` milliseconds (output is flushed first).";
+    // Extensions for the pseudo-language.
+    0x06 Halt "HALT" [0 -> 0] "—"
+        "Stop the program normally, as running off the end of the code does.";
+    0x07 Pop "POP" [1 -> 0] "a →"
+        "Drop the top of the stack.";
+    0x08 Dup "DUP" [1 -> 2] "a → a a"
+        "Push a copy of the top of the stack.";
+    0x09 Load "LOAD" (Slot) [0 -> 1] "→ s"
+        "Push a copy of stack slot `slot` (slot 0 is the bottom); a slot past the top traps.";
+    0x0A Store "STORE" (Slot) [1 -> 0] "a →"
+        "Pop a value and write it into slot `slot`, which must lie below the popped value.";
+    0x0B AddS "ADDS" [2 -> 1] "a b → a+b"
+        "Add the top two values; overflow traps.";
+    0x0C Sub "SUB" [2 -> 1] "a b → a-b"
+        "Subtract the top from the value below it; overflow traps.";
+    0x0D Mul "MUL" [2 -> 1] "a b → a*b"
+        "Multiply the top two values; overflow traps.";
+    0x0E Div "DIV" [2 -> 1] "a b → a/b"
+        "Divide, truncating toward zero; division by zero and `MIN / -1` trap.";
+    0x0F Mod "MOD" [2 -> 1] "a b → a%b"
+        "Remainder with the sign of the dividend `a`; a zero divisor traps.";
+    0x10 Neg "NEG" [1 -> 1] "a → -a"
+        "Negate; negating the smallest value traps.";
+    0x11 Not "NOT" [1 -> 1] "a → !a"
+        "Logical not: 1 if the top is 0, else 0.";
+    0x12 Eq "EQ" [2 -> 1] "a b → a==b"
+        "1 if `a == b`, else 0.";
+    0x13 Ne "NE" [2 -> 1] "a b → a!=b"
+        "1 if `a != b`, else 0.";
+    0x14 Lt "LT" [2 -> 1] "a b → a<b"
+        "1 if `a < b`, else 0.";
+    0x15 Le "LE" [2 -> 1] "a b → a<=b"
+        "1 if `a <= b`, else 0.";
+    0x16 Gt "GT" [2 -> 1] "a b → a>b"
+        "1 if `a > b`, else 0.";
+    0x17 Ge "GE" [2 -> 1] "a b → a>=b"
+        "1 if `a >= b`, else 0.";
+    0x18 Jmp "JMP" (Rel) [0 -> 0] "—"
+        "Jump: the next instruction is `index + offset` (backwards when negative).";
+    0x19 Jz "JZ" (Rel) [1 -> 0] "a →"
+        "Pop; if the value is 0, jump to `index + offset`.";
+    0x1A Jnz "JNZ" (Rel) [1 -> 0] "a →"
+        "Pop; if the value is not 0, jump to `index + offset`.";
+    0x1B SleepS "SLEEPS" [1 -> 0] "ms →"
+        "Pop a duration in milliseconds and sleep that long; a negative duration traps.";
+}
+
+impl Opcode {
+    /// The opcode whose mnemonic is `name`, compared without regard to case.
+    pub fn from_mnemonic(name: &str) -> Option<Opcode> {
+        Opcode::ALL
+            .iter()
+            .copied()
+            .find(|opcode| opcode.mnemonic().eq_ignore_ascii_case(name))
+    }
+
+    /// The number of bytes an instruction with this opcode takes in `.mvb`.
+    pub const fn encoded_len(self) -> usize {
+        match self.operand_kind() {
+            Some(kind) => 1 + kind.width(),
+            None => 1,
+        }
+    }
+}
+
+impl fmt::Display for Opcode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.mnemonic())
+    }
+}
+
+/// Where a jump instruction goes, relative to the code it sits in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JumpTarget {
+    /// The target is the instruction with this index, or the end of the code (a normal halt) when
+    /// the index equals the code length.
+    Index(u32),
+    /// The target lies before the first instruction or past the end of the code.
+    OutOfRange(i64),
+}
+
+impl Instr {
+    /// The instruction's length in bytes in `.mvb`.
+    pub fn encoded_len(&self) -> usize {
+        self.opcode().encoded_len()
+    }
+
+    /// Appends the instruction's binary encoding to `out`: the opcode byte, then the operand
+    /// big-endian in the width of its kind.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        let opcode = self.opcode();
+        out.push(opcode.byte());
+        if let (Some(kind), Some(value)) = (opcode.operand_kind(), self.operand()) {
+            // `Instr` holds each operand in its kind's own type, so the low `width` bytes of the
+            // widened value are exactly its two's-complement encoding.
+            let bytes = value.to_be_bytes();
+            out.extend_from_slice(&bytes[bytes.len() - kind.width()..]);
+        }
+    }
+
+    /// Decodes one instruction from the start of `bytes`, returning it and its encoded length.
+    pub fn decode(bytes: &[u8]) -> Result<(Instr, usize), InstrDecodeError> {
+        let (&byte, rest) = bytes.split_first().ok_or(InstrDecodeError::Empty)?;
+        let opcode = Opcode::from_byte(byte).ok_or(InstrDecodeError::UnknownOpcode(byte))?;
+        let Some(kind) = opcode.operand_kind() else {
+            return Ok((
+                Instr::new(opcode, None).map_err(InstrDecodeError::Operand)?,
+                1,
+            ));
+        };
+        let operand = rest
+            .get(..kind.width())
+            .and_then(|operand| kind.read(operand))
+            .ok_or(InstrDecodeError::TruncatedOperand {
+                opcode,
+                available: rest.len(),
+            })?;
+        let instr = Instr::new(opcode, Some(operand)).map_err(InstrDecodeError::Operand)?;
+        Ok((instr, 1 + kind.width()))
+    }
+
+    /// Where this instruction jumps when it sits at `index`, if it is a jump.
+    pub fn jump_target(&self, index: u32) -> Option<JumpTarget> {
+        let kind = self.opcode().operand_kind().filter(|kind| kind.is_jump())?;
+        let offset = self.operand()?;
+        let target = match kind {
+            OperandKind::Back => i64::from(index) - offset,
+            OperandKind::Rel | OperandKind::Value | OperandKind::Millis | OperandKind::Slot => {
+                i64::from(index) + offset
+            }
+        };
+        Some(match u32::try_from(target) {
+            Ok(target) => JumpTarget::Index(target),
+            Err(_) => JumpTarget::OutOfRange(target),
+        })
+    }
+}
+
+impl fmt::Display for Instr {
+    /// The instruction as `.mvasm` writes it: `PUT 0`, `PRINT`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.operand() {
+            Some(operand) => write!(f, "{} {operand}", self.opcode().mnemonic()),
+            None => f.write_str(self.opcode().mnemonic()),
+        }
+    }
+}
+
+/// Why the bytes at some position are not an instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InstrDecodeError {
+    /// There are no bytes left.
+    #[error("expected an instruction, found the end of the code")]
+    Empty,
+    /// The first byte is not an opcode.
+    #[error("unknown opcode 0x{0:02X}")]
+    UnknownOpcode(u8),
+    /// The operand is cut short.
+    #[error("truncated operand of {opcode}: needs {} bytes, {available} left", opcode.operand_kind().map_or(0, OperandKind::width))]
+    TruncatedOperand {
+        /// The opcode whose operand is cut short.
+        opcode: Opcode,
+        /// How many bytes were left after the opcode.
+        available: usize,
+    },
+    /// The operand does not fit the opcode (cannot happen for well-formed widths; kept so that decoding
+    /// reports rather than panics if the table and the widths ever disagree).
+    #[error("{0}")]
+    Operand(OperandError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_opcodes_keep_their_numbers_and_mnemonics() {
+        let seed = [
+            (0x01, "PUT", Some(OperandKind::Value)),
+            (0x02, "ADD", Some(OperandKind::Value)),
+            (0x03, "GOTO", Some(OperandKind::Back)),
+            (0x04, "PRINT", None),
+            (0x05, "SLEEP", Some(OperandKind::Millis)),
+        ];
+        for (byte, mnemonic, kind) in seed {
+            let opcode = Opcode::from_byte(byte).unwrap();
+            assert_eq!(opcode.mnemonic(), mnemonic);
+            assert_eq!(opcode.operand_kind(), kind);
+        }
+    }
+
+    #[test]
+    fn opcodes_are_dense_from_one_and_in_numeric_order() {
+        for (i, opcode) in Opcode::ALL.iter().enumerate() {
+            assert_eq!(usize::from(opcode.byte()), i + 1, "{opcode}");
+            assert_eq!(Opcode::from_byte(opcode.byte()), Some(*opcode));
+        }
+        assert_eq!(Opcode::from_byte(0x00), None, "0x00 must stay invalid");
+        let next = u8::try_from(Opcode::ALL.len() + 1).unwrap();
+        assert_eq!(Opcode::from_byte(next), None);
+    }
+
+    #[test]
+    fn mnemonics_are_unique_and_case_insensitive() {
+        for opcode in Opcode::ALL {
+            assert_eq!(Opcode::from_mnemonic(opcode.mnemonic()), Some(*opcode));
+            let lower = opcode.mnemonic().to_ascii_lowercase();
+            assert_eq!(Opcode::from_mnemonic(&lower), Some(*opcode));
+        }
+        assert_eq!(Opcode::from_mnemonic("PUTS"), None);
+    }
+
+    #[test]
+    fn every_opcode_round_trips_at_the_edges_of_its_operand_range() {
+        for &opcode in Opcode::ALL {
+            let operands: Vec<Option<i64>> = match opcode.operand_kind() {
+                None => vec![None],
+                Some(kind) => {
+                    let (lo, hi) = kind.range();
+                    vec![Some(lo), Some(hi), Some(0), Some(lo / 2 + hi / 2)]
+                }
+            };
+            for operand in operands {
+                let instr = Instr::new(opcode, operand).unwrap();
+                let mut bytes = Vec::new();
+                instr.encode_into(&mut bytes);
+                assert_eq!(bytes.len(), opcode.encoded_len());
+                assert_eq!(Instr::decode(&bytes), Ok((instr, bytes.len())));
+                assert_eq!(instr.operand(), operand);
+            }
+        }
+    }
+
+    #[test]
+    fn operands_are_checked_against_their_kind() {
+        assert_eq!(
+            Instr::new(Opcode::Print, Some(1)),
+            Err(OperandError::Unexpected { mnemonic: "PRINT" })
+        );
+        assert_eq!(
+            Instr::new(Opcode::Put, None),
+            Err(OperandError::Missing {
+                mnemonic: "PUT",
+                kind: OperandKind::Value
+            })
+        );
+        let err = Instr::new(Opcode::Goto, Some(-1)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "GOTO's offset must be in 0..=4294967295, found -1"
+        );
+        assert!(Instr::new(Opcode::Load, Some(65_536)).is_err());
+        assert!(Instr::new(Opcode::Jmp, Some(-2_147_483_648)).is_ok());
+    }
+
+    #[test]
+    fn encoding_is_big_endian_as_documented() {
+        let mut bytes = Vec::new();
+        Instr::Put(0x0102_0304_0506_0708).encode_into(&mut bytes);
+        Instr::Goto(3).encode_into(&mut bytes);
+        Instr::Jmp(-2).encode_into(&mut bytes);
+        Instr::Load(0x0A0B).encode_into(&mut bytes);
+        Instr::Print.encode_into(&mut bytes);
+        assert_eq!(
+            bytes,
+            [
+                0x01, 1, 2, 3, 4, 5, 6, 7, 8, //
+                0x03, 0, 0, 0, 3, //
+                0x18, 0xFF, 0xFF, 0xFF, 0xFE, //
+                0x09, 0x0A, 0x0B, //
+                0x04,
+            ]
+        );
+    }
+
+    #[test]
+    fn decoding_reports_unknown_and_truncated_instructions() {
+        assert_eq!(Instr::decode(&[]), Err(InstrDecodeError::Empty));
+        assert_eq!(
+            Instr::decode(&[0xEE]),
+            Err(InstrDecodeError::UnknownOpcode(0xEE))
+        );
+        assert_eq!(
+            Instr::decode(&[0x01, 0, 0]),
+            Err(InstrDecodeError::TruncatedOperand {
+                opcode: Opcode::Put,
+                available: 2
+            })
+        );
+    }
+
+    #[test]
+    fn jump_targets_follow_the_operand_kind() {
+        assert_eq!(Instr::Goto(3).jump_target(4), Some(JumpTarget::Index(1)));
+        assert_eq!(
+            Instr::Goto(5).jump_target(4),
+            Some(JumpTarget::OutOfRange(-1))
+        );
+        assert_eq!(Instr::Jz(2).jump_target(4), Some(JumpTarget::Index(6)));
+        assert_eq!(Instr::Jmp(-4).jump_target(4), Some(JumpTarget::Index(0)));
+        assert_eq!(Instr::Put(3).jump_target(4), None);
+    }
+
+    #[test]
+    fn display_is_the_assembler_syntax() {
+        assert_eq!(Instr::Put(-7).to_string(), "PUT -7");
+        assert_eq!(Instr::Print.to_string(), "PRINT");
+        assert_eq!(Instr::Goto(3).to_string(), "GOTO 3");
+    }
+}

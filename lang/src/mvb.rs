@@ -1,0 +1,776 @@
+//! The `.mvb` binary bytecode format: encoding, and decoding with full verification.
+//!
+//! Layout (all integers big-endian; `docs/formats.md` is the byte-by-byte reference):
+//!
+//! ```text
+//! offset  size  field
+//!      0     8  signature 89 4D 56 42 0D 0A 1A 0A ("\x89MVB\r\n\x1a\n")
+//!      8     2  format version (1)
+//!     10     2  flags (must be 0)
+//!     12     4  instruction count
+//!     16     4  code length in bytes
+//!     20     4  section count
+//!     24     …  code: the instructions, each an opcode byte and its operand
+//!      …     …  sections: each a u16 kind, a u32 payload length and the payload
+//!    end-4   4  CRC-32 (IEEE) of every byte before it
+//! ```
+//!
+//! **Invariant:** decoding never panics and never allocates more than the input's own size: every
+//! declared length is checked against the bytes actually present before it is used.
+
+use crate::isa::{Instr, InstrDecodeError, JumpTarget, Opcode};
+use std::fmt;
+
+/// The first eight bytes of every `.mvb` file.
+///
+/// As in PNG and Lua's binary chunks, the non-ASCII first byte catches 7-bit transfers and the
+/// `\r\n`, `\x1a` and `\n` bytes catch text-mode conversions of line endings.
+pub const SIGNATURE: [u8; 8] = *b"\x89MVB\r\n\x1a\n";
+
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: u16 = 1;
+
+/// The length of the fixed header, signature included.
+pub const HEADER_LEN: usize = 24;
+
+/// The length of the trailing checksum.
+pub const CHECKSUM_LEN: usize = 4;
+
+/// The length of a section's header (kind and payload length).
+pub const SECTION_HEADER_LEN: usize = 6;
+
+/// The most instructions a program may have (instruction indices must fit the state image's u32 IP
+/// with room to spare).
+pub const MAX_INSTRUCTIONS: u32 = 1 << 24;
+
+/// The largest `.mvb` file a VM loads.
+pub const MAX_FILE_LEN: usize = 256 << 20;
+
+/// Section kinds with this bit set are optional: a reader that does not know the kind skips it.
+/// A reader refuses a file with a required section kind it does not know.
+pub const SECTION_OPTIONAL: u16 = 0x8000;
+
+/// An extra section of a `.mvb` file, kept as raw bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Section {
+    /// The section kind; see [`SECTION_OPTIONAL`].
+    pub kind: u16,
+    /// The section's payload.
+    pub payload: Vec<u8>,
+}
+
+impl Section {
+    /// Whether a reader that does not know this kind may skip the section.
+    pub fn is_optional(&self) -> bool {
+        self.kind & SECTION_OPTIONAL != 0
+    }
+}
+
+/// A verified program: code whose every jump lands inside it, plus its sections.
+///
+/// **Invariant:** a `Program` value has passed [`Program::new`]'s checks, so the VM can rely on them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Program {
+    code: Vec<Instr>,
+    sections: Vec<Section>,
+}
+
+/// Why code and sections do not make a valid program.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// The code is longer than [`MAX_INSTRUCTIONS`].
+    #[error("the program has {count} instructions, at most {MAX_INSTRUCTIONS} are allowed")]
+    TooManyInstructions {
+        /// The number of instructions.
+        count: usize,
+    },
+    /// A jump leaves the code.
+    #[error(
+        "jump target out of range: `{instr}` at instruction {index} goes to instruction {target}, \
+         but the code has {len} instructions (valid targets are 0..={len})"
+    )]
+    JumpOutOfRange {
+        /// The index of the jump.
+        index: u32,
+        /// The jump itself.
+        instr: Instr,
+        /// Where it would go.
+        target: i64,
+        /// The code length.
+        len: u32,
+    },
+    /// A section's kind is required but not one this build knows.
+    #[error("unknown required section kind 0x{kind:04X} (section {index})")]
+    UnknownSection {
+        /// The position of the section among the sections.
+        index: usize,
+        /// Its kind.
+        kind: u16,
+    },
+    /// A section's payload is longer than its u32 length field can say.
+    #[error("section {index} is {len} bytes long, more than a section can hold")]
+    SectionTooLarge {
+        /// The position of the section among the sections.
+        index: usize,
+        /// Its payload length.
+        len: usize,
+    },
+}
+
+/// Why bytes are not a loadable `.mvb` program. Each variant names what is wrong and where.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LoadError {
+    /// The file does not start with [`SIGNATURE`].
+    #[error("not a Mova bytecode file: it starts with {found} instead of the signature {}", Hex::of(&SIGNATURE))]
+    BadSignature {
+        /// The first bytes of the file.
+        found: Hex,
+    },
+    /// The signature's line-ending bytes were rewritten, as a text-mode transfer does.
+    #[error(
+        "corrupted signature: its line-ending bytes were changed (was the file transferred in text mode?)"
+    )]
+    TextModeCorruption,
+    /// The file is written in a format version this build does not read.
+    #[error(
+        "unsupported format version {found} at byte 8 (this Mova reads version {FORMAT_VERSION})"
+    )]
+    UnsupportedVersion {
+        /// The version in the file.
+        found: u16,
+    },
+    /// The header sets flags this build does not know.
+    #[error(
+        "unsupported header flags 0x{flags:04X} at byte 10 (no flags are defined in version {FORMAT_VERSION})"
+    )]
+    UnsupportedFlags {
+        /// The flags in the file.
+        flags: u16,
+    },
+    /// The file is larger than [`MAX_FILE_LEN`].
+    #[error("the file is {len} bytes long, at most {MAX_FILE_LEN} are allowed")]
+    FileTooLarge {
+        /// The file's length.
+        len: usize,
+    },
+    /// The header declares more instructions than [`MAX_INSTRUCTIONS`].
+    #[error("the header declares {declared} instructions, at most {MAX_INSTRUCTIONS} are allowed")]
+    TooManyInstructions {
+        /// The declared count.
+        declared: u32,
+    },
+    /// The file ends before a part it declares.
+    #[error("truncated {part}: it needs bytes {start}..{end}, but the file ends at byte {len}")]
+    Truncated {
+        /// The part that is cut short.
+        part: Part,
+        /// Where the part starts.
+        start: usize,
+        /// Where it should end.
+        end: usize,
+        /// The file's length.
+        len: usize,
+    },
+    /// The file goes on after its checksum.
+    #[error("{extra} unexpected bytes after the checksum, from byte {start}")]
+    TrailingBytes {
+        /// Where the unexpected bytes start.
+        start: usize,
+        /// How many there are.
+        extra: usize,
+    },
+    /// The checksum does not match the contents.
+    #[error(
+        "checksum mismatch: the file records 0x{stored:08X} but its contents sum to 0x{computed:08X} (the file is corrupt)"
+    )]
+    ChecksumMismatch {
+        /// The checksum stored in the file.
+        stored: u32,
+        /// The checksum of the contents.
+        computed: u32,
+    },
+    /// A byte in the code section is not an opcode.
+    #[error("unknown opcode 0x{byte:02X} at byte {offset} (instruction {index})")]
+    UnknownOpcode {
+        /// The byte.
+        byte: u8,
+        /// Its position in the file.
+        offset: usize,
+        /// The index of the instruction it should start.
+        index: usize,
+    },
+    /// The code section ends inside an operand.
+    #[error(
+        "truncated operand of {opcode} at byte {offset} (instruction {index}): it needs {needed} bytes, \
+         the code section ends after {available}"
+    )]
+    TruncatedOperand {
+        /// The opcode whose operand is cut short.
+        opcode: Opcode,
+        /// Where the instruction starts in the file.
+        offset: usize,
+        /// Its index.
+        index: usize,
+        /// The operand's width.
+        needed: usize,
+        /// The bytes left in the code section.
+        available: usize,
+    },
+    /// The header's instruction count disagrees with the code section.
+    #[error("the header declares {declared} instructions but the code section holds {found}")]
+    InstructionCountMismatch {
+        /// The declared count.
+        declared: u32,
+        /// The number decoded.
+        found: usize,
+    },
+    /// The code and sections decode, but do not form a valid program.
+    #[error(transparent)]
+    Invalid(#[from] VerifyError),
+}
+
+/// A part of a `.mvb` file, as errors name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// The fixed header.
+    Header,
+    /// The code section.
+    Code,
+    /// The header of the section with this index.
+    SectionHeader(usize),
+    /// The payload of the section with this index.
+    SectionPayload(usize),
+    /// The trailing checksum.
+    Checksum,
+}
+
+impl fmt::Display for Part {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Part::Header => f.write_str("header"),
+            Part::Code => f.write_str("code section"),
+            Part::SectionHeader(index) => write!(f, "header of section {index}"),
+            Part::SectionPayload(index) => write!(f, "payload of section {index}"),
+            Part::Checksum => f.write_str("checksum"),
+        }
+    }
+}
+
+/// Bytes shown as hexadecimal in error messages (at most the first eight).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hex(pub Vec<u8>);
+
+impl Hex {
+    fn of(bytes: &[u8]) -> Hex {
+        Hex(bytes.iter().take(8).copied().collect())
+    }
+}
+
+impl fmt::Display for Hex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("nothing");
+        }
+        for (i, byte) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{byte:02X}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Program {
+    /// Verifies `code` as a program without sections.
+    pub fn new(code: Vec<Instr>) -> Result<Program, VerifyError> {
+        Program::with_sections(code, Vec::new())
+    }
+
+    /// Verifies `code` and `sections` as a program: the code is not too long, every jump lands in
+    /// `0..=len` (the end of the code being a normal halt), and every required section is known.
+    pub fn with_sections(code: Vec<Instr>, sections: Vec<Section>) -> Result<Program, VerifyError> {
+        let len = u32::try_from(code.len())
+            .ok()
+            .filter(|&len| len <= MAX_INSTRUCTIONS)
+            .ok_or(VerifyError::TooManyInstructions { count: code.len() })?;
+        for (index, instr) in (0..len).zip(&code) {
+            match instr.jump_target(index) {
+                Some(JumpTarget::Index(target)) if target <= len => {}
+                Some(JumpTarget::Index(target)) => {
+                    return Err(VerifyError::JumpOutOfRange {
+                        index,
+                        instr: *instr,
+                        target: i64::from(target),
+                        len,
+                    });
+                }
+                Some(JumpTarget::OutOfRange(target)) => {
+                    return Err(VerifyError::JumpOutOfRange {
+                        index,
+                        instr: *instr,
+                        target,
+                        len,
+                    });
+                }
+                None => {}
+            }
+        }
+        for (index, section) in sections.iter().enumerate() {
+            if u32::try_from(section.payload.len()).is_err() {
+                return Err(VerifyError::SectionTooLarge {
+                    index,
+                    len: section.payload.len(),
+                });
+            }
+            if !section.is_optional() {
+                return Err(VerifyError::UnknownSection {
+                    index,
+                    kind: section.kind,
+                });
+            }
+        }
+        Ok(Program { code, sections })
+    }
+
+    /// The instructions.
+    pub fn code(&self) -> &[Instr] {
+        &self.code
+    }
+
+    /// The extra sections, in file order.
+    pub fn sections(&self) -> &[Section] {
+        &self.sections
+    }
+
+    /// Encodes the program as `.mvb` bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let code_len: usize = self.code.iter().map(Instr::encoded_len).sum();
+        let sections_len: usize = self
+            .sections
+            .iter()
+            .map(|section| SECTION_HEADER_LEN + section.payload.len())
+            .sum();
+        let mut out = Vec::with_capacity(HEADER_LEN + code_len + sections_len + CHECKSUM_LEN);
+        out.extend_from_slice(&SIGNATURE);
+        out.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
+        out.extend_from_slice(&0u16.to_be_bytes());
+        // `Program::with_sections` bounds the instruction count, each section's length and hence
+        // their sums well below u32::MAX, so these conversions cannot saturate.
+        out.extend_from_slice(&saturating_u32(self.code.len()).to_be_bytes());
+        out.extend_from_slice(&saturating_u32(code_len).to_be_bytes());
+        out.extend_from_slice(&saturating_u32(self.sections.len()).to_be_bytes());
+        for instr in &self.code {
+            instr.encode_into(&mut out);
+        }
+        for section in &self.sections {
+            out.extend_from_slice(&section.kind.to_be_bytes());
+            out.extend_from_slice(&saturating_u32(section.payload.len()).to_be_bytes());
+            out.extend_from_slice(&section.payload);
+        }
+        let checksum = crc32fast::hash(&out);
+        out.extend_from_slice(&checksum.to_be_bytes());
+        out
+    }
+
+    /// Decodes and verifies `.mvb` bytes. Never panics; every failure is a [`LoadError`] naming what
+    /// is wrong and where.
+    pub fn decode(bytes: &[u8]) -> Result<Program, LoadError> {
+        let len = bytes.len();
+        check_signature(bytes)?;
+        if len > MAX_FILE_LEN {
+            return Err(LoadError::FileTooLarge { len });
+        }
+        let mut reader = Reader {
+            bytes,
+            pos: SIGNATURE.len(),
+        };
+        let header = reader.take(Part::Header, HEADER_LEN - SIGNATURE.len())?;
+        let field = |at: usize, width: usize| &header[at - SIGNATURE.len()..][..width];
+        let version = u16::from_be_bytes([field(8, 2)[0], field(8, 2)[1]]);
+        if version != FORMAT_VERSION {
+            return Err(LoadError::UnsupportedVersion { found: version });
+        }
+        let flags = u16::from_be_bytes([field(10, 2)[0], field(10, 2)[1]]);
+        if flags != 0 {
+            return Err(LoadError::UnsupportedFlags { flags });
+        }
+        let declared = be_u32(field(12, 4));
+        if declared > MAX_INSTRUCTIONS {
+            return Err(LoadError::TooManyInstructions { declared });
+        }
+        let code_len = be_u32(field(16, 4));
+        let section_count = be_u32(field(20, 4));
+
+        let code_start = reader.pos;
+        let code = reader.take(Part::Code, to_usize(code_len))?;
+        let mut raw_sections = Vec::new();
+        for index in 0..to_usize(section_count) {
+            let header = reader.take(Part::SectionHeader(index), SECTION_HEADER_LEN)?;
+            let kind = u16::from_be_bytes([header[0], header[1]]);
+            let payload_len = be_u32(&header[2..6]);
+            let payload = reader.take(Part::SectionPayload(index), to_usize(payload_len))?;
+            raw_sections.push((kind, payload));
+        }
+        let body_end = reader.pos;
+        let stored = be_u32(reader.take(Part::Checksum, CHECKSUM_LEN)?);
+        if reader.pos < len {
+            return Err(LoadError::TrailingBytes {
+                start: reader.pos,
+                extra: len - reader.pos,
+            });
+        }
+        let computed = crc32fast::hash(&bytes[..body_end]);
+        if stored != computed {
+            return Err(LoadError::ChecksumMismatch { stored, computed });
+        }
+
+        let instrs = decode_code(code, code_start, declared)?;
+        let sections = raw_sections
+            .into_iter()
+            .map(|(kind, payload)| Section {
+                kind,
+                payload: payload.to_vec(),
+            })
+            .collect();
+        Ok(Program::with_sections(instrs, sections)?)
+    }
+}
+
+/// Checks the signature, telling a text-mode-mangled one and a short file apart from a foreign file.
+fn check_signature(bytes: &[u8]) -> Result<(), LoadError> {
+    let head = &bytes[..bytes.len().min(SIGNATURE.len())];
+    if head == SIGNATURE {
+        return Ok(());
+    }
+    if SIGNATURE.starts_with(head) {
+        return Err(LoadError::Truncated {
+            part: Part::Header,
+            start: 0,
+            end: HEADER_LEN,
+            len: bytes.len(),
+        });
+    }
+    if bytes.starts_with(&SIGNATURE[..4]) {
+        return Err(LoadError::TextModeCorruption);
+    }
+    Err(LoadError::BadSignature {
+        found: Hex::of(bytes),
+    })
+}
+
+/// Decodes the code section, which starts at byte `start` of the file.
+fn decode_code(code: &[u8], start: usize, declared: u32) -> Result<Vec<Instr>, LoadError> {
+    // The declared count is at most MAX_INSTRUCTIONS, and every instruction takes at least one
+    // byte, so this never reserves more than the bytes that are really there.
+    let mut instrs = Vec::with_capacity(to_usize(declared).min(code.len()));
+    let mut pos = 0;
+    while pos < code.len() {
+        let index = instrs.len();
+        let offset = start + pos;
+        match Instr::decode(&code[pos..]) {
+            Ok((instr, width)) => {
+                instrs.push(instr);
+                pos += width;
+            }
+            Err(InstrDecodeError::UnknownOpcode(byte)) => {
+                return Err(LoadError::UnknownOpcode {
+                    byte,
+                    offset,
+                    index,
+                });
+            }
+            Err(InstrDecodeError::TruncatedOperand { opcode, available }) => {
+                return Err(LoadError::TruncatedOperand {
+                    opcode,
+                    offset,
+                    index,
+                    needed: opcode.encoded_len() - 1,
+                    available,
+                });
+            }
+            Err(InstrDecodeError::Empty | InstrDecodeError::Operand(_)) => {
+                // Neither can happen for a non-empty slice of fixed-width operands; reporting the
+                // byte keeps decoding total rather than trusting that.
+                return Err(LoadError::UnknownOpcode {
+                    byte: code[pos],
+                    offset,
+                    index,
+                });
+            }
+        }
+    }
+    if instrs.len() != to_usize(declared) {
+        return Err(LoadError::InstructionCountMismatch {
+            declared,
+            found: instrs.len(),
+        });
+    }
+    Ok(instrs)
+}
+
+/// A cursor over the file that refuses to read past its end.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, part: Part, count: usize) -> Result<&'a [u8], LoadError> {
+        let start = self.pos;
+        let truncated = LoadError::Truncated {
+            part,
+            start,
+            end: start.saturating_add(count),
+            len: self.bytes.len(),
+        };
+        let end = start.checked_add(count).ok_or(truncated.clone())?;
+        let slice = self.bytes.get(start..end).ok_or(truncated)?;
+        self.pos = end;
+        Ok(slice)
+    }
+}
+
+fn be_u32(bytes: &[u8]) -> u32 {
+    let mut buf = [0; 4];
+    buf.copy_from_slice(&bytes[..4]);
+    u32::from_be_bytes(buf)
+}
+
+fn to_usize(value: u32) -> usize {
+    usize::try_from(value).unwrap_or(usize::MAX)
+}
+
+fn saturating_u32(value: usize) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seed() -> Program {
+        Program::new(vec![
+            Instr::Put(0),
+            Instr::Add(1),
+            Instr::Print,
+            Instr::Sleep(100),
+            Instr::Goto(3),
+        ])
+        .unwrap()
+    }
+
+    /// Re-seals bytes whose contents a test changed, so that the checksum is not what fails.
+    fn reseal(mut bytes: Vec<u8>) -> Vec<u8> {
+        let body = bytes.len() - CHECKSUM_LEN;
+        let crc = crc32fast::hash(&bytes[..body]);
+        bytes[body..].copy_from_slice(&crc.to_be_bytes());
+        bytes
+    }
+
+    #[test]
+    fn seed_program_encodes_to_the_documented_bytes() {
+        let bytes = seed().encode();
+        let mut expected = Vec::new();
+        expected.extend_from_slice(b"\x89MVB\r\n\x1a\n");
+        expected.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 5, 0, 0, 0, 29, 0, 0, 0, 0]);
+        expected.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 0]);
+        expected.extend_from_slice(&[2, 0, 0, 0, 0, 0, 0, 0, 1]);
+        expected.extend_from_slice(&[4]);
+        expected.extend_from_slice(&[5, 0, 0, 0, 100]);
+        expected.extend_from_slice(&[3, 0, 0, 0, 3]);
+        assert_eq!(&bytes[..bytes.len() - 4], &expected[..]);
+        assert_eq!(bytes.len(), HEADER_LEN + 29 + CHECKSUM_LEN);
+        assert_eq!(Program::decode(&bytes), Ok(seed()));
+    }
+
+    #[test]
+    fn optional_sections_round_trip_and_required_ones_are_refused() {
+        let section = Section {
+            kind: SECTION_OPTIONAL | 0x7F,
+            payload: b"note".to_vec(),
+        };
+        let program = Program::with_sections(seed().code().to_vec(), vec![section]).unwrap();
+        assert_eq!(Program::decode(&program.encode()), Ok(program));
+
+        let required = Section {
+            kind: 0x0002,
+            payload: Vec::new(),
+        };
+        assert_eq!(
+            Program::with_sections(Vec::new(), vec![required]),
+            Err(VerifyError::UnknownSection { index: 0, kind: 2 })
+        );
+        let mut bytes = Program::new(Vec::new()).unwrap().encode();
+        bytes.truncate(HEADER_LEN);
+        bytes[23] = 1;
+        bytes.extend_from_slice(&[0, 2, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            Program::decode(&reseal(bytes)),
+            Err(LoadError::Invalid(VerifyError::UnknownSection {
+                index: 0,
+                kind: 2
+            }))
+        );
+    }
+
+    #[test]
+    fn every_truncation_is_refused_as_truncated() {
+        let program = Program::with_sections(
+            seed().code().to_vec(),
+            vec![Section {
+                kind: SECTION_OPTIONAL,
+                payload: vec![7; 5],
+            }],
+        )
+        .unwrap();
+        let bytes = program.encode();
+        for len in 0..bytes.len() {
+            match Program::decode(&bytes[..len]) {
+                Err(LoadError::Truncated { len: reported, .. }) => assert_eq!(reported, len),
+                other => panic!("truncation to {len} bytes gave {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn each_header_fault_has_its_own_error() {
+        let good = seed().encode();
+        let with = |at: usize, value: &[u8]| {
+            let mut bytes = good.clone();
+            bytes[at..at + value.len()].copy_from_slice(value);
+            bytes
+        };
+        assert!(matches!(
+            Program::decode(b"#!/bin/sh\n"),
+            Err(LoadError::BadSignature { .. })
+        ));
+        assert_eq!(
+            Program::decode(b"\x89MVB\n\x1a\n\0\0\0\0"),
+            Err(LoadError::TextModeCorruption)
+        );
+        assert_eq!(
+            Program::decode(&with(8, &[0, 2])),
+            Err(LoadError::UnsupportedVersion { found: 2 })
+        );
+        assert_eq!(
+            Program::decode(&with(10, &[0, 1])),
+            Err(LoadError::UnsupportedFlags { flags: 1 })
+        );
+        assert_eq!(
+            Program::decode(&with(12, &[0xFF, 0xFF, 0xFF, 0xFF])),
+            Err(LoadError::TooManyInstructions { declared: u32::MAX })
+        );
+        assert!(matches!(
+            Program::decode(&with(16, &[0xFF, 0xFF, 0xFF, 0xFF])),
+            Err(LoadError::Truncated {
+                part: Part::Code,
+                ..
+            })
+        ));
+        assert!(matches!(
+            Program::decode(&with(20, &[0xFF, 0xFF, 0xFF, 0xFF])),
+            Err(LoadError::Truncated {
+                part: Part::SectionHeader(0),
+                ..
+            })
+        ));
+        let mut long = good.clone();
+        long.push(0);
+        assert_eq!(
+            Program::decode(&long),
+            Err(LoadError::TrailingBytes {
+                start: good.len(),
+                extra: 1
+            })
+        );
+    }
+
+    #[test]
+    fn corruption_is_caught_by_the_checksum() {
+        let mut bytes = seed().encode();
+        bytes[HEADER_LEN + 1] ^= 0x40;
+        assert!(matches!(
+            Program::decode(&bytes),
+            Err(LoadError::ChecksumMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn code_faults_name_the_byte_and_instruction() {
+        let mut bytes = seed().encode();
+        bytes[HEADER_LEN + 18] = 0xEE; // the PRINT
+        assert_eq!(
+            Program::decode(&reseal(bytes)),
+            Err(LoadError::UnknownOpcode {
+                byte: 0xEE,
+                offset: 42,
+                index: 2
+            })
+        );
+
+        // A code section whose declared length ends inside the last operand.
+        let mut bytes = seed().encode();
+        bytes[19] = 28;
+        bytes.remove(HEADER_LEN + 28);
+        assert_eq!(
+            Program::decode(&reseal(bytes)),
+            Err(LoadError::TruncatedOperand {
+                opcode: Opcode::Goto,
+                offset: 48,
+                index: 4,
+                needed: 4,
+                available: 3
+            })
+        );
+
+        let mut bytes = seed().encode();
+        bytes[15] = 4;
+        assert_eq!(
+            Program::decode(&reseal(bytes)),
+            Err(LoadError::InstructionCountMismatch {
+                declared: 4,
+                found: 5
+            })
+        );
+    }
+
+    #[test]
+    fn jumps_outside_the_code_are_refused() {
+        let err = Program::new(vec![Instr::Put(0), Instr::Goto(2)]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "jump target out of range: `GOTO 2` at instruction 1 goes to instruction -1, \
+             but the code has 2 instructions (valid targets are 0..=2)"
+        );
+        assert!(Program::new(vec![Instr::Jz(3), Instr::Halt]).is_err());
+        // Jumping exactly to the end is a normal halt.
+        assert!(Program::new(vec![Instr::Put(0), Instr::Jz(1)]).is_ok());
+
+        let mut bytes = seed().encode();
+        bytes[HEADER_LEN + 28] = 9; // GOTO 9
+        assert!(matches!(
+            Program::decode(&reseal(bytes)),
+            Err(LoadError::Invalid(VerifyError::JumpOutOfRange {
+                index: 4,
+                target: -5,
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn error_messages_read_well() {
+        let err = Program::decode(&seed().encode()[..30]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "truncated code section: it needs bytes 24..53, but the file ends at byte 30"
+        );
+        let err = Program::decode(b"ELF\x7f").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "not a Mova bytecode file: it starts with 45 4C 46 7F instead of the signature \
+             89 4D 56 42 0D 0A 1A 0A"
+        );
+    }
+}

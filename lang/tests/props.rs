@@ -1,0 +1,133 @@
+//! Property tests: every instruction round-trips through the binary encoding, and no byte string,
+//! however damaged, makes the `.mvb` decoder panic.
+
+#![allow(clippy::unwrap_used, clippy::wildcard_enum_match_arm)]
+
+use mova_lang::isa::{Instr, Opcode};
+use mova_lang::mvb::{LoadError, Program, SECTION_OPTIONAL, Section};
+use proptest::prelude::*;
+
+/// Any instruction with an operand anywhere in its kind's range.
+fn instr() -> impl Strategy<Value = Instr> {
+    (0..Opcode::ALL.len(), any::<i64>()).prop_map(|(i, raw)| {
+        let opcode = Opcode::ALL[i];
+        let operand = opcode.operand_kind().map(|kind| {
+            let (lo, hi) = kind.range();
+            // Map the raw value into the kind's range, edges included.
+            let span = (hi as i128) - (lo as i128) + 1;
+            (lo as i128 + (raw as i128).rem_euclid(span)) as i64
+        });
+        Instr::new(opcode, operand).unwrap()
+    })
+}
+
+/// A valid program: straight-line code with jumps that stay inside it, and optional sections.
+fn program() -> impl Strategy<Value = Program> {
+    let code = prop::collection::vec(instr(), 0..40).prop_map(|code| {
+        let len = code.len() as i64;
+        code.into_iter()
+            .enumerate()
+            .map(|(index, instr)| {
+                let index = index as i64;
+                // Fold jump distances into the code so the program verifies.
+                match instr {
+                    Instr::Goto(off) => Instr::Goto((i64::from(off) % (index + 1)) as u32),
+                    Instr::Jmp(off) => Instr::Jmp(fold_rel(off, index, len)),
+                    Instr::Jz(off) => Instr::Jz(fold_rel(off, index, len)),
+                    Instr::Jnz(off) => Instr::Jnz(fold_rel(off, index, len)),
+                    other => other,
+                }
+            })
+            .collect::<Vec<_>>()
+    });
+    let sections = prop::collection::vec(
+        (any::<u16>(), prop::collection::vec(any::<u8>(), 0..16)).prop_map(|(kind, payload)| {
+            Section {
+                kind: kind | SECTION_OPTIONAL,
+                payload,
+            }
+        }),
+        0..3,
+    );
+    (code, sections).prop_map(|(code, sections)| Program::with_sections(code, sections).unwrap())
+}
+
+fn fold_rel(off: i32, index: i64, len: i64) -> i32 {
+    // Any target in 0..=len, as an offset from `index`.
+    let target = i64::from(off).rem_euclid(len + 1);
+    (target - index) as i32
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn instructions_round_trip(instr in instr()) {
+        let mut bytes = Vec::new();
+        instr.encode_into(&mut bytes);
+        prop_assert_eq!(Instr::decode(&bytes), Ok((instr, bytes.len())));
+        prop_assert_eq!(Instr::new(instr.opcode(), instr.operand()), Ok(instr));
+    }
+
+    #[test]
+    fn programs_round_trip(program in program()) {
+        prop_assert_eq!(Program::decode(&program.encode()), Ok(program));
+    }
+
+    #[test]
+    fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+        let _ = Program::decode(&bytes);
+    }
+
+    #[test]
+    fn random_bytes_after_a_valid_signature_never_panic(
+        rest in prop::collection::vec(any::<u8>(), 0..256),
+    ) {
+        let mut bytes = mova_lang::mvb::SIGNATURE.to_vec();
+        bytes.extend_from_slice(&rest);
+        let _ = Program::decode(&bytes);
+    }
+
+    #[test]
+    fn truncations_are_refused(program in program(), cut in any::<prop::sample::Index>()) {
+        let bytes = program.encode();
+        let len = cut.index(bytes.len());
+        let truncated = Program::decode(&bytes[..len]);
+        prop_assert!(
+            matches!(truncated, Err(LoadError::Truncated { .. })),
+            "cut to {} of {} bytes: {:?}", len, bytes.len(), truncated
+        );
+    }
+
+    #[test]
+    fn flipped_bytes_are_refused(
+        program in program(),
+        at in any::<prop::sample::Index>(),
+        mask in 1..=255u8,
+    ) {
+        let mut bytes = program.encode();
+        let at = at.index(bytes.len());
+        bytes[at] ^= mask;
+        // The checksum catches every single-byte change in the body; a change to the checksum
+        // itself is caught by the body no longer matching it.
+        prop_assert!(Program::decode(&bytes).is_err());
+    }
+
+    #[test]
+    fn resealed_flipped_bytes_decode_or_are_refused_without_panic(
+        program in program(),
+        at in any::<prop::sample::Index>(),
+        mask in 1..=255u8,
+    ) {
+        // With the checksum recomputed the damage reaches the structural checks behind it.
+        let mut bytes = program.encode();
+        let body = bytes.len() - 4;
+        let at = at.index(body);
+        bytes[at] ^= mask;
+        let crc = crc32fast::hash(&bytes[..body]);
+        bytes[body..].copy_from_slice(&crc.to_be_bytes());
+        if let Ok(decoded) = Program::decode(&bytes) {
+            prop_assert_eq!(decoded.encode(), bytes);
+        }
+    }
+}
