@@ -1,1 +1,13 @@
-//! placeholder
+//! `movac`'s library: the `.mvasm` assembler, the disassembler and the diagnostics they report.
+//!
+//! [`asm`], [`disasm`] and [`diag`] do no I/O: they turn text into
+//! [`Program`](mova_lang::Program)s and back, and errors into [`Diagnostic`](diag::Diagnostic)s.
+//! [`driver`] is the file-handling edge that the `movac` and `mova` binaries share.
+
+pub mod asm;
+pub mod diag;
+pub mod disasm;
+pub mod driver;
+
+pub use asm::assemble;
+pub use disasm::disassemble;

@@ -1,1 +1,12 @@
-//! placeholder
+//! The Mova virtual machine: the interpreter ([`machine`]), the pause request it honours
+//! ([`interrupt`]) and the buffered standard output it prints to ([`output`]).
+//!
+//! The `mova` binary is a thin shell over this library; tests and benchmarks drive [`Vm`] directly.
+
+pub mod exit;
+pub mod interrupt;
+pub mod machine;
+pub mod output;
+
+pub use interrupt::Interrupt;
+pub use machine::{Outcome, STACK_LIMIT, Trap, TrapKind, Vm};

@@ -1,0 +1,208 @@
+//! The `.mvasm` parser: tokens to a list of lines, recovering from errors line by line.
+//!
+//! Parsing never fails: it returns every line it could read and an error for each one it could not,
+//! so a single run reports all the syntax errors of a file.
+
+use super::lexer::Token;
+use crate::diag::Span;
+use chumsky::error::RichPattern;
+use chumsky::input::ValueInput;
+use chumsky::prelude::*;
+
+/// A name or number with the span it came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spanned<T> {
+    /// The value.
+    pub node: T,
+    /// Where it is in the source.
+    pub span: SimpleSpan,
+}
+
+/// An operand as written: a number token (checked later) or a label name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operand<'s> {
+    /// A number token's text.
+    Int(&'s str),
+    /// A label name.
+    Label(&'s str),
+}
+
+/// An instruction as written: its mnemonic and optional operand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InstrSyntax<'s> {
+    /// The mnemonic, in the case it was written in.
+    pub mnemonic: Spanned<&'s str>,
+    /// The operand, if any.
+    pub operand: Option<Spanned<Operand<'s>>>,
+}
+
+/// One source line: any labels defined on it, then at most one instruction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Line<'s> {
+    /// A line that parsed.
+    Ok {
+        /// Labels defined on the line, each naming the line's instruction (or the next one).
+        labels: Vec<Spanned<&'s str>>,
+        /// The instruction, if the line has one.
+        instr: Option<InstrSyntax<'s>>,
+    },
+    /// A line that did not parse; its error was reported.
+    Error,
+}
+
+/// A syntax error: where, what was found and what would have been accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyntaxError {
+    /// The offending token (or the end of the input).
+    pub span: Span,
+    /// What was found, as the message says it.
+    pub found: String,
+    /// What would have been accepted there.
+    pub expected: Vec<String>,
+}
+
+/// Parses tokens (with their spans) into lines, and the syntax errors met on the way.
+pub fn parse<'s>(
+    tokens: &[(Token<'s>, Span)],
+    source_len: usize,
+) -> (Vec<Line<'s>>, Vec<SyntaxError>) {
+    let tokens: Vec<(Token<'s>, SimpleSpan)> = tokens
+        .iter()
+        .map(|(token, span)| (*token, SimpleSpan::from(span.clone())))
+        .collect();
+    let eoi = SimpleSpan::from(source_len..source_len);
+    let (lines, errors) = parser()
+        .parse(tokens[..].split_token_span(eoi))
+        .into_output_errors();
+    let errors = errors
+        .into_iter()
+        .map(|error| SyntaxError {
+            span: error.span().into_range(),
+            found: error
+                .found()
+                .map_or_else(|| String::from("end of input"), ToString::to_string),
+            expected: describe_expected(error.expected()),
+        })
+        .collect();
+    (lines.unwrap_or_default(), errors)
+}
+
+/// Names what the parser would have accepted, as the error message lists it.
+fn describe_expected<'a, 's: 'a>(
+    patterns: impl Iterator<Item = &'a RichPattern<'a, Token<'s>>>,
+) -> Vec<String> {
+    let mut expected: Vec<String> = patterns
+        // `RichPattern` is non-exhaustive, so a catch-all arm is unavoidable here.
+        .map(
+            #[allow(clippy::wildcard_enum_match_arm)]
+            |pattern| match pattern {
+                RichPattern::Token(token) => token.to_string(),
+                RichPattern::Label(label) => label.to_string(),
+                RichPattern::Identifier(name) => format!("`{name}`"),
+                RichPattern::EndOfInput => String::from("end of input"),
+                RichPattern::Any => String::from("any token"),
+                _ => String::from("something else"),
+            },
+        )
+        .collect();
+    // The end of the input ends a line too; saying both would only be noise.
+    if expected.iter().any(|e| e == "end of line") {
+        expected.retain(|e| e != "end of input");
+    }
+    expected
+}
+
+fn parser<'t, 's: 't, I>() -> impl Parser<'t, I, Vec<Line<'s>>, extra::Err<Rich<'t, Token<'s>>>>
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+{
+    let name = select! { Token::Ident(name) => name };
+    let spanned_name = name.map_with(|node, e| Spanned {
+        node,
+        span: e.span(),
+    });
+    let label = spanned_name
+        .then_ignore(just(Token::Colon))
+        .labelled("label");
+    let operand = select! {
+        Token::Int(text) => Operand::Int(text),
+        Token::Ident(name) => Operand::Label(name),
+    }
+    .map_with(|node, e| Spanned {
+        node,
+        span: e.span(),
+    })
+    .labelled("operand");
+    let instr = spanned_name
+        .labelled("instruction")
+        .then(operand.or_not())
+        .map(|(mnemonic, operand)| InstrSyntax { mnemonic, operand });
+    // A line ends at a line break or the end of the input; checking that here, without consuming
+    // it, makes a line with trailing junk fail as a whole, so recovery can skip it.
+    let end_of_line = just(Token::Newline).ignored().or(end()).rewind();
+    let line = label
+        .repeated()
+        .collect::<Vec<_>>()
+        .then(instr.or_not())
+        .then_ignore(end_of_line)
+        .map(|(labels, instr)| Line::Ok { labels, instr })
+        .recover_with(via_parser(
+            any()
+                .and_is(just(Token::Newline).not())
+                .repeated()
+                .at_least(1)
+                .to(Line::Error),
+        ));
+    line.separated_by(just(Token::Newline))
+        .collect::<Vec<_>>()
+        .then_ignore(end())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::lexer::lex;
+    use super::*;
+
+    fn parse_str(source: &str) -> (Vec<Line<'_>>, Vec<SyntaxError>) {
+        parse(&lex(source), source.len())
+    }
+
+    #[test]
+    fn parses_labels_instructions_and_blank_lines() {
+        let (lines, errors) = parse_str("a: b: PUT 1\n\nGOTO a\nPRINT");
+        assert_eq!(errors, []);
+        assert_eq!(lines.len(), 4);
+        let Line::Ok { labels, instr } = &lines[0] else {
+            panic!("{lines:?}")
+        };
+        assert_eq!(
+            labels.iter().map(|l| l.node).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        assert_eq!(instr.unwrap().operand.unwrap().node, Operand::Int("1"));
+        assert_eq!(
+            lines[1],
+            Line::Ok {
+                labels: vec![],
+                instr: None
+            }
+        );
+        let Line::Ok { instr, .. } = &lines[2] else {
+            panic!("{lines:?}")
+        };
+        assert_eq!(instr.unwrap().operand.unwrap().node, Operand::Label("a"));
+    }
+
+    #[test]
+    fn recovers_and_reports_every_bad_line() {
+        let (lines, errors) = parse_str("PUT 1 2\nPRINT\n5 PUT\n: x\nADD 1");
+        assert_eq!(lines.len(), 5, "{lines:?}");
+        assert_eq!(lines[0], Line::Error);
+        assert_eq!(lines[2], Line::Error);
+        assert_eq!(lines[3], Line::Error);
+        assert!(matches!(lines[4], Line::Ok { .. }));
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert_eq!(errors[0].span, 6..7);
+        assert_eq!(errors[0].found, "number `2`");
+    }
+}
