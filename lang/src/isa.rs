@@ -76,6 +76,42 @@ impl OperandKind {
         }
     }
 
+    /// What the operand means, as the documentation says it.
+    pub const fn meaning(self) -> &'static str {
+        match self {
+            OperandKind::Value => "an immediate value",
+            OperandKind::Back => {
+                "a **backward** distance in instructions: the target is `index - offset`"
+            }
+            OperandKind::Rel => "a signed distance in instructions: the target is `index + offset`",
+            OperandKind::Millis => "a duration in milliseconds",
+            OperandKind::Slot => "a stack slot counted from the bottom, slot 0 first",
+        }
+    }
+
+    /// The Markdown table of operand kinds, as `docs/isa.md` carries it.
+    pub fn markdown_table() -> String {
+        let mut table = String::from(
+            "| Operand | Type | Bytes | Used by | Meaning |\n| --- | --- | --- | --- | --- |\n",
+        );
+        for kind in OperandKind::ALL {
+            let users: Vec<String> = Opcode::ALL
+                .iter()
+                .filter(|opcode| opcode.operand_kind() == Some(kind))
+                .map(|opcode| format!("`{opcode}`"))
+                .collect();
+            table.push_str(&format!(
+                "| `{}` | {} | {} | {} | {} |\n",
+                kind.name(),
+                kind.type_name(),
+                kind.width(),
+                users.join(", "),
+                kind.meaning(),
+            ));
+        }
+        table
+    }
+
     /// Whether the operand is a jump distance (so the verifier checks its target).
     pub const fn is_jump(self) -> bool {
         match self {

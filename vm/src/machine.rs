@@ -392,3 +392,303 @@ fn division_by_zero(a: i64, op: &str) -> TrapKind {
         expr: format!("{a} {op} 0"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::thread;
+
+    fn vm(source: &str) -> Vm {
+        Vm::new(mova_compiler::assemble(source).unwrap())
+    }
+
+    /// Runs `source` to its outcome, returning the outcome, the VM and what it printed.
+    fn run(source: &str) -> (Outcome, Vm, String) {
+        let mut vm = vm(source);
+        let mut out = Vec::new();
+        let outcome = vm.run(&mut out, &Interrupt::new());
+        (outcome, vm, String::from_utf8(out).unwrap())
+    }
+
+    fn trap(source: &str) -> Trap {
+        match run(source).0 {
+            Outcome::Trapped(trap) => trap,
+            other @ (Outcome::Halted | Outcome::Paused) => panic!("expected a trap, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn runs_off_the_end_and_halts() {
+        let (outcome, vm, out) = run("PUT 2\nPRINT\nADD 40\nPRINT");
+        assert!(matches!(outcome, Outcome::Halted));
+        assert_eq!(out, "2\n42\n");
+        assert_eq!(vm.ip(), 4);
+        assert_eq!(vm.stack(), [42]);
+    }
+
+    #[test]
+    fn halt_stops_early() {
+        let (outcome, vm, out) = run("PUT 1\nHALT\nPRINT");
+        assert!(matches!(outcome, Outcome::Halted));
+        assert_eq!(out, "");
+        assert_eq!(vm.ip(), 1);
+    }
+
+    #[test]
+    fn arithmetic_follows_rust_semantics() {
+        let cases = [
+            ("PUT 7\nPUT 2\nDIV", 3),
+            ("PUT -7\nPUT 2\nDIV", -3),
+            ("PUT -7\nPUT 2\nMOD", -1),
+            ("PUT 7\nPUT -2\nMOD", 1),
+            ("PUT -9223372036854775808\nPUT -1\nMOD", 0),
+            ("PUT 6\nPUT 7\nMUL", 42),
+            ("PUT 1\nPUT 3\nSUB", -2),
+            ("PUT 4\nNEG", -4),
+            ("PUT 0\nNOT", 1),
+            ("PUT 5\nNOT", 0),
+            ("PUT 1\nPUT 2\nLT", 1),
+            ("PUT 2\nPUT 2\nLE", 1),
+            ("PUT 1\nPUT 2\nGT", 0),
+            ("PUT 2\nPUT 2\nGE", 1),
+            ("PUT 3\nPUT 3\nEQ", 1),
+            ("PUT 3\nPUT 3\nNE", 0),
+            ("PUT 20\nPUT 22\nADDS", 42),
+        ];
+        for (source, expected) in cases {
+            let (outcome, vm, _) = run(source);
+            assert!(matches!(outcome, Outcome::Halted), "{source}: {outcome:?}");
+            assert_eq!(vm.stack(), [expected], "{source}");
+        }
+    }
+
+    #[test]
+    fn slots_load_and_store() {
+        let (_, vm, _) = run("PUT 1\nPUT 2\nLOAD 0\nSTORE 1\nPUT 9\nSTORE 0");
+        assert_eq!(vm.stack(), [9, 1]);
+    }
+
+    #[test]
+    fn conditional_jumps_pop_their_condition() {
+        let (_, vm, out) =
+            run("PUT 0\nJZ skip\nPUT 1\nPRINT\nskip: PUT 7\nPUT 1\nJNZ end\nPRINT\nend:");
+        assert_eq!(out, "");
+        assert_eq!(vm.stack(), [7]);
+    }
+
+    #[test]
+    fn traps_name_the_instruction_and_leave_the_state_untouched() {
+        let t = trap("PUT 9223372036854775807\nADD 1");
+        assert_eq!(
+            t.to_string(),
+            "trap at instruction 1 (`ADD 1`): integer overflow: 9223372036854775807 + 1 does not fit in 64 bits"
+        );
+
+        let (outcome, vm, _) = run("PUT 5\nPUT 0\nDIV");
+        let Outcome::Trapped(t) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(matches!(t.kind, TrapKind::DivisionByZero { .. }), "{t}");
+        assert_eq!(
+            (vm.ip(), vm.stack()),
+            (2, &[5, 0][..]),
+            "operands stay on the stack"
+        );
+
+        let t = trap("PUT 5\nPUT 0\nMOD");
+        assert_eq!(
+            t.to_string(),
+            "trap at instruction 2 (`MOD`): division by zero: 5 % 0"
+        );
+        assert!(matches!(
+            trap("PUT -9223372036854775808\nPUT -1\nDIV").kind,
+            TrapKind::Overflow { .. }
+        ));
+        assert!(matches!(
+            trap("PUT -9223372036854775808\nNEG").kind,
+            TrapKind::Overflow { .. }
+        ));
+        assert!(matches!(
+            trap("PUT 4611686018427387904\nPUT 2\nMUL").kind,
+            TrapKind::Overflow { .. }
+        ));
+        assert!(matches!(
+            trap("PUT -9223372036854775808\nPUT 1\nSUB").kind,
+            TrapKind::Overflow { .. }
+        ));
+    }
+
+    #[test]
+    fn underflow_is_checked_for_every_consumer() {
+        for source in [
+            "POP", "PRINT", "ADD 1", "DUP", "NEG", "NOT", "JZ 1", "JNZ 1", "SLEEPS", "STORE 0",
+        ] {
+            let t = trap(source);
+            assert!(
+                matches!(t.kind, TrapKind::StackUnderflow { depth: 0, .. }),
+                "{source}: {t}"
+            );
+        }
+        let t = trap("PUT 1\nSUB");
+        assert_eq!(
+            t.to_string(),
+            "trap at instruction 1 (`SUB`): stack underflow: it needs 2 values, the stack holds 1"
+        );
+    }
+
+    #[test]
+    fn slots_past_the_top_trap() {
+        let t = trap("PUT 1\nLOAD 1");
+        assert_eq!(
+            t.to_string(),
+            "trap at instruction 1 (`LOAD 1`): slot 1 is out of range: the stack holds 1 value"
+        );
+        let t = trap("PUT 1\nSTORE 0");
+        assert!(
+            matches!(
+                t.kind,
+                TrapKind::SlotOutOfRange {
+                    slot: 0,
+                    depth: 0,
+                    storing: true
+                }
+            ),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn the_stack_holds_exactly_the_limit() {
+        let (outcome, vm, _) = run("PUT 1\ntop: DUP\nGOTO top");
+        let Outcome::Trapped(t) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(matches!(t.kind, TrapKind::StackOverflow));
+        assert_eq!(t.ip, 1);
+        assert_eq!(vm.stack().len(), STACK_LIMIT);
+        for source in [
+            "PUT 1\ntop: PUT 1\nGOTO top",
+            "PUT 1\ntop: LOAD 0\nGOTO top",
+        ] {
+            assert!(
+                matches!(trap(source).kind, TrapKind::StackOverflow),
+                "{source}"
+            );
+        }
+    }
+
+    #[test]
+    fn negative_sleeps_trap_and_stack_sleeps_pop_their_duration() {
+        assert!(matches!(
+            trap("PUT -5\nSLEEPS").kind,
+            TrapKind::NegativeSleep { ms: -5 }
+        ));
+        let (outcome, vm, _) = run("PUT 3\nPUT 1\nSLEEPS");
+        assert!(matches!(outcome, Outcome::Halted));
+        assert_eq!(vm.stack(), [3]);
+    }
+
+    #[test]
+    fn a_pending_request_pauses_a_tight_loop_at_a_backward_jump() {
+        let mut vm = vm("PUT 0\ntop: ADD 1\nGOTO top");
+        let interrupt = Interrupt::new();
+        let requester = interrupt.clone();
+        let handle = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(20));
+            requester.request();
+        });
+        let outcome = vm.run(&mut io::sink(), &interrupt);
+        handle.join().unwrap();
+        assert!(matches!(outcome, Outcome::Paused));
+        assert_eq!(vm.ip(), 1, "paused on the jump's target");
+        let count = vm.stack()[0];
+        assert!(count > 0);
+
+        // Resuming continues from exactly that state.
+        interrupt.clear();
+        let requester = interrupt.clone();
+        let handle = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(5));
+            requester.request();
+        });
+        assert!(matches!(
+            vm.run(&mut io::sink(), &interrupt),
+            Outcome::Paused
+        ));
+        handle.join().unwrap();
+        assert!(vm.stack()[0] > count);
+    }
+
+    #[test]
+    fn a_pause_mid_sleep_keeps_the_rest_of_the_sleep_for_the_resume() {
+        let mut vm = vm("PUT 1\nPRINT\nSLEEP 60000\nPRINT");
+        let interrupt = Interrupt::new();
+        let requester = interrupt.clone();
+        let handle = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(30));
+            requester.request();
+        });
+        let mut out = Vec::new();
+        assert!(matches!(vm.run(&mut out, &interrupt), Outcome::Paused));
+        handle.join().unwrap();
+        assert_eq!(out, b"1\n", "output before the pause is flushed");
+        assert_eq!(vm.ip(), 2, "still at the SLEEP");
+        let left = vm.sleep_left.unwrap();
+        assert!(
+            left < Duration::from_secs(60) && left > Duration::from_secs(50),
+            "{left:?}"
+        );
+
+        // Pretend the remainder is nearly over, then resume: only the remainder is slept.
+        vm.sleep_left = Some(Duration::from_millis(1));
+        interrupt.clear();
+        assert!(matches!(vm.run(&mut out, &interrupt), Outcome::Halted));
+        assert_eq!(out, b"1\n1\n");
+    }
+
+    #[test]
+    fn a_pause_mid_stack_sleep_leaves_the_duration_on_the_stack() {
+        let mut vm = vm("PUT 60000\nSLEEPS");
+        let interrupt = Interrupt::new();
+        let requester = interrupt.clone();
+        let handle = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(20));
+            requester.request();
+        });
+        assert!(matches!(
+            vm.run(&mut io::sink(), &interrupt),
+            Outcome::Paused
+        ));
+        handle.join().unwrap();
+        assert_eq!((vm.ip(), vm.stack()), (1, &[60000][..]));
+    }
+
+    /// A writer that fails, to check that output errors become traps.
+    struct Broken;
+
+    impl Write for Broken {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "reader went away",
+            ))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "reader went away",
+            ))
+        }
+    }
+
+    #[test]
+    fn output_errors_trap_instead_of_panicking() {
+        let mut vm = vm("PUT 1\nPRINT");
+        let outcome = vm.run(&mut Broken, &Interrupt::new());
+        let Outcome::Trapped(t) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(matches!(&t.kind, TrapKind::Output(e) if e.kind() == io::ErrorKind::BrokenPipe));
+        assert_eq!(t.ip, 1);
+    }
+}

@@ -139,12 +139,14 @@ pub enum AsmError {
         len: u32,
     },
     /// More instructions than a program may have.
-    #[error("too many instructions: {count}, at most {MAX_INSTRUCTIONS} are allowed")]
+    #[error("too many instructions: {count}, at most {limit} are allowed")]
     TooManyInstructions {
         /// The first instruction past the limit.
         span: Span,
         /// The number of instructions.
         count: usize,
+        /// The limit.
+        limit: u32,
     },
 }
 
@@ -308,6 +310,11 @@ pub fn assemble(source: &str) -> Result<Program, Vec<Diagnostic>> {
 /// Assembles `source`, returning the program (when there are no errors) and the errors, in source
 /// order.
 pub fn assemble_errors(source: &str) -> (Option<Program>, Vec<AsmError>) {
+    assemble_with_limit(source, MAX_INSTRUCTIONS)
+}
+
+/// [`assemble_errors`] with a smaller instruction limit, so tests can reach it.
+fn assemble_with_limit(source: &str, limit: u32) -> (Option<Program>, Vec<AsmError>) {
     let tokens = lexer::lex(source);
     let mut errors: Vec<AsmError> = tokens
         .iter()
@@ -341,7 +348,7 @@ pub fn assemble_errors(source: &str) -> (Option<Program>, Vec<AsmError>) {
             ),
     );
 
-    let mut resolver = Resolver::new(&lines, &mut errors);
+    let mut resolver = Resolver::new(&lines, limit, &mut errors);
     let code = resolver.resolve(&lines);
     errors.sort_by_key(|error| error_span(error).start);
     if !errors.is_empty() {
@@ -363,6 +370,7 @@ fn verify_error(error: VerifyError, end: usize) -> AsmError {
         VerifyError::TooManyInstructions { count } => AsmError::TooManyInstructions {
             span: end..end,
             count,
+            limit: MAX_INSTRUCTIONS,
         },
         VerifyError::JumpOutOfRange {
             index,
@@ -410,11 +418,12 @@ fn error_span(error: &AsmError) -> &Span {
 struct Resolver<'a, 's> {
     labels: HashMap<&'s str, (u32, Span)>,
     len: u32,
+    limit: u32,
     errors: &'a mut Vec<AsmError>,
 }
 
 impl<'a, 's> Resolver<'a, 's> {
-    fn new(lines: &[Line<'s>], errors: &'a mut Vec<AsmError>) -> Self {
+    fn new(lines: &[Line<'s>], limit: u32, errors: &'a mut Vec<AsmError>) -> Self {
         let mut labels: HashMap<&'s str, (u32, Span)> = HashMap::new();
         let mut index: u32 = 0;
         for line in lines {
@@ -448,6 +457,7 @@ impl<'a, 's> Resolver<'a, 's> {
         Resolver {
             labels,
             len: index,
+            limit,
             errors,
         }
     }
@@ -461,10 +471,11 @@ impl<'a, 's> Resolver<'a, 's> {
                     instr: Some(syntax),
                     ..
                 } => {
-                    if index == MAX_INSTRUCTIONS {
+                    if index == self.limit {
                         self.errors.push(AsmError::TooManyInstructions {
                             span: syntax.mnemonic.span.into_range(),
                             count: self.len as usize,
+                            limit: self.limit,
                         });
                     }
                     if let Some(instr) = self.instr(syntax, index) {
@@ -667,6 +678,27 @@ mod tests {
     fn goto_to_a_later_label_is_refused() {
         assert_eq!(codes("GOTO later\nlater: HALT"), ["A0011"]);
         assert_eq!(codes("here: GOTO here"), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn too_many_instructions_is_reported_once_at_the_first_one_past_the_limit() {
+        let source = "PUT 1\nPRINT\nPOP\nHALT\n";
+        let (program, errors) = assemble_with_limit(source, 2);
+        assert_eq!(program, None);
+        assert_eq!(
+            errors.iter().map(AsmError::code).collect::<Vec<_>>(),
+            ["A0013"]
+        );
+        let rendered = crate::diag::render(&[errors[0].clone().into()], "big.mvasm", source, false);
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/asm"));
+        settings.set_prepend_module_to_snapshot(false);
+        settings.bind(|| {
+            insta::assert_snapshot!(
+                "error-a0013_too_many_instructions",
+                format!("{source}\n── diagnostics ──\n{rendered}")
+            );
+        });
     }
 
     #[test]

@@ -1,0 +1,96 @@
+//! The generated parts of the docs: the tables in `docs/isa.md` come from the one declaration in
+//! `lang/src/isa.rs`, and the example bytes in `docs/formats.md` from the encoder. These tests fail
+//! when the docs and the code disagree; run them with `MOVA_BLESS=1` to rewrite the docs in place.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use mova_lang::Program;
+use mova_lang::isa::{Instr, OperandKind, markdown_table};
+use std::fs;
+
+const ISA_DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/isa.md");
+const FORMATS_DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/formats.md");
+const END: &str = "<!-- end of generated part -->";
+
+/// Replaces the text between the `name` marker and the next end marker by `table`, returning
+/// whether it changed.
+fn splice(doc: &mut String, name: &str, table: &str) -> bool {
+    let what = name;
+    let start_marker =
+        format!("<!-- generated: {name} (cargo test -p mova-lang --test docs) -->\n");
+    let start = doc
+        .find(&start_marker)
+        .unwrap_or_else(|| panic!("the doc lacks the marker for the {what}"))
+        + start_marker.len();
+    let end = start + doc[start..].find(END).expect("the doc has the end marker");
+    let changed = doc[start..end] != *table;
+    doc.replace_range(start..end, table);
+    changed
+}
+
+/// Checks (or, with `MOVA_BLESS`, rewrites) the generated parts of the doc at `path`.
+fn check(path: &str, parts: &[(&str, String)]) {
+    let mut doc = fs::read_to_string(path).unwrap();
+    let mut changed = false;
+    for (name, text) in parts {
+        changed |= splice(&mut doc, name, text);
+    }
+    if !changed {
+        return;
+    }
+    if std::env::var_os("MOVA_BLESS").is_some() {
+        fs::write(path, doc).unwrap();
+        return;
+    }
+    panic!("{path} is out of date; run `MOVA_BLESS=1 cargo test -p mova-lang --test docs`");
+}
+
+#[test]
+fn isa_doc_tables_match_the_declaration() {
+    check(
+        ISA_DOC,
+        &[
+            ("opcode table", markdown_table()),
+            ("operand table", OperandKind::markdown_table()),
+        ],
+    );
+}
+
+#[test]
+fn formats_doc_example_matches_the_encoder() {
+    let seed = Program::new(vec![
+        Instr::Put(0),
+        Instr::Add(1),
+        Instr::Print,
+        Instr::Sleep(100),
+        Instr::Goto(3),
+    ])
+    .unwrap();
+    let bytes = seed.encode();
+    let mut dump = String::from("```text\n");
+    let mut at = 0;
+    for (what, len) in [
+        ("signature", 8),
+        ("version 1", 2),
+        ("flags", 2),
+        ("5 instructions", 4),
+        ("29 bytes of code", 4),
+        ("0 sections", 4),
+        ("PUT 0", 9),
+        ("ADD 1", 9),
+        ("PRINT", 1),
+        ("SLEEP 100", 5),
+        ("GOTO 3", 5),
+        ("CRC-32", 4),
+    ] {
+        let hex: Vec<String> = bytes[at..at + len]
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect();
+        dump.push_str(&format!("{at:>4}  {:<27} {what}\n", hex.join(" ")));
+        at += len;
+    }
+    assert_eq!(at, bytes.len(), "the dump covers every byte");
+    dump.push_str("```\n");
+    check(FORMATS_DOC, &[("seed program bytes", dump)]);
+}
