@@ -9,3 +9,6 @@ pub mod mvb;
 
 pub use isa::{Instr, Opcode, OperandKind};
 pub use mvb::{LoadError, Program};
+
+#[cfg(feature = "strategies")]
+pub mod strategies;

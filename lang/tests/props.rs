@@ -3,60 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::wildcard_enum_match_arm)]
 
-use mova_lang::isa::{Instr, Opcode};
-use mova_lang::mvb::{LoadError, Program, SECTION_OPTIONAL, Section};
+use mova_lang::isa::Instr;
+use mova_lang::mvb::{LoadError, Program};
+use mova_lang::strategies::{instr, program};
 use proptest::prelude::*;
-
-/// Any instruction with an operand anywhere in its kind's range.
-fn instr() -> impl Strategy<Value = Instr> {
-    (0..Opcode::ALL.len(), any::<i64>()).prop_map(|(i, raw)| {
-        let opcode = Opcode::ALL[i];
-        let operand = opcode.operand_kind().map(|kind| {
-            let (lo, hi) = kind.range();
-            // Map the raw value into the kind's range, edges included.
-            let span = (hi as i128) - (lo as i128) + 1;
-            (lo as i128 + (raw as i128).rem_euclid(span)) as i64
-        });
-        Instr::new(opcode, operand).unwrap()
-    })
-}
-
-/// A valid program: straight-line code with jumps that stay inside it, and optional sections.
-fn program() -> impl Strategy<Value = Program> {
-    let code = prop::collection::vec(instr(), 0..40).prop_map(|code| {
-        let len = code.len() as i64;
-        code.into_iter()
-            .enumerate()
-            .map(|(index, instr)| {
-                let index = index as i64;
-                // Fold jump distances into the code so the program verifies.
-                match instr {
-                    Instr::Goto(off) => Instr::Goto((i64::from(off) % (index + 1)) as u32),
-                    Instr::Jmp(off) => Instr::Jmp(fold_rel(off, index, len)),
-                    Instr::Jz(off) => Instr::Jz(fold_rel(off, index, len)),
-                    Instr::Jnz(off) => Instr::Jnz(fold_rel(off, index, len)),
-                    other => other,
-                }
-            })
-            .collect::<Vec<_>>()
-    });
-    let sections = prop::collection::vec(
-        (any::<u16>(), prop::collection::vec(any::<u8>(), 0..16)).prop_map(|(kind, payload)| {
-            Section {
-                kind: kind | SECTION_OPTIONAL,
-                payload,
-            }
-        }),
-        0..3,
-    );
-    (code, sections).prop_map(|(code, sections)| Program::with_sections(code, sections).unwrap())
-}
-
-fn fold_rel(off: i32, index: i64, len: i64) -> i32 {
-    // Any target in 0..=len, as an offset from `index`.
-    let target = i64::from(off).rem_euclid(len + 1);
-    (target - index) as i32
-}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]

@@ -1,0 +1,502 @@
+//! End-to-end tests of the real `movac` binary: assembling, disassembling, round trips, error
+//! reporting and exit statuses.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::wildcard_enum_match_arm
+)]
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The examples shipped with the workspace.
+const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
+
+/// The longest any single `movac` run may take before the test fails instead of hanging.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A fresh temporary directory, removed with everything in it when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let unique = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let path =
+            std::env::temp_dir().join(format!("movac-cli-{}-{unique}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// Writes `contents` to `name` in the directory and returns its path.
+    fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.join(name);
+        fs::write(&path, contents).unwrap();
+        path
+    }
+
+    /// The names of the files in the directory, sorted.
+    fn entries(&self) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(&self.0)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Kills and reaps a child process however the test ends.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `movac` with its working directory set, so relative paths in messages stay short.
+fn movac(dir: &TempDir) -> Command {
+    let mut command = Command::cargo_bin("movac").unwrap();
+    command.current_dir(dir.path()).timeout(TIMEOUT);
+    command
+}
+
+fn example(name: &str) -> PathBuf {
+    Path::new(EXAMPLES).join(name)
+}
+
+/// Every `examples/*.mvasm`, sorted by name.
+fn all_examples() -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = fs::read_dir(EXAMPLES)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "mvasm"))
+        .collect();
+    paths.sort();
+    assert!(
+        paths.iter().any(|path| path.ends_with("loop.mvasm")),
+        "examples/loop.mvasm is missing from {EXAMPLES}"
+    );
+    paths
+}
+
+/// Copies an example into `dir` and returns the copy's path.
+fn copy_example(dir: &TempDir, name: &str) -> PathBuf {
+    let target = dir.join(name);
+    fs::copy(example(name), &target).unwrap();
+    target
+}
+
+/// A source with several independent errors, each with its own code.
+const BAD_SOURCE: &str = "PUT\nFROB 3\nADD 1 2\nGOTO nowhere\nPRINT 5\n";
+
+fn no_panic() -> impl Predicate<str> {
+    predicate::str::contains("panicked").not()
+}
+
+#[test]
+fn assembles_to_the_default_output_next_to_the_input() {
+    let dir = TempDir::new("default-output");
+    let input = copy_example(&dir, "loop.mvasm");
+    movac(&dir)
+        .arg(&input)
+        .assert()
+        .success()
+        .stdout("")
+        .stderr("");
+    let bytes = fs::read(dir.join("loop.mvb")).unwrap();
+    assert!(bytes.starts_with(b"\x89MVB\r\n\x1a\n"), "{bytes:?}");
+    // Nothing else: no temporary file is left behind.
+    assert_eq!(dir.entries(), ["loop.mvasm", "loop.mvb"]);
+
+    // A relative input path works too, from the working directory.
+    fs::remove_file(dir.join("loop.mvb")).unwrap();
+    movac(&dir).arg("loop.mvasm").assert().success();
+    assert_eq!(fs::read(dir.join("loop.mvb")).unwrap(), bytes);
+}
+
+#[test]
+fn dash_o_chooses_the_output() {
+    let dir = TempDir::new("dash-o");
+    let input = copy_example(&dir, "loop.mvasm");
+    fs::create_dir(dir.join("out")).unwrap();
+    movac(&dir)
+        .arg(&input)
+        .arg("-o")
+        .arg(dir.join("out/seed.mvb"))
+        .assert()
+        .success();
+    movac(&dir)
+        .args(["loop.mvasm", "--output", "long.mvb"])
+        .assert()
+        .success();
+    let short = fs::read(dir.join("out/seed.mvb")).unwrap();
+    assert!(short.starts_with(b"\x89MVB\r\n\x1a\n"));
+    assert_eq!(fs::read(dir.join("long.mvb")).unwrap(), short);
+    // `-o` replaces the default output: there is no `loop.mvb`.
+    assert_eq!(dir.entries(), ["long.mvb", "loop.mvasm", "out"]);
+}
+
+#[test]
+fn assembling_is_deterministic() {
+    let dir = TempDir::new("deterministic");
+    movac(&dir)
+        .arg(example("loop.mvasm"))
+        .args(["-o", "first.mvb"])
+        .assert()
+        .success();
+    movac(&dir)
+        .arg(example("loop.mvasm"))
+        .args(["-o", "second.mvb"])
+        .assert()
+        .success();
+    let first = fs::read(dir.join("first.mvb")).unwrap();
+    let second = fs::read(dir.join("second.mvb")).unwrap();
+    assert!(!first.is_empty());
+    assert_eq!(first, second);
+}
+
+#[test]
+fn every_example_round_trips_through_the_disassembler() {
+    for source in all_examples() {
+        let stem = source.file_stem().unwrap().to_string_lossy().into_owned();
+        let dir = TempDir::new(&format!("round-trip-{stem}"));
+        let context = source.display();
+
+        movac(&dir)
+            .arg(&source)
+            .args(["-o", "first.mvb"])
+            .assert()
+            .success();
+        let first = fs::read(dir.join("first.mvb")).unwrap();
+
+        let output = movac(&dir).args(["dis", "first.mvb"]).output().unwrap();
+        assert!(output.status.success(), "{context}: {output:?}");
+        let listing = String::from_utf8(output.stdout).unwrap();
+        assert!(
+            listing.starts_with("; Mova bytecode, "),
+            "{context}: {listing}"
+        );
+        dir.write("listing.mvasm", &listing);
+
+        movac(&dir)
+            .args(["listing.mvasm", "-o", "second.mvb"])
+            .assert()
+            .success();
+        let second = fs::read(dir.join("second.mvb")).unwrap();
+        assert_eq!(
+            first, second,
+            "{context}: asm → mvb → asm → mvb changed the bytes"
+        );
+
+        movac(&dir)
+            .args(["dis", "second.mvb"])
+            .assert()
+            .success()
+            .stdout(listing.clone());
+
+        // `dis -o` writes the same listing to a file, and nothing to standard output.
+        movac(&dir)
+            .args(["dis", "second.mvb", "-o", "listing2.mvasm"])
+            .assert()
+            .success()
+            .stdout("");
+        assert_eq!(
+            fs::read_to_string(dir.join("listing2.mvasm")).unwrap(),
+            listing,
+            "{context}"
+        );
+    }
+}
+
+#[test]
+fn errors_are_all_reported_and_nothing_is_written() {
+    let dir = TempDir::new("errors");
+    dir.write("bad.mvasm", BAD_SOURCE);
+    let assert = movac(&dir)
+        .args(["bad.mvasm", "--color", "never"])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(no_panic())
+        .stderr(predicate::str::contains("error: could not assemble"));
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    for code in ["[A0002]", "[A0003]", "[A0004]", "[A0005]", "[A0010]"] {
+        assert!(stderr.contains(code), "missing {code} in:\n{stderr}");
+    }
+    assert!(
+        stderr.contains("due to 5 previous errors"),
+        "the summary counts the errors:\n{stderr}"
+    );
+    assert_eq!(
+        dir.entries(),
+        ["bad.mvasm"],
+        "no output (nor temporary file) may be written"
+    );
+
+    // With `-o` too.
+    movac(&dir)
+        .args(["bad.mvasm", "-o", "out.mvb"])
+        .assert()
+        .code(1);
+    assert_eq!(dir.entries(), ["bad.mvasm"]);
+}
+
+#[test]
+fn errors_do_not_clobber_an_existing_output() {
+    let dir = TempDir::new("no-clobber");
+    dir.write("bad.mvasm", BAD_SOURCE);
+    dir.write("bad.mvb", b"previous default output");
+    dir.write("other.mvb", b"previous explicit output");
+    movac(&dir).arg("bad.mvasm").assert().code(1);
+    movac(&dir)
+        .args(["bad.mvasm", "-o", "other.mvb"])
+        .assert()
+        .code(1);
+    assert_eq!(
+        fs::read(dir.join("bad.mvb")).unwrap(),
+        b"previous default output"
+    );
+    assert_eq!(
+        fs::read(dir.join("other.mvb")).unwrap(),
+        b"previous explicit output"
+    );
+    assert_eq!(dir.entries(), ["bad.mvasm", "bad.mvb", "other.mvb"]);
+}
+
+#[test]
+fn color_never_and_always() {
+    let dir = TempDir::new("color");
+    dir.write("bad.mvasm", BAD_SOURCE);
+    let never = movac(&dir)
+        .args(["--color", "never", "bad.mvasm"])
+        .assert()
+        .code(1);
+    let never = String::from_utf8_lossy(&never.get_output().stderr).into_owned();
+    assert!(never.contains("[A0003]"), "{never}");
+    assert!(
+        !never.contains('\u{1b}'),
+        "escape code with --color never:\n{never}"
+    );
+
+    let always = movac(&dir)
+        .args(["bad.mvasm", "--color", "always"])
+        .assert()
+        .code(1);
+    let always = String::from_utf8_lossy(&always.get_output().stderr).into_owned();
+    assert!(
+        always.contains('\u{1b}'),
+        "no escape code with --color always:\n{always}"
+    );
+
+    // `auto` (the default) does not colour when standard error is not a terminal, as here.
+    let auto = movac(&dir).arg("bad.mvasm").assert().code(1);
+    let auto = String::from_utf8_lossy(&auto.get_output().stderr).into_owned();
+    assert!(!auto.contains('\u{1b}'), "escape code into a pipe:\n{auto}");
+
+    // An invalid choice is a usage error.
+    movac(&dir)
+        .args(["bad.mvasm", "--color", "sometimes"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn unknown_extension_is_refused() {
+    let dir = TempDir::new("unknown-extension");
+    dir.write("notes.txt", "PUT 1\nPRINT\n");
+    movac(&dir)
+        .arg("notes.txt")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::starts_with("error: "))
+        .stderr(predicate::str::contains("notes.txt"))
+        .stderr(predicate::str::contains(
+            "expected a `.mvasm` or `.mvb` file",
+        ))
+        .stderr(no_panic());
+    dir.write("noext", "PUT 1\n");
+    movac(&dir)
+        .arg("noext")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("`.mvasm` or `.mvb`"));
+    assert_eq!(dir.entries(), ["noext", "notes.txt"]);
+}
+
+#[test]
+fn bytecode_input_suggests_dis() {
+    let dir = TempDir::new("bytecode-input");
+    movac(&dir)
+        .arg(example("loop.mvasm"))
+        .args(["-o", "loop.mvb"])
+        .assert()
+        .success();
+    let before = fs::read(dir.join("loop.mvb")).unwrap();
+    movac(&dir)
+        .arg("loop.mvb")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("already bytecode"))
+        .stderr(predicate::str::contains("movac dis loop.mvb"))
+        .stderr(no_panic());
+    assert_eq!(fs::read(dir.join("loop.mvb")).unwrap(), before);
+}
+
+#[test]
+fn missing_input_cannot_be_read() {
+    let dir = TempDir::new("missing");
+    movac(&dir)
+        .arg("absent.mvasm")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("cannot read `absent.mvasm`"))
+        .stderr(no_panic());
+    movac(&dir)
+        .args(["dis", "absent.mvb"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("cannot read `absent.mvb`"));
+    assert!(dir.entries().is_empty());
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = TempDir::new("usage");
+    movac(&dir)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("Usage:"))
+        .stderr(predicate::str::contains("<INPUT>"));
+    movac(&dir)
+        .args(["dis"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("Usage:"));
+    movac(&dir)
+        .args(["a.mvasm", "--no-such-flag"])
+        .assert()
+        .code(2);
+    movac(&dir)
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Exit status"));
+}
+
+#[test]
+fn dis_refuses_corrupt_and_truncated_files() {
+    let dir = TempDir::new("dis-corrupt");
+    movac(&dir)
+        .arg(example("loop.mvasm"))
+        .args(["-o", "good.mvb"])
+        .assert()
+        .success();
+    let good = fs::read(dir.join("good.mvb")).unwrap();
+
+    let check = |name: &str, bytes: &[u8], expect: &str| {
+        dir.write(name, bytes);
+        movac(&dir)
+            .args(["dis", name])
+            .assert()
+            .code(1)
+            .stdout("")
+            .stderr(predicate::str::starts_with("error: "))
+            .stderr(predicate::str::contains(expect))
+            .stderr(no_panic());
+    };
+
+    for len in 0..good.len() {
+        check("cut.mvb", &good[..len], "truncated");
+    }
+    let mut flipped = good.clone();
+    flipped[25] ^= 0x40;
+    check("flipped.mvb", &flipped, "checksum mismatch");
+    check("text.mvb", b"PUT 1\nPRINT\n", "not a Mova bytecode file");
+    let mut long = good.clone();
+    long.push(0);
+    check("long.mvb", &long, "unexpected bytes after the checksum");
+}
+
+#[test]
+fn dis_into_a_reader_that_stops_early_is_not_an_error() {
+    let dir = TempDir::new("dis-early-close");
+    // Big enough that the listing (several MiB) cannot fit in a pipe's buffer.
+    let source = "PUT 1\nPOP\n".repeat(50_000);
+    dir.write("big.mvasm", source);
+    movac(&dir).arg("big.mvasm").assert().success();
+
+    let mut child = ChildGuard(
+        std::process::Command::new(env!("CARGO_BIN_EXE_movac"))
+            .current_dir(dir.path())
+            .args(["dis", "big.mvb"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let result = BufReader::new(stdout).read_line(&mut line).map(|_| line);
+        let _ = sender.send(result);
+        // The reader (and so the pipe) is dropped here, like `head -1` exiting.
+    });
+    let first = receiver.recv_timeout(TIMEOUT).unwrap().unwrap();
+    assert!(first.starts_with("; Mova bytecode, "), "{first:?}");
+
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "movac dis did not exit after its reader went away"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut stderr = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "status {status:?}, stderr:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stderr, "", "a closed pipe is not worth a message");
+}

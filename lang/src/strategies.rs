@@ -1,0 +1,88 @@
+//! Proptest strategies for valid instructions and programs (feature `strategies`), shared by the
+//! property tests of every crate.
+
+use crate::isa::{Instr, Opcode};
+use crate::mvb::{Program, SECTION_OPTIONAL, Section};
+use proptest::prelude::*;
+
+/// Any instruction, with an operand anywhere in its kind's range (edges included).
+pub fn instr() -> impl Strategy<Value = Instr> {
+    (0..Opcode::ALL.len(), any::<i64>()).prop_filter_map("operand fits", |(i, raw)| {
+        let opcode = *Opcode::ALL.get(i)?;
+        let operand = opcode.operand_kind().map(|kind| {
+            let (lo, hi) = kind.range();
+            let span = i128::from(hi) - i128::from(lo) + 1;
+            i64::try_from(i128::from(lo) + i128::from(raw).rem_euclid(span)).unwrap_or(lo)
+        });
+        Instr::new(opcode, operand).ok()
+    })
+}
+
+/// A valid program of up to `max_len` instructions: any instructions, with every jump folded so
+/// that it lands inside the code, plus up to two optional sections when `sections` is set.
+pub fn program_with(max_len: usize, sections: bool) -> impl Strategy<Value = Program> {
+    let code = prop::collection::vec(instr(), 0..max_len).prop_map(|code| {
+        let len = i64::try_from(code.len()).unwrap_or(i64::MAX);
+        (0i64..)
+            .zip(code)
+            .map(|(index, instr)| fold_jump(instr, index, len))
+            .collect::<Vec<_>>()
+    });
+    let max_sections = if sections { 3 } else { 1 };
+    let sections = prop::collection::vec(
+        (any::<u16>(), prop::collection::vec(any::<u8>(), 0..16)).prop_map(|(kind, payload)| {
+            Section {
+                kind: kind | SECTION_OPTIONAL,
+                payload,
+            }
+        }),
+        0..max_sections,
+    );
+    (code, sections).prop_filter_map("verifies", |(code, sections)| {
+        Program::with_sections(code, sections).ok()
+    })
+}
+
+/// [`program_with`] with up to 40 instructions and optional sections.
+pub fn program() -> impl Strategy<Value = Program> {
+    program_with(40, true)
+}
+
+/// Folds a jump's distance so that its target lies in `0..=len`.
+fn fold_jump(instr: Instr, index: i64, len: i64) -> Instr {
+    let rel = |offset: i32| {
+        let target = i64::from(offset).rem_euclid(len + 1);
+        i32::try_from(target - index).unwrap_or(0)
+    };
+    match instr {
+        Instr::Goto(offset) => {
+            Instr::Goto(u32::try_from(i64::from(offset) % (index + 1)).unwrap_or(0))
+        }
+        Instr::Jmp(offset) => Instr::Jmp(rel(offset)),
+        Instr::Jz(offset) => Instr::Jz(rel(offset)),
+        Instr::Jnz(offset) => Instr::Jnz(rel(offset)),
+        Instr::Put(_)
+        | Instr::Add(_)
+        | Instr::Print
+        | Instr::Sleep(_)
+        | Instr::Halt
+        | Instr::Pop
+        | Instr::Dup
+        | Instr::Load(_)
+        | Instr::Store(_)
+        | Instr::AddS
+        | Instr::Sub
+        | Instr::Mul
+        | Instr::Div
+        | Instr::Mod
+        | Instr::Neg
+        | Instr::Not
+        | Instr::Eq
+        | Instr::Ne
+        | Instr::Lt
+        | Instr::Le
+        | Instr::Gt
+        | Instr::Ge
+        | Instr::SleepS => instr,
+    }
+}

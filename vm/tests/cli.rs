@@ -1,0 +1,605 @@
+//! End-to-end tests of the real `mova` binary: the seed loop, signals, broken pipes, traps, the
+//! examples, and files that cannot be loaded.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::wildcard_enum_match_arm
+)]
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+/// The examples shipped with the workspace.
+const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
+
+/// The signature every `.mvb` file starts with.
+const SIGNATURE: &[u8; 8] = b"\x89MVB\r\n\x1a\n";
+
+/// The longest any single wait may take before the test fails instead of hanging.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A fresh temporary directory, removed with everything in it when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let unique = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let path =
+            std::env::temp_dir().join(format!("mova-cli-{}-{unique}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// Writes `contents` to `name` in the directory and returns its path.
+    fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.join(name);
+        fs::write(&path, contents).unwrap();
+        path
+    }
+
+    /// Assembles `source` with the library and writes the bytecode to `name`.
+    fn assemble(&self, name: &str, source: &str) -> PathBuf {
+        self.write(name, mvb(source))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running `mova`, killed and reaped however the test ends.
+struct ChildGuard(Child);
+
+impl ChildGuard {
+    /// Starts `mova PROGRAM` with standard output and error piped.
+    fn spawn(program: &Path) -> ChildGuard {
+        ChildGuard(
+            std::process::Command::new(env!("CARGO_BIN_EXE_mova"))
+                .arg(program)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        )
+    }
+
+    /// Reads standard output line by line on a helper thread; see [`LineReader`].
+    fn lines(&mut self, limit: Option<usize>) -> LineReader {
+        LineReader::new(self.0.stdout.take().unwrap(), limit)
+    }
+
+    /// Sends `signal` (a name such as `INT`) with the `kill` command.
+    fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([format!("-{signal}"), self.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} failed: {status:?}");
+    }
+
+    /// Waits for the process to exit, failing the test after [`TIMEOUT`].
+    fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "mova did not exit within {TIMEOUT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// All of standard error; call after the process exited.
+    fn stderr(&mut self) -> String {
+        let mut text = String::new();
+        self.0
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        text
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Standard output read on a helper thread, so that every read can be bounded in time. Each item
+/// is a line as read, with its `\n` if it had one, and when it arrived.
+struct LineReader(Receiver<(Instant, String)>);
+
+impl LineReader {
+    /// Reads lines until the end of the output or, with `limit`, until that many were read; then
+    /// the thread ends and drops the pipe, as `head` does.
+    fn new(stdout: ChildStdout, limit: Option<usize>) -> LineReader {
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut count = 0;
+            while limit.is_none_or(|limit| count < limit) {
+                let mut line = String::new();
+                match reader.read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if sender.send((Instant::now(), line)).is_err() {
+                            break;
+                        }
+                        count += 1;
+                    }
+                }
+            }
+        });
+        LineReader(receiver)
+    }
+
+    /// The next complete line, without its `\n`, and when it arrived; fails after [`TIMEOUT`].
+    fn next(&self) -> (Instant, String) {
+        let (at, line) = self
+            .0
+            .recv_timeout(TIMEOUT)
+            .unwrap_or_else(|error| panic!("no line from mova within {TIMEOUT:?}: {error}"));
+        let line = line
+            .strip_suffix('\n')
+            .unwrap_or_else(|| panic!("incomplete line {line:?}"))
+            .to_owned();
+        (at, line)
+    }
+
+    /// The next `count` lines, without their `\n`.
+    fn take(&self, count: usize) -> Vec<String> {
+        (0..count).map(|_| self.next().1).collect()
+    }
+
+    /// Every line until the output ends (call once the process has exited), as read: a last line
+    /// without `\n` keeps showing that it is incomplete.
+    fn rest(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            match self.0.recv_timeout(TIMEOUT) {
+                Ok((_, line)) => lines.push(line),
+                Err(RecvTimeoutError::Disconnected) => return lines,
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("mova's output did not end within {TIMEOUT:?}")
+                }
+            }
+        }
+    }
+}
+
+/// The `.mvb` bytes of `source`, assembled with the library.
+fn mvb(source: &str) -> Vec<u8> {
+    match mova_compiler::assemble(source) {
+        Ok(program) => program.encode(),
+        Err(diagnostics) => panic!("cannot assemble {source:?}: {diagnostics:?}"),
+    }
+}
+
+fn example_source(name: &str) -> String {
+    fs::read_to_string(Path::new(EXAMPLES).join(name)).unwrap()
+}
+
+/// `mova PROGRAM`, bounded in time.
+fn mova(program: &Path) -> Command {
+    let mut command = Command::cargo_bin("mova").unwrap();
+    command.arg(program).timeout(TIMEOUT);
+    command
+}
+
+fn no_panic() -> impl Predicate<str> {
+    predicate::str::contains("panicked").not()
+}
+
+/// Checks that `lines` (as read, with their `\n`) are the complete lines "1", "2", … with no gap.
+fn assert_counts_from_one(lines: &[String]) {
+    for (expected, line) in (1..).zip(lines) {
+        assert_eq!(
+            *line,
+            format!("{expected}\n"),
+            "line {expected} of the output is wrong: {lines:?}"
+        );
+    }
+}
+
+/// The seed loop, assembled into `dir`.
+fn seed_loop(dir: &TempDir) -> PathBuf {
+    dir.assemble("loop.mvb", &example_source("loop.mvasm"))
+}
+
+#[test]
+fn seed_loop_prints_one_two_three() {
+    let dir = TempDir::new("seed");
+    let mut child = ChildGuard::spawn(&seed_loop(&dir));
+    let lines = child.lines(None);
+    assert_eq!(lines.take(5), ["1", "2", "3", "4", "5"]);
+    // Still running: the seed loop never ends by itself.
+    assert!(child.0.try_wait().unwrap().is_none());
+}
+
+#[test]
+fn seed_loop_lines_are_spaced_by_its_sleep() {
+    let dir = TempDir::new("spacing");
+    let mut child = ChildGuard::spawn(&seed_loop(&dir));
+    let lines = child.lines(None);
+    let (first, one) = lines.next();
+    let _ = lines.next();
+    let _ = lines.next();
+    let (fourth, four) = lines.next();
+    assert_eq!((one.as_str(), four.as_str()), ("1", "4"));
+    // Three `SLEEP 100`s lie between them; only a lower bound is reliable.
+    let elapsed = fourth.duration_since(first);
+    assert!(
+        elapsed >= Duration::from_millis(250),
+        "lines 1 and 4 came {elapsed:?} apart"
+    );
+}
+
+/// Stops a running seed loop with `signal` and checks the exit status and the output.
+fn stop_seed_loop(signal: &str, expected_code: i32) {
+    let dir = TempDir::new(&format!("sig{signal}"));
+    let mut child = ChildGuard::spawn(&seed_loop(&dir));
+    let lines = child.lines(None);
+    // Once a line is out, the VM runs, and so its signal handlers are installed.
+    assert_eq!(lines.take(2), ["1", "2"]);
+    child.signal(signal);
+    let status = child.wait();
+    let stderr = child.stderr();
+    assert_eq!(
+        status.code(),
+        Some(expected_code),
+        "status {status:?} after SIG{signal}, stderr:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let mut all = vec![String::from("1\n"), String::from("2\n")];
+    all.extend(lines.rest());
+    assert_counts_from_one(&all);
+}
+
+#[test]
+fn sigint_stops_the_seed_loop_with_130() {
+    stop_seed_loop("INT", 130);
+}
+
+#[test]
+fn sigterm_stops_the_seed_loop_with_143() {
+    stop_seed_loop("TERM", 143);
+}
+
+#[test]
+fn sighup_stops_the_seed_loop_with_129() {
+    stop_seed_loop("HUP", 129);
+}
+
+#[test]
+fn sigint_interrupts_a_long_sleep() {
+    let dir = TempDir::new("long-sleep");
+    let program = dir.write("sleepy.mvasm", "PUT 1\nPRINT\nSLEEP 100000\nPUT 2\nPRINT\n");
+    let mut child = ChildGuard::spawn(&program);
+    let lines = child.lines(None);
+    // Output is flushed before the sleep, even into a pipe.
+    assert_eq!(lines.take(1), ["1"]);
+    std::thread::sleep(Duration::from_millis(50));
+    let start = Instant::now();
+    child.signal("INT");
+    // The bounded wait is the check: the sleep would last 100 s.
+    let status = child.wait();
+    let stderr = child.stderr();
+    assert_eq!(status.code(), Some(130), "{status:?}, stderr:\n{stderr}");
+    assert!(
+        start.elapsed() < Duration::from_secs(50),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        lines.rest(),
+        Vec::<String>::new(),
+        "nothing after the sleep ran"
+    );
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_program_quietly() {
+    let dir = TempDir::new("broken-pipe");
+    let program = dir.write("count.mvasm", "PUT 0\ntop: ADD 1\nPRINT\nGOTO top\n");
+    let mut child = ChildGuard::spawn(&program);
+    let lines = child.lines(Some(3));
+    assert_eq!(lines.take(3), ["1", "2", "3"]);
+    // The reader thread has dropped the pipe after its third line.
+    let status = child.wait();
+    let stderr = child.stderr();
+    assert_eq!(status.code(), Some(0), "{status:?}, stderr:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stderr, "", "a closed pipe is not worth a message");
+}
+
+/// Runs `source` (as `.mvasm`, then as `.mvb`) and checks it traps with a message containing each
+/// of `expected`.
+fn assert_traps(name: &str, source: &str, expected: &[&str]) {
+    let dir = TempDir::new(name);
+    let asm = dir.write(&format!("{name}.mvasm"), source);
+    let bin = dir.assemble(&format!("{name}.mvb"), source);
+    for program in [asm, bin] {
+        let assert = mova(&program)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::starts_with("error: trap at instruction "))
+            .stderr(no_panic());
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+        assert_eq!(stderr.lines().count(), 1, "one line:\n{stderr}");
+        for part in expected {
+            assert!(stderr.contains(part), "{part:?} missing from:\n{stderr}");
+        }
+    }
+}
+
+#[test]
+fn stack_overflow_traps() {
+    assert_traps(
+        "overflow",
+        "PUT 1\ntop: DUP\nGOTO top\n",
+        &["instruction 1", "`DUP`", "stack overflow"],
+    );
+}
+
+#[test]
+fn integer_overflow_traps() {
+    assert_traps(
+        "int-overflow",
+        "PUT 9223372036854775807\nADD 1\n",
+        &["instruction 1", "`ADD 1`", "integer overflow"],
+    );
+}
+
+#[test]
+fn division_by_zero_traps() {
+    assert_traps(
+        "div-zero",
+        "PUT 7\nPUT 0\nDIV\n",
+        &["instruction 2", "`DIV`", "division by zero"],
+    );
+    assert_traps(
+        "mod-zero",
+        "PUT 7\nPUT 0\nMOD\n",
+        &["instruction 2", "`MOD`", "division by zero"],
+    );
+}
+
+#[test]
+fn stack_underflow_traps() {
+    assert_traps(
+        "underflow",
+        "POP\n",
+        &["instruction 0", "`POP`", "stack underflow"],
+    );
+}
+
+#[test]
+fn output_before_a_trap_is_kept() {
+    let dir = TempDir::new("trap-output");
+    let program = dir.write("p.mvasm", "PUT 5\nPRINT\nPOP\nPOP\n");
+    mova(&program)
+        .assert()
+        .code(1)
+        .stdout("5\n")
+        .stderr(predicate::str::contains("instruction 3"));
+}
+
+/// The lines an example's `; expect: ` comments give.
+fn expected_output(source: &str) -> String {
+    source
+        .lines()
+        .filter_map(|line| line.trim_start().strip_prefix("; expect: "))
+        .map(|value| format!("{}\n", value.trim_end()))
+        .collect()
+}
+
+#[test]
+fn examples_print_what_they_expect() {
+    let mut examples: Vec<PathBuf> = fs::read_dir(EXAMPLES)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "mvasm"))
+        .filter(|path| !path.ends_with("loop.mvasm"))
+        .collect();
+    examples.sort();
+    assert!(!examples.is_empty(), "no examples in {EXAMPLES}");
+    let dir = TempDir::new("examples");
+    for example in examples {
+        let source = fs::read_to_string(&example).unwrap();
+        let expected = expected_output(&source);
+        assert!(
+            !expected.is_empty(),
+            "{} has no `; expect: ` lines",
+            example.display()
+        );
+        let stem = example.file_stem().unwrap().to_string_lossy().into_owned();
+        let bytecode = dir.assemble(&format!("{stem}.mvb"), &source);
+        for program in [example.as_path(), bytecode.as_path()] {
+            mova(program)
+                .assert()
+                .success()
+                .stdout(expected.clone())
+                .stderr("");
+        }
+    }
+}
+
+/// A small deterministic PRNG (xorshift64*), so failures reproduce.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next().to_le_bytes()[0]).collect()
+    }
+
+    fn below(&mut self, bound: u64) -> usize {
+        usize::try_from(self.next() % bound).unwrap()
+    }
+}
+
+/// Runs `bytes` as a `.mvb` file and checks it is refused as unloadable: status 3 (never 101, a
+/// panic), one `error: ` message, no panic, no output.
+fn assert_refused(dir: &TempDir, what: &str, bytes: &[u8]) -> String {
+    let path = dir.write("bad.mvb", bytes);
+    let output = mova(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let context = format!(
+        "{what} ({bytes:02X?}): {:?}, stderr:\n{stderr}",
+        output.status
+    );
+    assert_ne!(output.status.code(), Some(101), "panicked: {context}");
+    assert_eq!(output.status.code(), Some(3), "{context}");
+    assert!(stderr.starts_with("error: "), "{context}");
+    assert!(!stderr.contains("panicked"), "{context}");
+    assert!(output.stdout.is_empty(), "{context}");
+    stderr
+}
+
+#[test]
+fn every_truncation_of_a_valid_file_is_refused() {
+    let dir = TempDir::new("truncations");
+    let good = mvb(&example_source("loop.mvasm"));
+    for len in 0..good.len() {
+        let stderr = assert_refused(&dir, &format!("first {len} bytes"), &good[..len]);
+        assert!(stderr.contains("truncated"), "{len} bytes: {stderr}");
+    }
+}
+
+#[test]
+fn random_bytes_are_refused() {
+    let dir = TempDir::new("random");
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    for case in 0..50 {
+        let len = rng.below(200);
+        let bytes = rng.bytes(len);
+        assert_refused(&dir, &format!("random case {case}"), &bytes);
+    }
+}
+
+#[test]
+fn random_bytes_after_the_signature_are_refused() {
+    let dir = TempDir::new("random-signed");
+    let mut rng = XorShift(0xD1B5_4A32_D192_ED03);
+    for case in 0..50 {
+        let len = rng.below(200);
+        let mut bytes = SIGNATURE.to_vec();
+        bytes.extend(rng.bytes(len));
+        assert_refused(&dir, &format!("signed random case {case}"), &bytes);
+    }
+    // Plausible headers (version 1, no flags) with random counts and contents.
+    for case in 0..50 {
+        let len = rng.below(200);
+        let mut bytes = SIGNATURE.to_vec();
+        bytes.extend([0, 1, 0, 0]);
+        bytes.extend(rng.bytes(len));
+        assert_refused(&dir, &format!("versioned random case {case}"), &bytes);
+    }
+}
+
+#[test]
+fn a_flipped_byte_is_refused() {
+    let dir = TempDir::new("flipped");
+    let good = mvb(&example_source("loop.mvasm"));
+    // A flip in the code section: only the checksum can tell.
+    let mut bytes = good.clone();
+    bytes[25] ^= 0x40;
+    let stderr = assert_refused(&dir, "flipped code byte", &bytes);
+    assert!(stderr.contains("checksum mismatch"), "{stderr}");
+    // A flip anywhere is refused, whatever the part it hits.
+    for at in 0..good.len() {
+        let mut bytes = good.clone();
+        bytes[at] ^= 0x01;
+        assert_refused(&dir, &format!("byte {at} flipped"), &bytes);
+    }
+}
+
+#[test]
+fn unloadable_programs_exit_3() {
+    let dir = TempDir::new("unloadable");
+    mova(&dir.join("absent.mvb"))
+        .assert()
+        .code(3)
+        .stdout("")
+        .stderr(predicate::str::starts_with("error: cannot read `"))
+        .stderr(predicate::str::contains("absent.mvb"))
+        .stderr(no_panic());
+    mova(&dir.join("absent.mvasm"))
+        .assert()
+        .code(3)
+        .stderr(predicate::str::starts_with("error: cannot read `"));
+
+    let text = dir.write("notes.txt", "PUT 1\nPRINT\n");
+    mova(&text)
+        .assert()
+        .code(3)
+        .stdout("")
+        .stderr(predicate::str::starts_with("error: unsupported input"))
+        .stderr(predicate::str::contains(
+            "expected a `.mvasm` or `.mvb` file",
+        ))
+        .stderr(no_panic());
+
+    let bad = dir.write("bad.mvasm", "PUT\nFROB 3\nPRINT\n");
+    let assert = mova(&bad)
+        .args(["--color", "never"])
+        .assert()
+        .code(3)
+        .stdout("")
+        .stderr(predicate::str::contains("[A0004]"))
+        .stderr(predicate::str::contains("[A0003]"))
+        .stderr(predicate::str::contains("error: could not assemble `"))
+        .stderr(no_panic());
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(!stderr.contains('\u{1b}'), "{stderr}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let mut command = Command::cargo_bin("mova").unwrap();
+    command
+        .timeout(TIMEOUT)
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::contains("Usage:"));
+    let dir = TempDir::new("usage");
+    let program = seed_loop(&dir);
+    mova(&program).arg("--no-such-flag").assert().code(2);
+    mova(&program)
+        .args(["--color", "sometimes"])
+        .assert()
+        .code(2);
+}
