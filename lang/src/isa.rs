@@ -470,13 +470,11 @@ impl Instr {
 
     /// Where this instruction jumps when it sits at `index`, if it is a jump.
     pub fn jump_target(&self, index: u32) -> Option<JumpTarget> {
-        let kind = self.opcode().operand_kind().filter(|kind| kind.is_jump())?;
         let offset = self.operand()?;
-        let target = match kind {
+        let target = match self.opcode().operand_kind()? {
             OperandKind::Back => i64::from(index) - offset,
-            OperandKind::Rel | OperandKind::Value | OperandKind::Millis | OperandKind::Slot => {
-                i64::from(index) + offset
-            }
+            OperandKind::Rel => i64::from(index) + offset,
+            OperandKind::Value | OperandKind::Millis | OperandKind::Slot => return None,
         };
         Some(match u32::try_from(target) {
             Ok(target) => JumpTarget::Index(target),

@@ -89,10 +89,19 @@ impl Interrupt {
     }
 }
 
+/// Test support: requests a pause on `interrupt` after `delay`, from another thread.
+#[cfg(test)]
+pub(crate) fn request_after(interrupt: &Interrupt, delay: Duration) -> std::thread::JoinHandle<()> {
+    let interrupt = interrupt.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(delay);
+        interrupt.request();
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::thread;
 
     #[test]
     fn an_uninterrupted_sleep_lasts_its_duration() {
@@ -105,11 +114,7 @@ mod tests {
     #[test]
     fn a_request_cuts_a_long_sleep_short_and_reports_the_rest() {
         let interrupt = Interrupt::new();
-        let requester = interrupt.clone();
-        let handle = thread::spawn(move || {
-            thread::sleep(Duration::from_millis(30));
-            requester.request();
-        });
+        let handle = request_after(&interrupt, Duration::from_millis(30));
         let left = interrupt.sleep(Duration::from_secs(3600));
         handle.join().unwrap();
         let left = left.expect("the sleep was interrupted");
@@ -135,11 +140,7 @@ mod tests {
     #[test]
     fn an_endless_sleep_still_wakes_on_request() {
         let interrupt = Interrupt::new();
-        let requester = interrupt.clone();
-        let handle = thread::spawn(move || {
-            thread::sleep(Duration::from_millis(20));
-            requester.request();
-        });
+        let handle = request_after(&interrupt, Duration::from_millis(20));
         assert!(interrupt.sleep(Duration::MAX).is_some());
         handle.join().unwrap();
     }

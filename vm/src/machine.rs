@@ -396,7 +396,7 @@ fn division_by_zero(a: i64, op: &str) -> TrapKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::thread;
+    use crate::interrupt::request_after;
 
     fn vm(source: &str) -> Vm {
         Vm::new(mova_compiler::assemble(source).unwrap())
@@ -592,11 +592,7 @@ mod tests {
     fn a_pending_request_pauses_a_tight_loop_at_a_backward_jump() {
         let mut vm = vm("PUT 0\ntop: ADD 1\nGOTO top");
         let interrupt = Interrupt::new();
-        let requester = interrupt.clone();
-        let handle = thread::spawn(move || {
-            thread::sleep(Duration::from_millis(20));
-            requester.request();
-        });
+        let handle = request_after(&interrupt, Duration::from_millis(20));
         let outcome = vm.run(&mut io::sink(), &interrupt);
         handle.join().unwrap();
         assert!(matches!(outcome, Outcome::Paused));
@@ -606,11 +602,7 @@ mod tests {
 
         // Resuming continues from exactly that state.
         interrupt.clear();
-        let requester = interrupt.clone();
-        let handle = thread::spawn(move || {
-            thread::sleep(Duration::from_millis(5));
-            requester.request();
-        });
+        let handle = request_after(&interrupt, Duration::from_millis(5));
         assert!(matches!(
             vm.run(&mut io::sink(), &interrupt),
             Outcome::Paused
@@ -623,11 +615,7 @@ mod tests {
     fn a_pause_mid_sleep_keeps_the_rest_of_the_sleep_for_the_resume() {
         let mut vm = vm("PUT 1\nPRINT\nSLEEP 60000\nPRINT");
         let interrupt = Interrupt::new();
-        let requester = interrupt.clone();
-        let handle = thread::spawn(move || {
-            thread::sleep(Duration::from_millis(30));
-            requester.request();
-        });
+        let handle = request_after(&interrupt, Duration::from_millis(30));
         let mut out = Vec::new();
         assert!(matches!(vm.run(&mut out, &interrupt), Outcome::Paused));
         handle.join().unwrap();
@@ -650,11 +638,7 @@ mod tests {
     fn a_pause_mid_stack_sleep_leaves_the_duration_on_the_stack() {
         let mut vm = vm("PUT 60000\nSLEEPS");
         let interrupt = Interrupt::new();
-        let requester = interrupt.clone();
-        let handle = thread::spawn(move || {
-            thread::sleep(Duration::from_millis(20));
-            requester.request();
-        });
+        let handle = request_after(&interrupt, Duration::from_millis(20));
         assert!(matches!(
             vm.run(&mut io::sink(), &interrupt),
             Outcome::Paused

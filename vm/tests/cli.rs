@@ -14,7 +14,6 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -28,21 +27,16 @@ const SIGNATURE: &[u8; 8] = b"\x89MVB\r\n\x1a\n";
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A fresh temporary directory, removed with everything in it when dropped.
-struct TempDir(PathBuf);
+struct TempDir(tempfile::TempDir);
 
 impl TempDir {
     fn new(name: &str) -> TempDir {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let unique = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let path =
-            std::env::temp_dir().join(format!("mova-cli-{}-{unique}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).unwrap();
-        TempDir(path)
+        let prefix = format!("mova-cli-{name}-");
+        TempDir(tempfile::Builder::new().prefix(&prefix).tempdir().unwrap())
     }
 
     fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
+        self.0.path().join(name)
     }
 
     /// Writes `contents` to `name` in the directory and returns its path.
@@ -55,12 +49,6 @@ impl TempDir {
     /// Assembles `source` with the library and writes the bytecode to `name`.
     fn assemble(&self, name: &str, source: &str) -> PathBuf {
         self.write(name, mvb(source))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
     }
 }
 
