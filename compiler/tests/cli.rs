@@ -9,6 +9,7 @@
 )]
 
 use assert_cmd::Command;
+use mova_lang::mvb::SIGNATURE;
 use predicates::prelude::*;
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
@@ -119,7 +120,7 @@ fn assembles_to_the_default_output_next_to_the_input() {
         .stdout("")
         .stderr("");
     let bytes = fs::read(dir.join("loop.mvb")).unwrap();
-    assert!(bytes.starts_with(b"\x89MVB\r\n\x1a\n"), "{bytes:?}");
+    assert!(bytes.starts_with(&SIGNATURE), "{bytes:?}");
     // Nothing else: no temporary file is left behind.
     assert_eq!(dir.entries(), ["loop.mvasm", "loop.mvb"]);
 
@@ -145,7 +146,7 @@ fn dash_o_chooses_the_output() {
         .assert()
         .success();
     let short = fs::read(dir.join("out/seed.mvb")).unwrap();
-    assert!(short.starts_with(b"\x89MVB\r\n\x1a\n"));
+    assert!(short.starts_with(&SIGNATURE));
     assert_eq!(fs::read(dir.join("long.mvb")).unwrap(), short);
     // `-o` replaces the default output: there is no `loop.mvb`.
     assert_eq!(dir.entries(), ["long.mvb", "loop.mvasm", "out"]);

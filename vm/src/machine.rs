@@ -192,6 +192,21 @@ impl Vm {
                 continue;
             }};
         }
+        // Flushes the output and sleeps `ms` milliseconds, or what an interrupted sleep of this
+        // instruction had left; pauses, staying on the instruction, if a request cuts it short.
+        macro_rules! sleep {
+            ($instr:expr, $ms:expr) => {{
+                let duration = self.sleep_left.take().unwrap_or(Duration::from_millis($ms));
+                if let Err(error) = out.flush() {
+                    trap!($instr, TrapKind::Output(error));
+                }
+                if let Some(left) = interrupt.sleep(duration) {
+                    self.sleep_left = Some(left);
+                    self.ip = ip as u32;
+                    return Outcome::Paused;
+                }
+            }};
+        }
         loop {
             let Some(&instr) = code.get(ip) else {
                 self.ip = ip as u32;
@@ -241,20 +256,7 @@ impl Vm {
                     }
                     None => trap!(instr, underflow(0)),
                 },
-                Instr::Sleep(ms) => {
-                    let duration = self
-                        .sleep_left
-                        .take()
-                        .unwrap_or(Duration::from_millis(u64::from(ms)));
-                    if let Err(error) = out.flush() {
-                        trap!(instr, TrapKind::Output(error));
-                    }
-                    if let Some(left) = interrupt.sleep(duration) {
-                        self.sleep_left = Some(left);
-                        self.ip = ip as u32;
-                        return Outcome::Paused;
-                    }
-                }
+                Instr::Sleep(ms) => sleep!(instr, u64::from(ms)),
                 Instr::SleepS => {
                     // The duration stays on the stack until the sleep completes, so a pause in the
                     // middle leaves the instruction ready to run again.
@@ -263,15 +265,7 @@ impl Vm {
                         Some(&ms) => ms.unsigned_abs(),
                         None => trap!(instr, underflow(0)),
                     };
-                    let duration = self.sleep_left.take().unwrap_or(Duration::from_millis(ms));
-                    if let Err(error) = out.flush() {
-                        trap!(instr, TrapKind::Output(error));
-                    }
-                    if let Some(left) = interrupt.sleep(duration) {
-                        self.sleep_left = Some(left);
-                        self.ip = ip as u32;
-                        return Outcome::Paused;
-                    }
+                    sleep!(instr, ms);
                     stack.pop();
                 }
                 Instr::Halt => {

@@ -9,6 +9,7 @@
 )]
 
 use assert_cmd::Command;
+use mova_lang::mvb::SIGNATURE;
 use predicates::prelude::*;
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
@@ -19,9 +20,6 @@ use std::time::{Duration, Instant};
 
 /// The examples shipped with the workspace.
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
-
-/// The signature every `.mvb` file starts with.
-const SIGNATURE: &[u8; 8] = b"\x89MVB\r\n\x1a\n";
 
 /// The longest any single wait may take before the test fails instead of hanging.
 const TIMEOUT: Duration = Duration::from_secs(10);
