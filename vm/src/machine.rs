@@ -196,10 +196,10 @@ impl Vm {
         // instruction had left; pauses, staying on the instruction, if a request cuts it short.
         macro_rules! sleep {
             ($instr:expr, $ms:expr) => {{
-                let duration = self.sleep_left.take().unwrap_or(Duration::from_millis($ms));
                 if let Err(error) = out.flush() {
                     trap!($instr, TrapKind::Output(error));
                 }
+                let duration = self.sleep_left.take().unwrap_or(Duration::from_millis($ms));
                 if let Some(left) = interrupt.sleep(duration) {
                     self.sleep_left = Some(left);
                     self.ip = ip as u32;
