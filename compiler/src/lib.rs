@@ -8,6 +8,8 @@ pub mod asm;
 pub mod diag;
 pub mod disasm;
 pub mod driver;
+pub mod number;
+pub mod syntax;
 
 pub use asm::assemble;
 pub use disasm::disassemble;

@@ -5,6 +5,7 @@
 //! on and reports everything in one run.
 
 use crate::diag::Span;
+pub use crate::number::{IntError, parse_int};
 use logos::Logos;
 use std::fmt;
 
@@ -51,60 +52,6 @@ pub fn lex(source: &str) -> Vec<(Token<'_>, Span)> {
         .collect()
 }
 
-/// Why a number token is not a valid integer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IntError {
-    /// A character that is not a digit of the literal's base.
-    InvalidDigit(char),
-    /// No digits at all (e.g. `0x`).
-    NoDigits,
-    /// The value is outside `i64`.
-    OutOfRange,
-}
-
-/// Parses a number token: an optional sign, then decimal digits or `0x`/`0X` and hexadecimal digits,
-/// with `_` allowed between digits.
-pub fn parse_int(text: &str) -> Result<i64, IntError> {
-    let (negative, unsigned) = match text.as_bytes().first() {
-        Some(b'-') => (true, &text[1..]),
-        Some(b'+') => (false, &text[1..]),
-        _ => (false, text),
-    };
-    let (radix, digits) = match unsigned.get(..2) {
-        Some("0x" | "0X") => (16, &unsigned[2..]),
-        _ => (10, unsigned),
-    };
-    let mut magnitude: u64 = 0;
-    let mut any = false;
-    let mut overflow = false;
-    for c in digits.chars() {
-        if c == '_' {
-            continue;
-        }
-        let digit = c.to_digit(radix).ok_or(IntError::InvalidDigit(c))?;
-        any = true;
-        match magnitude
-            .checked_mul(u64::from(radix))
-            .and_then(|m| m.checked_add(u64::from(digit)))
-        {
-            Some(m) => magnitude = m,
-            None => overflow = true,
-        }
-    }
-    if !any {
-        return Err(IntError::NoDigits);
-    }
-    if overflow {
-        return Err(IntError::OutOfRange);
-    }
-    let value = if negative {
-        0i64.checked_sub_unsigned(magnitude)
-    } else {
-        i64::try_from(magnitude).ok()
-    };
-    value.ok_or(IntError::OutOfRange)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,23 +76,5 @@ mod tests {
                 Token::Error,
             ]
         );
-    }
-
-    #[test]
-    fn parses_integers_in_both_bases_with_separators() {
-        assert_eq!(parse_int("0"), Ok(0));
-        assert_eq!(parse_int("1_000"), Ok(1000));
-        assert_eq!(parse_int("+7"), Ok(7));
-        assert_eq!(parse_int("0xff"), Ok(255));
-        assert_eq!(parse_int("-0X8000_0000_0000_0000"), Ok(i64::MIN));
-        assert_eq!(parse_int("9223372036854775807"), Ok(i64::MAX));
-        assert_eq!(parse_int("9223372036854775808"), Err(IntError::OutOfRange));
-        assert_eq!(
-            parse_int("99999999999999999999999"),
-            Err(IntError::OutOfRange)
-        );
-        assert_eq!(parse_int("12ab"), Err(IntError::InvalidDigit('a')));
-        assert_eq!(parse_int("0x"), Err(IntError::NoDigits));
-        assert_eq!(parse_int("0xfg"), Err(IntError::InvalidDigit('g')));
     }
 }

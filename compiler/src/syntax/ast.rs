@@ -1,0 +1,365 @@
+//! The `.mova` syntax tree. Every node carries the byte span it was parsed from.
+
+use crate::diag::Span;
+use crate::number::IntError;
+use std::fmt::{self, Write};
+
+/// A name as written: a variable or a label.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Name<'s> {
+    /// The name.
+    pub text: &'s str,
+    /// Where it is written.
+    pub span: Span,
+}
+
+/// A statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stmt<'s> {
+    /// What kind of statement.
+    pub kind: StmtKind<'s>,
+    /// The whole statement.
+    pub span: Span,
+}
+
+/// The statements of the language (DESIGN §4).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StmtKind<'s> {
+    /// `var name = init;`
+    Var {
+        /// The new variable.
+        name: Name<'s>,
+        /// Its initial value.
+        init: Expr<'s>,
+    },
+    /// `name = value;` or a compound assignment such as `name += value;`
+    Assign {
+        /// The variable assigned to.
+        name: Name<'s>,
+        /// `=` or the compound operator.
+        op: AssignOp,
+        /// The right-hand side.
+        value: Expr<'s>,
+    },
+    /// `name++;` (`up`) or `name--;`
+    Step {
+        /// The variable.
+        name: Name<'s>,
+        /// Whether it is `++`.
+        up: bool,
+    },
+    /// `print(value);`
+    Print(Expr<'s>),
+    /// `sleep(ms);`
+    Sleep(Expr<'s>),
+    /// `if cond { … } else …`
+    If {
+        /// The condition (non-zero is true).
+        cond: Expr<'s>,
+        /// The branch taken when it holds.
+        then: Block<'s>,
+        /// The `else` branch: a block statement or another `if`.
+        otherwise: Option<Box<Stmt<'s>>>,
+    },
+    /// `while cond { … }`
+    While {
+        /// The condition, tested before each iteration.
+        cond: Expr<'s>,
+        /// The body.
+        body: Block<'s>,
+    },
+    /// An infinite loop: `loop { … }`, `name: { … }`, or the indented `name:` / `loop:` form.
+    Loop {
+        /// The label, if the loop has one.
+        label: Option<Name<'s>>,
+        /// The body.
+        body: Block<'s>,
+    },
+    /// `break;` or `break name;`
+    Break(Option<Name<'s>>),
+    /// `continue;` or `continue name;`
+    Continue(Option<Name<'s>>),
+    /// `halt;`
+    Halt,
+    /// `{ … }`
+    Block(Block<'s>),
+    /// A statement that did not parse; its error was reported.
+    Error,
+}
+
+/// A sequence of statements in braces, or a label's indented body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Block<'s> {
+    /// The statements.
+    pub stmts: Vec<Stmt<'s>>,
+    /// The block, delimiters included.
+    pub span: Span,
+}
+
+/// An assignment operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AssignOp {
+    /// `=`
+    Set,
+    /// `+=`
+    Add,
+    /// `-=`
+    Sub,
+    /// `*=`
+    Mul,
+    /// `/=`
+    Div,
+    /// `%=`
+    Rem,
+}
+
+impl AssignOp {
+    /// The binary operator a compound assignment applies, if it is one.
+    pub fn binary(self) -> Option<BinaryOp> {
+        match self {
+            AssignOp::Set => None,
+            AssignOp::Add => Some(BinaryOp::Add),
+            AssignOp::Sub => Some(BinaryOp::Sub),
+            AssignOp::Mul => Some(BinaryOp::Mul),
+            AssignOp::Div => Some(BinaryOp::Div),
+            AssignOp::Rem => Some(BinaryOp::Rem),
+        }
+    }
+}
+
+/// An expression.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expr<'s> {
+    /// What kind of expression.
+    pub kind: ExprKind<'s>,
+    /// The whole expression.
+    pub span: Span,
+}
+
+/// The expressions of the language.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExprKind<'s> {
+    /// An integer literal: its text and its magnitude (literals are unsigned; `-` is an operator,
+    /// and `-9223372036854775808` is accepted as the negation of a literal).
+    Int {
+        /// The literal as written.
+        text: &'s str,
+        /// Its value, or why it has none.
+        value: Result<u64, IntError>,
+    },
+    /// `true` (1) or `false` (0).
+    Bool(bool),
+    /// A variable.
+    Var(Name<'s>),
+    /// `-e` or `!e`.
+    Unary(UnaryOp, Box<Expr<'s>>),
+    /// `a op b`.
+    Binary(BinaryOp, Box<Expr<'s>>, Box<Expr<'s>>),
+    /// An expression that did not parse; its error was reported.
+    Error,
+}
+
+/// A prefix operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnaryOp {
+    /// `-`
+    Neg,
+    /// `!`
+    Not,
+}
+
+/// An infix operator, lowest precedence first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinaryOp {
+    /// `||` (short-circuit)
+    Or,
+    /// `&&` (short-circuit)
+    And,
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+    /// `%`
+    Rem,
+}
+
+impl BinaryOp {
+    /// The operator as written.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinaryOp::Or => "||",
+            BinaryOp::And => "&&",
+            BinaryOp::Eq => "==",
+            BinaryOp::Ne => "!=",
+            BinaryOp::Lt => "<",
+            BinaryOp::Le => "<=",
+            BinaryOp::Gt => ">",
+            BinaryOp::Ge => ">=",
+            BinaryOp::Add => "+",
+            BinaryOp::Sub => "-",
+            BinaryOp::Mul => "*",
+            BinaryOp::Div => "/",
+            BinaryOp::Rem => "%",
+        }
+    }
+}
+
+impl UnaryOp {
+    /// The operator as written.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            UnaryOp::Neg => "-",
+            UnaryOp::Not => "!",
+        }
+    }
+}
+
+impl AssignOp {
+    /// The operator as written.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            AssignOp::Set => "=",
+            AssignOp::Add => "+=",
+            AssignOp::Sub => "-=",
+            AssignOp::Mul => "*=",
+            AssignOp::Div => "/=",
+            AssignOp::Rem => "%=",
+        }
+    }
+}
+
+/// Renders statements as an indented tree, one node per line with its span: the form the syntax
+/// tree snapshots and `movac --emit ast` show.
+pub fn dump(stmts: &[Stmt<'_>]) -> String {
+    let mut out = String::new();
+    for stmt in stmts {
+        // Writing into a String cannot fail.
+        let _ = dump_stmt(&mut out, stmt, 0);
+    }
+    out
+}
+
+fn line(out: &mut String, depth: usize, text: fmt::Arguments<'_>, span: &Span) -> fmt::Result {
+    writeln!(
+        out,
+        "{:indent$}{text} @{}..{}",
+        "",
+        span.start,
+        span.end,
+        indent = depth * 2
+    )
+}
+
+fn dump_stmt(out: &mut String, stmt: &Stmt<'_>, depth: usize) -> fmt::Result {
+    let span = &stmt.span;
+    match &stmt.kind {
+        StmtKind::Var { name, init } => {
+            line(out, depth, format_args!("var {}", name.text), span)?;
+            dump_expr(out, init, depth + 1)
+        }
+        StmtKind::Assign { name, op, value } => {
+            line(
+                out,
+                depth,
+                format_args!("assign {} {}", name.text, op.symbol()),
+                span,
+            )?;
+            dump_expr(out, value, depth + 1)
+        }
+        StmtKind::Step { name, up } => {
+            let op = if *up { "++" } else { "--" };
+            line(out, depth, format_args!("step {}{op}", name.text), span)
+        }
+        StmtKind::Print(value) => {
+            line(out, depth, format_args!("print"), span)?;
+            dump_expr(out, value, depth + 1)
+        }
+        StmtKind::Sleep(value) => {
+            line(out, depth, format_args!("sleep"), span)?;
+            dump_expr(out, value, depth + 1)
+        }
+        StmtKind::If {
+            cond,
+            then,
+            otherwise,
+        } => {
+            line(out, depth, format_args!("if"), span)?;
+            dump_expr(out, cond, depth + 1)?;
+            dump_block(out, "then", then, depth + 1)?;
+            if let Some(otherwise) = otherwise {
+                line(out, depth + 1, format_args!("else"), &otherwise.span)?;
+                dump_stmt(out, otherwise, depth + 2)?;
+            }
+            Ok(())
+        }
+        StmtKind::While { cond, body } => {
+            line(out, depth, format_args!("while"), span)?;
+            dump_expr(out, cond, depth + 1)?;
+            dump_block(out, "do", body, depth + 1)
+        }
+        StmtKind::Loop { label, body } => {
+            match label {
+                Some(label) => line(out, depth, format_args!("loop {}", label.text), span)?,
+                None => line(out, depth, format_args!("loop"), span)?,
+            }
+            dump_block(out, "do", body, depth + 1)
+        }
+        StmtKind::Break(label) => match label {
+            Some(label) => line(out, depth, format_args!("break {}", label.text), span),
+            None => line(out, depth, format_args!("break"), span),
+        },
+        StmtKind::Continue(label) => match label {
+            Some(label) => line(out, depth, format_args!("continue {}", label.text), span),
+            None => line(out, depth, format_args!("continue"), span),
+        },
+        StmtKind::Halt => line(out, depth, format_args!("halt"), span),
+        StmtKind::Block(block) => dump_block(out, "block", block, depth),
+        StmtKind::Error => line(out, depth, format_args!("<error>"), span),
+    }
+}
+
+fn dump_block(out: &mut String, what: &str, block: &Block<'_>, depth: usize) -> fmt::Result {
+    line(out, depth, format_args!("{what}"), &block.span)?;
+    for stmt in &block.stmts {
+        dump_stmt(out, stmt, depth + 1)?;
+    }
+    Ok(())
+}
+
+fn dump_expr(out: &mut String, expr: &Expr<'_>, depth: usize) -> fmt::Result {
+    let span = &expr.span;
+    match &expr.kind {
+        ExprKind::Int { text, value } => match value {
+            Ok(value) => line(out, depth, format_args!("int {value}"), span),
+            Err(_) => line(out, depth, format_args!("int {text} (invalid)"), span),
+        },
+        ExprKind::Bool(value) => line(out, depth, format_args!("bool {value}"), span),
+        ExprKind::Var(name) => line(out, depth, format_args!("name {}", name.text), span),
+        ExprKind::Unary(op, operand) => {
+            line(out, depth, format_args!("unary {}", op.symbol()), span)?;
+            dump_expr(out, operand, depth + 1)
+        }
+        ExprKind::Binary(op, lhs, rhs) => {
+            line(out, depth, format_args!("binary {}", op.symbol()), span)?;
+            dump_expr(out, lhs, depth + 1)?;
+            dump_expr(out, rhs, depth + 1)
+        }
+        ExprKind::Error => line(out, depth, format_args!("<error>"), span),
+    }
+}

@@ -1,0 +1,460 @@
+//! The `.mova` parser: tokens (after layout) to a syntax tree, recovering from errors.
+//!
+//! Parsing never fails: it returns the statements it could read, with [`StmtKind::Error`] and
+//! [`ExprKind::Error`] where it could not, and a syntax error for each such place. A statement that
+//! does not parse is skipped up to its `;` (or the end of its block), with nested braces skipped
+//! whole; a parenthesised expression or a block that does not parse is skipped to its closing
+//! delimiter.
+
+use super::ast::{AssignOp, BinaryOp, Block, Expr, ExprKind, Name, Stmt, StmtKind, UnaryOp};
+use super::lexer::Token;
+use crate::diag::Span;
+use crate::number::parse_magnitude;
+use chumsky::error::RichPattern;
+use chumsky::input::ValueInput;
+use chumsky::pratt::{infix, left, prefix};
+use chumsky::prelude::*;
+
+/// A syntax error: where, what was found and what would have been accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyntaxError {
+    /// The offending token (or the end of the input).
+    pub span: Span,
+    /// What was found, as the message says it.
+    pub found: String,
+    /// What would have been accepted there, or a message of the parser's own.
+    pub expected: Expected,
+}
+
+/// What a syntax error says would have been right.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expected {
+    /// Any of these.
+    OneOf(Vec<String>),
+    /// A message of its own.
+    Message(String),
+}
+
+type Extra<'t, 's> = extra::Err<Rich<'t, Token<'s>>>;
+
+/// Parses tokens (with their spans, after layout) into statements, and the syntax errors met.
+pub fn parse<'s>(
+    tokens: &[(Token<'s>, Span)],
+    source_len: usize,
+) -> (Vec<Stmt<'s>>, Vec<SyntaxError>) {
+    let tokens: Vec<(Token<'s>, SimpleSpan)> = tokens
+        .iter()
+        .map(|(token, span)| (*token, SimpleSpan::from(span.clone())))
+        .collect();
+    let eoi = SimpleSpan::from(source_len..source_len);
+    let (stmts, errors) = program()
+        .parse(tokens[..].split_token_span(eoi))
+        .into_output_errors();
+    let errors = errors.into_iter().map(syntax_error).collect();
+    (stmts.unwrap_or_default(), errors)
+}
+
+fn syntax_error(error: Rich<'_, Token<'_>>) -> SyntaxError {
+    let found = error
+        .found()
+        .map_or_else(|| String::from("end of input"), ToString::to_string);
+    let expected = match error.reason() {
+        chumsky::error::RichReason::Custom(message) => Expected::Message(message.clone()),
+        chumsky::error::RichReason::ExpectedFound { .. } => {
+            Expected::OneOf(describe_expected(error.expected()))
+        }
+    };
+    SyntaxError {
+        span: error.span().into_range(),
+        found,
+        expected,
+    }
+}
+
+/// Names what the parser would have accepted, as the error message lists it.
+fn describe_expected<'a, 's: 'a>(
+    patterns: impl Iterator<Item = &'a RichPattern<'a, Token<'s>>>,
+) -> Vec<String> {
+    let mut expected: Vec<String> = patterns
+        // `RichPattern` is non-exhaustive, so a catch-all arm is unavoidable here.
+        .map(
+            #[allow(clippy::wildcard_enum_match_arm)]
+            |pattern| match pattern {
+                RichPattern::Token(token) => token.to_string(),
+                RichPattern::Label(label) => label.to_string(),
+                RichPattern::Identifier(name) => format!("`{name}`"),
+                RichPattern::EndOfInput => String::from("end of input"),
+                RichPattern::Any => String::from("any token"),
+                _ => String::from("something else"),
+            },
+        )
+        .collect();
+    expected.sort();
+    expected.dedup();
+    expected
+}
+
+fn span_of<'t, 's: 't, I>(e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t, 's>>) -> Span
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+{
+    let span: SimpleSpan = e.span();
+    span.into_range()
+}
+
+fn expr<'t, 's: 't, I>() -> impl Parser<'t, I, Expr<'s>, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+{
+    recursive(|expr| {
+        let int = select! { Token::Int(text) => text }.map_with(|text, e| Expr {
+            kind: ExprKind::Int {
+                text,
+                value: parse_magnitude(text),
+            },
+            span: span_of(e),
+        });
+        let boolean =
+            select! { Token::True => true, Token::False => false }.map_with(|value, e| Expr {
+                kind: ExprKind::Bool(value),
+                span: span_of(e),
+            });
+        let var = name().map(|name| Expr {
+            span: name.span.clone(),
+            kind: ExprKind::Var(name),
+        });
+        let parens = expr
+            .delimited_by(just(Token::LParen), just(Token::RParen))
+            .map_with(|inner: Expr<'s>, e| Expr {
+                kind: inner.kind,
+                span: span_of(e),
+            })
+            .recover_with(via_parser(nested_delimiters(
+                Token::LParen,
+                Token::RParen,
+                [(Token::LBrace, Token::RBrace)],
+                |span: SimpleSpan| Expr {
+                    kind: ExprKind::Error,
+                    span: span.into_range(),
+                },
+            )));
+        let atom = choice((int, boolean, var, parens)).labelled("expression");
+
+        let binary = |op: BinaryOp| {
+            move |lhs: Expr<'s>,
+                  _,
+                  rhs: Expr<'s>,
+                  e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t, 's>>| Expr {
+                kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
+                span: span_of(e),
+            }
+        };
+        let unary = |op: UnaryOp| {
+            move |_,
+                  operand: Expr<'s>,
+                  e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t, 's>>| Expr {
+                kind: ExprKind::Unary(op, Box::new(operand)),
+                span: span_of(e),
+            }
+        };
+        atom.pratt((
+            prefix(8, just(Token::Minus), unary(UnaryOp::Neg)),
+            prefix(8, just(Token::Bang), unary(UnaryOp::Not)),
+            infix(left(7), just(Token::Star), binary(BinaryOp::Mul)),
+            infix(left(7), just(Token::Slash), binary(BinaryOp::Div)),
+            infix(left(7), just(Token::Percent), binary(BinaryOp::Rem)),
+            infix(left(6), just(Token::Plus), binary(BinaryOp::Add)),
+            infix(left(6), just(Token::Minus), binary(BinaryOp::Sub)),
+            infix(left(5), just(Token::Lt), binary(BinaryOp::Lt)),
+            infix(left(5), just(Token::Le), binary(BinaryOp::Le)),
+            infix(left(5), just(Token::Gt), binary(BinaryOp::Gt)),
+            infix(left(5), just(Token::Ge), binary(BinaryOp::Ge)),
+            infix(left(4), just(Token::EqEq), binary(BinaryOp::Eq)),
+            infix(left(4), just(Token::NotEq), binary(BinaryOp::Ne)),
+            infix(left(3), just(Token::AndAnd), binary(BinaryOp::And)),
+            infix(left(2), just(Token::OrOr), binary(BinaryOp::Or)),
+        ))
+        .labelled("expression")
+    })
+}
+
+fn name<'t, 's: 't, I>() -> impl Parser<'t, I, Name<'s>, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+{
+    select! { Token::Ident(text) => text }
+        .map_with(|text, e| Name {
+            text,
+            span: span_of(e),
+        })
+        .labelled("name")
+}
+
+fn program<'t, 's: 't, I>() -> impl Parser<'t, I, Vec<Stmt<'s>>, Extra<'t, 's>>
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+{
+    // A `}` with no `{` to close would end the statement list early; report it and go on.
+    let stray_brace = just(Token::RBrace)
+        .validate(|_, e, emitter| {
+            emitter.emit(Rich::custom(e.span(), "unmatched `}`"));
+        })
+        .map_with(|(), e| Stmt {
+            kind: StmtKind::Error,
+            span: span_of(e),
+        });
+    stmt()
+        .or(stray_brace)
+        .repeated()
+        .collect::<Vec<_>>()
+        .then_ignore(end())
+}
+
+fn stmt<'t, 's: 't, I>() -> impl Parser<'t, I, Stmt<'s>, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+{
+    recursive(|stmt| {
+        let semi = just(Token::Semi).labelled("`;`");
+        let stmts = stmt.clone().repeated().collect::<Vec<_>>();
+        let braced = stmts
+            .clone()
+            .delimited_by(just(Token::LBrace), just(Token::RBrace))
+            .recover_with(via_parser(nested_delimiters(
+                Token::LBrace,
+                Token::RBrace,
+                [
+                    (Token::LParen, Token::RParen),
+                    (Token::Indent, Token::Dedent),
+                ],
+                |_| Vec::new(),
+            )));
+        let indented = stmts.delimited_by(just(Token::Indent), just(Token::Dedent));
+        let block = braced
+            .or(indented)
+            .map_with(|stmts, e| Block {
+                stmts,
+                span: span_of(e),
+            })
+            .labelled("block");
+
+        let var = just(Token::Var)
+            .ignore_then(name())
+            .then_ignore(just(Token::Assign))
+            .then(expr())
+            .then_ignore(semi)
+            .map(|(name, init)| StmtKind::Var { name, init });
+        let assign_op = select! {
+            Token::Assign => AssignOp::Set,
+            Token::PlusAssign => AssignOp::Add,
+            Token::MinusAssign => AssignOp::Sub,
+            Token::StarAssign => AssignOp::Mul,
+            Token::SlashAssign => AssignOp::Div,
+            Token::PercentAssign => AssignOp::Rem,
+        }
+        .labelled("assignment");
+        let assign = name()
+            .then(assign_op)
+            .then(expr())
+            .then_ignore(semi)
+            .map(|((name, op), value)| StmtKind::Assign { name, op, value });
+        let step = name()
+            .then(select! { Token::PlusPlus => true, Token::MinusMinus => false })
+            .then_ignore(semi)
+            .map(|(name, up)| StmtKind::Step { name, up });
+        let call = |keyword: Token<'s>| {
+            just(keyword)
+                .ignore_then(expr().delimited_by(just(Token::LParen), just(Token::RParen)))
+                .then_ignore(semi)
+        };
+        let print = call(Token::Print).map(StmtKind::Print);
+        let sleep = call(Token::Sleep).map(StmtKind::Sleep);
+        let if_stmt = recursive(|if_stmt| {
+            just(Token::If)
+                .ignore_then(expr())
+                .then(block.clone())
+                .then(
+                    just(Token::Else)
+                        .ignore_then(
+                            block
+                                .clone()
+                                .map_with(|block, e| Stmt {
+                                    kind: StmtKind::Block(block),
+                                    span: span_of(e),
+                                })
+                                .or(if_stmt),
+                        )
+                        .or_not(),
+                )
+                .map_with(|((cond, then), otherwise), e| Stmt {
+                    kind: StmtKind::If {
+                        cond,
+                        then,
+                        otherwise: otherwise.map(Box::new),
+                    },
+                    span: span_of(e),
+                })
+        });
+        let while_stmt = just(Token::While)
+            .ignore_then(expr())
+            .then(block.clone())
+            .map(|(cond, body)| StmtKind::While { cond, body });
+        // `loop { … }`, and `loop:` followed by a block or an indented body.
+        let loop_stmt = just(Token::Loop)
+            .ignore_then(just(Token::Colon).or_not())
+            .ignore_then(block.clone())
+            .map(|body| StmtKind::Loop { label: None, body });
+        let labelled = name()
+            .then_ignore(just(Token::Colon))
+            .then(block.clone())
+            .map(|(label, body)| StmtKind::Loop {
+                label: Some(label),
+                body,
+            });
+        let jump = |keyword: Token<'s>| {
+            just(keyword)
+                .ignore_then(name().or_not())
+                .then_ignore(semi)
+        };
+        let break_stmt = jump(Token::Break).map(StmtKind::Break);
+        let continue_stmt = jump(Token::Continue).map(StmtKind::Continue);
+        let halt = just(Token::Halt)
+            .then_ignore(semi)
+            .to(StmtKind::Halt);
+        let block_stmt = block.clone().map(StmtKind::Block);
+
+        let simple = choice((
+            var,
+            labelled,
+            assign,
+            step,
+            print,
+            sleep,
+            while_stmt,
+            loop_stmt,
+            break_stmt,
+            continue_stmt,
+            halt,
+            block_stmt,
+        ))
+        .map_with(|kind, e| Stmt {
+            kind,
+            span: span_of(e),
+        });
+
+        // Recovery: skip the statement's tokens up to and including its `;` or a braced block (a
+        // statement like `while` ends with one), or up to the end of the enclosing block.
+        let nested = nested_delimiters(
+            Token::LBrace,
+            Token::RBrace,
+            [
+                (Token::LParen, Token::RParen),
+                (Token::Indent, Token::Dedent),
+            ],
+            |_| (),
+        );
+        let plain = any().and_is(
+            one_of([
+                Token::Semi,
+                Token::LBrace,
+                Token::RBrace,
+                Token::Indent,
+                Token::Dedent,
+            ])
+            .not(),
+        );
+        let end = just(Token::Semi).ignored().or(nested);
+        let skip = plain
+            .repeated()
+            .at_least(1)
+            .then(end.clone().or_not())
+            .ignored()
+            .or(end)
+            .map_with(|(), e| Stmt {
+                kind: StmtKind::Error,
+                span: span_of(e),
+            });
+
+        if_stmt
+            .or(simple)
+            .labelled("statement")
+            .recover_with(via_parser(skip))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::ast::dump;
+    use super::super::layout::layout;
+    use super::super::lexer::lex;
+    use super::*;
+
+    fn parse_str(source: &str) -> (String, Vec<SyntaxError>) {
+        let (stmts, errors) = parse(&layout(source, &lex(source)), source.len());
+        (dump(&stmts), errors)
+    }
+
+    #[test]
+    fn parses_the_seed_program() {
+        let (tree, errors) =
+            parse_str("var i = 0;\nloop:\n    i++;\n    print(i);\n    sleep(100);\n");
+        assert_eq!(errors, []);
+        assert_eq!(
+            tree,
+            "var i @0..10\n  int 0 @8..9\nloop @11..55\n  do @16..55\n    step i++ @21..25\n    print @30..39\n      name i @36..37\n    sleep @44..55\n      int 100 @50..53\n"
+        );
+    }
+
+    #[test]
+    fn precedence_and_associativity() {
+        let (tree, errors) = parse_str("print(1 + 2 * 3 - 4 < 5 == !6 && 7 || -8);");
+        assert_eq!(errors, []);
+        let shape: Vec<&str> = tree
+            .lines()
+            .map(|line| line.split(" @").next().unwrap().trim())
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                "print",
+                "binary ||",
+                "binary &&",
+                "binary ==",
+                "binary <",
+                "binary -",
+                "binary +",
+                "int 1",
+                "binary *",
+                "int 2",
+                "int 3",
+                "int 4",
+                "int 5",
+                "unary !",
+                "int 6",
+                "int 7",
+                "unary -",
+                "int 8",
+            ]
+        );
+    }
+
+    #[test]
+    fn else_if_chains_and_labelled_blocks() {
+        let (tree, errors) = parse_str(
+            "if a { x = 1; } else if b { x += 2; } else { x--; }\nouter: { break outer; }",
+        );
+        assert_eq!(errors, []);
+        assert!(tree.contains("else @"), "{tree}");
+        assert!(tree.contains("loop outer"), "{tree}");
+        assert!(tree.contains("break outer"), "{tree}");
+    }
+
+    #[test]
+    fn recovers_and_reports_several_errors() {
+        let (tree, errors) = parse_str("var = 1;\nprint(1 +);\nx = 2;\nwhile { }\ny++;\n}\nz--;");
+        assert!(errors.len() >= 4, "{errors:#?}");
+        assert!(tree.contains("assign x ="), "{tree}");
+        assert!(tree.contains("step y++"), "{tree}");
+        assert!(tree.contains("step z--"), "{tree}");
+    }
+}
