@@ -25,8 +25,8 @@ pub enum Severity {
 pub struct Diagnostic {
     /// How serious it is.
     pub severity: Severity,
-    /// The stable code, e.g. `A0003`.
-    pub code: &'static str,
+    /// The stable code, e.g. `A0003` (runtime traps have none).
+    pub code: Option<&'static str>,
     /// The headline, lower case and without a trailing period, like rustc's.
     pub message: String,
     /// The primary location.
@@ -49,7 +49,7 @@ impl Diagnostic {
     ) -> Self {
         Diagnostic {
             severity: Severity::Error,
-            code,
+            code: Some(code),
             message: message.into(),
             span,
             label: label.into(),
@@ -115,7 +115,6 @@ pub fn render(diagnostics: &[Diagnostic], path: &str, source: &str, color: bool)
                     .with_index_type(IndexType::Byte)
                     .with_color(color),
             )
-            .with_code(diagnostic.code)
             .with_message(&diagnostic.message)
             .with_label(
                 Label::new((path.to_owned(), span))
@@ -123,6 +122,9 @@ pub fn render(diagnostics: &[Diagnostic], path: &str, source: &str, color: bool)
                     .with_color(accent)
                     .with_priority(1),
             );
+        if let Some(code) = diagnostic.code {
+            report = report.with_code(code);
+        }
         for (span, label) in &diagnostic.secondary {
             report = report.with_label(
                 Label::new((path.to_owned(), clamp(span, source)))

@@ -5,9 +5,14 @@
 //! [`driver`] is the file-handling edge that the `movac` and `mova` binaries share.
 
 pub mod asm;
+pub mod check;
+pub mod codegen;
+pub mod compile;
 pub mod diag;
 pub mod disasm;
 pub mod driver;
+pub mod errors;
+pub mod hir;
 pub mod number;
 pub mod syntax;
 

@@ -19,6 +19,7 @@
 //! declared length is checked against the bytes actually present before it is used.
 
 use crate::isa::{Instr, InstrDecodeError, JumpTarget, Opcode};
+use crate::srcmap::{SOURCE_MAP, SourceMap};
 use std::fmt;
 
 /// The first eight bytes of every `.mvb` file.
@@ -106,6 +107,16 @@ pub enum VerifyError {
         index: usize,
         /// Its kind.
         kind: u16,
+    },
+    /// A section of a kind this build knows does not hold what that kind must.
+    #[error("invalid {name} (section {index}): {reason}")]
+    InvalidSection {
+        /// The position of the section among the sections.
+        index: usize,
+        /// What kind of section it is.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
     },
     /// A section's payload is longer than its u32 length field can say.
     #[error("section {index} is {len} bytes long, more than a section can hold")]
@@ -323,11 +334,19 @@ impl Program {
                     len: section.payload.len(),
                 });
             }
-            if !section.is_optional() {
-                return Err(VerifyError::UnknownSection {
-                    index,
-                    kind: section.kind,
-                });
+            match section.kind {
+                SOURCE_MAP => {
+                    SourceMap::decode(&section.payload, code.len()).map_err(|error| {
+                        VerifyError::InvalidSection {
+                            index,
+                            name: "source map",
+                            reason: error.to_string(),
+                        }
+                    })?;
+                }
+                // Unknown optional sections are kept, not interpreted.
+                _ if section.is_optional() => {}
+                kind => return Err(VerifyError::UnknownSection { index, kind }),
             }
         }
         Ok(Program { code, sections })
@@ -341,6 +360,15 @@ impl Program {
     /// The extra sections, in file order.
     pub fn sections(&self) -> &[Section] {
         &self.sections
+    }
+
+    /// The program's source map, if it has one.
+    pub fn source_map(&self) -> Option<SourceMap> {
+        self.sections
+            .iter()
+            .find(|section| section.kind == SOURCE_MAP)
+            // `with_sections` checked it, so decoding succeeds.
+            .and_then(|section| SourceMap::decode(&section.payload, self.code.len()).ok())
     }
 
     /// Encodes the program as `.mvb` bytes.

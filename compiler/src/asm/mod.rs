@@ -384,13 +384,13 @@ fn verify_error(error: VerifyError, end: usize) -> AsmError {
             target,
             len,
         },
-        VerifyError::UnknownSection { .. } | VerifyError::SectionTooLarge { .. } => {
-            AsmError::Syntax {
-                span: end..end,
-                found: error.to_string(),
-                expected: Vec::new(),
-            }
-        }
+        VerifyError::UnknownSection { .. }
+        | VerifyError::SectionTooLarge { .. }
+        | VerifyError::InvalidSection { .. } => AsmError::Syntax {
+            span: end..end,
+            found: error.to_string(),
+            expected: Vec::new(),
+        },
     }
 }
 

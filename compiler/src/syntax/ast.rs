@@ -220,6 +220,27 @@ impl BinaryOp {
     }
 }
 
+impl BinaryOp {
+    /// The VM operation this operator performs, or `None` for the short-circuit `&&` and `||`.
+    pub fn op(self) -> Option<mova_lang::ops::BinOp> {
+        use mova_lang::ops::BinOp;
+        Some(match self {
+            BinaryOp::Or | BinaryOp::And => return None,
+            BinaryOp::Eq => BinOp::Eq,
+            BinaryOp::Ne => BinOp::Ne,
+            BinaryOp::Lt => BinOp::Lt,
+            BinaryOp::Le => BinOp::Le,
+            BinaryOp::Gt => BinOp::Gt,
+            BinaryOp::Ge => BinOp::Ge,
+            BinaryOp::Add => BinOp::Add,
+            BinaryOp::Sub => BinOp::Sub,
+            BinaryOp::Mul => BinOp::Mul,
+            BinaryOp::Div => BinOp::Div,
+            BinaryOp::Rem => BinOp::Rem,
+        })
+    }
+}
+
 impl UnaryOp {
     /// The operator as written.
     pub fn symbol(self) -> &'static str {

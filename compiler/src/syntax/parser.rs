@@ -311,16 +311,11 @@ where
                 label: Some(label),
                 body,
             });
-        let jump = |keyword: Token<'s>| {
-            just(keyword)
-                .ignore_then(name().or_not())
-                .then_ignore(semi)
-        };
+        let jump =
+            |keyword: Token<'s>| just(keyword).ignore_then(name().or_not()).then_ignore(semi);
         let break_stmt = jump(Token::Break).map(StmtKind::Break);
         let continue_stmt = jump(Token::Continue).map(StmtKind::Continue);
-        let halt = just(Token::Halt)
-            .then_ignore(semi)
-            .to(StmtKind::Halt);
+        let halt = just(Token::Halt).then_ignore(semi).to(StmtKind::Halt);
         let block_stmt = block.clone().map(StmtKind::Block);
 
         let simple = choice((

@@ -1,0 +1,448 @@
+//! Code generation: the checked program to VM instructions, each with the source span it came from.
+//!
+//! Variables live in stack slots, in declaration order: between statements the stack holds exactly
+//! the variables in scope, so the innermost variable is on top. The generator uses that wherever
+//! it can, which is what makes the seed program compile to the seed's five instructions:
+//!
+//! - `x++`, `x--`, `x += k`, `x -= k` with a constant `k` on the top variable is `ADD ±k`;
+//! - `print(x)` of the top variable is `PRINT` (no copy, no pop);
+//! - reading the top variable is `DUP` rather than `LOAD`;
+//! - `sleep(k)` with a constant is `SLEEP k`; `e + k` and `e - k` are `ADD ±k`;
+//! - conditions compile to jumps (`&&` and `||` short-circuit without materialising 0/1), and a
+//!   constant condition to no code or an unconditional jump;
+//! - an unconditional jump backwards is the seed's `GOTO`, forwards `JMP`.
+//!
+//! Constant sub-expressions were already folded by the checker.
+
+use crate::diag::Span;
+use crate::errors::LangError;
+use crate::hir::{Expr, ExprKind, LoopId, Program, Stmt, StmtKind, VarId};
+use crate::syntax::ast::{BinaryOp, UnaryOp};
+use mova_lang::isa::Instr;
+use mova_lang::ops::BinOp;
+
+/// Generated code: the instructions and, for each, the span of the source it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Generated {
+    /// The instructions.
+    pub code: Vec<Instr>,
+    /// `spans[i]` is the source of `code[i]`.
+    pub spans: Vec<Span>,
+}
+
+/// Generates code for a checked program (one without errors).
+pub fn generate(program: &Program) -> Result<Generated, LangError> {
+    let mut generator = Generator {
+        code: Vec::new(),
+        spans: Vec::new(),
+        depth: 0,
+        slots: vec![None; program.vars],
+        loops: Vec::new(),
+        labels: Vec::new(),
+        fixups: Vec::new(),
+        error: None,
+    };
+    for stmt in &program.body {
+        generator.stmt(stmt);
+    }
+    generator.finish()
+}
+
+/// A jump target, bound to an instruction index once known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Label(usize);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Jump {
+    Always,
+    IfZero,
+    IfNonZero,
+}
+
+struct LoopContext {
+    id: LoopId,
+    /// The stack depth outside the loop body, which `break` and `continue` return to.
+    depth: usize,
+    continue_to: Label,
+    break_to: Label,
+}
+
+struct Generator {
+    code: Vec<Instr>,
+    spans: Vec<Span>,
+    /// How many values are on the stack at this point of the code.
+    depth: usize,
+    /// The stack slot of each variable in scope.
+    slots: Vec<Option<usize>>,
+    loops: Vec<LoopContext>,
+    /// Where each label is bound, once it is.
+    labels: Vec<Option<usize>>,
+    /// Forward jumps to patch: the jump's index, its kind and its label.
+    fixups: Vec<(usize, Jump, Label, Span)>,
+    /// The first limit exceeded, if any.
+    error: Option<LangError>,
+}
+
+impl Generator {
+    fn finish(mut self) -> Result<Generated, LangError> {
+        for (at, kind, label, span) in std::mem::take(&mut self.fixups) {
+            let target = self
+                .labels
+                .get(label.0)
+                .copied()
+                .flatten()
+                .unwrap_or(self.code.len());
+            let offset = self.relative(at, target, &span);
+            if let Some(slot) = self.code.get_mut(at) {
+                *slot = match kind {
+                    Jump::Always => Instr::Jmp(offset),
+                    Jump::IfZero => Instr::Jz(offset),
+                    Jump::IfNonZero => Instr::Jnz(offset),
+                };
+            }
+        }
+        match self.error {
+            Some(error) => Err(error),
+            None => Ok(Generated {
+                code: self.code,
+                spans: self.spans,
+            }),
+        }
+    }
+
+    fn too_large(&mut self, span: &Span, what: &str) {
+        self.error.get_or_insert(LangError::TooLarge {
+            span: span.clone(),
+            what: what.to_owned(),
+        });
+    }
+
+    fn relative(&mut self, from: usize, to: usize, span: &Span) -> i32 {
+        let offset =
+            i64::try_from(to).unwrap_or(i64::MAX) - i64::try_from(from).unwrap_or(i64::MAX);
+        i32::try_from(offset).unwrap_or_else(|_| {
+            self.too_large(span, "a jump spans more than 2^31 instructions");
+            0
+        })
+    }
+
+    /// Appends an instruction, tracking the stack depth with the opcode's stack effect.
+    fn emit(&mut self, instr: Instr, span: &Span) {
+        let effect = instr.opcode().stack_effect();
+        self.depth =
+            (self.depth + usize::from(effect.pushes)).saturating_sub(usize::from(effect.pops));
+        self.code.push(instr);
+        self.spans.push(span.clone());
+    }
+
+    fn new_label(&mut self) -> Label {
+        self.labels.push(None);
+        Label(self.labels.len() - 1)
+    }
+
+    fn bind(&mut self, label: Label) {
+        if let Some(slot) = self.labels.get_mut(label.0) {
+            *slot = Some(self.code.len());
+        }
+    }
+
+    /// Emits a jump to `label`: backwards (the label is bound) it is final at once, `GOTO` when
+    /// unconditional; forwards it is patched when the code is finished.
+    fn jump(&mut self, kind: Jump, label: Label, span: &Span) {
+        let here = self.code.len();
+        match self.labels.get(label.0).copied().flatten() {
+            Some(target) => {
+                let instr = match kind {
+                    Jump::Always => {
+                        Instr::Goto(u32::try_from(here - target).unwrap_or_else(|_| {
+                            self.too_large(span, "a jump spans more than 2^32 instructions");
+                            0
+                        }))
+                    }
+                    Jump::IfZero => Instr::Jz(self.relative(here, target, span)),
+                    Jump::IfNonZero => Instr::Jnz(self.relative(here, target, span)),
+                };
+                self.emit(instr, span);
+            }
+            None => {
+                // A placeholder with the right stack effect, patched in `finish`.
+                let placeholder = match kind {
+                    Jump::Always => Instr::Jmp(0),
+                    Jump::IfZero => Instr::Jz(0),
+                    Jump::IfNonZero => Instr::Jnz(0),
+                };
+                self.emit(placeholder, span);
+                self.fixups.push((here, kind, label, span.clone()));
+            }
+        }
+    }
+
+    fn slot(&self, var: VarId) -> usize {
+        self.slots.get(var.0).copied().flatten().unwrap_or(0)
+    }
+
+    fn slot_operand(&mut self, var: VarId, span: &Span) -> u16 {
+        u16::try_from(self.slot(var)).unwrap_or_else(|_| {
+            self.too_large(span, "more than 65,535 variables are alive at once");
+            0
+        })
+    }
+
+    fn is_top(&self, var: VarId) -> bool {
+        self.depth.checked_sub(1) == Some(self.slot(var))
+    }
+
+    fn block(&mut self, stmts: &[Stmt], span: &Span) {
+        let base = self.depth;
+        for stmt in stmts {
+            self.stmt(stmt);
+        }
+        // Drop the block's variables.
+        for _ in base..self.depth {
+            self.emit(Instr::Pop, span);
+        }
+    }
+
+    fn stmt(&mut self, stmt: &Stmt) {
+        let span = &stmt.span;
+        match &stmt.kind {
+            StmtKind::Declare { var, init } => {
+                self.expr(init);
+                if let Some(slot) = self.slots.get_mut(var.0) {
+                    *slot = Some(self.depth.saturating_sub(1));
+                }
+            }
+            StmtKind::Assign { var, op, value } => self.assign(*var, *op, value, span),
+            StmtKind::Print(value) => match value.kind {
+                ExprKind::Var(var) if self.is_top(var) => self.emit(Instr::Print, span),
+                ExprKind::Const(_)
+                | ExprKind::Var(_)
+                | ExprKind::Unary(..)
+                | ExprKind::Binary(..) => {
+                    self.expr(value);
+                    self.emit(Instr::Print, span);
+                    self.emit(Instr::Pop, span);
+                }
+            },
+            StmtKind::Sleep(value) => {
+                match value.as_const().and_then(|ms| u32::try_from(ms).ok()) {
+                    Some(ms) => self.emit(Instr::Sleep(ms), span),
+                    None => {
+                        self.expr(value);
+                        self.emit(Instr::SleepS, span);
+                    }
+                }
+            }
+            StmtKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let otherwise_label = self.new_label();
+                self.cond(cond, false, otherwise_label);
+                self.block(then, span);
+                if otherwise.is_empty() {
+                    self.bind(otherwise_label);
+                } else {
+                    let end = self.new_label();
+                    self.jump(Jump::Always, end, span);
+                    self.bind(otherwise_label);
+                    self.block(otherwise, span);
+                    self.bind(end);
+                }
+            }
+            StmtKind::While { id, cond, body } => {
+                let top = self.new_label();
+                let end = self.new_label();
+                self.bind(top);
+                self.cond(cond, false, end);
+                self.loop_body(*id, body, top, end, span);
+                self.jump(Jump::Always, top, span);
+                self.bind(end);
+            }
+            StmtKind::Loop { id, body } => {
+                let top = self.new_label();
+                let end = self.new_label();
+                self.bind(top);
+                self.loop_body(*id, body, top, end, span);
+                self.jump(Jump::Always, top, span);
+                self.bind(end);
+            }
+            StmtKind::Break(id) => self.leave(*id, true, span),
+            StmtKind::Continue(id) => self.leave(*id, false, span),
+            StmtKind::Halt => self.emit(Instr::Halt, span),
+            StmtKind::Block(stmts) => self.block(stmts, span),
+        }
+    }
+
+    /// `break` (`breaking`) or `continue`: drops the variables of the scopes left, then jumps to
+    /// the loop's end or top.
+    fn leave(&mut self, id: LoopId, breaking: bool, span: &Span) {
+        let Some(context) = self.loops.iter().rev().find(|context| context.id == id) else {
+            return;
+        };
+        let outside = context.depth;
+        let target = if breaking {
+            context.break_to
+        } else {
+            context.continue_to
+        };
+        let depth = self.depth;
+        for _ in outside..depth {
+            self.emit(Instr::Pop, span);
+        }
+        self.jump(Jump::Always, target, span);
+        // The code that follows (if any) is unreachable; it is generated as if the jump had not
+        // been taken, so the depths of the enclosing blocks stay right.
+        self.depth = depth;
+    }
+
+    fn loop_body(&mut self, id: LoopId, body: &[Stmt], top: Label, end: Label, span: &Span) {
+        self.loops.push(LoopContext {
+            id,
+            depth: self.depth,
+            continue_to: top,
+            break_to: end,
+        });
+        self.block(body, span);
+        self.loops.pop();
+    }
+
+    fn assign(&mut self, var: VarId, op: Option<BinOp>, value: &Expr, span: &Span) {
+        let slot = self.slot_operand(var, span);
+        let Some(op) = op else {
+            if value.kind == ExprKind::Var(var) {
+                return; // `x = x;`
+            }
+            self.expr(value);
+            self.emit(Instr::Store(slot), span);
+            return;
+        };
+        if let Some(k) = immediate(op, value) {
+            if self.is_top(var) {
+                self.emit(Instr::Add(k), span);
+            } else {
+                self.emit(Instr::Load(slot), span);
+                self.emit(Instr::Add(k), span);
+                self.emit(Instr::Store(slot), span);
+            }
+            return;
+        }
+        self.read(var, span);
+        self.expr(value);
+        self.emit(binary_instr(op), span);
+        self.emit(Instr::Store(slot), span);
+    }
+
+    /// Pushes a copy of a variable.
+    fn read(&mut self, var: VarId, span: &Span) {
+        if self.is_top(var) {
+            self.emit(Instr::Dup, span);
+        } else {
+            let slot = self.slot_operand(var, span);
+            self.emit(Instr::Load(slot), span);
+        }
+    }
+
+    /// Generates `expr`, leaving exactly one value on the stack.
+    fn expr(&mut self, expr: &Expr) {
+        let span = &expr.span;
+        match &expr.kind {
+            ExprKind::Const(value) => self.emit(Instr::Put(*value), span),
+            ExprKind::Var(var) => self.read(*var, span),
+            ExprKind::Unary(op, operand) => {
+                self.expr(operand);
+                let instr = match op {
+                    UnaryOp::Neg => Instr::Neg,
+                    UnaryOp::Not => Instr::Not,
+                };
+                self.emit(instr, span);
+            }
+            ExprKind::Binary(op, lhs, rhs) => match op.op() {
+                Some(op) => {
+                    self.expr(lhs);
+                    match immediate(op, rhs) {
+                        Some(k) => self.emit(Instr::Add(k), span),
+                        None => {
+                            self.expr(rhs);
+                            self.emit(binary_instr(op), span);
+                        }
+                    }
+                }
+                // `&&` and `||`: materialise the condition as 1 or 0.
+                None => {
+                    let zero = self.new_label();
+                    let end = self.new_label();
+                    self.cond(expr, false, zero);
+                    self.emit(Instr::Put(1), span);
+                    self.jump(Jump::Always, end, span);
+                    self.bind(zero);
+                    self.depth -= 1;
+                    self.emit(Instr::Put(0), span);
+                    self.bind(end);
+                }
+            },
+        }
+    }
+
+    /// Generates code that jumps to `target` when `expr`'s truth (non-zero) equals `when`, and
+    /// falls through otherwise, leaving the stack as it found it.
+    fn cond(&mut self, expr: &Expr, when: bool, target: Label) {
+        let span = &expr.span;
+        match &expr.kind {
+            ExprKind::Const(value) => {
+                if (*value != 0) == when {
+                    self.jump(Jump::Always, target, span);
+                }
+            }
+            ExprKind::Unary(UnaryOp::Not, operand) => self.cond(operand, !when, target),
+            // `a && b` is false as soon as `a` is; `a || b` true as soon as `a` is.
+            ExprKind::Binary(op @ (BinaryOp::And | BinaryOp::Or), lhs, rhs) => {
+                let decides = *op == BinaryOp::Or; // the value of `a` that decides the result
+                if when == decides {
+                    self.cond(lhs, when, target);
+                    self.cond(rhs, when, target);
+                } else {
+                    let skip = self.new_label();
+                    self.cond(lhs, decides, skip);
+                    self.cond(rhs, when, target);
+                    self.bind(skip);
+                }
+            }
+            ExprKind::Var(_) | ExprKind::Unary(UnaryOp::Neg, _) | ExprKind::Binary(..) => {
+                self.expr(expr);
+                self.jump(
+                    if when { Jump::IfNonZero } else { Jump::IfZero },
+                    target,
+                    span,
+                );
+            }
+        }
+    }
+}
+
+/// The immediate `k` for which `x op value` is `ADD k`, if there is one.
+fn immediate(op: BinOp, value: &Expr) -> Option<i64> {
+    match (op, value.as_const()) {
+        (BinOp::Add, Some(k)) => Some(k),
+        (BinOp::Sub, Some(k)) => k.checked_neg(),
+        (_, _) => None,
+    }
+}
+
+/// The instruction that applies a binary operation to the top two values.
+fn binary_instr(op: BinOp) -> Instr {
+    match op {
+        BinOp::Add => Instr::AddS,
+        BinOp::Sub => Instr::Sub,
+        BinOp::Mul => Instr::Mul,
+        BinOp::Div => Instr::Div,
+        BinOp::Rem => Instr::Mod,
+        BinOp::Eq => Instr::Eq,
+        BinOp::Ne => Instr::Ne,
+        BinOp::Lt => Instr::Lt,
+        BinOp::Le => Instr::Le,
+        BinOp::Gt => Instr::Gt,
+        BinOp::Ge => Instr::Ge,
+    }
+}

@@ -1,0 +1,227 @@
+//! The `.mova` pipeline: source → [`syntax`](crate::syntax) → [`check`](crate::check) →
+//! [`codegen`](crate::codegen) → a verified [`Program`], optionally with a source map.
+
+use crate::errors::LangError;
+use crate::{check, codegen, syntax};
+use mova_lang::mvb::{Program, Section, VerifyError};
+use mova_lang::srcmap::{SOURCE_MAP, SourceMap};
+
+/// A successful compilation: the program and the warnings found on the way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Compiled {
+    /// The program.
+    pub program: Program,
+    /// Warnings, in source order.
+    pub warnings: Vec<LangError>,
+}
+
+/// Compiles `source`. With `source_map`, the program carries a source map naming that file, so
+/// that runtime traps can point at the source; without, the bytecode is exactly the instructions
+/// (so the seed program's `.mvb` is byte-identical to the one assembled from the seed listing).
+///
+/// On failure, returns every error and warning, in source order.
+pub fn compile(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<LangError>> {
+    let (stmts, mut diagnostics) = syntax::parse(source);
+    let (program, check_diagnostics) = check::check(&stmts);
+    diagnostics.extend(check_diagnostics);
+    diagnostics.sort_by_key(|error| error.span().start);
+    if diagnostics.iter().any(is_error) {
+        return Err(diagnostics);
+    }
+    let generated = match codegen::generate(&program) {
+        Ok(generated) => generated,
+        Err(error) => {
+            diagnostics.push(error);
+            return Err(diagnostics);
+        }
+    };
+    let mut sections = Vec::new();
+    if let Some(file) = source_map {
+        let map = SourceMap {
+            file: file.to_owned(),
+            source: source.to_owned(),
+            spans: generated
+                .spans
+                .iter()
+                .map(|span| to_u32(span.start)..to_u32(span.end))
+                .collect(),
+        };
+        match map.encode() {
+            Ok(payload) => sections.push(Section {
+                kind: SOURCE_MAP,
+                payload,
+            }),
+            Err(error) => {
+                diagnostics.push(too_large(source.len(), error.to_string()));
+                return Err(diagnostics);
+            }
+        }
+    }
+    match Program::with_sections(generated.code, sections) {
+        Ok(program) => Ok(Compiled {
+            program,
+            warnings: diagnostics,
+        }),
+        Err(
+            error @ (VerifyError::TooManyInstructions { .. } | VerifyError::SectionTooLarge { .. }),
+        ) => {
+            diagnostics.push(too_large(source.len(), error.to_string()));
+            Err(diagnostics)
+        }
+        Err(
+            error @ (VerifyError::JumpOutOfRange { .. }
+            | VerifyError::UnknownSection { .. }
+            | VerifyError::InvalidSection { .. }),
+        ) => {
+            // Code generation only emits verified shapes; if that ever breaks, say so rather
+            // than write a file the VM would refuse.
+            diagnostics.push(too_large(source.len(), format!("internal error: {error}")));
+            Err(diagnostics)
+        }
+    }
+}
+
+/// Whether a diagnostic stops compilation.
+pub fn is_error(error: &LangError) -> bool {
+    error.severity() == crate::diag::Severity::Error
+}
+
+fn too_large(end: usize, what: String) -> LangError {
+    LangError::TooLarge {
+        span: end..end,
+        what,
+    }
+}
+
+fn to_u32(offset: usize) -> u32 {
+    u32::try_from(offset).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mova_lang::isa::Instr;
+
+    fn code(source: &str) -> Vec<Instr> {
+        match compile(source, None) {
+            Ok(compiled) => compiled.program.code().to_vec(),
+            Err(errors) => panic!("{errors:#?}"),
+        }
+    }
+
+    #[test]
+    fn the_seed_program_compiles_to_the_seed_instructions() {
+        assert_eq!(
+            code("var i = 0;\nloop:\n    i++;\n    print(i);\n    sleep(100);\n"),
+            [
+                Instr::Put(0),
+                Instr::Add(1),
+                Instr::Print,
+                Instr::Sleep(100),
+                Instr::Goto(3)
+            ]
+        );
+    }
+
+    #[test]
+    fn the_same_rule_applies_to_other_programs() {
+        // A braced, named loop counting down: the top variable is updated and printed in place.
+        assert_eq!(
+            code("var n = 10;\ncount: {\n    n -= 2;\n    print(n);\n}\n"),
+            [Instr::Put(10), Instr::Add(-2), Instr::Print, Instr::Goto(2)]
+        );
+        // With a second variable on top, the first is read and written through its slot.
+        assert_eq!(
+            code("var a = 1;\nvar b = 2;\nloop { a++; print(b); }"),
+            [
+                Instr::Put(1),
+                Instr::Put(2),
+                Instr::Load(0),
+                Instr::Add(1),
+                Instr::Store(0),
+                Instr::Print,
+                Instr::Goto(4),
+            ]
+        );
+    }
+
+    #[test]
+    fn constants_fold_and_conditions_become_jumps() {
+        assert_eq!(
+            code("print(2 * 3 + 1);"),
+            [Instr::Put(7), Instr::Print, Instr::Pop]
+        );
+        assert_eq!(
+            code("var x = 5;\nwhile x > 0 && x != 3 { x--; }\nprint(x);"),
+            [
+                Instr::Put(5),
+                Instr::Dup,
+                Instr::Put(0),
+                Instr::Gt,
+                Instr::Jz(7),
+                Instr::Dup,
+                Instr::Put(3),
+                Instr::Ne,
+                Instr::Jz(3),
+                Instr::Add(-1),
+                Instr::Goto(9),
+                Instr::Print,
+            ]
+        );
+        assert_eq!(
+            code("while false { print(1); }"),
+            [
+                Instr::Jmp(5),
+                Instr::Put(1),
+                Instr::Print,
+                Instr::Pop,
+                Instr::Goto(4)
+            ]
+        );
+    }
+
+    #[test]
+    fn break_and_continue_drop_the_variables_of_the_scopes_they_leave() {
+        assert_eq!(
+            code("outer: {\n    var t = 1;\n    loop { var u = 2; break outer; }\n}\nhalt;"),
+            [
+                Instr::Put(1),
+                Instr::Put(2),
+                Instr::Pop,
+                Instr::Pop,
+                Instr::Jmp(5),
+                Instr::Pop,
+                Instr::Goto(5),
+                Instr::Pop,
+                Instr::Goto(8),
+                Instr::Halt,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_source_map_is_added_on_request() {
+        let source = "var x = 1;\nprint(x);\n";
+        let with = compile(source, Some("x.mova")).unwrap().program;
+        let map = with.source_map().unwrap();
+        assert_eq!(map.file, "x.mova");
+        assert_eq!(map.span(1), Some(11..20));
+        assert_eq!(compile(source, None).unwrap().program.source_map(), None);
+    }
+
+    #[test]
+    fn errors_stop_compilation_and_warnings_do_not() {
+        let errors = compile("print(y);\nbreak;", None).unwrap_err();
+        let codes: Vec<&str> = errors.iter().map(LangError::code).collect();
+        assert_eq!(codes, ["E0005", "E0007"]);
+        let compiled = compile("var unused = 1;", None).unwrap();
+        assert_eq!(
+            compiled
+                .warnings
+                .iter()
+                .map(LangError::code)
+                .collect::<Vec<_>>(),
+            ["W0001"]
+        );
+    }
+}
