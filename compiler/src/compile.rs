@@ -3,8 +3,8 @@
 
 use crate::errors::LangError;
 use crate::{check, codegen, syntax};
-use mova_lang::mvb::{Program, Section, VerifyError};
-use mova_lang::srcmap::{SOURCE_MAP, SourceMap};
+use mova_lang::mvb::{Program, VerifyError};
+use mova_lang::srcmap::SourceMap;
 
 /// A successful compilation: the program and the warnings found on the way.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,20 +37,8 @@ pub fn compile(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<L
     };
     let mut sections = Vec::new();
     if let Some(file) = source_map {
-        let map = SourceMap {
-            file: file.to_owned(),
-            source: source.to_owned(),
-            spans: generated
-                .spans
-                .iter()
-                .map(|span| to_u32(span.start)..to_u32(span.end))
-                .collect(),
-        };
-        match map.encode() {
-            Ok(payload) => sections.push(Section {
-                kind: SOURCE_MAP,
-                payload,
-            }),
+        match SourceMap::new(file, source, generated.spans.iter().cloned()).to_section() {
+            Ok(section) => sections.push(section),
             Err(error) => {
                 diagnostics.push(too_large(source.len(), error.to_string()));
                 return Err(diagnostics);
@@ -91,10 +79,6 @@ fn too_large(end: usize, what: String) -> LangError {
         span: end..end,
         what,
     }
-}
-
-fn to_u32(offset: usize) -> u32 {
-    u32::try_from(offset).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! render without colour.
 
 use ariadne::{Color, Config, IndexType, Label, Report, ReportKind, Source};
+use mova_lang::srcmap::line_column;
 use std::io::IsTerminal;
 use std::ops::Range;
 
@@ -141,6 +142,59 @@ pub fn render(diagnostics: &[Diagnostic], path: &str, source: &str, color: bool)
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Which form diagnostics are printed in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ErrorFormat {
+    /// Reports for people, drawn with the source.
+    #[default]
+    Human,
+    /// One JSON object per diagnostic, one per line, for tools.
+    Json,
+}
+
+/// Renders diagnostics as JSON, one object per line, as rustc's `--error-format=json` does. Lines
+/// and columns are 1-based, columns counted in characters; `span` holds byte offsets.
+pub fn render_json(diagnostics: &[Diagnostic], path: &str, source: &str) -> String {
+    let location = |span: &Span| {
+        let span = clamp(span, source);
+        let (line, column) = line_column(source, span.start);
+        let (end_line, end_column) = line_column(source, span.end);
+        serde_json::json!({
+            "line": line,
+            "column": column,
+            "end_line": end_line,
+            "end_column": end_column,
+            "span": { "start": span.start, "end": span.end },
+        })
+    };
+    let mut out = String::new();
+    for diagnostic in diagnostics {
+        let secondary: Vec<serde_json::Value> = diagnostic
+            .secondary
+            .iter()
+            .map(|(span, label)| {
+                let mut value = location(span);
+                value["label"] = serde_json::Value::from(label.as_str());
+                value
+            })
+            .collect();
+        let mut value = location(&diagnostic.span);
+        value["file"] = serde_json::Value::from(path);
+        value["severity"] = serde_json::Value::from(match diagnostic.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        });
+        value["code"] = serde_json::Value::from(diagnostic.code);
+        value["message"] = serde_json::Value::from(diagnostic.message.as_str());
+        value["label"] = serde_json::Value::from(diagnostic.label.as_str());
+        value["help"] = serde_json::Value::from(diagnostic.help.as_deref());
+        value["secondary"] = serde_json::Value::from(secondary);
+        out.push_str(&value.to_string());
+        out.push('\n');
+    }
+    out
+}
+
 /// Keeps a span inside the source, so a diagnostic at the end of the input still renders.
 fn clamp(span: &Span, source: &str) -> Span {
     let end = span.end.min(source.len());
@@ -185,6 +239,22 @@ mod tests {
         let diagnostic = Diagnostic::error("A9999", "at the end", 10..12, "here");
         let text = render(&[diagnostic], "t.mvasm", "PUT", false);
         assert!(text.contains("here"), "{text}");
+    }
+
+    #[test]
+    fn json_gives_positions_in_lines_and_characters() {
+        let diagnostic = Diagnostic::error("E9999", "bad", 7..8, "here").with_help("fix it");
+        let json = render_json(&[diagnostic], "t.mova", "é = 1;\nx $\n");
+        let value: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+        assert_eq!(value["file"], "t.mova");
+        assert_eq!(value["code"], "E9999");
+        assert_eq!(value["severity"], "error");
+        assert_eq!(
+            (value["line"].as_u64(), value["column"].as_u64()),
+            (Some(1), Some(7))
+        );
+        assert_eq!(value["span"]["start"], 7);
+        assert_eq!(value["help"], "fix it");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The file-handling edge shared by the `movac` and `mova` binaries: choosing what to do by the
-//! input's extension, reading files with size limits, and loading a program from either `.mvasm`
-//! or `.mvb`. Everything else in this crate works on strings and byte buffers.
+//! input's extension, reading files with size limits, loading a program from `.mova`, `.mvasm` or
+//! `.mvb`, and rendering diagnostics as the command line asked. Everything else in this crate works
+//! on strings and byte buffers.
 
-use crate::diag::{ColorChoice, render};
+use crate::diag::{ColorChoice, Diagnostic, ErrorFormat, Severity, render, render_json};
 use mova_lang::mvb::{LoadError, MAX_FILE_LEN, Program};
 use std::fs::File;
 use std::io::{self, Read};
@@ -14,6 +15,8 @@ pub const MAX_SOURCE_LEN: usize = 64 << 20;
 /// What a file holds, by its extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InputKind {
+    /// `.mova`: the pseudo-language.
+    Language,
     /// `.mvasm`: textual bytecode.
     Assembly,
     /// `.mvb`: binary bytecode.
@@ -24,6 +27,7 @@ impl InputKind {
     /// The kind of `path`, by its extension.
     pub fn of(path: &Path) -> Result<InputKind, DriverError> {
         match path.extension().and_then(|ext| ext.to_str()) {
+            Some("mova") => Ok(InputKind::Language),
             Some("mvasm") => Ok(InputKind::Assembly),
             Some("mvb") => Ok(InputKind::Bytecode),
             Some(_) | None => Err(DriverError::UnknownExtension {
@@ -37,7 +41,7 @@ impl InputKind {
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
     /// The extension is not one the tools know.
-    #[error("unsupported input `{}`: expected a `.mvasm` or `.mvb` file", path.display())]
+    #[error("unsupported input `{}`: expected a `.mova`, `.mvasm` or `.mvb` file", path.display())]
     UnknownExtension {
         /// The file.
         path: PathBuf,
@@ -53,6 +57,12 @@ pub enum DriverError {
     /// A compile was asked of a file that is already bytecode.
     #[error("`{}` is already bytecode; to list it, run `movac dis {}`", path.display(), path.display())]
     AlreadyBytecode {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A syntax tree was asked of a file that has none.
+    #[error("`--emit ast` needs a `.mova` source, and `{}` is not one", path.display())]
+    NoSyntaxTree {
         /// The file.
         path: PathBuf,
     },
@@ -90,18 +100,54 @@ pub enum DriverError {
     },
     /// A source file has errors; `rendered` holds their diagnostics.
     #[error(
-        "could not assemble `{}` due to {count} previous error{}",
+        "could not {verb} `{}` due to {count} previous error{}",
         path.display(),
         if *count == 1 { "" } else { "s" }
     )]
-    Assembly {
+    Source {
         /// The file.
         path: PathBuf,
+        /// "compile" or "assemble".
+        verb: &'static str,
         /// How many errors.
         count: usize,
-        /// The rendered diagnostics, to print before this error.
+        /// The rendered diagnostics (errors and warnings), to print before this error.
         rendered: String,
     },
+}
+
+/// How the tools report diagnostics and what they put in the programs they build.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// When to colour human-readable diagnostics.
+    pub color: ColorChoice,
+    /// Human-readable or JSON diagnostics.
+    pub error_format: ErrorFormat,
+    /// Whether compiled programs carry a source map.
+    pub source_map: bool,
+}
+
+/// A program loaded from a file, with the warnings its compilation gave (rendered; empty if none).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Loaded {
+    /// The program.
+    pub program: Program,
+    /// The rendered warnings.
+    pub warnings: String,
+}
+
+/// Renders diagnostics about `source` (shown as `path`) as `options` ask.
+pub fn render_diagnostics(
+    diagnostics: &[Diagnostic],
+    path: &Path,
+    source: &str,
+    options: &Options,
+) -> String {
+    let name = path.display().to_string();
+    match options.error_format {
+        ErrorFormat::Human => render(diagnostics, &name, source, options.color.for_stderr()),
+        ErrorFormat::Json => render_json(diagnostics, &name, source),
+    }
 }
 
 /// Reads at most `limit` bytes of `path`, failing if the file is longer: a huge or endless file
@@ -141,25 +187,62 @@ pub fn read_bytecode(path: &Path) -> Result<Program, DriverError> {
     })
 }
 
-/// Assembles a `.mvasm` file, rendering its diagnostics (coloured as `color` says) on failure.
-pub fn assemble_file(path: &Path, color: ColorChoice) -> Result<Program, DriverError> {
+/// Compiles a `.mova` file or assembles a `.mvasm` file, as its extension says, rendering its
+/// diagnostics as `options` ask.
+pub fn build_file(path: &Path, options: &Options) -> Result<Loaded, DriverError> {
+    let kind = InputKind::of(path)?;
     let source = read_source(path)?;
-    crate::asm::assemble(&source).map_err(|diagnostics| DriverError::Assembly {
-        path: path.to_owned(),
-        count: diagnostics.len(),
-        rendered: render(
-            &diagnostics,
-            &path.display().to_string(),
-            &source,
-            color.for_stderr(),
-        ),
-    })
+    let name = path.display().to_string();
+    let map = options.source_map.then_some(name.as_str());
+    let (program, diagnostics, verb): (Option<Program>, Vec<Diagnostic>, _) = match kind {
+        InputKind::Language => match crate::compile::compile(&source, map) {
+            Ok(compiled) => (
+                Some(compiled.program),
+                to_diagnostics(compiled.warnings),
+                "compile",
+            ),
+            Err(all) => (None, to_diagnostics(all), "compile"),
+        },
+        InputKind::Assembly => {
+            let (program, errors) = crate::asm::assemble_errors(&source, map);
+            (program, to_diagnostics(errors), "assemble")
+        }
+        InputKind::Bytecode => {
+            return Err(DriverError::AlreadyBytecode {
+                path: path.to_owned(),
+            });
+        }
+    };
+    let errors = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    let rendered = render_diagnostics(&diagnostics, path, &source, options);
+    match program {
+        Some(program) if errors == 0 => Ok(Loaded {
+            program,
+            warnings: rendered,
+        }),
+        Some(_) | None => Err(DriverError::Source {
+            path: path.to_owned(),
+            verb,
+            count: errors,
+            rendered,
+        }),
+    }
 }
 
-/// Loads a program from a `.mvasm` or `.mvb` file, chosen by its extension.
-pub fn load_program(path: &Path, color: ColorChoice) -> Result<Program, DriverError> {
+fn to_diagnostics<E: Into<Diagnostic>>(errors: Vec<E>) -> Vec<Diagnostic> {
+    errors.into_iter().map(Into::into).collect()
+}
+
+/// Loads a program from a `.mova`, `.mvasm` or `.mvb` file, chosen by its extension.
+pub fn load_program(path: &Path, options: &Options) -> Result<Loaded, DriverError> {
     match InputKind::of(path)? {
-        InputKind::Assembly => assemble_file(path, color),
-        InputKind::Bytecode => read_bytecode(path),
+        InputKind::Language | InputKind::Assembly => build_file(path, options),
+        InputKind::Bytecode => Ok(Loaded {
+            program: read_bytecode(path)?,
+            warnings: String::new(),
+        }),
     }
 }

@@ -27,6 +27,8 @@ pub enum LangError {
         expected: Vec<String>,
         /// The token after which a `;` is missing, when that is the likely fix.
         missing_semi: Option<Span>,
+        /// The keyword a name before the error is a likely misspelling of.
+        keyword: Option<String>,
     },
     /// An opening delimiter that is never closed.
     #[error("unclosed delimiter `{open}`")]
@@ -290,14 +292,16 @@ fn describe(error: &LangError) -> (String, Option<String>) {
         LangError::Syntax {
             found,
             missing_semi,
+            keyword,
             ..
-        } => match missing_semi {
-            Some(_) => (
-                format!("unexpected {found}"),
-                Some("statements end with `;`".into()),
-            ),
-            None => (format!("unexpected {found}"), None),
-        },
+        } => (
+            format!("unexpected {found}"),
+            match (keyword, missing_semi) {
+                (Some(keyword), _) => Some(format!("did you mean the keyword `{keyword}`?")),
+                (None, Some(_)) => Some("statements end with `;`".into()),
+                (None, None) => None,
+            },
+        ),
         LangError::Unclosed { open, .. } => (
             format!("this `{open}` is never closed"),
             Some(format!("add the matching `{}`", closing(open))),

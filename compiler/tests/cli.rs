@@ -327,7 +327,7 @@ fn unknown_extension_is_refused() {
         .stderr(predicate::str::starts_with("error: "))
         .stderr(predicate::str::contains("notes.txt"))
         .stderr(predicate::str::contains(
-            "expected a `.mvasm` or `.mvb` file",
+            "expected a `.mova`, `.mvasm` or `.mvb` file",
         ))
         .stderr(no_panic());
     dir.write("noext", "PUT 1\n");

@@ -37,13 +37,13 @@ proptest! {
 
     #[test]
     fn arbitrary_text_never_panics(source in any::<String>()) {
-        let (program, errors) = assemble_errors(&source);
+        let (program, errors) = assemble_errors(&source, None);
         prop_assert_eq!(program.is_some(), errors.is_empty(), "{:?}", errors);
     }
 
     #[test]
     fn assembly_like_text_assembles_or_reports_errors(source in asm_like()) {
-        let (program, errors) = assemble_errors(&source);
+        let (program, errors) = assemble_errors(&source, None);
         // Exactly one of: a program, or at least one error.
         prop_assert_eq!(program.is_some(), errors.is_empty(), "{:?}", errors);
     }

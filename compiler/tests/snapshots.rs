@@ -78,7 +78,7 @@ fn expected_codes(source: &str) -> Vec<String> {
 fn every_error_case_reports_exactly_its_codes() {
     for path in mvasm_files(CASES) {
         let source = fs::read_to_string(&path).unwrap();
-        let (program, errors) = assemble_errors(&source);
+        let (program, errors) = assemble_errors(&source, None);
         let codes: Vec<String> = errors
             .iter()
             .map(|e| AsmError::code(e).to_owned())

@@ -14,6 +14,7 @@
 //!  8×c  per instruction: u32 start and u32 end byte offsets into the source
 //! ```
 
+use crate::mvb::Section;
 use std::ops::Range;
 
 /// The section kind of a source map (optional: bit 15 set).
@@ -72,6 +73,31 @@ pub enum SourceMapError {
 }
 
 impl SourceMap {
+    /// A map for `source` (named `file`) from the byte spans of each instruction.
+    pub fn new(
+        file: &str,
+        source: &str,
+        spans: impl IntoIterator<Item = Range<usize>>,
+    ) -> SourceMap {
+        let offset = |at: usize| u32::try_from(at).unwrap_or(u32::MAX);
+        SourceMap {
+            file: file.to_owned(),
+            source: source.to_owned(),
+            spans: spans
+                .into_iter()
+                .map(|span| offset(span.start)..offset(span.end))
+                .collect(),
+        }
+    }
+
+    /// The map as a `.mvb` section.
+    pub fn to_section(&self) -> Result<Section, SourceMapError> {
+        Ok(Section {
+            kind: SOURCE_MAP,
+            payload: self.encode()?,
+        })
+    }
+
     /// Encodes the map as a section payload.
     pub fn encode(&self) -> Result<Vec<u8>, SourceMapError> {
         let name_len =
@@ -150,15 +176,21 @@ impl SourceMap {
 
     /// The 1-based line and column (in characters) of a byte offset into the source.
     pub fn line_column(&self, offset: usize) -> (usize, usize) {
-        let before = self.source.get(..offset).unwrap_or(&self.source);
-        let line = before.matches('\n').count() + 1;
-        let column = before
-            .rsplit('\n')
-            .next()
-            .map_or(0, |line| line.chars().count())
-            + 1;
-        (line, column)
+        line_column(&self.source, offset)
     }
+}
+
+/// The 1-based line and column (in characters) of a byte offset into `source`; an offset past the
+/// end, or inside a character, counts as the end.
+pub fn line_column(source: &str, offset: usize) -> (usize, usize) {
+    let before = source.get(..offset).unwrap_or(source);
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map_or(0, |line| line.chars().count())
+        + 1;
+    (line, column)
 }
 
 struct Cursor<'a> {

@@ -1,10 +1,11 @@
-//! `mova`: runs a Mova program from `.mvb` bytecode, or from `.mvasm` assembled in memory.
+//! `mova`: runs a Mova program from `.mvb` bytecode, or from a `.mova` or `.mvasm` source compiled in
+//! memory.
 
 use clap::Parser;
-use mova_compiler::diag::ColorChoice;
-use mova_compiler::driver::{self, DriverError};
+use mova_compiler::diag::{ColorChoice, Diagnostic, ErrorFormat, Severity, render};
+use mova_compiler::driver::{self, DriverError, Options};
 use mova_vm::output::Stdout;
-use mova_vm::{Interrupt, Outcome, TrapKind, Vm, exit};
+use mova_vm::{Interrupt, Outcome, Trap, TrapKind, Vm, exit};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use std::io;
@@ -23,7 +24,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
                   4 when its output cannot be written, 128+N when signal N (Ctrl-C: 130) stops it."
 )]
 struct Cli {
-    /// The program to run: `.mvb` bytecode, or `.mvasm` assembled in memory
+    /// The program to run: `.mvb` bytecode, or a `.mova` or `.mvasm` source compiled in memory
     program: PathBuf,
 
     /// When to colour diagnostics
@@ -33,10 +34,19 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let program = match driver::load_program(&cli.program, cli.color) {
-        Ok(program) => program,
+    // Sources are compiled with a source map, so that a trap can show the line that caused it.
+    let options = Options {
+        color: cli.color,
+        error_format: ErrorFormat::Human,
+        source_map: true,
+    };
+    let program = match driver::load_program(&cli.program, &options) {
+        Ok(loaded) => {
+            eprint!("{}", loaded.warnings);
+            loaded.program
+        }
         Err(error) => {
-            if let DriverError::Assembly { rendered, .. } = &error {
+            if let DriverError::Source { rendered, .. } = &error {
                 eprint!("{rendered}");
             }
             eprintln!("error: {error}");
@@ -65,7 +75,7 @@ fn main() -> ExitCode {
                 ExitCode::from(exit::HALTED)
             }
             TrapKind::Output(_) => {
-                eprintln!("error: {trap}");
+                report_trap(&vm, &trap, cli.color);
                 ExitCode::from(exit::OUTPUT_FAILED)
             }
             TrapKind::StackOverflow
@@ -74,11 +84,40 @@ fn main() -> ExitCode {
             | TrapKind::DivisionByZero { .. }
             | TrapKind::SlotOutOfRange { .. }
             | TrapKind::NegativeSleep { .. } => {
-                eprintln!("error: {trap}");
+                report_trap(&vm, &trap, cli.color);
                 ExitCode::from(exit::TRAPPED)
             }
         },
     }
+}
+
+/// Prints a trap: with the source line that caused it when the program has a source map, else as
+/// one line naming the instruction.
+fn report_trap(vm: &Vm, trap: &Trap, color: ColorChoice) {
+    let Some((map, span)) = vm
+        .program()
+        .source_map()
+        .and_then(|map| map.span(trap.ip).map(|span| (map, span)))
+    else {
+        eprintln!("error: {trap}");
+        return;
+    };
+    let diagnostic = Diagnostic {
+        severity: Severity::Error,
+        code: None,
+        message: trap.kind.to_string(),
+        span,
+        label: format!(
+            "trapped here, at instruction {} (`{}`)",
+            trap.ip, trap.instr
+        ),
+        secondary: Vec::new(),
+        help: None,
+    };
+    eprint!(
+        "{}",
+        render(&[diagnostic], &map.file, &map.source, color.for_stderr())
+    );
 }
 
 /// Turns SIGINT, SIGTERM and SIGHUP into a pause request (remembering which signal it was), so

@@ -324,20 +324,33 @@ fn a_reader_that_goes_away_ends_the_program_quietly() {
     assert_eq!(stderr, "", "a closed pipe is not worth a message");
 }
 
-/// Runs `source` (as `.mvasm`, then as `.mvb`) and checks it traps with a message containing each
-/// of `expected`.
+/// Runs `source` as `.mvb` (no source map: one line naming the instruction) and as `.mvasm`
+/// (compiled in memory with a source map: a report showing the source line), and checks both trap
+/// with a message containing each of `expected`.
 fn assert_traps(name: &str, source: &str, expected: &[&str]) {
     let dir = TempDir::new(name);
-    let asm = dir.write(&format!("{name}.mvasm"), source);
+    let asm_name = format!("{name}.mvasm");
+    let asm = dir.write(&asm_name, source);
     let bin = dir.assemble(&format!("{name}.mvb"), source);
-    for program in [asm, bin] {
+    for (program, mapped) in [(bin, false), (asm, true)] {
         let assert = mova(&program)
+            .arg("--color=never")
             .assert()
             .code(1)
-            .stderr(predicate::str::starts_with("error: trap at instruction "))
             .stderr(no_panic());
         let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
-        assert_eq!(stderr.lines().count(), 1, "one line:\n{stderr}");
+        if mapped {
+            assert!(
+                stderr.contains(&asm_name),
+                "the report names the source:\n{stderr}"
+            );
+        } else {
+            assert!(
+                stderr.starts_with("error: trap at instruction "),
+                "{stderr}"
+            );
+            assert_eq!(stderr.lines().count(), 1, "one line:\n{stderr}");
+        }
         for part in expected {
             assert!(stderr.contains(part), "{part:?} missing from:\n{stderr}");
         }
@@ -554,7 +567,7 @@ fn unloadable_programs_exit_3() {
         .stdout("")
         .stderr(predicate::str::starts_with("error: unsupported input"))
         .stderr(predicate::str::contains(
-            "expected a `.mvasm` or `.mvb` file",
+            "expected a `.mova`, `.mvasm` or `.mvb` file",
         ))
         .stderr(no_panic());
 

@@ -11,6 +11,7 @@ use crate::diag::{Diagnostic, Span, did_you_mean};
 use lexer::{IntError, Token};
 use mova_lang::isa::{Instr, JumpTarget, Opcode, OperandError, OperandKind};
 use mova_lang::mvb::{MAX_INSTRUCTIONS, Program, VerifyError};
+use mova_lang::srcmap::SourceMap;
 use parser::{InstrSyntax, Line, Operand, SyntaxError};
 use std::collections::HashMap;
 
@@ -138,15 +139,13 @@ pub enum AsmError {
         /// The code length.
         len: u32,
     },
-    /// More instructions than a program may have.
-    #[error("too many instructions: {count}, at most {limit} are allowed")]
-    TooManyInstructions {
-        /// The first instruction past the limit.
+    /// A program beyond the format's limits (too many instructions, a source map too large).
+    #[error("program too large: {what}")]
+    TooLarge {
+        /// Where the limit was exceeded.
         span: Span,
-        /// The number of instructions.
-        count: usize,
-        /// The limit.
-        limit: u32,
+        /// Which limit.
+        what: String,
     },
 }
 
@@ -166,7 +165,7 @@ impl AsmError {
             AsmError::UndefinedLabel { .. } => "A0010",
             AsmError::GotoForward { .. } => "A0011",
             AsmError::JumpOutOfRange { .. } => "A0012",
-            AsmError::TooManyInstructions { .. } => "A0013",
+            AsmError::TooLarge { .. } => "A0013",
         }
     }
 }
@@ -280,9 +279,7 @@ impl From<AsmError> for Diagnostic {
             } => error_at(span, format!("instruction {index} would jump to {target}")).with_help(
                 format!("the code has {len} instructions: targets must be in 0..={len}"),
             ),
-            AsmError::TooManyInstructions { span, .. } => {
-                error_at(span, "one instruction too many".into())
-            }
+            AsmError::TooLarge { span, .. } => error_at(span, "the limit is exceeded here".into()),
         }
     }
 }
@@ -300,7 +297,7 @@ fn one_of(items: &[String]) -> String {
 
 /// Assembles `.mvasm` source into a verified program, or returns every problem found.
 pub fn assemble(source: &str) -> Result<Program, Vec<Diagnostic>> {
-    let (program, errors) = assemble_errors(source);
+    let (program, errors) = assemble_errors(source, None);
     match program {
         Some(program) if errors.is_empty() => Ok(program),
         Some(_) | None => Err(errors.into_iter().map(Diagnostic::from).collect()),
@@ -308,13 +305,17 @@ pub fn assemble(source: &str) -> Result<Program, Vec<Diagnostic>> {
 }
 
 /// Assembles `source`, returning the program (when there are no errors) and the errors, in source
-/// order.
-pub fn assemble_errors(source: &str) -> (Option<Program>, Vec<AsmError>) {
-    assemble_with_limit(source, MAX_INSTRUCTIONS)
+/// order. With `source_map`, the program carries a source map naming that file.
+pub fn assemble_errors(source: &str, source_map: Option<&str>) -> (Option<Program>, Vec<AsmError>) {
+    assemble_with_limit(source, MAX_INSTRUCTIONS, source_map)
 }
 
 /// [`assemble_errors`] with a smaller instruction limit, so tests can reach it.
-fn assemble_with_limit(source: &str, limit: u32) -> (Option<Program>, Vec<AsmError>) {
+fn assemble_with_limit(
+    source: &str,
+    limit: u32,
+    source_map: Option<&str>,
+) -> (Option<Program>, Vec<AsmError>) {
     let tokens = lexer::lex(source);
     let mut errors: Vec<AsmError> = tokens
         .iter()
@@ -349,12 +350,25 @@ fn assemble_with_limit(source: &str, limit: u32) -> (Option<Program>, Vec<AsmErr
     );
 
     let mut resolver = Resolver::new(&lines, limit, &mut errors);
-    let code = resolver.resolve(&lines);
+    let (code, spans) = resolver.resolve(&lines);
     errors.sort_by_key(|error| error_span(error).start);
     if !errors.is_empty() {
         return (None, errors);
     }
-    match Program::new(code) {
+    let mut sections = Vec::new();
+    if let Some(file) = source_map {
+        match SourceMap::new(file, source, spans).to_section() {
+            Ok(section) => sections.push(section),
+            Err(error) => {
+                errors.push(AsmError::TooLarge {
+                    span: source.len()..source.len(),
+                    what: format!("cannot make its source map: {error}"),
+                });
+                return (None, errors);
+            }
+        }
+    }
+    match Program::with_sections(code, sections) {
         Ok(program) => (Some(program), errors),
         Err(error) => {
             // The resolver checks what the verifier checks, so this only guards against the two
@@ -367,10 +381,9 @@ fn assemble_with_limit(source: &str, limit: u32) -> (Option<Program>, Vec<AsmErr
 
 fn verify_error(error: VerifyError, end: usize) -> AsmError {
     match error {
-        VerifyError::TooManyInstructions { count } => AsmError::TooManyInstructions {
+        VerifyError::TooManyInstructions { .. } => AsmError::TooLarge {
             span: end..end,
-            count,
-            limit: MAX_INSTRUCTIONS,
+            what: error.to_string(),
         },
         VerifyError::JumpOutOfRange {
             index,
@@ -409,7 +422,7 @@ fn error_span(error: &AsmError) -> &Span {
         | AsmError::UndefinedLabel { span, .. }
         | AsmError::GotoForward { span, .. }
         | AsmError::JumpOutOfRange { span, .. }
-        | AsmError::TooManyInstructions { span, .. } => span,
+        | AsmError::TooLarge { span, .. } => span,
     }
 }
 
@@ -462,8 +475,10 @@ impl<'a, 's> Resolver<'a, 's> {
         }
     }
 
-    fn resolve(&mut self, lines: &[Line<'s>]) -> Vec<Instr> {
+    /// The instructions, each with the span of its line's instruction text.
+    fn resolve(&mut self, lines: &[Line<'s>]) -> (Vec<Instr>, Vec<Span>) {
         let mut code = Vec::new();
+        let mut spans = Vec::new();
         let mut index: u32 = 0;
         for line in lines {
             match line {
@@ -472,14 +487,21 @@ impl<'a, 's> Resolver<'a, 's> {
                     ..
                 } => {
                     if index == self.limit {
-                        self.errors.push(AsmError::TooManyInstructions {
+                        self.errors.push(AsmError::TooLarge {
                             span: syntax.mnemonic.span.into_range(),
-                            count: self.len as usize,
-                            limit: self.limit,
+                            what: format!(
+                                "{} instructions, at most {} are allowed",
+                                self.len, self.limit
+                            ),
                         });
                     }
                     if let Some(instr) = self.instr(syntax, index) {
                         code.push(instr);
+                        let end = syntax
+                            .operand
+                            .map_or(syntax.mnemonic.span, |operand| operand.span)
+                            .end;
+                        spans.push(syntax.mnemonic.span.start..end);
                     }
                     index = index.saturating_add(1);
                 }
@@ -487,7 +509,7 @@ impl<'a, 's> Resolver<'a, 's> {
                 Line::Error => index = index.saturating_add(1),
             }
         }
-        code
+        (code, spans)
     }
 
     fn instr(&mut self, syntax: &InstrSyntax<'s>, index: u32) -> Option<Instr> {
@@ -627,7 +649,7 @@ mod tests {
     use super::*;
 
     fn codes(source: &str) -> Vec<&'static str> {
-        assemble_errors(source)
+        assemble_errors(source, None)
             .1
             .iter()
             .map(AsmError::code)
@@ -683,7 +705,7 @@ mod tests {
     #[test]
     fn too_many_instructions_is_reported_once_at_the_first_one_past_the_limit() {
         let source = "PUT 1\nPRINT\nPOP\nHALT\n";
-        let (program, errors) = assemble_with_limit(source, 2);
+        let (program, errors) = assemble_with_limit(source, 2, None);
         assert_eq!(program, None);
         assert_eq!(
             errors.iter().map(AsmError::code).collect::<Vec<_>>(),

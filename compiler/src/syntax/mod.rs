@@ -6,10 +6,25 @@ pub mod layout;
 pub mod lexer;
 pub mod parser;
 
-use crate::diag::Span;
+use crate::diag::{Span, did_you_mean};
 use crate::errors::LangError;
 use lexer::Token;
 use parser::{Expected, SyntaxError};
+
+/// Lists tokens one per line with their byte spans, as `movac --emit tokens` and the token
+/// snapshots show them.
+pub fn token_listing<T: std::fmt::Debug>(tokens: &[(T, Span)]) -> String {
+    let mut out = String::new();
+    for (token, span) in tokens {
+        out.push_str(&format!("{:>5}..{:<5} {token:?}\n", span.start, span.end));
+    }
+    out
+}
+
+/// The tokens of `source` after layout (with the `Indent`/`Dedent` of indented label bodies).
+pub fn tokens(source: &str) -> Vec<(Token<'_>, Span)> {
+    layout::layout(source, &lexer::lex(source))
+}
 
 /// Parses `source` into statements, with every lexical and syntax error found.
 pub fn parse(source: &str) -> (Vec<ast::Stmt<'_>>, Vec<LangError>) {
@@ -70,6 +85,7 @@ fn syntax(error: SyntaxError, tokens: &[(Token<'_>, Span)], source: &str) -> Lan
                 found: error.found,
                 expected: vec![message],
                 missing_semi: None,
+                keyword: None,
             };
         }
     };
@@ -87,6 +103,14 @@ fn syntax(error: SyntaxError, tokens: &[(Token<'_>, Span)], source: &str) -> Lan
             span.end <= error.span.start && !matches!(token, Token::Indent | Token::Dedent)
         })
         .map(|(_, span)| span.clone());
+    // A statement that starts with a misspelt keyword (`brek;`) parses as a name.
+    let misspelt = previous.as_ref().and_then(|previous| {
+        let (token, _) = tokens.iter().find(|(_, span)| span == previous)?;
+        let Token::Ident(name) = token else {
+            return None;
+        };
+        did_you_mean(name, KEYWORDS.iter().copied()).filter(|keyword| keyword != name)
+    });
     let missing_semi = previous.filter(|previous| {
         let between = source
             .get(previous.end..error.span.start)
@@ -99,8 +123,15 @@ fn syntax(error: SyntaxError, tokens: &[(Token<'_>, Span)], source: &str) -> Lan
         found: error.found,
         expected,
         missing_semi,
+        keyword: misspelt.map(str::to_owned),
     }
 }
+
+/// The keywords, for suggestions.
+const KEYWORDS: [&str; 12] = [
+    "var", "print", "sleep", "if", "else", "while", "loop", "break", "continue", "halt", "true",
+    "false",
+];
 
 /// Checks that `(`/`)` and `{`/`}` balance, reporting each unclosed opener and each closer with
 /// nothing to close.

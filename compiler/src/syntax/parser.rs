@@ -252,14 +252,17 @@ where
             Token::SlashAssign => AssignOp::Div,
             Token::PercentAssign => AssignOp::Rem,
         }
-        .labelled("assignment");
+        .labelled("assignment operator");
         let assign = name()
             .then(assign_op)
             .then(expr())
             .then_ignore(semi)
             .map(|((name, op), value)| StmtKind::Assign { name, op, value });
         let step = name()
-            .then(select! { Token::PlusPlus => true, Token::MinusMinus => false })
+            .then(
+                select! { Token::PlusPlus => true, Token::MinusMinus => false }
+                    .labelled("`++`/`--`"),
+            )
             .then_ignore(semi)
             .map(|(name, up)| StmtKind::Step { name, up });
         let call = |keyword: Token<'s>| {
