@@ -9,7 +9,7 @@ use crate::hir::{self, ExprKind, LoopId, StmtKind, VarId};
 use crate::number::IntError;
 use crate::syntax::ast::{self, BinaryOp, UnaryOp};
 use mova_lang::ops;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Checks a parsed program, returning the checked program and every error and warning found, in
 /// source order. The program is meaningful only if none of them is an error.
@@ -30,7 +30,7 @@ pub fn check(stmts: &[ast::Stmt<'_>]) -> (hir::Program, Vec<LangError>) {
 #[derive(Default)]
 struct Checker<'s> {
     /// The names in scope, innermost scope last.
-    scopes: Vec<Vec<(&'s str, VarId)>>,
+    scopes: Vec<Scope<'s>>,
     /// Every variable declared so far, by id.
     vars: Vec<Var<'s>>,
     /// The loops around the statement being checked, innermost last, with their labels.
@@ -39,6 +39,14 @@ struct Checker<'s> {
     /// Loops that some `break` leaves.
     broken: HashSet<LoopId>,
     errors: Vec<LangError>,
+}
+
+/// The variables one block declares.
+#[derive(Default)]
+struct Scope<'s> {
+    names: HashMap<&'s str, VarId>,
+    /// The same variables in declaration order, for reporting.
+    order: Vec<VarId>,
 }
 
 struct Var<'s> {
@@ -53,19 +61,20 @@ impl<'s> Checker<'s> {
         self.scopes
             .iter()
             .rev()
-            .flat_map(|scope| scope.iter().rev())
-            .find(|(declared, _)| *declared == name)
-            .map(|&(_, var)| var)
+            .find_map(|scope| scope.names.get(name).copied())
     }
 
     fn suggest(&self, name: &str) -> Option<String> {
-        let visible = self.scopes.iter().flatten().map(|(declared, _)| *declared);
+        let visible = self
+            .scopes
+            .iter()
+            .flat_map(|scope| scope.names.keys().copied());
         did_you_mean(name, visible).map(str::to_owned)
     }
 
     /// Checks a block in a new scope.
     fn block(&mut self, stmts: &[ast::Stmt<'s>]) -> Vec<hir::Stmt> {
-        self.scopes.push(Vec::new());
+        self.scopes.push(Scope::default());
         let mut out = Vec::with_capacity(stmts.len());
         let mut diverged: Option<(Span, &'static str)> = None;
         let mut reported = false;
@@ -92,7 +101,7 @@ impl<'s> Checker<'s> {
     }
 
     fn end_scope(&mut self) {
-        for (_, var) in self.scopes.pop().unwrap_or_default() {
+        for var in self.scopes.pop().unwrap_or_default().order {
             let Some(info) = self.vars.get(var.0) else {
                 continue;
             };
@@ -141,9 +150,11 @@ impl<'s> Checker<'s> {
                 // The initialiser is checked before the name exists, so `var x = x;` refers to an
                 // outer `x`.
                 let init = self.expr(init);
-                let scope = self.scopes.last().map(Vec::as_slice).unwrap_or_default();
-                if let Some(&(_, first)) = scope.iter().find(|(declared, _)| *declared == name.text)
-                {
+                let first = self
+                    .scopes
+                    .last()
+                    .and_then(|scope| scope.names.get(name.text).copied());
+                if let Some(first) = first {
                     let first = self
                         .vars
                         .get(first.0)
@@ -163,7 +174,8 @@ impl<'s> Checker<'s> {
                     assigned: false,
                 });
                 if let Some(scope) = self.scopes.last_mut() {
-                    scope.push((name.text, var));
+                    scope.names.insert(name.text, var);
+                    scope.order.push(var);
                 }
                 StmtKind::Declare { var, init }
             }

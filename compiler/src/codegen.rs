@@ -8,8 +8,11 @@
 //! - `print(x)` of the top variable is `PRINT` (no copy, no pop);
 //! - reading the top variable is `DUP` rather than `LOAD`;
 //! - `sleep(k)` with a constant is `SLEEP k`; `e + k` and `e - k` are `ADD ±k`;
-//! - conditions compile to jumps (`&&` and `||` short-circuit without materialising 0/1), and a
-//!   constant condition to no code or an unconditional jump;
+//! - conditions compile to jumps (`&&` and `||` short-circuit without materialising 0/1), a
+//!   comparison with zero tests the value itself, and a constant condition is no code or an
+//!   unconditional jump;
+//! - `if c { break; }` and `if c { continue; }` are one conditional jump when no variable needs
+//!   dropping;
 //! - an unconditional jump backwards is the seed's `GOTO`, forwards `JMP`.
 //!
 //! Constant sub-expressions were already folded by the checker.
@@ -238,6 +241,13 @@ impl Generator {
                 then,
                 otherwise,
             } => {
+                // `if c { break; }` (or `continue`) with nothing to drop is one conditional jump.
+                if let ([only], true) = (then.as_slice(), otherwise.is_empty())
+                    && let Some(target) = self.direct_jump(only)
+                {
+                    self.cond(cond, true, target);
+                    return;
+                }
                 let otherwise_label = self.new_label();
                 self.cond(cond, false, otherwise_label);
                 self.block(then, span);
@@ -273,6 +283,29 @@ impl Generator {
             StmtKind::Halt => self.emit(Instr::Halt, span),
             StmtKind::Block(stmts) => self.block(stmts, span),
         }
+    }
+
+    /// Where a `break` or `continue` jumps, if it needs no `POP`s first.
+    fn direct_jump(&self, stmt: &Stmt) -> Option<Label> {
+        let (id, breaking) = match stmt.kind {
+            StmtKind::Break(id) => (id, true),
+            StmtKind::Continue(id) => (id, false),
+            StmtKind::Declare { .. }
+            | StmtKind::Assign { .. }
+            | StmtKind::Print(_)
+            | StmtKind::Sleep(_)
+            | StmtKind::If { .. }
+            | StmtKind::While { .. }
+            | StmtKind::Loop { .. }
+            | StmtKind::Halt
+            | StmtKind::Block(_) => return None,
+        };
+        let context = self.loops.iter().rev().find(|context| context.id == id)?;
+        (context.depth == self.depth).then_some(if breaking {
+            context.break_to
+        } else {
+            context.continue_to
+        })
     }
 
     /// `break` (`breaking`) or `continue`: drops the variables of the scopes left, then jumps to
@@ -396,6 +429,13 @@ impl Generator {
                 }
             }
             ExprKind::Unary(UnaryOp::Not, operand) => self.cond(operand, !when, target),
+            // `e == 0` holds when `e` does not, and `e != 0` when it does: test `e` itself.
+            ExprKind::Binary(op @ (BinaryOp::Eq | BinaryOp::Ne), lhs, rhs)
+                if rhs.as_const() == Some(0) || lhs.as_const() == Some(0) =>
+            {
+                let operand = if rhs.as_const() == Some(0) { lhs } else { rhs };
+                self.cond(operand, when == (*op == BinaryOp::Ne), target);
+            }
             // `a && b` is false as soon as `a` is; `a || b` true as soon as `a` is.
             ExprKind::Binary(op @ (BinaryOp::And | BinaryOp::Or), lhs, rhs) => {
                 let decides = *op == BinaryOp::Or; // the value of `a` that decides the result

@@ -165,6 +165,24 @@ mod tests {
     }
 
     #[test]
+    fn peepholes_for_zero_tests_and_conditional_breaks() {
+        // `n % 2 == 0` tests `n % 2` itself; `if … { break; }` is one jump.
+        assert_eq!(
+            code("var n = 10;\nloop { if n % 2 == 0 { break; } n--; }\nprint(n);"),
+            [
+                Instr::Put(10),
+                Instr::Dup,
+                Instr::Put(2),
+                Instr::Mod,
+                Instr::Jz(3),
+                Instr::Add(-1),
+                Instr::Goto(5),
+                Instr::Print,
+            ]
+        );
+    }
+
+    #[test]
     fn break_and_continue_drop_the_variables_of_the_scopes_they_leave() {
         assert_eq!(
             code("outer: {\n    var t = 1;\n    loop { var u = 2; break outer; }\n}\nhalt;"),

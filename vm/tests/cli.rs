@@ -220,11 +220,19 @@ fn seed_loop(dir: &TempDir) -> PathBuf {
 #[test]
 fn seed_loop_prints_one_two_three() {
     let dir = TempDir::new("seed");
-    let mut child = ChildGuard::spawn(&seed_loop(&dir));
-    let lines = child.lines(None);
-    assert_eq!(lines.take(5), ["1", "2", "3", "4", "5"]);
-    // Still running: the seed loop never ends by itself.
-    assert!(child.0.try_wait().unwrap().is_none());
+    let source = Path::new(EXAMPLES).join("loop.mova");
+    for program in [seed_loop(&dir), source] {
+        let mut child = ChildGuard::spawn(&program);
+        let lines = child.lines(None);
+        assert_eq!(
+            lines.take(5),
+            ["1", "2", "3", "4", "5"],
+            "{}",
+            program.display()
+        );
+        // Still running: the seed loop never ends by itself.
+        assert!(child.0.try_wait().unwrap().is_none());
+    }
 }
 
 #[test]
@@ -409,22 +417,44 @@ fn output_before_a_trap_is_kept() {
         .stderr(predicate::str::contains("instruction 3"));
 }
 
-/// The lines an example's `; expect: ` comments give.
+/// The lines an example's `; expect: ` (`.mvasm`) or `// expect: ` (`.mova`) comments give.
 fn expected_output(source: &str) -> String {
     source
         .lines()
-        .filter_map(|line| line.trim_start().strip_prefix("; expect: "))
+        .filter_map(|line| {
+            let line = line.trim_start();
+            line.strip_prefix("; expect: ")
+                .or_else(|| line.strip_prefix("// expect: "))
+        })
         .map(|value| format!("{}\n", value.trim_end()))
         .collect()
 }
 
+/// The `.mvb` bytes of an example, built with the library.
+fn example_bytecode(path: &Path, source: &str) -> Vec<u8> {
+    if path.extension().is_some_and(|ext| ext == "mova") {
+        match mova_compiler::compile::compile(source, None) {
+            Ok(compiled) => compiled.program.encode(),
+            Err(errors) => panic!("cannot compile {}: {errors:?}", path.display()),
+        }
+    } else {
+        mvb(source)
+    }
+}
+
+/// Every example (`.mova` and `.mvasm`) runs, both from its source and from its bytecode, and
+/// prints exactly what its `expect` comments say: the one data-driven runner for `examples/`.
 #[test]
 fn examples_print_what_they_expect() {
     let mut examples: Vec<PathBuf> = fs::read_dir(EXAMPLES)
         .unwrap()
         .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "mvasm"))
-        .filter(|path| !path.ends_with("loop.mvasm"))
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|ext| ext == "mvasm" || ext == "mova")
+        })
+        // The seed loop never ends; its own tests read a few lines and stop it.
+        .filter(|path| path.file_stem().is_none_or(|stem| stem != "loop"))
         .collect();
     examples.sort();
     assert!(!examples.is_empty(), "no examples in {EXAMPLES}");
@@ -434,11 +464,11 @@ fn examples_print_what_they_expect() {
         let expected = expected_output(&source);
         assert!(
             !expected.is_empty(),
-            "{} has no `; expect: ` lines",
+            "{} has no `expect: ` lines",
             example.display()
         );
-        let stem = example.file_stem().unwrap().to_string_lossy().into_owned();
-        let bytecode = dir.assemble(&format!("{stem}.mvb"), &source);
+        let name = example.file_name().unwrap().to_string_lossy().into_owned();
+        let bytecode = dir.write(&format!("{name}.mvb"), example_bytecode(&example, &source));
         for program in [example.as_path(), bytecode.as_path()] {
             mova(program)
                 .assert()

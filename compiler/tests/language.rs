@@ -1,0 +1,167 @@
+//! Tests of the `.mova` compiler, driven by files: the tokens, syntax tree and bytecode listing of
+//! every example, the seed equivalence, and the rendered diagnostics of every case in
+//! `tests/cases/mova`, each shown beside its source. Snapshots live in `snapshots/mova/`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use mova_compiler::compile::compile;
+use mova_compiler::diag::{self, Diagnostic, Severity};
+use mova_compiler::errors::LangError;
+use mova_compiler::syntax::{self, ast, token_listing};
+use mova_compiler::{assemble, disassemble};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
+const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cases/mova");
+const DOCS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/language.md");
+
+/// Asserts a snapshot named `name` under `snapshots/mova/`.
+macro_rules! assert_mova_snapshot {
+    ($name:expr, $content:expr) => {{
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/mova"));
+        settings.set_prepend_module_to_snapshot(false);
+        settings.bind(|| insta::assert_snapshot!($name, $content));
+    }};
+}
+
+/// The `.mova` files in `dir`, sorted by name.
+fn mova_files(dir: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "mova"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no .mova files in {dir}");
+    files
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem().unwrap().to_string_lossy().into_owned()
+}
+
+#[test]
+fn the_seed_program_compiles_to_the_bytes_of_the_seed_listing() {
+    let mova = fs::read_to_string(Path::new(EXAMPLES).join("loop.mova")).unwrap();
+    let mvasm = fs::read_to_string(Path::new(EXAMPLES).join("loop.mvasm")).unwrap();
+    let compiled = compile(&mova, None).unwrap();
+    assert_eq!(compiled.warnings, []);
+    assert_eq!(
+        compiled.program.encode(),
+        assemble(&mvasm).unwrap().encode()
+    );
+}
+
+#[test]
+fn every_example_compiles_without_warnings() {
+    for path in mova_files(EXAMPLES) {
+        let source = fs::read_to_string(&path).unwrap();
+        let compiled =
+            compile(&source, None).unwrap_or_else(|e| panic!("{}: {e:#?}", path.display()));
+        assert_eq!(compiled.warnings, [], "{}", path.display());
+    }
+}
+
+#[test]
+fn tokens_syntax_tree_and_listing_of_every_example() {
+    for path in mova_files(EXAMPLES) {
+        let source = fs::read_to_string(&path).unwrap();
+        let name = stem(&path);
+        assert_mova_snapshot!(
+            format!("tokens-{name}"),
+            token_listing(&syntax::tokens(&source))
+        );
+        let (stmts, errors) = syntax::parse(&source);
+        assert_eq!(errors, [], "{}", path.display());
+        assert_mova_snapshot!(format!("ast-{name}"), ast::dump(&stmts));
+        let program = compile(&source, None).unwrap().program;
+        assert_mova_snapshot!(format!("asm-{name}"), disassemble(&program));
+    }
+}
+
+/// The diagnostics a case file expects, from its `// error: CODE` and `// warning: CODE` lines.
+fn expected(source: &str) -> Vec<String> {
+    source
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            line.strip_prefix("// error: ")
+                .or_else(|| line.strip_prefix("// warning: "))
+                .map(|code| code.trim().to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn every_case_reports_exactly_its_diagnostics() {
+    for path in mova_files(CASES) {
+        let source = fs::read_to_string(&path).unwrap();
+        let diagnostics: Vec<LangError> = match compile(&source, None) {
+            Ok(compiled) => compiled.warnings,
+            Err(all) => all,
+        };
+        let codes: Vec<String> = diagnostics.iter().map(|d| d.code().to_owned()).collect();
+        assert_eq!(codes, expected(&source), "{}", path.display());
+        for diagnostic in &diagnostics {
+            let is_error = diagnostic.severity() == Severity::Error;
+            assert_eq!(
+                is_error,
+                diagnostic.code().starts_with('E'),
+                "{diagnostic:?}"
+            );
+        }
+        let file = format!("cases/mova/{}.mova", stem(&path));
+        let diagnostics: Vec<Diagnostic> = diagnostics.into_iter().map(Into::into).collect();
+        let rendered = diag::render(&diagnostics, &file, &source, false);
+        assert_mova_snapshot!(
+            format!("diagnostics-{}", stem(&path)),
+            format!("{source}\n── diagnostics ──\n{rendered}")
+        );
+    }
+}
+
+#[test]
+fn too_many_live_variables_is_reported() {
+    // 65,538 variables alive at once: `v65536` is not on top, and its slot is past what a `LOAD`
+    // can name.
+    let mut source = String::new();
+    for i in 0..65_538 {
+        source.push_str(&format!("var _v{i} = {i};\n"));
+    }
+    source.push_str("print(_v65536);\n");
+    let Err(errors) = compile(&source, None) else {
+        panic!("65,538 live variables compiled");
+    };
+    let codes: Vec<&str> = errors.iter().map(LangError::code).collect();
+    assert_eq!(codes, ["E0013"]);
+    let diagnostics: Vec<Diagnostic> = errors.into_iter().map(Into::into).collect();
+    let rendered = diag::render(&diagnostics, "big.mova", &source, false);
+    assert_mova_snapshot!("diagnostics-e0013_too_large", rendered);
+}
+
+#[test]
+fn every_code_has_a_case_and_documentation() {
+    let docs = fs::read_to_string(DOCS).unwrap();
+    let covered: Vec<String> = mova_files(CASES)
+        .iter()
+        .flat_map(|path| expected(&fs::read_to_string(path).unwrap()))
+        .collect();
+    let codes = (1..=13)
+        .map(|n| format!("E{n:04}"))
+        .chain((1..=3).map(|n| format!("W{n:04}")));
+    for code in codes {
+        assert!(
+            docs.contains(&format!("### {code}")),
+            "{code} is not documented in docs/language.md"
+        );
+        // E0013 needs 65,536 live variables; `too_many_live_variables_is_reported` covers it.
+        if code != "E0013" {
+            assert!(
+                covered.contains(&code),
+                "no case in tests/cases/mova expects {code}"
+            );
+        }
+    }
+}
