@@ -80,12 +80,15 @@ fn example(name: &str) -> PathBuf {
     Path::new(EXAMPLES).join(name)
 }
 
-/// Every `examples/*.mvasm`, sorted by name.
+/// Every `examples/*.mvasm` and `examples/*.mova`, sorted by name.
 fn all_examples() -> Vec<PathBuf> {
     let mut paths: Vec<PathBuf> = fs::read_dir(EXAMPLES)
         .unwrap()
         .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "mvasm"))
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|ext| ext == "mvasm" || ext == "mova")
+        })
         .collect();
     paths.sort();
     assert!(
@@ -488,4 +491,177 @@ fn dis_into_a_reader_that_stops_early_is_not_an_error() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(stderr, "", "a closed pipe is not worth a message");
+}
+
+#[test]
+fn the_seed_program_and_the_seed_listing_give_identical_bytecode() {
+    let dir = TempDir::new("seed-equivalence");
+    let mova = copy_example(&dir, "loop.mova");
+    let mvasm = copy_example(&dir, "loop.mvasm");
+    movac(&dir)
+        .arg(&mova)
+        .args(["-o", "a.mvb"])
+        .assert()
+        .success()
+        .stderr("");
+    movac(&dir)
+        .arg(&mvasm)
+        .args(["-o", "b.mvb"])
+        .assert()
+        .success()
+        .stderr("");
+    assert_eq!(
+        fs::read(dir.join("a.mvb")).unwrap(),
+        fs::read(dir.join("b.mvb")).unwrap()
+    );
+}
+
+#[test]
+fn check_reports_without_writing() {
+    let dir = TempDir::new("check");
+    let good = dir.write("good.mova", "var x = 1;\nprint(x);\n");
+    movac(&dir)
+        .arg("check")
+        .arg(&good)
+        .assert()
+        .success()
+        .stdout("")
+        .stderr("");
+    let warned = dir.write("warned.mova", "var unused = 1;\n");
+    movac(&dir)
+        .args(["check", "--color", "never"])
+        .arg(&warned)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "[W0001] Warning: unused variable: `unused`",
+        ));
+    let bad = dir.write(
+        "bad.mova",
+        "print(y);\nbreak;\nvar z = 99999999999999999999;\n",
+    );
+    movac(&dir)
+        .args(["check", "--color", "never"])
+        .arg(&bad)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("[E0005]"))
+        .stderr(predicate::str::contains("[E0007]"))
+        .stderr(predicate::str::contains("[E0010]"))
+        .stderr(predicate::str::contains("could not compile `"))
+        .stderr(no_panic());
+    assert_eq!(dir.entries(), ["bad.mova", "good.mova", "warned.mova"]);
+}
+
+#[test]
+fn emit_shows_each_stage() {
+    let dir = TempDir::new("emit");
+    let input = copy_example(&dir, "loop.mova");
+    movac(&dir)
+        .arg(&input)
+        .args(["--emit", "tokens"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Indent"))
+        .stdout(predicate::str::contains("Ident(\"i\")"));
+    movac(&dir)
+        .arg(&input)
+        .args(["--emit", "ast"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("var i @0..10\n"))
+        .stdout(predicate::str::contains("step i++"));
+    movac(&dir)
+        .arg(&input)
+        .args(["--emit", "asm"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "GOTO L1                 ; 4: GOTO 3",
+        ));
+    movac(&dir)
+        .arg(&input)
+        .args(["--emit", "asm", "-o", "loop.listing"])
+        .assert()
+        .success()
+        .stdout("");
+    assert!(
+        fs::read_to_string(dir.join("loop.listing"))
+            .unwrap()
+            .contains("SLEEP 100")
+    );
+    let asm = copy_example(&dir, "loop.mvasm");
+    movac(&dir)
+        .arg(&asm)
+        .args(["--emit", "ast"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "`--emit ast` needs a `.mova` source",
+        ));
+    assert!(
+        !dir.join("loop.mvb").exists(),
+        "--emit other than mvb writes no bytecode"
+    );
+}
+
+#[test]
+fn debug_info_is_opt_in() {
+    let dir = TempDir::new("debug-info");
+    let source = "var x = 9223372036854775806;\nloop {\n    x++;\n    print(x);\n}\n";
+    let input = dir.write("overflow.mova", source);
+    movac(&dir)
+        .arg(&input)
+        .args(["-o", "plain.mvb"])
+        .assert()
+        .success();
+    movac(&dir)
+        .arg(&input)
+        .args(["-g", "-o", "debug.mvb"])
+        .assert()
+        .success();
+    let plain = fs::read(dir.join("plain.mvb")).unwrap();
+    let debug = fs::read(dir.join("debug.mvb")).unwrap();
+    assert!(
+        debug.len() > plain.len() + source.len(),
+        "the source map carries the source"
+    );
+    // Both disassemble to the same instructions; the listing notes the source map.
+    let listing = |name: &str| {
+        let output = movac(&dir).arg("dis").arg(name).output().unwrap();
+        String::from_utf8(output.stdout).unwrap()
+    };
+    assert!(listing("debug.mvb").contains("optional section 0x8001"));
+    assert_eq!(
+        listing("debug.mvb")
+            .lines()
+            .filter(|l| !l.starts_with(';'))
+            .collect::<Vec<_>>(),
+        listing("plain.mvb")
+            .lines()
+            .filter(|l| !l.starts_with(';'))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn json_diagnostics_are_one_object_per_line() {
+    let dir = TempDir::new("json");
+    let input = dir.write("bad.mova", "var x = 1;\nprint(y);\n");
+    let output = movac(&dir)
+        .args(["check", "--error-format", "json"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let objects: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .collect();
+    assert_eq!(objects.len(), 2, "{stderr}");
+    assert!(objects[0].contains("\"code\":\"W0001\""), "{stderr}");
+    assert!(objects[1].contains("\"code\":\"E0005\""), "{stderr}");
+    assert!(objects[1].contains("\"line\":2"), "{stderr}");
+    assert!(objects[1].contains("\"column\":7"), "{stderr}");
 }

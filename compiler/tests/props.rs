@@ -56,3 +56,84 @@ proptest! {
         prop_assert_eq!(disassemble(&reassembled), listing);
     }
 }
+
+/// Text made of the language's own vocabulary, so that generated inputs reach the parser, the
+/// layout pass, the checker and code generation rather than stopping at the lexer.
+fn mova_like() -> impl Strategy<Value = String> {
+    let word = prop_oneof![
+        prop::sample::select(vec![
+            "var",
+            "print",
+            "sleep",
+            "if",
+            "else",
+            "while",
+            "loop",
+            "break",
+            "continue",
+            "halt",
+            "true",
+            "false",
+            "x",
+            "y",
+            "outer",
+            "(",
+            ")",
+            "{",
+            "}",
+            ";",
+            ":",
+            "=",
+            "+=",
+            "-=",
+            "*=",
+            "/=",
+            "%=",
+            "++",
+            "--",
+            "+",
+            "-",
+            "*",
+            "/",
+            "%",
+            "!",
+            "==",
+            "!=",
+            "<",
+            "<=",
+            ">",
+            ">=",
+            "&&",
+            "||",
+            "\n",
+            "\n    ",
+            "\n        ",
+            "// c\n",
+        ])
+        .prop_map(str::to_owned),
+        any::<u64>().prop_map(|n| n.to_string()),
+        (0u8..50).prop_map(|n| n.to_string()),
+        "[^\n]{0,2}",
+    ];
+    prop::collection::vec(word, 0..60).prop_map(|words| words.join(" "))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn the_compiler_never_panics_on_arbitrary_text(source in any::<String>()) {
+        let _ = mova_compiler::compile::compile(&source, Some("fuzz.mova"));
+    }
+
+    #[test]
+    fn the_compiler_never_panics_on_language_like_text(source in mova_like()) {
+        match mova_compiler::compile::compile(&source, Some("fuzz.mova")) {
+            Ok(compiled) => prop_assert!(compiled.program.source_map().is_some()),
+            Err(diagnostics) => prop_assert!(
+                diagnostics.iter().any(mova_compiler::compile::is_error),
+                "a failed compile reports an error"
+            ),
+        }
+    }
+}

@@ -632,3 +632,43 @@ fn usage_errors_exit_2() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn a_trap_in_a_mova_source_points_at_its_line() {
+    let dir = TempDir::new("source-trap");
+    let program = dir.write(
+        "overflow.mova",
+        "var x = 9223372036854775806;\nloop {\n    x++;\n    print(x);\n}\n",
+    );
+    let assert = mova(&program)
+        .arg("--color=never")
+        .assert()
+        .code(1)
+        .stdout("9223372036854775807\n")
+        .stderr(no_panic());
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(stderr.contains("integer overflow"), "{stderr}");
+    assert!(stderr.contains("overflow.mova:3:5"), "the report points at `x++`:\n{stderr}");
+    assert!(stderr.contains(" 3 │     x++;"), "the report shows the line:\n{stderr}");
+    assert!(stderr.contains("instruction 1 (`ADD 1`)"), "{stderr}");
+}
+
+#[test]
+fn running_a_source_shows_its_warnings_and_refuses_its_errors() {
+    let dir = TempDir::new("source-diagnostics");
+    let warned = dir.write("warned.mova", "var unused = 1;\nprint(2);\n");
+    mova(&warned)
+        .arg("--color=never")
+        .assert()
+        .success()
+        .stdout("2\n")
+        .stderr(predicate::str::contains("[W0001]"));
+    let bad = dir.write("bad.mova", "print(y);\n");
+    mova(&bad)
+        .arg("--color=never")
+        .assert()
+        .code(3)
+        .stdout("")
+        .stderr(predicate::str::contains("[E0005]"))
+        .stderr(predicate::str::contains("could not compile"));
+}
