@@ -215,8 +215,16 @@ fn write_text(output: Option<&Path>, text: &str) -> Result<(), DriverError> {
 }
 
 /// Writes `bytes` to a temporary file beside `path` and renames it into place, so that `path` is
-/// never left half-written.
+/// never left half-written. Something that exists and is not a regular file (`/dev/null`, a pipe)
+/// is written to directly: renaming over it would replace it.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), DriverError> {
+    let write_error = |source| DriverError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    if fs::metadata(path).is_ok_and(|meta| !meta.is_file()) {
+        return fs::write(path, bytes).map_err(write_error);
+    }
     let file_name = path.file_name().map_or_else(
         || String::from("output"),
         |name| name.to_string_lossy().into_owned(),
@@ -226,8 +234,5 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), DriverError> {
     if result.is_err() {
         let _ = fs::remove_file(&temp);
     }
-    result.map_err(|source| DriverError::Write {
-        path: path.to_owned(),
-        source,
-    })
+    result.map_err(write_error)
 }
