@@ -670,7 +670,11 @@ fn json_diagnostics_are_one_object_per_line() {
 fn writing_to_a_device_writes_through_it() {
     let dir = TempDir::new("dev-null");
     let input = copy_example(&dir, "loop.mova");
-    movac(&dir).arg(&input).args(["-o", "/dev/null"]).assert().success();
+    movac(&dir)
+        .arg(&input)
+        .args(["-o", "/dev/null"])
+        .assert()
+        .success();
     let null = fs::metadata("/dev/null").unwrap();
     assert!(!null.is_file(), "/dev/null is still a device");
 }

@@ -648,8 +648,14 @@ fn a_trap_in_a_mova_source_points_at_its_line() {
         .stderr(no_panic());
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
     assert!(stderr.contains("integer overflow"), "{stderr}");
-    assert!(stderr.contains("overflow.mova:3:5"), "the report points at `x++`:\n{stderr}");
-    assert!(stderr.contains(" 3 │     x++;"), "the report shows the line:\n{stderr}");
+    assert!(
+        stderr.contains("overflow.mova:3:5"),
+        "the report points at `x++`:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(" 3 │     x++;"),
+        "the report shows the line:\n{stderr}"
+    );
     assert!(stderr.contains("instruction 1 (`ADD 1`)"), "{stderr}");
 }
 
