@@ -15,6 +15,7 @@ pub mod errors;
 pub mod hir;
 pub mod number;
 pub mod syntax;
+pub mod syntax_error;
 
 pub use asm::assemble;
 pub use disasm::disassemble;

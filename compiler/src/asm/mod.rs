@@ -12,7 +12,7 @@ use lexer::{IntError, Token};
 use mova_lang::isa::{Instr, JumpTarget, Opcode, OperandError, OperandKind};
 use mova_lang::mvb::{MAX_INSTRUCTIONS, Program, VerifyError};
 use mova_lang::srcmap::SourceMap;
-use parser::{InstrSyntax, Line, Operand, SyntaxError};
+use parser::{Expected, InstrSyntax, Line, Operand, SyntaxError};
 use std::collections::HashMap;
 
 /// Everything that can be wrong with a `.mvasm` file. `docs/assembly.md` lists each code with an
@@ -344,7 +344,10 @@ fn assemble_with_limit(
                  }| AsmError::Syntax {
                     span,
                     found,
-                    expected,
+                    expected: match expected {
+                        Expected::OneOf(expected) => expected,
+                        Expected::Message(message) => vec![message],
+                    },
                 },
             ),
     );

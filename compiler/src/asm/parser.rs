@@ -5,7 +5,7 @@
 
 use super::lexer::Token;
 use crate::diag::Span;
-use chumsky::error::RichPattern;
+pub use crate::syntax_error::{Expected, SyntaxError};
 use chumsky::input::ValueInput;
 use chumsky::prelude::*;
 
@@ -50,17 +50,6 @@ pub enum Line<'s> {
     Error,
 }
 
-/// A syntax error: where, what was found and what would have been accepted.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SyntaxError {
-    /// The offending token (or the end of the input).
-    pub span: Span,
-    /// What was found, as the message says it.
-    pub found: String,
-    /// What would have been accepted there.
-    pub expected: Vec<String>,
-}
-
 /// Parses tokens (with their spans) into lines, and the syntax errors met on the way.
 pub fn parse<'s>(
     tokens: &[(Token<'s>, Span)],
@@ -75,41 +64,19 @@ pub fn parse<'s>(
         .parse(tokens[..].split_token_span(eoi))
         .into_output_errors();
     let errors = errors
-        .into_iter()
-        .map(|error| SyntaxError {
-            span: error.span().into_range(),
-            found: error
-                .found()
-                .map_or_else(|| String::from("end of input"), ToString::to_string),
-            expected: describe_expected(error.expected()),
+        .iter()
+        .map(|error| {
+            let mut error = SyntaxError::from_rich(error);
+            // The end of the input ends a line too; saying both would only be noise.
+            if let Expected::OneOf(expected) = &mut error.expected
+                && expected.iter().any(|e| e == "end of line")
+            {
+                expected.retain(|e| e != "end of input");
+            }
+            error
         })
         .collect();
     (lines.unwrap_or_default(), errors)
-}
-
-/// Names what the parser would have accepted, as the error message lists it.
-fn describe_expected<'a, 's: 'a>(
-    patterns: impl Iterator<Item = &'a RichPattern<'a, Token<'s>>>,
-) -> Vec<String> {
-    let mut expected: Vec<String> = patterns
-        // `RichPattern` is non-exhaustive, so a catch-all arm is unavoidable here.
-        .map(
-            #[allow(clippy::wildcard_enum_match_arm)]
-            |pattern| match pattern {
-                RichPattern::Token(token) => token.to_string(),
-                RichPattern::Label(label) => label.to_string(),
-                RichPattern::Identifier(name) => format!("`{name}`"),
-                RichPattern::EndOfInput => String::from("end of input"),
-                RichPattern::Any => String::from("any token"),
-                _ => String::from("something else"),
-            },
-        )
-        .collect();
-    // The end of the input ends a line too; saying both would only be noise.
-    if expected.iter().any(|e| e == "end of line") {
-        expected.retain(|e| e != "end of input");
-    }
-    expected
 }
 
 fn parser<'t, 's: 't, I>() -> impl Parser<'t, I, Vec<Line<'s>>, extra::Err<Rich<'t, Token<'s>>>>

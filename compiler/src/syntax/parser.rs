@@ -10,30 +10,10 @@ use super::ast::{AssignOp, BinaryOp, Block, Expr, ExprKind, Name, Stmt, StmtKind
 use super::lexer::Token;
 use crate::diag::Span;
 use crate::number::parse_magnitude;
-use chumsky::error::RichPattern;
+pub use crate::syntax_error::{Expected, SyntaxError};
 use chumsky::input::ValueInput;
 use chumsky::pratt::{infix, left, prefix};
 use chumsky::prelude::*;
-
-/// A syntax error: where, what was found and what would have been accepted.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SyntaxError {
-    /// The offending token (or the end of the input).
-    pub span: Span,
-    /// What was found, as the message says it.
-    pub found: String,
-    /// What would have been accepted there, or a message of the parser's own.
-    pub expected: Expected,
-}
-
-/// What a syntax error says would have been right.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Expected {
-    /// Any of these.
-    OneOf(Vec<String>),
-    /// A message of its own.
-    Message(String),
-}
 
 type Extra<'t, 's> = extra::Err<Rich<'t, Token<'s>>>;
 
@@ -50,48 +30,8 @@ pub fn parse<'s>(
     let (stmts, errors) = program()
         .parse(tokens[..].split_token_span(eoi))
         .into_output_errors();
-    let errors = errors.into_iter().map(syntax_error).collect();
+    let errors = errors.iter().map(SyntaxError::from_rich).collect();
     (stmts.unwrap_or_default(), errors)
-}
-
-fn syntax_error(error: Rich<'_, Token<'_>>) -> SyntaxError {
-    let found = error
-        .found()
-        .map_or_else(|| String::from("end of input"), ToString::to_string);
-    let expected = match error.reason() {
-        chumsky::error::RichReason::Custom(message) => Expected::Message(message.clone()),
-        chumsky::error::RichReason::ExpectedFound { .. } => {
-            Expected::OneOf(describe_expected(error.expected()))
-        }
-    };
-    SyntaxError {
-        span: error.span().into_range(),
-        found,
-        expected,
-    }
-}
-
-/// Names what the parser would have accepted, as the error message lists it.
-fn describe_expected<'a, 's: 'a>(
-    patterns: impl Iterator<Item = &'a RichPattern<'a, Token<'s>>>,
-) -> Vec<String> {
-    let mut expected: Vec<String> = patterns
-        // `RichPattern` is non-exhaustive, so a catch-all arm is unavoidable here.
-        .map(
-            #[allow(clippy::wildcard_enum_match_arm)]
-            |pattern| match pattern {
-                RichPattern::Token(token) => token.to_string(),
-                RichPattern::Label(label) => label.to_string(),
-                RichPattern::Identifier(name) => format!("`{name}`"),
-                RichPattern::EndOfInput => String::from("end of input"),
-                RichPattern::Any => String::from("any token"),
-                _ => String::from("something else"),
-            },
-        )
-        .collect();
-    expected.sort();
-    expected.dedup();
-    expected
 }
 
 fn span_of<'t, 's: 't, I>(e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t, 's>>) -> Span
