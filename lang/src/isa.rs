@@ -9,6 +9,10 @@
 
 use std::fmt;
 
+/// The most values the operand stack holds: pushing beyond it is a stack overflow, and the state
+/// image ([`crate::image`]) counts the values with a u16.
+pub const STACK_LIMIT: usize = 65_535;
+
 /// How an instruction's operand is encoded in `.mvb` and what it means.
 ///
 /// Operands are big-endian, of a fixed width per kind; signed kinds are two's complement.

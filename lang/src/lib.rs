@@ -1,9 +1,11 @@
 //! Mova's shared definitions: the opcode dictionary ([`isa`]), the semantics of its arithmetic
-//! ([`ops`]) and the `.mvb` bytecode format ([`mvb`]).
+//! ([`ops`]), the `.mvb` bytecode format ([`mvb`]) and the `.mvs` state image ([`image`]): a
+//! paused program's IP and stack, tied to its program by a hash.
 //!
 //! This crate does no I/O beyond byte buffers, and it is the one place each of these facts is
 //! defined: the compiler, the VM and the hypervisor derive everything from it.
 
+pub mod image;
 pub mod isa;
 pub mod mvb;
 pub mod ops;

@@ -1,10 +1,11 @@
 //! The generated parts of the docs: the tables in `docs/isa.md` come from the one declaration in
-//! `lang/src/isa.rs`, and the example bytes in `docs/formats.md` from the encoder. These tests fail
+//! `lang/src/isa.rs`, and the example bytes in `docs/formats.md` from the encoders. These tests fail
 //! when the docs and the code disagree; run them with `MOVA_BLESS=1` to rewrite the docs in place.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use mova_lang::Program;
+use mova_lang::image::Image;
 use mova_lang::isa::{Instr, OperandKind, markdown_table};
 use std::fs;
 
@@ -56,17 +57,20 @@ fn isa_doc_tables_match_the_declaration() {
     );
 }
 
-#[test]
-fn formats_doc_example_matches_the_encoder() {
-    let seed = Program::new(vec![
+fn seed() -> Program {
+    Program::new(vec![
         Instr::Put(0),
         Instr::Add(1),
         Instr::Print,
         Instr::Sleep(100),
         Instr::Goto(3),
     ])
-    .unwrap();
-    let bytes = seed.encode();
+    .unwrap()
+}
+
+#[test]
+fn formats_doc_example_matches_the_encoder() {
+    let bytes = seed().encode();
     let mut dump = String::from("```text\n");
     let mut at = 0;
     for (what, len) in [
@@ -93,4 +97,42 @@ fn formats_doc_example_matches_the_encoder() {
     assert_eq!(at, bytes.len(), "the dump covers every byte");
     dump.push_str("```\n");
     check(FORMATS_DOC, &[("seed program bytes", dump)]);
+}
+
+#[test]
+fn image_doc_example_matches_the_encoder() {
+    let image = Image::new(&seed(), 1, vec![17], None, false).unwrap();
+    let bytes = image.encode();
+    let mut dump = String::from("```text\n");
+    let mut at = 0;
+    for (what, len) in [
+        ("signature", 8),
+        ("version 1", 2),
+        ("flags", 2),
+        ("IP segment", 2),
+        ("IP 1 (the ADD)", 4),
+        ("stack segment", 2),
+        ("1 value", 2),
+        ("element size 8", 4),
+        ("17", 8),
+        ("program hash segment", 2),
+        ("SHA-256 of the 29 bytes", 8),
+        ("of instructions", 8),
+        ("", 8),
+        ("", 8),
+        ("end segment", 2),
+        ("CRC-32", 4),
+    ] {
+        let hex: Vec<String> = bytes[at..at + len]
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect();
+        let line = format!("{at:>4}  {:<23}  {what}", hex.join(" "));
+        dump.push_str(line.trim_end());
+        dump.push('\n');
+        at += len;
+    }
+    assert_eq!(at, bytes.len(), "the dump covers every byte");
+    dump.push_str("```\n");
+    check(FORMATS_DOC, &[("seed image bytes", dump)]);
 }

@@ -3,10 +3,15 @@
 //!
 //! The `mova` binary is a thin shell over this library; tests and benchmarks drive [`Vm`] directly.
 
+pub mod client;
+pub mod control;
 pub mod exit;
 pub mod interrupt;
 pub mod machine;
 pub mod output;
+pub mod protocol;
+pub mod runtime;
+pub mod session;
 
 pub use interrupt::Interrupt;
 pub use machine::{Outcome, STACK_LIMIT, Trap, TrapKind, Vm};

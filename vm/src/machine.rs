@@ -9,6 +9,7 @@
 //! state that caused the trap.
 
 use crate::interrupt::Interrupt;
+use mova_lang::image::{Image, ImageError};
 use mova_lang::isa::Instr;
 use mova_lang::mvb::Program;
 use std::fmt;
@@ -132,6 +133,32 @@ impl Vm {
     /// The operand stack, bottom first.
     pub fn stack(&self) -> &[i64] {
         &self.stack
+    }
+
+    /// The VM's state as an image, with the program embedded if `with_program`. Only meaningful
+    /// between runs (the VM is then at an instruction boundary).
+    pub fn save(&self, with_program: bool) -> Result<Image, ImageError> {
+        let sleep_left_ms = self
+            .sleep_left
+            .map(|left| u64::try_from(left.as_millis()).unwrap_or(u64::MAX));
+        Image::new(
+            &self.program,
+            self.ip,
+            self.stack.clone(),
+            sleep_left_ms,
+            with_program,
+        )
+    }
+
+    /// A VM for `program` in the state `image` holds, if the image fits the program.
+    pub fn from_image(program: Program, image: &Image) -> Result<Vm, ImageError> {
+        image.check(&program)?;
+        Ok(Vm {
+            program,
+            ip: image.ip,
+            stack: image.stack.clone(),
+            sleep_left: image.sleep_left_ms.map(Duration::from_millis),
+        })
     }
 
     /// Runs until the program halts, traps, or `interrupt` asks it to pause. Output goes to `out`,

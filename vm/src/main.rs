@@ -1,102 +1,287 @@
 //! `mova`: runs a Mova program from `.mvb` bytecode, or from a `.mova` or `.mvasm` source compiled in
-//! memory.
+//! memory, under a control channel that can pause, save, restore and stop it.
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 use mova_compiler::diag::{ColorChoice, Diagnostic, ErrorFormat, Severity, render};
 use mova_compiler::driver::{self, DriverError, Options};
+use mova_lang::image::{Image, MAX_IMAGE_LEN};
+use mova_lang::mvb::Program;
+use mova_vm::control::{self, Command};
 use mova_vm::output::Stdout;
-use mova_vm::{Interrupt, Outcome, Trap, TrapKind, Vm, exit};
+use mova_vm::runtime::{self, Record};
+use mova_vm::session::{End, Identity, Session};
+use mova_vm::{Interrupt, Trap, TrapKind, Vm, exit};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use std::io;
-use std::path::PathBuf;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::mpsc::{self, Sender};
 
-/// The Mova virtual machine: runs a program until it halts, traps or is stopped.
+/// The Mova virtual machine: runs a program until it halts, traps or is stopped, and can be
+/// paused, saved, restored and migrated through its control channel (see `movahv`).
 #[derive(Debug, Parser)]
 #[command(
     name = "mova",
     version,
-    after_help = "Exit status: 0 when the program halts (or its output's reader goes away), \
-                  1 on a runtime trap, 2 on a usage error, 3 when the program cannot be loaded, \
-                  4 when its output cannot be written, 128+N when signal N (Ctrl-C: 130) stops it."
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "Exit status: 0 when the program halts, its output's reader goes away or a client \
+                  stops it; 1 on a runtime trap; 2 on a usage error; 3 when the program or image \
+                  cannot be loaded; 4 when output cannot be written; 5 when the control channel \
+                  cannot be set up; 128+N when signal N (Ctrl-C: 130) stops it."
 )]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command_>,
+
     /// The program to run: `.mvb` bytecode, or a `.mova` or `.mvasm` source compiled in memory
-    program: PathBuf,
+    #[arg(required = true, value_name = "PROGRAM")]
+    program: Option<PathBuf>,
+
+    /// Start from a saved state image (`.mvs`) instead of the beginning
+    #[arg(long, value_name = "FILE")]
+    restore: Option<PathBuf>,
+
+    /// Start paused, waiting for a `resume` from the control channel
+    #[arg(long)]
+    paused: bool,
+
+    #[command(flatten)]
+    control: ControlArgs,
 
     /// When to colour diagnostics
-    #[arg(long, value_enum, default_value_t, value_name = "WHEN")]
+    #[arg(long, value_enum, default_value_t, global = true, value_name = "WHEN")]
     color: ColorChoice,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command_ {
+    /// Start a blank VM that waits for a state image carrying its program (a migration target)
+    Serve {
+        #[command(flatten)]
+        control: ControlArgs,
+    },
+}
+
+#[derive(Clone, Debug, Args)]
+struct ControlArgs {
+    /// The control channel's port [default: PID ^ 34567 when that is a usable port (1024–65535)
+    /// and free, else one the system picks]
+    #[arg(long, value_name = "PORT")]
+    port: Option<u16>,
+
+    /// The address the control channel listens on (non-loopback addresses expose it to the
+    /// network; clients still need the token)
+    #[arg(long, value_name = "ADDR", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    listen: IpAddr,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let (program_path, control, restore, paused) = match cli.command {
+        Some(Command_::Serve { control }) => (None, control, None, true),
+        None => (cli.program, cli.control, cli.restore, cli.paused),
+    };
+
+    let vm = match load(program_path.as_deref(), restore.as_deref(), cli.color) {
+        Ok(vm) => vm,
+        Err(code) => return code,
+    };
+
+    let (commands, receiver) = mpsc::channel();
+    let interrupt = Interrupt::new();
+    let listener = match listen(&control) {
+        Ok(listener) => listener,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(exit::CONTROL_FAILED);
+        }
+    };
+    let addr = listener
+        .local_addr()
+        .unwrap_or(SocketAddr::new(control.listen, 0));
+    let program_name = program_path.as_ref().map_or_else(
+        || String::from("(serve)"),
+        |path| path.display().to_string(),
+    );
+    let identity = Identity {
+        pid: std::process::id(),
+        addr: addr.to_string(),
+        program: program_name,
+        started_ms: runtime::now_ms(),
+    };
+    let _record = match publish(&identity, addr) {
+        Ok((record, token)) => {
+            if let Err(error) = control::spawn(listener, token, commands.clone(), interrupt.clone())
+            {
+                eprintln!("error: cannot start the control channel: {error}");
+                return ExitCode::from(exit::CONTROL_FAILED);
+            }
+            record
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(exit::CONTROL_FAILED);
+        }
+    };
+    if let Err(error) = watch_signals(&interrupt, commands) {
+        eprintln!("error: cannot install signal handlers: {error}");
+        return ExitCode::from(exit::CONTROL_FAILED);
+    }
+
+    let session = Session::new(vm, paused, interrupt, receiver, Stdout::new(), identity);
+    match session.run() {
+        (End::Halted, _) => ExitCode::from(exit::HALTED),
+        (End::Stopped(reason), _) => {
+            eprintln!("mova[{}]: stopped: {reason}", std::process::id());
+            ExitCode::from(exit::HALTED)
+        }
+        (End::Orphaned, _) => ExitCode::from(exit::HALTED),
+        (End::Signal(number), _) => {
+            let number = u8::try_from(number).unwrap_or(0);
+            ExitCode::from(exit::SIGNAL_BASE.saturating_add(number))
+        }
+        (End::Trapped(trap), vm) => trap_exit(vm.as_ref(), &trap, cli.color),
+    }
+}
+
+/// Loads the program and, with `--restore`, the state to start from. `None` for a blank VM.
+fn load(
+    path: Option<&Path>,
+    restore: Option<&Path>,
+    color: ColorChoice,
+) -> Result<Option<Vm>, ExitCode> {
+    let failed = |message: String| {
+        eprintln!("error: {message}");
+        ExitCode::from(exit::LOAD_FAILED)
+    };
     // Sources are compiled with a source map, so that a trap can show the line that caused it.
     let options = Options {
-        color: cli.color,
+        color,
         error_format: ErrorFormat::Human,
         source_map: true,
     };
-    let program = match driver::load_program(&cli.program, &options) {
-        Ok(loaded) => {
-            eprint!("{}", loaded.warnings);
-            loaded.program
-        }
-        Err(error) => {
-            if let DriverError::Source { rendered, .. } = &error {
-                eprint!("{rendered}");
+    let program: Option<Program> = match path {
+        Some(path) => match driver::load_program(path, &options) {
+            Ok(loaded) => {
+                eprint!("{}", loaded.warnings);
+                Some(loaded.program)
             }
-            eprintln!("error: {error}");
-            return ExitCode::from(exit::LOAD_FAILED);
-        }
-    };
-
-    let interrupt = Interrupt::new();
-    let signal = Arc::new(AtomicI32::new(0));
-    if let Err(error) = watch_signals(&interrupt, &signal) {
-        eprintln!("error: cannot install signal handlers: {error}");
-        return ExitCode::from(exit::TRAPPED);
-    }
-
-    let mut vm = Vm::new(program);
-    let mut stdout = Stdout::new();
-    match vm.run(&mut stdout, &interrupt) {
-        Outcome::Halted => ExitCode::from(exit::HALTED),
-        Outcome::Paused => {
-            // Only a signal pauses a VM that has no control channel: stop as the shell expects.
-            let number = u8::try_from(signal.load(Ordering::SeqCst)).unwrap_or(0);
-            ExitCode::from(exit::SIGNAL_BASE.saturating_add(number))
-        }
-        Outcome::Trapped(trap) => match &trap.kind {
-            TrapKind::Output(error) if error.kind() == io::ErrorKind::BrokenPipe => {
-                ExitCode::from(exit::HALTED)
-            }
-            TrapKind::Output(_) => {
-                report_trap(&vm, &trap, cli.color);
-                ExitCode::from(exit::OUTPUT_FAILED)
-            }
-            TrapKind::StackOverflow
-            | TrapKind::StackUnderflow { .. }
-            | TrapKind::Overflow { .. }
-            | TrapKind::DivisionByZero { .. }
-            | TrapKind::SlotOutOfRange { .. }
-            | TrapKind::NegativeSleep { .. } => {
-                report_trap(&vm, &trap, cli.color);
-                ExitCode::from(exit::TRAPPED)
+            Err(error) => {
+                if let DriverError::Source { rendered, .. } = &error {
+                    eprint!("{rendered}");
+                }
+                return Err(failed(error.to_string()));
             }
         },
+        None => None,
+    };
+    let Some(image_path) = restore else {
+        return Ok(program.map(Vm::new));
+    };
+    let bytes = driver::read_limited(image_path, MAX_IMAGE_LEN)
+        .map_err(|error| failed(error.to_string()))?;
+    let image = Image::decode(&bytes)
+        .map_err(|error| failed(format!("cannot load `{}`: {error}", image_path.display())))?;
+    let program = match (program, image.program()) {
+        (Some(program), _) => program,
+        (None, Some(embedded)) => embedded.clone(),
+        (None, None) => {
+            return Err(failed(format!(
+                "`{}` does not carry its program: name the program too",
+                image_path.display()
+            )));
+        }
+    };
+    Vm::from_image(program, &image).map(Some).map_err(|error| {
+        failed(format!(
+            "cannot restore `{}`: {error}",
+            image_path.display()
+        ))
+    })
+}
+
+/// Binds the control socket: on `--port` if given, else on PID ^ 34567 when that is a usable port
+/// and free, else on a port the system picks.
+fn listen(control: &ControlArgs) -> Result<TcpListener, String> {
+    let bind = |port: u16| control::bind(SocketAddr::new(control.listen, port));
+    match control.port {
+        Some(port) => bind(port).map_err(|error| {
+            let hint = if error.kind() == io::ErrorKind::AddrInUse {
+                " (another process uses it; choose another with --port, or --port 0 to let the system pick)"
+            } else {
+                ""
+            };
+            format!("cannot listen on {}:{port}: {error}{hint}", control.listen)
+        }),
+        None => {
+            let derived = u16::try_from(std::process::id() ^ 34567)
+                .ok()
+                .filter(|port| *port >= 1024);
+            derived
+                .and_then(|port| bind(port).ok())
+                .map_or_else(|| bind(0), Ok)
+                .map_err(|error| format!("cannot listen on {}: {error}", control.listen))
+        }
+    }
+}
+
+/// Removes the VM's runtime record when the VM exits.
+struct RecordGuard(PathBuf);
+
+impl Drop for RecordGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Writes the VM's runtime record with a fresh token; returns its guard and the token's bytes.
+fn publish(identity: &Identity, addr: SocketAddr) -> Result<(RecordGuard, Vec<u8>), String> {
+    let dir = runtime::runtime_dir().map_err(|error| error.to_string())?;
+    // Records of VMs that died without cleaning up go first.
+    let _ = runtime::list(&dir);
+    let token = runtime::new_token().map_err(|error| format!("cannot make a token: {error}"))?;
+    let record = Record {
+        pid: identity.pid,
+        addr,
+        program: identity.program.clone(),
+        started_ms: identity.started_ms,
+        token: token.clone(),
+    };
+    let path = record.write(&dir).map_err(|error| error.to_string())?;
+    let bytes = runtime::decode_hex(&token).unwrap_or_default();
+    Ok((RecordGuard(path), bytes))
+}
+
+/// Reports a trap (on its source line when the program has a source map) and picks the status.
+fn trap_exit(vm: Option<&Vm>, trap: &Trap, color: ColorChoice) -> ExitCode {
+    match &trap.kind {
+        TrapKind::Output(error) if error.kind() == io::ErrorKind::BrokenPipe => {
+            ExitCode::from(exit::HALTED)
+        }
+        TrapKind::Output(_) => {
+            report_trap(vm, trap, color);
+            ExitCode::from(exit::OUTPUT_FAILED)
+        }
+        TrapKind::StackOverflow
+        | TrapKind::StackUnderflow { .. }
+        | TrapKind::Overflow { .. }
+        | TrapKind::DivisionByZero { .. }
+        | TrapKind::SlotOutOfRange { .. }
+        | TrapKind::NegativeSleep { .. } => {
+            report_trap(vm, trap, color);
+            ExitCode::from(exit::TRAPPED)
+        }
     }
 }
 
 /// Prints a trap: with the source line that caused it when the program has a source map, else as
 /// one line naming the instruction.
-fn report_trap(vm: &Vm, trap: &Trap, color: ColorChoice) {
+fn report_trap(vm: Option<&Vm>, trap: &Trap, color: ColorChoice) {
     let Some((map, span)) = vm
-        .program()
-        .source_map()
+        .and_then(|vm| vm.program().source_map())
         .and_then(|map| map.span(trap.ip).map(|span| (map, span)))
     else {
         eprintln!("error: {trap}");
@@ -120,24 +305,23 @@ fn report_trap(vm: &Vm, trap: &Trap, color: ColorChoice) {
     );
 }
 
-/// Turns SIGINT, SIGTERM and SIGHUP into a pause request (remembering which signal it was), so
-/// the VM stops at an instruction boundary with its output flushed instead of dying mid-write.
-/// A second signal ends the process at once.
-fn watch_signals(interrupt: &Interrupt, signal: &Arc<AtomicI32>) -> io::Result<()> {
+/// Turns SIGINT, SIGTERM and SIGHUP into a stop at the next instruction boundary, with output
+/// flushed. A second signal ends the process at once.
+fn watch_signals(interrupt: &Interrupt, commands: Sender<Command>) -> io::Result<()> {
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     let interrupt = interrupt.clone();
-    let signal = Arc::clone(signal);
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
+            let mut seen = false;
             for number in signals.forever() {
                 // A second signal means the first could not stop the program in time (its output
                 // blocked on a reader that does not read, say): end it at once.
-                if interrupt.is_requested() {
-                    let status = i32::from(exit::SIGNAL_BASE) + number;
-                    std::process::exit(status);
+                if seen {
+                    std::process::exit(i32::from(exit::SIGNAL_BASE) + number);
                 }
-                signal.store(number, Ordering::SeqCst);
+                seen = true;
+                let _ = commands.send(Command::Signal(number));
                 interrupt.request();
             }
         })?;

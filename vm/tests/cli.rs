@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 /// The examples shipped with the workspace.
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
 
+/// The runtime directory the VMs these tests start record themselves in, away from the user's.
+const RUNTIME_DIR: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/mova-runtime-cli");
+
 /// The longest any single wait may take before the test fails instead of hanging.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -58,6 +61,7 @@ impl ChildGuard {
     fn spawn(program: &Path) -> ChildGuard {
         ChildGuard(
             std::process::Command::new(env!("CARGO_BIN_EXE_mova"))
+                .env("MOVA_RUNTIME_DIR", RUNTIME_DIR)
                 .arg(program)
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
@@ -193,6 +197,7 @@ fn example_source(name: &str) -> String {
 /// `mova PROGRAM`, bounded in time.
 fn mova(program: &Path) -> Command {
     let mut command = Command::cargo_bin("mova").unwrap();
+    command.env("MOVA_RUNTIME_DIR", RUNTIME_DIR);
     command.arg(program).timeout(TIMEOUT);
     command
 }
@@ -618,6 +623,7 @@ fn unloadable_programs_exit_3() {
 #[test]
 fn usage_errors_exit_2() {
     let mut command = Command::cargo_bin("mova").unwrap();
+    command.env("MOVA_RUNTIME_DIR", RUNTIME_DIR);
     command
         .timeout(TIMEOUT)
         .assert()

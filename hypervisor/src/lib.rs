@@ -1,0 +1,122 @@
+//! `movahv`'s library: finding VMs, commanding them, migrating a computation between them, and
+//! reading saved state images. The `movahv` binary's one-shot commands and its interactive shell
+//! both call these functions.
+
+pub mod inspect;
+pub mod migrate;
+pub mod ps;
+pub mod shell;
+
+use mova_vm::client::{Client, ClientError};
+use mova_vm::runtime::{self, Record, RuntimeError};
+use std::io;
+use std::path::PathBuf;
+
+/// Why a hypervisor command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HvError {
+    /// No VM with this pid has a runtime record.
+    #[error("no Mova VM with pid {pid} is running (see `movahv ps`)")]
+    NoSuchVm {
+        /// The pid.
+        pid: u32,
+    },
+    /// The runtime directory is unusable.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// Talking to a VM failed, or it refused.
+    #[error("{0}")]
+    Client(#[from] ClientError),
+    /// A file could not be read or written.
+    #[error("{what} `{}`: {source}", path.display())]
+    File {
+        /// What was being done.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why it failed.
+        source: io::Error,
+    },
+    /// A state image is invalid.
+    #[error("`{}`: {source}", path.display())]
+    Image {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: mova_lang::image::ImageError,
+    },
+    /// The command line or shell input is wrong.
+    #[error("{0}")]
+    Usage(String),
+    /// A migration failed; the message says what state each VM was left in.
+    #[error("{0}")]
+    Migration(String),
+}
+
+/// Where a VM is: a local pid (found through its runtime record) or a remote `host:port` (whose
+/// token must be given).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A VM on this host.
+    Pid(u32),
+    /// A VM elsewhere.
+    Remote(String),
+}
+
+impl Target {
+    /// Parses a pid or a `host:port`.
+    pub fn parse(text: &str) -> Result<Target, HvError> {
+        if let Ok(pid) = text.parse::<u32>() {
+            return Ok(Target::Pid(pid));
+        }
+        if text
+            .rsplit_once(':')
+            .is_some_and(|(_, port)| port.parse::<u16>().is_ok())
+        {
+            return Ok(Target::Remote(text.to_owned()));
+        }
+        Err(HvError::Usage(format!(
+            "`{text}` is neither a pid nor a host:port"
+        )))
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Pid(pid) => write!(f, "{pid}"),
+            Target::Remote(addr) => f.write_str(addr),
+        }
+    }
+}
+
+/// The runtime record of the local VM `pid`.
+pub fn record(pid: u32) -> Result<Record, HvError> {
+    let dir = runtime::runtime_dir()?;
+    match Record::read(&dir, pid) {
+        Some(record) if runtime::alive(pid) => Ok(record),
+        Some(_) => {
+            // The VM died without removing its record.
+            let _ = std::fs::remove_file(runtime::record_path(&dir, pid));
+            Err(HvError::NoSuchVm { pid })
+        }
+        None => Err(HvError::NoSuchVm { pid }),
+    }
+}
+
+/// Connects to a VM: by its record for a pid, or with `token` (hex) for a remote address.
+pub fn connect(target: &Target, token: Option<&str>) -> Result<Client, HvError> {
+    match target {
+        Target::Pid(pid) => Ok(Client::to_record(&record(*pid)?)?),
+        Target::Remote(addr) => {
+            let token = token.ok_or_else(|| {
+                HvError::Usage(format!(
+                    "`{addr}` is a remote VM: give its token with --token (from its runtime record)"
+                ))
+            })?;
+            let bytes = runtime::decode_hex(token)
+                .ok_or_else(|| HvError::Usage("--token must be hexadecimal".into()))?;
+            Ok(Client::connect(addr, &bytes)?)
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Property tests of the `.mvs` state image: valid images round-trip, and no byte string, however
+//! damaged, makes the decoder panic; truncated or corrupted images are refused.
+
+#![allow(clippy::unwrap_used, clippy::wildcard_enum_match_arm)]
+
+use mova_lang::image::{
+    END_SEGMENT, IMAGE_SIGNATURE, IP_SEGMENT, Image, ImageError, PROGRAM_HASH_SEGMENT,
+    PROGRAM_SEGMENT, SLEEP_SEGMENT, STACK_SEGMENT,
+};
+use mova_lang::isa::Instr;
+use mova_lang::strategies::program;
+use proptest::prelude::*;
+
+/// A valid image: any program, any IP in `0..=len`, a stack of up to 300 values, with or without
+/// the program, and a sleep remainder when the IP is on a sleep (half the time the IP is aimed at
+/// the program's first sleep, if it has one).
+fn image() -> impl Strategy<Value = Image> {
+    (
+        program(),
+        any::<prop::sample::Index>(),
+        any::<bool>(),
+        prop::collection::vec(any::<i64>(), 0..300),
+        prop::option::of(any::<u64>()),
+        any::<bool>(),
+    )
+        .prop_filter_map(
+            "the state fits the program",
+            |(program, at, aim_at_sleep, mut stack, sleep, with_program)| {
+                let code = program.code();
+                let is_sleep = |instr: &Instr| matches!(instr, Instr::Sleep(_) | Instr::SleepS);
+                let first_sleep = code.iter().position(is_sleep).filter(|_| aim_at_sleep);
+                let ip = first_sleep.unwrap_or_else(|| at.index(code.len() + 1));
+                let duration = match code.get(ip) {
+                    Some(Instr::Sleep(ms)) => Some(u64::from(*ms)),
+                    Some(Instr::SleepS) => {
+                        if stack.is_empty() {
+                            stack.push(250);
+                        }
+                        stack.last().and_then(|&ms| u64::try_from(ms).ok())
+                    }
+                    _ => None,
+                };
+                let sleep = sleep.and_then(|raw| Some(raw % duration?.checked_add(1)?));
+                let ip = u32::try_from(ip).ok()?;
+                Image::new(&program, ip, stack, sleep, with_program).ok()
+            },
+        )
+}
+
+/// Re-seals bytes whose contents a test changed, so that the checksum is not what fails.
+fn reseal(bytes: &mut [u8]) {
+    if bytes.len() < 4 {
+        return;
+    }
+    let body = bytes.len() - 4;
+    let crc = crc32fast::hash(&bytes[..body]);
+    bytes[body..].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// Decodes `bytes`, requiring that a success re-encodes to the very same bytes.
+fn decodes_canonically_or_is_refused(bytes: &[u8]) -> Result<(), TestCaseError> {
+    if let Ok(image) = Image::decode(bytes) {
+        prop_assert_eq!(image.encode(), bytes);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn images_round_trip(image in image()) {
+        let bytes = image.encode();
+        let decoded = Image::decode(&bytes).unwrap();
+        if let Some(program) = decoded.program() {
+            prop_assert_eq!(decoded.check(program), Ok(()));
+        }
+        prop_assert_eq!(decoded, image);
+    }
+
+    #[test]
+    fn truncations_are_refused(image in image(), cut in any::<prop::sample::Index>()) {
+        let bytes = image.encode();
+        let len = cut.index(bytes.len());
+        let truncated = Image::decode(&bytes[..len]);
+        prop_assert!(
+            matches!(truncated, Err(ImageError::Truncated { len: reported, .. }) if reported == len),
+            "cut to {} of {} bytes: {:?}", len, bytes.len(), truncated
+        );
+    }
+
+    #[test]
+    fn flipped_bytes_are_refused(
+        image in image(),
+        at in any::<prop::sample::Index>(),
+        mask in 1..=255u8,
+    ) {
+        let mut bytes = image.encode();
+        let at = at.index(bytes.len());
+        bytes[at] ^= mask;
+        prop_assert!(Image::decode(&bytes).is_err(), "flipped byte {} with {:#04x}", at, mask);
+    }
+
+    #[test]
+    fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+        let _ = Image::decode(&bytes);
+    }
+
+    #[test]
+    fn random_bytes_after_a_valid_signature_never_panic(
+        rest in prop::collection::vec(any::<u8>(), 0..256),
+    ) {
+        let mut bytes = IMAGE_SIGNATURE.to_vec();
+        bytes.extend_from_slice(&rest);
+        let _ = Image::decode(&bytes);
+        // With a valid version and flags, and sealed, the bytes reach the segment walk.
+        let mut bytes = IMAGE_SIGNATURE.to_vec();
+        bytes.extend_from_slice(&[0, 1, 0, 0]);
+        bytes.extend_from_slice(&rest);
+        reseal(&mut bytes);
+        decodes_canonically_or_is_refused(&bytes)?;
+    }
+
+    #[test]
+    fn random_segments_never_panic(
+        segments in prop::collection::vec(
+            (
+                prop::sample::select(vec![
+                    IP_SEGMENT,
+                    STACK_SEGMENT,
+                    PROGRAM_HASH_SEGMENT,
+                    PROGRAM_SEGMENT,
+                    SLEEP_SEGMENT,
+                ]),
+                prop::collection::vec(any::<u8>(), 0..48),
+            ),
+            0..8,
+        ),
+    ) {
+        // Known headers followed by arbitrary fields, then a sealed end segment.
+        let mut bytes = IMAGE_SIGNATURE.to_vec();
+        bytes.extend_from_slice(&[0, 1, 0, 0]);
+        for (header, fields) in segments {
+            bytes.extend_from_slice(&header.to_be_bytes());
+            bytes.extend_from_slice(&fields);
+        }
+        bytes.extend_from_slice(&END_SEGMENT.to_be_bytes());
+        bytes.extend_from_slice(&[0; 4]);
+        reseal(&mut bytes);
+        decodes_canonically_or_is_refused(&bytes)?;
+    }
+
+    #[test]
+    fn resealed_mutations_decode_or_are_refused_without_panic(
+        image in image(),
+        at in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+        kind in 0..3u8,
+    ) {
+        // With the checksum recomputed the damage reaches the checks behind it.
+        let mut bytes = image.encode();
+        let body = bytes.len() - 4;
+        let at = at.index(body);
+        match kind {
+            0 => bytes[at] ^= byte | 1,
+            1 => {
+                bytes.remove(at);
+            }
+            _ => bytes.insert(at, byte),
+        }
+        reseal(&mut bytes);
+        decodes_canonically_or_is_refused(&bytes)?;
+    }
+}

@@ -1,0 +1,188 @@
+//! The client side of the control protocol, as the hypervisor uses it: connect, authenticate, and
+//! one method per command.
+
+// Each command expects one kind of answer and treats every other kind as unexpected; a catch-all
+// arm says exactly that, and a new kind of answer is rightly unexpected too.
+#![allow(clippy::wildcard_enum_match_arm)]
+
+use crate::protocol::{FrameError, PROTOCOL_VERSION, Request, Response};
+use crate::runtime::Record;
+use std::io;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+/// How long connecting may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a VM may take to answer a command (a save of a large image, or a VM finishing a
+/// long instruction, included).
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An authenticated connection to a VM.
+#[derive(Debug)]
+pub struct Client {
+    stream: TcpStream,
+    addr: SocketAddr,
+}
+
+/// Why a command did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The VM could not be reached.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// Where.
+        addr: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// The connection failed while talking.
+    #[error("connection to {addr} failed: {source}")]
+    Frame {
+        /// Where.
+        addr: SocketAddr,
+        /// Why.
+        source: FrameError,
+    },
+    /// The VM refused the command.
+    #[error("{0}")]
+    Refused(String),
+    /// The VM answered with something that does not fit the command.
+    #[error("unexpected answer from {addr}: {answer}")]
+    Unexpected {
+        /// Where.
+        addr: SocketAddr,
+        /// What came back.
+        answer: String,
+    },
+}
+
+impl Client {
+    /// Connects to the VM a runtime record describes.
+    pub fn to_record(record: &Record) -> Result<Client, ClientError> {
+        let token = record.token_bytes().ok_or_else(|| {
+            ClientError::Refused(format!(
+                "the runtime record of pid {} has a malformed token",
+                record.pid
+            ))
+        })?;
+        Client::connect(&record.addr.to_string(), &token)
+    }
+
+    /// Connects to `addr` (`host:port`) and authenticates with `token`.
+    pub fn connect(addr: &str, token: &[u8]) -> Result<Client, ClientError> {
+        let connect_error = |source| ClientError::Connect {
+            addr: addr.to_owned(),
+            source,
+        };
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "no address to connect to");
+        let mut stream = None;
+        for candidate in addr.to_socket_addrs().map_err(connect_error)? {
+            match TcpStream::connect_timeout(&candidate, CONNECT_TIMEOUT) {
+                Ok(connected) => {
+                    stream = Some(connected);
+                    break;
+                }
+                Err(error) => last = error,
+            }
+        }
+        let stream = stream.ok_or_else(|| connect_error(last))?;
+        let _ = stream.set_nodelay(true);
+        stream
+            .set_read_timeout(Some(ANSWER_TIMEOUT))
+            .map_err(connect_error)?;
+        stream
+            .set_write_timeout(Some(ANSWER_TIMEOUT))
+            .map_err(connect_error)?;
+        let addr = stream.peer_addr().map_err(connect_error)?;
+        let mut client = Client { stream, addr };
+        client.expect_ok(&Request::Hello {
+            version: PROTOCOL_VERSION,
+            token: token.to_vec(),
+        })?;
+        Ok(client)
+    }
+
+    /// The VM's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Sends a request and reads the answer.
+    pub fn request(&mut self, request: &Request) -> Result<Response, ClientError> {
+        let frame_error = |source: FrameError| ClientError::Frame {
+            addr: self.addr,
+            source,
+        };
+        request
+            .write(&mut self.stream)
+            .map_err(|error| frame_error(FrameError::Io(error)))?;
+        match Response::read(&mut self.stream).map_err(frame_error)? {
+            Response::Error(message) => Err(ClientError::Refused(message)),
+            response => Ok(response),
+        }
+    }
+
+    fn expect_ok(&mut self, request: &Request) -> Result<(), ClientError> {
+        match self.request(request)? {
+            Response::Ok => Ok(()),
+            other => Err(self.unexpected(&other)),
+        }
+    }
+
+    fn unexpected(&self, answer: &Response) -> ClientError {
+        let answer = match answer {
+            Response::Ok => String::from("ok"),
+            Response::Error(message) => format!("error: {message}"),
+            Response::Image(bytes) => format!("an image of {} bytes", bytes.len()),
+            Response::Info(json) => format!("info {json}"),
+        };
+        ClientError::Unexpected {
+            addr: self.addr,
+            answer,
+        }
+    }
+
+    /// Pauses the VM at an instruction boundary, its output flushed.
+    pub fn interrupt(&mut self) -> Result<(), ClientError> {
+        self.expect_ok(&Request::Interrupt)
+    }
+
+    /// Runs the VM again (and commits a restored image).
+    pub fn resume(&mut self) -> Result<(), ClientError> {
+        self.expect_ok(&Request::Resume)
+    }
+
+    /// Pauses the VM and returns its state image.
+    pub fn save(&mut self, with_program: bool) -> Result<Vec<u8>, ClientError> {
+        match self.request(&Request::Save { with_program })? {
+            Response::Image(image) => Ok(image),
+            other => Err(self.unexpected(&other)),
+        }
+    }
+
+    /// Loads an image into the VM, which stays paused until [`resume`](Self::resume).
+    pub fn restore(&mut self, image: Vec<u8>) -> Result<(), ClientError> {
+        self.expect_ok(&Request::Restore { image })
+    }
+
+    /// The VM's description.
+    pub fn info(&mut self) -> Result<serde_json::Value, ClientError> {
+        match self.request(&Request::Info)? {
+            Response::Info(json) => {
+                serde_json::from_str(&json).map_err(|error| ClientError::Unexpected {
+                    addr: self.addr,
+                    answer: format!("info that is not JSON ({error})"),
+                })
+            }
+            other => Err(self.unexpected(&other)),
+        }
+    }
+
+    /// Stops the VM, telling it why.
+    pub fn stop(&mut self, reason: &str) -> Result<(), ClientError> {
+        self.expect_ok(&Request::Stop {
+            reason: reason.to_owned(),
+        })
+    }
+}
