@@ -74,6 +74,13 @@ pub fn to_table(entries: &[Entry]) -> String {
                 .map_or_else(|| "-".to_owned(), duration),
             Err(_) => "-".to_owned(),
         };
+        // A blank VM that received a program shows where that program came from, if it knows.
+        let program = match entry.info.as_ref().ok().and_then(|info| info.get("source")) {
+            Some(source) if entry.record.program == "(serve)" => {
+                format!("(serve) {}", plain(source))
+            }
+            Some(_) | None => entry.record.program.clone(),
+        };
         rows.push([
             entry.record.pid.to_string(),
             entry.record.addr.port().to_string(),
@@ -81,7 +88,7 @@ pub fn to_table(entries: &[Entry]) -> String {
             field("ip"),
             field("stack_depth"),
             uptime,
-            entry.record.program.clone(),
+            program,
         ]);
     }
     let widths: Vec<usize> = (0..7)

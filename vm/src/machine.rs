@@ -16,8 +16,7 @@ use std::fmt;
 use std::io::{self, Write};
 use std::time::Duration;
 
-/// The most values the operand stack holds (the state image counts them with a u16).
-pub const STACK_LIMIT: usize = 65_535;
+pub use mova_lang::isa::STACK_LIMIT;
 
 /// A program and its execution state: the instruction pointer and the operand stack.
 #[derive(Debug)]
