@@ -119,7 +119,12 @@ pub enum HvCommand {
 
 /// A line typed in the shell.
 #[derive(Debug, Parser)]
-#[command(no_binary_name = true, disable_version_flag = true, name = "")]
+#[command(
+    no_binary_name = true,
+    disable_version_flag = true,
+    name = "",
+    about = "movahv shell: the hypervisor's commands, plus `quit`"
+)]
 struct ShellLine {
     #[command(subcommand)]
     command: ShellCommand,
