@@ -296,8 +296,17 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
             let started = std::time::Instant::now();
             // Connections of their own: a migration must not share a kept connection whose
             // closing would mean something else.
+            if from == to_target {
+                return Err(HvError::Usage(format!("cannot migrate {from} onto itself")));
+            }
             let mut source = connect(&from, None)?;
             let mut target = connect(&to_target, token.as_deref())?;
+            if source.addr() == target.addr() {
+                return Err(HvError::Usage(format!(
+                    "cannot migrate {from} onto itself ({} is its own address)",
+                    target.addr()
+                )));
+            }
             let target_label = match &to_target {
                 Target::Pid(pid) => format!("{pid} ({})", target.addr()),
                 Target::Remote(_) => target.addr().to_string(),

@@ -37,7 +37,8 @@ struct Cli {
     command: Option<Command_>,
 
     /// The program to run: `.mvb` bytecode, or a `.mova` or `.mvasm` source compiled in memory
-    #[arg(required = true, value_name = "PROGRAM")]
+    /// (optional with --restore when the image carries its program)
+    #[arg(required_unless_present = "restore", value_name = "PROGRAM")]
     program: Option<PathBuf>,
 
     /// Start from a saved state image (`.mvs`) instead of the beginning

@@ -169,6 +169,20 @@ impl<W: Write> Session<W> {
                 Response::Ok
             }
             Request::Resume => {
+                if self
+                    .pending
+                    .as_ref()
+                    .is_some_and(|pending| pending.conn != conn)
+                {
+                    // Only the client that restored an image may commit it.
+                    return (
+                        Response::Error(
+                            "another client's restore is waiting to be committed by that client"
+                                .into(),
+                        ),
+                        None,
+                    );
+                }
                 if self.pending.take().is_some() || self.vm.is_some() {
                     self.running = true;
                     Response::Ok

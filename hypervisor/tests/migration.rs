@@ -1,0 +1,1338 @@
+//! End-to-end tests of live migration and of the control channel: real `mova` VMs and the real
+//! `movahv`, talking over real sockets (DESIGN §5, `docs/protocol.md`).
+//!
+//! Every VM and every `movahv` these tests start gets a private runtime directory inside the test's
+//! temporary directory, so tests never see each other's VMs or the user's. Every child is killed
+//! and reaped however a test ends, and every wait is bounded by [`TIMEOUT`]. Timing is never
+//! asserted beyond generous hang guards: a VM that must be paused is checked by seeing no line for
+//! [`QUIET`], and "nothing lost, nothing repeated" by the printed values being exactly 1, 2, 3, …
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::wildcard_enum_match_arm
+)]
+
+use mova_lang::image::Image;
+use mova_vm::protocol::{
+    MAX_FRAME, MAX_HELLO_FRAME, PROTOCOL_VERSION, Request, Response, TOKEN_LEN,
+};
+use mova_vm::runtime::{self, Record};
+use serde_json::Value;
+use std::ffi::OsStr;
+use std::fs;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The longest any single wait may take before the test fails instead of hanging.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a VM that should be paused must stay silent (its loop prints every 10 ms).
+const QUIET: Duration = Duration::from_millis(300);
+
+/// The seed loop, ten times faster: prints 1, 2, 3, … every 10 ms.
+const FAST_LOOP: &str = "var i = 0;\nloop:\n    i++;\n    print(i);\n    sleep(10);\n";
+
+/// Another program (another hash): prints 1001, 1002, … every 10 ms.
+const OTHER_LOOP: &str = "var i = 1000;\nloop:\n    i++;\n    print(i);\n    sleep(10);\n";
+
+/// A loop with no sleep and no output: only a backward jump can notice an interrupt.
+const TIGHT_LOOP: &str = "var i = 0;\nloop {\n    i++;\n}\n";
+
+/// The hypervisor under test.
+const MOVAHV: &str = env!("CARGO_BIN_EXE_movahv");
+
+/// The `mova` binary (another package's): `target/<profile>/mova`, next to this test's `deps/`.
+fn mova_path() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join("mova"))
+        .expect("the test binary lies in target/<profile>/deps");
+    assert!(
+        path.is_file(),
+        "the `mova` binary is not at {}: build it first with `cargo build -p mova-vm`, or run the \
+         tests with `cargo test --workspace`, which builds every binary",
+        path.display()
+    );
+    path
+}
+
+/// The `.mvb` bytes of a `.mova` source, compiled with the library.
+fn mvb(source: &str) -> Vec<u8> {
+    match mova_compiler::compile::compile(source, None) {
+        Ok(compiled) => compiled.program.encode(),
+        Err(errors) => panic!("cannot compile {source:?}: {errors:?}"),
+    }
+}
+
+/// Checks that `values` are exactly `first`, `first + 1`, … with no gap and no repeat.
+fn assert_consecutive(values: &[i64], first: i64, what: &str) {
+    let expected: Vec<i64> = (first..).take(values.len()).collect();
+    assert_eq!(
+        values,
+        expected,
+        "{what}: not exactly {first}, {}, … with no gap or repeat",
+        first + 1
+    );
+}
+
+/// What a finished command said, for failure messages.
+fn describe(output: &Output) -> String {
+    format!(
+        "{:?}\n--- stdout:\n{}\n--- stderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// A test's private world: a temporary directory (the current directory of everything started)
+/// holding the programs, and `run/`, the runtime directory every VM and `movahv` is given.
+struct Sandbox {
+    dir: tempfile::TempDir,
+    run: PathBuf,
+}
+
+impl Sandbox {
+    fn new(name: &str) -> Sandbox {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("mova-migration-{name}-"))
+            .tempdir()
+            .unwrap();
+        let run = dir.path().join("run");
+        fs::create_dir(&run).unwrap();
+        // `mova` refuses a runtime directory others can open.
+        fs::set_permissions(&run, fs::Permissions::from_mode(0o700)).unwrap();
+        Sandbox { dir, run }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes `contents` to `name` in the sandbox.
+    fn write(&self, name: &str, contents: impl AsRef<[u8]>) {
+        fs::write(self.path(name), contents).unwrap();
+    }
+
+    /// Compiles `source` into `name` (a `.mvb`) in the sandbox.
+    fn compile(&self, name: &str, source: &str) {
+        self.write(name, mvb(source));
+    }
+
+    /// Points a command at the sandbox: its runtime directory, its directory as the current one
+    /// and as `HOME` (the shell keeps its history there).
+    fn isolate(&self, command: &mut Command) {
+        command
+            .env("MOVA_RUNTIME_DIR", &self.run)
+            .env("HOME", self.dir.path())
+            .current_dir(self.dir.path());
+    }
+
+    /// Starts `mova ARGS` and waits for its runtime record.
+    fn start(&self, args: &[&str]) -> Vm {
+        let mut command = Command::new(mova_path());
+        command.args(args);
+        self.start_command(command, &format!("mova {}", args.join(" ")))
+    }
+
+    /// Starts `command` (which runs a `mova`, maybe through `ip netns exec`) and waits for the
+    /// runtime record of its pid.
+    fn start_command(&self, mut command: Command, name: &str) -> Vm {
+        self.isolate(&mut command);
+        Vm::spawn(command, &self.run, name)
+    }
+
+    /// Runs `program ARGS` in the sandbox to completion (killed after [`TIMEOUT`]), with `input`
+    /// on its standard input.
+    fn run(&self, program: impl AsRef<OsStr>, args: &[&str], input: Option<&str>) -> Output {
+        let shown = format!("{} {}", program.as_ref().to_string_lossy(), args.join(" "));
+        let mut command = assert_cmd::Command::new(program);
+        command
+            .args(args)
+            .env("MOVA_RUNTIME_DIR", &self.run)
+            .env("HOME", self.dir.path())
+            .current_dir(self.dir.path())
+            .timeout(TIMEOUT);
+        if let Some(input) = input {
+            command.write_stdin(input);
+        }
+        let output = command
+            .output()
+            .unwrap_or_else(|error| panic!("`{shown}` did not finish within {TIMEOUT:?}: {error}"));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !stderr.contains("panicked"),
+            "`{shown}` panicked: {}",
+            describe(&output)
+        );
+        output
+    }
+
+    /// `movahv ARGS`.
+    fn hv(&self, args: &[&str]) -> Output {
+        self.run(MOVAHV, args, None)
+    }
+
+    /// `movahv ARGS`, which must succeed; its standard output.
+    fn hv_ok(&self, args: &[&str]) -> String {
+        let output = self.hv(args);
+        assert!(
+            output.status.success(),
+            "`movahv {}` failed: {}",
+            args.join(" "),
+            describe(&output)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// `movahv ARGS`, which must fail with `code`; its standard error.
+    fn hv_fails(&self, args: &[&str], code: i32) -> String {
+        let output = self.hv(args);
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "`movahv {}`: {}",
+            args.join(" "),
+            describe(&output)
+        );
+        String::from_utf8(output.stderr).unwrap()
+    }
+
+    /// `movahv ps --json`, parsed.
+    fn ps(&self) -> Vec<Value> {
+        let out = self.hv_ok(&["ps", "--json"]);
+        match serde_json::from_str(&out) {
+            Ok(Value::Array(entries)) => entries,
+            other => panic!("`movahv ps --json` printed {out:?}: {other:?}"),
+        }
+    }
+
+    /// The `ps --json` entry of `vm`; fails if it is not listed.
+    fn ps_entry(&self, vm: &Vm) -> Value {
+        let entries = self.ps();
+        entries
+            .iter()
+            .find(|entry| entry["pid"].as_u64() == Some(u64::from(vm.pid)))
+            .cloned()
+            .unwrap_or_else(|| panic!("{} is not listed by `movahv ps`: {entries:?}", vm.name))
+    }
+
+    /// The pids `ps --json` lists.
+    fn ps_pids(&self) -> Vec<u32> {
+        self.ps()
+            .iter()
+            .map(|entry| u32::try_from(entry["pid"].as_u64().unwrap()).unwrap())
+            .collect()
+    }
+}
+
+/// A child process, killed and reaped however the test ends.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A running VM: its process, its runtime record, its standard output read line by line on a
+/// helper thread (each line with when it arrived), its standard error collected on another, and
+/// every value read so far.
+struct Vm {
+    child: ChildGuard,
+    pid: u32,
+    record: Record,
+    name: String,
+    lines: Receiver<(Instant, String)>,
+    stderr: Arc<Mutex<String>>,
+    seen: Vec<(Instant, i64)>,
+}
+
+impl Vm {
+    fn spawn(mut command: Command, run: &Path, name: &str) -> Vm {
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = ChildGuard(
+            command
+                .spawn()
+                .unwrap_or_else(|error| panic!("cannot start `{name}`: {error}")),
+        );
+        let stdout = child.0.stdout.take().unwrap();
+        let stderr_pipe = child.0.stderr.take().unwrap();
+
+        let (sender, lines) = mpsc::channel();
+        thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            loop {
+                let mut line = String::new();
+                match reader.read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if sender.send((Instant::now(), line)).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&stderr);
+        thread::spawn(move || {
+            let mut reader = BufReader::new(stderr_pipe);
+            let mut line = String::new();
+            while matches!(reader.read_line(&mut line), Ok(read) if read > 0) {
+                sink.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push_str(&line);
+                line.clear();
+            }
+        });
+
+        let pid = child.0.id();
+        let deadline = Instant::now() + TIMEOUT;
+        let record = loop {
+            if let Some(record) = Record::read(run, pid) {
+                break record;
+            }
+            if let Some(status) = child.0.try_wait().unwrap() {
+                thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "`{name}` exited ({status}) before writing its runtime record; stderr:\n{}",
+                    stderr.lock().unwrap_or_else(PoisonError::into_inner)
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{name}` (pid {pid}) wrote no runtime record within {TIMEOUT:?}"
+            );
+            thread::sleep(Duration::from_millis(5));
+        };
+        Vm {
+            child,
+            pid,
+            record,
+            name: format!("`{name}` (pid {pid})"),
+            lines,
+            stderr,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The pid as a command-line argument.
+    fn id(&self) -> String {
+        self.pid.to_string()
+    }
+
+    /// Everything the VM wrote on standard error so far.
+    fn stderr(&self) -> String {
+        self.stderr
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Waits until the VM's standard error contains `needle`; returns all of it.
+    fn wait_stderr(&self, needle: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let text = self.stderr();
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} never said {needle:?} on standard error; it said:\n{text}",
+                self.name
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Every value read so far, in order.
+    fn values(&self) -> Vec<i64> {
+        self.seen.iter().map(|(_, value)| *value).collect()
+    }
+
+    /// The last value read.
+    fn last(&self) -> i64 {
+        self.seen
+            .last()
+            .map(|(_, value)| *value)
+            .unwrap_or_else(|| panic!("{} has printed nothing yet", self.name))
+    }
+
+    /// Checks that everything read from the VM is `first`, `first + 1`, …
+    fn assert_counts_from(&self, first: i64) {
+        assert_consecutive(&self.values(), first, &self.name);
+    }
+
+    fn record_line(&mut self, at: Instant, line: &str) -> i64 {
+        let value = line
+            .strip_suffix('\n')
+            .and_then(|line| line.parse().ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} printed {line:?}, not a complete line holding a number",
+                    self.name
+                )
+            });
+        self.seen.push((at, value));
+        value
+    }
+
+    /// The next value the VM prints; fails after [`TIMEOUT`].
+    fn next(&mut self) -> i64 {
+        match self.lines.recv_timeout(TIMEOUT) {
+            Ok((at, line)) => self.record_line(at, &line),
+            Err(error) => panic!(
+                "no line from {} within {TIMEOUT:?} ({error}); it printed {:?}; stderr:\n{}",
+                self.name,
+                self.values(),
+                self.stderr()
+            ),
+        }
+    }
+
+    /// The next `count` values.
+    fn take(&mut self, count: usize) -> Vec<i64> {
+        (0..count).map(|_| self.next()).collect()
+    }
+
+    /// Reads until a line arrives after `instant`, then three more: the VM prints on after it.
+    fn read_past(&mut self, instant: Instant) {
+        while self.seen.last().is_none_or(|(at, _)| *at <= instant) {
+            self.next();
+        }
+        self.take(3);
+    }
+
+    /// Reads every line that comes until none comes for [`QUIET`]: the VM has paused. Fails if it
+    /// goes on printing for [`TIMEOUT`] or exits. Returns the last value read.
+    fn drain_until_quiet(&mut self) -> i64 {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            match self.lines.recv_timeout(QUIET) {
+                Ok((at, line)) => {
+                    self.record_line(at, &line);
+                    assert!(
+                        Instant::now() < deadline,
+                        "{} is still printing after {TIMEOUT:?}: it did not pause",
+                        self.name
+                    );
+                }
+                Err(RecvTimeoutError::Timeout) => return self.last(),
+                Err(RecvTimeoutError::Disconnected) => panic!(
+                    "{}'s output ended: it exited instead of pausing; stderr:\n{}",
+                    self.name,
+                    self.stderr()
+                ),
+            }
+        }
+    }
+
+    /// Checks that the VM prints nothing for [`QUIET`] (it is paused) and is still there.
+    fn assert_quiet(&mut self) {
+        match self.lines.recv_timeout(QUIET) {
+            Ok((_, line)) => panic!(
+                "{} printed {line:?} after {:?} although it should be paused",
+                self.name,
+                self.values()
+            ),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => panic!(
+                "{}'s output ended: it exited instead of staying paused; stderr:\n{}",
+                self.name,
+                self.stderr()
+            ),
+        }
+        assert!(
+            self.child.0.try_wait().unwrap().is_none(),
+            "{} exited",
+            self.name
+        );
+    }
+
+    /// Waits for the process to exit, failing after [`TIMEOUT`].
+    fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.0.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit within {TIMEOUT:?}; stderr:\n{}",
+                self.name,
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Reads the rest of the output, once the process has exited.
+    fn read_to_end(&mut self) {
+        loop {
+            match self.lines.recv_timeout(TIMEOUT) {
+                Ok((at, line)) => {
+                    self.record_line(at, &line);
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("{}'s output did not end within {TIMEOUT:?}", self.name)
+                }
+            }
+        }
+    }
+
+    /// Checks that the VM exits by itself with status 0, saying `stopped: {reason}`, and reads
+    /// the rest of its output.
+    fn assert_stops(&mut self, reason: &str) {
+        let status = self.wait();
+        let stderr = self.wait_stderr(&format!("stopped: {reason}"));
+        assert_eq!(status.code(), Some(0), "{}: stderr:\n{stderr}", self.name);
+        self.read_to_end();
+    }
+
+    /// Kills the VM with SIGKILL (it cannot clean up) and reaps it.
+    fn sigkill(&mut self) {
+        self.child.0.kill().unwrap();
+        self.child.0.wait().unwrap();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Migration
+
+#[test]
+fn migration_loses_and_repeats_nothing() {
+    let sandbox = Sandbox::new("migrate");
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    let mut source = sandbox.start(&["loop.mvb"]);
+    let mut target = sandbox.start(&["serve"]);
+    assert_eq!(source.take(3), [1, 2, 3]);
+
+    let out = sandbox.hv_ok(&["migrate", &source.id(), &target.id()]);
+    for word in ["migrated", "downtime", "bytes"] {
+        assert!(out.contains(word), "{word:?} missing from: {out}");
+    }
+    source.assert_stops(&format!("migrated to {}", target.pid));
+    target.take(5);
+    let mut all = source.values();
+    all.extend(target.values());
+    assert_consecutive(&all, 1, "the source's output, then the target's");
+
+    // A second hop, with the statistics as JSON.
+    let mut third = sandbox.start(&["serve"]);
+    let out = sandbox.hv_ok(&["migrate", &target.id(), &third.id(), "--json"]);
+    let stats: Value = serde_json::from_str(&out)
+        .unwrap_or_else(|error| panic!("`migrate --json` printed {out:?}: {error}"));
+    let number = |key: &str| {
+        stats[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key} is not a number in {stats}"))
+    };
+    let (downtime, total) = (number("downtime_ms"), number("total_ms"));
+    assert!(
+        stats["bytes"].as_u64().is_some_and(|bytes| bytes > 0),
+        "{stats}"
+    );
+    assert!(
+        0.0 <= downtime && downtime <= total,
+        "downtime {downtime} ms, total {total} ms"
+    );
+    assert_eq!(stats["from"], target.id(), "{stats}");
+    assert!(
+        stats["to"]
+            .as_str()
+            .is_some_and(|to| to.starts_with(&third.id())),
+        "{stats}"
+    );
+    target.assert_stops(&format!("migrated to {}", third.pid));
+    third.take(5);
+    let mut all = source.values();
+    all.extend(target.values());
+    all.extend(third.values());
+    assert_consecutive(&all, 1, "the output of the three VMs, in order");
+    assert_eq!(sandbox.ps_pids(), [third.pid]);
+}
+
+#[test]
+fn migration_ping_pong_through_a_chain_of_blank_vms() {
+    let sandbox = Sandbox::new("chain");
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    let mut vms = vec![sandbox.start(&["loop.mvb"])];
+    for _ in 0..3 {
+        vms.push(sandbox.start(&["serve"]));
+    }
+    vms[0].take(3);
+    const HOPS: usize = 5;
+    for hop in 0..HOPS {
+        if hop + 1 == vms.len() {
+            // Fresh blank VMs, started while the computation runs elsewhere.
+            vms.push(sandbox.start(&["serve"]));
+        }
+        let (from, to) = (vms[hop].id(), vms[hop + 1].id());
+        let out = sandbox.hv_ok(&["migrate", &from, &to]);
+        assert!(out.contains("migrated"), "{out}");
+        vms[hop].assert_stops(&format!("migrated to {to}"));
+        vms[hop + 1].take(3);
+    }
+    let all: Vec<i64> = vms.iter().flat_map(Vm::values).collect();
+    assert_consecutive(&all, 1, "the output of every VM of the chain, in order");
+
+    let last = &vms[HOPS];
+    assert_eq!(sandbox.ps_pids(), [last.pid], "only the last VM is left");
+    let table = sandbox.hv_ok(&["ps"]);
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{table}");
+    assert!(rows[0].starts_with(&last.id()), "{table}");
+    assert!(rows[0].contains("running"), "{table}");
+}
+
+#[test]
+fn a_refused_migration_leaves_both_running() {
+    let sandbox = Sandbox::new("refused");
+    sandbox.compile("x.mvb", FAST_LOOP);
+    sandbox.compile("y.mvb", OTHER_LOOP);
+    let mut x = sandbox.start(&["x.mvb"]);
+    let mut y = sandbox.start(&["y.mvb"]);
+    x.take(3);
+    y.take(3);
+
+    let stderr = sandbox.hv_fails(&["migrate", &x.id(), &y.id()], 1);
+    for part in ["refused", "another program", "the source runs on"] {
+        assert!(stderr.contains(part), "{part:?} missing from: {stderr}");
+    }
+    let after = Instant::now();
+    x.read_past(after);
+    y.read_past(after);
+    x.assert_counts_from(1);
+    y.assert_counts_from(1001);
+    for vm in [&x, &y] {
+        assert_eq!(sandbox.ps_entry(vm)["state"], "running", "{}", vm.name);
+    }
+    assert!(!x.stderr().contains("stopped"), "{}", x.stderr());
+}
+
+#[test]
+fn migrating_a_vm_onto_itself_is_refused_and_changes_nothing() {
+    let sandbox = Sandbox::new("onto-itself");
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    let mut vm = sandbox.start(&["loop.mvb"]);
+    vm.take(3);
+
+    let output = sandbox.hv(&["migrate", &vm.id(), &vm.id()]);
+    assert!(!output.status.success(), "{}", describe(&output));
+    // The same VM named by its address and token instead of its pid.
+    let (addr, token) = (vm.record.addr.to_string(), vm.record.token.clone());
+    let output = sandbox.hv(&["migrate", &vm.id(), &addr, "--token", &token]);
+    assert!(!output.status.success(), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("onto itself"),
+        "{}",
+        describe(&output)
+    );
+    vm.read_past(Instant::now());
+    vm.assert_counts_from(1);
+    assert!(!vm.stderr().contains("stopped"), "{}", vm.stderr());
+    assert_eq!(sandbox.ps_entry(&vm)["state"], "running");
+    let rescued: Vec<_> = fs::read_dir(sandbox.dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .filter(|name| name.to_string_lossy().starts_with("movahv-rescue-"))
+        .collect();
+    assert!(rescued.is_empty(), "{rescued:?}");
+}
+
+/// What the fake target read: the hello and the frame after it, or why it could not.
+type FakeReport = Result<(Request, Request), String>;
+
+/// A fake migration target on a loopback port: it accepts one client, reads its hello, answers
+/// Ok, reads the next frame and hangs up without answering it. Sends what it read.
+fn fake_target() -> (SocketAddr, Receiver<FakeReport>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let (sender, received) = mpsc::channel();
+    thread::spawn(move || {
+        let deadline = Instant::now() + TIMEOUT;
+        let mut stream = loop {
+            match listener.accept() {
+                Ok((stream, _)) => break stream,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    if Instant::now() > deadline {
+                        let _ = sender.send(Err(String::from("nobody connected")));
+                        return;
+                    }
+                    thread::sleep(Duration::from_millis(5));
+                }
+                Err(error) => {
+                    let _ = sender.send(Err(format!("accept: {error}")));
+                    return;
+                }
+            }
+        };
+        let mut converse = || -> FakeReport {
+            stream.set_nonblocking(false).map_err(|e| e.to_string())?;
+            stream
+                .set_read_timeout(Some(TIMEOUT))
+                .map_err(|e| e.to_string())?;
+            let hello = Request::read(&mut stream, MAX_HELLO_FRAME).map_err(|e| e.to_string())?;
+            Response::Ok.write(&mut stream).map_err(|e| e.to_string())?;
+            let next = Request::read(&mut stream, MAX_FRAME).map_err(|e| e.to_string())?;
+            Ok((hello, next))
+        };
+        let result = converse();
+        drop(stream); // Dies without answering.
+        let _ = sender.send(result);
+    });
+    (addr, received)
+}
+
+#[test]
+fn a_target_that_dies_mid_migration_lets_the_source_resume() {
+    let sandbox = Sandbox::new("dying-target");
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    let mut source = sandbox.start(&["loop.mvb"]);
+    source.take(3);
+    let (addr, received) = fake_target();
+    let token = "ab".repeat(TOKEN_LEN);
+
+    let stderr = sandbox.hv_fails(
+        &[
+            "migrate",
+            &source.id(),
+            &addr.to_string(),
+            "--token",
+            &token,
+        ],
+        1,
+    );
+    assert!(stderr.contains("the source runs on"), "{stderr}");
+    let after = Instant::now();
+
+    let (hello, restore) = received
+        .recv_timeout(TIMEOUT)
+        .expect("the fake target reports")
+        .unwrap_or_else(|error| panic!("the fake target: {error}"));
+    assert_eq!(
+        hello,
+        Request::Hello {
+            version: PROTOCOL_VERSION,
+            token: vec![0xAB; TOKEN_LEN],
+        }
+    );
+    let Request::Restore { image } = restore else {
+        panic!("the frame after the hello is not a Restore: {restore:?}");
+    };
+    let image = Image::decode(&image).expect("the source's image decodes");
+    assert!(image.program().is_some(), "the image carries the program");
+    let [paused_at] = image.stack[..] else {
+        panic!("the loop's stack is one value: {:?}", image.stack);
+    };
+
+    // The source runs on from where it paused: nothing lost, nothing repeated.
+    source.read_past(after);
+    while source.last() < paused_at + 3 {
+        source.next();
+    }
+    source.assert_counts_from(1);
+    assert!(!source.stderr().contains("stopped"), "{}", source.stderr());
+    assert_eq!(sandbox.ps_entry(&source)["state"], "running");
+}
+
+#[test]
+fn a_target_that_is_gone_before_the_migration_changes_nothing() {
+    let sandbox = Sandbox::new("gone-target");
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    let mut source = sandbox.start(&["loop.mvb"]);
+    let mut target = sandbox.start(&["serve"]);
+    let (addr, token) = (target.record.addr.to_string(), target.record.token.clone());
+    target.sigkill();
+    source.take(3);
+
+    // By pid: its record is stale.
+    let stderr = sandbox.hv_fails(&["migrate", &source.id(), &target.id()], 1);
+    assert!(
+        stderr.contains(&format!("no Mova VM with pid {}", target.pid)),
+        "{stderr}"
+    );
+    // By address: nobody listens there any more.
+    let stderr = sandbox.hv_fails(&["migrate", &source.id(), &addr, "--token", &token], 1);
+    assert!(stderr.contains("cannot connect"), "{stderr}");
+
+    let after = Instant::now();
+    source.read_past(after);
+    source.assert_counts_from(1);
+    assert_eq!(sandbox.ps_pids(), [source.pid]);
+    assert_eq!(sandbox.ps_entry(&source)["state"], "running");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The control channel against bad clients
+
+fn raw_connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(TIMEOUT)).unwrap();
+    stream
+}
+
+fn hello_frame(version: u16, token: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    Request::Hello {
+        version,
+        token: token.to_vec(),
+    }
+    .write(&mut bytes)
+    .unwrap();
+    bytes
+}
+
+/// Reads until the VM closes the connection and returns what it sent. A reset counts as closed:
+/// the VM may hang up with bytes of ours still unread.
+fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return received,
+            Ok(read) => received.extend_from_slice(&buffer[..read]),
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+                ) =>
+            {
+                return received;
+            }
+            Err(error) => panic!(
+                "the VM did not close the connection within {TIMEOUT:?} ({error}); it sent {received:?}"
+            ),
+        }
+    }
+}
+
+/// The message of the Error frame `bytes` hold.
+fn error_message(bytes: &[u8]) -> String {
+    match Response::read(&mut &bytes[..]) {
+        Ok(Response::Error(message)) => message,
+        other => panic!("expected an Error frame, got {other:?} from {bytes:?}"),
+    }
+}
+
+/// Connects, sends `bytes`, and checks the VM answers with an Error containing `expected` (when
+/// given) and hangs up. Returns the client's address, which the VM's log names.
+fn bad_client(addr: SocketAddr, bytes: &[u8], expected: Option<&str>) -> SocketAddr {
+    let mut stream = raw_connect(addr);
+    let local = stream.local_addr().unwrap();
+    stream.write_all(bytes).unwrap();
+    let answer = read_until_closed(&mut stream);
+    if let Some(expected) = expected {
+        let message = error_message(&answer);
+        assert!(
+            message.contains(expected),
+            "sent {bytes:02X?}: the VM answered {message:?}, expected {expected:?}"
+        );
+    }
+    local
+}
+
+#[test]
+fn bad_clients_are_refused_and_the_vm_is_unharmed() {
+    let sandbox = Sandbox::new("bad-clients");
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    let mut vm = sandbox.start(&["loop.mvb"]);
+    let addr = vm.record.addr;
+    let token = vm.record.token_bytes().unwrap();
+    assert_eq!(vm.take(2), [1, 2]);
+
+    // (d) Slow clients, on their own threads while the others are tried: one silent, one that
+    // sends half a frame header. Each is dropped once the 5 s handshake timeout passes.
+    const SILENT: &[u8] = &[];
+    const HALF_A_HEADER: &[u8] = &[0, 0];
+    let slow: Vec<_> = [SILENT, HALF_A_HEADER]
+        .into_iter()
+        .map(|bytes| {
+            let (sender, report) = mpsc::channel();
+            thread::spawn(move || {
+                let connected = Instant::now();
+                let mut stream = raw_connect(addr);
+                let local = stream.local_addr().unwrap();
+                stream.write_all(bytes).unwrap();
+                let answer = read_until_closed(&mut stream);
+                let _ = sender.send((local, connected, Instant::now(), answer));
+            });
+            report
+        })
+        .collect();
+
+    // (a) A wrong token, (a') a wrong protocol version, (b) garbage of several kinds, (c) frame
+    // headers declaring 4 GiB, before and after a correct handshake.
+    let mut dropped = vec![
+        bad_client(
+            addr,
+            &hello_frame(PROTOCOL_VERSION, &[0; TOKEN_LEN]),
+            Some("authentication failed"),
+        ),
+        bad_client(
+            addr,
+            &hello_frame(PROTOCOL_VERSION, &token[..TOKEN_LEN - 1]),
+            Some("authentication failed"),
+        ),
+        bad_client(
+            addr,
+            &hello_frame(PROTOCOL_VERSION + 1, &token),
+            Some("protocol version"),
+        ),
+        // An Interrupt before the hello: refused, and the VM does not pause.
+        bad_client(addr, &[0, 0, 0, 1, 0x02], Some("authentication required")),
+        bad_client(addr, &[0, 0, 0, 2, 0x7F, 0xAA], Some("bad handshake")),
+        bad_client(addr, &[0, 0, 0, 2, 0x01, 0x00], Some("bad handshake")),
+        // The largest frame allowed before the handshake (256 bytes) is read and checked; one
+        // byte more is refused unread.
+        bad_client(
+            addr,
+            &hello_frame(PROTOCOL_VERSION, &[7; MAX_HELLO_FRAME - 3]),
+            Some("authentication failed"),
+        ),
+        bad_client(addr, &[0xFF; 4], Some("over the limit")),
+        bad_client(addr, &[0, 0, 1, 1], Some("over the limit")),
+        bad_client(addr, b"GET / HTTP/1.1\r\nHost: mova\r\n\r\n", None),
+        bad_client(addr, &[0x5A; 300], None),
+    ];
+    {
+        let mut stream = raw_connect(addr);
+        dropped.push(stream.local_addr().unwrap());
+        stream
+            .write_all(&hello_frame(PROTOCOL_VERSION, &token))
+            .unwrap();
+        assert_eq!(Response::read(&mut stream).unwrap(), Response::Ok);
+        stream.write_all(&[0xFF; 4]).unwrap();
+        let message = error_message(&read_until_closed(&mut stream));
+        assert!(message.contains("over the limit"), "{message}");
+    }
+
+    // (e) Meanwhile the VM runs on and serves correct clients.
+    let entry = sandbox.ps_entry(&vm);
+    assert_eq!(entry["state"], "running", "{entry}");
+
+    let mut slow_windows = Vec::new();
+    for report in slow {
+        let (local, connected, closed, answer) = report
+            .recv_timeout(TIMEOUT + Duration::from_secs(1))
+            .expect("a slow client was not dropped within the time limit");
+        let message = error_message(&answer);
+        assert!(message.contains("bad handshake"), "{message}");
+        // The VM waited for the handshake timeout (5 s), not less.
+        assert!(
+            closed.duration_since(connected) >= Duration::from_secs(4),
+            "a slow client was dropped after {:?}",
+            closed.duration_since(connected)
+        );
+        dropped.push(local);
+        slow_windows.push((connected, closed));
+    }
+    for local in &dropped {
+        vm.wait_stderr(&format!("{local}: dropped"));
+    }
+
+    // The VM printed all along, while the slow clients were connected, with no gap.
+    let (connected, closed) = slow_windows[0];
+    vm.read_past(closed);
+    let middle = (connected + Duration::from_secs(1))..(closed - Duration::from_secs(1));
+    assert!(
+        vm.seen.iter().any(|(at, _)| middle.contains(at)),
+        "the VM printed nothing while a slow client was connected"
+    );
+    vm.assert_counts_from(1);
+
+    // A correct client still commands it.
+    let out = sandbox.hv_ok(&["interrupt", &vm.id()]);
+    assert!(out.contains("interrupted"), "{out}");
+    vm.drain_until_quiet();
+    assert_eq!(sandbox.ps_entry(&vm)["state"], "paused");
+    let out = sandbox.hv_ok(&["resume", &vm.id()]);
+    assert!(out.contains("resumed"), "{out}");
+    vm.read_past(Instant::now());
+    vm.assert_counts_from(1);
+    assert_eq!(sandbox.ps_entry(&vm)["state"], "running");
+    let stderr = vm.stderr();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// State images and the shell
+
+/// Runs the loop from `loop.mova` (a source, so the image knows its lines), saves its state to
+/// `state.mvs` with `movahv rstate`, checks that the VM paused, stops it, and returns the last
+/// value it printed.
+fn save_a_running_loop(sandbox: &Sandbox) -> i64 {
+    sandbox.write("loop.mova", FAST_LOOP);
+    let mut vm = sandbox.start(&["loop.mova"]);
+    vm.take(3);
+    let out = sandbox.hv_ok(&["rstate", &vm.id(), "-o", "state.mvs"]);
+    assert!(out.contains("saved to state.mvs"), "{out}");
+    assert!(out.contains("paused"), "{out}");
+    // Paused: what it printed before is flushed, then nothing more.
+    vm.drain_until_quiet();
+    vm.assert_quiet();
+    assert_eq!(sandbox.ps_entry(&vm)["state"], "paused");
+
+    let out = sandbox.hv_ok(&["kill", &vm.id()]);
+    assert!(out.contains("stopped"), "{out}");
+    vm.assert_stops("killed by movahv");
+    vm.assert_counts_from(1);
+    assert!(sandbox.ps_pids().is_empty());
+    vm.last()
+}
+
+#[test]
+fn rstate_to_a_file_then_restore_continues_from_the_right_value() {
+    let sandbox = Sandbox::new("rstate");
+    let last = save_a_running_loop(&sandbox);
+
+    let text = sandbox.hv_ok(&["inspect", "state.mvs"]);
+    assert!(text.contains("embedded, 5 instructions"), "{text}");
+    assert!(text.contains("loop.mova:"), "{text}");
+    assert!(text.contains("stack    1 value"), "{text}");
+    assert!(
+        text.lines()
+            .any(|line| line.split_whitespace().eq(["0", &last.to_string()])),
+        "the stack holds {last}:\n{text}"
+    );
+    let json: Value = serde_json::from_str(&sandbox.hv_ok(&["inspect", "state.mvs", "--json"]))
+        .expect("inspect --json prints JSON");
+    assert_eq!(json["stack"], serde_json::json!([last]), "{json}");
+    assert_eq!(json["program_embedded"], true, "{json}");
+    let ip = json["at"]["ip"].as_u64().expect("the IP is a number");
+    assert!(ip < 5, "{json}");
+    assert!(text.contains(&format!("ip       {ip}")), "{text}");
+
+    // The program named again: it goes on from the next value.
+    let mut restored = sandbox.start(&["--restore", "state.mvs", "loop.mova"]);
+    assert_eq!(restored.take(3), [last + 1, last + 2, last + 3]);
+    drop(restored);
+
+    // Another program: refused, with status 3 and a reason.
+    sandbox.write("other.mova", OTHER_LOOP);
+    let output = sandbox.run(mova_path(), &["--restore", "state.mvs", "other.mova"], None);
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("another program"), "{stderr}");
+    assert!(stderr.contains("state.mvs"), "{stderr}");
+    assert!(output.stdout.is_empty(), "{}", describe(&output));
+}
+
+#[test]
+fn restore_runs_the_program_the_image_carries() {
+    let sandbox = Sandbox::new("restore-embedded");
+    let last = save_a_running_loop(&sandbox);
+    let mut restored = sandbox.start(&["--restore", "state.mvs"]);
+    assert_eq!(restored.take(3), [last + 1, last + 2, last + 3]);
+}
+
+#[test]
+fn shell_keeps_connections_and_state() {
+    let sandbox = Sandbox::new("shell");
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    let mut source = sandbox.start(&["loop.mvb"]);
+    let mut target = sandbox.start(&["serve"]);
+    source.take(3);
+    let (s, t) = (source.id(), target.id());
+
+    let script = format!("bind {s}\nrstate {s}\nwstate {t}\nps\nquit\n");
+    let output = sandbox.run(MOVAHV, &[], Some(&script));
+    assert!(output.status.success(), "{}", describe(&output));
+    let out = String::from_utf8_lossy(&output.stdout);
+    for part in [
+        format!("bound to {s}"),
+        String::from("kept for `wstate TO`"),
+        format!("wrote the state of {s}"),
+        format!("into {t}"),
+    ] {
+        assert!(out.contains(&part), "{part:?} missing from:\n{out}");
+    }
+    // The shell's `ps` ran after `wstate`: the source paused, the target running.
+    let row = |pid: &str| {
+        out.lines()
+            .find(|line| line.starts_with(pid))
+            .unwrap_or_else(|| panic!("no `ps` row for {pid} in:\n{out}"))
+            .to_owned()
+    };
+    assert!(row(&s).contains("paused"), "{out}");
+    assert!(row(&t).contains("running"), "{out}");
+
+    let last = source.drain_until_quiet();
+    assert_eq!(target.take(3), [last + 1, last + 2, last + 3]);
+    // The source stays paused once the shell is gone.
+    source.assert_quiet();
+    let mut all = source.values();
+    all.extend(target.values());
+    assert_consecutive(&all, 1, "the source's output, then the target's");
+    assert_eq!(sandbox.ps_entry(&source)["state"], "paused");
+    assert_eq!(sandbox.ps_entry(&target)["state"], "running");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runtime records, ports, interrupts
+
+#[test]
+fn ps_prunes_a_vm_killed_with_sigkill() {
+    let sandbox = Sandbox::new("prune");
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    let mut survivor = sandbox.start(&["loop.mvb"]);
+    let mut victim = sandbox.start(&["loop.mvb"]);
+    let record = runtime::record_path(&sandbox.run, victim.pid);
+    victim.take(1);
+    victim.sigkill();
+    assert!(
+        record.exists(),
+        "a VM killed with SIGKILL cannot remove its record"
+    );
+
+    assert_eq!(sandbox.ps_pids(), [survivor.pid]);
+    assert!(!record.exists(), "`movahv ps` removed the stale record");
+    let table = sandbox.hv_ok(&["ps"]);
+    assert!(!table.contains(&victim.id()), "{table}");
+    survivor.take(3);
+    survivor.assert_counts_from(1);
+}
+
+#[test]
+fn mova_reports_a_taken_port() {
+    let sandbox = Sandbox::new("port");
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let mut first = sandbox.start(&["--port", &port, "loop.mvb"]);
+    assert_eq!(first.record.addr.port().to_string(), port);
+
+    let output = sandbox.run(mova_path(), &["--port", &port, "loop.mvb"], None);
+    assert_eq!(output.status.code(), Some(5), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot listen"), "{stderr}");
+    assert!(stderr.contains("--port"), "{stderr}");
+    assert!(output.stdout.is_empty(), "{}", describe(&output));
+
+    // The first VM is unaffected and the only one recorded.
+    first.take(3);
+    first.assert_counts_from(1);
+    assert_eq!(sandbox.ps_pids(), [first.pid]);
+}
+
+#[test]
+fn interrupt_lands_promptly_in_a_tight_loop() {
+    let sandbox = Sandbox::new("tight");
+    sandbox.compile("tight.mvb", TIGHT_LOOP);
+    let vm = sandbox.start(&["tight.mvb"]);
+    let id = vm.id();
+    // Wait until the loop runs (its variable is on the stack).
+    let deadline = Instant::now() + TIMEOUT;
+    while sandbox.ps_entry(&vm)["stack_depth"] != 1 {
+        assert!(Instant::now() < deadline, "the tight loop never started");
+        thread::sleep(Duration::from_millis(10));
+    }
+
+    let out = sandbox.hv_ok(&["interrupt", &id]);
+    assert!(out.contains("interrupted"), "{out}");
+    let entry = sandbox.ps_entry(&vm);
+    assert_eq!(entry["state"], "paused", "{entry}");
+    assert_eq!(entry["stack_depth"], 1, "{entry}");
+    let ip = entry["ip"].as_u64().expect("a paused VM shows its IP");
+    assert!(ip < 3, "{entry}");
+
+    // Its state is where `ps` says, and stays there while paused.
+    let output = sandbox.hv(&["rstate", &id, "-o", "-"]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let image = Image::decode(&output.stdout).expect("rstate -o - writes an image");
+    assert_eq!(u64::from(image.ip), ip);
+    let [count] = image.stack[..] else {
+        panic!("the stack is one value: {:?}", image.stack);
+    };
+    let entry = sandbox.ps_entry(&vm);
+    assert_eq!(entry["state"], "paused", "{entry}");
+    assert_eq!(entry["ip"], ip, "{entry}");
+
+    let out = sandbox.hv_ok(&["resume", &id]);
+    assert!(out.contains("resumed"), "{out}");
+    assert_eq!(sandbox.ps_entry(&vm)["state"], "running");
+    // It runs: the count grows (each look pauses it for a moment and lets it run on).
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let output = sandbox.hv(&["rstate", &id, "-o", "-", "--leave-running"]);
+        assert!(output.status.success(), "{}", describe(&output));
+        let image = Image::decode(&output.stdout).unwrap();
+        if image.stack[0] > count {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the count stays at {count}");
+    }
+    assert_eq!(sandbox.ps_entry(&vm)["state"], "running");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Across hosts: two network namespaces
+
+/// Network namespaces and links to delete however the test ends.
+#[derive(Default)]
+struct NetnsGuard {
+    namespaces: Vec<String>,
+    links: Vec<String>,
+}
+
+impl Drop for NetnsGuard {
+    fn drop(&mut self) {
+        let quiet = |args: &[&str]| {
+            let _ = Command::new("ip")
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        };
+        for link in &self.links {
+            quiet(&["link", "del", link]);
+        }
+        for namespace in &self.namespaces {
+            quiet(&["netns", "del", namespace]);
+        }
+    }
+}
+
+/// `ip ARGS`, bounded in time: `Err` with why it could not run or what it said.
+fn ip(args: &[&str]) -> Result<(), String> {
+    let output = assert_cmd::Command::new("ip")
+        .args(args)
+        .timeout(TIMEOUT)
+        .output()
+        .map_err(|error| format!("cannot run `ip {}`: {error}", args.join(" ")))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`ip {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+/// The effective user id, from `/proc/self/status`.
+fn effective_uid() -> Option<u32> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// Two namespaces joined by a veth pair, `10.200.X.1` in the first and `10.200.X.2` in the
+/// second; `Err` says why they cannot be made here.
+fn two_hosts(guard: &mut NetnsGuard, tag: &str, subnet: &str) -> Result<[String; 2], String> {
+    let names = [format!("mova-test-{tag}-a"), format!("mova-test-{tag}-b")];
+    let links = [format!("mvt{tag}a"), format!("mvt{tag}b")];
+    for name in &names {
+        ip(&["netns", "add", name])?;
+        guard.namespaces.push(name.clone());
+    }
+    ip(&[
+        "link", "add", &links[0], "type", "veth", "peer", "name", &links[1],
+    ])?;
+    guard.links.push(links[0].clone());
+    for (index, (name, link)) in names.iter().zip(&links).enumerate() {
+        ip(&["link", "set", link, "netns", name])?;
+        let addr = format!("{subnet}.{}/24", index + 1);
+        ip(&["-n", name, "addr", "add", &addr, "dev", link])?;
+        ip(&["-n", name, "link", "set", link, "up"])?;
+        ip(&["-n", name, "link", "set", "lo", "up"])?;
+    }
+    Ok(names)
+}
+
+#[test]
+fn migration_between_network_namespaces() {
+    if effective_uid() != Some(0) {
+        eprintln!("skipping: not running as root (network namespaces need it)");
+        return;
+    }
+    let mut guard = NetnsGuard::default();
+    let pid = std::process::id();
+    let tag = pid.to_string();
+    let subnet = format!("10.200.{}", pid % 250 + 1);
+    let [ns_a, ns_b] = match two_hosts(&mut guard, &tag, &subnet) {
+        Ok(names) => names,
+        Err(reason) => {
+            eprintln!("skipping: {reason}");
+            return;
+        }
+    };
+    let (host_a, host_b) = (format!("{subnet}.1"), format!("{subnet}.2"));
+
+    let sandbox = Sandbox::new("netns");
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    let mova = mova_path();
+    let in_namespace = |namespace: &str, args: &[&str]| {
+        let mut command = Command::new("ip");
+        command
+            .args(["netns", "exec", namespace])
+            .arg(&mova)
+            .args(args);
+        command
+    };
+    let mut source = sandbox.start_command(
+        in_namespace(&ns_a, &["--listen", &host_a, "loop.mvb"]),
+        &format!("mova (in {ns_a})"),
+    );
+    let mut target = sandbox.start_command(
+        in_namespace(&ns_b, &["serve", "--listen", &host_b]),
+        &format!("mova serve (in {ns_b})"),
+    );
+    assert_eq!(source.record.addr.ip().to_string(), host_a);
+    assert_eq!(target.record.addr.ip().to_string(), host_b);
+    source.take(3);
+
+    // From the first host, the target is an address and a token.
+    let output = sandbox.run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &ns_a,
+            MOVAHV,
+            "migrate",
+            &source.id(),
+            &target.record.addr.to_string(),
+            "--token",
+            &target.record.token,
+        ],
+        None,
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(out.contains("migrated"), "{out}");
+    assert!(out.contains(&target.record.addr.to_string()), "{out}");
+
+    source.assert_stops(&format!("migrated to {}", target.record.addr));
+    target.take(5);
+    let mut all = source.values();
+    all.extend(target.values());
+    assert_consecutive(&all, 1, "the first host's output, then the second's");
+    // The VMs (declared after the guard) are killed before the namespaces are deleted.
+}
