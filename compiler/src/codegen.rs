@@ -55,11 +55,14 @@ pub fn generate(program: &Program) -> Result<Generated, LangError> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Label(usize);
 
+/// A jump to emit: the instruction with a zero distance, which `jump` sets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Jump {
-    Always,
-    IfZero,
-    IfNonZero,
+struct Jump(Instr);
+
+impl Jump {
+    const ALWAYS: Jump = Jump(Instr::Jmp(0));
+    const IF_ZERO: Jump = Jump(Instr::Jz(0));
+    const IF_NON_ZERO: Jump = Jump(Instr::Jnz(0));
 }
 
 struct LoopContext {
@@ -81,14 +84,14 @@ struct Generator {
     /// Where each label is bound, once it is.
     labels: Vec<Option<usize>>,
     /// Forward jumps to patch: the jump's index, its kind and its label.
-    fixups: Vec<(usize, Jump, Label, Span)>,
+    fixups: Vec<(usize, Label, Span)>,
     /// The first limit exceeded, if any.
     error: Option<LangError>,
 }
 
 impl Generator {
     fn finish(mut self) -> Result<Generated, LangError> {
-        for (at, kind, label, span) in std::mem::take(&mut self.fixups) {
+        for (at, label, span) in std::mem::take(&mut self.fixups) {
             let target = self
                 .labels
                 .get(label.0)
@@ -97,11 +100,7 @@ impl Generator {
                 .unwrap_or(self.code.len());
             let offset = self.relative(at, target, &span);
             if let Some(slot) = self.code.get_mut(at) {
-                *slot = match kind {
-                    Jump::Always => Instr::Jmp(offset),
-                    Jump::IfZero => Instr::Jz(offset),
-                    Jump::IfNonZero => Instr::Jnz(offset),
-                };
+                *slot = slot.with_jump_offset(i64::from(offset)).unwrap_or(*slot);
             }
         }
         match self.error {
@@ -151,31 +150,25 @@ impl Generator {
 
     /// Emits a jump to `label`: backwards (the label is bound) it is final at once, `GOTO` when
     /// unconditional; forwards it is patched when the code is finished.
-    fn jump(&mut self, kind: Jump, label: Label, span: &Span) {
+    fn jump(&mut self, jump: Jump, label: Label, span: &Span) {
         let here = self.code.len();
         match self.labels.get(label.0).copied().flatten() {
+            Some(target) if jump == Jump::ALWAYS => {
+                let back = u32::try_from(here - target).unwrap_or_else(|_| {
+                    self.too_large(span, "a jump spans more than 2^32 instructions");
+                    0
+                });
+                self.emit(Instr::Goto(back), span);
+            }
             Some(target) => {
-                let instr = match kind {
-                    Jump::Always => {
-                        Instr::Goto(u32::try_from(here - target).unwrap_or_else(|_| {
-                            self.too_large(span, "a jump spans more than 2^32 instructions");
-                            0
-                        }))
-                    }
-                    Jump::IfZero => Instr::Jz(self.relative(here, target, span)),
-                    Jump::IfNonZero => Instr::Jnz(self.relative(here, target, span)),
-                };
+                let offset = self.relative(here, target, span);
+                let instr = jump.0.with_jump_offset(i64::from(offset)).unwrap_or(jump.0);
                 self.emit(instr, span);
             }
             None => {
                 // A placeholder with the right stack effect, patched in `finish`.
-                let placeholder = match kind {
-                    Jump::Always => Instr::Jmp(0),
-                    Jump::IfZero => Instr::Jz(0),
-                    Jump::IfNonZero => Instr::Jnz(0),
-                };
-                self.emit(placeholder, span);
-                self.fixups.push((here, kind, label, span.clone()));
+                self.emit(jump.0, span);
+                self.fixups.push((here, label, span.clone()));
             }
         }
     }
@@ -255,19 +248,24 @@ impl Generator {
                     self.bind(otherwise_label);
                 } else {
                     let end = self.new_label();
-                    self.jump(Jump::Always, end, span);
+                    self.jump(Jump::ALWAYS, end, span);
                     self.bind(otherwise_label);
                     self.block(otherwise, span);
                     self.bind(end);
                 }
             }
+            // The condition is tested at the bottom, so each iteration takes one conditional jump
+            // back rather than a test at the top and a jump back: `JMP cond; body: …; cond: test,
+            // jump to body while it holds`.
             StmtKind::While { id, cond, body } => {
-                let top = self.new_label();
+                let body_label = self.new_label();
+                let test = self.new_label();
                 let end = self.new_label();
-                self.bind(top);
-                self.cond(cond, false, end);
-                self.loop_body(*id, body, top, end, span);
-                self.jump(Jump::Always, top, span);
+                self.jump(Jump::ALWAYS, test, span);
+                self.bind(body_label);
+                self.loop_body(*id, body, test, end, span);
+                self.bind(test);
+                self.cond(cond, true, body_label);
                 self.bind(end);
             }
             StmtKind::Loop { id, body } => {
@@ -275,7 +273,7 @@ impl Generator {
                 let end = self.new_label();
                 self.bind(top);
                 self.loop_body(*id, body, top, end, span);
-                self.jump(Jump::Always, top, span);
+                self.jump(Jump::ALWAYS, top, span);
                 self.bind(end);
             }
             StmtKind::Break(id) => self.leave(*id, true, span),
@@ -324,7 +322,7 @@ impl Generator {
         for _ in outside..depth {
             self.emit(Instr::Pop, span);
         }
-        self.jump(Jump::Always, target, span);
+        self.jump(Jump::ALWAYS, target, span);
         // The code that follows (if any) is unreachable; it is generated as if the jump had not
         // been taken, so the depths of the enclosing blocks stay right.
         self.depth = depth;
@@ -342,6 +340,12 @@ impl Generator {
     }
 
     fn assign(&mut self, var: VarId, op: Option<BinOp>, value: &Expr, span: &Span) {
+        // `x = x op e` (and `x = e op x` for `+` and `*`) is the compound `x op= e`.
+        if op.is_none()
+            && let Some((op, rhs)) = compound(var, value)
+        {
+            return self.assign(var, Some(op), rhs, span);
+        }
         let slot = self.slot_operand(var, span);
         let Some(op) = op else {
             if value.kind == ExprKind::Var(var) {
@@ -351,20 +355,52 @@ impl Generator {
             self.emit(Instr::Store(slot), span);
             return;
         };
-        if let Some(k) = immediate(op, value) {
+        if let Some(instr) = immediate(op, value) {
             if self.is_top(var) {
-                self.emit(Instr::Add(k), span);
+                self.emit(instr, span);
             } else {
                 self.emit(Instr::Load(slot), span);
-                self.emit(Instr::Add(k), span);
+                self.emit(instr, span);
                 self.emit(Instr::Store(slot), span);
             }
             return;
         }
-        self.read(var, span);
-        self.expr(value);
-        self.emit(binary_instr(op), span);
-        self.emit(Instr::Store(slot), span);
+        if self.is_top(var) {
+            // The variable is right below the value: the operator updates it in place.
+            self.expr(value);
+            self.emit(binary_instr(op), span);
+        } else if op == BinOp::Add {
+            self.expr(value);
+            self.emit(Instr::AddTo(slot), span);
+        } else {
+            self.read(var, span);
+            self.expr(value);
+            self.emit(binary_instr(op), span);
+            self.emit(Instr::Store(slot), span);
+        }
+    }
+
+    /// The jump for `lhs op rhs` (a comparison of the top variable with a constant, either way
+    /// round) taken when its truth is `when`, if it is one.
+    fn compare_top(&self, op: BinaryOp, lhs: &Expr, rhs: &Expr, when: bool) -> Option<Jump> {
+        let (var, k, op) = match (&lhs.kind, &rhs.kind) {
+            (ExprKind::Var(var), ExprKind::Const(k)) => (*var, *k, op.op()?),
+            (ExprKind::Const(k), ExprKind::Var(var)) => (*var, *k, mirror(op.op()?)?),
+            (_, _) => return None,
+        };
+        if !self.is_top(var) {
+            return None;
+        }
+        let op = if when { op } else { negate(op)? };
+        Some(Jump(match op {
+            BinOp::Eq => Instr::JeqK(k, 0),
+            BinOp::Ne => Instr::JneK(k, 0),
+            BinOp::Lt => Instr::JltK(k, 0),
+            BinOp::Le => Instr::JleK(k, 0),
+            BinOp::Gt => Instr::JgtK(k, 0),
+            BinOp::Ge => Instr::JgeK(k, 0),
+            BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => return None,
+        }))
     }
 
     /// Pushes a copy of a variable.
@@ -393,9 +429,15 @@ impl Generator {
             }
             ExprKind::Binary(op, lhs, rhs) => match op.op() {
                 Some(op) => {
+                    // A constant on the left of a commutative operator goes right, where the
+                    // immediate forms take it.
+                    let (lhs, rhs) = match (op, lhs.as_const(), rhs.as_const()) {
+                        (BinOp::Add | BinOp::Mul, Some(_), None) => (rhs, lhs),
+                        (_, _, _) => (lhs, rhs),
+                    };
                     self.expr(lhs);
                     match immediate(op, rhs) {
-                        Some(k) => self.emit(Instr::Add(k), span),
+                        Some(instr) => self.emit(instr, span),
                         None => {
                             self.expr(rhs);
                             self.emit(binary_instr(op), span);
@@ -408,7 +450,7 @@ impl Generator {
                     let end = self.new_label();
                     self.cond(expr, false, zero);
                     self.emit(Instr::Put(1), span);
-                    self.jump(Jump::Always, end, span);
+                    self.jump(Jump::ALWAYS, end, span);
                     self.bind(zero);
                     self.depth -= 1;
                     self.emit(Instr::Put(0), span);
@@ -425,10 +467,16 @@ impl Generator {
         match &expr.kind {
             ExprKind::Const(value) => {
                 if (*value != 0) == when {
-                    self.jump(Jump::Always, target, span);
+                    self.jump(Jump::ALWAYS, target, span);
                 }
             }
             ExprKind::Unary(UnaryOp::Not, operand) => self.cond(operand, !when, target),
+            // The top variable compared with a constant: one instruction that leaves it in place.
+            ExprKind::Binary(op, lhs, rhs) if self.compare_top(*op, lhs, rhs, when).is_some() => {
+                if let Some(jump) = self.compare_top(*op, lhs, rhs, when) {
+                    self.jump(jump, target, span);
+                }
+            }
             // `e == 0` holds when `e` does not, and `e != 0` when it does: test `e` itself.
             ExprKind::Binary(op @ (BinaryOp::Eq | BinaryOp::Ne), lhs, rhs)
                 if rhs.as_const() == Some(0) || lhs.as_const() == Some(0) =>
@@ -452,7 +500,11 @@ impl Generator {
             ExprKind::Var(_) | ExprKind::Unary(UnaryOp::Neg, _) | ExprKind::Binary(..) => {
                 self.expr(expr);
                 self.jump(
-                    if when { Jump::IfNonZero } else { Jump::IfZero },
+                    if when {
+                        Jump::IF_NON_ZERO
+                    } else {
+                        Jump::IF_ZERO
+                    },
                     target,
                     span,
                 );
@@ -461,13 +513,71 @@ impl Generator {
     }
 }
 
-/// The immediate `k` for which `x op value` is `ADD k`, if there is one.
-fn immediate(op: BinOp, value: &Expr) -> Option<i64> {
-    match (op, value.as_const()) {
-        (BinOp::Add, Some(k)) => Some(k),
-        (BinOp::Sub, Some(k)) => k.checked_neg(),
-        (_, _) => None,
+/// `value` as `var op rhs`, if it reads `var` once as its operand in a way a compound assignment
+/// can express: `var op rhs`, or `rhs op var` for the commutative `+` and `*`.
+fn compound(var: VarId, value: &Expr) -> Option<(BinOp, &Expr)> {
+    let ExprKind::Binary(op, lhs, rhs) = &value.kind else {
+        return None;
+    };
+    let op = op.op()?;
+    let is_var = |e: &Expr| e.kind == ExprKind::Var(var);
+    if is_var(lhs) && !mentions(rhs, var) {
+        return Some((op, rhs));
     }
+    if matches!(op, BinOp::Add | BinOp::Mul) && is_var(rhs) && !mentions(lhs, var) {
+        return Some((op, lhs));
+    }
+    None
+}
+
+/// Whether `expr` reads `var`.
+fn mentions(expr: &Expr, var: VarId) -> bool {
+    match &expr.kind {
+        ExprKind::Const(_) => false,
+        ExprKind::Var(other) => *other == var,
+        ExprKind::Unary(_, operand) => mentions(operand, var),
+        ExprKind::Binary(_, lhs, rhs) => mentions(lhs, var) || mentions(rhs, var),
+    }
+}
+
+/// The one instruction that computes `x op value` in place for a constant `value`, if there is
+/// one: `ADD ±k`, `MULK k`, `DIVK k`, `MODK k`.
+fn immediate(op: BinOp, value: &Expr) -> Option<Instr> {
+    let k = value.as_const()?;
+    match op {
+        BinOp::Add => Some(Instr::Add(k)),
+        BinOp::Sub => k.checked_neg().map(Instr::Add),
+        BinOp::Mul => Some(Instr::MulK(k)),
+        BinOp::Div => Some(Instr::DivK(k)),
+        BinOp::Rem => Some(Instr::ModK(k)),
+        BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => None,
+    }
+}
+
+/// The comparison with its operands swapped: `k < x` is `x > k`.
+fn mirror(op: BinOp) -> Option<BinOp> {
+    Some(match op {
+        BinOp::Eq => BinOp::Eq,
+        BinOp::Ne => BinOp::Ne,
+        BinOp::Lt => BinOp::Gt,
+        BinOp::Le => BinOp::Ge,
+        BinOp::Gt => BinOp::Lt,
+        BinOp::Ge => BinOp::Le,
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => return None,
+    })
+}
+
+/// The comparison that holds exactly when `op` does not.
+fn negate(op: BinOp) -> Option<BinOp> {
+    Some(match op {
+        BinOp::Eq => BinOp::Ne,
+        BinOp::Ne => BinOp::Eq,
+        BinOp::Lt => BinOp::Ge,
+        BinOp::Le => BinOp::Gt,
+        BinOp::Gt => BinOp::Le,
+        BinOp::Ge => BinOp::Lt,
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => return None,
+    })
 }
 
 /// The instruction that applies a binary operation to the top two values.

@@ -137,30 +137,20 @@ mod tests {
         );
         assert_eq!(
             code("var x = 5;\nwhile x > 0 && x != 3 { x--; }\nprint(x);"),
+            // The test is at the bottom of the loop, and each comparison of the top variable with
+            // a constant is one instruction that leaves it in place.
             [
                 Instr::Put(5),
-                Instr::Dup,
-                Instr::Put(0),
-                Instr::Gt,
-                Instr::Jz(7),
-                Instr::Dup,
-                Instr::Put(3),
-                Instr::Ne,
-                Instr::Jz(3),
+                Instr::Jmp(2),
                 Instr::Add(-1),
-                Instr::Goto(9),
+                Instr::JleK(0, 2),
+                Instr::JneK(3, -2),
                 Instr::Print,
             ]
         );
         assert_eq!(
             code("while false { print(1); }"),
-            [
-                Instr::Jmp(5),
-                Instr::Put(1),
-                Instr::Print,
-                Instr::Pop,
-                Instr::Goto(4)
-            ]
+            [Instr::Jmp(4), Instr::Put(1), Instr::Print, Instr::Pop]
         );
     }
 
@@ -172,12 +162,42 @@ mod tests {
             [
                 Instr::Put(10),
                 Instr::Dup,
-                Instr::Put(2),
-                Instr::Mod,
+                Instr::ModK(2),
                 Instr::Jz(3),
                 Instr::Add(-1),
-                Instr::Goto(5),
+                Instr::Goto(4),
                 Instr::Print,
+            ]
+        );
+    }
+
+    #[test]
+    fn immediate_arithmetic_and_accumulating_into_a_variable() {
+        // `x = x * 3` is `x *= 3`, one MULK on the top variable; `t += …` on another variable
+        // computes the value and adds it into the slot.
+        assert_eq!(
+            code("var t = 0;\nvar x = 2;\nx = x * 3;\nt += x % 4;\nprint(t);"),
+            [
+                Instr::Put(0),
+                Instr::Put(2),
+                Instr::MulK(3),
+                Instr::Dup,
+                Instr::ModK(4),
+                Instr::AddTo(0),
+                Instr::Load(0),
+                Instr::Print,
+                Instr::Pop,
+            ]
+        );
+        // A constant on the left of `*` moves right; `k < x` is `x > k`.
+        assert_eq!(
+            code("var x = 1;\nwhile 100 > x { x = 2 * x; }\nprint(x);"),
+            [
+                Instr::Put(1),
+                Instr::Jmp(2),
+                Instr::MulK(2),
+                Instr::JltK(100, -1),
+                Instr::Print
             ]
         );
     }

@@ -47,9 +47,23 @@ pub fn disassemble(program: &Program) -> String {
         } else {
             String::new()
         };
-        let text = match instr.jump_target(index) {
-            Some(JumpTarget::Index(target)) => format!("{} L{target}", instr.opcode()),
-            Some(JumpTarget::OutOfRange(_)) | None => instr.to_string(),
+        let text = match (instr.jump_target(index), instr.opcode().jump_operand()) {
+            (Some(JumpTarget::Index(target)), Some(at)) => {
+                let operands: Vec<String> = instr
+                    .operands()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, value)| {
+                        if i == at {
+                            format!("L{target}")
+                        } else {
+                            value.to_string()
+                        }
+                    })
+                    .collect();
+                format!("{} {}", instr.opcode(), operands.join(", "))
+            }
+            (Some(JumpTarget::Index(_) | JumpTarget::OutOfRange(_)) | None, _) => instr.to_string(),
         };
         let comment = match instr.jump_target(index) {
             Some(_) => format!("{index}: {instr}"),

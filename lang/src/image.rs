@@ -529,7 +529,17 @@ impl Image {
                 | Instr::Ge
                 | Instr::Jmp(_)
                 | Instr::Jz(_)
-                | Instr::Jnz(_),
+                | Instr::Jnz(_)
+                | Instr::JeqK(..)
+                | Instr::JneK(..)
+                | Instr::JltK(..)
+                | Instr::JleK(..)
+                | Instr::JgtK(..)
+                | Instr::JgeK(..)
+                | Instr::MulK(_)
+                | Instr::DivK(_)
+                | Instr::ModK(_)
+                | Instr::AddTo(_),
             )
             | None => {
                 return Err(ImageError::SleepNotAtSleep {

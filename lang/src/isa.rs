@@ -101,7 +101,7 @@ impl OperandKind {
         for kind in OperandKind::ALL {
             let users: Vec<String> = Opcode::ALL
                 .iter()
-                .filter(|opcode| opcode.operand_kind() == Some(kind))
+                .filter(|opcode| opcode.operand_kinds().contains(&kind))
                 .map(|opcode| format!("`{opcode}`"))
                 .collect();
             table.push_str(&format!(
@@ -183,12 +183,33 @@ pub enum OperandError {
     },
 }
 
+/// An instruction's operands, widened to `i64` (at most two).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Operands {
+    values: [i64; 2],
+    len: usize,
+}
+
+impl Operands {
+    const fn of(values: [i64; 2], len: usize) -> Operands {
+        Operands { values, len }
+    }
+}
+
+impl std::ops::Deref for Operands {
+    type Target = [i64];
+
+    fn deref(&self) -> &[i64] {
+        &self.values[..self.len]
+    }
+}
+
 /// Declares the instruction set. Each row is
-/// `hex Name "MNEMONIC" (OperandKind)? [pops -> pushes] "stack picture" "meaning";`
-/// and everything else in this module is generated from the rows.
+/// `hex Name "MNEMONIC" (OperandKind, OperandKind)? [pops -> pushes] "stack picture" "meaning";`
+/// with up to two operands, and everything else in this module is generated from the rows.
 macro_rules! isa {
     ($(
-        $hex:literal $name:ident $mnemonic:literal $(($kind:ident))?
+        $hex:literal $name:ident $mnemonic:literal $(($k1:ident $(, $k2:ident)?))?
             [$pops:literal -> $pushes:literal] $picture:literal $meaning:literal;
     )*) => {
         /// An operation code: the first byte of every encoded instruction.
@@ -225,10 +246,10 @@ macro_rules! isa {
                 }
             }
 
-            /// The kind of operand the opcode takes, if any.
-            pub const fn operand_kind(self) -> Option<OperandKind> {
+            /// The kinds of the operands the opcode takes, in order.
+            pub const fn operand_kinds(self) -> &'static [OperandKind] {
                 match self {
-                    $(Opcode::$name => isa!(@kind $($kind)?),)*
+                    $(Opcode::$name => &[$(OperandKind::$k1 $(, OperandKind::$k2)?)?],)*
                 }
             }
 
@@ -254,12 +275,12 @@ macro_rules! isa {
             }
         }
 
-        /// A decoded instruction with its typed operand: what the VM executes.
+        /// A decoded instruction with its typed operands: what the VM executes.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub enum Instr {
             $(
                 #[doc = $meaning]
-                $name $((isa!(@ty $kind)))?,
+                $name $((isa!(@ty $k1) $(, isa!(@ty $k2))?))?,
             )*
         }
 
@@ -267,21 +288,43 @@ macro_rules! isa {
             /// The instruction's opcode.
             pub const fn opcode(&self) -> Opcode {
                 match self {
-                    $(Instr::$name $((isa!(@wild $kind)))? => Opcode::$name,)*
+                    $(Instr::$name $((isa!(@wild $k1) $(, isa!(@wild $k2))?))? => Opcode::$name,)*
                 }
             }
 
-            /// The instruction's operand widened to `i64`, if it has one.
-            pub fn operand(&self) -> Option<i64> {
+            /// The instruction's operands, widened to `i64`, in order.
+            pub fn operands(&self) -> Operands {
                 match *self {
-                    $(Instr::$name $((isa!(@bind $kind, operand)))? => isa!(@get $($kind, operand)?),)*
+                    $(
+                        Instr::$name $((isa!(@bind $k1, first) $(, isa!(@bind $k2, second))?))?
+                            => isa!(@operands $($k1 first $(, $k2 second)?)?),
+                    )*
                 }
             }
 
-            /// Builds an instruction from an opcode and an operand, checking that they fit together.
-            pub fn new(opcode: Opcode, operand: Option<i64>) -> Result<Instr, OperandError> {
+            /// Builds an instruction from an opcode and its operands, checking that they fit.
+            pub fn new(opcode: Opcode, operands: &[i64]) -> Result<Instr, OperandError> {
+                let kinds = opcode.operand_kinds();
+                let mnemonic = opcode.mnemonic();
+                if let Some(&kind) = kinds.get(operands.len()) {
+                    return Err(OperandError::Missing { mnemonic, kind });
+                }
+                if operands.len() > kinds.len() {
+                    return Err(OperandError::Unexpected { mnemonic });
+                }
+                let value = |at: usize| operands.get(at).copied().unwrap_or_default();
+                let out_of_range = |at: usize| OperandError::OutOfRange {
+                    mnemonic,
+                    kind: kinds.get(at).copied().unwrap_or(OperandKind::Value),
+                    value: value(at),
+                };
                 match opcode {
-                    $(Opcode::$name => isa!(@build $name, $mnemonic, operand $(, $kind)?),)*
+                    $(
+                        Opcode::$name => Ok(Instr::$name $((
+                            <isa!(@ty $k1)>::try_from(value(0)).map_err(|_| out_of_range(0))?
+                            $(, <isa!(@ty $k2)>::try_from(value(1)).map_err(|_| out_of_range(1))?)?
+                        ))?),
+                    )*
                 }
             }
         }
@@ -289,18 +332,24 @@ macro_rules! isa {
         /// The Markdown table of the instruction set, as `docs/isa.md` carries it.
         pub fn markdown_table() -> String {
             let mut table = String::from(
-                "| Hex | Mnemonic | Operand | Stack | Meaning |\n| --- | --- | --- | --- | --- |\n",
+                "| Hex | Mnemonic | Operands | Stack | Meaning |\n| --- | --- | --- | --- | --- |\n",
             );
             for &opcode in Opcode::ALL {
-                let operand = match opcode.operand_kind() {
-                    Some(kind) => format!("`{}` ({})", kind.name(), kind.type_name()),
-                    None => String::from("—"),
+                let operands: Vec<String> = opcode
+                    .operand_kinds()
+                    .iter()
+                    .map(|kind| format!("`{}` ({})", kind.name(), kind.type_name()))
+                    .collect();
+                let operands = if operands.is_empty() {
+                    String::from("—")
+                } else {
+                    operands.join(", ")
                 };
                 table.push_str(&format!(
                     "| 0x{:02X} | `{}` | {} | `{}` | {} |\n",
                     opcode.byte(),
                     opcode.mnemonic(),
-                    operand,
+                    operands,
                     opcode.stack_picture(),
                     opcode.meaning(),
                 ));
@@ -308,9 +357,6 @@ macro_rules! isa {
             table
         }
     };
-
-    (@kind) => { None };
-    (@kind $kind:ident) => { Some(OperandKind::$kind) };
 
     (@ty Value) => { i64 };
     (@ty Back) => { u32 };
@@ -320,22 +366,10 @@ macro_rules! isa {
 
     (@wild $kind:ident) => { _ };
     (@bind $kind:ident, $var:ident) => { $var };
-    (@get) => { None };
-    (@get $kind:ident, $var:ident) => { Some(i64::from($var)) };
-
-    (@build $name:ident, $mnemonic:literal, $operand:ident) => {
-        match $operand {
-            None => Ok(Instr::$name),
-            Some(_) => Err(OperandError::Unexpected { mnemonic: $mnemonic }),
-        }
-    };
-    (@build $name:ident, $mnemonic:literal, $operand:ident, $kind:ident) => {
-        match $operand {
-            None => Err(OperandError::Missing { mnemonic: $mnemonic, kind: OperandKind::$kind }),
-            Some(value) => <isa!(@ty $kind)>::try_from(value).map(Instr::$name).map_err(|_| {
-                OperandError::OutOfRange { mnemonic: $mnemonic, kind: OperandKind::$kind, value }
-            }),
-        }
+    (@operands) => { Operands::of([0, 0], 0) };
+    (@operands $k1:ident $a:ident) => { Operands::of([i64::from($a), 0], 1) };
+    (@operands $k1:ident $a:ident, $k2:ident $b:ident) => {
+        Operands::of([i64::from($a), i64::from($b)], 2)
     };
 }
 
@@ -396,6 +430,28 @@ isa! {
         "Pop; if the value is not 0, jump to `index + offset`.";
     0x1B SleepS "SLEEPS" [1 -> 0] "ms →"
         "Pop a duration in milliseconds and sleep that long; a negative duration traps.";
+    // Superinstructions, chosen from what the compiler emits: a loop's test of its variable
+    // against a constant, arithmetic by a constant, and accumulating into a variable.
+    0x1C JeqK "JEQK" (Value, Rel) [1 -> 1] "a → a"
+        "If the top equals `value`, jump to `index + offset`; the top stays.";
+    0x1D JneK "JNEK" (Value, Rel) [1 -> 1] "a → a"
+        "If the top differs from `value`, jump to `index + offset`; the top stays.";
+    0x1E JltK "JLTK" (Value, Rel) [1 -> 1] "a → a"
+        "If the top is less than `value`, jump to `index + offset`; the top stays.";
+    0x1F JleK "JLEK" (Value, Rel) [1 -> 1] "a → a"
+        "If the top is at most `value`, jump to `index + offset`; the top stays.";
+    0x20 JgtK "JGTK" (Value, Rel) [1 -> 1] "a → a"
+        "If the top is greater than `value`, jump to `index + offset`; the top stays.";
+    0x21 JgeK "JGEK" (Value, Rel) [1 -> 1] "a → a"
+        "If the top is at least `value`, jump to `index + offset`; the top stays.";
+    0x22 MulK "MULK" (Value) [1 -> 1] "a → a*value"
+        "Multiply the top by `value`; overflow traps.";
+    0x23 DivK "DIVK" (Value) [1 -> 1] "a → a/value"
+        "Divide the top by `value`, truncating toward zero; a zero `value` and `MIN / -1` trap.";
+    0x24 ModK "MODK" (Value) [1 -> 1] "a → a%value"
+        "Replace the top by its remainder modulo `value` (sign of the top); a zero `value` traps.";
+    0x25 AddTo "ADDTO" (Slot) [1 -> 0] "a →"
+        "Pop a value and add it to slot `slot`, which must lie below it; overflow traps.";
 }
 
 impl Opcode {
@@ -409,10 +465,19 @@ impl Opcode {
 
     /// The number of bytes an instruction with this opcode takes in `.mvb`.
     pub const fn encoded_len(self) -> usize {
-        match self.operand_kind() {
-            Some(kind) => 1 + kind.width(),
-            None => 1,
+        let kinds = self.operand_kinds();
+        let mut len = 1;
+        let mut i = 0;
+        while i < kinds.len() {
+            len += kinds[i].width();
+            i += 1;
         }
+        len
+    }
+
+    /// The position of the opcode's jump operand, if it has one.
+    pub fn jump_operand(self) -> Option<usize> {
+        self.operand_kinds().iter().position(|kind| kind.is_jump())
     }
 }
 
@@ -438,12 +503,12 @@ impl Instr {
         self.opcode().encoded_len()
     }
 
-    /// Appends the instruction's binary encoding to `out`: the opcode byte, then the operand
+    /// Appends the instruction's binary encoding to `out`: the opcode byte, then each operand
     /// big-endian in the width of its kind.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         let opcode = self.opcode();
         out.push(opcode.byte());
-        if let (Some(kind), Some(value)) = (opcode.operand_kind(), self.operand()) {
+        for (kind, value) in opcode.operand_kinds().iter().zip(self.operands().iter()) {
             // `Instr` holds each operand in its kind's own type, so the low `width` bytes of the
             // widened value are exactly its two's-complement encoding.
             let bytes = value.to_be_bytes();
@@ -455,27 +520,29 @@ impl Instr {
     pub fn decode(bytes: &[u8]) -> Result<(Instr, usize), InstrDecodeError> {
         let (&byte, rest) = bytes.split_first().ok_or(InstrDecodeError::Empty)?;
         let opcode = Opcode::from_byte(byte).ok_or(InstrDecodeError::UnknownOpcode(byte))?;
-        let Some(kind) = opcode.operand_kind() else {
-            return Ok((
-                Instr::new(opcode, None).map_err(InstrDecodeError::Operand)?,
-                1,
-            ));
-        };
-        let operand = rest
-            .get(..kind.width())
-            .and_then(|operand| kind.read(operand))
-            .ok_or(InstrDecodeError::TruncatedOperand {
-                opcode,
-                available: rest.len(),
-            })?;
-        let instr = Instr::new(opcode, Some(operand)).map_err(InstrDecodeError::Operand)?;
-        Ok((instr, 1 + kind.width()))
+        let mut operands = [0i64; 2];
+        let mut at = 0;
+        for (slot, kind) in operands.iter_mut().zip(opcode.operand_kinds()) {
+            *slot = rest
+                .get(at..at + kind.width())
+                .and_then(|operand| kind.read(operand))
+                .ok_or(InstrDecodeError::TruncatedOperand {
+                    opcode,
+                    available: rest.len(),
+                })?;
+            at += kind.width();
+        }
+        let count = opcode.operand_kinds().len();
+        let instr = Instr::new(opcode, &operands[..count]).map_err(InstrDecodeError::Operand)?;
+        Ok((instr, 1 + at))
     }
 
     /// Where this instruction jumps when it sits at `index`, if it is a jump.
     pub fn jump_target(&self, index: u32) -> Option<JumpTarget> {
-        let offset = self.operand()?;
-        let target = match self.opcode().operand_kind()? {
+        let opcode = self.opcode();
+        let at = opcode.jump_operand()?;
+        let offset = *self.operands().get(at)?;
+        let target = match opcode.operand_kinds().get(at)? {
             OperandKind::Back => i64::from(index) - offset,
             OperandKind::Rel => i64::from(index) + offset,
             OperandKind::Value | OperandKind::Millis | OperandKind::Slot => return None,
@@ -485,15 +552,28 @@ impl Instr {
             Err(_) => JumpTarget::OutOfRange(target),
         })
     }
+
+    /// The instruction with its jump operand replaced by `offset`, if it is a jump and the
+    /// offset fits.
+    pub fn with_jump_offset(&self, offset: i64) -> Option<Instr> {
+        let opcode = self.opcode();
+        let at = opcode.jump_operand()?;
+        let operands = self.operands();
+        let mut values = [0i64; 2];
+        values.get_mut(..operands.len())?.copy_from_slice(&operands);
+        *values.get_mut(at)? = offset;
+        Instr::new(opcode, values.get(..operands.len())?).ok()
+    }
 }
 
 impl fmt::Display for Instr {
-    /// The instruction as `.mvasm` writes it: `PUT 0`, `PRINT`.
+    /// The instruction as `.mvasm` writes it: `PUT 0`, `PRINT`, `JLTK 10, -3`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.operand() {
-            Some(operand) => write!(f, "{} {operand}", self.opcode().mnemonic()),
-            None => f.write_str(self.opcode().mnemonic()),
+        f.write_str(self.opcode().mnemonic())?;
+        for (i, operand) in self.operands().iter().enumerate() {
+            write!(f, "{}{operand}", if i == 0 { " " } else { ", " })?;
         }
+        Ok(())
     }
 }
 
@@ -507,7 +587,7 @@ pub enum InstrDecodeError {
     #[error("unknown opcode 0x{0:02X}")]
     UnknownOpcode(u8),
     /// The operand is cut short.
-    #[error("truncated operand of {opcode}: needs {} bytes, {available} left", opcode.operand_kind().map_or(0, OperandKind::width))]
+    #[error("truncated operand of {opcode}: needs {} bytes, {available} left", opcode.encoded_len() - 1)]
     TruncatedOperand {
         /// The opcode whose operand is cut short.
         opcode: Opcode,
@@ -536,7 +616,8 @@ mod tests {
         for (byte, mnemonic, kind) in seed {
             let opcode = Opcode::from_byte(byte).unwrap();
             assert_eq!(opcode.mnemonic(), mnemonic);
-            assert_eq!(opcode.operand_kind(), kind);
+            assert_eq!(opcode.operand_kinds().first().copied(), kind);
+            assert!(opcode.operand_kinds().len() <= 1);
         }
     }
 
@@ -562,46 +643,69 @@ mod tests {
     }
 
     #[test]
-    fn every_opcode_round_trips_at_the_edges_of_its_operand_range() {
+    fn every_opcode_round_trips_at_the_edges_of_its_operand_ranges() {
         for &opcode in Opcode::ALL {
-            let operands: Vec<Option<i64>> = match opcode.operand_kind() {
-                None => vec![None],
-                Some(kind) => {
-                    let (lo, hi) = kind.range();
-                    vec![Some(lo), Some(hi), Some(0), Some(lo / 2 + hi / 2)]
-                }
-            };
-            for operand in operands {
-                let instr = Instr::new(opcode, operand).unwrap();
+            let kinds = opcode.operand_kinds();
+            for pick in 0..4 {
+                let operands: Vec<i64> = kinds
+                    .iter()
+                    .enumerate()
+                    .map(|(i, kind)| {
+                        let (lo, hi) = kind.range();
+                        [lo, hi, 0, lo / 2 + hi / 2][(pick + i) % 4]
+                    })
+                    .collect();
+                let instr = Instr::new(opcode, &operands).unwrap();
                 let mut bytes = Vec::new();
                 instr.encode_into(&mut bytes);
                 assert_eq!(bytes.len(), opcode.encoded_len());
                 assert_eq!(Instr::decode(&bytes), Ok((instr, bytes.len())));
-                assert_eq!(instr.operand(), operand);
+                assert_eq!(*instr.operands(), operands[..]);
             }
+        }
+    }
+
+    #[test]
+    fn at_most_one_operand_is_a_jump() {
+        for &opcode in Opcode::ALL {
+            let jumps = opcode
+                .operand_kinds()
+                .iter()
+                .filter(|kind| kind.is_jump())
+                .count();
+            assert!(jumps <= 1, "{opcode}");
         }
     }
 
     #[test]
     fn operands_are_checked_against_their_kind() {
         assert_eq!(
-            Instr::new(Opcode::Print, Some(1)),
+            Instr::new(Opcode::Print, &[1]),
             Err(OperandError::Unexpected { mnemonic: "PRINT" })
         );
         assert_eq!(
-            Instr::new(Opcode::Put, None),
+            Instr::new(Opcode::Put, &[]),
             Err(OperandError::Missing {
                 mnemonic: "PUT",
                 kind: OperandKind::Value
             })
         );
-        let err = Instr::new(Opcode::Goto, Some(-1)).unwrap_err();
+        let err = Instr::new(Opcode::Goto, &[-1]).unwrap_err();
         assert_eq!(
             err.to_string(),
             "GOTO's offset must be in 0..=4294967295, found -1"
         );
-        assert!(Instr::new(Opcode::Load, Some(65_536)).is_err());
-        assert!(Instr::new(Opcode::Jmp, Some(-2_147_483_648)).is_ok());
+        assert!(Instr::new(Opcode::Load, &[65_536]).is_err());
+        assert!(Instr::new(Opcode::Jmp, &[-2_147_483_648]).is_ok());
+        assert_eq!(
+            Instr::new(Opcode::JltK, &[5]),
+            Err(OperandError::Missing {
+                mnemonic: "JLTK",
+                kind: OperandKind::Rel
+            })
+        );
+        assert!(Instr::new(Opcode::JltK, &[5, 1 << 40]).is_err());
+        assert_eq!(Instr::new(Opcode::JltK, &[5, -3]), Ok(Instr::JltK(5, -3)));
     }
 
     #[test]
@@ -612,6 +716,7 @@ mod tests {
         Instr::Jmp(-2).encode_into(&mut bytes);
         Instr::Load(0x0A0B).encode_into(&mut bytes);
         Instr::Print.encode_into(&mut bytes);
+        Instr::JltK(300, -2).encode_into(&mut bytes);
         assert_eq!(
             bytes,
             [
@@ -619,7 +724,8 @@ mod tests {
                 0x03, 0, 0, 0, 3, //
                 0x18, 0xFF, 0xFF, 0xFF, 0xFE, //
                 0x09, 0x0A, 0x0B, //
-                0x04,
+                0x04, //
+                0x1E, 0, 0, 0, 0, 0, 0, 1, 0x2C, 0xFF, 0xFF, 0xFF, 0xFE,
             ]
         );
     }
@@ -650,6 +756,15 @@ mod tests {
         assert_eq!(Instr::Jz(2).jump_target(4), Some(JumpTarget::Index(6)));
         assert_eq!(Instr::Jmp(-4).jump_target(4), Some(JumpTarget::Index(0)));
         assert_eq!(Instr::Put(3).jump_target(4), None);
+        assert_eq!(
+            Instr::JgeK(9, -4).jump_target(4),
+            Some(JumpTarget::Index(0))
+        );
+        assert_eq!(
+            Instr::JgeK(9, -4).with_jump_offset(-1),
+            Some(Instr::JgeK(9, -1))
+        );
+        assert_eq!(Instr::Put(3).with_jump_offset(-1), None);
     }
 
     #[test]
@@ -657,5 +772,6 @@ mod tests {
         assert_eq!(Instr::Put(-7).to_string(), "PUT -7");
         assert_eq!(Instr::Print.to_string(), "PRINT");
         assert_eq!(Instr::Goto(3).to_string(), "GOTO 3");
+        assert_eq!(Instr::JltK(10, -3).to_string(), "JLTK 10, -3");
     }
 }

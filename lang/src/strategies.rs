@@ -5,16 +5,21 @@ use crate::isa::{Instr, Opcode};
 use crate::mvb::{Program, SECTION_OPTIONAL, Section};
 use proptest::prelude::*;
 
-/// Any instruction, with an operand anywhere in its kind's range (edges included).
+/// Any instruction, with operands anywhere in their kinds' ranges (edges included).
 pub fn instr() -> impl Strategy<Value = Instr> {
-    (0..Opcode::ALL.len(), any::<i64>()).prop_filter_map("operand fits", |(i, raw)| {
+    (0..Opcode::ALL.len(), any::<[i64; 2]>()).prop_filter_map("operands fit", |(i, raw)| {
         let opcode = *Opcode::ALL.get(i)?;
-        let operand = opcode.operand_kind().map(|kind| {
-            let (lo, hi) = kind.range();
-            let span = i128::from(hi) - i128::from(lo) + 1;
-            i64::try_from(i128::from(lo) + i128::from(raw).rem_euclid(span)).unwrap_or(lo)
-        });
-        Instr::new(opcode, operand).ok()
+        let operands: Vec<i64> = opcode
+            .operand_kinds()
+            .iter()
+            .zip(raw)
+            .map(|(kind, raw)| {
+                let (lo, hi) = kind.range();
+                let span = i128::from(hi) - i128::from(lo) + 1;
+                i64::try_from(i128::from(lo) + i128::from(raw).rem_euclid(span)).unwrap_or(lo)
+            })
+            .collect();
+        Instr::new(opcode, &operands).ok()
     })
 }
 
@@ -55,6 +60,12 @@ fn fold_jump(instr: Instr, index: i64, len: i64) -> Instr {
         i32::try_from(target - index).unwrap_or(0)
     };
     match instr {
+        Instr::JeqK(k, offset) => Instr::JeqK(k, rel(offset)),
+        Instr::JneK(k, offset) => Instr::JneK(k, rel(offset)),
+        Instr::JltK(k, offset) => Instr::JltK(k, rel(offset)),
+        Instr::JleK(k, offset) => Instr::JleK(k, rel(offset)),
+        Instr::JgtK(k, offset) => Instr::JgtK(k, rel(offset)),
+        Instr::JgeK(k, offset) => Instr::JgeK(k, rel(offset)),
         Instr::Goto(offset) => {
             Instr::Goto(u32::try_from(i64::from(offset) % (index + 1)).unwrap_or(0))
         }
@@ -83,6 +94,10 @@ fn fold_jump(instr: Instr, index: i64, len: i64) -> Instr {
         | Instr::Le
         | Instr::Gt
         | Instr::Ge
-        | Instr::SleepS => instr,
+        | Instr::SleepS
+        | Instr::MulK(_)
+        | Instr::DivK(_)
+        | Instr::ModK(_)
+        | Instr::AddTo(_) => instr,
     }
 }

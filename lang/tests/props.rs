@@ -16,7 +16,7 @@ proptest! {
         let mut bytes = Vec::new();
         instr.encode_into(&mut bytes);
         prop_assert_eq!(Instr::decode(&bytes), Ok((instr, bytes.len())));
-        prop_assert_eq!(Instr::new(instr.opcode(), instr.operand()), Ok(instr));
+        prop_assert_eq!(Instr::new(instr.opcode(), &instr.operands()), Ok(instr));
     }
 
     #[test]

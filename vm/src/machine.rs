@@ -242,6 +242,31 @@ impl Vm {
                 needed: instr.opcode().stack_effect().pops,
                 depth,
             };
+            // Jumps if the top compares with `k` as `op` says, leaving the top in place.
+            macro_rules! compare {
+                ($op:tt, $k:expr, $offset:expr) => {
+                    match stack.last() {
+                        Some(&top) => {
+                            if top $op $k {
+                                jump!(relative(ip, $offset));
+                            }
+                        }
+                        None => trap!(instr, underflow(0)),
+                    }
+                };
+            }
+            // Replaces the top `a` by `f(a)`, or traps leaving it in place.
+            macro_rules! immediate {
+                ($f:expr) => {
+                    match stack.last_mut() {
+                        Some(top) => match $f(*top) {
+                            Ok(result) => *top = result,
+                            Err(kind) => trap!(instr, kind),
+                        },
+                        None => trap!(instr, underflow(0)),
+                    }
+                };
+            }
             // Replaces the top two values `a b` (b on top) by `f(a, b)`, or traps leaving them in place.
             macro_rules! binary {
                 ($f:expr) => {
@@ -381,6 +406,46 @@ impl Vm {
                 Instr::Gt => binary!(|a, b| Ok(i64::from(a > b))),
                 Instr::Ge => binary!(|a, b| Ok(i64::from(a >= b))),
                 Instr::Jmp(offset) => jump!(relative(ip, offset)),
+                Instr::JeqK(k, offset) => compare!(==, k, offset),
+                Instr::JneK(k, offset) => compare!(!=, k, offset),
+                Instr::JltK(k, offset) => compare!(<, k, offset),
+                Instr::JleK(k, offset) => compare!(<=, k, offset),
+                Instr::JgtK(k, offset) => compare!(>, k, offset),
+                Instr::JgeK(k, offset) => compare!(>=, k, offset),
+                Instr::MulK(k) => {
+                    immediate!(|a: i64| a.checked_mul(k).ok_or_else(|| overflow(a, "*", k)))
+                }
+                Instr::DivK(k) => immediate!(|a: i64| match k {
+                    0 => Err(division_by_zero(a, "/")),
+                    _ => a.checked_div(k).ok_or_else(|| overflow(a, "/", k)),
+                }),
+                Instr::ModK(k) => immediate!(|a: i64| match k {
+                    0 => Err(division_by_zero(a, "%")),
+                    _ => Ok(a.wrapping_rem(k)),
+                }),
+                Instr::AddTo(slot) => match stack.split_last_mut() {
+                    Some((&mut value, rest)) => {
+                        let depth = rest.len();
+                        match rest.get_mut(usize::from(slot)) {
+                            Some(target) => match target.checked_add(value) {
+                                Some(sum) => {
+                                    *target = sum;
+                                    stack.pop();
+                                }
+                                None => trap!(instr, overflow(*target, "+", value)),
+                            },
+                            None => trap!(
+                                instr,
+                                TrapKind::SlotOutOfRange {
+                                    slot,
+                                    depth,
+                                    storing: true
+                                }
+                            ),
+                        }
+                    }
+                    None => trap!(instr, underflow(0)),
+                },
                 Instr::Jz(offset) | Instr::Jnz(offset) => match stack.pop() {
                     Some(value) => {
                         if (value == 0) == matches!(instr, Instr::Jz(_)) {

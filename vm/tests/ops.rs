@@ -1,5 +1,6 @@
 //! The VM's arithmetic agrees with `mova_lang::ops`, the functions the compiler folds constants
-//! with: every arithmetic and comparison opcode, on random operands and on the edge values.
+//! with: every arithmetic and comparison opcode, the immediate and fused forms included, on random
+//! operands and on the edge values.
 
 #![allow(
     clippy::unwrap_used,
@@ -43,6 +44,15 @@ fn run(code: Vec<Instr>) -> Result<i64, ArithError> {
     }
 }
 
+/// Runs `code`, which must halt, and returns the stack it leaves.
+fn run_stack(code: Vec<Instr>) -> Vec<i64> {
+    let mut vm = Vm::new(Program::new(code).unwrap());
+    match vm.run(&mut std::io::sink(), &Interrupt::new()) {
+        Outcome::Halted => vm.stack().to_vec(),
+        other => panic!("unexpected outcome {other:?}"),
+    }
+}
+
 fn operand() -> impl Strategy<Value = i64> {
     prop_oneof![
         any::<i64>(),
@@ -63,6 +73,28 @@ proptest! {
             prop_assert_eq!(vm, ops::binary(op, a, b), "{} {} {}", a, op.symbol(), b);
         }
         prop_assert_eq!(run(vec![Instr::Put(a), Instr::Add(b)]), ops::binary(BinOp::Add, a, b));
+        prop_assert_eq!(run(vec![Instr::Put(a), Instr::MulK(b)]), ops::binary(BinOp::Mul, a, b));
+        prop_assert_eq!(run(vec![Instr::Put(a), Instr::DivK(b)]), ops::binary(BinOp::Div, a, b));
+        prop_assert_eq!(run(vec![Instr::Put(a), Instr::ModK(b)]), ops::binary(BinOp::Rem, a, b));
+        // ADDTO adds the top into a slot below it.
+        prop_assert_eq!(
+            run(vec![Instr::Put(a), Instr::Put(b), Instr::AddTo(0), Instr::Dup]),
+            ops::binary(BinOp::Add, a, b)
+        );
+        // A compare-and-jump takes the jump (over the PUT, to the end) exactly when the
+        // comparison holds, and leaves the compared value in place either way.
+        for (instr, op) in [
+            (Instr::JeqK(b, 2), BinOp::Eq),
+            (Instr::JneK(b, 2), BinOp::Ne),
+            (Instr::JltK(b, 2), BinOp::Lt),
+            (Instr::JleK(b, 2), BinOp::Le),
+            (Instr::JgtK(b, 2), BinOp::Gt),
+            (Instr::JgeK(b, 2), BinOp::Ge),
+        ] {
+            let stack = run_stack(vec![Instr::Put(a), instr, Instr::Put(7)]);
+            let expected = if ops::binary(op, a, b) == Ok(1) { vec![a] } else { vec![a, 7] };
+            prop_assert_eq!(stack, expected);
+        }
     }
 
     #[test]

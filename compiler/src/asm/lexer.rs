@@ -20,6 +20,9 @@ pub enum Token<'s> {
     /// The `:` that ends a label definition.
     #[token(":")]
     Colon,
+    /// The `,` between operands.
+    #[token(",")]
+    Comma,
     /// A mnemonic or a label name.
     #[regex(r"[A-Za-z_][A-Za-z0-9_]*")]
     Ident(&'s str),
@@ -37,6 +40,7 @@ impl fmt::Display for Token<'_> {
         match self {
             Token::Newline => f.write_str("end of line"),
             Token::Colon => f.write_str("`:`"),
+            Token::Comma => f.write_str("`,`"),
             Token::Ident(name) => write!(f, "`{name}`"),
             Token::Int(text) => write!(f, "number `{text}`"),
             Token::Error => f.write_str("invalid character"),

@@ -501,7 +501,8 @@ impl<'a, 's> Resolver<'a, 's> {
                     if let Some(instr) = self.instr(syntax, index) {
                         code.push(instr);
                         let end = syntax
-                            .operand
+                            .operands
+                            .last()
                             .map_or(syntax.mnemonic.span, |operand| operand.span)
                             .end;
                         spans.push(syntax.mnemonic.span.start..end);
@@ -525,30 +526,36 @@ impl<'a, 's> Resolver<'a, 's> {
             });
             return None;
         };
-        let operand = match (opcode.operand_kind(), syntax.operand) {
-            (None, None) => None,
-            (None, Some(operand)) => {
-                self.errors.push(AsmError::UnexpectedOperand {
-                    span: operand.span.into_range(),
-                    opcode,
-                });
-                return None;
-            }
-            (Some(kind), None) => {
-                self.errors.push(AsmError::MissingOperand {
-                    span: syntax.mnemonic.span.into_range(),
-                    opcode,
-                    kind,
-                });
-                return None;
-            }
-            (Some(kind), Some(operand)) => Some(self.operand(opcode, kind, operand, index)?),
-        };
+        let kinds = opcode.operand_kinds();
+        if let Some(&kind) = kinds.get(syntax.operands.len()) {
+            self.errors.push(AsmError::MissingOperand {
+                span: syntax
+                    .operands
+                    .last()
+                    .map_or(syntax.mnemonic.span, |operand| operand.span)
+                    .into_range(),
+                opcode,
+                kind,
+            });
+            return None;
+        }
+        if let Some(extra) = syntax.operands.get(kinds.len()) {
+            self.errors.push(AsmError::UnexpectedOperand {
+                span: extra.span.into_range(),
+                opcode,
+            });
+            return None;
+        }
+        let mut values = Vec::with_capacity(kinds.len());
+        for (&kind, operand) in kinds.iter().zip(&syntax.operands) {
+            values.push(self.operand(opcode, kind, *operand, index)?);
+        }
         let span = syntax
-            .operand
+            .operands
+            .last()
             .map_or(syntax.mnemonic.span, |operand| operand.span)
             .into_range();
-        let instr = match Instr::new(opcode, operand) {
+        let instr = match Instr::new(opcode, &values) {
             Ok(instr) => instr,
             Err(OperandError::OutOfRange { kind, .. } | OperandError::Missing { kind, .. }) => {
                 self.errors

@@ -27,13 +27,13 @@ pub enum Operand<'s> {
     Label(&'s str),
 }
 
-/// An instruction as written: its mnemonic and optional operand.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// An instruction as written: its mnemonic and its operands, separated by commas.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InstrSyntax<'s> {
     /// The mnemonic, in the case it was written in.
     pub mnemonic: Spanned<&'s str>,
-    /// The operand, if any.
-    pub operand: Option<Spanned<Operand<'s>>>,
+    /// The operands, in order.
+    pub operands: Vec<Spanned<Operand<'s>>>,
 }
 
 /// One source line: any labels defined on it, then at most one instruction.
@@ -102,8 +102,8 @@ where
     .labelled("operand");
     let instr = spanned_name
         .labelled("instruction")
-        .then(operand.or_not())
-        .map(|(mnemonic, operand)| InstrSyntax { mnemonic, operand });
+        .then(operand.separated_by(just(Token::Comma)).collect::<Vec<_>>())
+        .map(|(mnemonic, operands)| InstrSyntax { mnemonic, operands });
     // A line ends at a line break or the end of the input; checking that here, without consuming
     // it, makes a line with trailing junk fail as a whole, so recovery can skip it.
     let end_of_line = just(Token::Newline).ignored().or(end()).rewind();
@@ -146,7 +146,7 @@ mod tests {
             labels.iter().map(|l| l.node).collect::<Vec<_>>(),
             ["a", "b"]
         );
-        assert_eq!(instr.unwrap().operand.unwrap().node, Operand::Int("1"));
+        assert_eq!(instr.as_ref().unwrap().operands[0].node, Operand::Int("1"));
         assert_eq!(
             lines[1],
             Line::Ok {
@@ -157,7 +157,10 @@ mod tests {
         let Line::Ok { instr, .. } = &lines[2] else {
             panic!("{lines:?}")
         };
-        assert_eq!(instr.unwrap().operand.unwrap().node, Operand::Label("a"));
+        assert_eq!(
+            instr.as_ref().unwrap().operands[0].node,
+            Operand::Label("a")
+        );
     }
 
     #[test]
