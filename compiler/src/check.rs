@@ -79,15 +79,15 @@ impl<'s> Checker<'s> {
         let mut diverged: Option<(Span, &'static str)> = None;
         let mut reported = false;
         for stmt in stmts {
-            if let (Some((cause, what)), false) = (&diverged, reported) {
-                if !matches!(stmt.kind, ast::StmtKind::Error) {
-                    self.errors.push(LangError::Unreachable {
-                        span: stmt.span.clone(),
-                        cause: cause.clone(),
-                        what,
-                    });
-                    reported = true;
-                }
+            if let (Some((cause, what)), false) = (&diverged, reported)
+                && !matches!(stmt.kind, ast::StmtKind::Error)
+            {
+                self.errors.push(LangError::Unreachable {
+                    span: stmt.span.clone(),
+                    cause: cause.clone(),
+                    what,
+                });
+                reported = true;
             }
             if let Some(stmt) = self.stmt(stmt) {
                 if diverged.is_none() {

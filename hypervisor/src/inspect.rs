@@ -30,23 +30,23 @@ fn location(image: &Image, program: Option<&Program>) -> Value {
             .get(image.ip as usize)
             .map_or_else(|| String::from("(end of the code: the program has finished)"), ToString::to_string),
     });
-    if let Some(map) = program.source_map() {
-        if let Some(span) = map.span(image.ip) {
-            let (line, column) = map.line_column(span.start);
-            let text = map
-                .source
-                .lines()
-                .nth(line - 1)
-                .unwrap_or_default()
-                .trim()
-                .to_owned();
-            value["source"] = json!({
-                "file": map.file,
-                "line": line,
-                "column": column,
-                "text": text,
-            });
-        }
+    if let Some(map) = program.source_map()
+        && let Some(span) = map.span(image.ip)
+    {
+        let (line, column) = map.line_column(span.start);
+        let text = map
+            .source
+            .lines()
+            .nth(line - 1)
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        value["source"] = json!({
+            "file": map.file,
+            "line": line,
+            "column": column,
+            "text": text,
+        });
     }
     value
 }

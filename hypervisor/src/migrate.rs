@@ -90,21 +90,22 @@ pub fn migrate(
     }
 
     // 3. Only now does the source stop.
-    if let Err(error) = source.stop(&format!("migrated to {target_label}")) {
-        if source_alive() {
-            // Not stopped and still there: give the computation back to it. Closing the target
-            // connection (when `target` is dropped) makes the target drop the uncommitted image.
-            let resumed = source.resume();
-            return Err(HvError::Migration(format!(
-                "the source could not be stopped ({error}); the target dropped the state; {}",
-                match resumed {
-                    Ok(()) => String::from("the source runs on"),
-                    Err(resume_error) => format!("the source is paused ({resume_error})"),
-                }
-            )));
-        }
-        // The source died after saving: the target's copy is the only one.
+    if let Err(error) = source.stop(&format!("migrated to {target_label}"))
+        && source_alive()
+    {
+        // Not stopped and still there: give the computation back to it. Closing the target
+        // connection (when `target` is dropped) makes the target drop the uncommitted image.
+        let resumed = source.resume();
+        return Err(HvError::Migration(format!(
+            "the source could not be stopped ({error}); the target dropped the state; {}",
+            match resumed {
+                Ok(()) => String::from("the source runs on"),
+                Err(resume_error) => format!("the source is paused ({resume_error})"),
+            }
+        )));
     }
+    // The source stopped, or it died after saving (the stop failed and it is gone): either way the
+    // target's copy is now the only one.
 
     // 4. Commit: the target runs from the next instruction.
     if let Err(error) = target.resume() {

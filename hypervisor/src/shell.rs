@@ -155,18 +155,18 @@ impl State {
         token: Option<&str>,
         run: impl FnOnce(&mut Client) -> Result<T, HvError>,
     ) -> Result<T, HvError> {
-        if let Target::Pid(pid) = target {
-            if let Some(client) = self.bound.get_mut(pid) {
-                let result = run(client);
-                if matches!(
-                    result,
-                    Err(HvError::Client(mova_vm::client::ClientError::Frame { .. }))
-                ) {
-                    // The VM went away: forget the dead connection.
-                    self.bound.remove(pid);
-                }
-                return result;
+        if let Target::Pid(pid) = target
+            && let Some(client) = self.bound.get_mut(pid)
+        {
+            let result = run(client);
+            if matches!(
+                result,
+                Err(HvError::Client(mova_vm::client::ClientError::Frame { .. }))
+            ) {
+                // The VM went away: forget the dead connection.
+                self.bound.remove(pid);
             }
+            return result;
         }
         let mut client = connect(target, token)?;
         run(&mut client)
