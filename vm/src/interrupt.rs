@@ -46,6 +46,11 @@ impl Interrupt {
         self.inner.requested.store(false, Ordering::SeqCst);
     }
 
+    /// The flag itself, for a loop that polls it without going through the handle each time.
+    pub(crate) fn flag(&self) -> &AtomicBool {
+        &self.inner.requested
+    }
+
     /// Whether a pause has been requested.
     #[inline]
     pub fn is_requested(&self) -> bool {

@@ -14,6 +14,7 @@ use mova_lang::isa::Instr;
 use mova_lang::mvb::Program;
 use std::fmt;
 use std::io::{self, Write};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 pub use mova_lang::isa::STACK_LIMIT;
@@ -23,7 +24,10 @@ pub use mova_lang::isa::STACK_LIMIT;
 pub struct Vm {
     program: Program,
     ip: u32,
-    stack: Vec<i64>,
+    /// The operand stack's storage, allocated at its full size once so that pushes never
+    /// reallocate; `stack[..depth]` are the values, bottom first.
+    stack: Box<[i64; STACK_LIMIT]>,
+    depth: usize,
     /// The time a sleep had left when a pause interrupted it. The IP then still points at that
     /// sleep, which finishes this remainder, not its full duration, when the VM runs again.
     sleep_left: Option<Duration>,
@@ -114,7 +118,8 @@ impl Vm {
         Vm {
             program,
             ip: 0,
-            stack: Vec::new(),
+            stack: empty_stack(),
+            depth: 0,
             sleep_left: None,
         }
     }
@@ -131,7 +136,7 @@ impl Vm {
 
     /// The operand stack, bottom first.
     pub fn stack(&self) -> &[i64] {
-        &self.stack
+        self.stack.get(..self.depth).unwrap_or_default()
     }
 
     /// The VM's state as an image, with the program embedded if `with_program`. Only meaningful
@@ -143,7 +148,7 @@ impl Vm {
         Image::new(
             &self.program,
             self.ip,
-            self.stack.clone(),
+            self.stack().to_vec(),
             sleep_left_ms,
             with_program,
         )
@@ -152,10 +157,17 @@ impl Vm {
     /// A VM for `program` in the state `image` holds, if the image fits the program.
     pub fn from_image(program: Program, image: &Image) -> Result<Vm, ImageError> {
         image.check(&program)?;
+        let mut stack = empty_stack();
+        let depth = image.stack.len();
+        // `check` refused a stack deeper than the limit.
+        for (slot, value) in stack.iter_mut().zip(&image.stack) {
+            *slot = *value;
+        }
         Ok(Vm {
             program,
             ip: image.ip,
-            stack: image.stack.clone(),
+            stack,
+            depth,
             sleep_left: image.sleep_left_ms.map(Duration::from_millis),
         })
     }
@@ -194,25 +206,35 @@ impl Vm {
             return Outcome::Paused;
         }
         let code = self.program.code();
-        let stack = &mut self.stack;
+        let requested = interrupt.flag();
+        let stack = &mut *self.stack;
+        // The stack pointer (the number of values) and the IP live in locals while the loop
+        // runs, and are stored back on every way out of it.
+        let mut sp = self.depth;
         let mut ip = self.ip as usize;
+        macro_rules! leave {
+            ($outcome:expr) => {{
+                self.depth = sp;
+                return $outcome;
+            }};
+        }
         macro_rules! trap {
             ($instr:expr, $kind:expr) => {{
                 self.ip = ip as u32;
-                return Outcome::Trapped(Trap {
+                leave!(Outcome::Trapped(Trap {
                     ip: ip as u32,
                     instr: $instr,
                     kind: $kind,
-                });
+                }))
             }};
         }
         // Jumps to `target`, pausing there if a backward jump finds a request pending.
         macro_rules! jump {
             ($target:expr) => {{
                 let target = $target;
-                if target <= ip && interrupt.is_requested() {
+                if target <= ip && requested.load(Ordering::Relaxed) {
                     self.ip = target as u32;
-                    return Outcome::Paused;
+                    leave!(Outcome::Paused);
                 }
                 ip = target;
                 continue;
@@ -229,158 +251,154 @@ impl Vm {
                 if let Some(left) = interrupt.sleep(duration) {
                     self.sleep_left = Some(left);
                     self.ip = ip as u32;
-                    return Outcome::Paused;
+                    leave!(Outcome::Paused);
                 }
             }};
         }
         loop {
             let Some(&instr) = code.get(ip) else {
                 self.ip = ip as u32;
-                return Outcome::Halted;
+                leave!(Outcome::Halted);
             };
             let underflow = |depth| TrapKind::StackUnderflow {
                 needed: instr.opcode().stack_effect().pops,
                 depth,
             };
-            // Jumps if the top compares with `k` as `op` says, leaving the top in place.
-            macro_rules! compare {
-                ($op:tt, $k:expr, $offset:expr) => {
-                    match stack.last() {
-                        Some(&top) => {
-                            if top $op $k {
-                                jump!(relative(ip, $offset));
-                            }
-                        }
-                        None => trap!(instr, underflow(0)),
+            // The top value, or a stack underflow. `sp - 1` wraps to an index no stack has when
+            // the stack is empty, so one bounds check covers both.
+            macro_rules! top {
+                () => {
+                    match stack.get_mut(sp.wrapping_sub(1)) {
+                        Some(top) => top,
+                        None => trap!(instr, underflow(sp)),
                     }
                 };
+            }
+            // Pushes a value, or traps with a stack overflow: the storage holds exactly the limit.
+            macro_rules! push {
+                ($value:expr) => {{
+                    let value = $value;
+                    match stack.get_mut(sp) {
+                        Some(slot) => {
+                            *slot = value;
+                            sp += 1;
+                        }
+                        None => trap!(instr, TrapKind::StackOverflow),
+                    }
+                }};
+            }
+            // Jumps if the top compares with `k` as `op` says, leaving the top in place.
+            macro_rules! compare {
+                ($op:tt, $k:expr, $offset:expr) => {{
+                    if *top!() $op $k {
+                        jump!(relative(ip, $offset));
+                    }
+                }};
             }
             // Replaces the top `a` by `f(a)`, or traps leaving it in place.
             macro_rules! immediate {
-                ($f:expr) => {
-                    match stack.last_mut() {
-                        Some(top) => match $f(*top) {
-                            Ok(result) => *top = result,
-                            Err(kind) => trap!(instr, kind),
-                        },
-                        None => trap!(instr, underflow(0)),
+                ($f:expr) => {{
+                    let top = top!();
+                    match $f(*top) {
+                        Ok(result) => *top = result,
+                        Err(kind) => trap!(instr, kind),
                     }
-                };
+                }};
             }
-            // Replaces the top two values `a b` (b on top) by `f(a, b)`, or traps leaving them in place.
+            // Replaces the top two values `a b` (b on top) by `f(a, b)`, or traps leaving them in
+            // place.
             macro_rules! binary {
-                ($f:expr) => {
-                    match *stack.as_slice() {
-                        [.., a, b] => match $f(a, b) {
-                            Ok(result) => {
-                                stack.pop();
-                                if let Some(top) = stack.last_mut() {
-                                    *top = result;
-                                }
-                            }
-                            Err(kind) => trap!(instr, kind),
-                        },
-                        _ => trap!(instr, underflow(stack.len())),
+                ($f:expr) => {{
+                    let b = match stack.get(sp.wrapping_sub(1)) {
+                        Some(&b) if sp >= 2 => b,
+                        Some(_) | None => trap!(instr, underflow(sp)),
+                    };
+                    let a = match stack.get_mut(sp - 2) {
+                        Some(a) => a,
+                        None => trap!(instr, underflow(sp)),
+                    };
+                    match $f(*a, b) {
+                        Ok(result) => {
+                            *a = result;
+                            sp -= 1;
+                        }
+                        Err(kind) => trap!(instr, kind),
                     }
-                };
+                }};
             }
             match instr {
-                Instr::Put(value) => {
-                    if stack.len() >= STACK_LIMIT {
-                        trap!(instr, TrapKind::StackOverflow);
-                    }
-                    stack.push(value);
-                }
-                Instr::Add(value) => match stack.last_mut() {
-                    Some(top) => match top.checked_add(value) {
-                        Some(sum) => *top = sum,
-                        None => trap!(instr, overflow(*top, "+", value)),
-                    },
-                    None => trap!(instr, underflow(0)),
-                },
+                Instr::Put(value) => push!(value),
+                Instr::Add(value) => immediate!(|a: i64| {
+                    a.checked_add(value).ok_or_else(|| overflow(a, "+", value))
+                }),
                 Instr::Goto(offset) => jump!(ip - offset as usize),
-                Instr::Print => match stack.last() {
-                    Some(top) => {
-                        if let Err(error) = writeln!(out, "{top}") {
-                            trap!(instr, TrapKind::Output(error));
-                        }
+                Instr::Print => {
+                    let top = *top!();
+                    if let Err(error) = writeln!(out, "{top}") {
+                        trap!(instr, TrapKind::Output(error));
                     }
-                    None => trap!(instr, underflow(0)),
-                },
+                }
                 Instr::Sleep(ms) => sleep!(instr, u64::from(ms)),
                 Instr::SleepS => {
                     // The duration stays on the stack until the sleep completes, so a pause in the
                     // middle leaves the instruction ready to run again.
-                    let ms = match stack.last() {
-                        Some(&ms) if ms < 0 => trap!(instr, TrapKind::NegativeSleep { ms }),
-                        Some(&ms) => ms.unsigned_abs(),
-                        None => trap!(instr, underflow(0)),
-                    };
-                    sleep!(instr, ms);
-                    stack.pop();
+                    let ms = *top!();
+                    if ms < 0 {
+                        trap!(instr, TrapKind::NegativeSleep { ms });
+                    }
+                    sleep!(instr, ms.unsigned_abs());
+                    sp -= 1;
                 }
                 Instr::Halt => {
                     self.ip = ip as u32;
-                    return Outcome::Halted;
+                    leave!(Outcome::Halted);
                 }
                 Instr::Pop => {
-                    if stack.pop().is_none() {
-                        trap!(instr, underflow(0));
-                    }
+                    top!();
+                    sp -= 1;
                 }
-                Instr::Dup => match stack.last() {
-                    Some(&top) if stack.len() < STACK_LIMIT => stack.push(top),
-                    Some(_) => trap!(instr, TrapKind::StackOverflow),
-                    None => trap!(instr, underflow(0)),
-                },
-                Instr::Load(slot) => match stack.get(usize::from(slot)) {
-                    Some(_) if stack.len() >= STACK_LIMIT => trap!(instr, TrapKind::StackOverflow),
-                    Some(&value) => stack.push(value),
-                    None => trap!(
-                        instr,
-                        TrapKind::SlotOutOfRange {
-                            slot,
-                            depth: stack.len(),
-                            storing: false
-                        }
-                    ),
-                },
-                Instr::Store(slot) => {
-                    let below = stack.len().saturating_sub(1);
-                    match stack.split_last_mut() {
-                        Some((&mut value, rest)) => match rest.get_mut(usize::from(slot)) {
-                            Some(target) => {
-                                *target = value;
-                                stack.pop();
-                            }
-                            None => trap!(
-                                instr,
-                                TrapKind::SlotOutOfRange {
-                                    slot,
-                                    depth: below,
-                                    storing: true
-                                }
-                            ),
-                        },
-                        None => trap!(instr, underflow(0)),
-                    }
+                Instr::Dup => {
+                    let top = *top!();
+                    push!(top);
                 }
-                Instr::Neg => match stack.last_mut() {
-                    Some(top) => match top.checked_neg() {
-                        Some(negated) => *top = negated,
-                        None => trap!(
+                Instr::Load(slot) => {
+                    let slot_index = usize::from(slot);
+                    match stack.get(slot_index) {
+                        Some(&value) if slot_index < sp => push!(value),
+                        Some(_) | None => trap!(
                             instr,
-                            TrapKind::Overflow {
-                                expr: format!("-({top})")
+                            TrapKind::SlotOutOfRange {
+                                slot,
+                                depth: sp,
+                                storing: false
                             }
                         ),
-                    },
-                    None => trap!(instr, underflow(0)),
-                },
-                Instr::Not => match stack.last_mut() {
-                    Some(top) => *top = i64::from(*top == 0),
-                    None => trap!(instr, underflow(0)),
-                },
+                    }
+                }
+                Instr::Store(slot) => {
+                    let value = *top!();
+                    let slot_index = usize::from(slot);
+                    match stack.get_mut(slot_index) {
+                        Some(target) if slot_index + 1 < sp => {
+                            *target = value;
+                            sp -= 1;
+                        }
+                        Some(_) | None => trap!(
+                            instr,
+                            TrapKind::SlotOutOfRange {
+                                slot,
+                                depth: sp - 1,
+                                storing: true
+                            }
+                        ),
+                    }
+                }
+                Instr::Neg => immediate!(|a: i64| {
+                    a.checked_neg().ok_or_else(|| TrapKind::Overflow {
+                        expr: format!("-({a})"),
+                    })
+                }),
+                Instr::Not => immediate!(|a: i64| Ok::<i64, TrapKind>(i64::from(a == 0))),
                 Instr::AddS => {
                     binary!(|a: i64, b: i64| a.checked_add(b).ok_or_else(|| overflow(a, "+", b)))
                 }
@@ -399,12 +417,12 @@ impl Vm {
                     0 => Err(division_by_zero(a, "%")),
                     _ => Ok(a.wrapping_rem(b)),
                 }),
-                Instr::Eq => binary!(|a, b| Ok(i64::from(a == b))),
-                Instr::Ne => binary!(|a, b| Ok(i64::from(a != b))),
-                Instr::Lt => binary!(|a, b| Ok(i64::from(a < b))),
-                Instr::Le => binary!(|a, b| Ok(i64::from(a <= b))),
-                Instr::Gt => binary!(|a, b| Ok(i64::from(a > b))),
-                Instr::Ge => binary!(|a, b| Ok(i64::from(a >= b))),
+                Instr::Eq => binary!(|a, b| Ok::<i64, TrapKind>(i64::from(a == b))),
+                Instr::Ne => binary!(|a, b| Ok::<i64, TrapKind>(i64::from(a != b))),
+                Instr::Lt => binary!(|a, b| Ok::<i64, TrapKind>(i64::from(a < b))),
+                Instr::Le => binary!(|a, b| Ok::<i64, TrapKind>(i64::from(a <= b))),
+                Instr::Gt => binary!(|a, b| Ok::<i64, TrapKind>(i64::from(a > b))),
+                Instr::Ge => binary!(|a, b| Ok::<i64, TrapKind>(i64::from(a >= b))),
                 Instr::Jmp(offset) => jump!(relative(ip, offset)),
                 Instr::JeqK(k, offset) => compare!(==, k, offset),
                 Instr::JneK(k, offset) => compare!(!=, k, offset),
@@ -423,41 +441,48 @@ impl Vm {
                     0 => Err(division_by_zero(a, "%")),
                     _ => Ok(a.wrapping_rem(k)),
                 }),
-                Instr::AddTo(slot) => match stack.split_last_mut() {
-                    Some((&mut value, rest)) => {
-                        let depth = rest.len();
-                        match rest.get_mut(usize::from(slot)) {
-                            Some(target) => match target.checked_add(value) {
-                                Some(sum) => {
-                                    *target = sum;
-                                    stack.pop();
-                                }
-                                None => trap!(instr, overflow(*target, "+", value)),
-                            },
-                            None => trap!(
-                                instr,
-                                TrapKind::SlotOutOfRange {
-                                    slot,
-                                    depth,
-                                    storing: true
-                                }
-                            ),
-                        }
+                Instr::AddTo(slot) => {
+                    let value = *top!();
+                    let slot_index = usize::from(slot);
+                    match stack.get_mut(slot_index) {
+                        Some(target) if slot_index + 1 < sp => match target.checked_add(value) {
+                            Some(sum) => {
+                                *target = sum;
+                                sp -= 1;
+                            }
+                            None => trap!(instr, overflow(*target, "+", value)),
+                        },
+                        Some(_) | None => trap!(
+                            instr,
+                            TrapKind::SlotOutOfRange {
+                                slot,
+                                depth: sp - 1,
+                                storing: true
+                            }
+                        ),
                     }
-                    None => trap!(instr, underflow(0)),
-                },
-                Instr::Jz(offset) | Instr::Jnz(offset) => match stack.pop() {
-                    Some(value) => {
-                        if (value == 0) == matches!(instr, Instr::Jz(_)) {
-                            jump!(relative(ip, offset));
-                        }
+                }
+                Instr::Jz(offset) | Instr::Jnz(offset) => {
+                    let value = *top!();
+                    sp -= 1;
+                    if (value == 0) == matches!(instr, Instr::Jz(_)) {
+                        jump!(relative(ip, offset));
                     }
-                    None => trap!(instr, underflow(0)),
-                },
+                }
             }
             ip += 1;
         }
     }
+}
+
+/// A zeroed stack storage of the full size.
+fn empty_stack() -> Box<[i64; STACK_LIMIT]> {
+    let storage = vec![0i64; STACK_LIMIT].into_boxed_slice();
+    // The length is STACK_LIMIT by construction, so the conversion cannot fail; should it, an
+    // array allocated directly is the same thing.
+    storage
+        .try_into()
+        .unwrap_or_else(|_| Box::new([0i64; STACK_LIMIT]))
 }
 
 /// The target of a relative jump. The program was verified, so it lies in `0..=len`.
