@@ -431,14 +431,24 @@ impl Generator {
                 Some(op) => {
                     // A constant on the left of a commutative operator goes right, where the
                     // immediate forms take it.
-                    let (lhs, rhs) = match (op, lhs.as_const(), rhs.as_const()) {
-                        (BinOp::Add | BinOp::Mul, Some(_), None) => (rhs, lhs),
-                        (_, _, _) => (lhs, rhs),
+                    // So does a variable, for the forms that read a slot.
+                    let commutative = matches!(op, BinOp::Add | BinOp::Mul);
+                    let is_var = |e: &Expr| matches!(e.kind, ExprKind::Var(_));
+                    let (lhs, rhs) = match (lhs.as_const(), rhs.as_const()) {
+                        (Some(_), None) if commutative => (rhs, lhs),
+                        (None, None) if commutative && is_var(lhs) && !is_var(rhs) => (rhs, lhs),
+                        (_, _) => (lhs, rhs),
                     };
                     self.expr(lhs);
-                    match immediate(op, rhs) {
-                        Some(instr) => self.emit(instr, span),
-                        None => {
+                    match (immediate(op, rhs), &rhs.kind) {
+                        (Some(instr), _) => self.emit(instr, span),
+                        (None, ExprKind::Var(var)) if slot_form(op, 0).is_some() => {
+                            let slot = self.slot_operand(*var, span);
+                            if let Some(instr) = slot_form(op, slot) {
+                                self.emit(instr, span);
+                            }
+                        }
+                        (None, _) => {
                             self.expr(rhs);
                             self.emit(binary_instr(op), span);
                         }
@@ -551,6 +561,23 @@ fn immediate(op: BinOp, value: &Expr) -> Option<Instr> {
         BinOp::Div => Some(Instr::DivK(k)),
         BinOp::Rem => Some(Instr::ModK(k)),
         BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => None,
+    }
+}
+
+/// The instruction that applies `op` to the top and the value in `slot`, if there is one.
+fn slot_form(op: BinOp, slot: u16) -> Option<Instr> {
+    match op {
+        BinOp::Add => Some(Instr::AddL(slot)),
+        BinOp::Sub => Some(Instr::SubL(slot)),
+        BinOp::Mul => Some(Instr::MulL(slot)),
+        BinOp::Div
+        | BinOp::Rem
+        | BinOp::Eq
+        | BinOp::Ne
+        | BinOp::Lt
+        | BinOp::Le
+        | BinOp::Gt
+        | BinOp::Ge => None,
     }
 }
 

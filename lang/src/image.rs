@@ -539,7 +539,10 @@ impl Image {
                 | Instr::MulK(_)
                 | Instr::DivK(_)
                 | Instr::ModK(_)
-                | Instr::AddTo(_),
+                | Instr::AddTo(_)
+                | Instr::AddL(_)
+                | Instr::SubL(_)
+                | Instr::MulL(_),
             )
             | None => {
                 return Err(ImageError::SleepNotAtSleep {

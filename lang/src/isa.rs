@@ -452,6 +452,12 @@ isa! {
         "Replace the top by its remainder modulo `value` (sign of the top); a zero `value` traps.";
     0x25 AddTo "ADDTO" (Slot) [1 -> 0] "a →"
         "Pop a value and add it to slot `slot`, which must lie below it; overflow traps.";
+    0x26 AddL "ADDL" (Slot) [1 -> 1] "a → a+s"
+        "Add the value in slot `slot` to the top; overflow traps.";
+    0x27 SubL "SUBL" (Slot) [1 -> 1] "a → a-s"
+        "Subtract the value in slot `slot` from the top; overflow traps.";
+    0x28 MulL "MULL" (Slot) [1 -> 1] "a → a*s"
+        "Multiply the top by the value in slot `slot`; overflow traps.";
 }
 
 impl Opcode {

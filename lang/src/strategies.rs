@@ -98,6 +98,9 @@ fn fold_jump(instr: Instr, index: i64, len: i64) -> Instr {
         | Instr::MulK(_)
         | Instr::DivK(_)
         | Instr::ModK(_)
-        | Instr::AddTo(_) => instr,
+        | Instr::AddTo(_)
+        | Instr::AddL(_)
+        | Instr::SubL(_)
+        | Instr::MulL(_) => instr,
     }
 }

@@ -326,8 +326,41 @@ impl Vm {
                     }
                 }};
             }
+            // Replaces the top `a` by `f(a, s)` with `s` the value in `slot`, or traps.
+            macro_rules! local {
+                ($slot:expr, $f:expr) => {{
+                    let slot = $slot;
+                    let s = match stack.get(usize::from(slot)) {
+                        Some(&s) if usize::from(slot) < sp => s,
+                        Some(_) | None => trap!(
+                            instr,
+                            TrapKind::SlotOutOfRange {
+                                slot,
+                                depth: sp,
+                                storing: false
+                            }
+                        ),
+                    };
+                    immediate!(|a: i64| $f(a, s))
+                }};
+            }
             match instr {
                 Instr::Put(value) => push!(value),
+                Instr::AddL(slot) => {
+                    local!(slot, |a: i64, s: i64| a
+                        .checked_add(s)
+                        .ok_or_else(|| overflow(a, "+", s)))
+                }
+                Instr::SubL(slot) => {
+                    local!(slot, |a: i64, s: i64| a
+                        .checked_sub(s)
+                        .ok_or_else(|| overflow(a, "-", s)))
+                }
+                Instr::MulL(slot) => {
+                    local!(slot, |a: i64, s: i64| a
+                        .checked_mul(s)
+                        .ok_or_else(|| overflow(a, "*", s)))
+                }
                 Instr::Add(value) => immediate!(|a: i64| {
                     a.checked_add(value).ok_or_else(|| overflow(a, "+", value))
                 }),

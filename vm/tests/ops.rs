@@ -76,6 +76,10 @@ proptest! {
         prop_assert_eq!(run(vec![Instr::Put(a), Instr::MulK(b)]), ops::binary(BinOp::Mul, a, b));
         prop_assert_eq!(run(vec![Instr::Put(a), Instr::DivK(b)]), ops::binary(BinOp::Div, a, b));
         prop_assert_eq!(run(vec![Instr::Put(a), Instr::ModK(b)]), ops::binary(BinOp::Rem, a, b));
+        // ADDL/SUBL/MULL apply a slot's value to the top.
+        prop_assert_eq!(run(vec![Instr::Put(b), Instr::Put(a), Instr::AddL(0)]), ops::binary(BinOp::Add, a, b));
+        prop_assert_eq!(run(vec![Instr::Put(b), Instr::Put(a), Instr::SubL(0)]), ops::binary(BinOp::Sub, a, b));
+        prop_assert_eq!(run(vec![Instr::Put(b), Instr::Put(a), Instr::MulL(0)]), ops::binary(BinOp::Mul, a, b));
         // ADDTO adds the top into a slot below it.
         prop_assert_eq!(
             run(vec![Instr::Put(a), Instr::Put(b), Instr::AddTo(0), Instr::Dup]),
