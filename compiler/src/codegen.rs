@@ -258,6 +258,18 @@ impl Generator {
             // back rather than a test at the top and a jump back: `JMP cond; body: …; cond: test,
             // jump to body while it holds`.
             StmtKind::While { id, cond, body } => {
+                if let Some((k, rest, step_span)) = self.counting_loop(*id, cond, body) {
+                    // `while i < k { …; i++; }` with `i` on top: test on entry, then one
+                    // instruction that steps and tests, as Lua's FORLOOP does.
+                    let body_label = self.new_label();
+                    let end = self.new_label();
+                    self.jump(Jump(Instr::JgeK(k, 0)), end, span);
+                    self.bind(body_label);
+                    self.loop_body(*id, rest, end, end, span);
+                    self.jump(Jump(Instr::IncJlt(k, 0)), body_label, &step_span);
+                    self.bind(end);
+                    return;
+                }
                 let body_label = self.new_label();
                 let test = self.new_label();
                 let end = self.new_label();
@@ -326,6 +338,43 @@ impl Generator {
         // The code that follows (if any) is unreachable; it is generated as if the jump had not
         // been taken, so the depths of the enclosing blocks stay right.
         self.depth = depth;
+    }
+
+    /// Recognises `while i < k { …; i++; }` where `i` is the top variable and no `continue` goes
+    /// to the loop's test (a `continue` must skip the `i++`): returns `k`, the body without its
+    /// final `i++`, and that statement's span.
+    fn counting_loop<'b>(
+        &self,
+        id: LoopId,
+        cond: &Expr,
+        body: &'b [Stmt],
+    ) -> Option<(i64, &'b [Stmt], Span)> {
+        let ExprKind::Binary(BinaryOp::Lt, lhs, rhs) = &cond.kind else {
+            return None;
+        };
+        let (ExprKind::Var(var), Some(k)) = (&lhs.kind, rhs.as_const()) else {
+            return None;
+        };
+        let (last, rest) = body.split_last()?;
+        let StmtKind::Assign {
+            var: stepped,
+            op,
+            value,
+        } = &last.kind
+        else {
+            return None;
+        };
+        // `i++`, `i += 1` and `i = i + 1` alike.
+        let step = match op {
+            Some(op) => (*op, value),
+            None => compound(*stepped, value)?,
+        };
+        let counting = stepped == var
+            && step.0 == BinOp::Add
+            && step.1.as_const() == Some(1)
+            && self.is_top(*var)
+            && !rest.iter().any(|stmt| continues(stmt, id));
+        counting.then(|| (k, rest, last.span.clone()))
     }
 
     fn loop_body(&mut self, id: LoopId, body: &[Stmt], top: Label, end: Label, span: &Span) {
@@ -520,6 +569,26 @@ impl Generator {
                 );
             }
         }
+    }
+}
+
+/// Whether `stmt` contains a `continue` of loop `id`.
+fn continues(stmt: &Stmt, id: LoopId) -> bool {
+    let any = |stmts: &[Stmt]| stmts.iter().any(|stmt| continues(stmt, id));
+    match &stmt.kind {
+        StmtKind::Continue(target) => *target == id,
+        StmtKind::If {
+            then, otherwise, ..
+        } => any(then) || any(otherwise),
+        StmtKind::While { body, .. } | StmtKind::Loop { body, .. } | StmtKind::Block(body) => {
+            any(body)
+        }
+        StmtKind::Declare { .. }
+        | StmtKind::Assign { .. }
+        | StmtKind::Print(_)
+        | StmtKind::Sleep(_)
+        | StmtKind::Break(_)
+        | StmtKind::Halt => false,
     }
 }
 

@@ -203,6 +203,29 @@ mod tests {
     }
 
     #[test]
+    fn counting_loops_step_and_test_in_one_instruction() {
+        // `while i < k { …; i++; }` with `i` on top: an entry test, then INCJLT.
+        assert_eq!(
+            code("var i = 0;\nwhile i < 10 {\n    print(i);\n    i = i + 1;\n}"),
+            [
+                Instr::Put(0),
+                Instr::JgeK(10, 3),
+                Instr::Print,
+                Instr::IncJlt(10, -1),
+            ]
+        );
+        // A `continue` must skip the step, so such a loop keeps its separate test.
+        let with_continue =
+            code("var i = 0;\nwhile i < 10 {\n    i++;\n    if i == 5 { continue; }\n    i++;\n}");
+        assert!(
+            !with_continue
+                .iter()
+                .any(|instr| matches!(instr, Instr::IncJlt(..))),
+            "{with_continue:?}"
+        );
+    }
+
+    #[test]
     fn break_and_continue_drop_the_variables_of_the_scopes_they_leave() {
         assert_eq!(
             code("outer: {\n    var t = 1;\n    loop { var u = 2; break outer; }\n}\nhalt;"),

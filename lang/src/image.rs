@@ -542,7 +542,8 @@ impl Image {
                 | Instr::AddTo(_)
                 | Instr::AddL(_)
                 | Instr::SubL(_)
-                | Instr::MulL(_),
+                | Instr::MulL(_)
+                | Instr::IncJlt(..),
             )
             | None => {
                 return Err(ImageError::SleepNotAtSleep {

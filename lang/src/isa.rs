@@ -458,6 +458,8 @@ isa! {
         "Subtract the value in slot `slot` from the top; overflow traps.";
     0x28 MulL "MULL" (Slot) [1 -> 1] "a → a*s"
         "Multiply the top by the value in slot `slot`; overflow traps.";
+    0x29 IncJlt "INCJLT" (Value, Rel) [1 -> 1] "a → a+1"
+        "Add 1 to the top (overflow traps); if it is then less than `value`, jump to `index + offset`.";
 }
 
 impl Opcode {

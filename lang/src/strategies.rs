@@ -66,6 +66,7 @@ fn fold_jump(instr: Instr, index: i64, len: i64) -> Instr {
         Instr::JleK(k, offset) => Instr::JleK(k, rel(offset)),
         Instr::JgtK(k, offset) => Instr::JgtK(k, rel(offset)),
         Instr::JgeK(k, offset) => Instr::JgeK(k, rel(offset)),
+        Instr::IncJlt(k, offset) => Instr::IncJlt(k, rel(offset)),
         Instr::Goto(offset) => {
             Instr::Goto(u32::try_from(i64::from(offset) % (index + 1)).unwrap_or(0))
         }

@@ -463,6 +463,18 @@ impl Vm {
                 Instr::JleK(k, offset) => compare!(<=, k, offset),
                 Instr::JgtK(k, offset) => compare!(>, k, offset),
                 Instr::JgeK(k, offset) => compare!(>=, k, offset),
+                Instr::IncJlt(k, offset) => {
+                    let top = top!();
+                    match top.checked_add(1) {
+                        Some(next) => {
+                            *top = next;
+                            if next < k {
+                                jump!(relative(ip, offset));
+                            }
+                        }
+                        None => trap!(instr, overflow(*top, "+", 1)),
+                    }
+                }
                 Instr::MulK(k) => {
                     immediate!(|a: i64| a.checked_mul(k).ok_or_else(|| overflow(a, "*", k)))
                 }

@@ -76,6 +76,15 @@ proptest! {
         prop_assert_eq!(run(vec![Instr::Put(a), Instr::MulK(b)]), ops::binary(BinOp::Mul, a, b));
         prop_assert_eq!(run(vec![Instr::Put(a), Instr::DivK(b)]), ops::binary(BinOp::Div, a, b));
         prop_assert_eq!(run(vec![Instr::Put(a), Instr::ModK(b)]), ops::binary(BinOp::Rem, a, b));
+        // INCJLT adds one and jumps (over the PUT) while the result is below `b`.
+        let code = vec![Instr::Put(a), Instr::IncJlt(b, 2), Instr::Put(7)];
+        match a.checked_add(1) {
+            Some(next) => {
+                let expected = if next < b { vec![next] } else { vec![next, 7] };
+                prop_assert_eq!(run_stack(code), expected);
+            }
+            None => prop_assert_eq!(run(code), Err(ArithError::Overflow)),
+        }
         // ADDL/SUBL/MULL apply a slot's value to the top.
         prop_assert_eq!(run(vec![Instr::Put(b), Instr::Put(a), Instr::AddL(0)]), ops::binary(BinOp::Add, a, b));
         prop_assert_eq!(run(vec![Instr::Put(b), Instr::Put(a), Instr::SubL(0)]), ops::binary(BinOp::Sub, a, b));
