@@ -24,6 +24,7 @@
 //! **Invariant:** decoding never panics and never allocates more than the input's own size: every
 //! declared length is checked against the bytes actually present before it is used.
 
+use crate::bytes::{self, Cursor, Short, Signature, be_u32, to_usize};
 use crate::isa::{Instr, STACK_LIMIT};
 use crate::mvb::{
     CHECKSUM_LEN, HEADER_LEN, Hex, LoadError, MAX_FILE_LEN, Program, SECTION_HEADER_LEN,
@@ -633,10 +634,7 @@ impl Image {
         if len > MAX_IMAGE_LEN {
             return Err(ImageError::ImageTooLarge { len });
         }
-        let mut reader = Reader {
-            bytes,
-            pos: IMAGE_SIGNATURE.len(),
-        };
+        let mut reader = Reader(Cursor::new(bytes, IMAGE_SIGNATURE.len()));
         let header = reader.take(Part::Header, IMAGE_HEADER_LEN - IMAGE_SIGNATURE.len())?;
         let version = u16::from_be_bytes([header[0], header[1]]);
         if version != IMAGE_VERSION {
@@ -650,7 +648,7 @@ impl Image {
         // Walk the structure: where each segment is, without trusting what it says yet.
         let mut found = Found::default();
         let (crc_at, stored) = loop {
-            let offset = reader.pos;
+            let offset = reader.pos();
             let header = reader.take(Part::SegmentHeader, 2)?;
             let header = u16::from_be_bytes([header[0], header[1]]);
             let segment = Segment::from_header(header)
@@ -665,26 +663,26 @@ impl Image {
                     // At most 65,535 × (2^32 - 1), which fits a u64.
                     let values = usize::try_from(count * element).unwrap_or(usize::MAX);
                     reader.take(part, values)?;
-                    &bytes[offset + 2..reader.pos]
+                    &bytes[offset + 2..reader.pos()]
                 }
                 Segment::ProgramHash => reader.take(part, 32)?,
                 Segment::Program => {
                     let program_len = be_u32(reader.take(part, 4)?);
                     reader.take(part, to_usize(program_len))?;
-                    &bytes[offset + 2..reader.pos]
+                    &bytes[offset + 2..reader.pos()]
                 }
                 Segment::Sleep => reader.take(part, 8)?,
                 Segment::End => {
-                    let crc_at = reader.pos;
+                    let crc_at = reader.pos();
                     break (crc_at, be_u32(reader.take(part, 4)?));
                 }
             };
             found.record(segment, offset, fields);
         };
-        if reader.pos < len {
+        if reader.pos() < len {
             return Err(ImageError::TrailingBytes {
-                start: reader.pos,
-                extra: len - reader.pos,
+                start: reader.pos(),
+                extra: len - reader.pos(),
             });
         }
         let computed = crc32fast::hash(&bytes[..crc_at]);
@@ -779,51 +777,44 @@ impl<'a> Found<'a> {
     }
 }
 
-/// Checks the signature, telling a `.mvb` file, a text-mode-mangled signature and a short file
+/// Checks the signature, telling a short file, a text-mode-damaged one and a `.mvb` given by mistake
 /// apart from a foreign file.
 fn check_signature(bytes: &[u8]) -> Result<(), ImageError> {
-    let head = &bytes[..bytes.len().min(IMAGE_SIGNATURE.len())];
-    if head == IMAGE_SIGNATURE {
-        return Ok(());
-    }
-    if IMAGE_SIGNATURE.starts_with(head) {
-        return Err(ImageError::Truncated {
+    match bytes::check_signature(bytes, &IMAGE_SIGNATURE) {
+        Signature::Valid => Ok(()),
+        Signature::Truncated => Err(ImageError::Truncated {
             part: Part::Header,
             start: 0,
             end: IMAGE_HEADER_LEN,
             len: bytes.len(),
-        });
+        }),
+        Signature::TextMode | Signature::Foreign if bytes.starts_with(&crate::mvb::SIGNATURE) => {
+            Err(ImageError::NotAnImage)
+        }
+        Signature::TextMode => Err(ImageError::TextModeCorruption),
+        Signature::Foreign => Err(ImageError::BadSignature {
+            found: Hex(bytes.iter().take(8).copied().collect()),
+        }),
     }
-    if bytes.starts_with(&crate::mvb::SIGNATURE) {
-        return Err(ImageError::NotAnImage);
-    }
-    if bytes.starts_with(&IMAGE_SIGNATURE[..4]) {
-        return Err(ImageError::TextModeCorruption);
-    }
-    Err(ImageError::BadSignature {
-        found: Hex(bytes.iter().take(8).copied().collect()),
-    })
 }
 
-/// A cursor over the image that refuses to read past its end.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
+/// A cursor over the image that names the part it was reading when the image ends too soon.
+struct Reader<'a>(Cursor<'a>);
 
 impl<'a> Reader<'a> {
     fn take(&mut self, part: Part, count: usize) -> Result<&'a [u8], ImageError> {
-        let start = self.pos;
-        let truncated = ImageError::Truncated {
-            part,
-            start,
-            end: start.saturating_add(count),
-            len: self.bytes.len(),
-        };
-        let end = start.checked_add(count).ok_or(truncated.clone())?;
-        let slice = self.bytes.get(start..end).ok_or(truncated)?;
-        self.pos = end;
-        Ok(slice)
+        self.0
+            .take(count)
+            .map_err(|Short { start, end, len }| ImageError::Truncated {
+                part,
+                start,
+                end,
+                len,
+            })
+    }
+
+    fn pos(&self) -> usize {
+        self.0.pos()
     }
 }
 
@@ -839,16 +830,6 @@ fn mvb_len(program: &Program) -> usize {
     (HEADER_LEN + code)
         .saturating_add(sections)
         .saturating_add(CHECKSUM_LEN)
-}
-
-fn be_u32(bytes: &[u8]) -> u32 {
-    let mut buf = [0; 4];
-    buf.copy_from_slice(&bytes[..4]);
-    u32::from_be_bytes(buf)
-}
-
-fn to_usize(value: u32) -> usize {
-    usize::try_from(value).unwrap_or(usize::MAX)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! This crate does no I/O beyond byte buffers, and it is the one place each of these facts is
 //! defined: the compiler, the VM and the hypervisor derive everything from it.
 
+mod bytes;
 pub mod image;
 pub mod isa;
 pub mod mvb;

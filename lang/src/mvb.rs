@@ -18,6 +18,7 @@
 //! **Invariant:** decoding never panics and never allocates more than the input's own size: every
 //! declared length is checked against the bytes actually present before it is used.
 
+use crate::bytes::{self, Cursor, Short, Signature, be_u32, to_usize};
 use crate::isa::{Instr, InstrDecodeError, JumpTarget, Opcode};
 use crate::srcmap::{SOURCE_MAP, SourceMap};
 use std::fmt;
@@ -409,10 +410,7 @@ impl Program {
         if len > MAX_FILE_LEN {
             return Err(LoadError::FileTooLarge { len });
         }
-        let mut reader = Reader {
-            bytes,
-            pos: SIGNATURE.len(),
-        };
+        let mut reader = Reader(Cursor::new(bytes, SIGNATURE.len()));
         let header = reader.take(Part::Header, HEADER_LEN - SIGNATURE.len())?;
         let field = |at: usize, width: usize| &header[at - SIGNATURE.len()..][..width];
         let version = u16::from_be_bytes([field(8, 2)[0], field(8, 2)[1]]);
@@ -430,7 +428,7 @@ impl Program {
         let code_len = be_u32(field(16, 4));
         let section_count = be_u32(field(20, 4));
 
-        let code_start = reader.pos;
+        let code_start = reader.pos();
         let code = reader.take(Part::Code, to_usize(code_len))?;
         let mut raw_sections = Vec::new();
         for index in 0..to_usize(section_count) {
@@ -440,12 +438,12 @@ impl Program {
             let payload = reader.take(Part::SectionPayload(index), to_usize(payload_len))?;
             raw_sections.push((kind, payload));
         }
-        let body_end = reader.pos;
+        let body_end = reader.pos();
         let stored = be_u32(reader.take(Part::Checksum, CHECKSUM_LEN)?);
-        if reader.pos < len {
+        if reader.pos() < len {
             return Err(LoadError::TrailingBytes {
-                start: reader.pos,
-                extra: len - reader.pos,
+                start: reader.pos(),
+                extra: len - reader.pos(),
             });
         }
         let computed = crc32fast::hash(&bytes[..body_end]);
@@ -467,24 +465,19 @@ impl Program {
 
 /// Checks the signature, telling a text-mode-mangled one and a short file apart from a foreign file.
 fn check_signature(bytes: &[u8]) -> Result<(), LoadError> {
-    let head = &bytes[..bytes.len().min(SIGNATURE.len())];
-    if head == SIGNATURE {
-        return Ok(());
-    }
-    if SIGNATURE.starts_with(head) {
-        return Err(LoadError::Truncated {
+    match bytes::check_signature(bytes, &SIGNATURE) {
+        Signature::Valid => Ok(()),
+        Signature::Truncated => Err(LoadError::Truncated {
             part: Part::Header,
             start: 0,
             end: HEADER_LEN,
             len: bytes.len(),
-        });
+        }),
+        Signature::TextMode => Err(LoadError::TextModeCorruption),
+        Signature::Foreign => Err(LoadError::BadSignature {
+            found: Hex::of(bytes),
+        }),
     }
-    if bytes.starts_with(&SIGNATURE[..4]) {
-        return Err(LoadError::TextModeCorruption);
-    }
-    Err(LoadError::BadSignature {
-        found: Hex::of(bytes),
-    })
 }
 
 /// Decodes the code section, which starts at byte `start` of the file.
@@ -537,36 +530,24 @@ fn decode_code(code: &[u8], start: usize, declared: u32) -> Result<Vec<Instr>, L
     Ok(instrs)
 }
 
-/// A cursor over the file that refuses to read past its end.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
+/// A cursor over the file that names the part it was reading when the file ends too soon.
+struct Reader<'a>(Cursor<'a>);
 
 impl<'a> Reader<'a> {
     fn take(&mut self, part: Part, count: usize) -> Result<&'a [u8], LoadError> {
-        let start = self.pos;
-        let truncated = LoadError::Truncated {
-            part,
-            start,
-            end: start.saturating_add(count),
-            len: self.bytes.len(),
-        };
-        let end = start.checked_add(count).ok_or(truncated.clone())?;
-        let slice = self.bytes.get(start..end).ok_or(truncated)?;
-        self.pos = end;
-        Ok(slice)
+        self.0
+            .take(count)
+            .map_err(|Short { start, end, len }| LoadError::Truncated {
+                part,
+                start,
+                end,
+                len,
+            })
     }
-}
 
-fn be_u32(bytes: &[u8]) -> u32 {
-    let mut buf = [0; 4];
-    buf.copy_from_slice(&bytes[..4]);
-    u32::from_be_bytes(buf)
-}
-
-fn to_usize(value: u32) -> usize {
-    usize::try_from(value).unwrap_or(usize::MAX)
+    fn pos(&self) -> usize {
+        self.0.pos()
+    }
 }
 
 fn saturating_u32(value: usize) -> u32 {

@@ -14,6 +14,7 @@
 //!  8×c  per instruction: u32 start and u32 end byte offsets into the source
 //! ```
 
+use crate::bytes::{Cursor, Short, to_usize};
 use crate::mvb::Section;
 use std::ops::Range;
 
@@ -122,28 +123,26 @@ impl SourceMap {
     /// Decodes and checks a payload for a program of `instructions` instructions. Never panics,
     /// and allocates no more than the payload's size.
     pub fn decode(payload: &[u8], instructions: usize) -> Result<SourceMap, SourceMapError> {
-        let mut cursor = Cursor {
-            bytes: payload,
-            pos: 0,
-        };
-        let name_len = usize::from(u16::from_be_bytes(cursor.array()?));
-        let file = std::str::from_utf8(cursor.take(name_len)?)
+        let short = |Short { end, len, .. }| SourceMapError::Length { len, needed: end };
+        let mut cursor = Cursor::new(payload, 0);
+        let name_len = usize::from(u16::from_be_bytes(cursor.array().map_err(short)?));
+        let file = std::str::from_utf8(cursor.take(name_len).map_err(short)?)
             .map_err(|_| SourceMapError::NotUtf8("file name"))?;
-        let source_len = to_usize(u32::from_be_bytes(cursor.array()?));
-        let source = std::str::from_utf8(cursor.take(source_len)?)
+        let source_len = to_usize(u32::from_be_bytes(cursor.array().map_err(short)?));
+        let source = std::str::from_utf8(cursor.take(source_len).map_err(short)?)
             .map_err(|_| SourceMapError::NotUtf8("source"))?;
-        let entries = to_usize(u32::from_be_bytes(cursor.array()?));
+        let entries = to_usize(u32::from_be_bytes(cursor.array().map_err(short)?));
         if entries != instructions {
             return Err(SourceMapError::Count {
                 entries,
                 instructions,
             });
         }
-        let table = cursor.take(entries.saturating_mul(8))?;
-        if cursor.pos != payload.len() {
+        let table = cursor.take(entries.saturating_mul(8)).map_err(short)?;
+        if cursor.pos() != payload.len() {
             return Err(SourceMapError::Length {
                 len: payload.len(),
-                needed: cursor.pos,
+                needed: cursor.pos(),
             });
         }
         let mut spans = Vec::with_capacity(entries);
@@ -191,36 +190,6 @@ pub fn line_column(source: &str, offset: usize) -> (usize, usize) {
         .map_or(0, |line| line.chars().count())
         + 1;
     (line, column)
-}
-
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, count: usize) -> Result<&'a [u8], SourceMapError> {
-        let end = self.pos.saturating_add(count);
-        let slice = self
-            .bytes
-            .get(self.pos..end)
-            .ok_or(SourceMapError::Length {
-                len: self.bytes.len(),
-                needed: end,
-            })?;
-        self.pos = end;
-        Ok(slice)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], SourceMapError> {
-        let mut array = [0; N];
-        array.copy_from_slice(self.take(N)?);
-        Ok(array)
-    }
-}
-
-fn to_usize(value: u32) -> usize {
-    usize::try_from(value).unwrap_or(usize::MAX)
 }
 
 #[cfg(test)]
