@@ -33,7 +33,7 @@ fn asm_like() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(mova_lang::strategies::cases(512)))]
 
     #[test]
     fn arbitrary_text_never_panics(source in any::<String>()) {
@@ -119,7 +119,7 @@ fn mova_like() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(mova_lang::strategies::cases(512)))]
 
     #[test]
     fn the_compiler_never_panics_on_arbitrary_text(source in any::<String>()) {

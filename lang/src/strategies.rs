@@ -5,6 +5,16 @@ use crate::isa::{Instr, Opcode};
 use crate::mvb::{Program, SECTION_OPTIONAL, Section};
 use proptest::prelude::*;
 
+/// The number of cases a property test runs: `default`, unless the `PROPTEST_CASES` environment
+/// variable says otherwise. CI runs the defaults (a fixed, fast budget); a longer run is
+/// `PROPTEST_CASES=100000 cargo test --workspace`.
+pub fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Any instruction, with operands anywhere in their kinds' ranges (edges included).
 pub fn instr() -> impl Strategy<Value = Instr> {
     (0..Opcode::ALL.len(), any::<[i64; 2]>()).prop_filter_map("operands fit", |(i, raw)| {

@@ -66,7 +66,7 @@ fn decodes_canonically_or_is_refused(bytes: &[u8]) -> Result<(), TestCaseError> 
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(mova_lang::strategies::cases(512)))]
 
     #[test]
     fn images_round_trip(image in image()) {

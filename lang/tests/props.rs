@@ -9,7 +9,7 @@ use mova_lang::strategies::{instr, program};
 use proptest::prelude::*;
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(mova_lang::strategies::cases(512)))]
 
     #[test]
     fn instructions_round_trip(instr in instr()) {

@@ -163,7 +163,7 @@ fn run(e: &Expr) -> Result<String, ArithError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(400))]
+    #![proptest_config(ProptestConfig::with_cases(mova_lang::strategies::cases(400)))]
 
     #[test]
     fn compiled_expressions_agree_with_the_reference(e in expr()) {

@@ -64,7 +64,7 @@ fn operand() -> impl Strategy<Value = i64> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(mova_lang::strategies::cases(256)))]
 
     #[test]
     fn binary_opcodes_agree_with_ops(a in operand(), b in operand()) {

@@ -27,7 +27,7 @@ fn encode(request: &Request) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(mova_lang::strategies::cases(512)))]
 
     #[test]
     fn requests_round_trip(request in request()) {
