@@ -1336,3 +1336,58 @@ fn migration_between_network_namespaces() {
     assert_consecutive(&all, 1, "the first host's output, then the second's");
     // The VMs (declared after the guard) are killed before the namespaces are deleted.
 }
+
+/// The control channel holds at most 16 clients: a 17th is answered with an error and closed, the
+/// program runs on, and a freed place takes a new client.
+#[test]
+fn the_connection_limit_refuses_the_seventeenth_client() {
+    const LIMIT: usize = 16;
+    let sandbox = Sandbox::new("connection-limit");
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    let mut vm = sandbox.start(&["loop.mvb"]);
+    let addr = vm.record.addr;
+    let token = vm.record.token_bytes().unwrap();
+    assert_eq!(vm.take(2), [1, 2]);
+
+    let hello = |stream: &mut TcpStream| {
+        stream
+            .write_all(&hello_frame(PROTOCOL_VERSION, &token))
+            .unwrap();
+        Response::read(stream).unwrap()
+    };
+    let mut held: Vec<TcpStream> = (0..LIMIT)
+        .map(|_| {
+            let mut stream = raw_connect(addr);
+            assert_eq!(hello(&mut stream), Response::Ok);
+            stream
+        })
+        .collect();
+
+    let mut extra = raw_connect(addr);
+    let message = error_message(&read_until_closed(&mut extra));
+    assert!(message.contains("too many connections"), "{message}");
+    vm.wait_stderr("too many connections");
+
+    // Freeing a place lets a new client in; the VM printed throughout.
+    drop(held.pop());
+    let mut admitted = None;
+    let deadline = Instant::now() + TIMEOUT;
+    while admitted.is_none() {
+        // The listener counts a connection as gone once its thread has seen it close.
+        let mut stream = raw_connect(addr);
+        stream
+            .write_all(&hello_frame(PROTOCOL_VERSION, &token))
+            .unwrap();
+        match Response::read(&mut stream) {
+            Ok(Response::Ok) => admitted = Some(stream),
+            Ok(_) | Err(_) => {
+                assert!(Instant::now() < deadline, "no place was freed");
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+    drop(held);
+    vm.read_past(Instant::now());
+    vm.assert_counts_from(1);
+    assert_eq!(sandbox.ps_entry(&vm)["state"], "running");
+}
