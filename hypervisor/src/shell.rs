@@ -2,7 +2,7 @@
 //! shell keeps state between commands, as the seed describes: `bind` keeps a connection open, and
 //! `rstate` keeps the state it read for a later `wstate`.
 
-use crate::migrate::{self, Stats};
+use crate::migrate::{self, Side};
 use crate::{HvError, Target, connect, inspect, ps, record};
 use clap::{Parser, Subcommand};
 use mova_lang::image::Image;
@@ -84,13 +84,16 @@ pub enum HvCommand {
     /// Move a VM's running computation into another VM, losing and repeating nothing; the source
     /// stops once the target has the state
     Migrate {
-        /// The source VM's pid
+        /// The source VM: a pid, or host:port with --from-token
         from: String,
         /// The target VM: a pid, or host:port with --token (e.g. a `mova serve` elsewhere)
         to: String,
         /// The token of a remote target VM
         #[arg(long)]
         token: Option<String>,
+        /// The token of a remote source VM
+        #[arg(long)]
+        from_token: Option<String>,
         /// Print the statistics as JSON
         #[arg(long)]
         json: bool,
@@ -221,11 +224,7 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
         } => {
             let target = Target::parse(&target)?;
             let image = state.with_client(&target, token.as_deref(), |client| {
-                let image = client.save(!no_program)?;
-                if leave_running {
-                    client.resume()?;
-                }
-                Ok(image)
+                save_leaving(client, !no_program, leave_running)
             })?;
             let mut said = format!(
                 "read the state of {target} ({} bytes){}\n",
@@ -289,49 +288,41 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
             from,
             to,
             token,
+            from_token,
             json,
         } => {
-            let from = Target::parse(&from)?;
-            let to_target = Target::parse(&to)?;
-            let started = std::time::Instant::now();
             // Connections of their own: a migration must not share a kept connection whose
             // closing would mean something else.
-            if from == to_target {
-                return Err(HvError::Usage(format!("cannot migrate {from} onto itself")));
-            }
-            let mut source = connect(&from, None)?;
-            let mut target = connect(&to_target, token.as_deref())?;
-            if source.addr() == target.addr() {
-                return Err(HvError::Usage(format!(
-                    "cannot migrate {from} onto itself ({} is its own address)",
-                    target.addr()
-                )));
-            }
-            let target_label = match &to_target {
-                Target::Pid(pid) => format!("{pid} ({})", target.addr()),
-                Target::Remote(_) => target.addr().to_string(),
+            let from = Side {
+                target: Target::parse(&from)?,
+                token: from_token,
             };
-            let alive = || match from {
-                Target::Pid(pid) => runtime::alive(pid),
-                Target::Remote(_) => true,
+            let to = Side {
+                target: Target::parse(&to)?,
+                token,
             };
-            let mut stats: Stats =
-                migrate::migrate(&mut source, &mut target, &target_label, alive)?;
-            stats.total = started.elapsed();
-            Ok(if json {
+            let stats = migrate::migrate(&from, &to)?;
+            let mut said = if json {
                 format!(
                     "{}\n",
                     serde_json::json!({
                         "from": from.to_string(),
-                        "to": target_label,
+                        "to": stats.target_label,
                         "bytes": stats.bytes,
                         "downtime_ms": stats.downtime.as_secs_f64() * 1e3,
                         "total_ms": stats.total.as_secs_f64() * 1e3,
+                        "notes": stats.notes,
                     })
                 )
             } else {
-                format!("migrated {from} → {target_label}: {stats}\n")
-            })
+                format!("migrated {from} → {}: {stats}\n", stats.target_label)
+            };
+            if !json {
+                for note in &stats.notes {
+                    said.push_str(&format!("note: {note}\n"));
+                }
+            }
+            Ok(said)
         }
         HvCommand::Kill { target, token } => {
             let target = Target::parse(&target)?;
@@ -381,11 +372,27 @@ fn read_state(from: &str, state: &mut State) -> Result<(String, Vec<u8>), HvErro
     let is_vm = from.parse::<u32>().is_ok_and(|pid| record(pid).is_ok());
     if is_vm || !path.exists() {
         let target = Target::parse(from)?;
-        let image = state.with_client(&target, None, |client| Ok(client.save(true)?))?;
+        let image = state.with_client(&target, None, |client| save_leaving(client, true, false))?;
         return Ok((from.to_owned(), image));
     }
     let (image, _) = inspect::read(path)?;
     Ok((path.display().to_string(), image.encode()))
+}
+
+/// Reads a VM's state and leaves it running or paused. The VM resumes by itself if the connection
+/// closes before the answer, so a saved VM is left paused only by asking for it.
+fn save_leaving(
+    client: &mut Client,
+    with_program: bool,
+    running: bool,
+) -> Result<Vec<u8>, HvError> {
+    let image = client.save(with_program)?;
+    if running {
+        client.resume()?;
+    } else {
+        client.interrupt()?;
+    }
+    Ok(image)
 }
 
 /// Writes binary data to standard output, refusing a terminal.

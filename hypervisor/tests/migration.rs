@@ -662,7 +662,8 @@ fn migrating_a_vm_onto_itself_is_refused_and_changes_nothing() {
 type FakeReport = Result<(Request, Request), String>;
 
 /// A fake migration target on a loopback port: it accepts one client, reads its hello, answers
-/// Ok, reads the next frame and hangs up without answering it. Sends what it read.
+/// Ok, answers an Info as a blank VM would, reads the next frame and hangs up without answering
+/// it. Sends the hello and that frame.
 fn fake_target() -> (SocketAddr, Receiver<FakeReport>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -693,7 +694,14 @@ fn fake_target() -> (SocketAddr, Receiver<FakeReport>) {
                 .map_err(|e| e.to_string())?;
             let hello = Request::read(&mut stream, MAX_HELLO_FRAME).map_err(|e| e.to_string())?;
             Response::Ok.write(&mut stream).map_err(|e| e.to_string())?;
-            let next = Request::read(&mut stream, MAX_FRAME).map_err(|e| e.to_string())?;
+            let mut next = Request::read(&mut stream, MAX_FRAME).map_err(|e| e.to_string())?;
+            if next == Request::Info {
+                let info = r#"{"state":"waiting","held":false,"restores":0}"#;
+                Response::Info(info.into())
+                    .write(&mut stream)
+                    .map_err(|e| e.to_string())?;
+                next = Request::read(&mut stream, MAX_FRAME).map_err(|e| e.to_string())?;
+            }
             Ok((hello, next))
         };
         let result = converse();

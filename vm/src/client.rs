@@ -179,6 +179,11 @@ impl Client {
         }
     }
 
+    /// Keeps the VM paused, and held by this client, even if the connection closes.
+    pub fn hold(&mut self) -> Result<(), ClientError> {
+        self.expect_ok(&Request::Hold)
+    }
+
     /// Stops the VM, telling it why.
     pub fn stop(&mut self, reason: &str) -> Result<(), ClientError> {
         self.expect_ok(&Request::Stop {

@@ -52,6 +52,11 @@ pub enum Request {
     },
     /// Describe the VM (JSON).
     Info,
+    /// Pause and hold the VM for this client, like `Save` but firmly: if this connection closes
+    /// before the client resumes, interrupts or stops the VM, it stays paused (a `Save`'s hold
+    /// would resume it). A migration holds its source so between committing the target and
+    /// stopping the source.
+    Hold,
     /// Stop the VM (it exits once it has replied).
     Stop {
         /// Why, for the VM's log.
@@ -102,6 +107,7 @@ mod kind {
     pub const RESTORE: u8 = 0x05;
     pub const INFO: u8 = 0x06;
     pub const STOP: u8 = 0x07;
+    pub const HOLD: u8 = 0x08;
     pub const OK: u8 = 0x81;
     pub const ERROR: u8 = 0x82;
     pub const IMAGE: u8 = 0x83;
@@ -169,6 +175,7 @@ impl Request {
             Request::Restore { image } => write_frame(out, kind::RESTORE, image),
             Request::Info => write_frame(out, kind::INFO, &[]),
             Request::Stop { reason } => write_frame(out, kind::STOP, reason.as_bytes()),
+            Request::Hold => write_frame(out, kind::HOLD, &[]),
         }
     }
 
@@ -209,6 +216,7 @@ impl Request {
             },
             kind::RESTORE => Ok(Request::Restore { image: payload }),
             kind::INFO => empty(Request::Info),
+            kind::HOLD => empty(Request::Hold),
             kind::STOP => Ok(Request::Stop {
                 reason: String::from_utf8(payload)
                     .map_err(|_| FrameError::Malformed("stop reason is not UTF-8".into()))?,
@@ -275,6 +283,7 @@ mod tests {
             token: vec![7; TOKEN_LEN],
         });
         round_trip(Request::Interrupt);
+        round_trip(Request::Hold);
         round_trip(Request::Resume);
         round_trip(Request::Save { with_program: true });
         round_trip(Request::Restore {

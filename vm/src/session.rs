@@ -4,8 +4,14 @@
 //!
 //! A request interrupts a running program; it is served at the instruction boundary where the
 //! program paused (after its output was flushed), and the program then runs on unless the request
-//! paused it. A restored image is not run until a `Resume` commits it, and is dropped again if the
-//! client that sent it disconnects first, so a half-finished migration never runs a copy.
+//! paused it.
+//!
+//! A `Save` or a `Restore` makes its client the VM's **holder** ([`Hold`]): until that client
+//! resumes, interrupts or stops the VM, other clients may only ask for `Info`, so two migrations
+//! of one VM cannot both take its state. If the holder disconnects first, the VM goes back to how
+//! it was before the hold: a restored image is dropped, a saved VM runs on if it was running. A
+//! half-finished migration therefore never runs a copy, and never leaves the source paused. A
+//! `Hold` request makes the hold firm: then the VM stays paused when its holder disconnects.
 
 use crate::control::{Command, ConnId};
 use crate::interrupt::Interrupt;
@@ -46,23 +52,34 @@ pub struct Identity {
     pub started_ms: u64,
 }
 
-/// A restored image waiting for `Resume`, and what to go back to if it never comes.
-struct Pending {
+/// A client's claim on the VM's state, taken by its `Save` or `Restore`.
+struct Hold {
     conn: ConnId,
-    previous: Option<Vm>,
+    /// Whether the program ran when the hold was taken.
     was_running: bool,
+    /// Set when the holder restored an image: the VM it replaced, to go back to if the image is
+    /// never committed.
+    replaced: Option<Option<Vm>>,
+    /// Taken firmly (`Hold`): the holder's disconnecting leaves the VM paused as it is.
+    firm: bool,
 }
+
+/// Why a request from another client than the holder is refused.
+const HELD: &str = "another client holds this VM (a save, restore or migration is in progress) \
+                    until it resumes, interrupts or stops it, or disconnects";
 
 /// The interpreter's side of a controlled VM.
 pub struct Session<W: Write> {
     vm: Option<Vm>,
     running: bool,
-    pending: Option<Pending>,
+    hold: Option<Hold>,
     interrupt: Interrupt,
     commands: Receiver<Command>,
     out: W,
     identity: Identity,
     started: Instant,
+    /// How many restored images were committed.
+    restores: u64,
 }
 
 impl<W: Write> std::fmt::Debug for Session<W> {
@@ -88,12 +105,13 @@ impl<W: Write> Session<W> {
         Session {
             running: !paused && vm.is_some(),
             vm,
-            pending: None,
+            hold: None,
             interrupt,
             commands,
             out,
             identity,
             started: Instant::now(),
+            restores: 0,
         }
     }
 
@@ -107,7 +125,7 @@ impl<W: Write> Session<W> {
                     return (end, self.vm);
                 }
             }
-            let runnable = self.running && self.pending.is_none();
+            let runnable = self.running && self.hold.is_none();
             match (&mut self.vm, runnable) {
                 (Some(vm), true) => match vm.run(&mut self.out, &self.interrupt) {
                     Outcome::Halted => return (End::Halted, self.vm),
@@ -130,15 +148,14 @@ impl<W: Write> Session<W> {
         match command {
             Command::Signal(signal) => Some(End::Signal(signal)),
             Command::Disconnected(conn) => {
-                if self
-                    .pending
-                    .as_ref()
-                    .is_some_and(|pending| pending.conn == conn)
-                {
-                    // The client that restored an image left without committing it: go back.
-                    if let Some(pending) = self.pending.take() {
-                        self.vm = pending.previous;
-                        self.running = pending.was_running && self.vm.is_some();
+                if let Some(hold) = self.hold.as_ref().filter(|hold| hold.conn == conn) {
+                    // The holder left without resuming, interrupting or stopping: go back, or
+                    // stay paused if it held firmly.
+                    if hold.firm {
+                        self.release(true);
+                        self.running = false;
+                    } else {
+                        self.release(false);
                     }
                 }
                 None
@@ -162,28 +179,29 @@ impl<W: Write> Session<W> {
     }
 
     fn serve(&mut self, request: Request, conn: ConnId) -> (Response, Option<End>) {
+        let held_by_other = self.hold.as_ref().is_some_and(|hold| hold.conn != conn);
         let response = match request {
             Request::Hello { .. } => Response::Error("already authenticated".into()),
+            Request::Info => Response::Info(self.info()),
+            Request::Interrupt
+            | Request::Resume
+            | Request::Save { .. }
+            | Request::Restore { .. }
+            | Request::Hold
+            | Request::Stop { .. }
+                if held_by_other =>
+            {
+                Response::Error(HELD.into())
+            }
             Request::Interrupt => {
+                // Ends a hold keeping the VM paused (a restored image is committed, paused).
+                self.release(true);
                 self.running = false;
                 Response::Ok
             }
             Request::Resume => {
-                if self
-                    .pending
-                    .as_ref()
-                    .is_some_and(|pending| pending.conn != conn)
-                {
-                    // Only the client that restored an image may commit it.
-                    return (
-                        Response::Error(
-                            "another client's restore is waiting to be committed by that client"
-                                .into(),
-                        ),
-                        None,
-                    );
-                }
-                if self.pending.take().is_some() || self.vm.is_some() {
+                self.release(true);
+                if self.vm.is_some() {
                     self.running = true;
                     Response::Ok
                 } else {
@@ -195,6 +213,7 @@ impl<W: Write> Session<W> {
             Request::Save { with_program } => match &self.vm {
                 Some(vm) => match vm.save(with_program) {
                     Ok(image) => {
+                        self.take_hold(conn);
                         self.running = false;
                         Response::Image(image.encode())
                     }
@@ -203,21 +222,54 @@ impl<W: Write> Session<W> {
                 None => Response::Error("no program is loaded: there is no state to save".into()),
             },
             Request::Restore { image } => self.restore(&image, conn),
-            Request::Info => Response::Info(self.info()),
+            Request::Hold => match self.vm {
+                Some(_) => {
+                    self.take_hold(conn);
+                    if let Some(hold) = &mut self.hold {
+                        hold.firm = true;
+                    }
+                    self.running = false;
+                    Response::Ok
+                }
+                None => Response::Error("no program is loaded: there is nothing to hold".into()),
+            },
             Request::Stop { reason } => return (Response::Ok, Some(End::Stopped(reason))),
         };
         (response, None)
     }
 
+    /// Makes `conn` the holder, unless it already is (the hold keeps what it first recorded).
+    fn take_hold(&mut self, conn: ConnId) {
+        if self.hold.is_none() {
+            self.hold = Some(Hold {
+                conn,
+                was_running: self.running,
+                replaced: None,
+                firm: false,
+            });
+        }
+    }
+
+    /// Ends the hold: `commit` keeps the VM's state as it is now; otherwise the VM goes back to
+    /// the state, and running or paused, it had when the hold was taken.
+    fn release(&mut self, commit: bool) {
+        let Some(hold) = self.hold.take() else {
+            return;
+        };
+        if commit {
+            if hold.replaced.is_some() {
+                self.restores += 1;
+            }
+            return;
+        }
+        if let Some(previous) = hold.replaced {
+            self.vm = previous;
+        }
+        self.running = hold.was_running && self.vm.is_some();
+    }
+
     /// Checks and loads an image, keeping the VM paused until a `Resume` commits it.
     fn restore(&mut self, bytes: &[u8], conn: ConnId) -> Response {
-        if self
-            .pending
-            .as_ref()
-            .is_some_and(|pending| pending.conn != conn)
-        {
-            return Response::Error("another client's restore is waiting to be committed".into());
-        }
         let image = match Image::decode(bytes) {
             Ok(image) => image,
             Err(error) => return Response::Error(format!("refused the image: {error}")),
@@ -237,23 +289,24 @@ impl<W: Write> Session<W> {
             Err(error) => return Response::Error(format!("refused the image: {error}")),
         };
         let previous = self.vm.replace(restored);
-        match &mut self.pending {
-            // The same client restores again before committing: keep the original fallback.
-            Some(_) => {}
-            None => {
-                self.pending = Some(Pending {
-                    conn,
-                    previous,
-                    was_running: self.running,
-                });
-            }
+        self.take_hold(conn);
+        if let Some(hold) = &mut self.hold
+            && hold.replaced.is_none()
+        {
+            // The first image this holder restores: remember what it replaced. A later one
+            // (restoring again before committing) keeps that original fallback.
+            hold.replaced = Some(previous);
         }
         self.running = false;
         Response::Ok
     }
 
     fn info(&self) -> String {
-        let state = match (&self.vm, self.pending.is_some(), self.running) {
+        let restored = self
+            .hold
+            .as_ref()
+            .is_some_and(|hold| hold.replaced.is_some());
+        let state = match (&self.vm, restored, self.running) {
             (None, _, _) => "waiting",
             (Some(_), true, _) => "restored",
             (Some(_), false, true) => "running",
@@ -267,6 +320,8 @@ impl<W: Write> Session<W> {
             "uptime_ms": u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             "now_ms": now_ms(),
             "state": state,
+            "held": self.hold.is_some(),
+            "restores": self.restores,
         });
         if let Some(vm) = &self.vm {
             info["ip"] = vm.ip().into();
@@ -278,5 +333,172 @@ impl<W: Write> Session<W> {
             }
         }
         info.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic, clippy::wildcard_enum_match_arm)]
+    use super::*;
+    use std::sync::mpsc;
+
+    const A: ConnId = 1;
+    const B: ConnId = 2;
+
+    fn program(start: i64) -> Vm {
+        let source = format!("PUT {start}\ntop: ADD 1\nGOTO top");
+        Vm::new(mova_compiler::assemble(&source).unwrap())
+    }
+
+    fn session(vm: Option<Vm>) -> Session<Vec<u8>> {
+        // The sender is dropped: these tests drive `serve` and `handle` directly.
+        let (_, commands) = mpsc::channel();
+        let identity = Identity {
+            pid: 1,
+            addr: "127.0.0.1:1".into(),
+            program: "test".into(),
+            started_ms: 0,
+        };
+        Session::new(vm, false, Interrupt::new(), commands, Vec::new(), identity)
+    }
+
+    fn ask(session: &mut Session<Vec<u8>>, conn: ConnId, request: Request) -> Response {
+        session.serve(request, conn).0
+    }
+
+    fn refused(response: &Response) -> bool {
+        matches!(response, Response::Error(reason) if reason == HELD)
+    }
+
+    fn image(session: &mut Session<Vec<u8>>, conn: ConnId) -> Vec<u8> {
+        match ask(session, conn, Request::Save { with_program: true }) {
+            Response::Image(image) => image,
+            other => panic!("expected an image, got {other:?}"),
+        }
+    }
+
+    fn info(session: &Session<Vec<u8>>) -> serde_json::Value {
+        serde_json::from_str(&session.info()).unwrap()
+    }
+
+    #[test]
+    fn a_save_holds_the_vm_against_other_clients() {
+        let mut s = session(Some(program(0)));
+        image(&mut s, A);
+        assert!(!s.running);
+        for request in [
+            Request::Save { with_program: true },
+            Request::Interrupt,
+            Request::Resume,
+            Request::Hold,
+            Request::Stop { reason: "x".into() },
+            Request::Restore { image: Vec::new() },
+        ] {
+            assert!(refused(&ask(&mut s, B, request.clone())), "{request:?}");
+        }
+        assert!(matches!(ask(&mut s, B, Request::Info), Response::Info(_)));
+        assert_eq!(info(&s)["held"], true);
+        // The holder may save again, and its resume ends the hold.
+        image(&mut s, A);
+        assert_eq!(ask(&mut s, A, Request::Resume), Response::Ok);
+        assert!(s.running && s.hold.is_none());
+        assert_eq!(ask(&mut s, B, Request::Interrupt), Response::Ok);
+    }
+
+    #[test]
+    fn a_saving_client_that_disconnects_gives_the_vm_back_running_or_paused() {
+        let mut s = session(Some(program(0)));
+        image(&mut s, A);
+        s.handle(Command::Disconnected(B));
+        assert!(s.hold.is_some(), "another client's leaving changes nothing");
+        s.handle(Command::Disconnected(A));
+        assert!(s.running && s.hold.is_none());
+
+        assert_eq!(ask(&mut s, B, Request::Interrupt), Response::Ok);
+        image(&mut s, A);
+        s.handle(Command::Disconnected(A));
+        assert!(
+            !s.running && s.hold.is_none(),
+            "it was paused before the save"
+        );
+    }
+
+    #[test]
+    fn interrupt_ends_a_hold_keeping_the_vm_paused() {
+        let mut s = session(Some(program(0)));
+        image(&mut s, A);
+        assert_eq!(ask(&mut s, A, Request::Interrupt), Response::Ok);
+        s.handle(Command::Disconnected(A));
+        assert!(!s.running && s.hold.is_none());
+    }
+
+    #[test]
+    fn a_firm_hold_leaves_the_vm_paused_when_its_client_leaves() {
+        let mut s = session(Some(program(0)));
+        image(&mut s, A);
+        assert_eq!(ask(&mut s, A, Request::Hold), Response::Ok);
+        assert!(refused(&ask(&mut s, B, Request::Resume)));
+        s.handle(Command::Disconnected(A));
+        assert!(!s.running && s.hold.is_none());
+        assert_eq!(ask(&mut s, B, Request::Resume), Response::Ok);
+        assert!(s.running);
+        assert!(matches!(
+            ask(&mut session(None), A, Request::Hold),
+            Response::Error(_)
+        ));
+    }
+
+    #[test]
+    fn a_restored_image_is_committed_by_its_client_or_dropped_when_it_leaves() {
+        let mut source = session(Some(program(7)));
+        let bytes = image(&mut source, A);
+
+        let mut blank = session(None);
+        assert_eq!(
+            ask(
+                &mut blank,
+                A,
+                Request::Restore {
+                    image: bytes.clone()
+                }
+            ),
+            Response::Ok
+        );
+        assert_eq!(info(&blank)["state"], "restored");
+        assert!(refused(&ask(
+            &mut blank,
+            B,
+            Request::Save { with_program: true }
+        )));
+        assert!(refused(&ask(&mut blank, B, Request::Resume)));
+        blank.handle(Command::Disconnected(A));
+        assert!(blank.vm.is_none() && !blank.running, "dropped: blank again");
+        assert_eq!(info(&blank)["restores"], 0);
+
+        assert_eq!(
+            ask(&mut blank, B, Request::Restore { image: bytes }),
+            Response::Ok
+        );
+        assert_eq!(ask(&mut blank, B, Request::Resume), Response::Ok);
+        assert!(blank.running && blank.hold.is_none());
+        assert_eq!(info(&blank)["restores"], 1);
+        blank.handle(Command::Disconnected(B));
+        assert!(blank.running, "a committed image stays");
+    }
+
+    #[test]
+    fn a_refused_image_takes_no_hold() {
+        let mut s = session(Some(program(0)));
+        let response = ask(
+            &mut s,
+            A,
+            Request::Restore {
+                image: vec![1, 2, 3],
+            },
+        );
+        assert!(
+            matches!(response, Response::Error(reason) if reason.starts_with("refused the image"))
+        );
+        assert!(s.hold.is_none() && s.running);
     }
 }

@@ -16,6 +16,7 @@ fn request() -> impl Strategy<Value = Request> {
         any::<bool>().prop_map(|with_program| Request::Save { with_program }),
         prop::collection::vec(any::<u8>(), 0..200).prop_map(|image| Request::Restore { image }),
         Just(Request::Info),
+        Just(Request::Hold),
         "[a-z ]{0,20}".prop_map(|reason| Request::Stop { reason }),
     ]
 }
