@@ -168,10 +168,23 @@ pub fn alive(pid: u32) -> bool {
     };
     // Signal 0 checks existence and permission without sending anything; EPERM means it exists
     // but belongs to someone else.
-    match kill(Pid::from_raw(raw), None) {
+    let exists = match kill(Pid::from_raw(raw), None) {
         Ok(()) => true,
         Err(errno) => errno == nix::errno::Errno::EPERM,
-    }
+    };
+    exists && !zombie(pid)
+}
+
+/// Whether `pid` has exited and only waits for its parent to reap it (Linux's `/proc`; elsewhere
+/// a zombie counts as alive). A zombie VM serves nobody: it is as dead as a reaped one.
+fn zombie(pid: u32) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // `pid (command) state …`: the command may hold spaces and parentheses, the state follows the
+    // last `)`.
+    stat.rsplit_once(')')
+        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
 }
 
 /// Every record in `dir` of a live process, sorted by pid; records of dead processes and files
@@ -280,5 +293,27 @@ mod tests {
         );
         assert_eq!(decode_hex("abc"), None);
         assert_eq!(decode_hex("zz"), None);
+    }
+
+    #[test]
+    fn a_process_is_alive_until_it_exits_even_unreaped() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        assert!(alive(pid) && !zombie(pid));
+        child.kill().unwrap();
+        // Not reaped yet: a zombie, which counts as gone.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while alive(pid) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{pid} stays alive after SIGKILL"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        child.wait().unwrap();
+        assert!(!alive(pid));
     }
 }
