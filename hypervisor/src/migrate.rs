@@ -162,8 +162,19 @@ pub fn migrate(from: &Side, to: &Side) -> Result<Stats, HvError> {
     };
 
     // 0. Before anything changes: the source's state, and a target free to take the image.
-    let source_running = source.info()?["state"] == "running";
-    let before = target.info()?;
+    let source_running = match source.info() {
+        Ok(info) => info["state"] == "running",
+        Err(error) => {
+            return Err(failed(format!(
+                "cannot ask the source {from} about its state: {error}; nothing changed"
+            )));
+        }
+    };
+    let before = target.info().map_err(|error| {
+        failed(format!(
+            "cannot ask the target {to} about its state: {error}; nothing changed"
+        ))
+    })?;
     if before["held"] == Value::Bool(true) {
         return Err(failed(format!(
             "the target {to} is held by another client (a save, restore or migration is in \

@@ -297,6 +297,11 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
                 target: Target::parse(&from)?,
                 token: from_token,
             };
+            if let (Target::Remote(addr), None) = (&from.target, &from.token) {
+                return Err(HvError::Usage(format!(
+                    "the source `{addr}` is a remote VM: give its token with --from-token"
+                )));
+            }
             let to = Side {
                 target: Target::parse(&to)?,
                 token,

@@ -87,6 +87,39 @@ fn migration_loses_and_repeats_nothing() {
     assert_eq!(sandbox.ps_pids(), [third.pid]);
 }
 
+/// Both ends given by address and token, as for VMs on other hosts (`--from-token`, `--token`).
+#[test]
+fn migration_between_addresses_with_tokens() {
+    let sandbox = Sandbox::new("remote");
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    let mut source = sandbox.start(&["loop.mvb"]);
+    let mut target = sandbox.start(&["serve"]);
+    source.take(3);
+    let (from, to) = (
+        source.record.addr.to_string(),
+        target.record.addr.to_string(),
+    );
+
+    let stderr = sandbox.hv_fails(&["migrate", &from, &to, "--token", &target.record.token], 2);
+    assert!(stderr.contains("give its token with --from-token"), "{stderr}");
+
+    let out = sandbox.hv_ok(&[
+        "migrate",
+        &from,
+        &to,
+        "--from-token",
+        &source.record.token,
+        "--token",
+        &target.record.token,
+    ]);
+    assert!(out.contains(&format!("migrated {from} → {to}")), "{out}");
+    source.assert_stops(&format!("migrated to {to}"));
+    target.take(3);
+    let mut all = source.values();
+    all.extend(target.values());
+    assert_consecutive(&all, 1, "the source's output, then the target's");
+}
+
 #[test]
 fn migration_ping_pong_through_a_chain_of_blank_vms() {
     let sandbox = Sandbox::new("chain");

@@ -501,6 +501,21 @@ impl Vm {
         self.read_to_end();
     }
 
+    /// Reads every line that has arrived, without waiting; returns how many.
+    pub fn read_available(&mut self) -> usize {
+        let mut count = 0;
+        while let Ok((at, line)) = self.lines.try_recv() {
+            self.record_line(at, &line);
+            count += 1;
+        }
+        count
+    }
+
+    /// Whether the process has exited.
+    pub fn exited(&mut self) -> bool {
+        self.child.0.try_wait().unwrap().is_some()
+    }
+
     /// Kills the VM with SIGKILL (it cannot clean up) and reaps it.
     pub fn sigkill(&mut self) {
         self.child.0.kill().unwrap();

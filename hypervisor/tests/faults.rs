@@ -1,0 +1,570 @@
+//! Fault injection for live migration (issue 6): real `mova` VMs and the real `movahv`, with a
+//! fault-injecting proxy on each VM's control channel.
+//!
+//! Each VM's runtime record is pointed at its proxy, so `movahv` addresses the VMs by pid as a
+//! user would (and can tell a dead process from an unreachable one) while every frame passes
+//! through the proxy. The proxy relays frames one by one and, at one chosen moment — before a
+//! request of a given kind reaches the VM, half-way through it, after the VM answered but before
+//! the answer is relayed, or after it is relayed — cuts both connections or kills the VM with
+//! SIGKILL, once. Later connections are relayed untouched, as a healed network would.
+//!
+//! The invariant checked after every fault (docs/protocol.md, "Migration"): afterwards at most one
+//! VM runs the computation — exactly one unless the source was killed before the target
+//! acknowledged the image — the printed values are 1, 2, 3, … across both VMs with no gap and no
+//! repeat, a VM that was handed half an image never runs it, no rescue file is left unless one is
+//! expected, and `movahv` says what happened and exits 0 only if the target runs the state.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::wildcard_enum_match_arm
+)]
+
+mod common;
+
+use common::*;
+use mova_vm::runtime::{self, Record};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Request kinds (docs/protocol.md, "Frames").
+const INFO: u8 = 0x06;
+const SAVE: u8 = 0x04;
+const RESTORE: u8 = 0x05;
+const RESUME: u8 = 0x03;
+const HOLD: u8 = 0x08;
+const STOP: u8 = 0x07;
+
+/// When, in the life of one request, the fault strikes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum When {
+    /// The request has not reached the VM.
+    BeforeRequest,
+    /// Half of the request's frame has reached the VM.
+    MidRequest,
+    /// The VM served the request; its answer has not reached the client.
+    BeforeAnswer,
+    /// The answer has reached the client.
+    AfterAnswer,
+}
+
+/// What the fault is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    /// Both connections are closed.
+    Cut,
+    /// The VM is killed with SIGKILL (and the connections close).
+    Kill,
+    /// Nothing breaks: the proxy waits this long, then relays on.
+    Delay(Duration),
+}
+
+/// A fault to inject at the first request of `kind`.
+#[derive(Clone, Copy, Debug)]
+struct Rule {
+    kind: u8,
+    when: When,
+    fault: Fault,
+}
+
+/// A relay between clients and one VM's control channel, with at most one fault.
+struct Proxy {
+    fired: Arc<AtomicBool>,
+    done: Arc<AtomicBool>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Proxy {
+    /// Starts a proxy in front of `vm` and points the VM's runtime record at it.
+    fn before(sandbox: &Sandbox, vm: &Vm, rule: Option<Rule>) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let proxy = Proxy {
+            fired: Arc::new(AtomicBool::new(false)),
+            done: Arc::new(AtomicBool::new(false)),
+        };
+        let upstream = vm.record.addr;
+        let pid = vm.pid;
+        let fired = Arc::clone(&proxy.fired);
+        let done = Arc::clone(&proxy.done);
+        thread::spawn(move || {
+            while !done.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        let fired = Arc::clone(&fired);
+                        thread::spawn(move || relay(client, upstream, pid, rule, &fired));
+                    }
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                        thread::sleep(Duration::from_millis(2));
+                    }
+                    Err(_) => return,
+                }
+            }
+        });
+        let record = Record {
+            addr,
+            ..vm.record.clone()
+        };
+        record.write(&sandbox.run).unwrap();
+        proxy
+    }
+
+    /// Whether the fault was injected.
+    fn fired(&self) -> bool {
+        self.fired.load(Ordering::SeqCst)
+    }
+}
+
+/// Reads one frame (its length prefix included); `None` when the peer closed or failed.
+fn read_frame(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut frame = vec![0; 4];
+    stream.read_exact(&mut frame).ok()?;
+    let length = u32::from_be_bytes(frame[..4].try_into().unwrap());
+    let length = usize::try_from(length).ok()?;
+    frame.resize(4 + length, 0);
+    stream.read_exact(&mut frame[4..]).ok()?;
+    Some(frame)
+}
+
+/// Relays one client's connection frame by frame, injecting the rule's fault once.
+fn relay(
+    mut client: TcpStream,
+    upstream: SocketAddr,
+    pid: u32,
+    rule: Option<Rule>,
+    fired: &AtomicBool,
+) {
+    let _ = client.set_nonblocking(false);
+    let _ = client.set_read_timeout(Some(TIMEOUT));
+    let Ok(mut vm) = TcpStream::connect(upstream) else {
+        return; // The VM is gone: the client sees its connection close.
+    };
+    let _ = vm.set_read_timeout(Some(TIMEOUT));
+    let _ = client.set_nodelay(true);
+    let _ = vm.set_nodelay(true);
+    let strike = |when: When, kind: u8, client: &TcpStream, vm: &TcpStream| -> bool {
+        let Some(rule) = rule else { return false };
+        if rule.kind != kind || rule.when != when || fired.swap(true, Ordering::SeqCst) {
+            return false;
+        }
+        match rule.fault {
+            Fault::Delay(pause) => {
+                thread::sleep(pause);
+                return false;
+            }
+            Fault::Kill => kill(pid),
+            Fault::Cut => {}
+        }
+        let _ = client.shutdown(Shutdown::Both);
+        let _ = vm.shutdown(Shutdown::Both);
+        true
+    };
+    while let Some(request) = read_frame(&mut client) {
+        let kind = request.get(4).copied().unwrap_or(0);
+        if strike(When::BeforeRequest, kind, &client, &vm) {
+            return;
+        }
+        let half = 4 + (request.len() - 4) / 2;
+        let split = rule.is_some_and(|rule| rule.kind == kind && rule.when == When::MidRequest);
+        if split && !fired.load(Ordering::SeqCst) {
+            if vm.write_all(&request[..half]).is_err() {
+                break;
+            }
+            // Let the VM read the first half before the fault.
+            thread::sleep(Duration::from_millis(50));
+            if strike(When::MidRequest, kind, &client, &vm) {
+                return;
+            }
+            if vm.write_all(&request[half..]).is_err() {
+                break;
+            }
+        } else if vm.write_all(&request).is_err() {
+            break;
+        }
+        let Some(answer) = read_frame(&mut vm) else {
+            break;
+        };
+        if strike(When::BeforeAnswer, kind, &client, &vm) {
+            return;
+        }
+        if client.write_all(&answer).is_err() {
+            break;
+        }
+        if strike(When::AfterAnswer, kind, &client, &vm) {
+            return;
+        }
+    }
+    let _ = client.shutdown(Shutdown::Both);
+    let _ = vm.shutdown(Shutdown::Both);
+}
+
+/// Kills `pid` with SIGKILL and waits until it is gone (a zombie counts as gone).
+fn kill(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -KILL {pid} failed");
+    let deadline = Instant::now() + TIMEOUT;
+    while runtime::alive(pid) {
+        assert!(Instant::now() < deadline, "{pid} survives SIGKILL");
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Which side the fault is on.
+#[derive(Clone, Copy, Debug)]
+enum Side {
+    Source,
+    Target,
+}
+
+/// Which VM runs the computation once the dust settles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Runs {
+    Source,
+    Target,
+    /// The source was killed before the target acknowledged the image.
+    Nobody,
+}
+
+/// One fault-injection case and what must come of it.
+struct Case {
+    side: Side,
+    rule: Rule,
+    runs: Runs,
+    /// What `movahv` must say (on standard error if it fails, standard output if it succeeds).
+    says: &'static str,
+}
+
+/// Watches both VMs for a while and says which of them printed: the ones that run.
+fn running(source: &mut Vm, target: &mut Vm) -> (bool, bool) {
+    thread::sleep(QUIET);
+    source.read_available();
+    target.read_available();
+    let before = (source.values().len(), target.values().len());
+    thread::sleep(QUIET + QUIET);
+    source.read_available();
+    target.read_available();
+    (
+        source.values().len() > before.0,
+        target.values().len() > before.1,
+    )
+}
+
+/// Lists the rescue files `movahv` left in the sandbox.
+fn rescue_files(sandbox: &Sandbox) -> Vec<String> {
+    std::fs::read_dir(sandbox.path("."))
+        .unwrap()
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("movahv-rescue-"))
+        .collect()
+}
+
+/// Migrates a running seed loop from a VM into a blank one with the case's fault injected, and
+/// checks the invariant.
+fn inject(case: &Case) {
+    let sandbox = Sandbox::new("fault");
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    let mut source = sandbox.start(&["loop.mvb"]);
+    let mut target = sandbox.start(&["serve"]);
+    source.take(3);
+    let (source_rule, target_rule) = match case.side {
+        Side::Source => (Some(case.rule), None),
+        Side::Target => (None, Some(case.rule)),
+    };
+    let source_proxy = Proxy::before(&sandbox, &source, source_rule);
+    let target_proxy = Proxy::before(&sandbox, &target, target_rule);
+
+    let output = sandbox.hv(&["migrate", &source.id(), &target.id()]);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let said = format!("status {:?}\n{stdout}{stderr}", output.status.code());
+    assert!(
+        source_proxy.fired() || target_proxy.fired(),
+        "the fault was never injected: {said}"
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(if case.runs == Runs::Target { 0 } else { 1 }),
+        "movahv: {said}"
+    );
+    assert!(
+        said.contains(case.says),
+        "movahv should say {:?}: {said}",
+        case.says
+    );
+
+    let (source_runs, target_runs) = running(&mut source, &mut target);
+    let runs = match (source_runs, target_runs) {
+        (true, false) => Runs::Source,
+        (false, true) => Runs::Target,
+        (false, false) => Runs::Nobody,
+        (true, true) => panic!("both VMs run the computation: {said}"),
+    };
+    assert_eq!(runs, case.runs, "movahv: {said}");
+
+    // What each printed: the source's lines, then the target's, are 1, 2, 3, … with nothing
+    // lost or repeated.
+    if runs != Runs::Source {
+        assert!(source.exited(), "the source still lives: {said}");
+        source.read_to_end();
+    }
+    if runs != Runs::Target && target.exited() {
+        target.read_to_end();
+    }
+    let mut values = source.values();
+    values.extend(target.values());
+    assert_consecutive(&values, 1, "the source's and the target's output");
+    match runs {
+        Runs::Source => {
+            // The target holds nothing: a blank VM again (unless it was killed).
+            if !target.exited() {
+                assert_eq!(sandbox.ps_entry(&target)["state"], "waiting", "{said}");
+            }
+            assert_eq!(sandbox.ps_entry(&source)["held"], false, "{said}");
+        }
+        Runs::Target => {
+            assert!(
+                target.values().len() > 1,
+                "the target printed little: {said}"
+            );
+            assert_eq!(sandbox.ps_entry(&target)["held"], false, "{said}");
+        }
+        Runs::Nobody => {}
+    }
+    assert_eq!(rescue_files(&sandbox), Vec::<String>::new(), "{said}");
+}
+
+/// One `#[test]` per case, so they run in parallel and fail by name.
+macro_rules! cases {
+    ($($name:ident: $side:ident $kind:ident $when:ident $fault:ident => $runs:ident, $says:literal;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                inject(&Case {
+                    side: Side::$side,
+                    rule: Rule {
+                        kind: $kind,
+                        when: When::$when,
+                        fault: Fault::$fault,
+                    },
+                    runs: Runs::$runs,
+                    says: $says,
+                });
+            }
+        )*
+    };
+}
+
+cases! {
+    // The connection to the source is cut at each step.
+    cut_source_before_info: Source INFO BeforeRequest Cut => Source, "nothing changed";
+    cut_source_before_info_answer: Source INFO BeforeAnswer Cut => Source, "nothing changed";
+    cut_source_before_save: Source SAVE BeforeRequest Cut => Source, "the source runs on as before";
+    cut_source_before_save_answer: Source SAVE BeforeAnswer Cut => Source, "the source runs on as before";
+    cut_source_before_hold: Source HOLD BeforeRequest Cut => Source, "the source runs on as before";
+    cut_source_before_hold_answer: Source HOLD BeforeAnswer Cut => Source, "the source runs on as before";
+    cut_source_before_stop: Source STOP BeforeRequest Cut => Target, "migrated";
+    cut_source_before_stop_answer: Source STOP BeforeAnswer Cut => Target, "migrated";
+    // The connection to the target is cut at each step.
+    cut_target_before_info: Target INFO BeforeRequest Cut => Source, "nothing changed";
+    cut_target_before_info_answer: Target INFO BeforeAnswer Cut => Source, "nothing changed";
+    cut_target_halfway_through_the_image: Target RESTORE MidRequest Cut => Source, "the source runs on as before";
+    cut_target_before_restore_answer: Target RESTORE BeforeAnswer Cut => Source, "the source runs on as before";
+    cut_target_before_resume: Target RESUME BeforeRequest Cut => Source, "the source runs on as before";
+    cut_target_before_resume_answer: Target RESUME BeforeAnswer Cut => Target, "committed the state and runs it";
+    // The source is killed.
+    kill_source_before_save: Source SAVE BeforeRequest Kill => Nobody, "its computation ended with it";
+    kill_source_mid_save: Source SAVE BeforeAnswer Kill => Nobody, "its computation ended with it";
+    kill_source_after_save: Source SAVE AfterAnswer Kill => Target, "the target's copy is the only one";
+    kill_source_before_hold: Source HOLD BeforeRequest Kill => Target, "the target's copy is the only one";
+    kill_source_before_stop: Source STOP BeforeRequest Kill => Target, "migrated";
+    // The target is killed.
+    kill_target_before_migration: Target INFO BeforeRequest Kill => Source, "nothing changed";
+    kill_target_during_restore: Target RESTORE MidRequest Kill => Source, "the source runs on as before";
+    kill_target_after_restore: Target RESTORE AfterAnswer Kill => Source, "the source runs on as before";
+}
+
+/// The target is killed the moment it committed the image, before its answer arrives: `movahv`
+/// cannot tell that from dying before committing, so the source takes the state back
+/// (docs/protocol.md). Whatever the target printed in between is printed again by the source —
+/// the one window where a line can repeat; the loop's sleep makes it, in practice, empty.
+#[test]
+fn kill_target_the_moment_it_commits() {
+    let sandbox = Sandbox::new("fault");
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    let mut source = sandbox.start(&["loop.mvb"]);
+    let mut target = sandbox.start(&["serve"]);
+    source.take(3);
+    let _source_proxy = Proxy::before(&sandbox, &source, None);
+    let rule = Rule {
+        kind: RESUME,
+        when: When::BeforeAnswer,
+        fault: Fault::Kill,
+    };
+    let target_proxy = Proxy::before(&sandbox, &target, Some(rule));
+    let stderr = sandbox.hv_fails(&["migrate", &source.id(), &target.id()], 1);
+    assert!(target_proxy.fired());
+    assert!(stderr.contains("the source runs on as before"), "{stderr}");
+    let (source_runs, target_runs) = running(&mut source, &mut target);
+    assert!(source_runs && !target_runs, "{stderr}");
+    source.assert_counts_from(1);
+    target.read_to_end();
+    // What the target printed, if anything, the source printed too.
+    let printed = target.values();
+    assert!(
+        printed.is_empty()
+            || source
+                .values()
+                .windows(printed.len())
+                .any(|run| run == printed),
+        "the target printed {printed:?}, which are not lines the source printed: {:?}",
+        source.values()
+    );
+}
+
+/// Two migrations of one source at once, into two blank VMs: exactly one takes the state.
+#[test]
+fn two_migrations_of_one_source_at_once() {
+    let sandbox = Sandbox::new("two-migrations");
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    let mut source = sandbox.start(&["loop.mvb"]);
+    let mut first = sandbox.start(&["serve"]);
+    let mut second = sandbox.start(&["serve"]);
+    source.take(3);
+    // Slow the source's Hold down so the two surely overlap.
+    let rule = Rule {
+        kind: HOLD,
+        when: When::BeforeRequest,
+        fault: Fault::Delay(Duration::from_millis(300)),
+    };
+    let _proxy = Proxy::before(&sandbox, &source, Some(rule));
+    let (from, to_first, to_second) = (source.id(), first.id(), second.id());
+    let (one, two) = thread::scope(|scope| {
+        let one = scope.spawn(|| sandbox.hv(&["migrate", &from, &to_first]));
+        thread::sleep(Duration::from_millis(100));
+        let two = sandbox.hv(&["migrate", &from, &to_second]);
+        (one.join().unwrap(), two)
+    });
+    assert_eq!(one.status.code(), Some(0), "the first migration: {one:?}");
+    assert_eq!(two.status.code(), Some(1), "the second migration: {two:?}");
+    let refusal = String::from_utf8_lossy(&two.stderr);
+    assert!(
+        refusal.contains("another client holds this VM"),
+        "{refusal}"
+    );
+    assert!(refusal.contains("nothing changed"), "{refusal}");
+
+    source.assert_stops("migrated to");
+    let (first_runs, second_runs) = running(&mut first, &mut second);
+    assert!(first_runs && !second_runs);
+    let mut values = source.values();
+    values.extend(first.values());
+    assert_consecutive(&values, 1, "the source's and the first target's output");
+    assert_eq!(second.values(), Vec::<i64>::new());
+    assert_eq!(sandbox.ps_entry(&second)["state"], "waiting");
+}
+
+/// A second hypervisor commanding either VM in the middle of a migration is refused, and the
+/// migration completes.
+#[test]
+fn a_second_hypervisor_cannot_meddle_with_a_migration() {
+    let sandbox = Sandbox::new("meddling");
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    let mut source = sandbox.start(&["loop.mvb"]);
+    let mut target = sandbox.start(&["serve"]);
+    source.take(3);
+    // The migration waits between restoring the target and holding the source.
+    let rule = Rule {
+        kind: HOLD,
+        when: When::BeforeRequest,
+        fault: Fault::Delay(Duration::from_secs(2)),
+    };
+    let _proxy = Proxy::before(&sandbox, &source, Some(rule));
+    let (from, to) = (source.id(), target.id());
+    let migration = thread::scope(|scope| {
+        let migration = scope.spawn(|| sandbox.hv(&["migrate", &from, &to]));
+        // Wait until the target holds the image.
+        let deadline = Instant::now() + TIMEOUT;
+        while sandbox.ps_entry(&target)["state"] != "restored" {
+            assert!(Instant::now() < deadline, "the target never got the image");
+            thread::sleep(Duration::from_millis(10));
+        }
+        for vm in [&source, &target] {
+            let id = vm.id();
+            for command in [
+                &["resume", id.as_str()][..],
+                &["interrupt", &id],
+                &["kill", &id],
+                &["rstate", &id, "-o", "stolen.mvs"],
+            ] {
+                let stderr = sandbox.hv_fails(command, 1);
+                assert!(
+                    stderr.contains("another client holds this VM"),
+                    "`movahv {}`: {stderr}",
+                    command.join(" ")
+                );
+            }
+            assert_eq!(sandbox.ps_entry(vm)["held"], true);
+        }
+        let stderr = sandbox.hv_fails(&["migrate", &source.id(), &target.id()], 1);
+        assert!(stderr.contains("held by another client"), "{stderr}");
+        migration.join().unwrap()
+    });
+    assert!(migration.status.success(), "{migration:?}");
+    assert!(!sandbox.path("stolen.mvs").exists());
+    source.assert_stops("migrated to");
+    let (_, target_runs) = running(&mut source, &mut target);
+    assert!(target_runs);
+    let mut values = source.values();
+    values.extend(target.values());
+    assert_consecutive(&values, 1, "the source's and the target's output");
+}
+
+/// The source dies after saving and the target refuses the image: the image `movahv` holds is
+/// the only copy, so it is written to a rescue file, which runs on from where the source stopped.
+#[test]
+fn a_lost_source_and_a_refusing_target_leave_a_rescue_file() {
+    let sandbox = Sandbox::new("rescue");
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    sandbox.compile("other.mvb", OTHER_LOOP);
+    let mut source = sandbox.start(&["loop.mvb"]);
+    let target = sandbox.start(&["other.mvb"]); // Another program: it refuses the image.
+    source.take(3);
+    let rule = Rule {
+        kind: SAVE,
+        when: When::AfterAnswer,
+        fault: Fault::Kill,
+    };
+    let _proxy = Proxy::before(&sandbox, &source, Some(rule));
+    let stderr = sandbox.hv_fails(&["migrate", &source.id(), &target.id()], 1);
+    assert!(stderr.contains("the target refused the state"), "{stderr}");
+    assert!(stderr.contains("the source is gone too"), "{stderr}");
+    source.read_to_end();
+    let rescued = rescue_files(&sandbox);
+    let [file] = &rescued[..] else {
+        panic!("expected one rescue file, found {rescued:?}: {stderr}");
+    };
+    assert!(stderr.contains(file.as_str()), "{stderr}");
+    drop(target);
+
+    let mut restored = sandbox.start(&["--restore", file]);
+    restored.take(3);
+    let mut values = source.values();
+    values.extend(restored.values());
+    assert_consecutive(&values, 1, "the source's and the rescued VM's output");
+}
