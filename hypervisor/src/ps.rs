@@ -64,6 +64,11 @@ pub fn to_table(entries: &[Entry]) -> String {
             Err(_) => "-".to_owned(),
         };
         let state = match &entry.info {
+            // A VM in the middle of someone's save, restore or migration says so.
+            Ok(info) if info.get("held") == Some(&Value::Bool(true)) => format!(
+                "{} (held)",
+                info.get("state").map_or_else(|| "?".to_owned(), plain)
+            ),
             Ok(info) => info.get("state").map_or_else(|| "?".to_owned(), plain),
             Err(_) => "unreachable".to_owned(),
         };
@@ -143,5 +148,43 @@ mod tests {
         assert_eq!(duration(1234), "1.2s");
         assert_eq!(duration(307_000), "5m07s");
         assert_eq!(duration(10_920_000), "3h02m");
+    }
+
+    #[test]
+    fn the_table_shows_each_state_and_a_hold() {
+        let entry = |pid: u32, info: Result<Value, String>| Entry {
+            record: Record {
+                pid,
+                addr: ([127, 0, 0, 1], 4000).into(),
+                program: "loop.mvb".into(),
+                started_ms: 0,
+                token: String::new(),
+            },
+            info,
+        };
+        let table = to_table(&[
+            entry(
+                1,
+                Ok(serde_json::json!({"state": "running", "held": false, "ip": 3})),
+            ),
+            entry(2, Ok(serde_json::json!({"state": "paused", "held": true}))),
+            entry(3, Err("refused".into())),
+        ]);
+        let states: Vec<&str> = table
+            .lines()
+            .skip(1)
+            .map(|line| {
+                line.split("  ")
+                    .filter(|cell| !cell.is_empty())
+                    .nth(2)
+                    .unwrap_or("")
+            })
+            .map(str::trim)
+            .collect();
+        assert_eq!(
+            states,
+            ["running", "paused (held)", "unreachable"],
+            "{table}"
+        );
     }
 }

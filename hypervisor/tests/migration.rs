@@ -101,7 +101,10 @@ fn migration_between_addresses_with_tokens() {
     );
 
     let stderr = sandbox.hv_fails(&["migrate", &from, &to, "--token", &target.record.token], 2);
-    assert!(stderr.contains("give its token with --from-token"), "{stderr}");
+    assert!(
+        stderr.contains("give its token with --from-token"),
+        "{stderr}"
+    );
 
     let out = sandbox.hv_ok(&[
         "migrate",
