@@ -952,3 +952,49 @@ fn the_connection_limit_refuses_the_seventeenth_client() {
     vm.assert_counts_from(1);
     assert_eq!(sandbox.ps_entry(&vm)["state"], "running");
 }
+
+/// A client that stays silent past `--idle-timeout` is dropped, and what it held is undone: a
+/// `movahv` that hangs mid-migration cannot keep a VM paused for ever.
+#[test]
+fn a_silent_client_is_dropped_and_its_hold_undone() {
+    let sandbox = Sandbox::new("idle");
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    let refused = sandbox.run(mova_path(), &["--idle-timeout", "0", "loop.mvb"], None);
+    assert_eq!(refused.status.code(), Some(2), "{}", describe(&refused));
+
+    let mut vm = sandbox.start(&["--idle-timeout", "1", "loop.mvb"]);
+    vm.take(2);
+    let mut stream = raw_connect(vm.record.addr);
+    stream
+        .write_all(&hello_frame(
+            PROTOCOL_VERSION,
+            &vm.record.token_bytes().unwrap(),
+        ))
+        .unwrap();
+    assert_eq!(Response::read(&mut stream).unwrap(), Response::Ok);
+    Request::Save {
+        with_program: false,
+    }
+    .write(&mut stream)
+    .unwrap();
+    let saved_at = Instant::now();
+    let Response::Image(image) = Response::read(&mut stream).unwrap() else {
+        panic!("no image");
+    };
+    let paused_at = Image::decode(&image).unwrap().stack[0];
+    vm.drain_until_quiet();
+    let entry = sandbox.ps_entry(&vm);
+    assert_eq!(
+        (entry["state"].as_str(), entry["held"].as_bool()),
+        (Some("paused"), Some(true))
+    );
+
+    // Silent from here: the VM drops the client after a second and runs on.
+    let message = error_message(&read_until_closed(&mut stream));
+    assert!(saved_at.elapsed() >= Duration::from_secs(1));
+    assert!(message.contains("silent for 1 s"), "{message}");
+    vm.wait_stderr("dropped: silent for 1 s (the idle timeout)");
+    let next = vm.next();
+    assert_eq!(next, paused_at + 1, "the VM runs on from where it paused");
+    vm.assert_counts_from(1);
+}

@@ -20,8 +20,8 @@ use std::time::Duration;
 /// How long a new client has to complete the handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How long an authenticated client may stay silent before it is dropped (a hypervisor shell
-/// keeps its connection between commands).
+/// How long an authenticated client may stay silent before it is dropped, unless `mova
+/// --idle-timeout` says otherwise (a hypervisor shell keeps its connection between commands).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// How long writing an answer may take before the client is dropped.
@@ -60,12 +60,13 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 }
 
 /// Starts accepting clients on `listener`; each request goes to `commands`, and `interrupt` makes
-/// a running VM pause to serve it.
+/// a running VM pause to serve it. A client silent for `idle_timeout` is dropped.
 pub fn spawn(
     listener: TcpListener,
     token: Vec<u8>,
     commands: Sender<Command>,
     interrupt: Interrupt,
+    idle_timeout: Duration,
 ) -> io::Result<()> {
     let token = Arc::new(token);
     let active = Arc::new(AtomicUsize::new(0));
@@ -89,6 +90,7 @@ pub fn spawn(
                 }
                 let connection = Connection {
                     id: next_id,
+                    idle_timeout,
                     peer: peer.clone(),
                     token: Arc::clone(&token),
                     commands: commands.clone(),
@@ -116,6 +118,7 @@ fn log(peer: &str, message: &str) {
 
 struct Connection {
     id: ConnId,
+    idle_timeout: Duration,
     peer: String,
     token: Arc<Vec<u8>>,
     commands: Sender<Command>,
@@ -131,7 +134,7 @@ impl Connection {
             let _ = Response::Error(reason).write(&mut stream);
             return;
         }
-        let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
+        let _ = stream.set_read_timeout(Some(self.idle_timeout));
         loop {
             let request = match Request::read(&mut stream, MAX_FRAME) {
                 Ok(Request::Hello { .. }) => {
@@ -140,6 +143,20 @@ impl Connection {
                 }
                 Ok(request) => request,
                 Err(FrameError::Closed) => break,
+                Err(FrameError::Io(error))
+                    if matches!(
+                        error.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    let reason = format!(
+                        "dropped: silent for {} s (the idle timeout)",
+                        self.idle_timeout.as_secs()
+                    );
+                    log(&self.peer, &reason);
+                    let _ = Response::Error(reason).write(&mut stream);
+                    break;
+                }
                 Err(error) => {
                     log(&self.peer, &format!("dropped: {error}"));
                     let _ = Response::Error(error.to_string()).write(&mut stream);

@@ -77,6 +77,12 @@ struct ControlArgs {
     /// network; clients still need the token)
     #[arg(long, value_name = "ADDR", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     listen: IpAddr,
+
+    /// Drop a control client that stays silent this long (seconds, 1 to 604800); the VM runs on,
+    /// and anything that client held is undone
+    #[arg(long, value_name = "SECONDS", default_value_t = control::IDLE_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    idle_timeout: u64,
 }
 
 fn main() -> ExitCode {
@@ -115,7 +121,9 @@ fn main() -> ExitCode {
     };
     let _record = match publish(&identity, addr) {
         Ok((record, token)) => {
-            if let Err(error) = control::spawn(listener, token, commands.clone(), interrupt.clone())
+            let idle = std::time::Duration::from_secs(control.idle_timeout);
+            if let Err(error) =
+                control::spawn(listener, token, commands.clone(), interrupt.clone(), idle)
             {
                 eprintln!("error: cannot start the control channel: {error}");
                 return ExitCode::from(exit::CONTROL_FAILED);
