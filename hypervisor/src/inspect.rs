@@ -8,8 +8,7 @@ use std::path::Path;
 
 /// Reads and decodes an image file.
 pub fn read(path: &Path) -> Result<(Image, usize), HvError> {
-    let bytes = mova_compiler::driver::read_limited(path, MAX_IMAGE_LEN)
-        .map_err(|error| HvError::Usage(error.to_string()))?;
+    let bytes = mova_compiler::driver::read_limited(path, MAX_IMAGE_LEN)?;
     let image = Image::decode(&bytes).map_err(|source| HvError::Image {
         path: path.to_owned(),
         source,

@@ -37,6 +37,9 @@ pub enum HvError {
         /// Why it failed.
         source: io::Error,
     },
+    /// A file could not be loaded (unreadable, too large, not UTF-8).
+    #[error(transparent)]
+    Load(#[from] mova_compiler::driver::DriverError),
     /// A state image is invalid.
     #[error("`{}`: {source}", path.display())]
     Image {

@@ -350,8 +350,7 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
                     mova_compiler::driver::load_program(
                         &path,
                         &mova_compiler::driver::Options::default(),
-                    )
-                    .map_err(|error| HvError::Usage(error.to_string()))?
+                    )?
                     .program,
                 ),
                 None => None,

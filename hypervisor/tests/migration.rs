@@ -998,3 +998,19 @@ fn a_silent_client_is_dropped_and_its_hold_undone() {
     assert_eq!(next, paused_at + 1, "the VM runs on from where it paused");
     vm.assert_counts_from(1);
 }
+
+/// `movahv inspect` refuses an image file over the size limit (exit 1) without reading it whole,
+/// and a missing file the same way.
+#[test]
+fn inspect_refuses_a_file_over_the_limit() {
+    let sandbox = Sandbox::new("inspect-limit");
+    let path = sandbox.path("big.mvs");
+    fs::File::create(&path)
+        .unwrap()
+        .set_len(u64::try_from(mova_lang::image::MAX_IMAGE_LEN + 1).unwrap())
+        .unwrap();
+    let stderr = sandbox.hv_fails(&["inspect", "big.mvs"], 1);
+    assert!(stderr.contains("is too large: the limit is"), "{stderr}");
+    let stderr = sandbox.hv_fails(&["inspect", "missing.mvs"], 1);
+    assert!(stderr.contains("missing.mvs"), "{stderr}");
+}

@@ -684,3 +684,89 @@ fn running_a_source_shows_its_warnings_and_refuses_its_errors() {
         .stderr(predicate::str::contains("[E0005]"))
         .stderr(predicate::str::contains("could not compile"));
 }
+
+/// Each file limit, through the binary: a file one byte over it is refused as too large (exit 3)
+/// without being read whole, and one exactly at it is read and judged by its content. An endless
+/// input (a FIFO that never ends) is refused the same way instead of being read for ever.
+#[test]
+fn files_over_their_limits_are_refused() {
+    use mova_compiler::driver::MAX_SOURCE_LEN;
+    use mova_lang::image::MAX_IMAGE_LEN;
+    use mova_lang::mvb::MAX_FILE_LEN;
+    let dir = TempDir::new("limits");
+    let sparse = |name: &str, len: usize| {
+        let path = dir.join(name);
+        fs::File::create(&path)
+            .unwrap()
+            .set_len(u64::try_from(len).unwrap())
+            .unwrap();
+        path
+    };
+    let too_large = |limit: usize| format!("is too large: the limit is {limit} bytes");
+
+    for (name, limit) in [
+        ("big.mvb", MAX_FILE_LEN),
+        ("big.mova", MAX_SOURCE_LEN),
+        ("big.mvasm", MAX_SOURCE_LEN),
+    ] {
+        let path = sparse(name, limit + 1);
+        mova(&path)
+            .assert()
+            .code(3)
+            .stderr(predicate::str::contains(too_large(limit)).and(no_panic()));
+    }
+    let image = sparse("big.mvs", MAX_IMAGE_LEN + 1);
+    mova(&seed_loop(&dir))
+        .arg("--restore")
+        .arg(&image)
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains(too_large(MAX_IMAGE_LEN)).and(no_panic()));
+
+    // At the limit: read, then refused for what it holds (zeros are not a .mvb).
+    let path = sparse("full.mvb", MAX_FILE_LEN);
+    mova(&path)
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("too large").not().and(no_panic()));
+
+    // An endless .mvb: a FIFO fed zeros until the reader hangs up.
+    let fifo = dir.join("endless.mvb");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let Ok(mut pipe) = fs::OpenOptions::new().write(true).open(&fifo) else {
+                return 0usize;
+            };
+            let zeros = vec![0u8; 1 << 20];
+            let mut written = 0;
+            while pipe.write_all(&zeros).is_ok() {
+                written += zeros.len();
+            }
+            written
+        })
+    };
+    mova(&fifo)
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains(too_large(MAX_FILE_LEN)).and(no_panic()));
+    {
+        // Should mova not have opened the FIFO, this unblocks the writer so it cannot hang.
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NONBLOCK)
+            .open(&fifo);
+    }
+    let written = writer.join().unwrap();
+    assert!(
+        written <= MAX_FILE_LEN + (2 << 20),
+        "mova read {written} bytes of an endless file"
+    );
+}
