@@ -27,7 +27,7 @@ use common::*;
 use mova_vm::runtime::{self, Record};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -567,4 +567,68 @@ fn a_lost_source_and_a_refusing_target_leave_a_rescue_file() {
     let mut values = source.values();
     values.extend(restored.values());
     assert_consecutive(&values, 1, "the source's and the rescued VM's output");
+}
+
+/// `movahv` itself killed in the middle of a migration: each VM undoes what it cannot finish.
+/// Killed while the target holds the image but before the source is held firmly, the source runs
+/// on; killed after the Hold, the source stays paused with the state (it cannot know whether the
+/// target was told to run). Either way the target drops the uncommitted image and nothing runs
+/// twice. The proxy delays an answer so that `movahv` is surely killed at that point.
+#[test]
+fn the_hypervisor_killed_mid_migration() {
+    for (side, kind, source_runs) in [(Side::Target, RESTORE, true), (Side::Source, HOLD, false)] {
+        let sandbox = Sandbox::new("hv-killed");
+        sandbox.compile("loop.mvb", FAST_LOOP);
+        let mut source = sandbox.start(&["loop.mvb"]);
+        let mut target = sandbox.start(&["serve"]);
+        source.take(3);
+        let rule = Rule {
+            kind,
+            when: When::BeforeAnswer,
+            fault: Fault::Delay(Duration::from_secs(2)),
+        };
+        let (source_rule, target_rule) = match side {
+            Side::Source => (Some(rule), None),
+            Side::Target => (None, Some(rule)),
+        };
+        let source_proxy = Proxy::before(&sandbox, &source, source_rule);
+        let target_proxy = Proxy::before(&sandbox, &target, target_rule);
+
+        let mut command = Command::new(env!("CARGO_BIN_EXE_movahv"));
+        command
+            .args(["migrate", &source.id(), &target.id()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        sandbox.isolate(&mut command);
+        let mut movahv = ChildGuard(command.spawn().unwrap());
+        let deadline = Instant::now() + TIMEOUT;
+        while !(source_proxy.fired() || target_proxy.fired()) {
+            assert!(
+                Instant::now() < deadline,
+                "the migration never reached {kind:#04x}"
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+        movahv.0.kill().unwrap();
+        movahv.0.wait().unwrap();
+
+        // Once the delayed answer finds no one to read it, both VMs see the connection close.
+        let deadline = Instant::now() + TIMEOUT;
+        while sandbox.ps_entry(&target)["state"] != "waiting"
+            || sandbox.ps_entry(&source)["held"] != false
+        {
+            assert!(Instant::now() < deadline, "a VM kept what movahv left");
+            thread::sleep(Duration::from_millis(10));
+        }
+        let printed = running(&mut source, &mut target);
+        assert_eq!(printed, (source_runs, false), "killed at {kind:#04x}");
+        let state = if source_runs { "running" } else { "paused" };
+        assert_eq!(sandbox.ps_entry(&source)["state"], state);
+        if !source_runs {
+            // The paused source still has the state: resuming it loses and repeats nothing.
+            sandbox.hv_ok(&["resume", &source.id()]);
+            source.take(3);
+        }
+        source.assert_counts_from(1);
+    }
 }
