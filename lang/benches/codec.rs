@@ -25,6 +25,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use mova_lang::Instr;
 use mova_lang::image::Image;
 use mova_lang::mvb::Program;
+use mova_lang::strategies::seed_program;
 use std::hint::black_box;
 
 /// The number of instructions of the `.mvb` benchmark's program.
@@ -78,18 +79,6 @@ fn mixed_program() -> Program {
         .collect();
     assert_eq!(code.len(), PROGRAM_LEN);
     Program::new(code).expect("every jump lands inside the program")
-}
-
-/// The seed program: `PUT 0, ADD 1, PRINT, SLEEP 100, GOTO 3`.
-fn seed_program() -> Program {
-    Program::new(vec![
-        Instr::Put(0),
-        Instr::Add(1),
-        Instr::Print,
-        Instr::Sleep(100),
-        Instr::Goto(3),
-    ])
-    .expect("the seed program is valid")
 }
 
 /// The seed program's state at IP 1 with a stack of `depth` values spread over the whole `i64`

@@ -837,17 +837,7 @@ mod tests {
     use super::*;
     use crate::mvb::{SECTION_OPTIONAL, Section};
     use crate::srcmap::SourceMap;
-
-    fn seed() -> Program {
-        Program::new(vec![
-            Instr::Put(0),
-            Instr::Add(1),
-            Instr::Print,
-            Instr::Sleep(100),
-            Instr::Goto(3),
-        ])
-        .unwrap()
-    }
+    use crate::strategies::seed_program as seed;
 
     fn other() -> Program {
         Program::new(vec![Instr::Put(7), Instr::Print]).unwrap()

@@ -557,17 +557,7 @@ fn saturating_u32(value: usize) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn seed() -> Program {
-        Program::new(vec![
-            Instr::Put(0),
-            Instr::Add(1),
-            Instr::Print,
-            Instr::Sleep(100),
-            Instr::Goto(3),
-        ])
-        .unwrap()
-    }
+    use crate::strategies::seed_program as seed;
 
     /// Re-seals bytes whose contents a test changed, so that the checksum is not what fails.
     fn reseal(mut bytes: Vec<u8>) -> Vec<u8> {

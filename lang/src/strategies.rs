@@ -1,5 +1,5 @@
 //! Proptest strategies for valid instructions and programs (feature `strategies`), shared by the
-//! property tests of every crate.
+//! property tests of every crate, and the seed program as a fixture.
 
 use crate::isa::{Instr, Opcode};
 use crate::mvb::{Program, SECTION_OPTIONAL, Section};
@@ -13,6 +13,21 @@ pub fn cases(default: u32) -> u32 {
         .ok()
         .and_then(|value| value.parse().ok())
         .unwrap_or(default)
+}
+
+/// The seed program, `PUT 0, ADD 1, PRINT, SLEEP 100, GOTO 3`: the fixture the format tests,
+/// the docs' examples and the benchmarks start from.
+pub fn seed_program() -> Program {
+    match Program::new(vec![
+        Instr::Put(0),
+        Instr::Add(1),
+        Instr::Print,
+        Instr::Sleep(100),
+        Instr::Goto(3),
+    ]) {
+        Ok(program) => program,
+        Err(error) => unreachable!("the seed program is valid: {error}"),
+    }
 }
 
 /// Any instruction, with operands anywhere in their kinds' ranges (edges included).

@@ -4,9 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use mova_lang::Program;
 use mova_lang::image::Image;
-use mova_lang::isa::{Instr, OperandKind, markdown_table};
+use mova_lang::isa::{OperandKind, markdown_table};
+use mova_lang::strategies::seed_program as seed;
 use std::fs;
 
 const ISA_DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/isa.md");
@@ -55,17 +55,6 @@ fn isa_doc_tables_match_the_declaration() {
             ("operand table", OperandKind::markdown_table()),
         ],
     );
-}
-
-fn seed() -> Program {
-    Program::new(vec![
-        Instr::Put(0),
-        Instr::Add(1),
-        Instr::Print,
-        Instr::Sleep(100),
-        Instr::Goto(3),
-    ])
-    .unwrap()
 }
 
 #[test]
