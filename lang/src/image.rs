@@ -837,18 +837,10 @@ mod tests {
     use super::*;
     use crate::mvb::{SECTION_OPTIONAL, Section};
     use crate::srcmap::SourceMap;
-    use crate::strategies::seed_program as seed;
+    use crate::strategies::{resealed, seed_program as seed};
 
     fn other() -> Program {
         Program::new(vec![Instr::Put(7), Instr::Print]).unwrap()
-    }
-
-    /// Re-seals bytes whose contents a test changed, so that the checksum is not what fails.
-    fn reseal(mut bytes: Vec<u8>) -> Vec<u8> {
-        let body = bytes.len() - 4;
-        let crc = crc32fast::hash(&bytes[..body]);
-        bytes[body..].copy_from_slice(&crc.to_be_bytes());
-        bytes
     }
 
     /// An image made of these segments (each with its header), sealed with an end segment.
@@ -860,7 +852,7 @@ mod tests {
         }
         bytes.extend_from_slice(&END_SEGMENT.to_be_bytes());
         bytes.extend_from_slice(&[0; 4]);
-        reseal(bytes)
+        resealed(bytes)
     }
 
     fn segment(header: u16, fields: &[u8]) -> Vec<u8> {

@@ -557,15 +557,7 @@ fn saturating_u32(value: usize) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::strategies::seed_program as seed;
-
-    /// Re-seals bytes whose contents a test changed, so that the checksum is not what fails.
-    fn reseal(mut bytes: Vec<u8>) -> Vec<u8> {
-        let body = bytes.len() - CHECKSUM_LEN;
-        let crc = crc32fast::hash(&bytes[..body]);
-        bytes[body..].copy_from_slice(&crc.to_be_bytes());
-        bytes
-    }
+    use crate::strategies::{resealed, seed_program as seed};
 
     #[test]
     fn seed_program_encodes_to_the_documented_bytes() {
@@ -605,7 +597,7 @@ mod tests {
         bytes[23] = 1;
         bytes.extend_from_slice(&[0, 2, 0, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(
-            Program::decode(&reseal(bytes)),
+            Program::decode(&resealed(bytes)),
             Err(LoadError::Invalid(VerifyError::UnknownSection {
                 index: 0,
                 kind: 2
@@ -700,7 +692,7 @@ mod tests {
         let mut bytes = seed().encode();
         bytes[HEADER_LEN + 18] = 0xEE; // the PRINT
         assert_eq!(
-            Program::decode(&reseal(bytes)),
+            Program::decode(&resealed(bytes)),
             Err(LoadError::UnknownOpcode {
                 byte: 0xEE,
                 offset: 42,
@@ -713,7 +705,7 @@ mod tests {
         bytes[19] = 28;
         bytes.remove(HEADER_LEN + 28);
         assert_eq!(
-            Program::decode(&reseal(bytes)),
+            Program::decode(&resealed(bytes)),
             Err(LoadError::TruncatedOperand {
                 opcode: Opcode::Goto,
                 offset: 48,
@@ -726,7 +718,7 @@ mod tests {
         let mut bytes = seed().encode();
         bytes[15] = 4;
         assert_eq!(
-            Program::decode(&reseal(bytes)),
+            Program::decode(&resealed(bytes)),
             Err(LoadError::InstructionCountMismatch {
                 declared: 4,
                 found: 5
@@ -749,7 +741,7 @@ mod tests {
         let mut bytes = seed().encode();
         bytes[HEADER_LEN + 28] = 9; // GOTO 9
         assert!(matches!(
-            Program::decode(&reseal(bytes)),
+            Program::decode(&resealed(bytes)),
             Err(LoadError::Invalid(VerifyError::JumpOutOfRange {
                 index: 4,
                 target: -5,

@@ -30,6 +30,17 @@ pub fn seed_program() -> Program {
     }
 }
 
+/// `bytes` — a `.mvb` or a `.mvs`, both of which end with a CRC-32 of every byte before it — with
+/// that checksum recomputed, so that a test's damage reaches the checks behind it. Bytes shorter
+/// than a checksum come back as they are.
+pub fn resealed(mut bytes: Vec<u8>) -> Vec<u8> {
+    if let Some(body) = bytes.len().checked_sub(4) {
+        let crc = crc32fast::hash(&bytes[..body]);
+        bytes[body..].copy_from_slice(&crc.to_be_bytes());
+    }
+    bytes
+}
+
 /// Any instruction, with operands anywhere in their kinds' ranges (edges included).
 pub fn instr() -> impl Strategy<Value = Instr> {
     (0..Opcode::ALL.len(), any::<[i64; 2]>()).prop_filter_map("operands fit", |(i, raw)| {

@@ -5,7 +5,7 @@
 
 use mova_lang::isa::Instr;
 use mova_lang::mvb::{LoadError, Program};
-use mova_lang::strategies::{instr, program};
+use mova_lang::strategies::{instr, program, resealed};
 use proptest::prelude::*;
 
 proptest! {
@@ -74,8 +74,7 @@ proptest! {
         let body = bytes.len() - 4;
         let at = at.index(body);
         bytes[at] ^= mask;
-        let crc = crc32fast::hash(&bytes[..body]);
-        bytes[body..].copy_from_slice(&crc.to_be_bytes());
+        let bytes = resealed(bytes);
         if let Ok(decoded) = Program::decode(&bytes) {
             prop_assert_eq!(decoded.encode(), bytes);
         }
