@@ -57,12 +57,29 @@ fn isa_doc_tables_match_the_declaration() {
     );
 }
 
-#[test]
-fn formats_doc_example_matches_the_encoder() {
-    let bytes = seed().encode();
+/// A fenced hex dump of `bytes`, one line per field: its offset, its bytes (padded to `width`
+/// columns) and what it is. Fails unless the fields cover every byte.
+fn hex_dump(bytes: &[u8], fields: &[(&str, usize)], width: usize) -> String {
     let mut dump = String::from("```text\n");
     let mut at = 0;
-    for (what, len) in [
+    for &(what, len) in fields {
+        let hex: Vec<String> = bytes[at..at + len]
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect();
+        let line = format!("{at:>4}  {:<width$} {what}", hex.join(" "));
+        dump.push_str(line.trim_end());
+        dump.push('\n');
+        at += len;
+    }
+    assert_eq!(at, bytes.len(), "the dump covers every byte");
+    dump.push_str("```\n");
+    dump
+}
+
+#[test]
+fn formats_doc_example_matches_the_encoder() {
+    let fields = [
         ("signature", 8),
         ("version 1", 2),
         ("flags", 2),
@@ -75,26 +92,15 @@ fn formats_doc_example_matches_the_encoder() {
         ("SLEEP 100", 5),
         ("GOTO 3", 5),
         ("CRC-32", 4),
-    ] {
-        let hex: Vec<String> = bytes[at..at + len]
-            .iter()
-            .map(|b| format!("{b:02X}"))
-            .collect();
-        dump.push_str(&format!("{at:>4}  {:<27} {what}\n", hex.join(" ")));
-        at += len;
-    }
-    assert_eq!(at, bytes.len(), "the dump covers every byte");
-    dump.push_str("```\n");
+    ];
+    let dump = hex_dump(&seed().encode(), &fields, 27);
     check(FORMATS_DOC, &[("seed program bytes", dump)]);
 }
 
 #[test]
 fn image_doc_example_matches_the_encoder() {
     let image = Image::new(&seed(), 1, vec![17], None, false).unwrap();
-    let bytes = image.encode();
-    let mut dump = String::from("```text\n");
-    let mut at = 0;
-    for (what, len) in [
+    let fields = [
         ("signature", 8),
         ("version 1", 2),
         ("flags", 2),
@@ -111,17 +117,8 @@ fn image_doc_example_matches_the_encoder() {
         ("", 8),
         ("end segment", 2),
         ("CRC-32", 4),
-    ] {
-        let hex: Vec<String> = bytes[at..at + len]
-            .iter()
-            .map(|b| format!("{b:02X}"))
-            .collect();
-        let line = format!("{at:>4}  {:<23}  {what}", hex.join(" "));
-        dump.push_str(line.trim_end());
-        dump.push('\n');
-        at += len;
-    }
-    assert_eq!(at, bytes.len(), "the dump covers every byte");
-    dump.push_str("```\n");
+    ];
+    // Two spaces between the bytes and what they are: the 23 columns plus one.
+    let dump = hex_dump(&image.encode(), &fields, 24);
     check(FORMATS_DOC, &[("seed image bytes", dump)]);
 }
