@@ -126,11 +126,7 @@ fn failed(message: String) -> HvError {
 /// from it, if any, rescued when the source is gone.
 fn source_after_abort(from: &Side, image: Option<&[u8]>) -> String {
     match fate(from) {
-        Fate::Answers(info) => match info["state"].as_str() {
-            Some("running") => String::from("the source runs on as before"),
-            Some("paused") => String::from("the source is paused, as it was before"),
-            _ => format!("the source is {}", info["state"]),
-        },
+        Fate::Answers(info) => source_state(&info),
         Fate::Gone => match image {
             Some(image) => format!("the source is gone too: {}", rescued(image)),
             None => String::from("the source died: its computation ended with it"),
@@ -325,23 +321,26 @@ pub fn migrate(from: &Side, to: &Side) -> Result<Stats, HvError> {
 /// ended; says what it is now.
 fn restore_source(from: &Side, was_running: bool) -> String {
     match fate(from) {
-        Fate::Answers(info) => {
-            let paused = info["state"] == "paused";
-            if paused && was_running {
-                match from.connect().and_then(|mut client| Ok(client.resume()?)) {
-                    Ok(()) => String::from("the source runs on as before"),
-                    Err(error) => format!(
-                        "the source is paused and could not be resumed ({error}): `movahv resume {from}`"
-                    ),
-                }
-            } else if paused {
-                String::from("the source is paused, as it was before")
-            } else {
-                String::from("the source runs on as before")
+        Fate::Answers(info) if was_running && info["state"] == "paused" => {
+            match from.connect().and_then(|mut client| Ok(client.resume()?)) {
+                Ok(()) => String::from("the source runs on as before"),
+                Err(error) => format!(
+                    "the source is paused and could not be resumed ({error}): `movahv resume {from}`"
+                ),
             }
         }
+        Fate::Answers(info) => source_state(&info),
         Fate::Gone => String::from("the source died: its computation ended with it"),
         Fate::Unknown(reason) => format!("the source cannot be reached ({reason})"),
+    }
+}
+
+/// What the source's Info says it is now, as `migrate` reports it.
+fn source_state(info: &Value) -> String {
+    match info["state"].as_str() {
+        Some("running") => String::from("the source runs on as before"),
+        Some("paused") => String::from("the source is paused, as it was before"),
+        _ => format!("the source is {}", info["state"]),
     }
 }
 
