@@ -231,6 +231,18 @@ enum Side {
     Target,
 }
 
+/// Proxies in front of the source and the target, with `rule` on `side`'s.
+fn proxies(sandbox: &Sandbox, source: &Vm, target: &Vm, side: Side, rule: Rule) -> (Proxy, Proxy) {
+    let (source_rule, target_rule) = match side {
+        Side::Source => (Some(rule), None),
+        Side::Target => (None, Some(rule)),
+    };
+    (
+        Proxy::before(sandbox, source, source_rule),
+        Proxy::before(sandbox, target, target_rule),
+    )
+}
+
 /// Which VM runs the computation once the dust settles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Runs {
@@ -282,12 +294,7 @@ fn inject(case: &Case) {
     let mut source = sandbox.start(&["loop.mvb"]);
     let mut target = sandbox.start(&["serve"]);
     source.take(3);
-    let (source_rule, target_rule) = match case.side {
-        Side::Source => (Some(case.rule), None),
-        Side::Target => (None, Some(case.rule)),
-    };
-    let source_proxy = Proxy::before(&sandbox, &source, source_rule);
-    let target_proxy = Proxy::before(&sandbox, &target, target_rule);
+    let (source_proxy, target_proxy) = proxies(&sandbox, &source, &target, case.side, case.rule);
 
     let output = sandbox.hv(&["migrate", &source.id(), &target.id()]);
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -410,13 +417,12 @@ fn kill_target_the_moment_it_commits() {
     let mut source = sandbox.start(&["loop.mvb"]);
     let mut target = sandbox.start(&["serve"]);
     source.take(3);
-    let _source_proxy = Proxy::before(&sandbox, &source, None);
     let rule = Rule {
         kind: RESUME,
         when: When::BeforeAnswer,
         fault: Fault::Kill,
     };
-    let target_proxy = Proxy::before(&sandbox, &target, Some(rule));
+    let (_source_proxy, target_proxy) = proxies(&sandbox, &source, &target, Side::Target, rule);
     let stderr = sandbox.hv_fails(&["migrate", &source.id(), &target.id()], 1);
     assert!(target_proxy.fired());
     assert!(stderr.contains("the source runs on as before"), "{stderr}");
@@ -587,12 +593,7 @@ fn the_hypervisor_killed_mid_migration() {
             when: When::BeforeAnswer,
             fault: Fault::Delay(Duration::from_secs(2)),
         };
-        let (source_rule, target_rule) = match side {
-            Side::Source => (Some(rule), None),
-            Side::Target => (None, Some(rule)),
-        };
-        let source_proxy = Proxy::before(&sandbox, &source, source_rule);
-        let target_proxy = Proxy::before(&sandbox, &target, target_rule);
+        let (source_proxy, target_proxy) = proxies(&sandbox, &source, &target, side, rule);
 
         let mut command = Command::new(env!("CARGO_BIN_EXE_movahv"));
         command
