@@ -3,29 +3,33 @@
 //!
 //! ```text
 //! hypervisor            source VM                    target VM
-//!   │── Info ───────────────────────────────────────►│ not held by anyone; restores so far
+//!   │── Info ───────────►│ running or paused?        │
+//!   │── Info ───────────────────────────────────────►│ blank (or --force), not held
 //!   │── Save ───────────►│ pauses at a boundary, held by this connection,
 //!   │◄── Image ──────────│ output flushed
-//!   │── Restore(image) ─────────────────────────────►│ checks and loads it, stays paused
+//!   │── Restore(M, image) ──────────────────────────►│ checks and loads it, stays paused
 //!   │◄── Ok ──────────────────────────────────────────│
-//!   │── Hold ───────────►│ stays paused even if this connection is lost
-//!   │── Resume ─────────────────────────────────────►│ commits: runs on from the next instruction
+//!   │── Hold(M, target) ►│ in doubt: stays paused whatever happens to any connection
+//!   │── Commit(M) ──────────────────────────────────►│ runs on from the next instruction
+//!   │── Settle(M, taken)►│ superseded: can never run again
 //!   │── Stop ───────────►│ exits
 //! ```
 //!
-//! **Invariant:** at most one VM runs the computation, and exactly one unless the source died
-//! before the target acknowledged the image. Until the `Hold`, the source's pause is undone by
-//! the VM itself if this connection closes; until the `Resume`, the target drops the image if its
-//! connection closes. So `movahv` dying at any point leaves at most the source, paused or
-//! running. When an answer is lost (a connection cut, a VM killed), the hypervisor does not
-//! guess: it asks the VM again on a new connection ([`fate`]) — the target's `restores` count
-//! tells whether it committed, a live source answers — and acts on what it learns. Only if the
-//! source is gone and the target does not have the state is the image written to a rescue file.
+//! **Invariant:** at most one VM runs the computation. Until the `Hold`, the source undoes its
+//! own pause if this connection closes; until the `Commit`, the target drops the state if its
+//! connection closes. After the `Hold` the source is *in doubt*: it runs again only when told,
+//! by someone holding the migration id `M`, that the target did not take the state — which the
+//! target answers with certainty (`Outcome` with abort drops a pending state first). When an
+//! answer is lost (a connection cut, a VM killed), the hypervisor does not guess: it asks the VM
+//! again on a new connection, and when a VM that could tell is gone, it leaves the source in
+//! doubt and says how to settle it ([`resolve`]).
 
 use crate::{HvError, Target, connect};
 use mova_vm::client::{Client, ClientError};
+use mova_vm::protocol::{MigrationId, MigrationOutcome};
 use mova_vm::runtime;
 use serde_json::Value;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -53,30 +57,105 @@ impl std::fmt::Display for Side {
     }
 }
 
+/// How to migrate.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Run the computation on the target even if the source was paused (a running source's
+    /// always runs on).
+    pub resume: bool,
+    /// Replace the computation a target that is not blank holds.
+    pub force: bool,
+}
+
+/// A VM as a migration names it: its pid when it is local, and the address reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The pid, for a VM on this host.
+    pub pid: Option<u32>,
+    /// Its control channel's address.
+    pub addr: SocketAddr,
+}
+
+impl Endpoint {
+    fn of(target: &Target, client: &Client) -> Endpoint {
+        Endpoint {
+            pid: match target {
+                Target::Pid(pid) => Some(*pid),
+                Target::Remote(_) => None,
+            },
+            addr: client.addr(),
+        }
+    }
+
+    /// As JSON: `{"pid": 4250, "addr": "127.0.0.1:40001"}` (`pid` null for a remote VM).
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({ "pid": self.pid, "addr": self.addr.to_string() })
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.pid {
+            Some(pid) => write!(f, "{pid} ({})", self.addr),
+            None => write!(f, "{}", self.addr),
+        }
+    }
+}
+
 /// What a migration moved and how long it took.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stats {
+    /// The migration's id.
+    pub migration: MigrationId,
+    /// The source.
+    pub from: Endpoint,
+    /// The target.
+    pub to: Endpoint,
     /// The image's size.
     pub bytes: usize,
-    /// From the source pausing to the target running: how long the computation stood still.
+    /// From the source pausing to the target committing: how long the computation stood still.
     pub downtime: Duration,
-    /// From the first request to the target running.
+    /// From the first request to the target committing.
     pub total: Duration,
-    /// The target: its pid and address, or its address.
-    pub target_label: String,
+    /// Whether the target runs the computation (it stays paused if the source was paused,
+    /// unless asked to resume).
+    pub running: bool,
     /// What went wrong on the way without stopping the migration (a lost answer, a source that
     /// would not stop).
     pub notes: Vec<String>,
+}
+
+impl Stats {
+    /// The statistics as one JSON object.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "migration": self.migration.to_string(),
+            "from": self.from.to_json(),
+            "to": self.to.to_json(),
+            "bytes": self.bytes,
+            "downtime_ms": self.downtime.as_secs_f64() * 1e3,
+            "total_ms": self.total.as_secs_f64() * 1e3,
+            "running": self.running,
+            "notes": self.notes,
+        })
+    }
 }
 
 impl std::fmt::Display for Stats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} bytes, downtime {:.3} ms, total {:.3} ms",
+            "migrated {} → {}: {} bytes, downtime {:.3} ms, total {:.3} ms{}",
+            self.from,
+            self.to,
             self.bytes,
             self.downtime.as_secs_f64() * 1e3,
-            self.total.as_secs_f64() * 1e3
+            self.total.as_secs_f64() * 1e3,
+            if self.running {
+                ""
+            } else {
+                "; it is paused there, as the source was (`movahv resume` runs it)"
+            }
         )
     }
 }
@@ -117,19 +196,54 @@ fn fate(side: &Side) -> Fate {
     }
 }
 
+/// Asks the target, on a new connection and for up to [`SETTLE`], whether it took the state of
+/// `migration`, dropping it first if it is still pending: the answer is final. `Err` says why
+/// no answer could be had (the target is gone or cannot be reached).
+fn target_outcome(side: &Side, migration: MigrationId) -> Result<MigrationOutcome, String> {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        if let Target::Pid(pid) = side.target
+            && !runtime::alive(pid)
+        {
+            return Err(format!("{side} is gone"));
+        }
+        let reason = match side
+            .connect()
+            .and_then(|mut client| client.outcome(migration, true).map_err(HvError::from))
+        {
+            Ok(outcome) => return Ok(outcome),
+            Err(error) => error.to_string(),
+        };
+        if Instant::now() >= deadline {
+            return Err(format!("{side} cannot be asked: {reason}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn failed(message: String) -> HvError {
     HvError::Migration(message)
 }
 
-/// What the source is after the migration gave up before holding it firmly: this connection is
-/// closed, so the VM itself went back to running or paused as before. `image` is the state taken
-/// from it, if any, rescued when the source is gone.
+/// The migration id of a source's hand-off, from its `Info`.
+fn handoff_of(info: &Value) -> Option<MigrationId> {
+    info["handoff"]["migration"]
+        .as_str()
+        .and_then(MigrationId::from_hex)
+}
+
+/// What the source is after the migration gave up before it handed its state off: this
+/// connection is closed, so the VM itself went back to running or paused as before. `image` is
+/// the state taken from it, if any, rescued when the source is gone.
 fn source_after_abort(from: &Side, image: Option<&[u8]>) -> String {
     match fate(from) {
         Fate::Answers(info) => source_state(&info),
         Fate::Gone => match image {
             Some(image) => format!("the source is gone too: {}", rescued(image)),
-            None => String::from("the source died: its computation ended with it"),
+            None => String::from(
+                "the source is gone: it exited or was killed before it gave its state to this \
+                 migration, which took nothing from it",
+            ),
         },
         Fate::Unknown(reason) => {
             format!("the source cannot be reached ({reason}): if it lives, it runs on as before")
@@ -137,9 +251,36 @@ fn source_after_abort(from: &Side, image: Option<&[u8]>) -> String {
     }
 }
 
-/// Moves the computation of `from` into `to`. On failure the error says what went wrong and
-/// what state each VM was left in.
-pub fn migrate(from: &Side, to: &Side) -> Result<Stats, HvError> {
+/// Checks that the target may take a state: blank, or `force`d, and not busy.
+fn check_target(to: &Side, info: &Value, force: bool) -> Result<(), HvError> {
+    if info["held"] == Value::Bool(true) {
+        return Err(failed(format!(
+            "the target {to} is held by another client (a save, restore or migration is in \
+             progress); nothing changed"
+        )));
+    }
+    match info["state"].as_str() {
+        Some("waiting") => Ok(()),
+        Some(state @ ("in doubt" | "superseded")) => Err(failed(format!(
+            "the target {to} is {state} (it handed its own state to a migration) and cannot \
+             take another; nothing changed"
+        ))),
+        Some(state) if !force => Err(failed(format!(
+            "the target {to} holds another computation ({}, {state}): migrating into it would \
+             replace that; give --force to replace it, or migrate into a blank VM (`mova \
+             serve`); nothing changed",
+            info["source"]
+                .as_str()
+                .or_else(|| info["program"].as_str())
+                .unwrap_or("a program")
+        ))),
+        Some(_) | None => Ok(()),
+    }
+}
+
+/// Moves the computation of `from` into `to`. On failure the error says what went wrong, where
+/// the computation is, and the one command that settles it if one is needed.
+pub fn migrate(from: &Side, to: &Side, options: Options) -> Result<Stats, HvError> {
     let start = Instant::now();
     if from.target == to.target {
         return Err(HvError::Usage(format!("cannot migrate {from} onto itself")));
@@ -152,10 +293,11 @@ pub fn migrate(from: &Side, to: &Side) -> Result<Stats, HvError> {
             target.addr()
         )));
     }
-    let target_label = match &to.target {
-        Target::Pid(pid) => format!("{pid} ({})", target.addr()),
-        Target::Remote(_) => target.addr().to_string(),
-    };
+    let from_end = Endpoint::of(&from.target, &source);
+    let to_end = Endpoint::of(&to.target, &target);
+    let migration = runtime::random_bytes()
+        .map(MigrationId)
+        .map_err(|error| failed(format!("cannot make a migration id: {error}")))?;
 
     // 0. Before anything changes: the source's state, and a target free to take the image.
     let source_running = match source.info() {
@@ -171,13 +313,8 @@ pub fn migrate(from: &Side, to: &Side) -> Result<Stats, HvError> {
             "cannot ask the target {to} about its state: {error}; nothing changed"
         ))
     })?;
-    if before["held"] == Value::Bool(true) {
-        return Err(failed(format!(
-            "the target {to} is held by another client (a save, restore or migration is in \
-             progress); nothing changed"
-        )));
-    }
-    let restores_before = before["restores"].as_u64();
+    check_target(to, &before, options.force)?;
+    let run = source_running || options.resume;
 
     // 1. Pause the source and take its state, with the program so a blank target can run it.
     let image = match source.save(true) {
@@ -199,7 +336,7 @@ pub fn migrate(from: &Side, to: &Side) -> Result<Stats, HvError> {
     let bytes = image.len();
 
     // 2. The target checks and loads it, and stays paused.
-    if let Err(error) = target.restore(image.clone()) {
+    if let Err(error) = target.restore(migration, image.clone()) {
         drop(source);
         return Err(failed(format!(
             "the target refused the state: {}; {}",
@@ -208,9 +345,10 @@ pub fn migrate(from: &Side, to: &Side) -> Result<Stats, HvError> {
         )));
     }
 
-    // 3. From here on the source stays paused whatever happens to this connection.
+    // 3. The source hands its state off: from here on it stays paused, in doubt, until settled.
     let mut notes = Vec::new();
-    let mut source = match source.hold() {
+    let to_pid = to_end.pid.unwrap_or(0);
+    let source = match source.hold(migration, to_pid, &to_end.addr.to_string()) {
         Ok(()) => Some(source),
         Err(error) => {
             drop(source);
@@ -221,118 +359,298 @@ pub fn migrate(from: &Side, to: &Side) -> Result<Stats, HvError> {
                     ));
                     None
                 }
-                Fate::Answers(_) | Fate::Unknown(_) => {
-                    // It may be running again: the target must not run too.
+                // The hold reached it and only its answer was lost: it is in doubt, as wanted.
+                Fate::Answers(info) if handoff_of(&info) == Some(migration) => None,
+                Fate::Answers(info) => {
+                    // It undid its save when the connection closed: it may run again, so the
+                    // target must not.
                     drop(target);
+                    let _ = target_outcome(to, migration);
                     return Err(failed(format!(
                         "the source could not be held ({error}); the target dropped the state; {}",
-                        restore_source(from, source_running)
+                        source_state(&info)
+                    )));
+                }
+                Fate::Unknown(reason) => {
+                    drop(target);
+                    let dropped = match target_outcome(to, migration) {
+                        Ok(_) => "the target dropped the state",
+                        Err(_) => "the target drops the state when it sees this connection close",
+                    };
+                    return Err(failed(format!(
+                        "the source could not be held ({error}) and cannot be asked ({reason}); \
+                         {dropped}, so the computation is the source's: if the hold reached it, \
+                         it is paused in doubt and `movahv resume {from} --force` puts it back \
+                         (the target never ran the state); if not, it runs on as before"
                     )));
                 }
             }
         }
     };
 
-    // 4. Commit: the target runs from the next instruction.
-    if let Err(error) = target.resume() {
+    // 4. Commit: the target runs (or keeps paused) the state from the next instruction. Only
+    // this connection can commit it, so if the target closed it already, it never will.
+    if target.closed_by_peer() {
         drop(target);
-        let committed = match fate(to) {
-            Fate::Answers(info) => match (info["restores"].as_u64(), restores_before) {
-                (Some(now), Some(before)) if now > before => Some(true),
-                (Some(_), Some(_)) => Some(false),
-                _ => None,
-            },
-            Fate::Gone => Some(false),
-            Fate::Unknown(_) => None,
-        };
-        match (committed, source.as_mut()) {
-            (Some(true), _) => notes.push(format!(
-                "the target's answer was lost ({error}), but it committed the state and runs it"
+        return Err(failed(format!(
+            "the target closed the connection before it was told to take the state (it died or              was cut off), so it never runs it; {}",
+            give_back(from, source, migration, source_running, &image)
+        )));
+    }
+    if let Err(error) = target.commit(migration, run) {
+        drop(target);
+        match target_outcome(to, migration) {
+            Ok(MigrationOutcome::Committed) => notes.push(format!(
+                "the target's answer was lost ({error}), but it committed the state"
             )),
-            (Some(false), Some(source)) => {
-                let given_back = if source_running {
-                    source.resume()
-                } else {
-                    source.interrupt()
+            Ok(MigrationOutcome::NotTaken | MigrationOutcome::Pending) => {
+                return Err(failed(format!(
+                    "the target failed before taking the state: {}; {}",
+                    describe(&error),
+                    give_back(from, source, migration, source_running, &image)
+                )));
+            }
+            Err(reason) => {
+                let rescue = match source {
+                    Some(_) => String::new(),
+                    None if matches!(fate(from), Fate::Gone) => format!(
+                        "; the source is gone, so {} — run it only if {to} does not run the \
+                         computation",
+                        rescued(&image)
+                    ),
+                    None => String::new(),
                 };
                 return Err(failed(format!(
-                    "the target failed before running the state: {error}; {}",
-                    match given_back {
-                        Ok(()) if source_running => String::from("the source runs on as before"),
-                        Ok(()) => String::from("the source is paused, as it was before"),
-                        Err(_) => format!(
-                            "the source is paused with the state: resume it with `movahv resume {from}`"
-                        ),
-                    }
-                )));
-            }
-            (Some(false), None) => {
-                return Err(failed(format!(
-                    "the target failed before running the state ({error}) and the source died \
-                     after saving it: {}",
-                    rescued(&image)
-                )));
-            }
-            (None, Some(_)) => {
-                return Err(failed(format!(
-                    "cannot tell whether the target runs the state: {error}; the source is \
-                     paused with it: if {to} does not run it, `movahv resume {from}`; if it \
-                     does, `movahv kill {from}`"
-                )));
-            }
-            (None, None) => {
-                return Err(failed(format!(
-                    "cannot tell whether the target runs the state ({error}), and the source \
-                     died after saving it: {}; run that only if {to} does not run it",
-                    rescued(&image)
+                    "cannot tell whether the target {to} took the state: {error}; {reason}. \
+                     The source {from} holds the state, paused in doubt: once {to} can be \
+                     asked, `movahv resume {from}` settles it (the source runs again only if \
+                     {to} did not take the state); if {to} is gone for good, `movahv resume \
+                     {from} --force` runs the source from where it paused (whatever {to} ran of \
+                     it would run again) and `movahv kill {from}` ends it{rescue}"
                 )));
             }
         }
     }
     let running_at = Instant::now();
 
-    // 5. The source is done.
-    if let Some(mut source) = source
-        && let Err(error) = source.stop(&format!("migrated to {target_label}"))
-    {
-        drop(source);
-        if !matches!(fate(from), Fate::Gone) {
-            let stopped = from
-                .connect()
-                .and_then(|mut again| Ok(again.stop(&format!("migrated to {target_label}"))?));
-            if let Err(again) = stopped {
-                notes.push(format!(
-                    "the source could not be stopped ({error}; {again}): it is paused; stop it \
-                     with `movahv kill {from}`"
-                ));
-            }
-        }
+    // 5. The source is superseded, then stopped.
+    if let Some(note) = retire_source(from, source, migration, &to_end) {
+        notes.push(note);
     }
     Ok(Stats {
+        migration,
+        from: from_end,
+        to: to_end,
         bytes,
         downtime: running_at - paused_at,
         total: running_at - start,
-        target_label,
+        running: run,
         notes,
     })
 }
 
-/// Puts the source back as it was before the migration, on a new connection, once its hold
-/// ended; says what it is now.
-fn restore_source(from: &Side, was_running: bool) -> String {
-    match fate(from) {
-        Fate::Answers(info) if was_running && info["state"] == "paused" => {
-            match from.connect().and_then(|mut client| Ok(client.resume()?)) {
-                Ok(()) => String::from("the source runs on as before"),
-                Err(error) => format!(
-                    "the source is paused and could not be resumed ({error}): `movahv resume {from}`"
-                ),
-            }
-        }
-        Fate::Answers(info) => source_state(&info),
-        Fate::Gone => String::from("the source died: its computation ended with it"),
-        Fate::Unknown(reason) => format!("the source cannot be reached ({reason})"),
+/// Tells the source its state was taken (it can never run again) and stops it, on a new
+/// connection if need be. A note if it could not be stopped.
+fn retire_source(
+    from: &Side,
+    source: Option<Client>,
+    migration: MigrationId,
+    to: &Endpoint,
+) -> Option<String> {
+    let reason = format!("migrated to {to}");
+    let retire = |client: &mut Client| -> Result<(), ClientError> {
+        client.settle(migration, true)?;
+        client.stop(&reason)
+    };
+    let first = match source {
+        Some(mut client) => match retire(&mut client) {
+            Ok(()) => return None,
+            Err(error) => error.to_string(),
+        },
+        None => String::from("its connection was lost"),
+    };
+    if matches!(fate(from), Fate::Gone) {
+        return None;
     }
+    match from
+        .connect()
+        .and_then(|mut again| retire(&mut again).map_err(HvError::from))
+    {
+        Ok(()) => None,
+        Err(again) => Some(format!(
+            "the source could not be stopped ({first}; {again}): it is paused and can never run \
+             again (once asked, it knows it is superseded); stop it with `movahv kill {from}`"
+        )),
+    }
+}
+
+/// Gives the source back its computation after the target definitely did not take it: settles
+/// it as not taken and runs it again if it ran. Says where the computation is.
+fn give_back(
+    from: &Side,
+    source: Option<Client>,
+    migration: MigrationId,
+    was_running: bool,
+    image: &[u8],
+) -> String {
+    let back = |client: &mut Client| -> Result<(), ClientError> {
+        client.settle(migration, false)?;
+        if was_running {
+            client.resume()
+        } else {
+            client.interrupt()
+        }
+    };
+    let done = if was_running {
+        String::from("the source runs on as before")
+    } else {
+        String::from("the source is paused, as it was before")
+    };
+    if let Some(mut client) = source
+        && let Ok(()) = back(&mut client)
+    {
+        return done;
+    }
+    match fate(from) {
+        Fate::Gone => format!("the source is gone too: {}", rescued(image)),
+        Fate::Answers(_) | Fate::Unknown(_) => match from
+            .connect()
+            .and_then(|mut again| back(&mut again).map_err(HvError::from))
+        {
+            Ok(()) => done,
+            Err(error) => format!(
+                "the source is paused with the state, in doubt, and could not be told ({error}): \
+                 `movahv resume {from} --force` runs it again (the target never ran the state)"
+            ),
+        },
+    }
+}
+
+/// How [`resolve`] left a VM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resolution {
+    /// It was not in doubt: nothing was done.
+    NotInDoubt,
+    /// It was in doubt and holds its computation again (paused).
+    GivenBack,
+}
+
+/// Where the target of a hand-off can be asked.
+enum Whereabouts {
+    Found(Side),
+    Gone(String),
+    NeedsToken(String),
+}
+
+/// Finds the target a source handed its state to, from the hand-off its `Info` shows.
+fn whereabouts(handoff: &Value, to_token: Option<&str>) -> Whereabouts {
+    let addr = handoff["to_addr"].as_str().unwrap_or("").to_owned();
+    if let Some(token) = to_token {
+        return Whereabouts::Found(Side {
+            target: Target::Remote(addr),
+            token: Some(token.to_owned()),
+        });
+    }
+    let local = runtime::runtime_dir()
+        .map(|dir| runtime::list(&dir))
+        .unwrap_or_default();
+    if let Some(record) = local.iter().find(|record| record.addr.to_string() == addr) {
+        return Whereabouts::Found(Side {
+            target: Target::Pid(record.pid),
+            token: None,
+        });
+    }
+    match handoff["to_pid"].as_u64() {
+        Some(pid) => Whereabouts::Gone(format!("{pid} ({addr}) is gone")),
+        None => Whereabouts::NeedsToken(addr),
+    }
+}
+
+/// Settles a VM that is in doubt — it handed its state to a migration that did not finish — by
+/// asking that migration's target whether it took the state. If it did not, the VM holds its
+/// computation again (paused; the caller resumes it); if it did, the VM learns it is superseded
+/// and this fails, saying so. `force` settles it as not taken without asking (for a target gone
+/// for good). A VM that is not in doubt is left alone.
+pub fn resolve(side: &Side, force: bool, to_token: Option<&str>) -> Result<Resolution, HvError> {
+    let mut client = side.connect()?;
+    let info = client.info()?;
+    if info["state"] == "superseded" {
+        return Err(failed(superseded(side, &info["superseded_by"])));
+    }
+    let Some(migration) = handoff_of(&info) else {
+        return Ok(Resolution::NotInDoubt);
+    };
+    let handoff = &info["handoff"];
+    if force {
+        client.settle(migration, false)?;
+        return Ok(Resolution::GivenBack);
+    }
+    let cannot = |why: String| {
+        failed(format!(
+            "{side} handed its state to {} in migration {migration}, and {why}: if that VM does \
+             not run the computation, `movahv resume {side} --force` runs it here from where it \
+             paused; if it does, `movahv kill {side}` stops this copy",
+            handoff["to_addr"].as_str().unwrap_or("another VM")
+        ))
+    };
+    let target = match whereabouts(handoff, to_token) {
+        Whereabouts::Found(target) => target,
+        Whereabouts::Gone(what) => {
+            return Err(cannot(format!(
+                "{what}, so whether it took the state cannot be told"
+            )));
+        }
+        Whereabouts::NeedsToken(addr) => {
+            return Err(failed(format!(
+                "{side} handed its state to {addr} in migration {migration}, which is not on \
+                 this host: give its token to ask it, `movahv resume {side} --to-token TOKEN`"
+            )));
+        }
+    };
+    match target_outcome(&target, migration) {
+        Ok(MigrationOutcome::Committed) => {
+            client.settle(migration, true)?;
+            Err(failed(superseded(side, handoff)))
+        }
+        Ok(MigrationOutcome::NotTaken | MigrationOutcome::Pending) => {
+            client.settle(migration, false)?;
+            Ok(Resolution::GivenBack)
+        }
+        Err(reason) => Err(cannot(format!(
+            "whether it took the state cannot be told ({reason})"
+        ))),
+    }
+}
+
+/// Says that `side` is superseded by the target its hand-off names.
+fn superseded(side: &Side, handoff: &Value) -> String {
+    format!(
+        "{side} is superseded: its computation moved to {} in migration {}, so this copy must \
+         never run again; stop it with `movahv kill {side}`",
+        handoff["to_addr"].as_str().unwrap_or("another VM"),
+        handoff["migration"].as_str().unwrap_or("?")
+    )
+}
+
+/// Asks the target of an in-doubt VM's hand-off, without changing anything there, whether it
+/// committed the state; if so, tells the VM it is superseded. Returns whether it now is. Used
+/// by `ps`, which must not disturb a migration in progress.
+pub fn supersede_if_taken(side: &Side, info: &Value) -> bool {
+    let Some(migration) = handoff_of(info) else {
+        return false;
+    };
+    let Whereabouts::Found(target) = whereabouts(&info["handoff"], None) else {
+        return false;
+    };
+    let taken = target
+        .connect()
+        .and_then(|mut client| Ok(client.outcome(migration, false)?))
+        .is_ok_and(|outcome| outcome == MigrationOutcome::Committed);
+    taken
+        && side
+            .connect()
+            .and_then(|mut client| Ok(client.settle(migration, true)?))
+            .is_ok()
 }
 
 /// What the source's Info says it is now, as `migrate` reports it.

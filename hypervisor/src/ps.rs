@@ -1,6 +1,6 @@
 //! `movahv ps`: the VMs on this host, from their runtime records and what each says of itself.
 
-use crate::HvError;
+use crate::{HvError, migrate};
 use mova_vm::client::Client;
 use mova_vm::runtime::{self, Record};
 use serde_json::Value;
@@ -20,9 +20,26 @@ pub fn list() -> Result<Vec<Entry>, HvError> {
     Ok(runtime::list(&dir)
         .into_iter()
         .map(|record| {
-            let info = Client::to_record(&record)
-                .and_then(|mut client| client.info())
-                .map_err(|error| error.to_string());
+            let ask = || {
+                Client::to_record(&record)
+                    .and_then(|mut client| client.info())
+                    .map_err(|error| error.to_string())
+            };
+            let mut info = ask();
+            // A VM left in doubt by a migration that did not finish learns whether its target
+            // took the state, so that a stale copy shows as superseded.
+            if let Ok(value) = &info
+                && value["state"] == "in doubt"
+                && migrate::supersede_if_taken(
+                    &migrate::Side {
+                        target: crate::Target::Pid(record.pid),
+                        token: None,
+                    },
+                    value,
+                )
+            {
+                info = ask();
+            }
             Entry { record, info }
         })
         .collect())

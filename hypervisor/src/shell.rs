@@ -45,13 +45,22 @@ pub enum HvCommand {
         #[arg(long)]
         token: Option<String>,
     },
-    /// Let a paused VM run on
+    /// Let a paused VM run on. A VM left in doubt by a migration that did not finish is first
+    /// settled: it runs again only if the migration's target did not take its state
     Resume {
         /// The VM: a pid, or host:port with --token
         target: String,
         /// The token of a remote VM
         #[arg(long)]
         token: Option<String>,
+        /// For a VM in doubt whose migration target is on another host: that target's token, to
+        /// ask it whether it took the state
+        #[arg(long, value_name = "TOKEN")]
+        to_token: Option<String>,
+        /// For a VM in doubt: run it again without asking its migration's target (when that
+        /// target is gone for good; whatever it ran of the computation runs again)
+        #[arg(long)]
+        force: bool,
     },
     /// Read a VM's state: it stays paused (unless --leave-running); the shell keeps the state for
     /// `wstate`
@@ -94,6 +103,14 @@ pub enum HvCommand {
         /// The token of a remote source VM
         #[arg(long)]
         from_token: Option<String>,
+        /// Run the computation on the target even if the source was paused (a paused source's
+        /// computation otherwise stays paused there)
+        #[arg(long)]
+        resume: bool,
+        /// Migrate into a target that holds another computation, replacing it (without this, the
+        /// target must be blank: `mova serve`)
+        #[arg(long)]
+        force: bool,
         /// Print the statistics as JSON
         #[arg(long)]
         json: bool,
@@ -210,10 +227,25 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
             state.with_client(&target, token.as_deref(), |client| Ok(client.interrupt()?))?;
             Ok(format!("interrupted {target}\n"))
         }
-        HvCommand::Resume { target, token } => {
-            let target = Target::parse(&target)?;
-            state.with_client(&target, token.as_deref(), |client| Ok(client.resume()?))?;
-            Ok(format!("resumed {target}\n"))
+        HvCommand::Resume {
+            target,
+            token,
+            to_token,
+            force,
+        } => {
+            let parsed = Target::parse(&target)?;
+            let side = Side {
+                target: parsed.clone(),
+                token: token.clone(),
+            };
+            let settled = match migrate::resolve(&side, force, to_token.as_deref())? {
+                migrate::Resolution::NotInDoubt => "",
+                migrate::Resolution::GivenBack => {
+                    " (it was in doubt: its migration's target did not take the state)"
+                }
+            };
+            state.with_client(&parsed, token.as_deref(), |client| Ok(client.resume()?))?;
+            Ok(format!("resumed {parsed}{settled}\n"))
         }
         HvCommand::Rstate {
             target,
@@ -275,9 +307,12 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
             let target = Target::parse(to)?;
             let (label, image) = from;
             let bytes = image.len();
+            let migration = mova_vm::runtime::random_bytes()
+                .map(mova_vm::protocol::MigrationId)
+                .map_err(|error| HvError::Usage(format!("cannot make a migration id: {error}")))?;
             state.with_client(&target, token.as_deref(), |client| {
-                client.restore(image)?;
-                client.resume()?;
+                client.restore(migration, image)?;
+                client.commit(migration, true)?;
                 Ok(())
             })?;
             Ok(format!(
@@ -289,6 +324,8 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
             to,
             token,
             from_token,
+            resume,
+            force,
             json,
         } => {
             // Connections of their own: a migration must not share a kept connection whose
@@ -306,26 +343,13 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
                 target: Target::parse(&to)?,
                 token,
             };
-            let stats = migrate::migrate(&from, &to)?;
-            let mut said = if json {
-                format!(
-                    "{}\n",
-                    serde_json::json!({
-                        "from": from.to_string(),
-                        "to": stats.target_label,
-                        "bytes": stats.bytes,
-                        "downtime_ms": stats.downtime.as_secs_f64() * 1e3,
-                        "total_ms": stats.total.as_secs_f64() * 1e3,
-                        "notes": stats.notes,
-                    })
-                )
-            } else {
-                format!("migrated {from} → {}: {stats}\n", stats.target_label)
-            };
-            if !json {
-                for note in &stats.notes {
-                    said.push_str(&format!("note: {note}\n"));
-                }
+            let stats = migrate::migrate(&from, &to, migrate::Options { resume, force })?;
+            if json {
+                return Ok(format!("{}\n", stats.to_json()));
+            }
+            let mut said = format!("{stats}\n");
+            for note in &stats.notes {
+                said.push_str(&format!("note: {note}\n"));
             }
             Ok(said)
         }

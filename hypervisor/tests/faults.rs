@@ -37,9 +37,10 @@ use std::time::{Duration, Instant};
 const INFO: u8 = 0x06;
 const SAVE: u8 = 0x04;
 const RESTORE: u8 = 0x05;
-const RESUME: u8 = 0x03;
+const COMMIT: u8 = 0x09;
 const HOLD: u8 = 0x08;
 const STOP: u8 = 0x07;
+const SETTLE: u8 = 0x0B;
 
 /// When, in the life of one request, the fault strikes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,6 +64,9 @@ enum Fault {
     Kill,
     /// Nothing breaks: the proxy waits this long, then relays on.
     Delay(Duration),
+    /// The request is lost on the way: the proxy keeps it, and the connections open, until the
+    /// client goes away.
+    Swallow,
 }
 
 /// A fault to inject at the first request of `kind`.
@@ -164,6 +168,10 @@ fn relay(
                 thread::sleep(pause);
                 return false;
             }
+            Fault::Swallow => {
+                let mut rest = Vec::new();
+                let _ = (&*client).read_to_end(&mut rest);
+            }
             Fault::Kill => kill(pid),
             Fault::Cut => {}
         }
@@ -199,8 +207,21 @@ fn relay(
         if strike(When::BeforeAnswer, kind, &client, &vm) {
             return;
         }
+        // A VM killed after it answered is dead by the time its answer arrives: kill it before
+        // relaying, so that the client cannot race ahead of the kill.
+        let kill_after = rule.is_some_and(|rule| {
+            rule.kind == kind && rule.when == When::AfterAnswer && rule.fault == Fault::Kill
+        }) && !fired.swap(true, Ordering::SeqCst);
+        if kill_after {
+            kill(pid);
+        }
         if client.write_all(&answer).is_err() {
             break;
+        }
+        if kill_after {
+            let _ = client.shutdown(Shutdown::Both);
+            let _ = vm.shutdown(Shutdown::Both);
+            return;
         }
         if strike(When::AfterAnswer, kind, &client, &vm) {
             return;
@@ -250,6 +271,9 @@ enum Runs {
     Target,
     /// The source was killed before the target acknowledged the image.
     Nobody,
+    /// Whether the target took the state cannot be told (it died while taking it): the source
+    /// holds it, paused in doubt, until `movahv resume --force` (or `kill`).
+    InDoubt,
 }
 
 /// One fault-injection case and what must come of it.
@@ -319,10 +343,15 @@ fn inject(case: &Case) {
     let runs = match (source_runs, target_runs) {
         (true, false) => Runs::Source,
         (false, true) => Runs::Target,
+        (false, false) if case.runs == Runs::InDoubt => Runs::InDoubt,
         (false, false) => Runs::Nobody,
         (true, true) => panic!("both VMs run the computation: {said}"),
     };
     assert_eq!(runs, case.runs, "movahv: {said}");
+    if runs == Runs::InDoubt {
+        settle_by_force(&sandbox, &mut source, &mut target, &said);
+        return;
+    }
 
     // What each printed: the source's lines, then the target's, are 1, 2, 3, … with nothing
     // lost or repeated.
@@ -351,9 +380,39 @@ fn inject(case: &Case) {
             );
             assert_eq!(sandbox.ps_entry(&target)["held"], false, "{said}");
         }
-        Runs::Nobody => {}
+        Runs::Nobody | Runs::InDoubt => {}
     }
     assert_eq!(rescue_files(&sandbox), Vec::<String>::new(), "{said}");
+}
+
+/// A source left in doubt because its target died while taking the state: `ps` says so, a plain
+/// `resume` refuses (the target cannot be asked) naming `--force`, and `resume --force` runs
+/// the source on. What the target may have printed of it then prints again — the one way to a
+/// repeat, and only on the user's explicit word.
+fn settle_by_force(sandbox: &Sandbox, source: &mut Vm, target: &mut Vm, said: &str) {
+    assert!(said.contains("cannot tell whether the target"), "{said}");
+    assert!(target.exited(), "the target lives: {said}");
+    target.read_to_end();
+    assert_eq!(sandbox.ps_entry(source)["state"], "in doubt", "{said}");
+    let refusal = sandbox.hv_fails(&["resume", &source.id()], 1);
+    assert!(refusal.contains("--force"), "{refusal}");
+    source.assert_quiet();
+    sandbox.hv_ok(&["resume", &source.id(), "--force"]);
+    source.take(3);
+    let printed = target.values();
+    let from_source = source.values();
+    let resumed_at = from_source.len() - 3;
+    let mut values = from_source[..resumed_at].to_vec();
+    values.extend(&printed);
+    assert_consecutive(&values, 1, "the source's output, then the target's");
+    assert_consecutive(
+        &from_source[resumed_at..],
+        from_source
+            .get(resumed_at.wrapping_sub(1))
+            .map_or(1, |last| last + 1),
+        "the forced source resumes where it paused",
+    );
+    assert_eq!(rescue_files(sandbox), Vec::<String>::new(), "{said}");
 }
 
 /// One `#[test]` per case, so they run in parallel and fail by name.
@@ -384,7 +443,7 @@ cases! {
     cut_source_before_save: Source SAVE BeforeRequest Cut => Source, "the source runs on as before";
     cut_source_before_save_answer: Source SAVE BeforeAnswer Cut => Source, "the source runs on as before";
     cut_source_before_hold: Source HOLD BeforeRequest Cut => Source, "the source runs on as before";
-    cut_source_before_hold_answer: Source HOLD BeforeAnswer Cut => Source, "the source runs on as before";
+    cut_source_before_hold_answer: Source HOLD BeforeAnswer Cut => Target, "migrated";
     cut_source_before_stop: Source STOP BeforeRequest Cut => Target, "migrated";
     cut_source_before_stop_answer: Source STOP BeforeAnswer Cut => Target, "migrated";
     // The connection to the target is cut at each step.
@@ -392,11 +451,11 @@ cases! {
     cut_target_before_info_answer: Target INFO BeforeAnswer Cut => Source, "nothing changed";
     cut_target_halfway_through_the_image: Target RESTORE MidRequest Cut => Source, "the source runs on as before";
     cut_target_before_restore_answer: Target RESTORE BeforeAnswer Cut => Source, "the source runs on as before";
-    cut_target_before_resume: Target RESUME BeforeRequest Cut => Source, "the source runs on as before";
-    cut_target_before_resume_answer: Target RESUME BeforeAnswer Cut => Target, "committed the state and runs it";
+    cut_target_before_commit: Target COMMIT BeforeRequest Cut => Source, "the source runs on as before";
+    cut_target_before_commit_answer: Target COMMIT BeforeAnswer Cut => Target, "but it committed the state";
     // The source is killed.
-    kill_source_before_save: Source SAVE BeforeRequest Kill => Nobody, "its computation ended with it";
-    kill_source_mid_save: Source SAVE BeforeAnswer Kill => Nobody, "its computation ended with it";
+    kill_source_before_save: Source SAVE BeforeRequest Kill => Nobody, "took nothing from it";
+    kill_source_mid_save: Source SAVE BeforeAnswer Kill => Nobody, "took nothing from it";
     kill_source_after_save: Source SAVE AfterAnswer Kill => Target, "the target's copy is the only one";
     kill_source_before_hold: Source HOLD BeforeRequest Kill => Target, "the target's copy is the only one";
     kill_source_before_stop: Source STOP BeforeRequest Kill => Target, "migrated";
@@ -404,43 +463,11 @@ cases! {
     kill_target_before_migration: Target INFO BeforeRequest Kill => Source, "nothing changed";
     kill_target_during_restore: Target RESTORE MidRequest Kill => Source, "the source runs on as before";
     kill_target_after_restore: Target RESTORE AfterAnswer Kill => Source, "the source runs on as before";
-}
-
-/// The target is killed the moment it committed the image, before its answer arrives: `movahv`
-/// cannot tell that from dying before committing, so the source takes the state back
-/// (docs/protocol.md). Whatever the target printed in between is printed again by the source —
-/// the one window where a line can repeat; the loop's sleep makes it, in practice, empty.
-#[test]
-fn kill_target_the_moment_it_commits() {
-    let sandbox = Sandbox::new("fault");
-    sandbox.compile("loop.mvb", FAST_LOOP);
-    let mut source = sandbox.start(&["loop.mvb"]);
-    let mut target = sandbox.start(&["serve"]);
-    source.take(3);
-    let rule = Rule {
-        kind: RESUME,
-        when: When::BeforeAnswer,
-        fault: Fault::Kill,
-    };
-    let (_source_proxy, target_proxy) = proxies(&sandbox, &source, &target, Side::Target, rule);
-    let stderr = sandbox.hv_fails(&["migrate", &source.id(), &target.id()], 1);
-    assert!(target_proxy.fired());
-    assert!(stderr.contains("the source runs on as before"), "{stderr}");
-    let (source_runs, target_runs) = running(&mut source, &mut target);
-    assert!(source_runs && !target_runs, "{stderr}");
-    source.assert_counts_from(1);
-    target.read_to_end();
-    // What the target printed, if anything, the source printed too.
-    let printed = target.values();
-    assert!(
-        printed.is_empty()
-            || source
-                .values()
-                .windows(printed.len())
-                .any(|run| run == printed),
-        "the target printed {printed:?}, which are not lines the source printed: {:?}",
-        source.values()
-    );
+    kill_target_before_commit: Target COMMIT BeforeRequest Kill => InDoubt, "cannot tell";
+    kill_target_the_moment_it_commits: Target COMMIT BeforeAnswer Kill => InDoubt, "cannot tell";
+    // The connection to the source is lost while it is told it is superseded.
+    cut_source_before_settle: Source SETTLE BeforeRequest Cut => Target, "migrated";
+    cut_source_before_settle_answer: Source SETTLE BeforeAnswer Cut => Target, "migrated";
 }
 
 /// Two migrations of one source at once, into two blank VMs: exactly one takes the state.
@@ -557,7 +584,7 @@ fn a_lost_source_and_a_refusing_target_leave_a_rescue_file() {
         fault: Fault::Kill,
     };
     let _proxy = Proxy::before(&sandbox, &source, Some(rule));
-    let stderr = sandbox.hv_fails(&["migrate", &source.id(), &target.id()], 1);
+    let stderr = sandbox.hv_fails(&["migrate", &source.id(), &target.id(), "--force"], 1);
     assert!(stderr.contains("the target refused the state"), "{stderr}");
     assert!(stderr.contains("the source is gone too"), "{stderr}");
     source.read_to_end();
@@ -623,13 +650,72 @@ fn the_hypervisor_killed_mid_migration() {
         }
         let printed = running(&mut source, &mut target);
         assert_eq!(printed, (source_runs, false), "killed at {kind:#04x}");
-        let state = if source_runs { "running" } else { "paused" };
+        let state = if source_runs { "running" } else { "in doubt" };
         assert_eq!(sandbox.ps_entry(&source)["state"], state);
         if !source_runs {
-            // The paused source still has the state: resuming it loses and repeats nothing.
-            sandbox.hv_ok(&["resume", &source.id()]);
+            // The source still has the state, in doubt: `resume` asks the target, which never
+            // took it, and runs the source on, losing and repeating nothing.
+            let said = sandbox.hv_ok(&["resume", &source.id()]);
+            assert!(said.contains("did not take the state"), "{said}");
             source.take(3);
         }
         source.assert_counts_from(1);
+    }
+}
+
+/// `movahv` killed after the target took the state but before the source was stopped (issue 9,
+/// item 1): before it heard the target's answer, before it told the source, before the source's
+/// Stop and after it. The target runs the computation; a source still alive is superseded —
+/// `ps` says so (it asks the target), `resume` refuses, `kill` stops it — so it never runs again.
+#[test]
+fn the_hypervisor_killed_after_the_target_took_the_state() {
+    let delay = Fault::Delay(Duration::from_secs(2));
+    for (side, kind, when, fault) in [
+        (Side::Target, COMMIT, When::BeforeAnswer, delay),
+        (Side::Source, SETTLE, When::BeforeRequest, Fault::Swallow),
+        (Side::Source, STOP, When::BeforeRequest, Fault::Swallow),
+        (Side::Source, STOP, When::BeforeAnswer, delay),
+    ] {
+        let case = format!("killed at {kind:#04x} {when:?}");
+        let sandbox = Sandbox::new("hv-killed-late");
+        sandbox.compile("loop.mvb", FAST_LOOP);
+        let mut source = sandbox.start(&["loop.mvb"]);
+        let mut target = sandbox.start(&["serve"]);
+        source.take(3);
+        let rule = Rule { kind, when, fault };
+        let (source_proxy, target_proxy) = proxies(&sandbox, &source, &target, side, rule);
+
+        let mut command = Command::new(env!("CARGO_BIN_EXE_movahv"));
+        command
+            .args(["migrate", &source.id(), &target.id()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        sandbox.isolate(&mut command);
+        let mut movahv = ChildGuard(command.spawn().unwrap());
+        let deadline = Instant::now() + TIMEOUT;
+        while !(source_proxy.fired() || target_proxy.fired()) {
+            assert!(Instant::now() < deadline, "{case}: never reached");
+            thread::sleep(Duration::from_millis(5));
+        }
+        movahv.0.kill().unwrap();
+        movahv.0.wait().unwrap();
+
+        let (source_runs, target_runs) = running(&mut source, &mut target);
+        assert!(!source_runs && target_runs, "{case}");
+        if kind == STOP && when == When::BeforeAnswer {
+            source.assert_stops("migrated to");
+        } else {
+            assert_eq!(sandbox.ps_entry(&source)["state"], "superseded", "{case}");
+            let refusal = sandbox.hv_fails(&["resume", &source.id()], 1);
+            assert!(refusal.contains("superseded"), "{case}: {refusal}");
+            assert!(refusal.contains("movahv kill"), "{case}: {refusal}");
+            source.assert_quiet();
+            sandbox.hv_ok(&["kill", &source.id()]);
+            source.assert_stops("killed by movahv");
+        }
+        target.take(3);
+        let mut values = source.values();
+        values.extend(target.values());
+        assert_consecutive(&values, 1, &case);
     }
 }

@@ -71,11 +71,23 @@ fn migration_loses_and_repeats_nothing() {
         0.0 <= downtime && downtime <= total,
         "downtime {downtime} ms, total {total} ms"
     );
-    assert_eq!(stats["from"], target.id(), "{stats}");
-    assert!(
-        stats["to"]
-            .as_str()
-            .is_some_and(|to| to.starts_with(&third.id())),
+    // Numbers are numbers, and addresses have their own fields (issue 9, item 21).
+    assert_eq!(stats["from"]["pid"], target.pid, "{stats}");
+    assert_eq!(
+        stats["from"]["addr"],
+        target.record.addr.to_string(),
+        "{stats}"
+    );
+    assert_eq!(stats["to"]["pid"], third.pid, "{stats}");
+    assert_eq!(
+        stats["to"]["addr"],
+        third.record.addr.to_string(),
+        "{stats}"
+    );
+    assert_eq!(stats["running"], true, "{stats}");
+    assert_eq!(
+        stats["migration"].as_str().map(str::len),
+        Some(32),
         "{stats}"
     );
     target.assert_stops(&format!("migrated to {}", third.pid));
@@ -166,7 +178,13 @@ fn a_refused_migration_leaves_both_running() {
     x.take(3);
     y.take(3);
 
+    // A target that holds a computation is not replaced without --force (issue 9, item 22).
     let stderr = sandbox.hv_fails(&["migrate", &x.id(), &y.id()], 1);
+    for part in ["holds another computation", "--force", "nothing changed"] {
+        assert!(stderr.contains(part), "{part:?} missing from: {stderr}");
+    }
+    // With it, y refuses the state of another program, and both run on.
+    let stderr = sandbox.hv_fails(&["migrate", &x.id(), &y.id(), "--force"], 1);
     for part in ["refused", "another program", "the source runs on"] {
         assert!(stderr.contains(part), "{part:?} missing from: {stderr}");
     }
@@ -297,7 +315,7 @@ fn a_target_that_dies_mid_migration_lets_the_source_resume() {
             token: vec![0xAB; TOKEN_LEN],
         }
     );
-    let Request::Restore { image } = restore else {
+    let Request::Restore { image, .. } = restore else {
         panic!("the frame after the hello is not a Restore: {restore:?}");
     };
     let image = Image::decode(&image).expect("the source's image decodes");
@@ -1013,4 +1031,73 @@ fn inspect_refuses_a_file_over_the_limit() {
     assert!(stderr.contains("is too large: the limit is"), "{stderr}");
     let stderr = sandbox.hv_fails(&["inspect", "missing.mvs"], 1);
     assert!(stderr.contains("missing.mvs"), "{stderr}");
+}
+
+/// A paused VM's computation stays paused when it moves, unless `--resume` says otherwise; and a
+/// VM running the same program is replaced only with `--force` (issue 9, item 22).
+#[test]
+fn a_paused_computation_arrives_paused_and_a_busy_target_needs_force() {
+    let sandbox = Sandbox::new("paused-migration");
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    let mut source = sandbox.start(&["loop.mvb"]);
+    source.take(3);
+    sandbox.hv_ok(&["interrupt", &source.id()]);
+    source.drain_until_quiet();
+
+    let mut target = sandbox.start(&["serve"]);
+    let said = sandbox.hv_ok(&["migrate", &source.id(), &target.id()]);
+    assert!(said.contains("paused there"), "{said}");
+    source.assert_stops("migrated to");
+    target.assert_quiet();
+    assert_eq!(sandbox.ps_entry(&target)["state"], "paused");
+
+    // Into a VM that runs the same program: refused, then replaced with --force and --resume.
+    let mut busy = sandbox.start(&["loop.mvb"]);
+    busy.take(2);
+    // Paused, so that every line it prints afterwards is the moved computation's.
+    sandbox.hv_ok(&["interrupt", &busy.id()]);
+    busy.drain_until_quiet();
+    let stderr = sandbox.hv_fails(&["migrate", &target.id(), &busy.id()], 1);
+    assert!(stderr.contains("--force"), "{stderr}");
+    assert_eq!(sandbox.ps_entry(&target)["state"], "paused");
+    let out = sandbox.hv_ok(&[
+        "migrate",
+        &target.id(),
+        &busy.id(),
+        "--force",
+        "--resume",
+        "--json",
+    ]);
+    let stats: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(stats["running"], true, "{stats}");
+    target.assert_stops("migrated to");
+    let before = busy.values().len();
+    busy.take(3);
+    let moved = &busy.values()[before..];
+    assert_consecutive(
+        moved,
+        source.last() + 1,
+        "the moved computation on its new VM",
+    );
+}
+
+/// A program that halts the moment the target runs it (issue 9, item 2): the target's answer to
+/// the commit is written before it exits, so `movahv` never takes the state back and the program
+/// prints once. Before the fix the target could exit first, and `movahv` gave the state back to
+/// the source, which printed again.
+#[test]
+fn a_program_that_halts_right_after_the_commit_runs_once() {
+    let sandbox = Sandbox::new("halts-at-once");
+    sandbox.compile("once.mvb", "print(7);\n");
+    for round in 0..20 {
+        let mut source = sandbox.start(&["once.mvb", "--paused"]);
+        let mut target = sandbox.start(&["serve"]);
+        let said = sandbox.hv_ok(&["migrate", &source.id(), &target.id(), "--resume"]);
+        assert!(said.contains("migrated"), "round {round}: {said}");
+        source.assert_stops("migrated to");
+        assert_eq!(target.wait().code(), Some(0), "round {round}");
+        target.read_to_end();
+        assert_eq!(source.values(), Vec::<i64>::new(), "round {round}");
+        assert_eq!(target.values(), [7], "round {round}");
+    }
 }

@@ -5,7 +5,9 @@
 // arm says exactly that, and a new kind of answer is rightly unexpected too.
 #![allow(clippy::wildcard_enum_match_arm)]
 
-use crate::protocol::{FrameError, PROTOCOL_VERSION, Request, Response};
+use crate::protocol::{
+    FrameError, MigrationId, MigrationOutcome, PROTOCOL_VERSION, Request, Response,
+};
 use crate::runtime::Record;
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -108,6 +110,22 @@ impl Client {
         self.addr
     }
 
+    /// Whether the VM has already closed this connection (a request sent now could not reach
+    /// it). It looks without waiting and without consuming anything.
+    pub fn closed_by_peer(&self) -> bool {
+        if self.stream.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let mut byte = [0u8; 1];
+        let closed = match self.stream.peek(&mut byte) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(error) => error.kind() != io::ErrorKind::WouldBlock,
+        };
+        let _ = self.stream.set_nonblocking(false);
+        closed
+    }
+
     /// Sends a request and reads the answer.
     pub fn request(&mut self, request: &Request) -> Result<Response, ClientError> {
         let frame_error = |source: FrameError| ClientError::Frame {
@@ -136,6 +154,7 @@ impl Client {
             Response::Error(message) => format!("error: {message}"),
             Response::Image(bytes) => format!("an image of {} bytes", bytes.len()),
             Response::Info(json) => format!("info {json}"),
+            Response::Outcome(outcome) => format!("outcome {outcome:?}"),
         };
         ClientError::Unexpected {
             addr: self.addr,
@@ -148,7 +167,7 @@ impl Client {
         self.expect_ok(&Request::Interrupt)
     }
 
-    /// Runs the VM again (and commits a restored image).
+    /// Runs the VM again (and commits the image this client restored).
     pub fn resume(&mut self) -> Result<(), ClientError> {
         self.expect_ok(&Request::Resume)
     }
@@ -161,9 +180,36 @@ impl Client {
         }
     }
 
-    /// Loads an image into the VM, which stays paused until [`resume`](Self::resume).
-    pub fn restore(&mut self, image: Vec<u8>) -> Result<(), ClientError> {
-        self.expect_ok(&Request::Restore { image })
+    /// Loads an image, arriving in `migration`, into the VM, which stays paused until
+    /// [`commit`](Self::commit) (or [`resume`](Self::resume)).
+    pub fn restore(&mut self, migration: MigrationId, image: Vec<u8>) -> Result<(), ClientError> {
+        self.expect_ok(&Request::Restore { migration, image })
+    }
+
+    /// Commits the state this client restored in `migration`, running it or keeping it paused.
+    pub fn commit(&mut self, migration: MigrationId, run: bool) -> Result<(), ClientError> {
+        self.expect_ok(&Request::Commit { migration, run })
+    }
+
+    /// What the VM knows of `migration` as its target (with `abort`, a pending state of it is
+    /// dropped first, making the answer final).
+    pub fn outcome(
+        &mut self,
+        migration: MigrationId,
+        abort: bool,
+    ) -> Result<MigrationOutcome, ClientError> {
+        match self.request(&Request::Outcome { migration, abort })? {
+            Response::Outcome(outcome) => Ok(outcome),
+            other => Err(self.unexpected(&other)),
+        }
+    }
+
+    /// Tells a source in doubt how `migration` ended.
+    pub fn settle(&mut self, migration: MigrationId, committed: bool) -> Result<(), ClientError> {
+        self.expect_ok(&Request::Settle {
+            migration,
+            committed,
+        })
     }
 
     /// The VM's description.
@@ -179,9 +225,19 @@ impl Client {
         }
     }
 
-    /// Keeps the VM paused, and held by this client, even if the connection closes.
-    pub fn hold(&mut self) -> Result<(), ClientError> {
-        self.expect_ok(&Request::Hold)
+    /// Hands the VM's state off to `migration` (into the VM `to_pid`, 0 if not local, at
+    /// `to_addr`): it stays paused, in doubt, until the migration is settled.
+    pub fn hold(
+        &mut self,
+        migration: MigrationId,
+        to_pid: u32,
+        to_addr: &str,
+    ) -> Result<(), ClientError> {
+        self.expect_ok(&Request::Hold {
+            migration,
+            to_pid,
+            to_addr: to_addr.to_owned(),
+        })
     }
 
     /// Stops the VM, telling it why.

@@ -30,6 +30,9 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most clients connected at once; more are refused at once.
 pub const MAX_CONNECTIONS: usize = 16;
 
+/// What a request that reaches a VM as it exits is answered.
+const EXITING: &str = "this VM is exiting";
+
 /// Identifies a connection, so that the session can drop a restore whose client went away.
 pub type ConnId = u64;
 
@@ -37,7 +40,7 @@ pub type ConnId = u64;
 #[derive(Debug)]
 pub enum Command {
     /// A request from an authenticated client, with where to send the answer and a way to learn
-    /// that the answer was written (a `Stop` waits for that before the process exits).
+    /// that the answer was written (the VM does not exit before its answers are).
     Request {
         /// The request.
         request: Request,
@@ -172,10 +175,15 @@ impl Connection {
                 written,
             };
             if self.commands.send(command).is_err() {
-                break; // The VM is exiting.
+                // The VM is exiting: say so rather than leave the client to guess.
+                let _ = Response::Error(EXITING.into()).write(&mut stream);
+                break;
             }
             self.interrupt.request();
-            let Ok(response) = answer.recv() else { break };
+            let Ok(response) = answer.recv() else {
+                let _ = Response::Error(EXITING.into()).write(&mut stream);
+                break;
+            };
             let result = response.write(&mut stream);
             let _ = written_tx.send(());
             if result.is_err() {

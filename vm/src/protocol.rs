@@ -11,8 +11,9 @@
 
 use std::io::{self, Read, Write};
 
-/// The protocol version the handshake names.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The protocol version the handshake names. Version 2 added migration ids (`Hold`, `Restore`,
+/// `Commit`, `Outcome`, `Settle`).
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// The largest frame after the handshake: an image with an embedded program of the largest
 /// `.mvb` size, plus room.
@@ -23,6 +24,42 @@ pub const MAX_HELLO_FRAME: usize = 256;
 
 /// The number of bytes in a VM's secret token.
 pub const TOKEN_LEN: usize = 32;
+
+/// The number of bytes in a migration id.
+pub const MIGRATION_ID_LEN: usize = 16;
+
+/// Names one migration: random, made by the hypervisor that runs it. The source records it when
+/// it hands its state off (`Hold`), the target when it receives (`Restore`) and commits
+/// (`Commit`) the state, so that anyone holding the id can later learn from the target whether
+/// the migration took place (`Outcome`) and tell the source (`Settle`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MigrationId(pub [u8; MIGRATION_ID_LEN]);
+
+impl MigrationId {
+    /// Parses the hex form (as `Info` shows it).
+    pub fn from_hex(text: &str) -> Option<MigrationId> {
+        let bytes = crate::runtime::decode_hex(text)?;
+        Some(MigrationId(bytes.try_into().ok()?))
+    }
+}
+
+impl std::fmt::Display for MigrationId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::runtime::encode_hex(&self.0))
+    }
+}
+
+/// What a VM knows of a migration, as a target (`Outcome`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MigrationOutcome {
+    /// It never received this migration's state, or dropped it uncommitted: it never ran it, and
+    /// never will.
+    NotTaken,
+    /// It holds the state, restored but not committed (its client may still commit it).
+    Pending,
+    /// It committed the state: the computation runs (or ran) here.
+    Committed,
+}
 
 /// What a client asks of a VM.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,7 +73,7 @@ pub enum Request {
     },
     /// Pause at the next instruction boundary (output flushed).
     Interrupt,
-    /// Run again (also commits a restored image).
+    /// Run again (also commits the image this client restored).
     Resume,
     /// Pause, and return the state image (with the program embedded if asked).
     Save {
@@ -47,16 +84,51 @@ pub enum Request {
     /// program); the VM stays paused until `Resume`, and drops the image again if this connection
     /// closes first.
     Restore {
+        /// The migration this state arrives in.
+        migration: MigrationId,
         /// The image bytes.
         image: Vec<u8>,
     },
     /// Describe the VM (JSON).
     Info,
-    /// Pause and hold the VM for this client, like `Save` but firmly: if this connection closes
-    /// before the client resumes, interrupts or stops the VM, it stays paused (a `Save`'s hold
-    /// would resume it). A migration holds its source so between committing the target and
-    /// stopping the source.
-    Hold,
+    /// Hand the VM's state off to migration `migration`: the VM pauses and stays paused **in
+    /// doubt** — whatever happens to any connection — until someone who knows the migration
+    /// settles it (`Settle`) or stops the VM. A migration holds its source so between committing
+    /// the target and stopping the source.
+    Hold {
+        /// The migration.
+        migration: MigrationId,
+        /// The target's pid, 0 when it is not on this host (or not known).
+        to_pid: u32,
+        /// The target's control address, as the hypervisor reached it.
+        to_addr: String,
+    },
+    /// Commit the state this client restored in `migration`: run it (`run`) or keep it paused.
+    /// Refused unless that state is pending here.
+    Commit {
+        /// The migration.
+        migration: MigrationId,
+        /// Whether to run it at once.
+        run: bool,
+    },
+    /// What this VM knows of `migration` as its target. With `abort`, a pending (uncommitted)
+    /// state of that migration is dropped first, so that the answer is final: `NotTaken` then
+    /// means it never runs here.
+    Outcome {
+        /// The migration.
+        migration: MigrationId,
+        /// Drop a pending state of it first.
+        abort: bool,
+    },
+    /// Tell a source in doubt how `migration` ended: `committed` (its target runs the
+    /// computation: this VM is superseded and can only be stopped) or not (the VM holds the
+    /// computation again, paused).
+    Settle {
+        /// The migration the source handed its state to.
+        migration: MigrationId,
+        /// Whether the target committed it.
+        committed: bool,
+    },
     /// Stop the VM (it exits once it has replied).
     Stop {
         /// Why, for the VM's log.
@@ -75,6 +147,8 @@ pub enum Response {
     Image(Vec<u8>),
     /// A description of the VM, as JSON.
     Info(String),
+    /// The answer to `Outcome`.
+    Outcome(MigrationOutcome),
 }
 
 /// Why a frame could not be read.
@@ -108,10 +182,39 @@ mod kind {
     pub const INFO: u8 = 0x06;
     pub const STOP: u8 = 0x07;
     pub const HOLD: u8 = 0x08;
+    pub const COMMIT: u8 = 0x09;
+    pub const OUTCOME: u8 = 0x0A;
+    pub const SETTLE: u8 = 0x0B;
     pub const OK: u8 = 0x81;
     pub const ERROR: u8 = 0x82;
     pub const IMAGE: u8 = 0x83;
     pub const INFO_REPLY: u8 = 0x84;
+    pub const OUTCOME_REPLY: u8 = 0x85;
+}
+
+/// A migration id followed by `rest`, as the payloads of the migration requests begin.
+fn with_migration(migration: &MigrationId, rest: &[u8]) -> Vec<u8> {
+    let mut payload = migration.0.to_vec();
+    payload.extend_from_slice(rest);
+    payload
+}
+
+/// Splits a payload into the migration id it begins with and the rest.
+fn split_migration(payload: &[u8]) -> Result<(MigrationId, &[u8]), FrameError> {
+    let (id, rest) = payload
+        .split_first_chunk::<MIGRATION_ID_LEN>()
+        .ok_or_else(|| FrameError::Malformed("short migration id".into()))?;
+    Ok((MigrationId(*id), rest))
+}
+
+/// A migration id followed by one flag byte, 0 or 1.
+fn migration_and_flag(payload: &[u8], what: &str) -> Result<(MigrationId, bool), FrameError> {
+    match split_migration(payload)? {
+        (migration, [flag @ (0 | 1)]) => Ok((migration, *flag == 1)),
+        _ => Err(FrameError::Malformed(format!(
+            "{what} takes a migration id and one byte, 0 or 1"
+        ))),
+    }
 }
 
 /// Writes one frame.
@@ -172,10 +275,38 @@ impl Request {
             Request::Save { with_program } => {
                 write_frame(out, kind::SAVE, &[u8::from(*with_program)])
             }
-            Request::Restore { image } => write_frame(out, kind::RESTORE, image),
+            Request::Restore { migration, image } => {
+                write_frame(out, kind::RESTORE, &with_migration(migration, image))
+            }
             Request::Info => write_frame(out, kind::INFO, &[]),
             Request::Stop { reason } => write_frame(out, kind::STOP, reason.as_bytes()),
-            Request::Hold => write_frame(out, kind::HOLD, &[]),
+            Request::Hold {
+                migration,
+                to_pid,
+                to_addr,
+            } => {
+                let mut rest = to_pid.to_be_bytes().to_vec();
+                rest.extend_from_slice(to_addr.as_bytes());
+                write_frame(out, kind::HOLD, &with_migration(migration, &rest))
+            }
+            Request::Commit { migration, run } => write_frame(
+                out,
+                kind::COMMIT,
+                &with_migration(migration, &[u8::from(*run)]),
+            ),
+            Request::Outcome { migration, abort } => write_frame(
+                out,
+                kind::OUTCOME,
+                &with_migration(migration, &[u8::from(*abort)]),
+            ),
+            Request::Settle {
+                migration,
+                committed,
+            } => write_frame(
+                out,
+                kind::SETTLE,
+                &with_migration(migration, &[u8::from(*committed)]),
+            ),
         }
     }
 
@@ -214,9 +345,42 @@ impl Request {
                 }),
                 _ => Err(FrameError::Malformed("save takes one byte, 0 or 1".into())),
             },
-            kind::RESTORE => Ok(Request::Restore { image: payload }),
+            kind::RESTORE => {
+                let (migration, image) = split_migration(&payload)?;
+                Ok(Request::Restore {
+                    migration,
+                    image: image.to_vec(),
+                })
+            }
             kind::INFO => empty(Request::Info),
-            kind::HOLD => empty(Request::Hold),
+            kind::HOLD => {
+                let (migration, rest) = split_migration(&payload)?;
+                let (pid, addr) = rest
+                    .split_first_chunk::<4>()
+                    .ok_or_else(|| FrameError::Malformed("short hold".into()))?;
+                Ok(Request::Hold {
+                    migration,
+                    to_pid: u32::from_be_bytes(*pid),
+                    to_addr: String::from_utf8(addr.to_vec()).map_err(|_| {
+                        FrameError::Malformed("hold's target address is not UTF-8".into())
+                    })?,
+                })
+            }
+            kind::COMMIT => {
+                let (migration, run) = migration_and_flag(&payload, "commit")?;
+                Ok(Request::Commit { migration, run })
+            }
+            kind::OUTCOME => {
+                let (migration, abort) = migration_and_flag(&payload, "outcome")?;
+                Ok(Request::Outcome { migration, abort })
+            }
+            kind::SETTLE => {
+                let (migration, committed) = migration_and_flag(&payload, "settle")?;
+                Ok(Request::Settle {
+                    migration,
+                    committed,
+                })
+            }
             kind::STOP => Ok(Request::Stop {
                 reason: String::from_utf8(payload)
                     .map_err(|_| FrameError::Malformed("stop reason is not UTF-8".into()))?,
@@ -236,6 +400,14 @@ impl Response {
             Response::Error(message) => write_frame(out, kind::ERROR, message.as_bytes()),
             Response::Image(image) => write_frame(out, kind::IMAGE, image),
             Response::Info(json) => write_frame(out, kind::INFO_REPLY, json.as_bytes()),
+            Response::Outcome(outcome) => {
+                let byte = match outcome {
+                    MigrationOutcome::NotTaken => 0,
+                    MigrationOutcome::Pending => 1,
+                    MigrationOutcome::Committed => 2,
+                };
+                write_frame(out, kind::OUTCOME_REPLY, &[byte])
+            }
         }
     }
 
@@ -251,6 +423,14 @@ impl Response {
             kind::ERROR => Ok(Response::Error(text(payload)?)),
             kind::IMAGE => Ok(Response::Image(payload)),
             kind::INFO_REPLY => Ok(Response::Info(text(payload)?)),
+            kind::OUTCOME_REPLY => match payload.as_slice() {
+                [0] => Ok(Response::Outcome(MigrationOutcome::NotTaken)),
+                [1] => Ok(Response::Outcome(MigrationOutcome::Pending)),
+                [2] => Ok(Response::Outcome(MigrationOutcome::Committed)),
+                _ => Err(FrameError::Malformed(
+                    "an outcome is one byte, 0, 1 or 2".into(),
+                )),
+            },
             other => Err(FrameError::Malformed(format!(
                 "unknown response kind 0x{other:02X}"
             ))),
@@ -282,12 +462,30 @@ mod tests {
             version: 1,
             token: vec![7; TOKEN_LEN],
         });
+        let migration = MigrationId([5; MIGRATION_ID_LEN]);
         round_trip(Request::Interrupt);
-        round_trip(Request::Hold);
+        round_trip(Request::Hold {
+            migration,
+            to_pid: 4250,
+            to_addr: "127.0.0.1:40001".into(),
+        });
         round_trip(Request::Resume);
         round_trip(Request::Save { with_program: true });
         round_trip(Request::Restore {
+            migration,
             image: vec![1, 2, 3],
+        });
+        round_trip(Request::Commit {
+            migration,
+            run: false,
+        });
+        round_trip(Request::Outcome {
+            migration,
+            abort: true,
+        });
+        round_trip(Request::Settle {
+            migration,
+            committed: true,
         });
         round_trip(Request::Info);
         round_trip(Request::Stop {
@@ -298,6 +496,9 @@ mod tests {
             Response::Error("no".into()),
             Response::Image(vec![9; 10]),
             Response::Info("{}".into()),
+            Response::Outcome(MigrationOutcome::NotTaken),
+            Response::Outcome(MigrationOutcome::Pending),
+            Response::Outcome(MigrationOutcome::Committed),
         ] {
             let mut bytes = Vec::new();
             response.write(&mut bytes).unwrap();

@@ -215,9 +215,16 @@ pub fn list(dir: &Path) -> Vec<Record> {
 
 /// A fresh random token, hex-encoded.
 pub fn new_token() -> io::Result<String> {
-    let mut bytes = [0u8; crate::protocol::TOKEN_LEN];
+    Ok(encode_hex(
+        &random_bytes::<{ crate::protocol::TOKEN_LEN }>()?
+    ))
+}
+
+/// `N` bytes from the system's random source.
+pub fn random_bytes<const N: usize>() -> io::Result<[u8; N]> {
+    let mut bytes = [0u8; N];
     fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-    Ok(encode_hex(&bytes))
+    Ok(bytes)
 }
 
 /// Lowercase hex.

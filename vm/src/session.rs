@@ -7,22 +7,32 @@
 //! paused it.
 //!
 //! A `Save` or a `Restore` makes its client the VM's **holder** ([`Hold`]): until that client
-//! resumes, interrupts or stops the VM, other clients may only ask for `Info`, so two migrations
-//! of one VM cannot both take its state. If the holder disconnects first, the VM goes back to how
-//! it was before the hold: a restored image is dropped, a saved VM runs on if it was running. A
-//! half-finished migration therefore never runs a copy, and never leaves the source paused. A
-//! `Hold` request makes the hold firm: then the VM stays paused when its holder disconnects.
+//! resumes, commits, interrupts or stops the VM, other clients may only ask for `Info`, so two
+//! migrations of one VM cannot both take its state. If the holder disconnects first, the VM goes
+//! back to how it was before the hold: a restored image is dropped, a saved VM runs on if it was
+//! running. A half-finished migration therefore never runs a copy, and never leaves the source
+//! paused.
+//!
+//! A `Hold` request hands the state off to a migration ([`Custody::InDoubt`]): the VM stays
+//! paused, whatever happens to any connection, until someone who knows the migration's id tells
+//! it how the migration ended (`Settle`) — superseded if the target took the state, its own again
+//! if not. As a target, the VM remembers every migration it committed, so that it can answer
+//! `Outcome` with certainty.
 
 use crate::control::{Command, ConnId};
 use crate::interrupt::Interrupt;
 use crate::machine::{Outcome, Trap, Vm};
-use crate::protocol::{Request, Response};
+use crate::protocol::{MigrationId, MigrationOutcome, Request, Response};
 use crate::runtime::now_ms;
 use mova_lang::image::{Image, hash_hex, program_hash};
 use mova_lang::mvb::Program;
+use std::collections::HashSet;
 use std::io::Write;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
+
+/// How long a VM that is exiting waits for the answers it gave to reach their clients.
+const ANSWERS_DRAIN: Duration = Duration::from_secs(2);
 
 /// How a session ended.
 #[derive(Debug)]
@@ -37,6 +47,19 @@ pub enum End {
     Signal(i32),
     /// No client can reach the VM any more and it has nothing to run.
     Orphaned,
+}
+
+impl End {
+    /// What a client whose request arrives as the VM exits is told.
+    fn farewell(&self) -> String {
+        match self {
+            End::Halted => String::from("this VM exited: its program halted"),
+            End::Trapped(trap) => format!("this VM exited: its program trapped ({})", trap.kind),
+            End::Stopped(reason) => format!("this VM stopped: {reason}"),
+            End::Signal(number) => format!("this VM exited on signal {number}"),
+            End::Orphaned => String::from("this VM exited: no client can reach it"),
+        }
+    }
 }
 
 /// What the VM says about itself in `Info`.
@@ -60,8 +83,48 @@ struct Hold {
     /// Set when the holder restored an image: the VM it replaced, to go back to if the image is
     /// never committed.
     replaced: Option<Option<Vm>>,
-    /// Taken firmly (`Hold`): the holder's disconnecting leaves the VM paused as it is.
-    firm: bool,
+    /// The migration the restored image arrived in.
+    migration: Option<MigrationId>,
+}
+
+/// Where the VM's state went when it handed it off to a migration (`Hold`).
+#[derive(Clone, Debug)]
+struct Handoff {
+    migration: MigrationId,
+    /// The target's pid, 0 if it is not on this host.
+    to_pid: u32,
+    to_addr: String,
+    since_ms: u64,
+}
+
+impl Handoff {
+    /// The target as people read it: `4250 (127.0.0.1:40001)`, or the address alone.
+    fn target(&self) -> String {
+        match self.to_pid {
+            0 => self.to_addr.clone(),
+            pid => format!("{pid} ({})", self.to_addr),
+        }
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "migration": self.migration.to_string(),
+            "to_pid": (self.to_pid != 0).then_some(self.to_pid),
+            "to_addr": self.to_addr,
+            "since_ms": self.since_ms,
+        })
+    }
+}
+
+/// Whose the computation is.
+enum Custody {
+    /// This VM's own (running, paused, or a blank VM's nothing).
+    Own,
+    /// Handed off to a migration whose outcome this VM has not been told: it stays paused and
+    /// runs again only once the migration is settled as not taken.
+    InDoubt(Handoff),
+    /// The migration's target took it: this VM's copy is stale and can only be stopped.
+    Superseded(Handoff),
 }
 
 /// Why a request from another client than the holder is refused.
@@ -73,6 +136,14 @@ pub struct Session<W: Write> {
     vm: Option<Vm>,
     running: bool,
     hold: Option<Hold>,
+    custody: Custody,
+    /// The last migration settled here and how, so that settling it again is not an error.
+    settled: Option<(MigrationId, bool)>,
+    /// Every migration whose state this VM committed, as a target.
+    committed: HashSet<MigrationId>,
+    /// Answers sent to connections whose writing has not been confirmed yet: the VM does not exit
+    /// before they are written.
+    unwritten: Vec<Receiver<()>>,
     interrupt: Interrupt,
     commands: Receiver<Command>,
     out: W,
@@ -106,6 +177,10 @@ impl<W: Write> Session<W> {
             running: !paused && vm.is_some(),
             vm,
             hold: None,
+            custody: Custody::Own,
+            settled: None,
+            committed: HashSet::new(),
+            unwritten: Vec::new(),
             interrupt,
             commands,
             out,
@@ -115,48 +190,70 @@ impl<W: Write> Session<W> {
         }
     }
 
-    /// Runs until the program ends or the VM is stopped; returns how, and the VM as it was.
+    /// Runs until the program ends or the VM is stopped; returns how, and the VM as it was. Every
+    /// request that was made is answered, and the answer written, before this returns.
     pub fn run(mut self) -> (End, Option<Vm>) {
+        let end = self.serve_and_run();
+        self.finish(end)
+    }
+
+    fn serve_and_run(&mut self) -> End {
         loop {
             // Clear before draining: a request sent after the drain interrupts the run below.
             self.interrupt.clear();
             while let Ok(command) = self.commands.try_recv() {
                 if let Some(end) = self.handle(command) {
-                    return (end, self.vm);
+                    return end;
                 }
             }
-            let runnable = self.running && self.hold.is_none();
+            let runnable = self.running && self.hold.is_none() && self.owns_computation();
             match (&mut self.vm, runnable) {
                 (Some(vm), true) => match vm.run(&mut self.out, &self.interrupt) {
-                    Outcome::Halted => return (End::Halted, self.vm),
-                    Outcome::Trapped(trap) => return (End::Trapped(trap), self.vm),
+                    Outcome::Halted => return End::Halted,
+                    Outcome::Trapped(trap) => return End::Trapped(trap),
                     Outcome::Paused => {}
                 },
                 (Some(_) | None, _) => match self.commands.recv() {
                     Ok(command) => {
                         if let Some(end) = self.handle(command) {
-                            return (end, self.vm);
+                            return end;
                         }
                     }
-                    Err(_) => return (End::Orphaned, self.vm),
+                    Err(_) => return End::Orphaned,
                 },
             }
         }
+    }
+
+    /// Answers the requests still queued with why the VM is going, and waits (a bounded time)
+    /// until every answer is written: a client is never left to guess whether its request took
+    /// effect because the process exited first.
+    fn finish(mut self, end: End) -> (End, Option<Vm>) {
+        let farewell = end.farewell();
+        while let Ok(command) = self.commands.try_recv() {
+            if let Command::Request { reply, written, .. } = command {
+                let _ = reply.send(Response::Error(farewell.clone()));
+                self.unwritten.push(written);
+            }
+        }
+        let deadline = Instant::now() + ANSWERS_DRAIN;
+        for written in self.unwritten.drain(..) {
+            let _ = written.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+        }
+        (end, self.vm)
+    }
+
+    fn owns_computation(&self) -> bool {
+        matches!(self.custody, Custody::Own)
     }
 
     fn handle(&mut self, command: Command) -> Option<End> {
         match command {
             Command::Signal(signal) => Some(End::Signal(signal)),
             Command::Disconnected(conn) => {
-                if let Some(hold) = self.hold.as_ref().filter(|hold| hold.conn == conn) {
-                    // The holder left without resuming, interrupting or stopping: go back, or
-                    // stay paused if it held firmly.
-                    if hold.firm {
-                        self.release(true);
-                        self.running = false;
-                    } else {
-                        self.release(false);
-                    }
+                if self.hold.as_ref().is_some_and(|hold| hold.conn == conn) {
+                    // The holder left without resuming, interrupting or stopping: go back.
+                    self.release(false);
                 }
                 None
             }
@@ -166,13 +263,11 @@ impl<W: Write> Session<W> {
                 reply,
                 written,
             } => {
-                let stop = matches!(request, Request::Stop { .. });
                 let (response, end) = self.serve(request, conn);
                 let _ = reply.send(response);
-                if stop {
-                    // Let the answer reach the client before the process exits.
-                    let _ = written.recv_timeout(Duration::from_secs(2));
-                }
+                self.unwritten
+                    .retain(|pending| matches!(pending.try_recv(), Err(TryRecvError::Empty)));
+                self.unwritten.push(written);
                 end
             }
         }
@@ -183,11 +278,32 @@ impl<W: Write> Session<W> {
         let response = match request {
             Request::Hello { .. } => Response::Error("already authenticated".into()),
             Request::Info => Response::Info(self.info()),
+            Request::Outcome { migration, abort } => self.outcome(migration, abort),
+            Request::Stop { reason } if !held_by_other || !self.owns_computation() => {
+                // A VM whose state was handed off holds nothing another VM could lose by its
+                // stopping, whoever asks.
+                return (Response::Ok, Some(End::Stopped(reason)));
+            }
+            Request::Settle {
+                migration,
+                committed,
+            } => self.settle(migration, committed),
             Request::Interrupt
             | Request::Resume
             | Request::Save { .. }
             | Request::Restore { .. }
-            | Request::Hold
+            | Request::Hold { .. }
+            | Request::Commit { .. }
+                if !self.owns_computation() =>
+            {
+                Response::Error(self.not_own())
+            }
+            Request::Interrupt
+            | Request::Resume
+            | Request::Save { .. }
+            | Request::Restore { .. }
+            | Request::Hold { .. }
+            | Request::Commit { .. }
             | Request::Stop { .. }
                 if held_by_other =>
             {
@@ -221,21 +337,117 @@ impl<W: Write> Session<W> {
                 },
                 None => Response::Error("no program is loaded: there is no state to save".into()),
             },
-            Request::Restore { image } => self.restore(&image, conn),
-            Request::Hold => match self.vm {
+            Request::Restore { migration, image } => self.restore(&image, migration, conn),
+            Request::Hold {
+                migration,
+                to_pid,
+                to_addr,
+            } => match self.vm {
                 Some(_) => {
-                    self.take_hold(conn);
-                    if let Some(hold) = &mut self.hold {
-                        hold.firm = true;
-                    }
+                    // The state is handed off: whatever happens to this connection, the VM
+                    // stays paused until the migration is settled.
+                    self.release(true);
                     self.running = false;
+                    self.custody = Custody::InDoubt(Handoff {
+                        migration,
+                        to_pid,
+                        to_addr,
+                        since_ms: now_ms(),
+                    });
                     Response::Ok
                 }
                 None => Response::Error("no program is loaded: there is nothing to hold".into()),
             },
+            Request::Commit { migration, run } => {
+                let pending = self.hold.as_ref().is_some_and(|hold| {
+                    hold.conn == conn
+                        && hold.replaced.is_some()
+                        && hold.migration == Some(migration)
+                });
+                if pending {
+                    self.release(true);
+                    self.running = run;
+                    Response::Ok
+                } else {
+                    Response::Error(format!(
+                        "migration {migration} is not pending here: this client restored no \
+                         state in it, or that state was dropped"
+                    ))
+                }
+            }
             Request::Stop { reason } => return (Response::Ok, Some(End::Stopped(reason))),
         };
         (response, None)
+    }
+
+    /// Why a VM that handed its state off refuses what would run, change or copy it.
+    fn not_own(&self) -> String {
+        let pid = self.identity.pid;
+        match &self.custody {
+            Custody::InDoubt(handoff) => format!(
+                "this VM handed its state to {} in migration {} and stays paused until that \
+                 migration is settled: `movahv resume {pid}` settles it (this VM runs again only \
+                 if the target did not take the state), `movahv kill {pid}` stops it",
+                handoff.target(),
+                handoff.migration
+            ),
+            Custody::Superseded(handoff) => format!(
+                "this VM is superseded: its computation moved to {} in migration {}; this stale \
+                 copy can only be stopped (`movahv kill {pid}`)",
+                handoff.target(),
+                handoff.migration
+            ),
+            Custody::Own => String::from("this VM holds its computation"),
+        }
+    }
+
+    /// What this VM knows of `migration` as its target; with `abort`, a pending state of it is
+    /// dropped first so that the answer is final.
+    fn outcome(&mut self, migration: MigrationId, abort: bool) -> Response {
+        if self.committed.contains(&migration) {
+            return Response::Outcome(MigrationOutcome::Committed);
+        }
+        let pending = self
+            .hold
+            .as_ref()
+            .is_some_and(|hold| hold.replaced.is_some() && hold.migration == Some(migration));
+        if pending && !abort {
+            return Response::Outcome(MigrationOutcome::Pending);
+        }
+        if pending {
+            self.release(false);
+        }
+        Response::Outcome(MigrationOutcome::NotTaken)
+    }
+
+    /// Learns how the migration this VM handed its state to ended.
+    fn settle(&mut self, migration: MigrationId, committed: bool) -> Response {
+        if self.settled == Some((migration, committed)) {
+            return Response::Ok;
+        }
+        let Custody::InDoubt(handoff) = &self.custody else {
+            return Response::Error(match &self.custody {
+                Custody::Superseded(_) => self.not_own(),
+                Custody::Own | Custody::InDoubt(_) => format!(
+                    "this VM is not in doubt about migration {migration}: it handed no state to it"
+                ),
+            });
+        };
+        if handoff.migration != migration {
+            return Response::Error(format!(
+                "this VM handed its state to migration {}, not {migration}",
+                handoff.migration
+            ));
+        }
+        let handoff = handoff.clone();
+        self.settled = Some((migration, committed));
+        self.running = false;
+        self.custody = if committed {
+            Custody::Superseded(handoff)
+        } else {
+            Custody::Own
+        };
+        Response::Ok
     }
 
     /// Makes `conn` the holder, unless it already is (the hold keeps what it first recorded).
@@ -245,7 +457,7 @@ impl<W: Write> Session<W> {
                 conn,
                 was_running: self.running,
                 replaced: None,
-                firm: false,
+                migration: None,
             });
         }
     }
@@ -259,6 +471,9 @@ impl<W: Write> Session<W> {
         if commit {
             if hold.replaced.is_some() {
                 self.restores += 1;
+                if let Some(migration) = hold.migration {
+                    self.committed.insert(migration);
+                }
             }
             return;
         }
@@ -268,8 +483,8 @@ impl<W: Write> Session<W> {
         self.running = hold.was_running && self.vm.is_some();
     }
 
-    /// Checks and loads an image, keeping the VM paused until a `Resume` commits it.
-    fn restore(&mut self, bytes: &[u8], conn: ConnId) -> Response {
+    /// Checks and loads an image, keeping the VM paused until a `Commit` (or `Resume`) commits it.
+    fn restore(&mut self, bytes: &[u8], migration: MigrationId, conn: ConnId) -> Response {
         let image = match Image::decode(bytes) {
             Ok(image) => image,
             Err(error) => return Response::Error(format!("refused the image: {error}")),
@@ -290,12 +505,13 @@ impl<W: Write> Session<W> {
         };
         let previous = self.vm.replace(restored);
         self.take_hold(conn);
-        if let Some(hold) = &mut self.hold
-            && hold.replaced.is_none()
-        {
-            // The first image this holder restores: remember what it replaced. A later one
-            // (restoring again before committing) keeps that original fallback.
-            hold.replaced = Some(previous);
+        if let Some(hold) = &mut self.hold {
+            if hold.replaced.is_none() {
+                // The first image this holder restores: remember what it replaced. A later one
+                // (restoring again before committing) keeps that original fallback.
+                hold.replaced = Some(previous);
+            }
+            hold.migration = Some(migration);
         }
         self.running = false;
         Response::Ok
@@ -306,11 +522,13 @@ impl<W: Write> Session<W> {
             .hold
             .as_ref()
             .is_some_and(|hold| hold.replaced.is_some());
-        let state = match (&self.vm, restored, self.running) {
-            (None, _, _) => "waiting",
-            (Some(_), true, _) => "restored",
-            (Some(_), false, true) => "running",
-            (Some(_), false, false) => "paused",
+        let state = match (&self.custody, &self.vm, restored, self.running) {
+            (Custody::Superseded(_), _, _, _) => "superseded",
+            (Custody::InDoubt(_), _, _, _) => "in doubt",
+            (Custody::Own, None, _, _) => "waiting",
+            (Custody::Own, Some(_), true, _) => "restored",
+            (Custody::Own, Some(_), false, true) => "running",
+            (Custody::Own, Some(_), false, false) => "paused",
         };
         let mut info = serde_json::json!({
             "pid": self.identity.pid,
@@ -323,6 +541,11 @@ impl<W: Write> Session<W> {
             "held": self.hold.is_some(),
             "restores": self.restores,
         });
+        match &self.custody {
+            Custody::InDoubt(handoff) => info["handoff"] = handoff.to_json(),
+            Custody::Superseded(handoff) => info["superseded_by"] = handoff.to_json(),
+            Custody::Own => {}
+        }
         if let Some(vm) = &self.vm {
             info["ip"] = vm.ip().into();
             info["stack_depth"] = vm.stack().len().into();
@@ -344,6 +567,30 @@ mod tests {
 
     const A: ConnId = 1;
     const B: ConnId = 2;
+    const M: MigrationId = MigrationId([1; 16]);
+    const OTHER: MigrationId = MigrationId([2; 16]);
+
+    fn hold(migration: MigrationId) -> Request {
+        Request::Hold {
+            migration,
+            to_pid: 2,
+            to_addr: "127.0.0.1:2".into(),
+        }
+    }
+
+    fn settle(migration: MigrationId, committed: bool) -> Request {
+        Request::Settle {
+            migration,
+            committed,
+        }
+    }
+
+    fn commit(migration: MigrationId) -> Request {
+        Request::Commit {
+            migration,
+            run: true,
+        }
+    }
 
     fn program(start: i64) -> Vm {
         let source = format!("PUT {start}\ntop: ADD 1\nGOTO top");
@@ -390,9 +637,12 @@ mod tests {
             Request::Save { with_program: true },
             Request::Interrupt,
             Request::Resume,
-            Request::Hold,
+            hold(M),
             Request::Stop { reason: "x".into() },
-            Request::Restore { image: Vec::new() },
+            Request::Restore {
+                migration: M,
+                image: Vec::new(),
+            },
         ] {
             assert!(refused(&ask(&mut s, B, request.clone())), "{request:?}");
         }
@@ -433,19 +683,221 @@ mod tests {
     }
 
     #[test]
-    fn a_firm_hold_leaves_the_vm_paused_when_its_client_leaves() {
+    fn a_handed_off_vm_stays_paused_in_doubt_until_settled() {
         let mut s = session(Some(program(0)));
         image(&mut s, A);
-        assert_eq!(ask(&mut s, A, Request::Hold), Response::Ok);
-        assert!(refused(&ask(&mut s, B, Request::Resume)));
+        assert_eq!(ask(&mut s, A, hold(M)), Response::Ok);
+        assert_eq!(info(&s)["state"], "in doubt");
+        assert_eq!(info(&s)["handoff"]["migration"], M.to_string());
+        assert_eq!(info(&s)["held"], false);
+        // Neither its holder leaving nor anyone's resume runs it again.
         s.handle(Command::Disconnected(A));
-        assert!(!s.running && s.hold.is_none());
+        for conn in [A, B] {
+            for request in [
+                Request::Resume,
+                Request::Interrupt,
+                Request::Save { with_program: true },
+                hold(OTHER),
+            ] {
+                assert!(
+                    matches!(ask(&mut s, conn, request.clone()), Response::Error(reason) if reason.contains("in migration")),
+                    "{request:?}"
+                );
+            }
+        }
+        assert!(!s.running);
+        // Only the migration's own id settles it.
+        assert!(matches!(
+            ask(&mut s, B, settle(OTHER, false)),
+            Response::Error(_)
+        ));
+        assert_eq!(ask(&mut s, B, settle(M, false)), Response::Ok);
+        assert_eq!(ask(&mut s, B, settle(M, false)), Response::Ok, "idempotent");
+        assert_eq!(info(&s)["state"], "paused");
         assert_eq!(ask(&mut s, B, Request::Resume), Response::Ok);
         assert!(s.running);
         assert!(matches!(
-            ask(&mut session(None), A, Request::Hold),
+            ask(&mut session(None), A, hold(M)),
             Response::Error(_)
         ));
+    }
+
+    #[test]
+    fn a_superseded_vm_never_runs_and_can_only_be_stopped() {
+        let mut s = session(Some(program(0)));
+        image(&mut s, A);
+        assert_eq!(ask(&mut s, A, hold(M)), Response::Ok);
+        assert_eq!(ask(&mut s, B, settle(M, true)), Response::Ok);
+        assert_eq!(info(&s)["state"], "superseded");
+        for request in [
+            Request::Resume,
+            settle(M, false),
+            Request::Save { with_program: true },
+        ] {
+            assert!(
+                matches!(ask(&mut s, A, request.clone()), Response::Error(reason) if reason.contains("superseded")),
+                "{request:?}"
+            );
+        }
+        assert!(!s.running);
+        let (response, end) = s.serve(Request::Stop { reason: "x".into() }, B);
+        assert_eq!(response, Response::Ok);
+        assert!(matches!(end, Some(End::Stopped(_))));
+    }
+
+    #[test]
+    fn a_target_knows_which_migrations_it_committed() {
+        let mut source = session(Some(program(7)));
+        let bytes = image(&mut source, A);
+        let mut target = session(None);
+        let restore = |migration| Request::Restore {
+            migration,
+            image: bytes.clone(),
+        };
+        let outcome = |s: &mut Session<Vec<u8>>, migration, abort| {
+            ask(s, B, Request::Outcome { migration, abort })
+        };
+        assert_eq!(
+            outcome(&mut target, M, false),
+            Response::Outcome(MigrationOutcome::NotTaken)
+        );
+        assert_eq!(ask(&mut target, A, restore(M)), Response::Ok);
+        assert_eq!(
+            outcome(&mut target, M, false),
+            Response::Outcome(MigrationOutcome::Pending)
+        );
+        // Another client cannot commit it, nor can its own client commit another migration.
+        assert!(refused(&ask(&mut target, B, commit(M))));
+        assert!(matches!(
+            ask(&mut target, A, commit(OTHER)),
+            Response::Error(_)
+        ));
+        // Aborting makes the answer final: the state is dropped and never runs here.
+        assert_eq!(
+            outcome(&mut target, M, true),
+            Response::Outcome(MigrationOutcome::NotTaken)
+        );
+        assert!(target.vm.is_none() && target.hold.is_none());
+        assert!(matches!(ask(&mut target, A, commit(M)), Response::Error(_)));
+
+        assert_eq!(ask(&mut target, A, restore(OTHER)), Response::Ok);
+        assert_eq!(ask(&mut target, A, commit(OTHER)), Response::Ok);
+        assert!(target.running);
+        for abort in [false, true] {
+            assert_eq!(
+                outcome(&mut target, OTHER, abort),
+                Response::Outcome(MigrationOutcome::Committed)
+            );
+        }
+        assert!(target.running, "a committed state is never aborted");
+    }
+
+    #[test]
+    fn a_vm_does_not_exit_before_its_answers_are_written() {
+        // A program that halts at once: the answer to the Resume that runs it must be written
+        // before `run` returns (and the process exits), or the client cannot tell whether the
+        // Resume took effect.
+        let (sender, commands) = mpsc::channel();
+        let identity = Identity {
+            pid: 1,
+            addr: "127.0.0.1:1".into(),
+            program: "test".into(),
+            started_ms: 0,
+        };
+        let vm = Vm::new(mova_compiler::assemble("PUT 1").unwrap());
+        let s = Session::new(
+            Some(vm),
+            true,
+            Interrupt::new(),
+            commands,
+            Vec::new(),
+            identity,
+        );
+        let (reply, answer) = mpsc::channel();
+        let (written_tx, written) = mpsc::channel();
+        sender
+            .send(Command::Request {
+                request: Request::Resume,
+                conn: A,
+                reply,
+                written,
+            })
+            .unwrap();
+        let wrote = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let wrote = std::sync::Arc::clone(&wrote);
+            std::thread::spawn(move || {
+                assert_eq!(answer.recv().unwrap(), Response::Ok);
+                // A slow connection thread.
+                std::thread::sleep(Duration::from_millis(200));
+                wrote.store(true, std::sync::atomic::Ordering::SeqCst);
+                written_tx.send(()).unwrap();
+            })
+        };
+        let (end, _) = s.run();
+        assert!(matches!(end, End::Halted));
+        assert!(
+            wrote.load(std::sync::atomic::Ordering::SeqCst),
+            "the session ended before its answer was written"
+        );
+        writer.join().unwrap();
+        drop(sender);
+    }
+
+    #[test]
+    fn requests_queued_when_the_vm_exits_are_answered() {
+        let (sender, commands) = mpsc::channel();
+        let identity = Identity {
+            pid: 1,
+            addr: "127.0.0.1:1".into(),
+            program: "test".into(),
+            started_ms: 0,
+        };
+        let s = Session::new(
+            Some(program(0)),
+            true,
+            Interrupt::new(),
+            commands,
+            Vec::new(),
+            identity,
+        );
+        let mut answers = Vec::new();
+        for request in [
+            Request::Stop {
+                reason: "migrated to 2".into(),
+            },
+            Request::Save { with_program: true },
+        ] {
+            let (reply, answer) = mpsc::channel();
+            let (written_tx, written) = mpsc::channel();
+            sender
+                .send(Command::Request {
+                    request,
+                    conn: A,
+                    reply,
+                    written,
+                })
+                .unwrap();
+            answers.push((answer, written_tx));
+        }
+        let waiter = std::thread::spawn(move || s.run());
+        let got: Vec<Response> = answers
+            .iter()
+            .map(|(answer, written)| {
+                let response = answer.recv().unwrap();
+                written.send(()).unwrap();
+                response
+            })
+            .collect();
+        let (end, _) = waiter.join().unwrap();
+        assert!(matches!(end, End::Stopped(_)));
+        assert_eq!(
+            got,
+            [
+                Response::Ok,
+                Response::Error("this VM stopped: migrated to 2".into())
+            ]
+        );
     }
 
     #[test]
@@ -459,6 +911,7 @@ mod tests {
                 &mut blank,
                 A,
                 Request::Restore {
+                    migration: M,
                     image: bytes.clone()
                 }
             ),
@@ -476,7 +929,14 @@ mod tests {
         assert_eq!(info(&blank)["restores"], 0);
 
         assert_eq!(
-            ask(&mut blank, B, Request::Restore { image: bytes }),
+            ask(
+                &mut blank,
+                B,
+                Request::Restore {
+                    migration: M,
+                    image: bytes
+                }
+            ),
             Response::Ok
         );
         assert_eq!(ask(&mut blank, B, Request::Resume), Response::Ok);
@@ -493,6 +953,7 @@ mod tests {
             &mut s,
             A,
             Request::Restore {
+                migration: M,
                 image: vec![1, 2, 3],
             },
         );

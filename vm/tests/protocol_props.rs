@@ -4,7 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use mova_vm::protocol::{FrameError, MAX_FRAME, MAX_HELLO_FRAME, Request, Response};
+use mova_vm::protocol::{
+    FrameError, MAX_FRAME, MAX_HELLO_FRAME, MIGRATION_ID_LEN, MigrationId, Request, Response,
+};
 use proptest::prelude::*;
 
 fn request() -> impl Strategy<Value = Request> {
@@ -14,11 +16,30 @@ fn request() -> impl Strategy<Value = Request> {
         Just(Request::Interrupt),
         Just(Request::Resume),
         any::<bool>().prop_map(|with_program| Request::Save { with_program }),
-        prop::collection::vec(any::<u8>(), 0..200).prop_map(|image| Request::Restore { image }),
+        (migration(), prop::collection::vec(any::<u8>(), 0..200))
+            .prop_map(|(migration, image)| Request::Restore { migration, image }),
         Just(Request::Info),
-        Just(Request::Hold),
+        (migration(), any::<u32>(), "[0-9.:]{0,24}").prop_map(|(migration, to_pid, to_addr)| {
+            Request::Hold {
+                migration,
+                to_pid,
+                to_addr,
+            }
+        }),
+        (migration(), any::<bool>())
+            .prop_map(|(migration, run)| Request::Commit { migration, run }),
+        (migration(), any::<bool>())
+            .prop_map(|(migration, abort)| Request::Outcome { migration, abort }),
+        (migration(), any::<bool>()).prop_map(|(migration, committed)| Request::Settle {
+            migration,
+            committed
+        }),
         "[a-z ]{0,20}".prop_map(|reason| Request::Stop { reason }),
     ]
+}
+
+fn migration() -> impl Strategy<Value = MigrationId> {
+    any::<[u8; MIGRATION_ID_LEN]>().prop_map(MigrationId)
 }
 
 fn encode(request: &Request) -> Vec<u8> {
