@@ -241,8 +241,9 @@ fn source_after_abort(from: &Side, image: Option<&[u8]>) -> String {
         Fate::Gone => match image {
             Some(image) => format!("the source is gone too: {}", rescued(image)),
             None => String::from(
-                "the source is gone: it exited or was killed before it gave its state to this \
-                 migration, which took nothing from it",
+                "the source is gone: it exited (it ended, or was stopped, killed or migrated \
+                 elsewhere by another client) before it gave its state to this migration, which \
+                 took nothing from it",
             ),
         },
         Fate::Unknown(reason) => {

@@ -28,8 +28,8 @@ use mova_vm::runtime::{self, Record};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -67,6 +67,10 @@ enum Fault {
     /// The request is lost on the way: the proxy keeps it, and the connections open, until the
     /// client goes away.
     Swallow,
+    /// A partition: nothing more passes on this connection, which stays open at both ends (each
+    /// side sees it half-open, never closed), and every connection made in the next `Duration`
+    /// is closed at once; later ones are relayed, as a healed network would.
+    Partition(Duration),
 }
 
 /// A fault to inject at the first request of `kind`.
@@ -103,12 +107,24 @@ impl Proxy {
         let pid = vm.pid;
         let fired = Arc::clone(&proxy.fired);
         let done = Arc::clone(&proxy.done);
+        let healed_at = Arc::new(Mutex::new(None::<Instant>));
         thread::spawn(move || {
             while !done.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((client, _)) => {
-                        let fired = Arc::clone(&fired);
-                        thread::spawn(move || relay(client, upstream, pid, rule, &fired));
+                        let partitioned = healed_at
+                            .lock()
+                            .unwrap()
+                            .is_some_and(|healed| Instant::now() < healed);
+                        if partitioned {
+                            continue; // Dropped: closed at once.
+                        }
+                        let link = Link {
+                            fired: Arc::clone(&fired),
+                            done: Arc::clone(&done),
+                            healed_at: Arc::clone(&healed_at),
+                        };
+                        thread::spawn(move || relay(client, upstream, pid, rule, &link));
                     }
                     Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
                         thread::sleep(Duration::from_millis(2));
@@ -142,14 +158,17 @@ fn read_frame(stream: &mut TcpStream) -> Option<Vec<u8>> {
     Some(frame)
 }
 
+/// What a relay shares with its proxy.
+struct Link {
+    fired: Arc<AtomicBool>,
+    done: Arc<AtomicBool>,
+    /// Until when a partition lasts, once one struck.
+    healed_at: Arc<Mutex<Option<Instant>>>,
+}
+
 /// Relays one client's connection frame by frame, injecting the rule's fault once.
-fn relay(
-    mut client: TcpStream,
-    upstream: SocketAddr,
-    pid: u32,
-    rule: Option<Rule>,
-    fired: &AtomicBool,
-) {
+fn relay(mut client: TcpStream, upstream: SocketAddr, pid: u32, rule: Option<Rule>, link: &Link) {
+    let fired = &*link.fired;
     let _ = client.set_nonblocking(false);
     let _ = client.set_read_timeout(Some(TIMEOUT));
     let Ok(mut vm) = TcpStream::connect(upstream) else {
@@ -171,6 +190,14 @@ fn relay(
             Fault::Swallow => {
                 let mut rest = Vec::new();
                 let _ = (&*client).read_to_end(&mut rest);
+            }
+            Fault::Partition(lasting) => {
+                *link.healed_at.lock().unwrap() = Some(Instant::now() + lasting);
+                // Nothing passes and nothing closes until the test ends.
+                while !link.done.load(Ordering::SeqCst) {
+                    thread::sleep(Duration::from_millis(20));
+                }
+                return true;
             }
             Fault::Kill => kill(pid),
             Fault::Cut => {}
@@ -512,6 +539,56 @@ fn two_migrations_of_one_source_at_once() {
     assert_eq!(sandbox.ps_entry(&second)["state"], "waiting");
 }
 
+/// The loser of two migrations of one source, whose Save arrives only once the winner has moved
+/// the source away (issue 9, item 4), says what happened — the source was gone before it gave
+/// this migration anything — not that the computation ended, while the winner's target runs it.
+#[test]
+fn the_losing_migration_says_the_source_went_away() {
+    let sandbox = Sandbox::new("losing-migration");
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    let mut source = sandbox.start(&["loop.mvb"]);
+    let mut first = sandbox.start(&["serve"]);
+    let mut second = sandbox.start(&["serve"]);
+    source.take(3);
+    // The loser goes through the proxy, which holds its Save back; the winner talks to the
+    // source directly, by address and token.
+    let rule = Rule {
+        kind: SAVE,
+        when: When::BeforeRequest,
+        fault: Fault::Delay(Duration::from_secs(1)),
+    };
+    let proxy = Proxy::before(&sandbox, &source, Some(rule));
+    let (direct, token) = (source.record.addr.to_string(), source.record.token.clone());
+    let (from, to_first, to_second) = (source.id(), first.id(), second.id());
+    let loser = thread::scope(|scope| {
+        let loser = scope.spawn(|| sandbox.hv(&["migrate", &from, &to_second]));
+        while !proxy.fired() {
+            thread::sleep(Duration::from_millis(5));
+        }
+        let winner = sandbox.hv(&["migrate", &direct, &to_first, "--from-token", &token]);
+        assert!(winner.status.success(), "the winner: {}", describe(&winner));
+        loser.join().unwrap()
+    });
+    let said = String::from_utf8_lossy(&loser.stderr).into_owned();
+    assert_eq!(
+        loser.status.code(),
+        Some(1),
+        "the loser: {}",
+        describe(&loser)
+    );
+    assert!(!said.contains("ended with it"), "{said}");
+    assert!(said.contains("the source is gone"), "{said}");
+    assert!(said.contains("took nothing from it"), "{said}");
+
+    source.assert_stops("migrated to");
+    let (first_runs, second_runs) = running(&mut first, &mut second);
+    assert!(first_runs && !second_runs, "{said}");
+    let mut values = source.values();
+    values.extend(first.values());
+    assert_consecutive(&values, 1, "the source's and the winner's target's output");
+    assert_eq!(sandbox.ps_entry(&second)["state"], "waiting");
+}
+
 /// A second hypervisor commanding either VM in the middle of a migration is refused, and the
 /// migration completes.
 #[test]
@@ -718,4 +795,117 @@ fn the_hypervisor_killed_after_the_target_took_the_state() {
         values.extend(target.values());
         assert_consecutive(&values, 1, &case);
     }
+}
+
+/// A migration with `rule` on `side`'s proxy: the sandbox, both VMs (the proxies alive until the
+/// test ends) and what `movahv migrate` said.
+fn migrate_with(
+    name: &str,
+    side: Side,
+    rule: Rule,
+) -> (Sandbox, Vm, Vm, (Proxy, Proxy), std::process::Output) {
+    let sandbox = Sandbox::new(name);
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    let source = sandbox.start(&["loop.mvb"]);
+    let target = sandbox.start(&["serve"]);
+    let proxies = proxies(&sandbox, &source, &target, side, rule);
+    // Lost answers are waited for (5 s each) and asked about again (5 s) before movahv reports.
+    let output = sandbox.run_within(
+        MOVAHV,
+        &["migrate", &source.id(), &target.id()],
+        None,
+        Duration::from_secs(40),
+    );
+    (sandbox, source, target, proxies, output)
+}
+
+/// Waits until `vm` answers `ps` again once a partition has healed.
+fn wait_reachable(sandbox: &Sandbox, vm: &Vm) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sandbox.ps_entry(vm)["state"] == "unreachable" {
+        assert!(Instant::now() < deadline, "{} stays unreachable", vm.name);
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A partition right after the Hold reached the source, lasting longer than `movahv` asks (issue
+/// 9, item 3): `movahv` says the source holds the computation, paused in doubt, and names the
+/// command that puts it back; once the network heals, that command works, and nothing is lost or
+/// repeated. The target never ran the state.
+#[test]
+fn a_long_partition_after_the_hold_leaves_the_source_paused_and_says_how_to_resume() {
+    let rule = Rule {
+        kind: HOLD,
+        when: When::BeforeAnswer,
+        fault: Fault::Partition(Duration::from_secs(12)),
+    };
+    let (sandbox, mut source, mut target, _proxies, output) =
+        migrate_with("partition-hold", Side::Source, rule);
+    let said = describe(&output);
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    assert!(said.contains("the target dropped the state"), "{said}");
+    let command = format!("movahv resume {} --force", source.id());
+    assert!(said.contains(&command), "{said}");
+    let (source_runs, target_runs) = running(&mut source, &mut target);
+    assert!(!source_runs && !target_runs, "{said}");
+    assert_eq!(sandbox.ps_entry(&target)["state"], "waiting", "{said}");
+
+    wait_reachable(&sandbox, &source);
+    assert_eq!(sandbox.ps_entry(&source)["state"], "in doubt");
+    sandbox.hv_ok(&["resume", &source.id(), "--force"]);
+    source.take(3);
+    source.assert_counts_from(1);
+    assert_eq!(target.values(), Vec::<i64>::new());
+}
+
+/// A partition after the Hold reached the source that heals while `movahv` still asks: it finds
+/// the hand-off in place and completes the migration.
+#[test]
+fn a_short_partition_after_the_hold_still_completes_the_migration() {
+    let rule = Rule {
+        kind: HOLD,
+        when: When::BeforeAnswer,
+        fault: Fault::Partition(Duration::from_secs(7)),
+    };
+    let (_sandbox, mut source, mut target, _proxies, output) =
+        migrate_with("partition-short", Side::Source, rule);
+    let said = describe(&output);
+    assert_eq!(output.status.code(), Some(0), "{said}");
+    source.assert_stops("migrated to");
+    target.take(3);
+    let mut values = source.values();
+    values.extend(target.values());
+    assert_consecutive(&values, 1, "the source's and the target's output");
+}
+
+/// The half-open variant (issue 9, item 3): the source's connection hangs open at the Stop, and
+/// stays unreachable past `movahv`'s asking. The migration completes, the note names `movahv
+/// kill`, and `kill` works (a source whose state was taken is stopped whoever asks) while the
+/// dead connection is still open on the source's side.
+#[test]
+fn a_half_open_source_at_the_stop_is_superseded_and_kill_works() {
+    let rule = Rule {
+        kind: STOP,
+        when: When::BeforeRequest,
+        fault: Fault::Partition(Duration::from_secs(12)),
+    };
+    let (sandbox, mut source, mut target, _proxies, output) =
+        migrate_with("partition-stop", Side::Source, rule);
+    let said = describe(&output);
+    assert_eq!(output.status.code(), Some(0), "{said}");
+    let command = format!("movahv kill {}", source.id());
+    assert!(said.contains(&command), "{said}");
+    let (source_runs, target_runs) = running(&mut source, &mut target);
+    assert!(!source_runs && target_runs, "{said}");
+
+    wait_reachable(&sandbox, &source);
+    assert_eq!(sandbox.ps_entry(&source)["state"], "superseded");
+    let refusal = sandbox.hv_fails(&["resume", &source.id()], 1);
+    assert!(refusal.contains("superseded"), "{refusal}");
+    sandbox.hv_ok(&["kill", &source.id()]);
+    source.assert_stops("killed by movahv");
+    let mut values = source.values();
+    target.read_available();
+    values.extend(target.values());
+    assert_consecutive(&values, 1, "the source's and the target's output");
 }

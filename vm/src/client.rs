@@ -16,9 +16,14 @@ use std::time::Duration;
 /// How long connecting may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How long a VM may take to answer a command (a save of a large image, or a VM finishing a
-/// long instruction, included).
+/// How long a VM may take to answer a command that moves a state image (a save or restore of
+/// the largest image, over a slow link).
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a VM may take to answer any other command. The interpreter serves a request at its
+/// next instruction boundary, so a live VM answers in microseconds; one that does not answer
+/// within this is stopped (SIGSTOP), or cut off, and is treated as a lost answer.
+pub const PROMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// An authenticated connection to a VM.
 #[derive(Debug)]
@@ -132,6 +137,19 @@ impl Client {
             addr: self.addr,
             source,
         };
+        let timeout = match request {
+            Request::Save { .. } | Request::Restore { .. } => ANSWER_TIMEOUT,
+            Request::Hello { .. }
+            | Request::Interrupt
+            | Request::Resume
+            | Request::Info
+            | Request::Hold { .. }
+            | Request::Commit { .. }
+            | Request::Outcome { .. }
+            | Request::Settle { .. }
+            | Request::Stop { .. } => PROMPT_TIMEOUT,
+        };
+        let _ = self.stream.set_read_timeout(Some(timeout));
         request
             .write(&mut self.stream)
             .map_err(|error| frame_error(FrameError::Io(error)))?;

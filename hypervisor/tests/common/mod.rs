@@ -150,6 +150,18 @@ impl Sandbox {
     /// Runs `program ARGS` in the sandbox to completion (killed after [`TIMEOUT`]), with `input`
     /// on its standard input.
     pub fn run(&self, program: impl AsRef<OsStr>, args: &[&str], input: Option<&str>) -> Output {
+        self.run_within(program, args, input, TIMEOUT)
+    }
+
+    /// Like [`run`](Self::run), killed after `timeout`: for a command that must wait out lost
+    /// answers (a partition) before it reports.
+    pub fn run_within(
+        &self,
+        program: impl AsRef<OsStr>,
+        args: &[&str],
+        input: Option<&str>,
+        timeout: Duration,
+    ) -> Output {
         let shown = format!("{} {}", program.as_ref().to_string_lossy(), args.join(" "));
         let mut command = assert_cmd::Command::new(program);
         command
@@ -157,13 +169,13 @@ impl Sandbox {
             .env("MOVA_RUNTIME_DIR", &self.run)
             .env("HOME", self.dir.path())
             .current_dir(self.dir.path())
-            .timeout(TIMEOUT);
+            .timeout(timeout);
         if let Some(input) = input {
             command.write_stdin(input);
         }
         let output = command
             .output()
-            .unwrap_or_else(|error| panic!("`{shown}` did not finish within {TIMEOUT:?}: {error}"));
+            .unwrap_or_else(|error| panic!("`{shown}` did not finish within {timeout:?}: {error}"));
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(
             !stderr.contains("panicked"),
