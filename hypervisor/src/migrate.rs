@@ -286,8 +286,16 @@ pub fn migrate(from: &Side, to: &Side, options: Options) -> Result<Stats, HvErro
     if from.target == to.target {
         return Err(HvError::Usage(format!("cannot migrate {from} onto itself")));
     }
-    let mut source = from.connect()?;
-    let mut target = to.connect()?;
+    let mut source = from.connect().map_err(|error| {
+        failed(format!(
+            "cannot reach the source {from}: {error}; nothing changed"
+        ))
+    })?;
+    let mut target = to.connect().map_err(|error| {
+        failed(format!(
+            "cannot reach the target {to}: {error}; nothing changed"
+        ))
+    })?;
     if source.addr() == target.addr() {
         return Err(HvError::Usage(format!(
             "cannot migrate {from} onto itself ({} is its own address)",

@@ -181,9 +181,12 @@ impl State {
             let result = run(client);
             if matches!(
                 result,
-                Err(HvError::Client(mova_vm::client::ClientError::Frame { .. }))
+                Err(HvError::Client(
+                    mova_vm::client::ClientError::Frame { .. }
+                        | mova_vm::client::ClientError::NoAnswer { .. }
+                ))
             ) {
-                // The VM went away: forget the dead connection.
+                // The VM went away, or its answer may still come: forget the connection.
                 self.bound.remove(pid);
             }
             return result;
