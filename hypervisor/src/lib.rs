@@ -7,6 +7,7 @@ pub mod migrate;
 pub mod ps;
 pub mod shell;
 
+use mova_compiler::stdio::StdoutError;
 use mova_vm::client::{Client, ClientError};
 use mova_vm::runtime::{self, Record, RuntimeError};
 use std::io;
@@ -54,6 +55,9 @@ pub enum HvError {
     /// A migration failed; the message says what state each VM was left in.
     #[error("{0}")]
     Migration(String),
+    /// Standard output could not be written.
+    #[error(transparent)]
+    Output(#[from] StdoutError),
 }
 
 /// Where a VM is: a local pid (found through its runtime record) or a remote `host:port` (whose

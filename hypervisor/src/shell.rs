@@ -5,6 +5,8 @@
 use crate::migrate::{self, Side};
 use crate::{HvError, Target, connect, inspect, ps, record};
 use clap::{Parser, Subcommand};
+use mova_compiler::report;
+use mova_compiler::stdio::{self, StdoutError};
 use mova_lang::image::Image;
 use mova_vm::client::Client;
 use mova_vm::runtime;
@@ -15,7 +17,7 @@ use rustyline::hint::Hinter;
 use rustyline::validate::Validator;
 use rustyline::{Context, Editor, Helper};
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 /// The hypervisor's commands.
@@ -173,6 +175,22 @@ impl State {
         }
         let mut client = connect(target, token)?;
         run(&mut client)
+    }
+}
+
+/// Whether `error` is, or was caused by, standard output's reader going away.
+pub fn output_closed(error: &HvError) -> bool {
+    match error {
+        HvError::Output(StdoutError::Closed) => true,
+        HvError::NoSuchVm { .. }
+        | HvError::Runtime(_)
+        | HvError::Client(_)
+        | HvError::File { .. }
+        | HvError::Load(_)
+        | HvError::Image { .. }
+        | HvError::Usage(_)
+        | HvError::Migration(_)
+        | HvError::Output(StdoutError::Failed(_)) => false,
     }
 }
 
@@ -407,14 +425,7 @@ fn write_stdout(bytes: &[u8]) -> Result<(), HvError> {
             "refusing to write a binary image to a terminal: use -o FILE".into(),
         ));
     }
-    let mut lock = stdout.lock();
-    lock.write_all(bytes)
-        .and_then(|()| lock.flush())
-        .map_err(|source| HvError::File {
-            what: "cannot write",
-            path: PathBuf::from("<stdout>"),
-            source,
-        })
+    Ok(stdio::write(bytes)?)
 }
 
 /// A state image, decoded: used by tests and tools that read `rstate` output.
@@ -525,13 +536,14 @@ fn words(line: &str) -> Result<Vec<String>, HvError> {
 }
 
 /// Runs the interactive shell until `quit` or end of input. Returns whether every command
-/// succeeded (so a script piped in can be checked).
-pub fn run_shell() -> bool {
+/// succeeded (so a script piped in can be checked), or why standard output could not be written
+/// (which ends the shell).
+pub fn run_shell() -> Result<bool, StdoutError> {
     let mut editor = match Editor::<ShellHelper, rustyline::history::DefaultHistory>::new() {
         Ok(editor) => editor,
         Err(error) => {
-            eprintln!("error: cannot start the shell: {error}");
-            return false;
+            report!("error: cannot start the shell: {error}");
+            return Ok(false);
         }
     };
     editor.set_helper(Some(ShellHelper));
@@ -541,7 +553,7 @@ pub fn run_shell() -> bool {
     }
     let interactive = std::io::stdin().is_terminal();
     if interactive {
-        println!("movahv shell: `help` lists the commands, `quit` leaves");
+        stdio::print("movahv shell: `help` lists the commands, `quit` leaves\n")?;
     }
     let mut state = State {
         interactive: true,
@@ -554,7 +566,7 @@ pub fn run_shell() -> bool {
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => break,
             Err(error) => {
-                eprintln!("error: {error}");
+                report!("error: {error}");
                 all_ok = false;
                 break;
             }
@@ -564,40 +576,38 @@ pub fn run_shell() -> bool {
             continue;
         }
         let _ = editor.add_history_entry(line);
-        let parsed = words(line).and_then(|words| {
-            ShellLine::try_parse_from(words)
-                .map_err(|error| HvError::Usage(error.render().to_string()))
-        });
-        match parsed {
-            Ok(ShellLine {
+        match words(line).map(ShellLine::try_parse_from) {
+            Ok(Ok(ShellLine {
                 command: ShellCommand::Quit,
-            }) => break,
-            Ok(ShellLine {
+            })) => break,
+            Ok(Ok(ShellLine {
                 command: ShellCommand::Hv(command),
-            }) => match execute(command, &mut state) {
-                Ok(output) => print!("{output}"),
+            })) => match execute(command, &mut state) {
+                Ok(output) => stdio::print(&output)?,
+                // Standard output's reader went away: nobody sees what follows.
+                Err(error) if output_closed(&error) => return Err(StdoutError::Closed),
+                Err(HvError::Output(error)) => return Err(error),
                 Err(error) => {
-                    eprintln!("error: {error}");
+                    report!("error: {error}");
                     all_ok = false;
                 }
             },
-            Err(HvError::Usage(message))
-                if message.starts_with("Usage") || message.contains("Commands:") =>
-            {
-                // `help` and `--help`: clap's rendering is the answer, not an error.
-                print!("{message}");
+            // `help` and `--help`: clap's rendering is the answer, not an error.
+            Ok(Err(error)) if !error.use_stderr() => stdio::print(&error.render().to_string())?,
+            Ok(Err(error)) => {
+                report!("{}", error.render().to_string().trim_end());
+                all_ok = false;
             }
             Err(error) => {
-                eprintln!("{}", error.to_string().trim_end());
+                report!("error: {error}");
                 all_ok = false;
             }
         }
-        let _ = std::io::stdout().flush();
     }
     if let Some(history) = &history {
         let _ = editor.save_history(history);
     }
-    all_ok
+    Ok(all_ok)
 }
 
 #[cfg(test)]

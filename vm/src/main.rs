@@ -4,6 +4,7 @@
 use clap::{Args, Parser, Subcommand};
 use mova_compiler::diag::{ColorChoice, Diagnostic, ErrorFormat, Severity, render};
 use mova_compiler::driver::{self, DriverError, Options};
+use mova_compiler::{report, stdio};
 use mova_lang::image::{Image, MAX_IMAGE_LEN};
 use mova_lang::mvb::Program;
 use mova_vm::control::{self, Command};
@@ -86,7 +87,7 @@ struct ControlArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = stdio::parse(exit::OUTPUT_FAILED);
     let (program_path, control, restore, paused) = match cli.command {
         Some(Command_::Serve { control }) => (None, control, None, true),
         None => (cli.program, cli.control, cli.restore, cli.paused),
@@ -102,7 +103,7 @@ fn main() -> ExitCode {
     let listener = match listen(&control) {
         Ok(listener) => listener,
         Err(message) => {
-            eprintln!("error: {message}");
+            report!("error: {message}");
             return ExitCode::from(exit::CONTROL_FAILED);
         }
     };
@@ -125,18 +126,18 @@ fn main() -> ExitCode {
             if let Err(error) =
                 control::spawn(listener, token, commands.clone(), interrupt.clone(), idle)
             {
-                eprintln!("error: cannot start the control channel: {error}");
+                report!("error: cannot start the control channel: {error}");
                 return ExitCode::from(exit::CONTROL_FAILED);
             }
             record
         }
         Err(message) => {
-            eprintln!("error: {message}");
+            report!("error: {message}");
             return ExitCode::from(exit::CONTROL_FAILED);
         }
     };
     if let Err(error) = watch_signals(&interrupt, commands) {
-        eprintln!("error: cannot install signal handlers: {error}");
+        report!("error: cannot install signal handlers: {error}");
         return ExitCode::from(exit::CONTROL_FAILED);
     }
 
@@ -144,7 +145,7 @@ fn main() -> ExitCode {
     match session.run() {
         (End::Halted, _) => ExitCode::from(exit::HALTED),
         (End::Stopped(reason), _) => {
-            eprintln!("mova[{}]: stopped: {reason}", std::process::id());
+            report!("mova[{}]: stopped: {reason}", std::process::id());
             ExitCode::from(exit::HALTED)
         }
         (End::Orphaned, _) => ExitCode::from(exit::HALTED),
@@ -163,7 +164,7 @@ fn load(
     color: ColorChoice,
 ) -> Result<Option<Vm>, ExitCode> {
     let failed = |message: String| {
-        eprintln!("error: {message}");
+        report!("error: {message}");
         ExitCode::from(exit::LOAD_FAILED)
     };
     // Sources are compiled with a source map, so that a trap can show the line that caused it.
@@ -175,12 +176,12 @@ fn load(
     let program: Option<Program> = match path {
         Some(path) => match driver::load_program(path, &options) {
             Ok(loaded) => {
-                eprint!("{}", loaded.warnings);
+                stdio::eprint(format_args!("{}", loaded.warnings));
                 Some(loaded.program)
             }
             Err(error) => {
                 if let DriverError::Source { rendered, .. } = &error {
-                    eprint!("{rendered}");
+                    stdio::eprint(format_args!("{rendered}"));
                 }
                 return Err(failed(error.to_string()));
             }
@@ -293,7 +294,7 @@ fn report_trap(vm: Option<&Vm>, trap: &Trap, color: ColorChoice) {
         .and_then(|vm| vm.program().source_map())
         .and_then(|map| map.span(trap.ip).map(|span| (map, span)))
     else {
-        eprintln!("error: {trap}");
+        report!("error: {trap}");
         return;
     };
     let diagnostic = Diagnostic {
@@ -308,10 +309,10 @@ fn report_trap(vm: Option<&Vm>, trap: &Trap, color: ColorChoice) {
         secondary: Vec::new(),
         help: None,
     };
-    eprint!(
+    stdio::eprint(format_args!(
         "{}",
         render(&[diagnostic], &map.file, &map.source, color.for_stderr())
-    );
+    ));
 }
 
 /// Turns SIGINT, SIGTERM and SIGHUP into a stop at the next instruction boundary, with output

@@ -1,0 +1,193 @@
+//! End-to-end tests of `movahv`'s command line as a tool among others: output that cannot be
+//! written (for all three binaries). Real processes throughout, every wait bounded.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::wildcard_enum_match_arm
+)]
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// `movac`, built beside `mova`.
+fn movac_path() -> PathBuf {
+    let path = mova_path().with_file_name("movac");
+    assert!(
+        path.is_file(),
+        "the `movac` binary is not at {}: build it first with `cargo build -p mova-compiler`, or \
+         run the tests with `cargo test --workspace`",
+        path.display()
+    );
+    path
+}
+
+/// Where a command's standard output goes.
+#[derive(Clone, Copy, Debug)]
+enum Sink {
+    /// `/dev/full`: every write fails with "no space left on device".
+    Full,
+    /// A pipe whose reader is already gone: every write fails with a broken pipe.
+    Closed,
+    /// A pipe that is read to the end.
+    Read,
+}
+
+/// Runs `program ARGS` in the sandbox with its standard output going to `sink` and `input` on its
+/// standard input; kills it and fails after [`TIMEOUT`]. Its standard error is collected.
+fn run_into(
+    sandbox: &Sandbox,
+    program: &Path,
+    args: &[&str],
+    sink: Sink,
+    input: Option<&str>,
+) -> Output {
+    let mut command = Command::new(program);
+    command.args(args).stderr(Stdio::piped());
+    sandbox.isolate(&mut command);
+    match sink {
+        Sink::Full => {
+            command.stdout(
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open("/dev/full")
+                    .unwrap(),
+            );
+        }
+        Sink::Closed => {
+            let (reader, writer) = std::io::pipe().unwrap();
+            drop(reader);
+            command.stdout(writer);
+        }
+        Sink::Read => {
+            command.stdout(Stdio::piped());
+        }
+    }
+    if let Some(input) = input {
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        std::io::Write::write_all(&mut writer, input.as_bytes()).unwrap();
+        drop(writer);
+        command.stdin(reader);
+    } else {
+        command.stdin(Stdio::null());
+    }
+    let shown = format!("{} {}", program.display(), args.join(" "));
+    let mut child = ChildGuard(command.spawn().unwrap());
+    let mut stderr = child.0.stderr.take().unwrap();
+    let stderr = thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = stderr.read_to_end(&mut text);
+        text
+    });
+    let stdout = child.0.stdout.take().map(|mut stdout| {
+        thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = stdout.read_to_end(&mut bytes);
+            bytes
+        })
+    });
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`{shown}` did not finish within {TIMEOUT:?}"
+        );
+        thread::sleep(Duration::from_millis(5));
+    };
+    Output {
+        status,
+        stdout: stdout.map_or_else(Vec::new, |thread| thread.join().unwrap()),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output that cannot be written
+
+/// An image of the seed loop, saved by a real VM.
+fn saved_image(sandbox: &Sandbox) {
+    sandbox.write("loop.mova", FAST_LOOP);
+    let mut vm = sandbox.start(&["loop.mova"]);
+    vm.take(1);
+    sandbox.hv_ok(&["rstate", &vm.id(), "-o", "state.mvs"]);
+}
+
+#[test]
+fn output_that_cannot_be_written_is_an_error_and_a_closed_pipe_ends_quietly() {
+    let sandbox = Sandbox::new("output-errors");
+    saved_image(&sandbox);
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    let _vm = sandbox.start(&["loop.mvb"]);
+    let movahv = PathBuf::from(MOVAHV);
+    let (mova, movac) = (mova_path(), movac_path());
+    // Each command, the input it reads (the shell's script) and its status when its output fails.
+    let commands: Vec<(&Path, Vec<&str>, Option<&str>, i32)> = vec![
+        (&movahv, vec!["ps"], None, 1),
+        (&movahv, vec!["ps", "--json"], None, 1),
+        (&movahv, vec!["inspect", "state.mvs"], None, 1),
+        (&movahv, vec!["inspect", "--json", "state.mvs"], None, 1),
+        (&movahv, vec!["--help"], None, 1),
+        (&movahv, vec!["--version"], None, 1),
+        (&movahv, vec!["wstate", "--help"], None, 1),
+        (&movahv, vec![], Some("ps\n"), 1),
+        (&movahv, vec![], Some("help\n"), 1),
+        (&mova, vec!["--help"], None, 4),
+        (&mova, vec!["--version"], None, 4),
+        (&mova, vec!["serve", "--help"], None, 4),
+        (&movac, vec!["--help"], None, 1),
+        (&movac, vec!["--version"], None, 1),
+    ];
+    for (program, args, input, failure) in commands {
+        let shown = format!(
+            "{} {}{}",
+            program.file_name().unwrap().to_string_lossy(),
+            args.join(" "),
+            input.map_or_else(String::new, |input| format!(" <<< {input:?}"))
+        );
+        // It has something to say.
+        let output = run_into(&sandbox, program, &args, Sink::Read, input);
+        assert!(output.status.success(), "`{shown}`: {}", describe(&output));
+        assert!(!output.stdout.is_empty(), "`{shown}` printed nothing");
+
+        let output = run_into(&sandbox, program, &args, Sink::Full, input);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(failure),
+            "`{shown} > /dev/full`: {}",
+            describe(&output)
+        );
+        assert!(
+            stderr.ends_with(
+                "error: cannot write to standard output: No space left on device (os error 28)\n"
+            ),
+            "`{shown} > /dev/full`: {}",
+            describe(&output)
+        );
+        assert!(!stderr.contains("panicked"), "`{shown}`: {stderr}");
+
+        let output = run_into(&sandbox, program, &args, Sink::Closed, input);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "`{shown}` into a closed pipe: {}",
+            describe(&output)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            "",
+            "`{shown}` into a closed pipe"
+        );
+    }
+}
