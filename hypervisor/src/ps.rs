@@ -1,6 +1,6 @@
 //! `movahv ps`: the VMs on this host, from their runtime records and what each says of itself.
 
-use crate::HvError;
+use crate::{HvError, warn};
 use mova_vm::client::Client;
 use mova_vm::runtime::{self, Record};
 use serde_json::Value;
@@ -14,10 +14,16 @@ pub struct Entry {
     pub info: Result<Value, String>,
 }
 
-/// Lists the VMs of this host (pruning records of dead ones) and asks each for its state.
+/// Lists the VMs of this host (pruning records of dead ones, warning about files that are not
+/// records) and asks each for its state.
 pub fn list() -> Result<Vec<Entry>, HvError> {
     let dir = runtime::runtime_dir()?;
-    Ok(runtime::list(&dir)
+    let listing = runtime::list(&dir);
+    for skipped in &listing.skipped {
+        warn(skipped);
+    }
+    Ok(listing
+        .records
         .into_iter()
         .map(|record| {
             let info = Client::to_record(&record)

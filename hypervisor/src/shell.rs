@@ -472,7 +472,10 @@ impl Completer for ShellHelper {
         } else {
             runtime::runtime_dir()
                 .map(|dir| {
+                    // Skipped files are not warned about here: a warning would garble the line
+                    // being edited (`ps` warns).
                     runtime::list(&dir)
+                        .records
                         .into_iter()
                         .map(|r| r.pid.to_string())
                         .collect()

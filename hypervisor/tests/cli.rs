@@ -1,5 +1,6 @@
-//! End-to-end tests of `movahv`'s command line as a tool among others: output that cannot be
-//! written (for all three binaries). Real processes throughout, every wait bounded.
+//! End-to-end tests of `movahv`'s command line as a tool among others: junk in the runtime
+//! directory, and output that cannot be written (for all three binaries). Real processes
+//! throughout, every wait bounded.
 
 #![allow(
     clippy::unwrap_used,
@@ -11,8 +12,10 @@
 mod common;
 
 use common::*;
+use serde_json::Value;
 use std::fs;
 use std::io::Read;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::thread;
@@ -110,6 +113,69 @@ fn run_into(
         stdout: stdout.map_or_else(Vec::new, |thread| thread.join().unwrap()),
         stderr: stderr.join().unwrap(),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The runtime directory
+
+#[test]
+fn junk_in_the_runtime_directory_blocks_neither_ps_nor_a_new_vm() {
+    let sandbox = Sandbox::new("ps-fifo");
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    // A FIFO named like the record of a live process (this test's), and one of a dead one: opening
+    // either for reading the usual way waits for a writer forever.
+    let me = std::process::id();
+    let fifos = [
+        sandbox.run.join(format!("{me}.json")),
+        sandbox.run.join("4000000000.json"),
+    ];
+    for fifo in &fifos {
+        let status = Command::new("mkfifo").arg(fifo).status().unwrap();
+        assert!(status.success(), "mkfifo {}", fifo.display());
+    }
+    let directory = sandbox.run.join("4000000001.json");
+    fs::create_dir(&directory).unwrap();
+
+    // A VM starting prunes the directory before it writes its record.
+    let mut vm = sandbox.start(&["loop.mvb"]);
+    vm.take(1);
+
+    let output = sandbox.hv(&["ps", "--json"]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let entries: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(entries.len(), 1, "{}", describe(&output));
+    assert_eq!(entries[0]["pid"], vm.pid, "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for (path, kind) in [
+        (&fifos[0], "a FIFO"),
+        (&fifos[1], "a FIFO"),
+        (&directory, "a directory"),
+    ] {
+        let line = stderr
+            .lines()
+            .find(|line| line.contains(&path.display().to_string()))
+            .unwrap_or_else(|| panic!("no warning names {}: {stderr}", path.display()));
+        assert!(line.starts_with("warning: "), "{line}");
+        assert!(line.contains(kind), "{line}");
+    }
+    // Neither `ps` nor the VM removed what is not a record.
+    for fifo in &fifos {
+        assert!(
+            fs::symlink_metadata(fifo).unwrap().file_type().is_fifo(),
+            "{} was removed",
+            fifo.display()
+        );
+    }
+    assert!(directory.is_dir());
+
+    // A command naming that pid does not hang on the FIFO either.
+    let stderr = sandbox.hv_fails(&["interrupt", &me.to_string()], 1);
+    assert!(
+        stderr.contains(&format!("no Mova VM with pid {me}")),
+        "{stderr}"
+    );
+    vm.take(3);
+    vm.assert_counts_from(1);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -251,7 +251,9 @@ impl Drop for RecordGuard {
 fn publish(identity: &Identity, addr: SocketAddr) -> Result<(RecordGuard, Vec<u8>), String> {
     let dir = runtime::runtime_dir().map_err(|error| error.to_string())?;
     // Records of VMs that died without cleaning up go first.
-    let _ = runtime::list(&dir);
+    for skipped in runtime::list(&dir).skipped {
+        report!("mova[{}]: warning: {skipped}", identity.pid);
+    }
     let token = runtime::new_token().map_err(|error| format!("cannot make a token: {error}"))?;
     let record = Record {
         pid: identity.pid,
