@@ -1,6 +1,6 @@
-//! End-to-end tests of `movahv`'s command line as a tool among others: junk in the runtime
-//! directory, and output that cannot be written (for all three binaries). Real processes
-//! throughout, every wait bounded.
+//! End-to-end tests of `movahv`'s command line as a tool among others: `ps` with VMs that do not
+//! answer and junk in the runtime directory, and output that cannot be written (for all three
+//! binaries). Real processes throughout, every wait bounded.
 
 #![allow(
     clippy::unwrap_used,
@@ -12,6 +12,8 @@
 mod common;
 
 use common::*;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use serde_json::Value;
 use std::fs;
 use std::io::Read;
@@ -115,8 +117,93 @@ fn run_into(
     }
 }
 
+/// Stops a process with SIGSTOP for the life of the value; SIGCONT however the test ends.
+struct Stopped(u32);
+
+impl Stopped {
+    fn new(vm: &Vm) -> Stopped {
+        kill(
+            Pid::from_raw(i32::try_from(vm.pid).unwrap()),
+            Signal::SIGSTOP,
+        )
+        .unwrap();
+        // Wait until the kernel shows it stopped (`T` in /proc/PID/stat).
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let stat = fs::read_to_string(format!("/proc/{}/stat", vm.pid)).unwrap();
+            let state = stat.rsplit_once(')').unwrap().1.trim_start();
+            if state.starts_with('T') {
+                return Stopped(vm.pid);
+            }
+            assert!(Instant::now() < deadline, "{} does not stop", vm.name);
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        if let Ok(raw) = i32::try_from(self.0) {
+            let _ = kill(Pid::from_raw(raw), Signal::SIGCONT);
+        }
+    }
+}
+
+/// The `ps` table's row for `pid`.
+fn row(table: &str, pid: u32) -> String {
+    table
+        .lines()
+        .find(|line| line.split_whitespace().next() == Some(&pid.to_string()))
+        .unwrap_or_else(|| panic!("no row for {pid} in:\n{table}"))
+        .to_owned()
+}
+
 // ---------------------------------------------------------------------------------------------
-// The runtime directory
+// `ps` and the runtime directory
+
+#[test]
+fn ps_shows_stopped_vms_as_not_answering_without_waiting_for_them() {
+    let sandbox = Sandbox::new("ps-stopped");
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    let mut running = sandbox.start(&["loop.mvb"]);
+    let stopped_vms: Vec<Vm> = (0..4).map(|_| sandbox.start(&["loop.mvb"])).collect();
+    let _stopped: Vec<Stopped> = stopped_vms.iter().map(Stopped::new).collect();
+    running.take(1);
+
+    // Four VMs that accept connections (the kernel completes the handshake) but never answer:
+    // asked one after another with a second each, `ps` would take four.
+    for args in [&["ps"][..], &["ps", "--json"]] {
+        let start = Instant::now();
+        let out = sandbox.hv_ok(args);
+        let elapsed = start.elapsed();
+        assert!(
+            elapsed < Duration::from_millis(3900),
+            "`movahv {}` took {elapsed:?}",
+            args.join(" ")
+        );
+        if args.len() == 1 {
+            assert!(row(&out, running.pid).contains("running"), "{out}");
+            for vm in &stopped_vms {
+                assert!(row(&out, vm.pid).contains("not answering"), "{out}");
+            }
+        } else {
+            let entries: Vec<Value> = serde_json::from_str(&out).unwrap();
+            let state = |pid: u32| {
+                entries
+                    .iter()
+                    .find(|entry| entry["pid"] == pid)
+                    .unwrap_or_else(|| panic!("{pid} is not listed: {out}"))["state"]
+                    .clone()
+            };
+            assert_eq!(state(running.pid), "running", "{out}");
+            for vm in &stopped_vms {
+                assert_eq!(state(vm.pid), "not answering", "{out}");
+            }
+        }
+    }
+    running.take(3);
+    running.assert_counts_from(1);
+}
 
 #[test]
 fn junk_in_the_runtime_directory_blocks_neither_ps_nor_a_new_vm() {
