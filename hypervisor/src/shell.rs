@@ -17,7 +17,7 @@ use rustyline::hint::Hinter;
 use rustyline::validate::Validator;
 use rustyline::{Context, Editor, Helper};
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
+use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
 
 /// The hypervisor's commands.
@@ -75,13 +75,19 @@ pub enum HvCommand {
     },
     /// Write a state into a VM and run it: `wstate FROM TO` (FROM a pid or an image file), or in
     /// the shell `wstate TO` with the state `rstate` kept. FROM stays paused
+    #[command(allow_missing_positional = true)]
     Wstate {
-        /// [FROM] TO
-        #[arg(num_args = 1..=2, required = true, value_name = "FROM|FILE] [TO")]
-        args: Vec<String>,
+        /// Where the state comes from: a pid, an image file, or host:port with --from-token (in
+        /// the shell, without FROM: the state `rstate` kept)
+        from: Option<String>,
+        /// The VM to write it into: a pid, or host:port with --token
+        to: String,
         /// The token of a remote target VM
         #[arg(long)]
         token: Option<String>,
+        /// The token of a remote source VM
+        #[arg(long)]
+        from_token: Option<String>,
     },
     /// Move a VM's running computation into another VM, losing and repeating nothing; the source
     /// stops once the target has the state
@@ -277,21 +283,24 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
             }
             Ok(said)
         }
-        HvCommand::Wstate { args, token } => {
-            let (from, to) = match args.as_slice() {
-                [to] => match &state.kept {
-                    Some((from, image)) => ((from.clone(), image.clone()), to),
+        HvCommand::Wstate {
+            from,
+            to,
+            token,
+            from_token,
+        } => {
+            let (label, image) = match from {
+                None => match &state.kept {
+                    Some((from, image)) => (from.clone(), image.clone()),
                     None => {
                         return Err(HvError::Usage(
                             "no state kept: run `rstate PID` first (in the shell), or give `wstate FROM TO`".into(),
                         ));
                     }
                 },
-                [from, to] => (read_state(from, state)?, to),
-                _ => return Err(HvError::Usage("wstate takes [FROM] TO".into())),
+                Some(from) => read_state(&from, from_token.as_deref(), state)?,
             };
-            let target = Target::parse(to)?;
-            let (label, image) = from;
+            let target = Target::parse(&to)?;
             let bytes = image.len();
             state.with_client(&target, token.as_deref(), |client| {
                 client.restore(image)?;
@@ -388,17 +397,63 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
     }
 }
 
-/// The state `wstate FROM TO` writes: read from a VM if FROM names one, else from an image file.
-fn read_state(from: &str, state: &mut State) -> Result<(String, Vec<u8>), HvError> {
-    let path = Path::new(from);
+/// Where `wstate FROM TO` takes the state from.
+enum Source {
+    /// A VM, saved at once.
+    Vm(Target),
+    /// An image file, read.
+    Image {
+        /// The file, as given.
+        label: String,
+        /// The image's bytes.
+        image: Vec<u8>,
+    },
+}
+
+/// What FROM names: the local VM of that pid if there is one, else the image file of that name if
+/// there is one, else a pid or host:port.
+fn source(from: &str) -> Result<Source, HvError> {
     let is_vm = from.parse::<u32>().is_ok_and(|pid| record(pid).is_ok());
-    if is_vm || !path.exists() {
-        let target = Target::parse(from)?;
-        let image = state.with_client(&target, None, |client| save_leaving(client, true, false))?;
-        return Ok((from.to_owned(), image));
+    let path = Path::new(from);
+    if !is_vm && path.exists() {
+        let (image, _) = inspect::read(path)?;
+        return Ok(Source::Image {
+            label: path.display().to_string(),
+            image: image.encode(),
+        });
     }
-    let (image, _) = inspect::read(path)?;
-    Ok((path.display().to_string(), image.encode()))
+    Target::parse(from)
+        .map(Source::Vm)
+        .map_err(|_| HvError::File {
+            what: "cannot read",
+            path: path.to_owned(),
+            source: io::Error::new(
+                io::ErrorKind::NotFound,
+                "there is no such file, and it is not a pid or a host:port",
+            ),
+        })
+}
+
+/// The state `wstate FROM TO` writes: read from a VM if FROM names one, else from an image file.
+fn read_state(
+    from: &str,
+    from_token: Option<&str>,
+    state: &mut State,
+) -> Result<(String, Vec<u8>), HvError> {
+    match source(from)? {
+        Source::Vm(target) => {
+            if let (Target::Remote(addr), None) = (&target, from_token) {
+                return Err(HvError::Usage(format!(
+                    "the source `{addr}` is a remote VM: give its token with --from-token"
+                )));
+            }
+            let image = state.with_client(&target, from_token, |client| {
+                save_leaving(client, true, false)
+            })?;
+            Ok((from.to_owned(), image))
+        }
+        Source::Image { label, image } => Ok((label, image)),
+    }
 }
 
 /// Reads a VM's state and leaves it running or paused. The VM resumes by itself if the connection
@@ -634,6 +689,19 @@ mod tests {
             line.command,
             ShellCommand::Hv(HvCommand::Migrate { .. })
         ));
+        // `wstate TO` in the shell, `wstate FROM TO` anywhere.
+        let line = ShellLine::try_parse_from(["wstate", "42"]).unwrap();
+        assert!(matches!(
+            line.command,
+            ShellCommand::Hv(HvCommand::Wstate { from: None, ref to, .. }) if to == "42"
+        ));
+        let line = ShellLine::try_parse_from(["wstate", "s.mvs", "42"]).unwrap();
+        assert!(matches!(
+            line.command,
+            ShellCommand::Hv(HvCommand::Wstate { from: Some(ref from), ref to, .. })
+                if from == "s.mvs" && to == "42"
+        ));
+        assert!(ShellLine::try_parse_from(["wstate"]).is_err());
         let line = ShellLine::try_parse_from(["exit"]).unwrap();
         assert!(matches!(line.command, ShellCommand::Quit));
         assert!(ShellLine::try_parse_from(["frobnicate"]).is_err());

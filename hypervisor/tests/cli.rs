@@ -1,6 +1,6 @@
 //! End-to-end tests of `movahv`'s command line as a tool among others: `ps` with VMs that do not
-//! answer and junk in the runtime directory, and output that cannot be written (for all three
-//! binaries). Real processes throughout, every wait bounded.
+//! answer and junk in the runtime directory, output that cannot be written (for all three
+//! binaries), messages and help texts. Real processes throughout, every wait bounded.
 
 #![allow(
     clippy::unwrap_used,
@@ -343,4 +343,73 @@ fn output_that_cannot_be_written_is_an_error_and_a_closed_pipe_ends_quietly() {
             "`{shown}` into a closed pipe"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages and help
+
+/// Checks that `vm` prints on (it runs) and that `ps` says so.
+fn assert_runs(sandbox: &Sandbox, vm: &mut Vm) {
+    vm.read_past(Instant::now());
+    let entry = sandbox.ps_entry(vm);
+    assert_eq!(entry["state"], "running", "{}: {entry}", vm.name);
+}
+
+#[test]
+fn wstate_from_a_missing_file_says_so() {
+    let sandbox = Sandbox::new("wstate-missing");
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    let mut vm = sandbox.start(&["loop.mvb"]);
+    let stderr = sandbox.hv_fails(&["wstate", "nonexist.mvs", &vm.id()], 1);
+    assert_eq!(
+        stderr,
+        "error: cannot read `nonexist.mvs`: there is no such file, and it is not a pid or a \
+         host:port\n"
+    );
+    assert_runs(&sandbox, &mut vm);
+}
+
+/// Every command of `movahv`, from its own `--help`.
+fn subcommands(sandbox: &Sandbox) -> Vec<String> {
+    let help = sandbox.hv_ok(&["--help"]);
+    help.lines()
+        .skip_while(|line| *line != "Commands:")
+        .skip(1)
+        .take_while(|line| line.starts_with("  "))
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn help_texts_name_their_arguments_plainly() {
+    let sandbox = Sandbox::new("help");
+    let commands = subcommands(&sandbox);
+    assert!(commands.len() >= 10, "{commands:?}");
+    let mut all = sandbox.hv_ok(&["--help"]);
+    for command in &commands {
+        let help = sandbox.hv_ok(&[command, "--help"]);
+        // A placeholder is one plain name: `<FROM|FILE] [TO>` is clap quoting a name that tried
+        // to draw the syntax itself.
+        for placeholder in help
+            .split('<')
+            .skip(1)
+            .filter_map(|rest| rest.split_once('>'))
+        {
+            let name = placeholder.0;
+            assert!(
+                !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c == '_' || c == '-'),
+                "`movahv {command} --help` has the placeholder <{name}>:\n{help}"
+            );
+        }
+        all.push_str(&format!("\n$ movahv {command} --help\n{help}"));
+    }
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/movahv"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.bind(|| insta::assert_snapshot!("help", all));
 }
