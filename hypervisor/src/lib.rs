@@ -59,6 +59,16 @@ pub enum HvError {
     /// Standard output could not be written.
     #[error(transparent)]
     Output(#[from] StdoutError),
+    /// A command failed after it had paused a VM, and put the VM back as it was.
+    #[error("{error}; {vm} {}", if *.was_running { "runs on as before" } else { "stays paused as before" })]
+    Undone {
+        /// Why the command failed.
+        error: Box<HvError>,
+        /// The VM put back.
+        vm: Target,
+        /// Whether it was running before the command (and runs again).
+        was_running: bool,
+    },
 }
 
 /// Where a VM is: a local pid (found through its runtime record) or a remote `host:port` (whose

@@ -1,6 +1,7 @@
 //! End-to-end tests of `movahv`'s command line as a tool among others: `ps` with VMs that do not
 //! answer and junk in the runtime directory, output that cannot be written (for all three
-//! binaries), messages and help texts. Real processes throughout, every wait bounded.
+//! binaries), commands that fail without side effects, messages and help texts. Real processes
+//! throughout, every wait bounded.
 
 #![allow(
     clippy::unwrap_used,
@@ -346,7 +347,7 @@ fn output_that_cannot_be_written_is_an_error_and_a_closed_pipe_ends_quietly() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Messages and help
+// Failed commands change nothing
 
 /// Checks that `vm` prints on (it runs) and that `ps` says so.
 fn assert_runs(sandbox: &Sandbox, vm: &mut Vm) {
@@ -354,6 +355,111 @@ fn assert_runs(sandbox: &Sandbox, vm: &mut Vm) {
     let entry = sandbox.ps_entry(vm);
     assert_eq!(entry["state"], "running", "{}: {entry}", vm.name);
 }
+
+#[test]
+fn a_failed_rstate_leaves_the_vm_as_it_was() {
+    let sandbox = Sandbox::new("rstate-fails");
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    let mut vm = sandbox.start(&["loop.mvb"]);
+    let id = vm.id();
+    vm.take(3);
+
+    // A directory that does not exist: refused before the VM is touched.
+    let stderr = sandbox.hv_fails(&["rstate", &id, "-o", "/nonexistent/dir/s.mvs"], 1);
+    assert!(stderr.contains("/nonexistent/dir/s.mvs"), "{stderr}");
+    assert_runs(&sandbox, &mut vm);
+
+    // Standard output full: the state was read, could not be written, and the VM runs on.
+    for args in [&["rstate", &id, "-o", "-"][..], &["rstate", &id]] {
+        let output = run_into(&sandbox, Path::new(MOVAHV), args, Sink::Full, None);
+        assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("cannot write to standard output"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("runs on as before"), "{stderr}");
+        assert_runs(&sandbox, &mut vm);
+    }
+
+    // A terminal: refused before the VM is touched (`script` gives the command a terminal).
+    let command = format!("{MOVAHV} rstate {id}");
+    let output = sandbox.run("script", &["-qec", &command, "/dev/null"], None);
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        said.contains("refusing to write a binary image to a terminal"),
+        "{}",
+        describe(&output)
+    );
+    assert_runs(&sandbox, &mut vm);
+
+    // A VM that was paused stays paused when the write fails.
+    sandbox.hv_ok(&["interrupt", &id]);
+    vm.drain_until_quiet();
+    let output = run_into(
+        &sandbox,
+        Path::new(MOVAHV),
+        &["rstate", &id],
+        Sink::Full,
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("stays paused as before"),
+        "{}",
+        describe(&output)
+    );
+    vm.assert_quiet();
+    assert_eq!(sandbox.ps_entry(&vm)["state"], "paused");
+    sandbox.hv_ok(&["resume", &id]);
+    assert_runs(&sandbox, &mut vm);
+    vm.assert_counts_from(1);
+}
+
+#[test]
+fn a_failed_wstate_leaves_the_source_as_it_was() {
+    let sandbox = Sandbox::new("wstate-fails");
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    sandbox.compile("other.mvb", OTHER_LOOP);
+    let mut source = sandbox.start(&["loop.mvb"]);
+    let mut other = sandbox.start(&["other.mvb"]);
+    source.take(3);
+
+    // The target runs another program and refuses the image: the source runs on.
+    let stderr = sandbox.hv_fails(&["wstate", &source.id(), &other.id()], 1);
+    assert!(stderr.contains("refused the image"), "{stderr}");
+    assert!(stderr.contains("runs on as before"), "{stderr}");
+    assert_runs(&sandbox, &mut source);
+    assert_runs(&sandbox, &mut other);
+
+    // No VM has that pid: nothing is touched.
+    let stderr = sandbox.hv_fails(&["wstate", &source.id(), "4000000000"], 1);
+    assert!(
+        stderr.contains("no Mova VM with pid 4000000000"),
+        "{stderr}"
+    );
+    assert_runs(&sandbox, &mut source);
+
+    // Into itself: refused, nothing is touched.
+    let stderr = sandbox.hv_fails(&["wstate", &source.id(), &source.id()], 2);
+    assert!(stderr.contains("itself"), "{stderr}");
+    assert_runs(&sandbox, &mut source);
+
+    // A paused source stays paused.
+    sandbox.hv_ok(&["interrupt", &source.id()]);
+    source.drain_until_quiet();
+    let stderr = sandbox.hv_fails(&["wstate", &source.id(), &other.id()], 1);
+    assert!(stderr.contains("stays paused as before"), "{stderr}");
+    source.assert_quiet();
+    assert_eq!(sandbox.ps_entry(&source)["state"], "paused");
+    sandbox.hv_ok(&["resume", &source.id()]);
+    assert_runs(&sandbox, &mut source);
+    source.assert_counts_from(1);
+    other.assert_counts_from(1001);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages and help
 
 #[test]
 fn wstate_from_a_missing_file_says_so() {
