@@ -1,7 +1,7 @@
 //! End-to-end tests of `movahv`'s command line as a tool among others: `ps` with VMs that do not
 //! answer and junk in the runtime directory, output that cannot be written (for all three
-//! binaries), commands that fail without side effects, messages and help texts. Real processes
-//! throughout, every wait bounded.
+//! binaries), commands that fail without side effects, messages and help texts, and what
+//! `mova serve` says when it starts. Real processes throughout, every wait bounded.
 
 #![allow(
     clippy::unwrap_used,
@@ -518,4 +518,29 @@ fn help_texts_name_their_arguments_plainly() {
     settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/movahv"));
     settings.set_prepend_module_to_snapshot(false);
     settings.bind(|| insta::assert_snapshot!("help", all));
+}
+
+// ---------------------------------------------------------------------------------------------
+// What `mova` says when it waits
+
+#[test]
+fn a_waiting_vm_says_where_it_listens() {
+    let sandbox = Sandbox::new("serve-line");
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    for (args, says) in [
+        (&["serve"][..], "waiting for a state image"),
+        (&["--paused", "loop.mvb"], "paused, waiting for a resume"),
+    ] {
+        let vm = sandbox.start(args);
+        // What `ps` shows: the pid, and the address with the port.
+        let entry = sandbox.ps_entry(&vm);
+        let addr = entry["addr"].as_str().unwrap();
+        assert!(addr.ends_with(&format!(":{}", entry["port"])), "{entry}");
+        let line = format!("mova[{}]: listening on {addr}: {says}\n", vm.pid);
+        assert_eq!(vm.wait_stderr(&line), line, "{}", vm.name);
+    }
+    // A VM that runs at once says nothing.
+    let mut vm = sandbox.start(&["loop.mvb"]);
+    vm.take(3);
+    assert_eq!(vm.stderr(), "", "{}", vm.name);
 }

@@ -141,6 +141,15 @@ fn main() -> ExitCode {
         return ExitCode::from(exit::CONTROL_FAILED);
     }
 
+    if paused {
+        // Nothing else shows that a VM waits, nor where a client finds it.
+        let waiting = if vm.is_some() {
+            "paused, waiting for a resume"
+        } else {
+            "waiting for a state image"
+        };
+        report!("mova[{}]: listening on {addr}: {waiting}", identity.pid);
+    }
     let session = Session::new(vm, paused, interrupt, receiver, Stdout::new(), identity);
     match session.run() {
         (End::Halted, _) => ExitCode::from(exit::HALTED),
