@@ -88,18 +88,23 @@ macro_rules! report {
 pub fn parse<C: clap::Parser>(failure: u8) -> C {
     match C::try_parse() {
         Ok(parsed) => parsed,
-        Err(error) if error.use_stderr() => error.exit(),
-        Err(error) => {
-            let printed = error
-                .print()
-                .and_then(|()| io::stdout().flush())
-                .map_err(StdoutError::from);
-            let status = match printed {
-                Ok(()) => 0,
-                Err(error) => error.report(failure),
-            };
-            std::process::exit(i32::from(status))
-        }
+        Err(error) => std::process::exit(i32::from(parse_error(&error, failure))),
+    }
+}
+
+/// Prints what a command line that did not parse gets, and returns the status to end with: for
+/// `--help` and `--version`, their text on standard output, checked as any output is (0, or
+/// `failure`); for a usage error, clap's message on standard error and clap's status (2). For a
+/// binary that parses with `try_parse` itself.
+pub fn parse_error(error: &clap::Error, failure: u8) -> u8 {
+    if error.use_stderr() {
+        // A message standard error cannot take is dropped, as `eprint` drops it.
+        let _ = error.print();
+        return u8::try_from(error.exit_code()).unwrap_or(2);
+    }
+    match error.print().and_then(|()| io::stdout().flush()) {
+        Ok(()) => 0,
+        Err(error) => StdoutError::from(error).report(failure),
     }
 }
 
