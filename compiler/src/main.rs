@@ -95,7 +95,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = mova_compiler::stdio::parse(1);
     let options = Options {
         color: cli.report.color,
         error_format: cli.report.error_format,

@@ -4,6 +4,7 @@
 use clap::{Args, Parser, Subcommand};
 use mova_compiler::diag::{ColorChoice, Diagnostic, ErrorFormat, Severity, render};
 use mova_compiler::driver::{self, DriverError, Options};
+use mova_compiler::{report, stdio};
 use mova_lang::image::{Image, MAX_IMAGE_LEN};
 use mova_lang::mvb::Program;
 use mova_vm::control::{self, Command};
@@ -86,7 +87,7 @@ struct ControlArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = stdio::parse(exit::OUTPUT_FAILED);
     let (program_path, control, restore, paused) = match cli.command {
         Some(Command_::Serve { control }) => (None, control, None, true),
         None => (cli.program, cli.control, cli.restore, cli.paused),
@@ -102,7 +103,7 @@ fn main() -> ExitCode {
     let listener = match listen(&control) {
         Ok(listener) => listener,
         Err(message) => {
-            eprintln!("error: {message}");
+            report!("error: {message}");
             return ExitCode::from(exit::CONTROL_FAILED);
         }
     };
@@ -125,26 +126,35 @@ fn main() -> ExitCode {
             if let Err(error) =
                 control::spawn(listener, token, commands.clone(), interrupt.clone(), idle)
             {
-                eprintln!("error: cannot start the control channel: {error}");
+                report!("error: cannot start the control channel: {error}");
                 return ExitCode::from(exit::CONTROL_FAILED);
             }
             record
         }
         Err(message) => {
-            eprintln!("error: {message}");
+            report!("error: {message}");
             return ExitCode::from(exit::CONTROL_FAILED);
         }
     };
     if let Err(error) = watch_signals(&interrupt, commands) {
-        eprintln!("error: cannot install signal handlers: {error}");
+        report!("error: cannot install signal handlers: {error}");
         return ExitCode::from(exit::CONTROL_FAILED);
     }
 
+    if paused {
+        // Nothing else shows that a VM waits, nor where a client finds it.
+        let waiting = if vm.is_some() {
+            "paused, waiting for a resume"
+        } else {
+            "waiting for a state image"
+        };
+        report!("mova[{}]: listening on {addr}: {waiting}", identity.pid);
+    }
     let session = Session::new(vm, paused, interrupt, receiver, Stdout::new(), identity);
     match session.run() {
         (End::Halted, _) => ExitCode::from(exit::HALTED),
         (End::Stopped(reason), _) => {
-            eprintln!("mova[{}]: stopped: {reason}", std::process::id());
+            report!("mova[{}]: stopped: {reason}", std::process::id());
             ExitCode::from(exit::HALTED)
         }
         (End::Orphaned, _) => ExitCode::from(exit::HALTED),
@@ -163,7 +173,7 @@ fn load(
     color: ColorChoice,
 ) -> Result<Option<Vm>, ExitCode> {
     let failed = |message: String| {
-        eprintln!("error: {message}");
+        report!("error: {message}");
         ExitCode::from(exit::LOAD_FAILED)
     };
     // Sources are compiled with a source map, so that a trap can show the line that caused it.
@@ -175,12 +185,12 @@ fn load(
     let program: Option<Program> = match path {
         Some(path) => match driver::load_program(path, &options) {
             Ok(loaded) => {
-                eprint!("{}", loaded.warnings);
+                stdio::eprint(format_args!("{}", loaded.warnings));
                 Some(loaded.program)
             }
             Err(error) => {
                 if let DriverError::Source { rendered, .. } = &error {
-                    eprint!("{rendered}");
+                    stdio::eprint(format_args!("{rendered}"));
                 }
                 return Err(failed(error.to_string()));
             }
@@ -250,7 +260,9 @@ impl Drop for RecordGuard {
 fn publish(identity: &Identity, addr: SocketAddr) -> Result<(RecordGuard, Vec<u8>), String> {
     let dir = runtime::runtime_dir().map_err(|error| error.to_string())?;
     // Records of VMs that died without cleaning up go first.
-    let _ = runtime::list(&dir);
+    for skipped in runtime::list(&dir).skipped {
+        report!("mova[{}]: warning: {skipped}", identity.pid);
+    }
     let token = runtime::new_token().map_err(|error| format!("cannot make a token: {error}"))?;
     let record = Record {
         pid: identity.pid,
@@ -293,7 +305,7 @@ fn report_trap(vm: Option<&Vm>, trap: &Trap, color: ColorChoice) {
         .and_then(|vm| vm.program().source_map())
         .and_then(|map| map.span(trap.ip).map(|span| (map, span)))
     else {
-        eprintln!("error: {trap}");
+        report!("error: {trap}");
         return;
     };
     let diagnostic = Diagnostic {
@@ -308,10 +320,10 @@ fn report_trap(vm: Option<&Vm>, trap: &Trap, color: ColorChoice) {
         secondary: Vec::new(),
         help: None,
     };
-    eprint!(
+    stdio::eprint(format_args!(
         "{}",
         render(&[diagnostic], &map.file, &map.source, color.for_stderr())
-    );
+    ));
 }
 
 /// Turns SIGINT, SIGTERM and SIGHUP into a stop at the next instruction boundary, with output
