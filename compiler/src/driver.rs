@@ -170,12 +170,22 @@ pub fn read_limited(path: &Path, limit: usize) -> Result<Vec<u8>, DriverError> {
     Ok(bytes)
 }
 
-/// Reads a UTF-8 source file.
+/// The UTF-8 byte order mark, which some editors put at the start of a text file.
+const BOM: &str = "\u{FEFF}";
+
+/// Reads a UTF-8 source file. A byte order mark at its start is skipped, as rustc and Python do,
+/// so byte offsets in diagnostics count from after it.
 pub fn read_source(path: &Path) -> Result<String, DriverError> {
-    String::from_utf8(read_limited(path, MAX_SOURCE_LEN)?).map_err(|error| DriverError::NotUtf8 {
-        path: path.to_owned(),
-        offset: error.utf8_error().valid_up_to(),
-    })
+    let mut text = String::from_utf8(read_limited(path, MAX_SOURCE_LEN)?).map_err(|error| {
+        DriverError::NotUtf8 {
+            path: path.to_owned(),
+            offset: error.utf8_error().valid_up_to(),
+        }
+    })?;
+    if text.starts_with(BOM) {
+        text.drain(..BOM.len());
+    }
+    Ok(text)
 }
 
 /// Reads and verifies a `.mvb` file.

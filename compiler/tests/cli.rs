@@ -678,3 +678,41 @@ fn writing_to_a_device_writes_through_it() {
     let null = fs::metadata("/dev/null").unwrap();
     assert!(!null.is_file(), "/dev/null is still a device");
 }
+
+#[test]
+fn a_byte_order_mark_at_the_start_is_skipped() {
+    let dir = TempDir::new("bom");
+    let seed = fs::read(example("loop.mova")).unwrap();
+    let mut with_bom = b"\xEF\xBB\xBF".to_vec();
+    with_bom.extend_from_slice(&seed);
+    dir.write("bom.mova", &with_bom);
+    dir.write("plain.mova", &seed);
+    movac(&dir).arg("bom.mova").assert().success().stderr("");
+    movac(&dir).arg("plain.mova").assert().success();
+    assert_eq!(
+        fs::read(dir.join("bom.mvb")).unwrap(),
+        fs::read(dir.join("plain.mvb")).unwrap()
+    );
+    let asm = fs::read(example("loop.mvasm")).unwrap();
+    let mut asm_bom = b"\xEF\xBB\xBF".to_vec();
+    asm_bom.extend_from_slice(&asm);
+    dir.write("bom.mvasm", &asm_bom);
+    movac(&dir)
+        .args(["bom.mvasm", "-o", "asm.mvb"])
+        .assert()
+        .success()
+        .stderr("");
+    assert_eq!(
+        fs::read(dir.join("asm.mvb")).unwrap(),
+        fs::read(dir.join("plain.mvb")).unwrap()
+    );
+    // Only one mark, at the very start, is skipped: a second one is an invalid character.
+    let mut twice = b"\xEF\xBB\xBF\xEF\xBB\xBF".to_vec();
+    twice.extend_from_slice(&seed);
+    dir.write("twice.mova", &twice);
+    movac(&dir)
+        .args(["twice.mova", "--color", "never"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("twice.mova:1:1"));
+}
