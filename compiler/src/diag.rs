@@ -6,7 +6,7 @@
 
 use ariadne::{Color, Config, IndexType, Label, Report, ReportKind, Source};
 use mova_lang::srcmap::line_column;
-use std::io::IsTerminal;
+use std::io::{self, IsTerminal, Write};
 use std::ops::Range;
 
 /// A byte range in a source file.
@@ -100,6 +100,55 @@ impl ColorChoice {
     }
 }
 
+/// Writes diagnostics about `source` (shown as `path`) to `out` as text for people.
+pub fn write_human(
+    out: &mut dyn Write,
+    diagnostics: &[Diagnostic],
+    path: &str,
+    source: &str,
+    color: bool,
+) -> io::Result<()> {
+    out.write_all(render(diagnostics, path, source, color).as_bytes())
+}
+
+/// Writes diagnostics about `source` (shown as `path`) to `out` as JSON, one object per line.
+pub fn write_json(
+    out: &mut dyn Write,
+    diagnostics: &[Diagnostic],
+    path: &str,
+    source: &str,
+) -> io::Result<()> {
+    out.write_all(render_json(diagnostics, path, source).as_bytes())
+}
+
+/// A message that has no place in a source (a file that cannot be read, the final summary, a
+/// usage error) as one JSON object with the same fields as a diagnostic's: those of a place are
+/// null, and `file` is the file it is about, if any.
+pub fn json_message(severity: Severity, file: Option<&str>, message: &str) -> String {
+    serde_json::json!({
+        "file": file,
+        "line": null,
+        "column": null,
+        "end_line": null,
+        "end_column": null,
+        "span": null,
+        "severity": severity_name(severity),
+        "code": null,
+        "message": message,
+        "label": null,
+        "help": null,
+        "secondary": [],
+    })
+    .to_string()
+}
+
+fn severity_name(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    }
+}
+
 /// Renders diagnostics about `source` (shown as `path`) as text, with or without colour.
 pub fn render(diagnostics: &[Diagnostic], path: &str, source: &str, color: bool) -> String {
     let mut out = Vec::new();
@@ -180,10 +229,7 @@ pub fn render_json(diagnostics: &[Diagnostic], path: &str, source: &str) -> Stri
             .collect();
         let mut value = location(&diagnostic.span);
         value["file"] = serde_json::Value::from(path);
-        value["severity"] = serde_json::Value::from(match diagnostic.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        });
+        value["severity"] = serde_json::Value::from(severity_name(diagnostic.severity));
         value["code"] = serde_json::Value::from(diagnostic.code);
         value["message"] = serde_json::Value::from(diagnostic.message.as_str());
         value["label"] = serde_json::Value::from(diagnostic.label.as_str());

@@ -770,3 +770,36 @@ fn files_over_their_limits_are_refused() {
         "mova read {written} bytes of an endless file"
     );
 }
+
+/// `-` reads the program from standard input: bytecode when it starts with the signature, else
+/// a `.mova` source, named `<stdin>` in diagnostics.
+#[test]
+fn dash_reads_the_program_from_standard_input() {
+    let source = example_source("countdown.mova");
+    let expected = expected_output(&source);
+    let dir = TempDir::new("stdin");
+    mova(Path::new("-"))
+        .current_dir(dir.join("."))
+        .write_stdin(source.clone())
+        .assert()
+        .success()
+        .stdout(expected.clone());
+    mova(Path::new("-"))
+        .current_dir(dir.join("."))
+        .write_stdin(
+            mova_compiler::compile::compile(&source, None)
+                .unwrap()
+                .program
+                .encode(),
+        )
+        .assert()
+        .success()
+        .stdout(expected);
+    mova(Path::new("-"))
+        .current_dir(dir.join("."))
+        .write_stdin("print(y);\n")
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("<stdin>:1:7"))
+        .stderr(no_panic());
+}
