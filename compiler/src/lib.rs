@@ -14,6 +14,7 @@ pub mod driver;
 pub mod errors;
 pub mod hir;
 pub mod number;
+pub mod snippet;
 pub mod syntax;
 pub mod syntax_error;
 

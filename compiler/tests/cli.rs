@@ -1038,3 +1038,35 @@ fn several_inputs_and_misspelt_commands_are_named() {
         .success();
     assert!(dir.join("chek.mvb").exists());
 }
+
+#[test]
+fn many_warnings_on_one_long_line_print_in_proportion() {
+    let dir = TempDir::new("long-line");
+    let count = 4_000;
+    let source: String = (0..count).map(|i| format!("var v{i}=1;")).collect();
+    dir.write("wide.mova", &source);
+    // Drawn whole, each warning would repeat the 47 KB line; shortened, each is a few hundred
+    // bytes, so the output grows with the number of warnings, not with its square.
+    let bound = count * 800;
+    for format in ["human", "json"] {
+        let output = movac(&dir)
+            .args([
+                "check",
+                "wide.mova",
+                "--color",
+                "never",
+                "--error-format",
+                format,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{format}");
+        assert!(
+            output.stderr.len() < bound,
+            "{format}: {} bytes of diagnostics",
+            output.stderr.len()
+        );
+        let text = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(text.matches("unused variable").count(), count, "{format}");
+    }
+}
