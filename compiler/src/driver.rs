@@ -10,7 +10,8 @@ use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-/// The largest `.mova` source the tools read.
+/// The largest `.mova` source the tools read (`.mvasm` has its own limit, see
+/// [`InputKind::max_len`]).
 pub const MAX_SOURCE_LEN: usize = 64 << 20;
 
 /// The command-line name of standard input and standard output.
@@ -56,10 +57,12 @@ impl InputKind {
         }
     }
 
-    /// The largest input of this kind the tools read.
-    pub const fn max_len(self) -> usize {
+    /// The largest input of this kind the tools read: for `.mvasm`, the longest listing
+    /// `movac dis` can print, so that every listing is read back.
+    pub fn max_len(self) -> usize {
         match self {
-            InputKind::Language | InputKind::Assembly => MAX_SOURCE_LEN,
+            InputKind::Language => MAX_SOURCE_LEN,
+            InputKind::Assembly => crate::disasm::max_listing_len(),
             InputKind::Bytecode => MAX_FILE_LEN,
         }
     }
@@ -324,6 +327,12 @@ pub fn read_limited(path: &Path, limit: usize) -> Result<Vec<u8>, DriverError> {
         file: name.clone(),
         source,
     })?;
+    // A regular file that is too large is refused by its size, without reading it; anything else
+    // (a pipe, a device) is read up to the limit.
+    let declared = file.metadata().ok().filter(std::fs::Metadata::is_file);
+    if declared.is_some_and(|meta| meta.len() > u64::try_from(limit).unwrap_or(u64::MAX)) {
+        return Err(DriverError::TooLarge { file: name, limit });
+    }
     read_capped(file, limit, &name)
 }
 

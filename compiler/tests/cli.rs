@@ -1070,3 +1070,45 @@ fn many_warnings_on_one_long_line_print_in_proportion() {
         assert_eq!(text.matches("unused variable").count(), count, "{format}");
     }
 }
+
+#[test]
+fn an_assembly_source_larger_than_the_language_limit_is_read() {
+    use mova_compiler::driver::{InputKind, MAX_SOURCE_LEN};
+    let dir = TempDir::new("large-listing");
+    // Spaces cost the assembler nothing but reading, so the file is large and fast to assemble.
+    let mut source = " ".repeat(MAX_SOURCE_LEN);
+    source.push_str("PUT 1\nPRINT\n");
+    dir.write("large.mvasm", &source);
+    movac(&dir)
+        .args(["large.mvasm", "-o", "large.mvb"])
+        .assert()
+        .success()
+        .stderr("");
+    assert!(
+        fs::read(dir.join("large.mvb"))
+            .unwrap()
+            .starts_with(&SIGNATURE)
+    );
+    // `.mova` keeps its own limit; a file over a limit is refused by its size, unread.
+    let sparse = |name: &str, len: usize| {
+        let file = fs::File::create(dir.join(name)).unwrap();
+        file.set_len(u64::try_from(len).unwrap()).unwrap();
+    };
+    sparse("large.mova", MAX_SOURCE_LEN + 1);
+    movac(&dir)
+        .arg("large.mova")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "is too large: the limit is {MAX_SOURCE_LEN} bytes"
+        )));
+    let limit = InputKind::Assembly.max_len();
+    sparse("huge.mvasm", limit + 1);
+    movac(&dir)
+        .arg("huge.mvasm")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "is too large: the limit is {limit} bytes"
+        )));
+}

@@ -690,7 +690,7 @@ fn running_a_source_shows_its_warnings_and_refuses_its_errors() {
 /// input (a FIFO that never ends) is refused the same way instead of being read for ever.
 #[test]
 fn files_over_their_limits_are_refused() {
-    use mova_compiler::driver::MAX_SOURCE_LEN;
+    use mova_compiler::driver::{InputKind, MAX_SOURCE_LEN};
     use mova_lang::image::MAX_IMAGE_LEN;
     use mova_lang::mvb::MAX_FILE_LEN;
     let dir = TempDir::new("limits");
@@ -707,7 +707,7 @@ fn files_over_their_limits_are_refused() {
     for (name, limit) in [
         ("big.mvb", MAX_FILE_LEN),
         ("big.mova", MAX_SOURCE_LEN),
-        ("big.mvasm", MAX_SOURCE_LEN),
+        ("big.mvasm", InputKind::Assembly.max_len()),
     ] {
         let path = sparse(name, limit + 1);
         mova(&path)
