@@ -53,7 +53,11 @@ struct Cli {
 struct SourceArgs {
     /// The source: `.mova` or `.mvasm`, or `-` for standard input
     #[arg(required = true, value_name = "INPUT")]
-    input: Vec<PathBuf>,
+    input: Option<PathBuf>,
+
+    /// Further inputs, only to name them in the error: `movac` takes one.
+    #[arg(hide = true)]
+    more: Vec<PathBuf>,
 
     /// Read INPUT as this kind, whatever its extension [default: by the extension; `.mova` for
     /// standard input, or `.mvb` when it starts with the bytecode signature]
@@ -103,7 +107,11 @@ enum Command {
     Dis {
         /// The bytecode to disassemble (`.mvb`), or `-` for standard input
         #[arg(required = true, value_name = "INPUT")]
-        input: Vec<PathBuf>,
+        input: Option<PathBuf>,
+
+        /// Further inputs, only to name them in the error.
+        #[arg(hide = true)]
+        more: Vec<PathBuf>,
 
         /// Where to write the listing [default: standard output]
         #[arg(short, long, value_name = "FILE")]
@@ -125,12 +133,17 @@ fn main() -> ExitCode {
         source_map: cli.debug,
     };
     let result = match cli.command {
-        Some(Command::Dis { input, output }) => {
-            single_input(&input, false).map(|input| dis(&input, output.as_deref()))
+        Some(Command::Dis {
+            input,
+            more,
+            output,
+        }) => single_input(input.as_deref(), &more, Some("dis"))
+            .map(|input| dis(&input, output.as_deref())),
+        Some(Command::Check { source }) => {
+            single_input(source.input.as_deref(), &source.more, Some("check"))
+                .map(|input| check(&input, source.input_kind, &options))
         }
-        Some(Command::Check { source }) => single_input(&source.input, false)
-            .map(|input| check(&input, source.input_kind, &options)),
-        None => single_input(&cli.source.input, true).map(|input| {
+        None => single_input(cli.source.input.as_deref(), &cli.source.more, None).map(|input| {
             build(
                 &input,
                 cli.source.input_kind,
@@ -159,9 +172,23 @@ fn main() -> ExitCode {
 /// The one input of a command, or a usage error naming what is wrong: several inputs (which
 /// `movac` does not take, as rustc does not), or at the top level a first word that is no file
 /// but is close to a subcommand's name (as cargo suggests).
-fn single_input(inputs: &[PathBuf], top_level: bool) -> Result<Input, clap::Error> {
-    let usage = |kind, message: String| Cli::command().error(kind, message);
-    let Some(first) = inputs.first() else {
+fn single_input(
+    input: Option<&Path>,
+    more: &[PathBuf],
+    subcommand: Option<&str>,
+) -> Result<Input, clap::Error> {
+    let top_level = subcommand.is_none();
+    // The error shows the usage of the command it is about.
+    let usage = |kind, message: String| {
+        let mut command = Cli::command();
+        command.build();
+        match subcommand.and_then(|name| command.find_subcommand_mut(name)) {
+            Some(sub) => sub.error(kind, message),
+            None => command.error(kind, message),
+        }
+    };
+    // clap requires INPUT, so it is there; an absent one is reported as clap would.
+    let Some(first) = input else {
         return Err(usage(
             ErrorKind::MissingRequiredArgument,
             "no input file".into(),
@@ -176,19 +203,15 @@ fn single_input(inputs: &[PathBuf], top_level: bool) -> Result<Input, clap::Erro
             ));
         }
     }
-    match inputs {
-        [one] => Ok(Input::new(one)),
-        [first, second, ..] => Err(usage(
+    match more.first() {
+        None => Ok(Input::new(first)),
+        Some(second) => Err(usage(
             ErrorKind::TooManyValues,
             format!(
                 "multiple input files: `{}` and `{}` (movac takes one)",
                 first.display(),
                 second.display()
             ),
-        )),
-        [] => Err(usage(
-            ErrorKind::MissingRequiredArgument,
-            "no input file".into(),
         )),
     }
 }
