@@ -15,6 +15,7 @@ pub mod driver;
 pub mod errors;
 pub mod hir;
 pub mod number;
+pub mod snippet;
 pub mod stdio;
 pub mod syntax;
 pub mod syntax_error;

@@ -444,13 +444,11 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
         } => {
             let (image, size) = inspect::read(&file)?;
             let program = match program {
-                Some(path) => Some(
-                    mova_compiler::driver::load_program(
-                        &path,
-                        &mova_compiler::driver::Options::default(),
-                    )?
-                    .program,
-                ),
+                Some(path) => Some(mova_compiler::driver::load_program(
+                    &path,
+                    &mova_compiler::driver::Options::default(),
+                    &mut std::io::sink(),
+                )?),
                 None => None,
             };
             if let (Some(program), None) = (&program, image.program()) {

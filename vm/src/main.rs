@@ -3,7 +3,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use mova_compiler::diag::{ColorChoice, Diagnostic, ErrorFormat, Severity, render};
-use mova_compiler::driver::{self, DriverError, Options};
+use mova_compiler::driver::{self, Options};
 use mova_compiler::{report, stdio};
 use mova_lang::image::{Image, MAX_IMAGE_LEN};
 use mova_lang::mvb::Program;
@@ -183,17 +183,9 @@ fn load(
         source_map: true,
     };
     let program: Option<Program> = match path {
-        Some(path) => match driver::load_program(path, &options) {
-            Ok(loaded) => {
-                stdio::eprint(format_args!("{}", loaded.warnings));
-                Some(loaded.program)
-            }
-            Err(error) => {
-                if let DriverError::Source { rendered, .. } = &error {
-                    stdio::eprint(format_args!("{rendered}"));
-                }
-                return Err(failed(error.to_string()));
-            }
+        Some(path) => match driver::load_program(path, &options, &mut io::stderr()) {
+            Ok(program) => Some(program),
+            Err(error) => return Err(failed(error.to_string())),
         },
         None => None,
     };

@@ -690,7 +690,7 @@ fn running_a_source_shows_its_warnings_and_refuses_its_errors() {
 /// input (a FIFO that never ends) is refused the same way instead of being read for ever.
 #[test]
 fn files_over_their_limits_are_refused() {
-    use mova_compiler::driver::MAX_SOURCE_LEN;
+    use mova_compiler::driver::{InputKind, MAX_SOURCE_LEN};
     use mova_lang::image::MAX_IMAGE_LEN;
     use mova_lang::mvb::MAX_FILE_LEN;
     let dir = TempDir::new("limits");
@@ -707,7 +707,7 @@ fn files_over_their_limits_are_refused() {
     for (name, limit) in [
         ("big.mvb", MAX_FILE_LEN),
         ("big.mova", MAX_SOURCE_LEN),
-        ("big.mvasm", MAX_SOURCE_LEN),
+        ("big.mvasm", InputKind::Assembly.max_len()),
     ] {
         let path = sparse(name, limit + 1);
         mova(&path)
@@ -811,6 +811,7 @@ fn restoring_a_stack_that_cannot_be_at_its_ip_is_refused() {
 fn a_running_vm_refuses_a_stack_that_cannot_be_at_its_ip_and_runs_on() {
     use mova_lang::strategies::seed_image_without_its_counter;
     use mova_vm::client::{Client, ClientError};
+    use mova_vm::protocol::MigrationId;
     use mova_vm::runtime::Record;
     let dir = TempDir::new("impossible-stack-running");
     let mut child = ChildGuard::spawn(&seed_loop(&dir));
@@ -822,7 +823,10 @@ fn a_running_vm_refuses_a_stack_that_cannot_be_at_its_ip_and_runs_on() {
     let before = client.info().unwrap();
 
     for with_program in [false, true] {
-        match client.restore(seed_image_without_its_counter(with_program)) {
+        match client.restore(
+            MigrationId([7; 16]),
+            seed_image_without_its_counter(with_program),
+        ) {
             Err(ClientError::Refused(reason)) => assert_eq!(
                 reason,
                 format!("refused the image: {NO_COUNTER_AT_PRINT}"),
@@ -840,4 +844,37 @@ fn a_running_vm_refuses_a_stack_that_cannot_be_at_its_ip_and_runs_on() {
     let mut all = vec![String::from("1\n"), String::from("2\n")];
     all.extend(lines.take(3).into_iter().map(|line| line + "\n"));
     assert_counts_from_one(&all);
+}
+
+/// `-` reads the program from standard input: bytecode when it starts with the signature, else
+/// a `.mova` source, named `<stdin>` in diagnostics.
+#[test]
+fn dash_reads_the_program_from_standard_input() {
+    let source = example_source("countdown.mova");
+    let expected = expected_output(&source);
+    let dir = TempDir::new("stdin");
+    mova(Path::new("-"))
+        .current_dir(dir.join("."))
+        .write_stdin(source.clone())
+        .assert()
+        .success()
+        .stdout(expected.clone());
+    mova(Path::new("-"))
+        .current_dir(dir.join("."))
+        .write_stdin(
+            mova_compiler::compile::compile(&source, None)
+                .unwrap()
+                .program
+                .encode(),
+        )
+        .assert()
+        .success()
+        .stdout(expected);
+    mova(Path::new("-"))
+        .current_dir(dir.join("."))
+        .write_stdin("print(y);\n")
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("<stdin>:1:7"))
+        .stderr(no_panic());
 }
