@@ -9,17 +9,23 @@
 //! [`MAX_HANDSHAKES`] of the first, at most [`MAX_CLIENTS`] of the second. Clients without the token
 //! therefore never take an authenticated client's place, and since a new connection displaces the
 //! handshake that has waited longest, slow handshakes cannot keep a client with the token out.
+//!
+//! No client can make the interpreter's thread wait or starve the program ([`Board`]): `Info` is
+//! answered by the connection's own thread from a snapshot the session publishes, and the other
+//! requests interrupt a running program only once it has run for as long as serving the previous
+//! batch of requests took.
 
 use crate::interrupt::Interrupt;
 use crate::protocol::{
     FrameError, MAX_FRAME, MAX_HELLO_FRAME, PROTOCOL_VERSION, Request, Response, tokens_match,
 };
+use crate::session::Snapshot;
 use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -42,6 +48,15 @@ pub const MAX_CLIENTS: usize = 16;
 /// that has been in its handshake longest (a real client sends its hello at once, and is through
 /// in a fraction of a millisecond).
 pub const MAX_HANDSHAKES: usize = 8;
+
+/// How old a running VM's snapshot may be when an `Info` is answered from it; an older one is
+/// refreshed first, which pauses the program once however many clients ask (so at most about ten
+/// such pauses a second).
+pub const INFO_MAX_AGE: Duration = Duration::from_millis(100);
+
+/// How long an `Info` waits for a refresh before it is answered from the older snapshot (the
+/// interpreter may be busy serving a long request, such as a large restore).
+pub const INFO_REFRESH_WAIT: Duration = Duration::from_secs(1);
 
 /// Identifies a connection, so that the session can drop a restore whose client went away.
 pub type ConnId = u64;
@@ -72,17 +87,22 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::bind(addr)
 }
 
-/// Starts accepting clients on `listener`; each request goes to `commands`, and `interrupt` makes
-/// a running VM pause to serve it. A client silent for `idle_timeout` is dropped.
+/// Starts accepting clients on `listener`; each request goes to `commands`, and `board` says when
+/// a running VM may be interrupted to serve it and holds the snapshot `Info` is answered from. A
+/// client silent for `idle_timeout` is dropped.
 pub fn spawn(
     listener: TcpListener,
     token: Vec<u8>,
     commands: Sender<Command>,
-    interrupt: Interrupt,
+    board: Arc<Board>,
     idle_timeout: Duration,
 ) -> io::Result<()> {
     let token = Arc::new(token);
     let slots = Arc::new(Slots::default());
+    let pacer = Arc::clone(&board);
+    thread::Builder::new()
+        .name("control-pacer".into())
+        .spawn(move || pacer.pace())?;
     thread::Builder::new()
         .name("control".into())
         .spawn(move || {
@@ -109,7 +129,7 @@ pub fn spawn(
                     peer: peer.clone(),
                     token: Arc::clone(&token),
                     commands: commands.clone(),
-                    interrupt: interrupt.clone(),
+                    board: Arc::clone(&board),
                     slots: Arc::clone(&slots),
                 };
                 let spawned = thread::Builder::new()
@@ -213,6 +233,181 @@ fn timed_out(error: &FrameError) -> bool {
     ))
 }
 
+/// What the interpreter's thread ([`Session`](crate::session::Session)) shares with the
+/// connections besides the command queue, so that no client can make it wait or keep the program
+/// from running:
+///
+/// - the **snapshot** that `Info` is answered from, published by the session after every request
+///   it serves and every time the program stops running. A client that got an answer and then
+///   asks for `Info` sees what its request did; a running VM's `ip` and `stack_depth` are at most
+///   [`INFO_MAX_AGE`] old, refreshed (one pause, shared by every client asking) when older;
+/// - the **pacing** of every other request: a connection *knocks* after queueing a request, and the
+///   pacer thread interrupts the running program for it only once the program has run for as long
+///   as serving the previous batch of requests took. Requests thus get at most about half of the
+///   interpreter's time, however many clients send them, while a request to a VM that has been
+///   running undisturbed (a migration's Save) is served at once, and one to a paused VM is served
+///   without any interrupt.
+#[derive(Debug)]
+pub struct Board {
+    interrupt: Interrupt,
+    posted: Mutex<Posted>,
+    /// Signalled when a snapshot is published.
+    refreshed: Condvar,
+    pacing: Mutex<Pacing>,
+    /// Signalled when a request knocks, a refresh is asked for, or the session starts or stops
+    /// running the program.
+    paced: Condvar,
+}
+
+#[derive(Debug)]
+struct Posted {
+    snapshot: Option<Arc<Snapshot>>,
+    /// When it was published.
+    at: Instant,
+    /// Whether the program was running then (its `ip` and `stack_depth` move on).
+    running: bool,
+    /// How many snapshots were published, so that a waiter sees a new one.
+    generation: u64,
+}
+
+#[derive(Debug)]
+struct Pacing {
+    /// How many requests knocked in all.
+    knocks: u64,
+    /// How many of those the session's current or last batch covers: the requests queued before
+    /// it began to drain the queue.
+    covered: u64,
+    /// The last batch stopped at its limit with requests perhaps still queued.
+    left_over: bool,
+    /// An `Info` waits for a fresh snapshot of the running program.
+    refresh: bool,
+    /// The session is not running the program (it serves requests, or the VM is paused): there
+    /// is nothing to interrupt.
+    serving: bool,
+    /// The program may not be interrupted for requests before then.
+    not_before: Instant,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Board {
+    /// A board that pauses the program through `interrupt`, with nothing published yet.
+    pub fn new(interrupt: Interrupt) -> Board {
+        let now = Instant::now();
+        Board {
+            interrupt,
+            posted: Mutex::new(Posted {
+                snapshot: None,
+                at: now,
+                running: false,
+                generation: 0,
+            }),
+            refreshed: Condvar::new(),
+            pacing: Mutex::new(Pacing {
+                knocks: 0,
+                covered: 0,
+                left_over: false,
+                refresh: false,
+                serving: true,
+                not_before: now,
+            }),
+            paced: Condvar::new(),
+        }
+    }
+
+    /// The session: publishes what `Info` says now; `running` if the program runs on from here.
+    pub fn publish(&self, snapshot: Snapshot, running: bool) {
+        let mut posted = lock(&self.posted);
+        posted.snapshot = Some(Arc::new(snapshot));
+        posted.at = Instant::now();
+        posted.running = running;
+        posted.generation = posted.generation.wrapping_add(1);
+        self.refreshed.notify_all();
+    }
+
+    /// The session: begins to drain the queue. Every request that knocked before is in it, and the
+    /// snapshot published after the drain is as fresh as a refresh would make it.
+    pub fn drain_begins(&self) {
+        let mut pacing = lock(&self.pacing);
+        pacing.covered = pacing.knocks;
+        pacing.refresh = false;
+        pacing.serving = true;
+    }
+
+    /// The session: runs the program again after serving for `served` (since the program last
+    /// stopped running); `left_over` if the batch stopped at its limit. No request interrupts the
+    /// program before it has run as long again.
+    pub fn run_begins(&self, served: Duration, left_over: bool) {
+        let mut pacing = lock(&self.pacing);
+        let now = Instant::now();
+        pacing.not_before = now.checked_add(served).unwrap_or(now);
+        pacing.left_over |= left_over;
+        pacing.serving = false;
+        self.paced.notify_all();
+    }
+
+    /// A connection: a request was queued for the session.
+    fn knock(&self) {
+        let mut pacing = lock(&self.pacing);
+        pacing.knocks += 1;
+        self.paced.notify_all();
+    }
+
+    /// The pacer thread: interrupts the running program when a request or a refresh waits and the
+    /// program has had its share of time. Runs for as long as the process.
+    fn pace(&self) {
+        let mut pacing = lock(&self.pacing);
+        loop {
+            let waiting = pacing.knocks > pacing.covered || pacing.left_over || pacing.refresh;
+            if !waiting || pacing.serving {
+                pacing = self
+                    .paced
+                    .wait(pacing)
+                    .unwrap_or_else(PoisonError::into_inner);
+                continue;
+            }
+            let now = Instant::now();
+            if now < pacing.not_before {
+                let wait = pacing.not_before - now;
+                pacing = self
+                    .paced
+                    .wait_timeout(pacing, wait)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+                continue;
+            }
+            // Once: the session's next drain covers everything that waits now.
+            pacing.left_over = false;
+            pacing.serving = true;
+            self.interrupt.request();
+        }
+    }
+
+    /// A connection: the snapshot to answer an `Info` from, refreshed first if the program runs and
+    /// the snapshot is older than [`INFO_MAX_AGE`]; `None` before the session published one.
+    pub(crate) fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        let mut posted = lock(&self.posted);
+        if posted.snapshot.is_some() && posted.running && posted.at.elapsed() > INFO_MAX_AGE {
+            let generation = posted.generation;
+            {
+                let mut pacing = lock(&self.pacing);
+                pacing.refresh = true;
+                self.paced.notify_all();
+            }
+            posted = self
+                .refreshed
+                .wait_timeout_while(posted, INFO_REFRESH_WAIT, |posted| {
+                    posted.generation == generation
+                })
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        posted.snapshot.clone()
+    }
+}
+
 /// Logs a problem with a client on standard error.
 fn log(peer: &str, message: &str) {
     eprintln!("mova[{}]: control: {peer}: {message}", std::process::id());
@@ -226,7 +421,7 @@ struct Connection {
     peer: String,
     token: Arc<Vec<u8>>,
     commands: Sender<Command>,
-    interrupt: Interrupt,
+    board: Arc<Board>,
     slots: Arc<Slots>,
 }
 
@@ -268,6 +463,18 @@ impl Connection {
                     let _ = Response::Error("already authenticated".into()).write(stream);
                     continue;
                 }
+                Ok(Request::Info) => match self.board.snapshot() {
+                    // Answered here, from the session's snapshot: the program is not disturbed.
+                    Some(snapshot) => {
+                        if Response::Info(snapshot.answer()).write(stream).is_err() {
+                            log(&self.peer, "dropped: cannot write the answer");
+                            break;
+                        }
+                        continue;
+                    }
+                    // The VM is starting and has published nothing yet: the session answers.
+                    None => Request::Info,
+                },
                 Ok(request) => request,
                 Err(FrameError::Closed) => break,
                 Err(error) if timed_out(&error) => {
@@ -296,7 +503,7 @@ impl Connection {
             if self.commands.send(command).is_err() {
                 break; // The VM is exiting.
             }
-            self.interrupt.request();
+            self.board.knock();
             let Ok(response) = answer.recv() else { break };
             let result = response.write(stream);
             let _ = written_tx.send(());
@@ -349,6 +556,114 @@ mod tests {
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
         (server, client)
+    }
+
+    /// A board with its pacer running, the interrupt it requests, and a snapshot (what a blank
+    /// VM's session publishes).
+    fn board() -> (Arc<Board>, Interrupt, Snapshot) {
+        let interrupt = Interrupt::new();
+        let board = Arc::new(Board::new(interrupt.clone()));
+        let pacer = Arc::clone(&board);
+        // The pacer waits on the board for ever; the thread ends with the test process.
+        thread::spawn(move || pacer.pace());
+        let identity = crate::session::Identity {
+            pid: 1,
+            addr: "127.0.0.1:1".into(),
+            program: "test".into(),
+            started_ms: 0,
+        };
+        let (_, commands) = mpsc::channel();
+        let session = crate::session::Session::new(
+            None,
+            true,
+            Interrupt::new(),
+            commands,
+            Vec::new(),
+            identity,
+            Arc::clone(&board),
+        );
+        drop(session);
+        let snapshot = Snapshot::clone(&board.snapshot().unwrap());
+        (board, interrupt, snapshot)
+    }
+
+    /// Whether `interrupt` is requested within `within`.
+    fn requested_within(interrupt: &Interrupt, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if interrupt.is_requested() {
+                return true;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        interrupt.is_requested()
+    }
+
+    #[test]
+    fn a_request_interrupts_the_program_only_once_it_ran_as_long_as_serving_took() {
+        let (board, interrupt, _) = board();
+        // While the session serves (or the VM is paused), a knock interrupts nothing.
+        board.knock();
+        assert!(!requested_within(&interrupt, Duration::from_millis(50)));
+
+        // The program runs again after 300 ms of serving: the waiting request interrupts it after
+        // 300 ms more, not before.
+        let started = Instant::now();
+        board.run_begins(Duration::from_millis(300), false);
+        assert!(requested_within(&interrupt, Duration::from_secs(5)));
+        assert!(started.elapsed() >= Duration::from_millis(300));
+
+        // The session drains the queue; nothing else waits, so the program runs undisturbed.
+        interrupt.clear();
+        board.drain_begins();
+        board.run_begins(Duration::ZERO, false);
+        assert!(!requested_within(&interrupt, Duration::from_millis(50)));
+        // A new request is served at once: the program had its share.
+        board.knock();
+        assert!(requested_within(&interrupt, Duration::from_secs(5)));
+
+        // A batch cut short by its time limit asks for the next without a knock.
+        interrupt.clear();
+        board.drain_begins();
+        board.run_begins(Duration::ZERO, true);
+        assert!(requested_within(&interrupt, Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn an_old_snapshot_of_a_running_vm_is_refreshed_once_for_every_client_asking() {
+        let (board, interrupt, snapshot) = board();
+        board.publish(snapshot.clone(), true);
+        board.drain_begins();
+        board.run_begins(Duration::ZERO, false);
+        // A fresh snapshot is answered as it is.
+        assert!(board.snapshot().is_some());
+        assert!(!interrupt.is_requested());
+
+        thread::sleep(INFO_MAX_AGE + Duration::from_millis(20));
+        let askers: Vec<_> = (0..4)
+            .map(|_| {
+                let board = Arc::clone(&board);
+                thread::spawn(move || {
+                    let asked = Instant::now();
+                    board.snapshot().unwrap();
+                    asked.elapsed()
+                })
+            })
+            .collect();
+        // One pause for all of them: the session publishes once.
+        assert!(requested_within(&interrupt, Duration::from_secs(5)));
+        board.drain_begins();
+        board.publish(snapshot.clone(), true);
+        for asker in askers {
+            assert!(asker.join().unwrap() < INFO_REFRESH_WAIT);
+        }
+
+        // A paused VM's snapshot is exact however old: no pause.
+        interrupt.clear();
+        board.publish(snapshot, false);
+        thread::sleep(INFO_MAX_AGE + Duration::from_millis(20));
+        assert!(board.snapshot().is_some());
+        assert!(!requested_within(&interrupt, Duration::from_millis(50)));
     }
 
     #[test]

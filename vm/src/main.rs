@@ -6,7 +6,7 @@ use mova_compiler::diag::{ColorChoice, Diagnostic, ErrorFormat, Severity, render
 use mova_compiler::driver::{self, DriverError, Options};
 use mova_lang::image::{Image, MAX_IMAGE_LEN};
 use mova_lang::mvb::Program;
-use mova_vm::control::{self, Command};
+use mova_vm::control::{self, Board, Command};
 use mova_vm::output::Stdout;
 use mova_vm::runtime::{self, Record};
 use mova_vm::session::{End, Identity, Session};
@@ -17,6 +17,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::mpsc::{self, Sender};
 
 /// The Mova virtual machine: runs a program until it halts, traps or is stopped, and can be
@@ -99,6 +100,7 @@ fn main() -> ExitCode {
 
     let (commands, receiver) = mpsc::channel();
     let interrupt = Interrupt::new();
+    let board = Arc::new(Board::new(interrupt.clone()));
     let listener = match listen(&control) {
         Ok(listener) => listener,
         Err(message) => {
@@ -123,7 +125,7 @@ fn main() -> ExitCode {
         Ok((record, token)) => {
             let idle = std::time::Duration::from_secs(control.idle_timeout);
             if let Err(error) =
-                control::spawn(listener, token, commands.clone(), interrupt.clone(), idle)
+                control::spawn(listener, token, commands.clone(), Arc::clone(&board), idle)
             {
                 eprintln!("error: cannot start the control channel: {error}");
                 return ExitCode::from(exit::CONTROL_FAILED);
@@ -140,7 +142,15 @@ fn main() -> ExitCode {
         return ExitCode::from(exit::CONTROL_FAILED);
     }
 
-    let session = Session::new(vm, paused, interrupt, receiver, Stdout::new(), identity);
+    let session = Session::new(
+        vm,
+        paused,
+        interrupt,
+        receiver,
+        Stdout::new(),
+        identity,
+        board,
+    );
     match session.run() {
         (End::Halted, _) => ExitCode::from(exit::HALTED),
         (End::Stopped(reason), _) => {

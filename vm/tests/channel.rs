@@ -1,6 +1,11 @@
 //! End-to-end tests of the control channel against clients that misbehave on purpose: slow
-//! handshakes that try to hold every connection slot. Each runs a real `mova` and real sockets;
-//! every wait is bounded, and the VM is killed however the test ends.
+//! handshakes that try to hold every connection slot, and token holders that flood the VM with
+//! requests or never read the answers. Each runs a real `mova` and real sockets; every wait is
+//! bounded, and the VM is killed however the test ends.
+//!
+//! The flood tests print what they measured (lines in 5 s, the worst gap between two lines) on
+//! standard error: `cargo test -p mova-vm --test channel -- --nocapture` shows them, and
+//! `MOVA_ATTACK_LOOP_MS=100` runs the floods against the seed's 100 ms loop instead of a 10 ms one.
 
 #![allow(
     clippy::unwrap_used,
@@ -9,9 +14,12 @@
     clippy::wildcard_enum_match_arm
 )]
 
+use mova_lang::image::Image;
 use mova_vm::client::Client;
 use mova_vm::control::{HANDSHAKE_TIMEOUT, MAX_CLIENTS};
+use mova_vm::protocol::{PROTOCOL_VERSION, Request, Response};
 use mova_vm::runtime::Record;
+use std::collections::BTreeSet;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Stdio};
@@ -23,6 +31,9 @@ use std::time::{Duration, Instant};
 
 /// The longest any single wait may take before the test fails instead of hanging.
 const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a flood lasts while the VM's output is watched.
+const WATCH: Duration = Duration::from_secs(5);
 
 /// A running `mova` with its runtime directory, killed and reaped however the test ends.
 struct Vm {
@@ -110,9 +121,46 @@ impl Vm {
             .unwrap_or_else(|error| panic!("no line from mova within {TIMEOUT:?}: {error}"))
     }
 
+    /// Watches the output for [`WATCH`]: how many lines arrived and the longest time without one
+    /// (from the start to the first line and from the last line to the end included). The lines
+    /// must count on by one.
+    fn watch(&self) -> Watched {
+        // Start from a line, so that what came before the watch does not count.
+        let (start, first) = self.next_line();
+        let mut previous_value: i64 = first.parse().unwrap();
+        let end = start + WATCH;
+        let mut previous = start;
+        let mut worst = Duration::ZERO;
+        let mut lines = 0;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok((at, line)) if at <= end => {
+                    let value: i64 = line.parse().unwrap();
+                    assert_eq!(value, previous_value + 1, "the output skipped or repeated");
+                    previous_value = value;
+                    worst = worst.max(at - previous);
+                    previous = at;
+                    lines += 1;
+                }
+                Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => break,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    panic!("mova's output ended: {}", self.stderr())
+                }
+            }
+        }
+        worst = worst.max(end.saturating_duration_since(previous));
+        Watched { lines, worst }
+    }
+
     /// Everything `mova` wrote on standard error so far.
     fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// Whether the process is still running.
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
     }
 }
 
@@ -121,6 +169,13 @@ impl Drop for Vm {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// What [`Vm::watch`] saw.
+#[derive(Debug)]
+struct Watched {
+    lines: usize,
+    worst: Duration,
 }
 
 /// Tells helper threads to finish, when dropped too: a failing test does not leave them running.
@@ -152,6 +207,108 @@ fn counting_loop(ms: u64) -> String {
     format!("PUT 0\nADD 1\nPRINT\nSLEEP {ms}\nGOTO 3\n")
 }
 
+/// The loop the flood tests run: 10 ms unless `MOVA_ATTACK_LOOP_MS` says otherwise.
+fn attack_loop_ms() -> u64 {
+    std::env::var("MOVA_ATTACK_LOOP_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .filter(|ms| *ms > 0)
+        .unwrap_or(10)
+}
+
+/// The fewest lines a loop of `ms` milliseconds must print in [`WATCH`] under attack: a fifth of
+/// what it prints undisturbed. A generous bound for a shared machine, and one the floods broke
+/// by far before the VM bounded them (a 10 ms loop printed 4 or 5 lines in 5 s under the Info
+/// floods, none under the Restore flood).
+fn fewest_lines(ms: u64) -> usize {
+    usize::try_from(WATCH.as_millis() / u128::from(ms) / 5).unwrap()
+}
+
+/// The bytes of `request` as a frame.
+fn frame(request: &Request) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    request.write(&mut bytes).unwrap();
+    bytes
+}
+
+/// A raw connection that has passed the handshake.
+fn authenticated(addr: SocketAddr, token: &[u8]) -> TcpStream {
+    let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(TIMEOUT)).unwrap();
+    stream
+        .write_all(&frame(&Request::Hello {
+            version: PROTOCOL_VERSION,
+            token: token.to_vec(),
+        }))
+        .unwrap();
+    assert_eq!(Response::read(&mut stream).unwrap(), Response::Ok);
+    stream
+}
+
+/// How a flooding client treats the answers.
+#[derive(Clone, Copy)]
+enum Reading {
+    /// Reads every answer, as fast as they come.
+    All,
+    /// Never reads one.
+    None,
+}
+
+/// Starts `clients` authenticated clients, each sending `request` back to back without waiting
+/// for answers, until `stop`. The threads end when `stop` is set or the VM goes away.
+fn flood(
+    vm: &Vm,
+    clients: usize,
+    request: &Request,
+    reading: Reading,
+    stop: &StopFlag,
+) -> Vec<JoinHandle<()>> {
+    // Many small requests per write (about 64 KiB), so that the client is never what limits the
+    // rate.
+    let one = frame(request);
+    let burst = one.repeat((64 * 1024 / one.len()).max(1));
+    let mut threads = Vec::new();
+    for _ in 0..clients {
+        let stream = authenticated(vm.addr(), &vm.token());
+        // A short write timeout lets a writer that the VM stopped reading notice `stop`.
+        stream
+            .set_write_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        if let Reading::All = reading {
+            let mut reader = stream.try_clone().unwrap();
+            reader
+                .set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            let stop = stop.clone();
+            threads.push(thread::spawn(move || {
+                let mut buffer = vec![0u8; 64 * 1024];
+                while !stop.stopped() {
+                    match reader.read(&mut buffer) {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(error) if timed_out(&error) => {}
+                        Err(_) => break,
+                    }
+                }
+            }));
+        }
+        let mut writer = stream;
+        let burst = burst.clone();
+        let stop = stop.clone();
+        threads.push(thread::spawn(move || {
+            while !stop.stopped() {
+                match writer.write_all(&burst) {
+                    Ok(()) => {}
+                    Err(error) if timed_out(&error) => {}
+                    Err(_) => break,
+                }
+            }
+        }));
+    }
+    threads
+}
+
 fn timed_out(error: &io::Error) -> bool {
     matches!(
         error.kind(),
@@ -159,9 +316,130 @@ fn timed_out(error: &io::Error) -> bool {
     )
 }
 
+/// Runs the attack loop under a flood of `request` from [`MAX_CLIENTS`] token holders and checks
+/// that it keeps printing.
+fn keeps_printing_under(what: &str, request: &Request, reading: Reading) {
+    let ms = attack_loop_ms();
+    let mut vm = Vm::start(&counting_loop(ms));
+    vm.next_line();
+    let stop = StopFlag::default();
+    let _guard = StopOnDrop(stop.clone());
+    let threads = flood(&vm, MAX_CLIENTS, request, reading, &stop);
+    let watched = vm.watch();
+    eprintln!(
+        "{what} from {MAX_CLIENTS} clients, a {ms} ms loop: {} lines in {WATCH:?}, worst gap {:?}",
+        watched.lines, watched.worst
+    );
+    assert!(
+        watched.lines >= fewest_lines(ms),
+        "{what}: a {ms} ms loop printed only {} lines in {WATCH:?} (worst gap {:?})",
+        watched.lines,
+        watched.worst
+    );
+    stop.stop();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert!(vm.alive(), "mova exited: {}", vm.stderr());
+    // The VM still answers a well-behaved client, once it has seen the flood's connections close.
+    let deadline = Instant::now() + TIMEOUT;
+    let mut client = loop {
+        match Client::connect(&vm.addr().to_string(), &vm.token()) {
+            Ok(client) => break client,
+            Err(error) => {
+                assert!(Instant::now() < deadline, "{error}\n{}", vm.stderr());
+                thread::sleep(Duration::from_millis(50));
+            }
+        }
+    };
+    assert_eq!(info(&mut client)["state"], "running");
+}
+
+#[test]
+fn info_floods_do_not_starve_the_program() {
+    keeps_printing_under("Info pipelined", &Request::Info, Reading::All);
+}
+
+#[test]
+fn clients_that_never_read_do_not_stall_the_program() {
+    keeps_printing_under("Info never read", &Request::Info, Reading::None);
+}
+
+#[test]
+fn floods_of_other_requests_get_a_bounded_share() {
+    // The state of another, larger program: every Restore of it is decoded and checked on the
+    // interpreter's thread, then refused, and the VM runs on.
+    let other = mova_compiler::assemble(&"ADD 1\n".repeat(200_000)).unwrap();
+    let image = Image::new(&other, 0, vec![0], None, true).unwrap().encode();
+    keeps_printing_under(
+        "Restore (refused) pipelined",
+        &Request::Restore { image },
+        Reading::All,
+    );
+}
+
 /// One Info answer's JSON.
 fn info(client: &mut Client) -> serde_json::Value {
     client.info().unwrap()
+}
+
+#[test]
+fn info_follows_the_state_and_is_refreshed_at_a_bounded_rate() {
+    // The stack grows by one value a millisecond, so `stack_depth` says when it was read.
+    let vm = Vm::start("PUT 1\nSLEEP 1\nGOTO 2\n");
+    let mut client = Client::connect(&vm.addr().to_string(), &vm.token()).unwrap();
+
+    // A running VM's Info is recent: two asked 300 ms apart differ.
+    thread::sleep(Duration::from_millis(100));
+    let first = info(&mut client)["stack_depth"].as_u64().unwrap();
+    thread::sleep(Duration::from_millis(300));
+    let second = info(&mut client)["stack_depth"].as_u64().unwrap();
+    assert!(second > first, "stack depth {first}, then {second}");
+
+    // Answers reflect every request served before them.
+    client.interrupt().unwrap();
+    let paused = info(&mut client);
+    assert_eq!(paused["state"], "paused", "{paused}");
+    let depth = paused["stack_depth"].as_u64().unwrap();
+    thread::sleep(Duration::from_millis(150));
+    assert_eq!(
+        info(&mut client)["stack_depth"],
+        depth,
+        "a paused VM changed"
+    );
+    client.resume().unwrap();
+    assert_eq!(info(&mut client)["state"], "running");
+
+    // Four clients asking as fast as they can see the program paused about ten times a second,
+    // not once an answer: the program ran on between the refreshes (about a millisecond an
+    // iteration), so each refresh shows a new depth.
+    let seen = Arc::new(Mutex::new(BTreeSet::new()));
+    let stop = StopFlag::default();
+    let _guard = StopOnDrop(stop.clone());
+    let askers: Vec<_> = (0..4)
+        .map(|_| {
+            let mut client = Client::connect(&vm.addr().to_string(), &vm.token()).unwrap();
+            let (seen, stop) = (Arc::clone(&seen), stop.clone());
+            thread::spawn(move || {
+                while !stop.stopped() {
+                    let depth = client.info().unwrap()["stack_depth"].as_u64().unwrap();
+                    seen.lock().unwrap().insert(depth);
+                }
+            })
+        })
+        .collect();
+    let asking = Duration::from_secs(2);
+    thread::sleep(asking);
+    stop.stop();
+    for asker in askers {
+        asker.join().unwrap();
+    }
+    let refreshes = seen.lock().unwrap().len();
+    eprintln!("4 clients asking for Info for {asking:?} saw {refreshes} distinct snapshots");
+    assert!(
+        (5..=30).contains(&refreshes),
+        "{refreshes} distinct snapshots in {asking:?}"
+    );
 }
 
 /// A client that sends the start of a frame one byte every 2 s and never a token; returns how
