@@ -5,10 +5,11 @@
 //! A client that fails the handshake, sends a malformed or oversized frame, or stalls past a
 //! timeout is logged on standard error and dropped; the program keeps running.
 //!
-//! Connections in their handshake and authenticated clients are counted apart: at most
+//! Connections waiting for their hello and authenticated clients are counted apart: at most
 //! [`MAX_HANDSHAKES`] of the first, at most [`MAX_CLIENTS`] of the second. Clients without the token
 //! therefore never take an authenticated client's place, and since a new connection displaces the
-//! handshake that has waited longest, slow handshakes cannot keep a client with the token out.
+//! one that has waited longest (a hello that arrived whole is checked at once and never
+//! displaced), slow handshakes cannot keep a client with the token out.
 //!
 //! No client can make the interpreter's thread wait or starve the program ([`Board`]): `Info` is
 //! answered by the connection's own thread from a snapshot the session publishes, and the other
@@ -44,9 +45,9 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// and a handshake that completes while they are all taken is refused.
 pub const MAX_CLIENTS: usize = 16;
 
-/// The most connections in their handshake at once. A new connection beyond that displaces the one
-/// that has been in its handshake longest (a real client sends its hello at once, and is through
-/// in a fraction of a millisecond).
+/// The most connections waiting for their hello at once. A new connection beyond that displaces
+/// the one that has waited longest; one whose hello has arrived whole when it is accepted does not
+/// wait, and does not count (a real client sends its hello as soon as it is connected).
 pub const MAX_HANDSHAKES: usize = 8;
 
 /// How old a running VM's snapshot may be when an `Info` is answered from it; an older one is
@@ -118,13 +119,17 @@ pub fn spawn(
                     refuse(stream, &peer, TOO_MANY);
                     continue;
                 }
-                if let Err(error) = slots.begin_handshake(next_id, &stream) {
+                // A hello that is there in full is checked at once, however many handshakes wait:
+                // only a connection still waiting for bytes can be displaced.
+                let waiting = !hello_arrived(&stream);
+                if waiting && let Err(error) = slots.begin_handshake(next_id, &stream) {
                     refuse(stream, &peer, &format!("cannot serve it: {error}"));
                     continue;
                 }
                 let connection = Connection {
                     id: next_id,
                     accepted,
+                    displaceable: waiting,
                     idle_timeout,
                     peer: peer.clone(),
                     token: Arc::clone(&token),
@@ -136,7 +141,9 @@ pub fn spawn(
                     .name(format!("control-{next_id}"))
                     .spawn(move || connection.serve(stream));
                 if spawned.is_err() {
-                    slots.end_handshake(next_id);
+                    if waiting {
+                        slots.end_handshake(next_id);
+                    }
                     log(&peer, "refused: cannot start a thread for it");
                 }
             }
@@ -155,7 +162,35 @@ fn refuse(mut stream: TcpStream, peer: &str, reason: &str) {
     let _ = Response::Error(reason.into()).write(&mut stream);
 }
 
-/// The places connections take: the authenticated clients, and the connections in their handshake
+/// Whether a whole first frame (a hello, if the client is a real one) has already arrived on a
+/// just-accepted connection, or at least enough of one to refuse it: such a connection is through
+/// its handshake as soon as its thread looks, and is never displaced. A real client sends its
+/// hello as soon as it is connected, so under a flood of new connections it is usually complete
+/// by the time the listener accepts it.
+fn hello_arrived(stream: &TcpStream) -> bool {
+    let mut bytes = [0u8; MAX_HELLO_FRAME + 4];
+    // Only the listener has the connection yet, so making it non-blocking for one look is safe.
+    if stream.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let peeked = stream.peek(&mut bytes);
+    // Blocking again for the connection's thread. This does not fail on a socket that just took
+    // the other setting; if it did, the thread's reads would fail and drop the client.
+    let restored = stream.set_nonblocking(false);
+    matches!((peeked, restored), (Ok(len), Ok(())) if frame_arrived(&bytes[..len]))
+}
+
+/// Whether `bytes` (the start of what a client sent) hold a whole hello frame, or a header that
+/// will be refused without reading more.
+fn frame_arrived(bytes: &[u8]) -> bool {
+    let Some((header, rest)) = bytes.split_first_chunk::<4>() else {
+        return false;
+    };
+    let len = usize::try_from(u32::from_be_bytes(*header)).unwrap_or(usize::MAX);
+    len == 0 || len > MAX_HELLO_FRAME || rest.len() >= len
+}
+
+/// The places connections take: the authenticated clients, and the connections waiting for a hello
 /// (each with a handle through which a newer connection can cut it short).
 #[derive(Debug, Default)]
 struct Slots {
@@ -417,6 +452,9 @@ struct Connection {
     id: ConnId,
     /// When the connection was accepted: the handshake's deadline counts from then.
     accepted: Instant,
+    /// Whether it waited for its hello when accepted, and counts among the handshakes a newer
+    /// connection can displace.
+    displaceable: bool,
     idle_timeout: Duration,
     peer: String,
     token: Arc<Vec<u8>>,
@@ -431,11 +469,11 @@ impl Connection {
         let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
         let checked = self.handshake(&stream);
         // Out of the handshakes whatever the outcome, and into the clients if it succeeded.
-        let displaced = !self.slots.end_handshake(self.id);
+        let displaced = self.displaceable && !self.slots.end_handshake(self.id);
         let outcome = match checked {
             Err(_) | Ok(()) if displaced => Err(format!(
                 "bad handshake: displaced by a newer connection (at most {MAX_HANDSHAKES} \
-                 connections may be in their handshake at once)"
+                 connections may wait for their hello at once)"
             )),
             Err(reason) => Err(reason),
             Ok(()) if !self.slots.admit() => Err(TOO_MANY.into()),
@@ -689,6 +727,44 @@ mod tests {
         // Each byte came well within any per-read timeout; the whole still had one deadline.
         assert!(started.elapsed() < Duration::from_millis(400));
         trickle.join().unwrap();
+    }
+
+    #[test]
+    fn a_hello_that_arrived_whole_is_told_from_one_still_coming() {
+        let mut hello = Vec::new();
+        Request::Hello {
+            version: PROTOCOL_VERSION,
+            token: vec![7; crate::protocol::TOKEN_LEN],
+        }
+        .write(&mut hello)
+        .unwrap();
+        assert!(frame_arrived(&hello));
+        for len in 0..hello.len() {
+            assert!(!frame_arrived(&hello[..len]), "{len} bytes");
+        }
+        // Headers that are refused without reading on count as arrived: nothing to wait for.
+        assert!(frame_arrived(&[0, 0, 0, 0]));
+        assert!(frame_arrived(&[0, 0, 1, 1]));
+        assert!(!frame_arrived(&[0, 0, 1, 0]));
+
+        // On a real connection, whatever the client has sent is looked at without being taken.
+        let (server, mut client) = pair();
+        assert!(!hello_arrived(&server));
+        client.write_all(&hello[..10]).unwrap();
+        client.flush().unwrap();
+        thread::sleep(Duration::from_millis(20));
+        assert!(!hello_arrived(&server));
+        client.write_all(&hello[10..]).unwrap();
+        thread::sleep(Duration::from_millis(20));
+        assert!(hello_arrived(&server));
+        let mut reader = Deadline {
+            stream: &server,
+            deadline: Instant::now() + Duration::from_secs(5),
+        };
+        assert!(matches!(
+            Request::read(&mut reader, MAX_HELLO_FRAME).unwrap(),
+            Request::Hello { .. }
+        ));
     }
 
     #[test]
