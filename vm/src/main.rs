@@ -7,7 +7,7 @@ use mova_compiler::driver::{self, Options};
 use mova_compiler::{report, stdio};
 use mova_lang::image::{Image, MAX_IMAGE_LEN};
 use mova_lang::mvb::Program;
-use mova_vm::control::{self, Command};
+use mova_vm::control::{self, Board, Command};
 use mova_vm::output::Stdout;
 use mova_vm::runtime::{self, Record};
 use mova_vm::session::{End, Identity, Session};
@@ -18,6 +18,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::mpsc::{self, Sender};
 
 /// The Mova virtual machine: runs a program until it halts, traps or is stopped, and can be
@@ -100,6 +101,7 @@ fn main() -> ExitCode {
 
     let (commands, receiver) = mpsc::channel();
     let interrupt = Interrupt::new();
+    let board = Arc::new(Board::new(interrupt.clone()));
     let listener = match listen(&control) {
         Ok(listener) => listener,
         Err(message) => {
@@ -124,7 +126,7 @@ fn main() -> ExitCode {
         Ok((record, token)) => {
             let idle = std::time::Duration::from_secs(control.idle_timeout);
             if let Err(error) =
-                control::spawn(listener, token, commands.clone(), interrupt.clone(), idle)
+                control::spawn(listener, token, commands.clone(), Arc::clone(&board), idle)
             {
                 report!("error: cannot start the control channel: {error}");
                 return ExitCode::from(exit::CONTROL_FAILED);
@@ -150,7 +152,15 @@ fn main() -> ExitCode {
         };
         report!("mova[{}]: listening on {addr}: {waiting}", identity.pid);
     }
-    let session = Session::new(vm, paused, interrupt, receiver, Stdout::new(), identity);
+    let session = Session::new(
+        vm,
+        paused,
+        interrupt,
+        receiver,
+        Stdout::new(),
+        identity,
+        board,
+    );
     match session.run() {
         (End::Halted, _) => ExitCode::from(exit::HALTED),
         (End::Stopped(reason), _) => {
