@@ -355,9 +355,10 @@ impl<'s> Checker<'s> {
                     constant(0)
                 }
             },
-            // `-9223372036854775808` is the negation of a literal one past `i64::MAX`.
-            ast::ExprKind::Unary(UnaryOp::Neg, operand)
-                if matches!(operand.kind, ast::ExprKind::Int { .. }) =>
+            // `-9223372036854775808` is the negation of a literal one past `i64::MAX`. As in
+            // Java, the `-` must apply to the literal itself: a parenthesised literal's span
+            // covers its parentheses, so `-(9223372036854775808)` is a literal out of range.
+            ast::ExprKind::Unary(UnaryOp::Neg, operand) if matches!(operand.kind, ast::ExprKind::Int { text, .. } if text.len() == operand.span.len()) =>
             {
                 let ast::ExprKind::Int { text, value } = &operand.kind else {
                     return constant(0);

@@ -21,7 +21,7 @@ use crate::diag::Span;
 use crate::errors::LangError;
 use crate::hir::{Expr, ExprKind, LoopId, Program, Stmt, StmtKind, VarId};
 use crate::syntax::ast::{BinaryOp, UnaryOp};
-use mova_lang::isa::Instr;
+use mova_lang::isa::{Instr, STACK_LIMIT};
 use mova_lang::ops::BinOp;
 
 /// Generated code: the instructions and, for each, the span of the source it came from.
@@ -128,11 +128,24 @@ impl Generator {
         })
     }
 
-    /// Appends an instruction, tracking the stack depth with the opcode's stack effect.
+    /// Appends an instruction, tracking the stack depth with the opcode's stack effect. An
+    /// instruction that would take the stack past what the VM holds is a compile error here, where
+    /// it is written, rather than a stack overflow when the program runs.
     fn emit(&mut self, instr: Instr, span: &Span) {
         let effect = instr.opcode().stack_effect();
-        self.depth =
-            (self.depth + usize::from(effect.pushes)).saturating_sub(usize::from(effect.pops));
+        // An instruction takes its operands before it pushes its results, as the VM runs it, so
+        // its highest point is the depth after both.
+        let peak = self.depth.saturating_sub(usize::from(effect.pops)) + usize::from(effect.pushes);
+        if peak > STACK_LIMIT {
+            self.too_large(
+                span,
+                &format!(
+                    "more than {} values on the stack at once",
+                    thousands(STACK_LIMIT)
+                ),
+            );
+        }
+        self.depth = peak;
         self.code.push(instr);
         self.spans.push(span.clone());
     }
@@ -179,7 +192,10 @@ impl Generator {
 
     fn slot_operand(&mut self, var: VarId, span: &Span) -> u16 {
         u16::try_from(self.slot(var)).unwrap_or_else(|_| {
-            self.too_large(span, "more than 65,535 variables are alive at once");
+            self.too_large(
+                span,
+                &format!("a stack slot beyond {}", thousands(usize::from(u16::MAX))),
+            );
             0
         })
     }
@@ -570,6 +586,19 @@ impl Generator {
             }
         }
     }
+}
+
+/// `n` with a `,` between groups of three digits, as the docs write limits: `65,535`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Whether `stmt` contains a `continue` of loop `id`.

@@ -354,11 +354,7 @@ fn describe(error: &LangError) -> (String, Option<String>) {
             did_you_mean(suggestion).or_else(|| Some(format!("declare it with `var {name} = …;`"))),
         ),
         LangError::InvalidNumber { reason, .. } => (
-            match reason {
-                IntError::InvalidDigit(c) => format!("`{c}` is not a digit here"),
-                IntError::NoDigits => String::from("no digits after the prefix"),
-                IntError::OutOfRange => String::from("does not fit in 64 bits"),
-            },
+            reason.to_string(),
             Some(
                 "integers are decimal or `0x` hexadecimal, with `_` allowed between digits".into(),
             ),
