@@ -21,10 +21,14 @@ pub struct Compiled {
 ///
 /// On failure, returns every error and warning, in source order.
 pub fn compile(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<LangError>> {
-    let (stmts, mut diagnostics) = syntax::parse(source);
-    let (program, check_diagnostics) = check::check(&stmts);
-    diagnostics.extend(check_diagnostics);
-    diagnostics.sort_by_key(|error| error.span().start);
+    let (stmts, syntax_errors) = syntax::parse(source);
+    // A program that does not parse is not checked: a statement skipped by the parser's recovery
+    // may hold the declaration or the use that a semantic diagnostic would miss, so every one of
+    // them could be a false report. Go and Python stop at syntax errors too.
+    if !syntax_errors.is_empty() {
+        return Err(syntax_errors);
+    }
+    let (program, mut diagnostics) = check::check(&stmts);
     if diagnostics.iter().any(is_error) {
         return Err(diagnostics);
     }
@@ -242,6 +246,24 @@ mod tests {
                 Instr::Halt,
             ]
         );
+    }
+
+    #[test]
+    fn a_syntax_error_hides_the_semantic_diagnostics_it_could_cause() {
+        // The use of `x` is in a statement that does not parse, so `x` is not unused; the
+        // declaration of `y` does not parse, so its use is not an unknown variable.
+        for source in [
+            "var x = 1;\nprint(x +);\n",
+            "var y = 1 +;\nprint(y);\n",
+            "var z = 1 $ 2;\nprint(z);\nbreak;\n",
+        ] {
+            let errors = compile(source, None).unwrap_err();
+            let codes: Vec<&str> = errors.iter().map(LangError::code).collect();
+            assert!(
+                codes.iter().all(|code| ["E0001", "E0002"].contains(code)),
+                "{source:?}: {codes:?}"
+            );
+        }
     }
 
     #[test]
