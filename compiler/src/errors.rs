@@ -126,6 +126,15 @@ pub enum LangError {
         /// Which limit.
         what: String,
     },
+    /// A line in an indented body whose indentation cannot be compared with its label's line's
+    /// without knowing how wide a tab is.
+    #[error("inconsistent use of tabs and spaces in indentation")]
+    InconsistentIndentation {
+        /// The line's indentation.
+        span: Span,
+        /// The label's line's indentation.
+        label: Span,
+    },
     /// A variable that is never read.
     #[error("unused variable: `{name}`")]
     UnusedVariable {
@@ -173,6 +182,7 @@ impl LangError {
             LangError::UndeclaredAssignment { .. } => "E0011",
             LangError::InvalidNumber { .. } => "E0012",
             LangError::TooLarge { .. } => "E0013",
+            LangError::InconsistentIndentation { .. } => "E0014",
             LangError::UnusedVariable { .. } => "W0001",
             LangError::Unreachable { .. } => "W0002",
             LangError::AlwaysTraps { .. } => "W0003",
@@ -197,7 +207,8 @@ impl LangError {
             | LangError::LiteralOutOfRange { .. }
             | LangError::UndeclaredAssignment { .. }
             | LangError::InvalidNumber { .. }
-            | LangError::TooLarge { .. } => Severity::Error,
+            | LangError::TooLarge { .. }
+            | LangError::InconsistentIndentation { .. } => Severity::Error,
         }
     }
 
@@ -217,6 +228,7 @@ impl LangError {
             | LangError::UndeclaredAssignment { span, .. }
             | LangError::InvalidNumber { span, .. }
             | LangError::TooLarge { span, .. }
+            | LangError::InconsistentIndentation { span, .. }
             | LangError::UnusedVariable { span, .. }
             | LangError::Unreachable { span, .. }
             | LangError::AlwaysTraps { span, .. } => span,
@@ -250,6 +262,12 @@ impl From<LangError> for Diagnostic {
                 diagnostic
                     .secondary
                     .push((previous.clone(), String::from("expected `;` after this")));
+            }
+            LangError::InconsistentIndentation { label, .. } => {
+                diagnostic.secondary.push((
+                    label.clone(),
+                    String::from("the label's line is indented like this"),
+                ));
             }
             LangError::Unreachable { cause, what, .. } => {
                 diagnostic.secondary.push((
@@ -372,6 +390,10 @@ fn describe(error: &LangError) -> (String, Option<String>) {
             Some(format!(
                 "if this is intentional, prefix it with an underscore: `_{name}`"
             )),
+        ),
+        LangError::InconsistentIndentation { .. } => (
+            "this indentation is deeper or shallower depending on how wide a tab is".into(),
+            Some("indent a label's line and its body alike: with spaces only, or tabs only".into()),
         ),
         LangError::Unreachable { .. } => ("unreachable statement".into(), None),
         LangError::AlwaysTraps { .. } => ("this traps whenever it runs".into(), None),

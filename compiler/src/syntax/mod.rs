@@ -23,7 +23,7 @@ pub fn token_listing<T: std::fmt::Debug>(tokens: &[(T, Span)]) -> String {
 
 /// The tokens of `source` after layout (with the `Indent`/`Dedent` of indented label bodies).
 pub fn tokens(source: &str) -> Vec<(Token<'_>, Span)> {
-    layout::layout(source, &lexer::lex(source))
+    layout::layout(source, &lexer::lex(source)).0
 }
 
 /// Parses `source` into statements, with every lexical and syntax error found.
@@ -51,7 +51,8 @@ pub fn parse(source: &str) -> (Vec<ast::Stmt<'_>>, Vec<LangError>) {
         .collect();
     errors.extend(delimiter_errors);
 
-    let laid_out = layout::layout(source, &tokens);
+    let (laid_out, layout_errors) = layout::layout(source, &tokens);
+    errors.extend(layout_errors);
     let (stmts, syntax_errors) = parser::parse(&laid_out, source.len());
     for error in syntax_errors {
         // These were reported already, more precisely: an invalid character, a closing

@@ -328,7 +328,7 @@ mod tests {
     use super::*;
 
     fn parse_str(source: &str) -> (String, Vec<SyntaxError>) {
-        let (stmts, errors) = parse(&layout(source, &lex(source)), source.len());
+        let (stmts, errors) = parse(&layout(source, &lex(source)).0, source.len());
         (dump(&stmts), errors)
     }
 
