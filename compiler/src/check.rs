@@ -3,7 +3,7 @@
 //! ([`hir`](crate::hir)). Every problem is a [`LangError`]; checking goes on after an error so one
 //! run reports them all.
 
-use crate::diag::{Span, did_you_mean};
+use crate::diag::{Span, SuggestionBudget};
 use crate::errors::LangError;
 use crate::hir::{self, ExprKind, LoopId, StmtKind, VarId};
 use crate::number::IntError;
@@ -38,6 +38,8 @@ struct Checker<'s> {
     next_loop: usize,
     /// Loops that some `break` leaves.
     broken: HashSet<LoopId>,
+    /// The suggestion searches left for misspelt names and labels.
+    suggestions: SuggestionBudget,
     errors: Vec<LangError>,
 }
 
@@ -64,12 +66,14 @@ impl<'s> Checker<'s> {
             .find_map(|scope| scope.names.get(name).copied())
     }
 
-    fn suggest(&self, name: &str) -> Option<String> {
+    fn suggest(&mut self, name: &str) -> Option<String> {
         let visible = self
             .scopes
             .iter()
             .flat_map(|scope| scope.names.keys().copied());
-        did_you_mean(name, visible).map(str::to_owned)
+        self.suggestions
+            .did_you_mean(name, visible)
+            .map(str::to_owned)
     }
 
     /// Checks a block in a new scope.
@@ -266,10 +270,11 @@ impl<'s> Checker<'s> {
     /// Resolves the variable an assignment writes, reporting it if it is not declared.
     fn assigned(&mut self, name: &ast::Name<'s>) -> Option<VarId> {
         let Some(var) = self.lookup(name.text) else {
+            let suggestion = self.suggest(name.text);
             self.errors.push(LangError::UndeclaredAssignment {
                 span: name.span.clone(),
                 name: name.text.to_owned(),
-                suggestion: self.suggest(name.text),
+                suggestion,
             });
             return None;
         };
@@ -314,10 +319,11 @@ impl<'s> Checker<'s> {
                     .map(|&(_, id)| id);
                 if found.is_none() {
                     let labels = self.loops.iter().filter_map(|(name, _)| *name);
+                    let suggestion = self.suggestions.did_you_mean(label.text, labels);
                     self.errors.push(LangError::UnknownLabel {
                         span: label.span.clone(),
                         name: label.text.to_owned(),
-                        suggestion: did_you_mean(label.text, labels).map(str::to_owned),
+                        suggestion: suggestion.map(str::to_owned),
                     });
                 }
                 found
@@ -347,10 +353,11 @@ impl<'s> Checker<'s> {
                     }
                 }
                 None => {
+                    let suggestion = self.suggest(name.text);
                     self.errors.push(LangError::UnknownVariable {
                         span: span.clone(),
                         name: name.text.to_owned(),
-                        suggestion: self.suggest(name.text),
+                        suggestion,
                     });
                     constant(0)
                 }

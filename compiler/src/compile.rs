@@ -267,6 +267,30 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::wildcard_enum_match_arm)]
+    fn only_the_first_misspellings_get_a_suggestion() {
+        use crate::diag::MAX_SUGGESTION_SEARCHES;
+        let mut source = String::from("var count = 0;\nouter: {\n");
+        for _ in 0..MAX_SUGGESTION_SEARCHES + 10 {
+            source.push_str("print(cout);\ncont = 1;\nbreak outr;\n");
+        }
+        source.push_str("print(count);\n}\n");
+        let errors = compile(&source, None).unwrap_err();
+        let suggested: Vec<bool> = errors
+            .iter()
+            .map(|error| match error {
+                LangError::UnknownVariable { suggestion, .. }
+                | LangError::UndeclaredAssignment { suggestion, .. }
+                | LangError::UnknownLabel { suggestion, .. } => suggestion.is_some(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(suggested.len(), 3 * (MAX_SUGGESTION_SEARCHES + 10));
+        assert!(suggested[..MAX_SUGGESTION_SEARCHES].iter().all(|s| *s));
+        assert!(!suggested[MAX_SUGGESTION_SEARCHES..].iter().any(|s| *s));
+    }
+
+    #[test]
     fn a_source_map_is_added_on_request() {
         let source = "var x = 1;\nprint(x);\n";
         let with = compile(source, Some("x.mova")).unwrap().program;

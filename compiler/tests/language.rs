@@ -175,6 +175,24 @@ fn the_stack_limit_is_a_compile_error_exactly_when_it_would_trap() {
 }
 
 #[test]
+fn the_suggestion_limits_are_the_documented_ones() {
+    use mova_compiler::diag::{
+        MAX_SUGGESTION_CANDIDATES, MAX_SUGGESTION_LEN, MAX_SUGGESTION_SEARCHES,
+    };
+    let docs = fs::read_to_string(DOCS).unwrap();
+    for stated in [
+        format!("more than {MAX_SUGGESTION_CANDIDATES} names are candidates"),
+        format!("longer than {MAX_SUGGESTION_LEN} bytes"),
+        format!("the first {MAX_SUGGESTION_SEARCHES} searches"),
+    ] {
+        assert!(
+            docs.contains(&stated),
+            "docs/language.md should say {stated:?}"
+        );
+    }
+}
+
+#[test]
 fn every_code_has_a_case_and_documentation() {
     let docs = fs::read_to_string(DOCS).unwrap();
     let covered: Vec<String> = mova_files(CASES)
