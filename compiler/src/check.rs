@@ -132,10 +132,12 @@ impl<'s> Checker<'s> {
                 Some("infinite loop")
             }
             StmtKind::If {
-                then, otherwise, ..
+                branches,
+                otherwise,
             } => {
                 let all = |stmts: &[hir::Stmt]| stmts.iter().any(|s| self.diverges(s).is_some());
-                (all(then) && all(otherwise)).then_some("`if`")
+                (branches.iter().all(|branch| all(&branch.then)) && all(otherwise))
+                    .then_some("`if`")
             }
             StmtKind::Block(stmts) => stmts.iter().find_map(|s| self.diverges(s)),
             StmtKind::Loop { .. }
@@ -219,23 +221,23 @@ impl<'s> Checker<'s> {
                 StmtKind::Sleep(value)
             }
             ast::StmtKind::If {
-                cond,
-                then,
+                branches,
                 otherwise,
             } => {
-                let cond = self.expr(cond);
-                let then = self.block(&then.stmts);
-                let otherwise = match otherwise.as_deref() {
-                    Some(ast::Stmt {
-                        kind: ast::StmtKind::Block(block),
-                        ..
-                    }) => self.block(&block.stmts),
-                    Some(stmt) => self.stmt(stmt).into_iter().collect(),
+                let branches = branches
+                    .iter()
+                    .map(|branch| hir::Branch {
+                        cond: self.expr(&branch.cond),
+                        then: self.block(&branch.then.stmts),
+                        span: branch.span.clone(),
+                    })
+                    .collect();
+                let otherwise = match otherwise {
+                    Some(block) => self.block(&block.stmts),
                     None => Vec::new(),
                 };
                 StmtKind::If {
-                    cond,
-                    then,
+                    branches,
                     otherwise,
                 }
             }
@@ -399,16 +401,21 @@ impl<'s> Checker<'s> {
                     },
                 }
             }
-            ast::ExprKind::Binary(op, lhs, rhs) => {
-                let lhs = self.expr(lhs);
-                let rhs = self.expr(rhs);
-                match self.fold(*op, &lhs, &rhs, &span) {
-                    Some(value) => constant(value),
-                    None => hir::Expr {
-                        kind: ExprKind::Binary(*op, Box::new(lhs), Box::new(rhs)),
-                        span,
-                    },
+            // A chain is checked and folded from the left, one operation at a time: its length
+            // costs no depth.
+            ast::ExprKind::Binary(first, rest) => {
+                let mut value = self.expr(first);
+                for operation in rest {
+                    let rhs = self.expr(&operation.rhs);
+                    value = match self.fold(operation.op, &value, &rhs, &operation.span) {
+                        Some(folded) => hir::Expr {
+                            kind: ExprKind::Const(folded),
+                            span: operation.span.clone(),
+                        },
+                        None => value.then(operation.op, rhs, operation.span.clone()),
+                    };
                 }
+                value.with_span(span)
             }
             ast::ExprKind::Error => constant(0),
         }

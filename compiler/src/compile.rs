@@ -21,7 +21,14 @@ pub struct Compiled {
 ///
 /// On failure, returns every error and warning, in source order.
 pub fn compile(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<LangError>> {
-    let (stmts, syntax_errors) = syntax::parse(source);
+    // Every stage recurses as deep as the program nests, so all of them run on a stack of known
+    // size, whatever the caller's.
+    syntax::on_front_end_stack(|| compile_here(source, source_map))
+        .unwrap_or_else(|why| Err(vec![too_large(0, format!("internal error: {why}"))]))
+}
+
+fn compile_here(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<LangError>> {
+    let (stmts, syntax_errors) = syntax::parse_here(source);
     // A program that does not parse is not checked: a statement skipped by the parser's recovery
     // may hold the declaration or the use that a semantic diagnostic would miss, so every one of
     // them could be a false report. Go and Python stop at syntax errors too.
@@ -288,6 +295,60 @@ mod tests {
         assert_eq!(suggested.len(), 3 * (MAX_SUGGESTION_SEARCHES + 10));
         assert!(suggested[..MAX_SUGGESTION_SEARCHES].iter().all(|s| *s));
         assert!(!suggested[MAX_SUGGESTION_SEARCHES..].iter().any(|s| *s));
+    }
+
+    /// Programs nested `n` levels deep in each way there is, with the byte offset of the token
+    /// that opens the deepest level. The test threads' small stacks (2 MiB) show that every stage
+    /// takes the limit.
+    fn nested(n: usize) -> Vec<(String, usize)> {
+        let wrap = |open: &str, inner: &str, close: &str| {
+            let text = format!("{}{inner}{}", open.repeat(n), close.repeat(n));
+            let deepest =
+                open.len() * n - open.len() + open.find(['(', '{', '-', '!']).unwrap_or(0);
+            (text, deepest)
+        };
+        let (parens, at) = wrap("(", "x", ")");
+        let (blocks, block_at) = wrap("{", "x = 2;", "}");
+        // Every precedence level on the way down, so the parser's precedence climbing recurses
+        // too, and an `if` in every block.
+        let (mixed, mixed_at) = wrap("x || x && x == x < x + -x * (", "x", ")");
+        let (ifs, if_at) = wrap("if x { x = 1 + x;", "x = 2;", "}");
+        let (minus, minus_at) = wrap("- ", "x", "");
+        let (not, not_at) = wrap("!", "x", "");
+        let labels: String = (0..n)
+            .map(|i| format!("{}l{i}:\n", " ".repeat(i)))
+            .collect();
+        let label_at = labels.rfind(':').unwrap_or(0) + 1;
+        let prelude = "var x = 1;\n";
+        [
+            // `var _y = …;`, not `print(…)`, whose own `(` would count a level.
+            (format!("var _y = {parens};"), at + "var _y = ".len()),
+            (blocks, block_at),
+            (format!("var _y = {mixed};"), mixed_at + "var _y = ".len()),
+            (ifs, if_at),
+            (format!("var _y = {minus};"), minus_at + "var _y = ".len()),
+            (format!("var _y = {not};"), not_at + "var _y = ".len()),
+            (format!("{labels}{}halt;", " ".repeat(n)), label_at),
+        ]
+        .into_iter()
+        .map(|(source, at)| (format!("{prelude}{source}"), at + prelude.len()))
+        .collect()
+    }
+
+    #[test]
+    fn nesting_up_to_the_limit_compiles_and_one_more_is_e0015() {
+        use crate::syntax::MAX_NESTING;
+        for (source, _) in nested(MAX_NESTING) {
+            if let Err(errors) = compile(&source, Some("deep.mova")) {
+                panic!("{}: {errors:#?}", &source[..80.min(source.len())]);
+            }
+        }
+        for (source, at) in nested(MAX_NESTING + 1) {
+            let errors = compile(&source, None).unwrap_err();
+            let too_deep: Vec<&LangError> = errors.iter().filter(|e| e.code() == "E0015").collect();
+            assert_eq!(too_deep.len(), 1, "{}: {errors:#?}", &source[..80]);
+            assert_eq!(too_deep[0].span().start, at, "{}", &source[..80]);
+        }
     }
 
     #[test]

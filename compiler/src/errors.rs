@@ -135,6 +135,14 @@ pub enum LangError {
         /// The label's line's indentation.
         label: Span,
     },
+    /// A program nested deeper than the compiler goes.
+    #[error("nesting too deep: more than {limit} levels")]
+    TooDeep {
+        /// The token that opens the level past the limit.
+        span: Span,
+        /// The limit ([`MAX_NESTING`](crate::syntax::MAX_NESTING)).
+        limit: usize,
+    },
     /// A variable that is never read.
     #[error("unused variable: `{name}`")]
     UnusedVariable {
@@ -183,6 +191,7 @@ impl LangError {
             LangError::InvalidNumber { .. } => "E0012",
             LangError::TooLarge { .. } => "E0013",
             LangError::InconsistentIndentation { .. } => "E0014",
+            LangError::TooDeep { .. } => "E0015",
             LangError::UnusedVariable { .. } => "W0001",
             LangError::Unreachable { .. } => "W0002",
             LangError::AlwaysTraps { .. } => "W0003",
@@ -208,7 +217,8 @@ impl LangError {
             | LangError::UndeclaredAssignment { .. }
             | LangError::InvalidNumber { .. }
             | LangError::TooLarge { .. }
-            | LangError::InconsistentIndentation { .. } => Severity::Error,
+            | LangError::InconsistentIndentation { .. }
+            | LangError::TooDeep { .. } => Severity::Error,
         }
     }
 
@@ -229,6 +239,7 @@ impl LangError {
             | LangError::InvalidNumber { span, .. }
             | LangError::TooLarge { span, .. }
             | LangError::InconsistentIndentation { span, .. }
+            | LangError::TooDeep { span, .. }
             | LangError::UnusedVariable { span, .. }
             | LangError::Unreachable { span, .. }
             | LangError::AlwaysTraps { span, .. } => span,
@@ -288,6 +299,7 @@ impl From<LangError> for Diagnostic {
             | LangError::UndeclaredAssignment { .. }
             | LangError::InvalidNumber { .. }
             | LangError::TooLarge { .. }
+            | LangError::TooDeep { .. }
             | LangError::UnusedVariable { .. }
             | LangError::AlwaysTraps { .. } => {}
         }
@@ -394,6 +406,14 @@ fn describe(error: &LangError) -> (String, Option<String>) {
         LangError::InconsistentIndentation { .. } => (
             "this indentation is deeper or shallower depending on how wide a tab is".into(),
             Some("indent a label's line and its body alike: with spaces only, or tabs only".into()),
+        ),
+        LangError::TooDeep { limit, .. } => (
+            format!("this opens level {}", limit + 1),
+            Some(
+                "brackets, blocks, indented bodies and prefix operators each count a level; \
+                 compute an inner part into a variable first"
+                    .into(),
+            ),
         ),
         LangError::Unreachable { .. } => ("unreachable statement".into(), None),
         LangError::AlwaysTraps { .. } => ("this traps whenever it runs".into(), None),

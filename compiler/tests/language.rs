@@ -193,13 +193,29 @@ fn the_suggestion_limits_are_the_documented_ones() {
 }
 
 #[test]
+fn the_nesting_limit_and_the_stack_are_the_documented_ones() {
+    use mova_compiler::syntax::{MAX_NESTING, STACK_SIZE};
+    let docs = fs::read_to_string(DOCS).unwrap();
+    for stated in [
+        format!("at most **{MAX_NESTING} levels**"),
+        format!("deeper than {MAX_NESTING} levels"),
+        format!("with a {} MiB stack", STACK_SIZE >> 20),
+    ] {
+        assert!(
+            docs.contains(&stated),
+            "docs/language.md should say {stated:?}"
+        );
+    }
+}
+
+#[test]
 fn every_code_has_a_case_and_documentation() {
     let docs = fs::read_to_string(DOCS).unwrap();
     let covered: Vec<String> = mova_files(CASES)
         .iter()
         .flat_map(|path| expected(&fs::read_to_string(path).unwrap()))
         .collect();
-    let codes = (1..=14)
+    let codes = (1..=15)
         .map(|n| format!("E{n:04}"))
         .chain((1..=3).map(|n| format!("W{n:04}")));
     for code in codes {
