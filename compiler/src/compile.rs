@@ -36,6 +36,8 @@ fn compile_here(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<
         return Err(syntax_errors);
     }
     let (program, mut diagnostics) = check::check(&stmts);
+    // Code generation reads the checked program only; a large input's syntax tree goes first.
+    drop(stmts);
     if diagnostics.iter().any(is_error) {
         return Err(diagnostics);
     }

@@ -98,12 +98,15 @@ pub(crate) fn parse_here(source: &str) -> (Vec<ast::Stmt<'_>>, Vec<LangError>) {
         errors.sort_by_key(|error| error.span().start);
         return (Vec::new(), errors);
     }
-    let (stmts, syntax_errors) = parser::parse(&laid_out, source.len());
     let invalid: HashSet<Span> = tokens
         .iter()
         .filter(|(token, _)| *token == Token::Error)
         .map(|(_, span)| span.clone())
         .collect();
+    // The laid-out copy has all that is needed from here on; a large input's memory peaks while
+    // it is parsed.
+    drop(tokens);
+    let (stmts, syntax_errors) = parser::parse(&laid_out, source.len());
     let unmatched: HashSet<Span> = unmatched.into_iter().collect();
     for error in syntax_errors {
         // These were reported already, more precisely: an invalid character, a closing
