@@ -221,21 +221,75 @@ fn clamp(span: &Span, source: &str) -> Span {
     span.start.min(end)..end
 }
 
-/// Suggests the candidate closest to `name`, if one is close enough to be a likely typo.
+/// The most candidates a suggestion is searched among: with more, none is offered, so one search
+/// costs at most this many comparisons. Python's `NameError` suggestions have the same limit.
+pub const MAX_SUGGESTION_CANDIDATES: usize = 750;
+
+/// The longest name a suggestion is searched for or offered, in bytes (Python's limit too): one
+/// comparison costs at most this squared.
+pub const MAX_SUGGESTION_LEN: usize = 40;
+
+/// How many suggestion searches one compilation makes; later errors come without a suggestion,
+/// so any number of misspelt names costs a bounded amount of searching. Clang's
+/// `-fspell-checking-limit` has the same default.
+pub const MAX_SUGGESTION_SEARCHES: usize = 50;
+
+/// Suggests the candidate closest to `name`, if one is close enough to be a likely typo: at most
+/// a third of the longer name's length in edits (at least one), ignoring ASCII case. Ties go to
+/// the candidate that sorts first. With more than [`MAX_SUGGESTION_CANDIDATES`] candidates there
+/// is no suggestion, and names longer than [`MAX_SUGGESTION_LEN`] are neither searched for nor
+/// offered.
 pub fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    if name.len() > MAX_SUGGESTION_LEN {
+        return None;
+    }
     let lower = name.to_ascii_lowercase();
-    candidates
-        .into_iter()
-        .map(|candidate| {
-            let distance = strsim::levenshtein(&lower, &candidate.to_ascii_lowercase());
-            (distance, candidate)
-        })
-        .filter(|&(distance, candidate)| distance <= (candidate.len().max(name.len()) / 3).max(1))
-        .min_by_key(|&(distance, _)| distance)
-        .map(|(_, candidate)| candidate)
+    let mut best: Option<(usize, &'a str)> = None;
+    for (seen, candidate) in candidates.into_iter().enumerate() {
+        if seen == MAX_SUGGESTION_CANDIDATES {
+            return None;
+        }
+        let limit = (candidate.len().max(name.len()) / 3).max(1);
+        // The distance is at least the difference in length, which costs nothing to check.
+        if candidate.len() > MAX_SUGGESTION_LEN || candidate.len().abs_diff(name.len()) > limit {
+            continue;
+        }
+        let distance = strsim::levenshtein(&lower, &candidate.to_ascii_lowercase());
+        if distance <= limit && best.is_none_or(|best| (distance, candidate) < best) {
+            best = Some((distance, candidate));
+        }
+    }
+    best.map(|(_, candidate)| candidate)
+}
+
+/// One compilation's suggestion searches: [`did_you_mean`], at most
+/// [`MAX_SUGGESTION_SEARCHES`] times.
+#[derive(Clone, Debug)]
+pub struct SuggestionBudget {
+    left: usize,
+}
+
+impl Default for SuggestionBudget {
+    fn default() -> Self {
+        SuggestionBudget {
+            left: MAX_SUGGESTION_SEARCHES,
+        }
+    }
+}
+
+impl SuggestionBudget {
+    /// [`did_you_mean`], while searches are left; then `None`.
+    pub fn did_you_mean<'a>(
+        &mut self,
+        name: &str,
+        candidates: impl IntoIterator<Item = &'a str>,
+    ) -> Option<&'a str> {
+        self.left = self.left.checked_sub(1)?;
+        did_you_mean(name, candidates)
+    }
 }
 
 #[cfg(test)]
@@ -275,6 +329,40 @@ mod tests {
         );
         assert_eq!(value["span"]["start"], 7);
         assert_eq!(value["help"], "fix it");
+    }
+
+    #[test]
+    fn the_suggestion_search_is_bounded() {
+        // It looks at one candidate more than the limit to know there are too many, no further.
+        let names: Vec<String> = (0..10_000).map(|i| format!("name{i}")).collect();
+        let mut pulled = 0;
+        let found = did_you_mean(
+            "name1x",
+            names.iter().map(String::as_str).inspect(|_| pulled += 1),
+        );
+        assert_eq!((found, pulled), (None, MAX_SUGGESTION_CANDIDATES + 1));
+        let few = &names[..MAX_SUGGESTION_CANDIDATES];
+        assert_eq!(
+            did_you_mean("name1x", few.iter().map(String::as_str)),
+            Some("name1")
+        );
+        // A name too long to be searched for, or to be offered.
+        let long = "a".repeat(MAX_SUGGESTION_LEN + 1);
+        let longer = format!("{long}b");
+        assert_eq!(did_you_mean(&longer, [long.as_str()]), None);
+        assert_eq!(did_you_mean(&long[1..], [long.as_str()]), None);
+        // A budget of searches runs out.
+        let mut budget = SuggestionBudget::default();
+        for _ in 0..MAX_SUGGESTION_SEARCHES {
+            assert_eq!(budget.did_you_mean("PRNT", ["PRINT"]), Some("PRINT"));
+        }
+        assert_eq!(budget.did_you_mean("PRNT", ["PRINT"]), None);
+    }
+
+    #[test]
+    fn ties_go_to_the_first_name_in_order() {
+        assert_eq!(did_you_mean("ab", ["ac", "aa"]), Some("aa"));
+        assert_eq!(did_you_mean("ab", ["aa", "ac"]), Some("aa"));
     }
 
     #[test]
