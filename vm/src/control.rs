@@ -448,7 +448,7 @@ impl Board {
 
 /// Logs a problem with a client on standard error.
 fn log(peer: &str, message: &str) {
-    eprintln!("mova[{}]: control: {peer}: {message}", std::process::id());
+    mova_compiler::report!("mova[{}]: control: {peer}: {message}", std::process::id());
 }
 
 struct Connection {
