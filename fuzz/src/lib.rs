@@ -18,7 +18,7 @@ use mova_compiler::{asm, compile as lang, disassemble};
 use mova_lang::image::{Image, program_hash};
 use mova_lang::mvb::Program;
 use mova_lang::strategies::seed_program;
-use mova_vm::protocol::{MAX_FRAME, MAX_HELLO_FRAME, Request, Response};
+use mova_vm::protocol::{MAX_FRAME, MAX_HELLO_FRAME, MigrationId, Request, Response};
 use std::fmt::Write as _;
 
 /// `.mvb` loading: [`Program::decode`] of any bytes. A program that loads re-encodes to exactly
@@ -351,17 +351,34 @@ pub fn seeds(examples: &[(String, String)]) -> Vec<(&'static str, String, Vec<u8
     }
     let requests = [
         Request::Hello {
-            version: 1,
+            version: mova_vm::protocol::PROTOCOL_VERSION,
             token: vec![7; 32],
         },
         Request::Interrupt,
         Request::Resume,
         Request::Save { with_program: true },
         Request::Restore {
+            migration: MigrationId([5; 16]),
             image: Image::new(&seed, 1, vec![3], None, false).unwrap().encode(),
         },
         Request::Info,
-        Request::Hold,
+        Request::Hold {
+            migration: MigrationId([5; 16]),
+            to_pid: 4250,
+            to_addr: "127.0.0.1:40001".into(),
+        },
+        Request::Commit {
+            migration: MigrationId([5; 16]),
+            run: true,
+        },
+        Request::Outcome {
+            migration: MigrationId([5; 16]),
+            abort: true,
+        },
+        Request::Settle {
+            migration: MigrationId([5; 16]),
+            committed: false,
+        },
         Request::Stop {
             reason: "fuzz".into(),
         },
