@@ -3,7 +3,7 @@
 //! ([`hir`](crate::hir)). Every problem is a [`LangError`]; checking goes on after an error so one
 //! run reports them all.
 
-use crate::diag::{Span, did_you_mean};
+use crate::diag::{Span, SuggestionBudget};
 use crate::errors::LangError;
 use crate::hir::{self, ExprKind, LoopId, StmtKind, VarId};
 use crate::number::IntError;
@@ -38,6 +38,8 @@ struct Checker<'s> {
     next_loop: usize,
     /// Loops that some `break` leaves.
     broken: HashSet<LoopId>,
+    /// The suggestion searches left for misspelt names and labels.
+    suggestions: SuggestionBudget,
     errors: Vec<LangError>,
 }
 
@@ -64,12 +66,14 @@ impl<'s> Checker<'s> {
             .find_map(|scope| scope.names.get(name).copied())
     }
 
-    fn suggest(&self, name: &str) -> Option<String> {
+    fn suggest(&mut self, name: &str) -> Option<String> {
         let visible = self
             .scopes
             .iter()
             .flat_map(|scope| scope.names.keys().copied());
-        did_you_mean(name, visible).map(str::to_owned)
+        self.suggestions
+            .did_you_mean(name, visible)
+            .map(str::to_owned)
     }
 
     /// Checks a block in a new scope.
@@ -128,10 +132,12 @@ impl<'s> Checker<'s> {
                 Some("infinite loop")
             }
             StmtKind::If {
-                then, otherwise, ..
+                branches,
+                otherwise,
             } => {
                 let all = |stmts: &[hir::Stmt]| stmts.iter().any(|s| self.diverges(s).is_some());
-                (all(then) && all(otherwise)).then_some("`if`")
+                (branches.iter().all(|branch| all(&branch.then)) && all(otherwise))
+                    .then_some("`if`")
             }
             StmtKind::Block(stmts) => stmts.iter().find_map(|s| self.diverges(s)),
             StmtKind::Loop { .. }
@@ -215,23 +221,23 @@ impl<'s> Checker<'s> {
                 StmtKind::Sleep(value)
             }
             ast::StmtKind::If {
-                cond,
-                then,
+                branches,
                 otherwise,
             } => {
-                let cond = self.expr(cond);
-                let then = self.block(&then.stmts);
-                let otherwise = match otherwise.as_deref() {
-                    Some(ast::Stmt {
-                        kind: ast::StmtKind::Block(block),
-                        ..
-                    }) => self.block(&block.stmts),
-                    Some(stmt) => self.stmt(stmt).into_iter().collect(),
+                let branches = branches
+                    .iter()
+                    .map(|branch| hir::Branch {
+                        cond: self.expr(&branch.cond),
+                        then: self.block(&branch.then.stmts),
+                        span: branch.span.clone(),
+                    })
+                    .collect();
+                let otherwise = match otherwise {
+                    Some(block) => self.block(&block.stmts),
                     None => Vec::new(),
                 };
                 StmtKind::If {
-                    cond,
-                    then,
+                    branches,
                     otherwise,
                 }
             }
@@ -266,10 +272,11 @@ impl<'s> Checker<'s> {
     /// Resolves the variable an assignment writes, reporting it if it is not declared.
     fn assigned(&mut self, name: &ast::Name<'s>) -> Option<VarId> {
         let Some(var) = self.lookup(name.text) else {
+            let suggestion = self.suggest(name.text);
             self.errors.push(LangError::UndeclaredAssignment {
                 span: name.span.clone(),
                 name: name.text.to_owned(),
-                suggestion: self.suggest(name.text),
+                suggestion,
             });
             return None;
         };
@@ -314,10 +321,11 @@ impl<'s> Checker<'s> {
                     .map(|&(_, id)| id);
                 if found.is_none() {
                     let labels = self.loops.iter().filter_map(|(name, _)| *name);
+                    let suggestion = self.suggestions.did_you_mean(label.text, labels);
                     self.errors.push(LangError::UnknownLabel {
                         span: label.span.clone(),
                         name: label.text.to_owned(),
-                        suggestion: did_you_mean(label.text, labels).map(str::to_owned),
+                        suggestion: suggestion.map(str::to_owned),
                     });
                 }
                 found
@@ -347,17 +355,19 @@ impl<'s> Checker<'s> {
                     }
                 }
                 None => {
+                    let suggestion = self.suggest(name.text);
                     self.errors.push(LangError::UnknownVariable {
                         span: span.clone(),
                         name: name.text.to_owned(),
-                        suggestion: self.suggest(name.text),
+                        suggestion,
                     });
                     constant(0)
                 }
             },
-            // `-9223372036854775808` is the negation of a literal one past `i64::MAX`.
-            ast::ExprKind::Unary(UnaryOp::Neg, operand)
-                if matches!(operand.kind, ast::ExprKind::Int { .. }) =>
+            // `-9223372036854775808` is the negation of a literal one past `i64::MAX`. As in
+            // Java, the `-` must apply to the literal itself: a parenthesised literal's span
+            // covers its parentheses, so `-(9223372036854775808)` is a literal out of range.
+            ast::ExprKind::Unary(UnaryOp::Neg, operand) if matches!(operand.kind, ast::ExprKind::Int { text, .. } if text.len() == operand.span.len()) =>
             {
                 let ast::ExprKind::Int { text, value } = &operand.kind else {
                     return constant(0);
@@ -391,16 +401,21 @@ impl<'s> Checker<'s> {
                     },
                 }
             }
-            ast::ExprKind::Binary(op, lhs, rhs) => {
-                let lhs = self.expr(lhs);
-                let rhs = self.expr(rhs);
-                match self.fold(*op, &lhs, &rhs, &span) {
-                    Some(value) => constant(value),
-                    None => hir::Expr {
-                        kind: ExprKind::Binary(*op, Box::new(lhs), Box::new(rhs)),
-                        span,
-                    },
+            // A chain is checked and folded from the left, one operation at a time: its length
+            // costs no depth.
+            ast::ExprKind::Binary(first, rest) => {
+                let mut value = self.expr(first);
+                for operation in rest {
+                    let rhs = self.expr(&operation.rhs);
+                    value = match self.fold(operation.op, &value, &rhs, &operation.span) {
+                        Some(folded) => hir::Expr {
+                            kind: ExprKind::Const(folded),
+                            span: operation.span.clone(),
+                        },
+                        None => value.then(operation.op, rhs, operation.span.clone()),
+                    };
                 }
+                value.with_span(span)
             }
             ast::ExprKind::Error => constant(0),
         }

@@ -16,12 +16,17 @@
 //! - an unconditional jump backwards is the seed's `GOTO`, forwards `JMP`.
 //!
 //! Constant sub-expressions were already folded by the checker.
+//!
+//! A chain of operations is read through a [`View`], which can stand for any prefix of it: the
+//! left operand of `a + b - c`'s `-` is the first two-thirds of the chain. Chains are walked with
+//! loops, so code generation recurses only as deep as the program nests (brackets, blocks,
+//! prefix operators), which the parser bounds.
 
 use crate::diag::Span;
 use crate::errors::LangError;
-use crate::hir::{Expr, ExprKind, LoopId, Program, Stmt, StmtKind, VarId};
+use crate::hir::{Branch, Expr, ExprKind, LoopId, Operation, Program, Stmt, StmtKind, VarId};
 use crate::syntax::ast::{BinaryOp, UnaryOp};
-use mova_lang::isa::Instr;
+use mova_lang::isa::{Instr, STACK_LIMIT};
 use mova_lang::ops::BinOp;
 
 /// Generated code: the instructions and, for each, the span of the source it came from.
@@ -128,11 +133,24 @@ impl Generator {
         })
     }
 
-    /// Appends an instruction, tracking the stack depth with the opcode's stack effect.
+    /// Appends an instruction, tracking the stack depth with the opcode's stack effect. An
+    /// instruction that would take the stack past what the VM holds is a compile error here, where
+    /// it is written, rather than a stack overflow when the program runs.
     fn emit(&mut self, instr: Instr, span: &Span) {
         let effect = instr.opcode().stack_effect();
-        self.depth =
-            (self.depth + usize::from(effect.pushes)).saturating_sub(usize::from(effect.pops));
+        // An instruction takes its operands before it pushes its results, as the VM runs it, so
+        // its highest point is the depth after both.
+        let peak = self.depth.saturating_sub(usize::from(effect.pops)) + usize::from(effect.pushes);
+        if peak > STACK_LIMIT {
+            self.too_large(
+                span,
+                &format!(
+                    "more than {} values on the stack at once",
+                    thousands(STACK_LIMIT)
+                ),
+            );
+        }
+        self.depth = peak;
         self.code.push(instr);
         self.spans.push(span.clone());
     }
@@ -179,7 +197,10 @@ impl Generator {
 
     fn slot_operand(&mut self, var: VarId, span: &Span) -> u16 {
         u16::try_from(self.slot(var)).unwrap_or_else(|_| {
-            self.too_large(span, "more than 65,535 variables are alive at once");
+            self.too_large(
+                span,
+                &format!("a stack slot beyond {}", thousands(usize::from(u16::MAX))),
+            );
             0
         })
     }
@@ -203,19 +224,21 @@ impl Generator {
         let span = &stmt.span;
         match &stmt.kind {
             StmtKind::Declare { var, init } => {
-                self.expr(init);
+                self.expr(View::of(init));
                 if let Some(slot) = self.slots.get_mut(var.0) {
                     *slot = Some(self.depth.saturating_sub(1));
                 }
             }
-            StmtKind::Assign { var, op, value } => self.assign(*var, *op, value, span),
+            StmtKind::Assign { var, op, value } => {
+                self.assign(*var, *op, View::of(value), span);
+            }
             StmtKind::Print(value) => match value.kind {
                 ExprKind::Var(var) if self.is_top(var) => self.emit(Instr::Print, span),
                 ExprKind::Const(_)
                 | ExprKind::Var(_)
                 | ExprKind::Unary(..)
                 | ExprKind::Binary(..) => {
-                    self.expr(value);
+                    self.expr(View::of(value));
                     self.emit(Instr::Print, span);
                     self.emit(Instr::Pop, span);
                 }
@@ -224,36 +247,15 @@ impl Generator {
                 match value.as_const().and_then(|ms| u32::try_from(ms).ok()) {
                     Some(ms) => self.emit(Instr::Sleep(ms), span),
                     None => {
-                        self.expr(value);
+                        self.expr(View::of(value));
                         self.emit(Instr::SleepS, span);
                     }
                 }
             }
             StmtKind::If {
-                cond,
-                then,
+                branches,
                 otherwise,
-            } => {
-                // `if c { break; }` (or `continue`) with nothing to drop is one conditional jump.
-                if let ([only], true) = (then.as_slice(), otherwise.is_empty())
-                    && let Some(target) = self.direct_jump(only)
-                {
-                    self.cond(cond, true, target);
-                    return;
-                }
-                let otherwise_label = self.new_label();
-                self.cond(cond, false, otherwise_label);
-                self.block(then, span);
-                if otherwise.is_empty() {
-                    self.bind(otherwise_label);
-                } else {
-                    let end = self.new_label();
-                    self.jump(Jump::ALWAYS, end, span);
-                    self.bind(otherwise_label);
-                    self.block(otherwise, span);
-                    self.bind(end);
-                }
-            }
+            } => self.if_chain(branches, otherwise),
             // The condition is tested at the bottom, so each iteration takes one conditional jump
             // back rather than a test at the top and a jump back: `JMP cond; body: …; cond: test,
             // jump to body while it holds`.
@@ -277,7 +279,7 @@ impl Generator {
                 self.bind(body_label);
                 self.loop_body(*id, body, test, end, span);
                 self.bind(test);
-                self.cond(cond, true, body_label);
+                self.cond(View::of(cond), true, body_label);
                 self.bind(end);
             }
             StmtKind::Loop { id, body } => {
@@ -293,6 +295,38 @@ impl Generator {
             StmtKind::Halt => self.emit(Instr::Halt, span),
             StmtKind::Block(stmts) => self.block(stmts, span),
         }
+    }
+
+    /// `if … else if … else …`: each branch that does not hold jumps to the next, and each one
+    /// taken jumps to the end. Every branch's code is what an `if` nested in the `else` before
+    /// it would get.
+    fn if_chain(&mut self, branches: &[Branch], otherwise: &[Stmt]) {
+        let end = self.new_label();
+        for (i, branch) in branches.iter().enumerate() {
+            let span = &branch.span;
+            let last = i + 1 == branches.len() && otherwise.is_empty();
+            // `if c { break; }` (or `continue`) with nothing to drop is one conditional jump.
+            if last
+                && let [only] = branch.then.as_slice()
+                && let Some(target) = self.direct_jump(only)
+            {
+                self.cond(View::of(&branch.cond), true, target);
+                break;
+            }
+            let next = self.new_label();
+            self.cond(View::of(&branch.cond), false, next);
+            self.block(&branch.then, span);
+            if !last {
+                self.jump(Jump::ALWAYS, end, span);
+            }
+            self.bind(next);
+        }
+        if let Some(branch) = branches.last()
+            && !otherwise.is_empty()
+        {
+            self.block(otherwise, &branch.span);
+        }
+        self.bind(end);
     }
 
     /// Where a `break` or `continue` jumps, if it needs no `POP`s first.
@@ -349,10 +383,9 @@ impl Generator {
         cond: &Expr,
         body: &'b [Stmt],
     ) -> Option<(i64, &'b [Stmt], Span)> {
-        let ExprKind::Binary(BinaryOp::Lt, lhs, rhs) = &cond.kind else {
-            return None;
-        };
-        let (ExprKind::Var(var), Some(k)) = (&lhs.kind, rhs.as_const()) else {
+        let (operation, lhs, rhs) = View::of(cond).split()?;
+        let (BinaryOp::Lt, Some(var), Some(k)) = (operation.op, lhs.as_var(), rhs.as_const())
+        else {
             return None;
         };
         let (last, rest) = body.split_last()?;
@@ -366,13 +399,13 @@ impl Generator {
         };
         // `i++`, `i += 1` and `i = i + 1` alike.
         let step = match op {
-            Some(op) => (*op, value),
-            None => compound(*stepped, value)?,
+            Some(op) => (*op, View::of(value)),
+            None => compound(*stepped, View::of(value))?,
         };
-        let counting = stepped == var
+        let counting = *stepped == var
             && step.0 == BinOp::Add
             && step.1.as_const() == Some(1)
-            && self.is_top(*var)
+            && self.is_top(var)
             && !rest.iter().any(|stmt| continues(stmt, id));
         counting.then(|| (k, rest, last.span.clone()))
     }
@@ -388,7 +421,7 @@ impl Generator {
         self.loops.pop();
     }
 
-    fn assign(&mut self, var: VarId, op: Option<BinOp>, value: &Expr, span: &Span) {
+    fn assign(&mut self, var: VarId, op: Option<BinOp>, value: View<'_>, span: &Span) {
         // `x = x op e` (and `x = e op x` for `+` and `*`) is the compound `x op= e`.
         if op.is_none()
             && let Some((op, rhs)) = compound(var, value)
@@ -397,7 +430,7 @@ impl Generator {
         }
         let slot = self.slot_operand(var, span);
         let Some(op) = op else {
-            if value.kind == ExprKind::Var(var) {
+            if value.as_var() == Some(var) {
                 return; // `x = x;`
             }
             self.expr(value);
@@ -431,11 +464,11 @@ impl Generator {
 
     /// The jump for `lhs op rhs` (a comparison of the top variable with a constant, either way
     /// round) taken when its truth is `when`, if it is one.
-    fn compare_top(&self, op: BinaryOp, lhs: &Expr, rhs: &Expr, when: bool) -> Option<Jump> {
-        let (var, k, op) = match (&lhs.kind, &rhs.kind) {
-            (ExprKind::Var(var), ExprKind::Const(k)) => (*var, *k, op.op()?),
-            (ExprKind::Const(k), ExprKind::Var(var)) => (*var, *k, mirror(op.op()?)?),
-            (_, _) => return None,
+    fn compare_top(&self, op: BinaryOp, lhs: View<'_>, rhs: View<'_>, when: bool) -> Option<Jump> {
+        let (var, k, op) = match (lhs.as_var(), rhs.as_const(), lhs.as_const(), rhs.as_var()) {
+            (Some(var), Some(k), _, _) => (var, k, op.op()?),
+            (_, _, Some(k), Some(var)) => (var, k, mirror(op.op()?)?),
+            (_, _, _, _) => return None,
         };
         if !self.is_top(var) {
             return None;
@@ -462,114 +495,262 @@ impl Generator {
         }
     }
 
-    /// Generates `expr`, leaving exactly one value on the stack.
-    fn expr(&mut self, expr: &Expr) {
+    /// Generates `value`, leaving exactly one value on the stack.
+    fn expr(&mut self, value: View<'_>) {
+        let Some(bottom) = value.ops.first() else {
+            return self.leaf(value.first);
+        };
+        // The operations above the chain's last `&&` or `||` apply one by one to the 0 or 1 it
+        // makes; without one, to the value of the first operation.
+        let above = match value
+            .ops
+            .iter()
+            .rposition(|operation| operation.op.op().is_none())
+        {
+            Some(at) => {
+                let (logical, above) = value.ops.split_at(at + 1);
+                self.materialise(View {
+                    first: value.first,
+                    ops: logical,
+                });
+                above
+            }
+            None => {
+                self.first_operation(value.first, bottom);
+                value.ops.get(1..).unwrap_or_default()
+            }
+        };
+        for operation in above {
+            if let Some(op) = operation.op.op() {
+                self.apply(op, View::of(&operation.rhs), &operation.span);
+            }
+        }
+    }
+
+    /// Generates an expression that is no chain.
+    fn leaf(&mut self, expr: &Expr) {
         let span = &expr.span;
         match &expr.kind {
             ExprKind::Const(value) => self.emit(Instr::Put(*value), span),
             ExprKind::Var(var) => self.read(*var, span),
             ExprKind::Unary(op, operand) => {
-                self.expr(operand);
+                self.expr(View::of(operand));
                 let instr = match op {
                     UnaryOp::Neg => Instr::Neg,
                     UnaryOp::Not => Instr::Not,
                 };
                 self.emit(instr, span);
             }
-            ExprKind::Binary(op, lhs, rhs) => match op.op() {
-                Some(op) => {
-                    // A constant on the left of a commutative operator goes right, where the
-                    // immediate forms take it.
-                    // So does a variable, for the forms that read a slot.
-                    let commutative = matches!(op, BinOp::Add | BinOp::Mul);
-                    let is_var = |e: &Expr| matches!(e.kind, ExprKind::Var(_));
-                    let (lhs, rhs) = match (lhs.as_const(), rhs.as_const()) {
-                        (Some(_), None) if commutative => (rhs, lhs),
-                        (None, None) if commutative && is_var(lhs) && !is_var(rhs) => (rhs, lhs),
-                        (_, _) => (lhs, rhs),
-                    };
-                    self.expr(lhs);
-                    match (immediate(op, rhs), &rhs.kind) {
-                        (Some(instr), _) => self.emit(instr, span),
-                        (None, ExprKind::Var(var)) if slot_form(op, 0).is_some() => {
-                            let slot = self.slot_operand(*var, span);
-                            if let Some(instr) = slot_form(op, slot) {
-                                self.emit(instr, span);
-                            }
-                        }
-                        (None, _) => {
-                            self.expr(rhs);
-                            self.emit(binary_instr(op), span);
+            ExprKind::Binary(..) => self.expr(View::of(expr)),
+        }
+    }
+
+    /// Generates `first op rhs`, the bottom of a chain without `&&` or `||`.
+    fn first_operation(&mut self, first: &Expr, operation: &Operation) {
+        let Some(op) = operation.op.op() else {
+            return;
+        };
+        // A constant on the left of a commutative operator goes right, where the immediate forms
+        // take it. So does a variable, for the forms that read a slot.
+        let commutative = matches!(op, BinOp::Add | BinOp::Mul);
+        let (lhs, rhs) = (View::of(first), View::of(&operation.rhs));
+        let is_var = |view: View<'_>| view.as_var().is_some();
+        let (lhs, rhs) = match (lhs.as_const(), rhs.as_const()) {
+            (Some(_), None) if commutative => (rhs, lhs),
+            (None, None) if commutative && is_var(lhs) && !is_var(rhs) => (rhs, lhs),
+            (_, _) => (lhs, rhs),
+        };
+        self.expr(lhs);
+        self.apply(op, rhs, &operation.span);
+    }
+
+    /// Applies `op rhs` to the value on top of the stack.
+    fn apply(&mut self, op: BinOp, rhs: View<'_>, span: &Span) {
+        match (immediate(op, rhs), rhs.as_var()) {
+            (Some(instr), _) => self.emit(instr, span),
+            (None, Some(var)) if slot_form(op, 0).is_some() => {
+                let slot = self.slot_operand(var, span);
+                if let Some(instr) = slot_form(op, slot) {
+                    self.emit(instr, span);
+                }
+            }
+            (None, _) => {
+                self.expr(rhs);
+                self.emit(binary_instr(op), span);
+            }
+        }
+    }
+
+    /// `&&` and `||` as values: the condition materialised as 1 or 0.
+    fn materialise(&mut self, value: View<'_>) {
+        let span = value.span();
+        let zero = self.new_label();
+        let end = self.new_label();
+        self.cond(value, false, zero);
+        self.emit(Instr::Put(1), span);
+        self.jump(Jump::ALWAYS, end, span);
+        self.bind(zero);
+        self.depth -= 1;
+        self.emit(Instr::Put(0), span);
+        self.bind(end);
+    }
+
+    /// Generates code that jumps to `target` when `value`'s truth (non-zero) equals `when`, and
+    /// falls through otherwise, leaving the stack as it found it.
+    ///
+    /// The left operands of `&&`, `||` and comparisons with zero are followed down the chain in a
+    /// loop; what remains to do for each right operand waits on a list, innermost last.
+    fn cond(&mut self, value: View<'_>, when: bool, target: Label) {
+        let (mut value, mut when, mut target) = (value, when, target);
+        // The right operands still to test (with their truth and target), and the label to bind
+        // after each.
+        let mut pending: Vec<(View<'_>, bool, Label, Option<Label>)> = Vec::new();
+        loop {
+            let span = value.span();
+            let Some((operation, lhs, rhs)) = value.split() else {
+                match &value.first.kind {
+                    ExprKind::Const(constant) => {
+                        if (*constant != 0) == when {
+                            self.jump(Jump::ALWAYS, target, span);
                         }
                     }
+                    ExprKind::Unary(UnaryOp::Not, operand) => {
+                        self.cond(View::of(operand), !when, target);
+                    }
+                    ExprKind::Var(_) | ExprKind::Unary(UnaryOp::Neg, _) | ExprKind::Binary(..) => {
+                        self.test(value, when, target);
+                    }
                 }
-                // `&&` and `||`: materialise the condition as 1 or 0.
-                None => {
-                    let zero = self.new_label();
-                    let end = self.new_label();
-                    self.cond(expr, false, zero);
-                    self.emit(Instr::Put(1), span);
-                    self.jump(Jump::ALWAYS, end, span);
-                    self.bind(zero);
-                    self.depth -= 1;
-                    self.emit(Instr::Put(0), span);
-                    self.bind(end);
+                break;
+            };
+            // The top variable compared with a constant: one instruction that leaves it in place.
+            if let Some(jump) = self.compare_top(operation.op, lhs, rhs, when) {
+                self.jump(jump, target, span);
+                break;
+            }
+            match operation.op {
+                // `e == 0` holds when `e` does not, and `e != 0` when it does: test `e` itself.
+                op @ (BinaryOp::Eq | BinaryOp::Ne)
+                    if rhs.as_const() == Some(0) || lhs.as_const() == Some(0) =>
+                {
+                    value = if rhs.as_const() == Some(0) { lhs } else { rhs };
+                    when = when == (op == BinaryOp::Ne);
                 }
+                // `a && b` is false as soon as `a` is; `a || b` true as soon as `a` is.
+                op @ (BinaryOp::And | BinaryOp::Or) => {
+                    let decides = op == BinaryOp::Or; // the value of `a` that decides the result
+                    if when == decides {
+                        pending.push((rhs, when, target, None));
+                    } else {
+                        let skip = self.new_label();
+                        pending.push((rhs, when, target, Some(skip)));
+                        (when, target) = (decides, skip);
+                    }
+                    value = lhs;
+                }
+                BinaryOp::Eq
+                | BinaryOp::Ne
+                | BinaryOp::Lt
+                | BinaryOp::Le
+                | BinaryOp::Gt
+                | BinaryOp::Ge
+                | BinaryOp::Add
+                | BinaryOp::Sub
+                | BinaryOp::Mul
+                | BinaryOp::Div
+                | BinaryOp::Rem => {
+                    self.test(value, when, target);
+                    break;
+                }
+            }
+        }
+        while let Some((rhs, when, target, skip)) = pending.pop() {
+            self.cond(rhs, when, target);
+            if let Some(skip) = skip {
+                self.bind(skip);
+            }
+        }
+    }
+
+    /// Computes `value` and jumps on it being non-zero (`when`) or zero.
+    fn test(&mut self, value: View<'_>, when: bool, target: Label) {
+        self.expr(value);
+        let jump = if when {
+            Jump::IF_NON_ZERO
+        } else {
+            Jump::IF_ZERO
+        };
+        self.jump(jump, target, value.span());
+    }
+}
+
+/// An expression as code generation reads it: `first` and the operations that follow it, which
+/// may be only the beginning of a longer chain (the left operand of one of its operations).
+#[derive(Clone, Copy, Debug)]
+struct View<'a> {
+    first: &'a Expr,
+    ops: &'a [Operation],
+}
+
+impl<'a> View<'a> {
+    /// The whole of `expr`.
+    fn of(expr: &'a Expr) -> View<'a> {
+        match &expr.kind {
+            ExprKind::Binary(first, ops) => View { first, ops },
+            ExprKind::Const(_) | ExprKind::Var(_) | ExprKind::Unary(..) => View {
+                first: expr,
+                ops: &[],
             },
         }
     }
 
-    /// Generates code that jumps to `target` when `expr`'s truth (non-zero) equals `when`, and
-    /// falls through otherwise, leaving the stack as it found it.
-    fn cond(&mut self, expr: &Expr, when: bool, target: Label) {
-        let span = &expr.span;
-        match &expr.kind {
-            ExprKind::Const(value) => {
-                if (*value != 0) == when {
-                    self.jump(Jump::ALWAYS, target, span);
-                }
+    /// The last operation, its left operand (the chain before it) and its right operand, if this
+    /// is an operation.
+    fn split(self) -> Option<(&'a Operation, View<'a>, View<'a>)> {
+        let (last, before) = self.ops.split_last()?;
+        let lhs = if before.is_empty() {
+            View::of(self.first)
+        } else {
+            View {
+                first: self.first,
+                ops: before,
             }
-            ExprKind::Unary(UnaryOp::Not, operand) => self.cond(operand, !when, target),
-            // The top variable compared with a constant: one instruction that leaves it in place.
-            ExprKind::Binary(op, lhs, rhs) if self.compare_top(*op, lhs, rhs, when).is_some() => {
-                if let Some(jump) = self.compare_top(*op, lhs, rhs, when) {
-                    self.jump(jump, target, span);
-                }
-            }
-            // `e == 0` holds when `e` does not, and `e != 0` when it does: test `e` itself.
-            ExprKind::Binary(op @ (BinaryOp::Eq | BinaryOp::Ne), lhs, rhs)
-                if rhs.as_const() == Some(0) || lhs.as_const() == Some(0) =>
-            {
-                let operand = if rhs.as_const() == Some(0) { lhs } else { rhs };
-                self.cond(operand, when == (*op == BinaryOp::Ne), target);
-            }
-            // `a && b` is false as soon as `a` is; `a || b` true as soon as `a` is.
-            ExprKind::Binary(op @ (BinaryOp::And | BinaryOp::Or), lhs, rhs) => {
-                let decides = *op == BinaryOp::Or; // the value of `a` that decides the result
-                if when == decides {
-                    self.cond(lhs, when, target);
-                    self.cond(rhs, when, target);
-                } else {
-                    let skip = self.new_label();
-                    self.cond(lhs, decides, skip);
-                    self.cond(rhs, when, target);
-                    self.bind(skip);
-                }
-            }
-            ExprKind::Var(_) | ExprKind::Unary(UnaryOp::Neg, _) | ExprKind::Binary(..) => {
-                self.expr(expr);
-                self.jump(
-                    if when {
-                        Jump::IF_NON_ZERO
-                    } else {
-                        Jump::IF_ZERO
-                    },
-                    target,
-                    span,
-                );
-            }
+        };
+        Some((last, lhs, View::of(&last.rhs)))
+    }
+
+    fn span(self) -> &'a Span {
+        self.ops.last().map_or(&self.first.span, |last| &last.span)
+    }
+
+    /// The constant this is, if it is one.
+    fn as_const(self) -> Option<i64> {
+        match (self.ops, &self.first.kind) {
+            ([], ExprKind::Const(value)) => Some(*value),
+            (_, _) => None,
         }
     }
+
+    /// The variable this reads, if it is just that.
+    fn as_var(self) -> Option<VarId> {
+        match (self.ops, &self.first.kind) {
+            ([], ExprKind::Var(var)) => Some(*var),
+            (_, _) => None,
+        }
+    }
+}
+
+/// `n` with a `,` between groups of three digits, as the docs write limits: `65,535`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Whether `stmt` contains a `continue` of loop `id`.
@@ -578,8 +759,9 @@ fn continues(stmt: &Stmt, id: LoopId) -> bool {
     match &stmt.kind {
         StmtKind::Continue(target) => *target == id,
         StmtKind::If {
-            then, otherwise, ..
-        } => any(then) || any(otherwise),
+            branches,
+            otherwise,
+        } => branches.iter().any(|branch| any(&branch.then)) || any(otherwise),
         StmtKind::While { body, .. } | StmtKind::Loop { body, .. } | StmtKind::Block(body) => {
             any(body)
         }
@@ -594,34 +776,35 @@ fn continues(stmt: &Stmt, id: LoopId) -> bool {
 
 /// `value` as `var op rhs`, if it reads `var` once as its operand in a way a compound assignment
 /// can express: `var op rhs`, or `rhs op var` for the commutative `+` and `*`.
-fn compound(var: VarId, value: &Expr) -> Option<(BinOp, &Expr)> {
-    let ExprKind::Binary(op, lhs, rhs) = &value.kind else {
-        return None;
-    };
-    let op = op.op()?;
-    let is_var = |e: &Expr| e.kind == ExprKind::Var(var);
-    if is_var(lhs) && !mentions(rhs, var) {
+fn compound(var: VarId, value: View<'_>) -> Option<(BinOp, View<'_>)> {
+    let (operation, lhs, rhs) = value.split()?;
+    let op = operation.op.op()?;
+    if lhs.as_var() == Some(var) && !mentions(rhs, var) {
         return Some((op, rhs));
     }
-    if matches!(op, BinOp::Add | BinOp::Mul) && is_var(rhs) && !mentions(lhs, var) {
+    if matches!(op, BinOp::Add | BinOp::Mul) && rhs.as_var() == Some(var) && !mentions(lhs, var) {
         return Some((op, lhs));
     }
     None
 }
 
-/// Whether `expr` reads `var`.
-fn mentions(expr: &Expr, var: VarId) -> bool {
-    match &expr.kind {
+/// Whether `value` reads `var`.
+fn mentions(value: View<'_>, var: VarId) -> bool {
+    let leaf = match &value.first.kind {
         ExprKind::Const(_) => false,
         ExprKind::Var(other) => *other == var,
-        ExprKind::Unary(_, operand) => mentions(operand, var),
-        ExprKind::Binary(_, lhs, rhs) => mentions(lhs, var) || mentions(rhs, var),
-    }
+        ExprKind::Unary(_, operand) => mentions(View::of(operand), var),
+        ExprKind::Binary(..) => mentions(View::of(value.first), var),
+    };
+    leaf || value
+        .ops
+        .iter()
+        .any(|operation| mentions(View::of(&operation.rhs), var))
 }
 
 /// The one instruction that computes `x op value` in place for a constant `value`, if there is
 /// one: `ADD ±k`, `MULK k`, `DIVK k`, `MODK k`.
-fn immediate(op: BinOp, value: &Expr) -> Option<Instr> {
+fn immediate(op: BinOp, value: View<'_>) -> Option<Instr> {
     let k = value.as_const()?;
     match op {
         BinOp::Add => Some(Instr::Add(k)),

@@ -21,10 +21,23 @@ pub struct Compiled {
 ///
 /// On failure, returns every error and warning, in source order.
 pub fn compile(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<LangError>> {
-    let (stmts, mut diagnostics) = syntax::parse(source);
-    let (program, check_diagnostics) = check::check(&stmts);
-    diagnostics.extend(check_diagnostics);
-    diagnostics.sort_by_key(|error| error.span().start);
+    // Every stage recurses as deep as the program nests, so all of them run on a stack of known
+    // size, whatever the caller's.
+    syntax::on_front_end_stack(|| compile_here(source, source_map))
+        .unwrap_or_else(|why| Err(vec![too_large(0, format!("internal error: {why}"))]))
+}
+
+fn compile_here(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<LangError>> {
+    let (stmts, syntax_errors) = syntax::parse_here(source);
+    // A program that does not parse is not checked: a statement skipped by the parser's recovery
+    // may hold the declaration or the use that a semantic diagnostic would miss, so every one of
+    // them could be a false report. Go and Python stop at syntax errors too.
+    if !syntax_errors.is_empty() {
+        return Err(syntax_errors);
+    }
+    let (program, mut diagnostics) = check::check(&stmts);
+    // Code generation reads the checked program only; a large input's syntax tree goes first.
+    drop(stmts);
     if diagnostics.iter().any(is_error) {
         return Err(diagnostics);
     }
@@ -242,6 +255,102 @@ mod tests {
                 Instr::Halt,
             ]
         );
+    }
+
+    #[test]
+    fn a_syntax_error_hides_the_semantic_diagnostics_it_could_cause() {
+        // The use of `x` is in a statement that does not parse, so `x` is not unused; the
+        // declaration of `y` does not parse, so its use is not an unknown variable.
+        for source in [
+            "var x = 1;\nprint(x +);\n",
+            "var y = 1 +;\nprint(y);\n",
+            "var z = 1 $ 2;\nprint(z);\nbreak;\n",
+        ] {
+            let errors = compile(source, None).unwrap_err();
+            let codes: Vec<&str> = errors.iter().map(LangError::code).collect();
+            assert!(
+                codes.iter().all(|code| ["E0001", "E0002"].contains(code)),
+                "{source:?}: {codes:?}"
+            );
+        }
+    }
+
+    #[test]
+    #[allow(clippy::wildcard_enum_match_arm)]
+    fn only_the_first_misspellings_get_a_suggestion() {
+        use crate::diag::MAX_SUGGESTION_SEARCHES;
+        let mut source = String::from("var count = 0;\nouter: {\n");
+        for _ in 0..MAX_SUGGESTION_SEARCHES + 10 {
+            source.push_str("print(cout);\ncont = 1;\nbreak outr;\n");
+        }
+        source.push_str("print(count);\n}\n");
+        let errors = compile(&source, None).unwrap_err();
+        let suggested: Vec<bool> = errors
+            .iter()
+            .map(|error| match error {
+                LangError::UnknownVariable { suggestion, .. }
+                | LangError::UndeclaredAssignment { suggestion, .. }
+                | LangError::UnknownLabel { suggestion, .. } => suggestion.is_some(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(suggested.len(), 3 * (MAX_SUGGESTION_SEARCHES + 10));
+        assert!(suggested[..MAX_SUGGESTION_SEARCHES].iter().all(|s| *s));
+        assert!(!suggested[MAX_SUGGESTION_SEARCHES..].iter().any(|s| *s));
+    }
+
+    /// Programs nested `n` levels deep in each way there is, with the byte offset of the token
+    /// that opens the deepest level. The test threads' small stacks (2 MiB) show that every stage
+    /// takes the limit.
+    fn nested(n: usize) -> Vec<(String, usize)> {
+        let wrap = |open: &str, inner: &str, close: &str| {
+            let text = format!("{}{inner}{}", open.repeat(n), close.repeat(n));
+            let deepest =
+                open.len() * n - open.len() + open.find(['(', '{', '-', '!']).unwrap_or(0);
+            (text, deepest)
+        };
+        let (parens, at) = wrap("(", "x", ")");
+        let (blocks, block_at) = wrap("{", "x = 2;", "}");
+        // Every precedence level on the way down, so the parser's precedence climbing recurses
+        // too, and an `if` in every block.
+        let (mixed, mixed_at) = wrap("x || x && x == x < x + -x * (", "x", ")");
+        let (ifs, if_at) = wrap("if x { x = 1 + x;", "x = 2;", "}");
+        let (minus, minus_at) = wrap("- ", "x", "");
+        let (not, not_at) = wrap("!", "x", "");
+        let labels: String = (0..n)
+            .map(|i| format!("{}l{i}:\n", " ".repeat(i)))
+            .collect();
+        let label_at = labels.rfind(':').unwrap_or(0) + 1;
+        let prelude = "var x = 1;\n";
+        [
+            // `var _y = …;`, not `print(…)`, whose own `(` would count a level.
+            (format!("var _y = {parens};"), at + "var _y = ".len()),
+            (blocks, block_at),
+            (format!("var _y = {mixed};"), mixed_at + "var _y = ".len()),
+            (ifs, if_at),
+            (format!("var _y = {minus};"), minus_at + "var _y = ".len()),
+            (format!("var _y = {not};"), not_at + "var _y = ".len()),
+            (format!("{labels}{}halt;", " ".repeat(n)), label_at),
+        ]
+        .into_iter()
+        .map(|(source, at)| (format!("{prelude}{source}"), at + prelude.len()))
+        .collect()
+    }
+
+    #[test]
+    fn nesting_up_to_the_limit_compiles_and_one_more_is_e0015() {
+        use crate::syntax::MAX_NESTING;
+        for (source, _) in nested(MAX_NESTING) {
+            if let Err(errors) = compile(&source, Some("deep.mova")) {
+                panic!("{}: {errors:#?}", &source[..80.min(source.len())]);
+            }
+        }
+        for (source, at) in nested(MAX_NESTING + 1) {
+            let errors = compile(&source, None).unwrap_err();
+            let too_deep: Vec<&LangError> = errors.iter().filter(|e| e.code() == "E0015").collect();
+            assert_eq!(too_deep.len(), 1, "{}: {errors:#?}", &source[..80]);
+            assert_eq!(too_deep[0].span().start, at, "{}", &source[..80]);
+        }
     }
 
     #[test]

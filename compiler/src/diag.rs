@@ -1,12 +1,13 @@
 //! Diagnostics: the one data type every stage's errors convert to, and the one place they are rendered.
 //!
 //! Stages report errors as their own `thiserror` enums and convert them to [`Diagnostic`]s; only
-//! [`render`] turns diagnostics into text, with ariadne, so every error looks the same and tests can
-//! render without colour.
+//! [`write_human`] (drawing with [`crate::snippet`], in ariadne's layout) and [`write_json`] turn
+//! diagnostics into text, so every error looks the same and tests can render without colour. Both
+//! write a diagnostic at a time and index the source once, so their memory and time grow with the
+//! input and the output, never with the product of a line's length and its diagnostics.
 
-use ariadne::{Color, Config, IndexType, Label, Report, ReportKind, Source};
-use mova_lang::srcmap::line_column;
-use std::io::IsTerminal;
+use crate::snippet::{LineIndex, draw};
+use std::io::{self, IsTerminal, Write};
 use std::ops::Range;
 
 /// A byte range in a source file.
@@ -100,45 +101,99 @@ impl ColorChoice {
     }
 }
 
+/// Writes diagnostics about `source` (shown as `path`) to `out` as text for people.
+pub fn write_human(
+    out: &mut dyn Write,
+    diagnostics: &[Diagnostic],
+    path: &str,
+    source: &str,
+    color: bool,
+) -> io::Result<()> {
+    let index = LineIndex::new(source);
+    for diagnostic in diagnostics {
+        out.write_all(draw(diagnostic, path, &index, color).as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Writes diagnostics about `source` (shown as `path`) to `out` as JSON, one object per line, as
+/// rustc's `--error-format=json` does. Lines and columns are 1-based, columns counted in
+/// characters; `span` holds byte offsets.
+pub fn write_json(
+    out: &mut dyn Write,
+    diagnostics: &[Diagnostic],
+    path: &str,
+    source: &str,
+) -> io::Result<()> {
+    let index = LineIndex::new(source);
+    let location = |span: &Span| {
+        let span = clamp(span, source);
+        let (line, column) = index.line_column(span.start);
+        let (end_line, end_column) = index.line_column(span.end);
+        serde_json::json!({
+            "line": line,
+            "column": column,
+            "end_line": end_line,
+            "end_column": end_column,
+            "span": { "start": span.start, "end": span.end },
+        })
+    };
+    for diagnostic in diagnostics {
+        let secondary: Vec<serde_json::Value> = diagnostic
+            .secondary
+            .iter()
+            .map(|(span, label)| {
+                let mut value = location(span);
+                value["label"] = serde_json::Value::from(label.as_str());
+                value
+            })
+            .collect();
+        let mut value = location(&diagnostic.span);
+        value["file"] = serde_json::Value::from(path);
+        value["severity"] = serde_json::Value::from(severity_name(diagnostic.severity));
+        value["code"] = serde_json::Value::from(diagnostic.code);
+        value["message"] = serde_json::Value::from(diagnostic.message.as_str());
+        value["label"] = serde_json::Value::from(diagnostic.label.as_str());
+        value["help"] = serde_json::Value::from(diagnostic.help.as_deref());
+        value["secondary"] = serde_json::Value::from(secondary);
+        writeln!(out, "{value}")?;
+    }
+    Ok(())
+}
+
+/// A message that has no place in a source (a file that cannot be read, the final summary, a
+/// usage error) as one JSON object with the same fields as a diagnostic's: those of a place are
+/// null, and `file` is the file it is about, if any.
+pub fn json_message(severity: Severity, file: Option<&str>, message: &str) -> String {
+    serde_json::json!({
+        "file": file,
+        "line": null,
+        "column": null,
+        "end_line": null,
+        "end_column": null,
+        "span": null,
+        "severity": severity_name(severity),
+        "code": null,
+        "message": message,
+        "label": null,
+        "help": null,
+        "secondary": [],
+    })
+    .to_string()
+}
+
+fn severity_name(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    }
+}
+
 /// Renders diagnostics about `source` (shown as `path`) as text, with or without colour.
 pub fn render(diagnostics: &[Diagnostic], path: &str, source: &str, color: bool) -> String {
     let mut out = Vec::new();
-    let mut cache = (path.to_owned(), Source::from(source));
-    for diagnostic in diagnostics {
-        let (kind, accent) = match diagnostic.severity {
-            Severity::Error => (ReportKind::Error, Color::Red),
-            Severity::Warning => (ReportKind::Warning, Color::Yellow),
-        };
-        let span = clamp(&diagnostic.span, source);
-        let mut report = Report::build(kind, (path.to_owned(), span.clone()))
-            .with_config(
-                Config::new()
-                    .with_index_type(IndexType::Byte)
-                    .with_color(color),
-            )
-            .with_message(&diagnostic.message)
-            .with_label(
-                Label::new((path.to_owned(), span))
-                    .with_message(&diagnostic.label)
-                    .with_color(accent)
-                    .with_priority(1),
-            );
-        if let Some(code) = diagnostic.code {
-            report = report.with_code(code);
-        }
-        for (span, label) in &diagnostic.secondary {
-            report = report.with_label(
-                Label::new((path.to_owned(), clamp(span, source)))
-                    .with_message(label)
-                    .with_color(Color::Blue),
-            );
-        }
-        if let Some(help) = &diagnostic.help {
-            report = report.with_help(help);
-        }
-        // Writing into a Vec cannot fail; a failure would only lose this report's text.
-        let _ = report.finish().write(&mut cache, &mut out);
-    }
+    // Writing into a Vec cannot fail.
+    let _ = write_human(&mut out, diagnostics, path, source, color);
     String::from_utf8_lossy(&out).into_owned()
 }
 
@@ -152,47 +207,12 @@ pub enum ErrorFormat {
     Json,
 }
 
-/// Renders diagnostics as JSON, one object per line, as rustc's `--error-format=json` does. Lines
-/// and columns are 1-based, columns counted in characters; `span` holds byte offsets.
+/// Renders diagnostics as JSON, one object per line (see [`write_json`]).
 pub fn render_json(diagnostics: &[Diagnostic], path: &str, source: &str) -> String {
-    let location = |span: &Span| {
-        let span = clamp(span, source);
-        let (line, column) = line_column(source, span.start);
-        let (end_line, end_column) = line_column(source, span.end);
-        serde_json::json!({
-            "line": line,
-            "column": column,
-            "end_line": end_line,
-            "end_column": end_column,
-            "span": { "start": span.start, "end": span.end },
-        })
-    };
-    let mut out = String::new();
-    for diagnostic in diagnostics {
-        let secondary: Vec<serde_json::Value> = diagnostic
-            .secondary
-            .iter()
-            .map(|(span, label)| {
-                let mut value = location(span);
-                value["label"] = serde_json::Value::from(label.as_str());
-                value
-            })
-            .collect();
-        let mut value = location(&diagnostic.span);
-        value["file"] = serde_json::Value::from(path);
-        value["severity"] = serde_json::Value::from(match diagnostic.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        });
-        value["code"] = serde_json::Value::from(diagnostic.code);
-        value["message"] = serde_json::Value::from(diagnostic.message.as_str());
-        value["label"] = serde_json::Value::from(diagnostic.label.as_str());
-        value["help"] = serde_json::Value::from(diagnostic.help.as_deref());
-        value["secondary"] = serde_json::Value::from(secondary);
-        out.push_str(&value.to_string());
-        out.push('\n');
-    }
-    out
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = write_json(&mut out, diagnostics, path, source);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Keeps a span inside the source, so a diagnostic at the end of the input still renders.
@@ -201,21 +221,75 @@ fn clamp(span: &Span, source: &str) -> Span {
     span.start.min(end)..end
 }
 
-/// Suggests the candidate closest to `name`, if one is close enough to be a likely typo.
+/// The most candidates a suggestion is searched among: with more, none is offered, so one search
+/// costs at most this many comparisons. Python's `NameError` suggestions have the same limit.
+pub const MAX_SUGGESTION_CANDIDATES: usize = 750;
+
+/// The longest name a suggestion is searched for or offered, in bytes (Python's limit too): one
+/// comparison costs at most this squared.
+pub const MAX_SUGGESTION_LEN: usize = 40;
+
+/// How many suggestion searches one compilation makes; later errors come without a suggestion,
+/// so any number of misspelt names costs a bounded amount of searching. Clang's
+/// `-fspell-checking-limit` has the same default.
+pub const MAX_SUGGESTION_SEARCHES: usize = 50;
+
+/// Suggests the candidate closest to `name`, if one is close enough to be a likely typo: at most
+/// a third of the longer name's length in edits (at least one), ignoring ASCII case. Ties go to
+/// the candidate that sorts first. With more than [`MAX_SUGGESTION_CANDIDATES`] candidates there
+/// is no suggestion, and names longer than [`MAX_SUGGESTION_LEN`] are neither searched for nor
+/// offered.
 pub fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    if name.len() > MAX_SUGGESTION_LEN {
+        return None;
+    }
     let lower = name.to_ascii_lowercase();
-    candidates
-        .into_iter()
-        .map(|candidate| {
-            let distance = strsim::levenshtein(&lower, &candidate.to_ascii_lowercase());
-            (distance, candidate)
-        })
-        .filter(|&(distance, candidate)| distance <= (candidate.len().max(name.len()) / 3).max(1))
-        .min_by_key(|&(distance, _)| distance)
-        .map(|(_, candidate)| candidate)
+    let mut best: Option<(usize, &'a str)> = None;
+    for (seen, candidate) in candidates.into_iter().enumerate() {
+        if seen == MAX_SUGGESTION_CANDIDATES {
+            return None;
+        }
+        let limit = (candidate.len().max(name.len()) / 3).max(1);
+        // The distance is at least the difference in length, which costs nothing to check.
+        if candidate.len() > MAX_SUGGESTION_LEN || candidate.len().abs_diff(name.len()) > limit {
+            continue;
+        }
+        let distance = strsim::levenshtein(&lower, &candidate.to_ascii_lowercase());
+        if distance <= limit && best.is_none_or(|best| (distance, candidate) < best) {
+            best = Some((distance, candidate));
+        }
+    }
+    best.map(|(_, candidate)| candidate)
+}
+
+/// One compilation's suggestion searches: [`did_you_mean`], at most
+/// [`MAX_SUGGESTION_SEARCHES`] times.
+#[derive(Clone, Debug)]
+pub struct SuggestionBudget {
+    left: usize,
+}
+
+impl Default for SuggestionBudget {
+    fn default() -> Self {
+        SuggestionBudget {
+            left: MAX_SUGGESTION_SEARCHES,
+        }
+    }
+}
+
+impl SuggestionBudget {
+    /// [`did_you_mean`], while searches are left; then `None`.
+    pub fn did_you_mean<'a>(
+        &mut self,
+        name: &str,
+        candidates: impl IntoIterator<Item = &'a str>,
+    ) -> Option<&'a str> {
+        self.left = self.left.checked_sub(1)?;
+        did_you_mean(name, candidates)
+    }
 }
 
 #[cfg(test)]
@@ -258,10 +332,110 @@ mod tests {
     }
 
     #[test]
+    fn the_suggestion_search_is_bounded() {
+        // It looks at one candidate more than the limit to know there are too many, no further.
+        let names: Vec<String> = (0..10_000).map(|i| format!("name{i}")).collect();
+        let mut pulled = 0;
+        let found = did_you_mean(
+            "name1x",
+            names.iter().map(String::as_str).inspect(|_| pulled += 1),
+        );
+        assert_eq!((found, pulled), (None, MAX_SUGGESTION_CANDIDATES + 1));
+        let few = &names[..MAX_SUGGESTION_CANDIDATES];
+        assert_eq!(
+            did_you_mean("name1x", few.iter().map(String::as_str)),
+            Some("name1")
+        );
+        // A name too long to be searched for, or to be offered.
+        let long = "a".repeat(MAX_SUGGESTION_LEN + 1);
+        let longer = format!("{long}b");
+        assert_eq!(did_you_mean(&longer, [long.as_str()]), None);
+        assert_eq!(did_you_mean(&long[1..], [long.as_str()]), None);
+        // A budget of searches runs out.
+        let mut budget = SuggestionBudget::default();
+        for _ in 0..MAX_SUGGESTION_SEARCHES {
+            assert_eq!(budget.did_you_mean("PRNT", ["PRINT"]), Some("PRINT"));
+        }
+        assert_eq!(budget.did_you_mean("PRNT", ["PRINT"]), None);
+    }
+
+    #[test]
+    fn ties_go_to_the_first_name_in_order() {
+        assert_eq!(did_you_mean("ab", ["ac", "aa"]), Some("aa"));
+        assert_eq!(did_you_mean("ab", ["aa", "ac"]), Some("aa"));
+    }
+
+    #[test]
     fn suggestions_only_for_close_names() {
         let names = ["PRINT", "PUT", "POP"];
         assert_eq!(did_you_mean("PRNT", names), Some("PRINT"));
         assert_eq!(did_you_mean("pus", names), Some("PUT"));
         assert_eq!(did_you_mean("FROBNICATE", names), None);
+    }
+
+    /// `count` unused variables on one line, and their warnings.
+    fn one_long_line(count: usize) -> (String, Vec<Diagnostic>) {
+        let source: String = (0..count).map(|i| format!("var v{i}=1;")).collect();
+        let warnings = crate::compile::compile(&source, None).unwrap().warnings;
+        assert_eq!(warnings.len(), count);
+        (source, warnings.into_iter().map(Into::into).collect())
+    }
+
+    #[test]
+    fn a_long_line_is_shortened_around_the_span() {
+        let (source, diagnostics) = one_long_line(2_000);
+        let at = source.find("v1000=").unwrap();
+        let text = render(&diagnostics[1000..1001], "t.mova", &source, false);
+        assert_eq!(
+            text,
+            format!(
+                "[W0001] Warning: unused variable: `v1000`\n\
+                 \x20  ╭─[ t.mova:1:{column} ]\n\
+                 \x20  │\n\
+                 \x201 │ ...=1;var v997=1;var v998=1;var v999=1;var v1000=1;var v1001=1;var v1002=1;var v1003=1;va...\n\
+                 \x20  │                                            ──┬──  \n\
+                 \x20  │                                              ╰──── declared, but never read\n\
+                 \x20  │ \n\
+                 \x20  │ Help: if this is intentional, prefix it with an underscore: `_v1000`\n\
+                 ───╯\n",
+                column = at + 1
+            )
+        );
+    }
+
+    #[test]
+    fn diagnostics_on_one_line_cost_what_they_show_not_the_line() {
+        // Drawing every warning with the whole line would take more than `count` times the
+        // line's length; shortened, each takes a bounded size whatever the line's length.
+        let (source, diagnostics) = one_long_line(1_000);
+        let human = render(&diagnostics, "t.mova", &source, false);
+        let json = render_json(&diagnostics, "t.mova", &source);
+        let per_diagnostic = 800;
+        assert!(source.len() > 10 * per_diagnostic);
+        assert!(
+            human.len() < diagnostics.len() * per_diagnostic,
+            "{} bytes of human diagnostics",
+            human.len()
+        );
+        assert!(
+            json.len() < diagnostics.len() * per_diagnostic,
+            "{} bytes of JSON",
+            json.len()
+        );
+        let coloured = render(&diagnostics, "t.mova", &source, true);
+        assert!(coloured.len() < diagnostics.len() * 4 * per_diagnostic);
+    }
+
+    #[test]
+    fn a_secondary_block_is_headed_by_its_own_location() {
+        let diagnostic = Diagnostic::error("E9999", "twice", 15..16, "again here")
+            .with_secondary(4..5, "first here");
+        let text = render(&[diagnostic], "t3.mova", "var x = 1;\nvar x = 2;\n", false);
+        let headers: Vec<&str> = text.lines().filter(|line| line.contains("─[")).collect();
+        assert_eq!(
+            headers,
+            ["   ╭─[ t3.mova:2:5 ]", "   ├─[ t3.mova:1:5 ]"],
+            "{text}"
+        );
     }
 }

@@ -5,17 +5,19 @@
 //! ends with a comment giving the instruction's index, and for jumps the raw operand, so the listing
 //! also shows what is in the file.
 
-use mova_lang::isa::JumpTarget;
-use mova_lang::mvb::Program;
+use mova_lang::isa::{Instr, JumpTarget, Opcode};
+use mova_lang::mvb::{MAX_FILE_LEN, MAX_INSTRUCTIONS, Program, SECTION_HEADER_LEN};
 use std::collections::BTreeSet;
-use std::fmt::Write;
 
 /// Width of the label column.
 const LABEL_WIDTH: usize = 8;
 /// Width of the instruction column, before the comment.
 const INSTR_WIDTH: usize = 24;
+/// At most this many optional sections are noted one per line; the others are summed up in one
+/// line, so that a listing's length is bounded by its instructions, not by its sections.
+pub const MAX_SECTION_NOTES: usize = 8;
 
-/// Disassembles `program` into `.mvasm` text.
+/// Disassembles `program` into `.mvasm` text, at most [`max_listing_len`] bytes long.
 pub fn disassemble(program: &Program) -> String {
     let code = program.code();
     let targets: BTreeSet<u32> = (0u32..)
@@ -26,60 +28,158 @@ pub fn disassemble(program: &Program) -> String {
         })
         .collect();
 
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "; Mova bytecode, {} instruction{}",
-        code.len(),
-        if code.len() == 1 { "" } else { "s" }
-    );
-    for section in program.sections() {
-        let _ = writeln!(
-            out,
-            "; not shown: optional section 0x{:04X} ({} bytes)",
-            section.kind,
-            section.payload.len()
-        );
+    let mut out = header_line(code.len());
+    let sections = program.sections();
+    for section in sections.iter().take(MAX_SECTION_NOTES) {
+        out.push_str(&section_line(section.kind, section.payload.len()));
+    }
+    if let Some(rest) = sections
+        .get(MAX_SECTION_NOTES..)
+        .filter(|rest| !rest.is_empty())
+    {
+        let bytes = rest.iter().map(|section| section.payload.len()).sum();
+        out.push_str(&rest_line(rest.len(), bytes));
     }
     for (index, instr) in (0u32..).zip(code) {
         let label = if targets.contains(&index) {
-            format!("L{index}:")
+            label(index)
         } else {
             String::new()
         };
-        let text = match (instr.jump_target(index), instr.opcode().jump_operand()) {
-            (Some(JumpTarget::Index(target)), Some(at)) => {
-                let operands: Vec<String> = instr
-                    .operands()
-                    .iter()
-                    .enumerate()
-                    .map(|(i, value)| {
-                        if i == at {
-                            format!("L{target}")
-                        } else {
-                            value.to_string()
-                        }
-                    })
-                    .collect();
-                format!("{} {}", instr.opcode(), operands.join(", "))
-            }
-            (Some(JumpTarget::Index(_) | JumpTarget::OutOfRange(_)) | None, _) => instr.to_string(),
+        let target = match instr.jump_target(index) {
+            Some(JumpTarget::Index(target)) => Some(target),
+            Some(JumpTarget::OutOfRange(_)) | None => None,
         };
-        let comment = match instr.jump_target(index) {
-            Some(_) => format!("{index}: {instr}"),
-            None => index.to_string(),
-        };
-        let _ = writeln!(
-            out,
-            "{label:<LABEL_WIDTH$}{text:<INSTR_WIDTH$}; {comment}",
-            label = pad_label(&label),
-        );
+        out.push_str(&instr_line(
+            &label,
+            &text(instr, target),
+            &comment(index, instr),
+        ));
     }
     let end = u32::try_from(code.len()).unwrap_or(u32::MAX);
     if targets.contains(&end) {
-        let _ = writeln!(out, "L{end}:");
+        out.push_str(&end_line(end));
     }
     out
+}
+
+/// The longest listing [`disassemble`] can print: of a program with the most instructions a
+/// `.mvb` may hold, each of the widest line, and the most section notes. This is the limit on
+/// `.mvasm` input, so that every listing is read back. It is derived from the lines' own
+/// formatting and the instruction set, never written down separately.
+pub fn max_listing_len() -> usize {
+    let instructions = usize::try_from(MAX_INSTRUCTIONS).unwrap_or(usize::MAX);
+    let most_sections = MAX_FILE_LEN / SECTION_HEADER_LEN;
+    header_line(instructions).len()
+        + MAX_SECTION_NOTES * section_line(u16::MAX, MAX_FILE_LEN).len()
+        + rest_line(most_sections, MAX_FILE_LEN).len()
+        + instructions * max_line_len()
+        + end_line(MAX_INSTRUCTIONS).len()
+}
+
+/// An upper bound on the length of the line of one instruction: the longest label (of the
+/// largest index), the widest text and the widest comment of any opcode with any operands at the
+/// ends of their ranges, at the largest index.
+pub fn max_line_len() -> usize {
+    let mut widest_text = 0;
+    let mut widest_comment = 0;
+    let last = MAX_INSTRUCTIONS - 1;
+    for &opcode in Opcode::ALL {
+        for instr in extreme_instrs(opcode) {
+            widest_text = widest_text
+                .max(text(&instr, None).len())
+                .max(text(&instr, Some(MAX_INSTRUCTIONS)).len());
+            widest_comment = widest_comment.max(comment(last, &instr).len());
+        }
+    }
+    instr_line(
+        &label(MAX_INSTRUCTIONS),
+        &"x".repeat(widest_text),
+        &"x".repeat(widest_comment),
+    )
+    .len()
+}
+
+/// `opcode` with every combination of its operands at the ends of their ranges.
+fn extreme_instrs(opcode: Opcode) -> Vec<Instr> {
+    let mut operand_sets: Vec<Vec<i64>> = vec![Vec::new()];
+    for kind in opcode.operand_kinds() {
+        let (min, max) = kind.range();
+        operand_sets = operand_sets
+            .into_iter()
+            .flat_map(|set| {
+                [min, max].map(|value| {
+                    let mut set = set.clone();
+                    set.push(value);
+                    set
+                })
+            })
+            .collect();
+    }
+    operand_sets
+        .iter()
+        .filter_map(|operands| Instr::new(opcode, operands).ok())
+        .collect()
+}
+
+fn header_line(count: usize) -> String {
+    format!(
+        "; Mova bytecode, {count} instruction{}\n",
+        if count == 1 { "" } else { "s" }
+    )
+}
+
+fn section_line(kind: u16, len: usize) -> String {
+    format!("; not shown: optional section 0x{kind:04X} ({len} bytes)\n")
+}
+
+fn rest_line(count: usize, bytes: usize) -> String {
+    format!("; not shown: {count} more optional sections ({bytes} bytes)\n")
+}
+
+fn end_line(end: u32) -> String {
+    format!("{}\n", label(end))
+}
+
+fn label(index: u32) -> String {
+    format!("L{index}:")
+}
+
+/// The instruction as the assembler reads it: with its jump operand as the label of `target`.
+fn text(instr: &Instr, target: Option<u32>) -> String {
+    match (target, instr.opcode().jump_operand()) {
+        (Some(target), Some(at)) => {
+            let operands: Vec<String> = instr
+                .operands()
+                .iter()
+                .enumerate()
+                .map(|(i, value)| {
+                    if i == at {
+                        format!("L{target}")
+                    } else {
+                        value.to_string()
+                    }
+                })
+                .collect();
+            format!("{} {}", instr.opcode(), operands.join(", "))
+        }
+        (Some(_) | None, _) => instr.to_string(),
+    }
+}
+
+/// The comment: the index, and for a jump the instruction as stored, with its numeric operand.
+fn comment(index: u32, instr: &Instr) -> String {
+    match instr.opcode().jump_operand() {
+        Some(_) => format!("{index}: {instr}"),
+        None => index.to_string(),
+    }
+}
+
+fn instr_line(label: &str, text: &str, comment: &str) -> String {
+    format!(
+        "{label:<LABEL_WIDTH$}{text:<INSTR_WIDTH$}; {comment}\n",
+        label = pad_label(label),
+    )
 }
 
 /// A label longer than its column still needs a space after it.
@@ -118,5 +218,125 @@ mod tests {
         let text = disassemble(&program);
         assert!(text.ends_with("L2:\n"), "{text}");
         assert_eq!(assemble(&text).unwrap(), program);
+    }
+
+    #[test]
+    fn no_line_is_wider_than_the_widest_line() {
+        let widest = max_line_len();
+        let last = MAX_INSTRUCTIONS - 1;
+        for &opcode in Opcode::ALL {
+            for instr in extreme_instrs(opcode) {
+                for target in [None, Some(0), Some(MAX_INSTRUCTIONS)] {
+                    let line =
+                        instr_line(&label(last), &text(&instr, target), &comment(last, &instr));
+                    assert!(line.len() <= widest, "{line:?} is wider than {widest}");
+                }
+            }
+        }
+        // The bound is reached, by the widest mnemonic with two operands at their widest.
+        let jump = Instr::new(Opcode::IncJlt, &[i64::MIN, i64::from(i32::MIN)]).unwrap();
+        let line = instr_line(
+            &label(MAX_INSTRUCTIONS),
+            &text(&jump, None),
+            &comment(last, &jump),
+        );
+        assert_eq!(line.len(), widest);
+    }
+
+    #[test]
+    fn the_mvasm_limit_holds_the_longest_listing() {
+        use crate::driver::{InputKind, MAX_SOURCE_LEN};
+        let instructions = usize::try_from(MAX_INSTRUCTIONS).unwrap();
+        assert_eq!(InputKind::Assembly.max_len(), max_listing_len());
+        assert!(max_listing_len() >= instructions * max_line_len());
+        // What the issue met: 1.6 M wide instructions already overflow the `.mova` limit.
+        assert!(1_600_000 * max_line_len() > MAX_SOURCE_LEN);
+        assert!(1_600_000 * max_line_len() < max_listing_len());
+        // The sections' notes are bounded by the number noted one per line.
+        let notes = max_listing_len() - instructions * max_line_len();
+        assert!(notes < (MAX_SECTION_NOTES + 3) * 100, "{notes}");
+    }
+
+    #[test]
+    fn sections_beyond_the_noted_ones_are_summed_up() {
+        use mova_lang::mvb::Section;
+        let code = assemble("PUT 1\nPRINT\n").unwrap().code().to_vec();
+        let sections: Vec<Section> = (0..20)
+            .map(|i| Section {
+                kind: 0x8100 + i,
+                payload: vec![0; usize::from(i)],
+            })
+            .collect();
+        let program = Program::with_sections(code, sections).unwrap();
+        let text = disassemble(&program);
+        let notes: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("; not shown"))
+            .collect();
+        assert_eq!(notes.len(), MAX_SECTION_NOTES + 1, "{text}");
+        assert_eq!(
+            notes.last().copied(),
+            Some("; not shown: 12 more optional sections (162 bytes)")
+        );
+        assert_eq!(assemble(&text).unwrap().code(), program.code());
+    }
+
+    /// A program of `count` of the widest instructions a verified program can hold, each jumping
+    /// to itself so that every line has a label, disassembles within the `.mvasm` limit and
+    /// reassembles to the same bytes; returns the listing's length.
+    fn widest_round_trip(count: usize) -> usize {
+        let widest = Instr::new(Opcode::IncJlt, &[i64::MIN, 0]).unwrap();
+        let program = Program::with_sections(vec![widest; count], Vec::new()).unwrap();
+        let listing = disassemble(&program);
+        let len = listing.len();
+        assert!(len <= max_listing_len());
+        let reassembled = assemble(&listing).unwrap();
+        drop(listing);
+        assert!(reassembled.encode() == program.encode());
+        len
+    }
+
+    #[test]
+    fn wide_programs_round_trip_within_their_share_of_the_limit() {
+        let count = 20_000;
+        let len = widest_round_trip(count);
+        assert!(len <= count * max_line_len(), "{len}");
+    }
+
+    /// [`widest_round_trip`] at the largest size a `.mvb` may hold. It needs about 24 GB of
+    /// memory and minutes, so it is not run by default:
+    /// `cargo test --release -p mova-compiler --lib -- --ignored the_largest_program_round_trips`.
+    #[test]
+    #[ignore = "needs about 24 GB of memory; run it with --ignored"]
+    fn the_largest_program_round_trips() {
+        widest_round_trip(usize::try_from(MAX_INSTRUCTIONS).unwrap());
+    }
+
+    /// `n` with a comma between groups of three digits, as the docs write numbers.
+    fn with_commas(n: usize) -> String {
+        let digits = n.to_string();
+        let mut out = String::new();
+        for (i, digit) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(digit);
+        }
+        out
+    }
+
+    #[test]
+    fn the_docs_state_the_derived_limits() {
+        let assembly = include_str!("../../docs/assembly.md").replace('\n', " ");
+        let formats = include_str!("../../docs/formats.md").replace('\n', " ");
+        let limit = format!("{} bytes", with_commas(max_listing_len()));
+        assert!(assembly.contains(&format!("read up to {limit}")), "{limit}");
+        assert!(formats.contains(&format!("at most {limit}")), "{limit}");
+        assert!(assembly.contains(&format!("({} bytes:", max_line_len())));
+        assert!(assembly.contains(&format!("more than {MAX_SECTION_NOTES} optional sections")));
+        assert!(assembly.contains(&format!(
+            "may hold ({},",
+            with_commas(usize::try_from(MAX_INSTRUCTIONS).unwrap())
+        )));
     }
 }

@@ -1,25 +1,36 @@
-//! The file-handling edge shared by the `movac` and `mova` binaries: choosing what to do by the
-//! input's extension, reading files with size limits, loading a program from `.mova`, `.mvasm` or
-//! `.mvb`, and rendering diagnostics as the command line asked. Everything else in this crate works
-//! on strings and byte buffers.
+//! The file-handling edge shared by the `movac` and `mova` binaries: naming inputs (a file, or
+//! standard input as `-`), choosing what to do by the input's kind, reading with size limits,
+//! loading a program from `.mova`, `.mvasm` or `.mvb`, and writing diagnostics as the command line
+//! asked. Everything else in this crate works on strings and byte buffers.
 
-use crate::diag::{ColorChoice, Diagnostic, ErrorFormat, Severity, render, render_json};
-use mova_lang::mvb::{LoadError, MAX_FILE_LEN, Program};
+use crate::diag::{ColorChoice, Diagnostic, ErrorFormat, Severity, write_human, write_json};
+use mova_lang::mvb::{LoadError, MAX_FILE_LEN, Program, SIGNATURE};
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-/// The largest source file the tools read.
+/// The largest `.mova` source the tools read (`.mvasm` has its own limit, see
+/// [`InputKind::max_len`]).
 pub const MAX_SOURCE_LEN: usize = 64 << 20;
 
-/// What a file holds, by its extension.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The command-line name of standard input and standard output.
+pub const STDIO_ARG: &str = "-";
+
+/// The name diagnostics give standard input, as rustc does.
+pub const STDIN_NAME: &str = "<stdin>";
+
+/// What an input holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum InputKind {
     /// `.mova`: the pseudo-language.
+    #[value(name = "mova")]
     Language,
     /// `.mvasm`: textual bytecode.
+    #[value(name = "mvasm")]
     Assembly,
     /// `.mvb`: binary bytecode.
+    #[value(name = "mvb")]
     Bytecode,
 }
 
@@ -31,89 +42,179 @@ impl InputKind {
             Some("mvasm") => Ok(InputKind::Assembly),
             Some("mvb") => Ok(InputKind::Bytecode),
             Some(_) | None => Err(DriverError::UnknownExtension {
-                path: path.to_owned(),
+                file: path.display().to_string(),
             }),
+        }
+    }
+
+    /// The kind of bytes read from a stream that has no name to tell: bytecode if they start with
+    /// the `.mvb` signature, else a `.mova` source (as rustc takes standard input to be Rust).
+    pub fn sniff(bytes: &[u8]) -> InputKind {
+        if bytes.starts_with(&SIGNATURE) {
+            InputKind::Bytecode
+        } else {
+            InputKind::Language
+        }
+    }
+
+    /// The largest input of this kind the tools read: for `.mvasm`, the longest listing
+    /// `movac dis` can print, so that every listing is read back.
+    pub fn max_len(self) -> usize {
+        match self {
+            InputKind::Language => MAX_SOURCE_LEN,
+            InputKind::Assembly => crate::disasm::max_listing_len(),
+            InputKind::Bytecode => MAX_FILE_LEN,
         }
     }
 }
 
-/// Why a file could not be read or loaded.
+/// An input named on the command line: a file, or standard input when it is `-`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Input {
+    path: PathBuf,
+}
+
+impl Input {
+    /// The input a command-line argument names.
+    pub fn new(path: &Path) -> Input {
+        Input {
+            path: path.to_owned(),
+        }
+    }
+
+    /// Whether this is standard input.
+    pub fn is_stdin(&self) -> bool {
+        self.path == Path::new(STDIO_ARG)
+    }
+
+    /// The file, unless this is standard input.
+    pub fn path(&self) -> Option<&Path> {
+        (!self.is_stdin()).then_some(self.path.as_path())
+    }
+
+    /// What diagnostics call it: the path as given, or `<stdin>`.
+    pub fn name(&self) -> String {
+        match self.path() {
+            Some(path) => path.display().to_string(),
+            None => STDIN_NAME.to_owned(),
+        }
+    }
+
+    /// How to name it again on a command line.
+    fn arg(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+/// Why an input could not be read or loaded, or an output not written.
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
     /// The extension is not one the tools know.
-    #[error("unsupported input `{}`: expected a `.mova`, `.mvasm` or `.mvb` file", path.display())]
+    #[error(
+        "unsupported input `{file}`: expected a `.mova`, `.mvasm` or `.mvb` file (or name its kind \
+         with `--input-kind`)"
+    )]
     UnknownExtension {
-        /// The file.
-        path: PathBuf,
+        /// The input's name.
+        file: String,
     },
-    /// The file could not be read.
-    #[error("cannot read `{}`: {source}", path.display())]
+    /// The input could not be read.
+    #[error("cannot read `{file}`: {source}")]
     Read {
-        /// The file.
-        path: PathBuf,
+        /// The input's name.
+        file: String,
         /// Why.
         source: io::Error,
     },
-    /// A compile was asked of a file that is already bytecode.
-    #[error("`{}` is already bytecode; to list it, run `movac dis {}`", path.display(), path.display())]
+    /// A compile was asked of an input that is already bytecode.
+    #[error("`{file}` is already bytecode; to list it, run `movac dis {arg}`")]
     AlreadyBytecode {
-        /// The file.
-        path: PathBuf,
+        /// The input's name.
+        file: String,
+        /// The input as the command line names it.
+        arg: String,
     },
-    /// A syntax tree was asked of a file that has none.
-    #[error("`--emit ast` needs a `.mova` source, and `{}` is not one", path.display())]
+    /// A syntax tree was asked of an input that has none.
+    #[error("`--emit ast` needs a `.mova` source, and `{file}` is not one")]
     NoSyntaxTree {
-        /// The file.
-        path: PathBuf,
+        /// The input's name.
+        file: String,
     },
-    /// An output file could not be written.
-    #[error("cannot write `{}`: {source}", path.display())]
+    /// The output names the input file, which writing would destroy (as rustc refuses).
+    #[error("the input `{input}` would be overwritten by the output `{output}`")]
+    OutputIsInput {
+        /// The input's name.
+        input: String,
+        /// The output as given.
+        output: String,
+    },
+    /// Bytecode was to go to standard output, and that is a terminal.
+    #[error("refusing to write bytecode to a terminal: use -o FILE, or redirect standard output")]
+    BinaryToTerminal,
+    /// An output could not be written.
+    #[error("cannot write `{file}`: {source}")]
     Write {
-        /// The file.
-        path: PathBuf,
+        /// The output's name (`<stdout>` for standard output).
+        file: String,
         /// Why.
         source: io::Error,
     },
-    /// The file is larger than the tools accept.
-    #[error("`{}` is too large: the limit is {limit} bytes", path.display())]
+    /// The input is larger than the tools accept.
+    #[error("`{file}` is too large: the limit is {limit} bytes")]
     TooLarge {
-        /// The file.
-        path: PathBuf,
+        /// The input's name.
+        file: String,
         /// The limit.
         limit: usize,
     },
-    /// A source file is not UTF-8.
-    #[error("`{}` is not UTF-8 text: invalid byte at offset {offset}", path.display())]
+    /// A source is not UTF-8.
+    #[error("`{file}` is not UTF-8 text: invalid byte at offset {offset}")]
     NotUtf8 {
-        /// The file.
-        path: PathBuf,
+        /// The input's name.
+        file: String,
         /// Where the first invalid byte is.
         offset: usize,
     },
-    /// A `.mvb` file was refused by the verifier.
-    #[error("cannot load `{}`: {source}", path.display())]
+    /// A `.mvb` input was refused by the verifier.
+    #[error("cannot load `{file}`: {source}")]
     Bytecode {
-        /// The file.
-        path: PathBuf,
+        /// The input's name.
+        file: String,
         /// What the verifier found.
         source: LoadError,
     },
-    /// A source file has errors; `rendered` holds their diagnostics.
+    /// A source has errors, whose diagnostics have been written already.
     #[error(
-        "could not {verb} `{}` due to {count} previous error{}",
-        path.display(),
+        "could not {verb} `{file}` due to {count} previous error{}",
         if *count == 1 { "" } else { "s" }
     )]
     Source {
-        /// The file.
-        path: PathBuf,
-        /// "compile" or "assemble".
+        /// The input's name.
+        file: String,
+        /// "compile", "assemble" or "parse".
         verb: &'static str,
         /// How many errors.
         count: usize,
-        /// The rendered diagnostics (errors and warnings), to print before this error.
-        rendered: String,
     },
+}
+
+impl DriverError {
+    /// The file the error is about, if one is.
+    pub fn file(&self) -> Option<&str> {
+        match self {
+            DriverError::UnknownExtension { file }
+            | DriverError::Read { file, .. }
+            | DriverError::AlreadyBytecode { file, .. }
+            | DriverError::NoSyntaxTree { file }
+            | DriverError::Write { file, .. }
+            | DriverError::TooLarge { file, .. }
+            | DriverError::NotUtf8 { file, .. }
+            | DriverError::Bytecode { file, .. }
+            | DriverError::Source { file, .. } => Some(file),
+            DriverError::OutputIsInput { input, .. } => Some(input),
+            DriverError::BinaryToTerminal => None,
+        }
+    }
 }
 
 /// How the tools report diagnostics and what they put in the programs they build.
@@ -127,72 +228,191 @@ pub struct Options {
     pub source_map: bool,
 }
 
-/// A program loaded from a file, with the warnings its compilation gave (rendered; empty if none).
+/// An input's bytes, read within its kind's limit, and its kind.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Loaded {
-    /// The program.
-    pub program: Program,
-    /// The rendered warnings.
-    pub warnings: String,
+pub struct Opened {
+    /// What it holds.
+    pub kind: InputKind,
+    /// What diagnostics call it.
+    pub name: String,
+    arg: String,
+    bytes: Vec<u8>,
 }
 
-/// Renders diagnostics about `source` (shown as `path`) as `options` ask.
-pub fn render_diagnostics(
-    diagnostics: &[Diagnostic],
-    path: &Path,
-    source: &str,
-    options: &Options,
-) -> String {
-    let name = path.display().to_string();
-    match options.error_format {
-        ErrorFormat::Human => render(diagnostics, &name, source, options.color.for_stderr()),
-        ErrorFormat::Json => render_json(diagnostics, &name, source),
+impl Opened {
+    /// The text of a source: UTF-8, without the byte order mark that may start it (skipped as
+    /// rustc and Python do, so byte offsets in diagnostics count from after it).
+    pub fn text(self) -> Result<String, DriverError> {
+        let mut text = String::from_utf8(self.bytes).map_err(|error| DriverError::NotUtf8 {
+            file: self.name.clone(),
+            offset: error.utf8_error().valid_up_to(),
+        })?;
+        if text.starts_with(BOM) {
+            text.drain(..BOM.len());
+        }
+        Ok(text)
     }
+
+    /// Refuses a `.mvb` input where a source is needed, suggesting `movac dis`.
+    pub fn refuse_bytecode(&self) -> Result<(), DriverError> {
+        if self.kind == InputKind::Bytecode {
+            return Err(DriverError::AlreadyBytecode {
+                file: self.name.clone(),
+                arg: self.arg.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The verified program in a `.mvb` input.
+    pub fn program(self) -> Result<Program, DriverError> {
+        Program::decode(&self.bytes).map_err(|source| DriverError::Bytecode {
+            file: self.name,
+            source,
+        })
+    }
+}
+
+/// The UTF-8 byte order mark, which some editors put at the start of a text file.
+const BOM: &str = "\u{FEFF}";
+
+/// Reads `input`. Its kind is `kind` when given, else a file's extension, else (for standard
+/// input) what its first bytes say; a file of an unknown extension is refused before it is read.
+pub fn open(input: &Input, kind: Option<InputKind>) -> Result<Opened, DriverError> {
+    let name = input.name();
+    let (kind, bytes) = match (input.path(), kind) {
+        (Some(path), kind) => {
+            let kind = match kind {
+                Some(kind) => kind,
+                None => InputKind::of(path)?,
+            };
+            (kind, read_limited(path, kind.max_len())?)
+        }
+        (None, kind) => {
+            // The kind may depend on the bytes, so read up to the largest limit and check the
+            // kind's own limit afterwards.
+            let largest = [
+                InputKind::Language,
+                InputKind::Assembly,
+                InputKind::Bytecode,
+            ]
+            .map(InputKind::max_len)
+            .into_iter()
+            .max()
+            .unwrap_or(MAX_FILE_LEN);
+            let bytes = read_capped(io::stdin().lock(), largest, &name)?;
+            let kind = kind.unwrap_or_else(|| InputKind::sniff(&bytes));
+            if bytes.len() > kind.max_len() {
+                return Err(DriverError::TooLarge {
+                    file: name,
+                    limit: kind.max_len(),
+                });
+            }
+            (kind, bytes)
+        }
+    };
+    Ok(Opened {
+        kind,
+        name,
+        arg: input.arg(),
+        bytes,
+    })
 }
 
 /// Reads at most `limit` bytes of `path`, failing if the file is longer: a huge or endless file
 /// (a device, a pipe) can never make the tools allocate without bound.
 pub fn read_limited(path: &Path, limit: usize) -> Result<Vec<u8>, DriverError> {
-    let read_error = |source| DriverError::Read {
-        path: path.to_owned(),
+    let name = path.display().to_string();
+    let file = File::open(path).map_err(|source| DriverError::Read {
+        file: name.clone(),
         source,
-    };
-    let file = File::open(path).map_err(read_error)?;
+    })?;
+    // A regular file that is too large is refused by its size, without reading it; anything else
+    // (a pipe, a device) is read up to the limit.
+    let declared = file.metadata().ok().filter(std::fs::Metadata::is_file);
+    if declared.is_some_and(|meta| meta.len() > u64::try_from(limit).unwrap_or(u64::MAX)) {
+        return Err(DriverError::TooLarge { file: name, limit });
+    }
+    read_capped(file, limit, &name)
+}
+
+/// Reads at most `limit` bytes from `reader`, failing if there are more.
+fn read_capped(reader: impl Read, limit: usize, name: &str) -> Result<Vec<u8>, DriverError> {
     let mut bytes = Vec::new();
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    file.take(cap).read_to_end(&mut bytes).map_err(read_error)?;
+    reader
+        .take(cap)
+        .read_to_end(&mut bytes)
+        .map_err(|source| DriverError::Read {
+            file: name.to_owned(),
+            source,
+        })?;
     if bytes.len() > limit {
         return Err(DriverError::TooLarge {
-            path: path.to_owned(),
+            file: name.to_owned(),
             limit,
         });
     }
     Ok(bytes)
 }
 
-/// Reads a UTF-8 source file.
-pub fn read_source(path: &Path) -> Result<String, DriverError> {
-    String::from_utf8(read_limited(path, MAX_SOURCE_LEN)?).map_err(|error| DriverError::NotUtf8 {
-        path: path.to_owned(),
-        offset: error.utf8_error().valid_up_to(),
-    })
+/// Refuses an output that is the input file itself, under whatever path (`./x.mova`, a hard link,
+/// a symbolic link): writing it would destroy the input. Files are compared by device and inode.
+pub fn check_output(input: &Input, output: &Path) -> Result<(), DriverError> {
+    let Some(path) = input.path() else {
+        return Ok(());
+    };
+    if output == Path::new(STDIO_ARG) {
+        return Ok(());
+    }
+    match (std::fs::metadata(path), std::fs::metadata(output)) {
+        (Ok(input_meta), Ok(output_meta))
+            if input_meta.dev() == output_meta.dev() && input_meta.ino() == output_meta.ino() =>
+        {
+            Err(DriverError::OutputIsInput {
+                input: input.name(),
+                output: output.display().to_string(),
+            })
+        }
+        (Ok(_) | Err(_), Ok(_) | Err(_)) => Ok(()),
+    }
 }
 
-/// Reads and verifies a `.mvb` file.
-pub fn read_bytecode(path: &Path) -> Result<Program, DriverError> {
-    let bytes = read_limited(path, MAX_FILE_LEN)?;
-    Program::decode(&bytes).map_err(|source| DriverError::Bytecode {
-        path: path.to_owned(),
-        source,
-    })
+/// Writes diagnostics about `source` (called `name`) to `out` as `options` ask, a diagnostic at a
+/// time, so that their text is never all in memory at once.
+pub fn report(
+    out: &mut dyn Write,
+    diagnostics: &[Diagnostic],
+    name: &str,
+    source: &str,
+    options: &Options,
+) {
+    let mut out = BufWriter::new(out);
+    let written = match options.error_format {
+        ErrorFormat::Human => write_human(
+            &mut out,
+            diagnostics,
+            name,
+            source,
+            options.color.for_stderr(),
+        ),
+        ErrorFormat::Json => write_json(&mut out, diagnostics, name, source),
+    };
+    // Diagnostics go to standard error; when that cannot be written there is nowhere left to say
+    // so, and the exit status still tells.
+    let _ = written.and_then(|()| out.flush());
 }
 
-/// Compiles a `.mova` file or assembles a `.mvasm` file, as its extension says, rendering its
-/// diagnostics as `options` ask.
-pub fn build_file(path: &Path, options: &Options) -> Result<Loaded, DriverError> {
-    let kind = InputKind::of(path)?;
-    let source = read_source(path)?;
-    let name = path.display().to_string();
+/// Compiles a `.mova` or assembles a `.mvasm` input, writing its diagnostics to `out`.
+pub fn build(
+    opened: Opened,
+    options: &Options,
+    out: &mut dyn Write,
+) -> Result<Program, DriverError> {
+    opened.refuse_bytecode()?;
+    let kind = opened.kind;
+    let name = opened.name.clone();
+    let source = opened.text()?;
     let map = options.source_map.then_some(name.as_str());
     let (program, diagnostics, verb): (Option<Program>, Vec<Diagnostic>, _) = match kind {
         InputKind::Language => match crate::compile::compile(&source, map) {
@@ -203,31 +423,23 @@ pub fn build_file(path: &Path, options: &Options) -> Result<Loaded, DriverError>
             ),
             Err(all) => (None, to_diagnostics(all), "compile"),
         },
-        InputKind::Assembly => {
+        // Bytecode was refused above; it is named here only to keep the match exhaustive.
+        InputKind::Assembly | InputKind::Bytecode => {
             let (program, errors) = crate::asm::assemble_errors(&source, map);
             (program, to_diagnostics(errors), "assemble")
-        }
-        InputKind::Bytecode => {
-            return Err(DriverError::AlreadyBytecode {
-                path: path.to_owned(),
-            });
         }
     };
     let errors = diagnostics
         .iter()
         .filter(|d| d.severity == Severity::Error)
         .count();
-    let rendered = render_diagnostics(&diagnostics, path, &source, options);
+    report(out, &diagnostics, &name, &source, options);
     match program {
-        Some(program) if errors == 0 => Ok(Loaded {
-            program,
-            warnings: rendered,
-        }),
+        Some(program) if errors == 0 => Ok(program),
         Some(_) | None => Err(DriverError::Source {
-            path: path.to_owned(),
+            file: name,
             verb,
             count: errors,
-            rendered,
         }),
     }
 }
@@ -236,13 +448,61 @@ fn to_diagnostics<E: Into<Diagnostic>>(errors: Vec<E>) -> Vec<Diagnostic> {
     errors.into_iter().map(Into::into).collect()
 }
 
-/// Loads a program from a `.mova`, `.mvasm` or `.mvb` file, chosen by its extension.
-pub fn load_program(path: &Path, options: &Options) -> Result<Loaded, DriverError> {
-    match InputKind::of(path)? {
-        InputKind::Language | InputKind::Assembly => build_file(path, options),
-        InputKind::Bytecode => Ok(Loaded {
-            program: read_bytecode(path)?,
-            warnings: String::new(),
-        }),
+/// Loads a program from a `.mova`, `.mvasm` or `.mvb` file, or from standard input for `-`, by
+/// its kind; a source's diagnostics go to `out`.
+pub fn load_program(
+    path: &Path,
+    options: &Options,
+    out: &mut dyn Write,
+) -> Result<Program, DriverError> {
+    let opened = open(&Input::new(path), None)?;
+    match opened.kind {
+        InputKind::Language | InputKind::Assembly => build(opened, options, out),
+        InputKind::Bytecode => opened.program(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opened(kind: InputKind, bytes: &[u8]) -> Opened {
+        Opened {
+            kind,
+            name: "t.mova".into(),
+            arg: "t.mova".into(),
+            bytes: bytes.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped_once() {
+        assert_eq!(
+            opened(InputKind::Language, b"\xEF\xBB\xBFvar")
+                .text()
+                .unwrap(),
+            "var"
+        );
+        assert_eq!(
+            opened(InputKind::Language, b"\xEF\xBB\xBF\xEF\xBB\xBFx")
+                .text()
+                .unwrap(),
+            "\u{FEFF}x"
+        );
+    }
+
+    #[test]
+    fn standard_input_is_bytecode_only_with_the_signature() {
+        assert_eq!(InputKind::sniff(&SIGNATURE), InputKind::Bytecode);
+        assert_eq!(InputKind::sniff(b"PUT 1\n"), InputKind::Language);
+        assert_eq!(InputKind::sniff(b""), InputKind::Language);
+    }
+
+    #[test]
+    fn stdin_is_named_like_rustc_does() {
+        let stdin = Input::new(Path::new("-"));
+        assert!(stdin.is_stdin());
+        assert_eq!(stdin.name(), "<stdin>");
+        assert_eq!(Input::new(Path::new("./-x")).name(), "./-x");
     }
 }

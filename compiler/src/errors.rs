@@ -126,6 +126,23 @@ pub enum LangError {
         /// Which limit.
         what: String,
     },
+    /// A line in an indented body whose indentation cannot be compared with its label's line's
+    /// without knowing how wide a tab is.
+    #[error("inconsistent use of tabs and spaces in indentation")]
+    InconsistentIndentation {
+        /// The line's indentation.
+        span: Span,
+        /// The label's line's indentation.
+        label: Span,
+    },
+    /// A program nested deeper than the compiler goes.
+    #[error("nesting too deep: more than {limit} levels")]
+    TooDeep {
+        /// The token that opens the level past the limit.
+        span: Span,
+        /// The limit ([`MAX_NESTING`](crate::syntax::MAX_NESTING)).
+        limit: usize,
+    },
     /// A variable that is never read.
     #[error("unused variable: `{name}`")]
     UnusedVariable {
@@ -173,6 +190,8 @@ impl LangError {
             LangError::UndeclaredAssignment { .. } => "E0011",
             LangError::InvalidNumber { .. } => "E0012",
             LangError::TooLarge { .. } => "E0013",
+            LangError::InconsistentIndentation { .. } => "E0014",
+            LangError::TooDeep { .. } => "E0015",
             LangError::UnusedVariable { .. } => "W0001",
             LangError::Unreachable { .. } => "W0002",
             LangError::AlwaysTraps { .. } => "W0003",
@@ -197,7 +216,9 @@ impl LangError {
             | LangError::LiteralOutOfRange { .. }
             | LangError::UndeclaredAssignment { .. }
             | LangError::InvalidNumber { .. }
-            | LangError::TooLarge { .. } => Severity::Error,
+            | LangError::TooLarge { .. }
+            | LangError::InconsistentIndentation { .. }
+            | LangError::TooDeep { .. } => Severity::Error,
         }
     }
 
@@ -217,6 +238,8 @@ impl LangError {
             | LangError::UndeclaredAssignment { span, .. }
             | LangError::InvalidNumber { span, .. }
             | LangError::TooLarge { span, .. }
+            | LangError::InconsistentIndentation { span, .. }
+            | LangError::TooDeep { span, .. }
             | LangError::UnusedVariable { span, .. }
             | LangError::Unreachable { span, .. }
             | LangError::AlwaysTraps { span, .. } => span,
@@ -251,6 +274,12 @@ impl From<LangError> for Diagnostic {
                     .secondary
                     .push((previous.clone(), String::from("expected `;` after this")));
             }
+            LangError::InconsistentIndentation { label, .. } => {
+                diagnostic.secondary.push((
+                    label.clone(),
+                    String::from("the label's line is indented like this"),
+                ));
+            }
             LangError::Unreachable { cause, what, .. } => {
                 diagnostic.secondary.push((
                     cause.clone(),
@@ -270,6 +299,7 @@ impl From<LangError> for Diagnostic {
             | LangError::UndeclaredAssignment { .. }
             | LangError::InvalidNumber { .. }
             | LangError::TooLarge { .. }
+            | LangError::TooDeep { .. }
             | LangError::UnusedVariable { .. }
             | LangError::AlwaysTraps { .. } => {}
         }
@@ -354,11 +384,7 @@ fn describe(error: &LangError) -> (String, Option<String>) {
             did_you_mean(suggestion).or_else(|| Some(format!("declare it with `var {name} = …;`"))),
         ),
         LangError::InvalidNumber { reason, .. } => (
-            match reason {
-                IntError::InvalidDigit(c) => format!("`{c}` is not a digit here"),
-                IntError::NoDigits => String::from("no digits after the prefix"),
-                IntError::OutOfRange => String::from("does not fit in 64 bits"),
-            },
+            reason.to_string(),
             Some(
                 "integers are decimal or `0x` hexadecimal, with `_` allowed between digits".into(),
             ),
@@ -376,6 +402,18 @@ fn describe(error: &LangError) -> (String, Option<String>) {
             Some(format!(
                 "if this is intentional, prefix it with an underscore: `_{name}`"
             )),
+        ),
+        LangError::InconsistentIndentation { .. } => (
+            "this indentation is deeper or shallower depending on how wide a tab is".into(),
+            Some("indent a label's line and its body alike: with spaces only, or tabs only".into()),
+        ),
+        LangError::TooDeep { limit, .. } => (
+            format!("this opens level {}", limit + 1),
+            Some(
+                "brackets, blocks, indented bodies and prefix operators each count a level; \
+                 compute an inner part into a variable first"
+                    .into(),
+            ),
         ),
         LangError::Unreachable { .. } => ("unreachable statement".into(), None),
         LangError::AlwaysTraps { .. } => ("this traps whenever it runs".into(), None),

@@ -55,13 +55,12 @@ pub enum StmtKind {
     Print(Expr),
     /// Sleeps for a number of milliseconds.
     Sleep(Expr),
-    /// Runs `then` if `cond` is non-zero, else `otherwise`.
+    /// Runs the first branch whose condition is non-zero, else `otherwise`: an `if … else if …`
+    /// chain as a list, so that its length costs no depth.
     If {
-        /// The condition.
-        cond: Expr,
-        /// The branch taken when it holds.
-        then: Vec<Stmt>,
-        /// The other branch (empty when there is no `else`).
+        /// The `if` and each `else if`, in order.
+        branches: Vec<Branch>,
+        /// The `else` block (empty when there is none).
         otherwise: Vec<Stmt>,
     },
     /// Runs `body` while `cond` is non-zero.
@@ -90,6 +89,17 @@ pub enum StmtKind {
     Block(Vec<Stmt>),
 }
 
+/// One `if` of an `if … else if …` chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Branch {
+    /// The condition.
+    pub cond: Expr,
+    /// The statements run when it holds.
+    pub then: Vec<Stmt>,
+    /// From this branch's `if` to the end of the chain.
+    pub span: Span,
+}
+
 /// A checked expression.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Expr {
@@ -108,11 +118,62 @@ pub enum ExprKind {
     Var(VarId),
     /// `-e` or `!e`.
     Unary(UnaryOp, Box<Expr>),
-    /// `a op b`; `&&` and `||` short-circuit.
-    Binary(BinaryOp, Box<Expr>, Box<Expr>),
+    /// A chain of operations, `((first op₁ rhs₁) op₂ rhs₂) …`, as in the syntax tree
+    /// ([`ast::ExprKind::Binary`](crate::syntax::ast::ExprKind::Binary)); `&&` and `||`
+    /// short-circuit. `first` is never itself a chain and the list is never empty, and the
+    /// expression's span is its last operation's.
+    Binary(Box<Expr>, Vec<Operation>),
+}
+
+/// One operation of a chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operation {
+    /// The operator.
+    pub op: BinaryOp,
+    /// The right operand.
+    pub rhs: Expr,
+    /// The chain up to and including this operation.
+    pub span: Span,
 }
 
 impl Expr {
+    /// `self op rhs` over `span`: a chain continued, or a new one.
+    pub fn then(self, op: BinaryOp, rhs: Expr, span: Span) -> Expr {
+        let operation = Operation {
+            op,
+            rhs,
+            span: span.clone(),
+        };
+        let kind = match self.kind {
+            ExprKind::Binary(first, mut rest) => {
+                rest.push(operation);
+                ExprKind::Binary(first, rest)
+            }
+            kind @ (ExprKind::Const(_) | ExprKind::Var(_) | ExprKind::Unary(..)) => {
+                ExprKind::Binary(
+                    Box::new(Expr {
+                        kind,
+                        span: self.span,
+                    }),
+                    vec![operation],
+                )
+            }
+        };
+        Expr { kind, span }
+    }
+
+    /// The same expression over another span (its parentheses, say): a chain's last operation
+    /// takes it too, so that the two stay equal.
+    pub fn with_span(mut self, span: Span) -> Expr {
+        if let ExprKind::Binary(_, rest) = &mut self.kind
+            && let Some(last) = rest.last_mut()
+        {
+            last.span = span.clone();
+        }
+        self.span = span;
+        self
+    }
+
     /// The constant this expression is, if it is one.
     pub fn as_const(&self) -> Option<i64> {
         match self.kind {

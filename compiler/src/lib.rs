@@ -2,7 +2,8 @@
 //!
 //! [`asm`], [`disasm`] and [`diag`] do no I/O: they turn text into
 //! [`Program`](mova_lang::Program)s and back, and errors into [`Diagnostic`](diag::Diagnostic)s.
-//! [`driver`] is the file-handling edge that the `movac` and `mova` binaries share.
+//! [`driver`] is the file-handling edge that the `movac` and `mova` binaries share, and [`stdio`]
+//! how all three binaries write standard output and error.
 
 pub mod asm;
 pub mod check;
@@ -14,6 +15,8 @@ pub mod driver;
 pub mod errors;
 pub mod hir;
 pub mod number;
+pub mod snippet;
+pub mod stdio;
 pub mod syntax;
 pub mod syntax_error;
 

@@ -1,13 +1,15 @@
 //! `movac`: compiles `.mova` and assembles `.mvasm` into `.mvb` bytecode, checks sources, and
 //! disassembles `.mvb` back into `.mvasm`.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use mova_compiler::diag::{ColorChoice, Diagnostic, ErrorFormat};
-use mova_compiler::driver::{self, DriverError, InputKind, Options, render_diagnostics};
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use mova_compiler::diag::{self, ColorChoice, Diagnostic, ErrorFormat, Severity};
+use mova_compiler::driver::{self, DriverError, Input, InputKind, Options, STDIO_ARG};
 use mova_compiler::syntax::{self, ast, token_listing};
 use mova_compiler::{asm, disassemble};
+use std::ffi::OsString;
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -18,19 +20,19 @@ use std::process::ExitCode;
     version,
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
-    after_help = "Exit status: 0 on success, 1 when the input has errors or a file cannot be \
+    after_help = "An INPUT or FILE of `-` is standard input or standard output.\n\n\
+                  Exit status: 0 on success, 1 when the input has errors or a file cannot be \
                   read or written, 2 on a usage error."
 )]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
 
-    /// The source to compile: `.mova` or `.mvasm`
-    #[arg(required = true, value_name = "INPUT")]
-    input: Option<PathBuf>,
+    #[command(flatten)]
+    source: SourceArgs,
 
-    /// Where to write the output [default: INPUT with the extension `.mvb` for bytecode,
-    /// standard output for the other kinds]
+    /// Where to write the output [default: INPUT with the extension `.mvb` for bytecode (standard
+    /// output when INPUT is `-`), standard output for the other kinds]
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
 
@@ -46,6 +48,23 @@ struct Cli {
     report: Report,
 }
 
+/// The source to read and how to read it.
+#[derive(Debug, Args)]
+struct SourceArgs {
+    /// The source: `.mova` or `.mvasm`, or `-` for standard input
+    #[arg(required = true, value_name = "INPUT")]
+    input: Option<PathBuf>,
+
+    /// Further inputs, only to name them in the error: `movac` takes one.
+    #[arg(hide = true)]
+    more: Vec<PathBuf>,
+
+    /// Read INPUT as this kind, whatever its extension [default: by the extension; `.mova` for
+    /// standard input, or `.mvb` when it starts with the bytecode signature]
+    #[arg(long, value_enum, value_name = "KIND")]
+    input_kind: Option<InputKind>,
+}
+
 /// How diagnostics are shown.
 #[derive(Debug, Args)]
 struct Report {
@@ -53,7 +72,8 @@ struct Report {
     #[arg(long, value_enum, default_value_t, global = true, value_name = "WHEN")]
     color: ColorChoice,
 
-    /// How to print diagnostics: for people, or one JSON object per line for tools
+    /// How to print diagnostics: for people, or one JSON object per line for tools (every line
+    /// on standard error is then a JSON object)
     #[arg(
         long,
         value_enum,
@@ -80,13 +100,18 @@ enum Emit {
 enum Command {
     /// Check a source for errors and warnings without writing anything
     Check {
-        /// The source to check: `.mova` or `.mvasm`
-        input: PathBuf,
+        #[command(flatten)]
+        source: SourceArgs,
     },
     /// Disassemble `.mvb` bytecode into `.mvasm` text that `movac` reads back
     Dis {
-        /// The bytecode to disassemble (`.mvb`)
-        input: PathBuf,
+        /// The bytecode to disassemble (`.mvb`), or `-` for standard input
+        #[arg(required = true, value_name = "INPUT")]
+        input: Option<PathBuf>,
+
+        /// Further inputs, only to name them in the error.
+        #[arg(hide = true)]
+        more: Vec<PathBuf>,
 
         /// Where to write the listing [default: standard output]
         #[arg(short, long, value_name = "FILE")]
@@ -94,123 +119,224 @@ enum Command {
     },
 }
 
+/// The names of the subcommands, for suggestions.
+const COMMANDS: [&str; 2] = ["check", "dis"];
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_failure(&error),
+    };
     let options = Options {
         color: cli.report.color,
         error_format: cli.report.error_format,
         source_map: cli.debug,
     };
-    let result = match (cli.command, cli.input) {
-        (Some(Command::Dis { input, output }), _) => dis(&input, output.as_deref()),
-        (Some(Command::Check { input }), _) => check(&input, &options),
-        (None, Some(input)) => build(&input, cli.output.as_deref(), cli.emit, &options),
-        // clap requires INPUT when there is no subcommand.
-        (None, None) => Ok(()),
+    let result = match cli.command {
+        Some(Command::Dis {
+            input,
+            more,
+            output,
+        }) => single_input(input.as_deref(), &more, Some("dis"))
+            .map(|input| dis(&input, output.as_deref())),
+        Some(Command::Check { source }) => {
+            single_input(source.input.as_deref(), &source.more, Some("check"))
+                .map(|input| check(&input, source.input_kind, &options))
+        }
+        None => single_input(cli.source.input.as_deref(), &cli.source.more, None).map(|input| {
+            build(
+                &input,
+                cli.source.input_kind,
+                cli.output.as_deref(),
+                cli.emit,
+                &options,
+            )
+        }),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            if let DriverError::Source { rendered, .. } = &error {
-                eprint!("{rendered}");
+        Err(usage) => usage_failure(&usage),
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(error)) => {
+            match options.error_format {
+                ErrorFormat::Human => eprintln!("error: {error}"),
+                ErrorFormat::Json => eprintln!(
+                    "{}",
+                    diag::json_message(Severity::Error, error.file(), &error.to_string())
+                ),
             }
-            eprintln!("error: {error}");
             ExitCode::FAILURE
         }
     }
 }
 
+/// The one input of a command, or a usage error naming what is wrong: several inputs (which
+/// `movac` does not take, as rustc does not), or at the top level a first word that is no file
+/// but is close to a subcommand's name (as cargo suggests).
+fn single_input(
+    input: Option<&Path>,
+    more: &[PathBuf],
+    subcommand: Option<&str>,
+) -> Result<Input, clap::Error> {
+    let top_level = subcommand.is_none();
+    // The error shows the usage of the command it is about.
+    let usage = |kind, message: String| {
+        let mut command = Cli::command();
+        command.build();
+        match subcommand.and_then(|name| command.find_subcommand_mut(name)) {
+            Some(sub) => sub.error(kind, message),
+            None => command.error(kind, message),
+        }
+    };
+    // clap requires INPUT, so it is there; an absent one is reported as clap would.
+    let Some(first) = input else {
+        return Err(usage(
+            ErrorKind::MissingRequiredArgument,
+            "no input file".into(),
+        ));
+    };
+    if top_level && first.extension().is_none() && !first.exists() {
+        let word = first.to_string_lossy();
+        if let Some(command) = diag::did_you_mean(&word, COMMANDS) {
+            return Err(usage(
+                ErrorKind::InvalidSubcommand,
+                format!("no such command `{word}`; did you mean `{command}`?"),
+            ));
+        }
+    }
+    match more.first() {
+        None => Ok(Input::new(first)),
+        Some(second) => Err(usage(
+            ErrorKind::TooManyValues,
+            format!(
+                "multiple input files: `{}` and `{}` (movac takes one)",
+                first.display(),
+                second.display()
+            ),
+        )),
+    }
+}
+
+/// Prints a command-line error as clap does (help and version go to standard output), or as one
+/// JSON object when `--error-format json` was asked for, and picks the exit status.
+fn usage_failure(error: &clap::Error) -> ExitCode {
+    if !error.use_stderr() || !wants_json(std::env::args_os()) {
+        // Help and version go to standard output, whose failures are reported there.
+        return ExitCode::from(mova_compiler::stdio::parse_error(error, 1));
+    }
+    let status = ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
+    let text = error.render().to_string();
+    let message = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ");
+    eprintln!("{}", diag::json_message(Severity::Error, None, message));
+    status
+}
+
+/// Whether the command line asks for JSON diagnostics, read from the raw arguments because a
+/// usage error means they could not be parsed.
+fn wants_json(args: impl IntoIterator<Item = OsString>) -> bool {
+    let mut previous_is_flag = false;
+    for arg in args {
+        if arg == "--error-format=json" || (previous_is_flag && arg == "json") {
+            return true;
+        }
+        previous_is_flag = arg == "--error-format";
+    }
+    false
+}
+
 /// Builds `input` and writes what `emit` asks for; writes nothing if there are errors.
 fn build(
-    input: &Path,
+    input: &Input,
+    kind: Option<InputKind>,
     output: Option<&Path>,
     emit: Emit,
     options: &Options,
 ) -> Result<(), DriverError> {
-    let kind = InputKind::of(input)?;
-    if kind == InputKind::Bytecode {
-        return Err(DriverError::AlreadyBytecode {
-            path: input.to_owned(),
-        });
+    let default_output = match (emit, input.path()) {
+        (Emit::Mvb, Some(path)) => path.with_extension("mvb"),
+        (Emit::Mvb, None) | (Emit::Tokens | Emit::Ast | Emit::Asm, _) => PathBuf::from(STDIO_ARG),
+    };
+    let output = output.unwrap_or(&default_output);
+    // Reading first lets a `.mvb` input be named as such; the input is never written.
+    let opened = driver::open(input, kind)?;
+    opened.refuse_bytecode()?;
+    driver::check_output(input, output)?;
+    if emit == Emit::Mvb && output == Path::new(STDIO_ARG) && io::stdout().is_terminal() {
+        return Err(DriverError::BinaryToTerminal);
     }
+    let kind = opened.kind;
+    let name = opened.name.clone();
+    let mut stderr = io::stderr();
     match emit {
         Emit::Tokens => {
-            let source = driver::read_source(input)?;
+            let source = opened.text()?;
             let listing = match kind {
                 InputKind::Language => token_listing(&syntax::tokens(&source)),
                 InputKind::Assembly | InputKind::Bytecode => {
                     token_listing(&asm::lexer::lex(&source))
                 }
             };
-            write_text(output, &listing)
+            write_output(output, listing.as_bytes())
         }
         Emit::Ast => {
             if kind != InputKind::Language {
-                return Err(DriverError::NoSyntaxTree {
-                    path: input.to_owned(),
-                });
+                return Err(DriverError::NoSyntaxTree { file: name });
             }
-            let source = driver::read_source(input)?;
+            let source = opened.text()?;
             let (stmts, errors) = syntax::parse(&source);
-            write_text(output, &ast::dump(&stmts))?;
+            write_output(output, ast::dump(&stmts).as_bytes())?;
             if errors.is_empty() {
                 return Ok(());
             }
             let diagnostics: Vec<Diagnostic> = errors.into_iter().map(Into::into).collect();
+            driver::report(&mut stderr, &diagnostics, &name, &source, options);
             Err(DriverError::Source {
-                path: input.to_owned(),
+                file: name,
                 verb: "parse",
                 count: diagnostics.len(),
-                rendered: render_diagnostics(&diagnostics, input, &source, options),
             })
         }
         Emit::Asm => {
-            let loaded = driver::build_file(input, options)?;
-            eprint!("{}", loaded.warnings);
-            write_text(output, &disassemble(&loaded.program))
+            let program = driver::build(opened, options, &mut stderr)?;
+            write_output(output, disassemble(&program).as_bytes())
         }
         Emit::Mvb => {
-            let loaded = driver::build_file(input, options)?;
-            eprint!("{}", loaded.warnings);
-            let output = output.map_or_else(|| input.with_extension("mvb"), Path::to_owned);
-            write_atomically(&output, &loaded.program.encode())
+            let program = driver::build(opened, options, &mut stderr)?;
+            write_output(output, &program.encode())
         }
     }
 }
 
 /// Checks `input`, printing its warnings; writes nothing.
-fn check(input: &Path, options: &Options) -> Result<(), DriverError> {
-    let loaded = driver::build_file(input, options)?;
-    eprint!("{}", loaded.warnings);
-    Ok(())
+fn check(input: &Input, kind: Option<InputKind>, options: &Options) -> Result<(), DriverError> {
+    let opened = driver::open(input, kind)?;
+    driver::build(opened, options, &mut io::stderr()).map(drop)
 }
 
 /// Disassembles `input` to `output`, or to standard output.
-fn dis(input: &Path, output: Option<&Path>) -> Result<(), DriverError> {
-    let listing = disassemble(&driver::read_bytecode(input)?);
-    write_text(output, &listing)
+fn dis(input: &Input, output: Option<&Path>) -> Result<(), DriverError> {
+    let output = output.unwrap_or(Path::new(STDIO_ARG));
+    driver::check_output(input, output)?;
+    let program = driver::open(input, Some(InputKind::Bytecode))?.program()?;
+    write_output(output, disassemble(&program).as_bytes())
 }
 
-/// Writes text to a file, or to standard output when there is no file.
-fn write_text(output: Option<&Path>, text: &str) -> Result<(), DriverError> {
-    match output {
-        Some(output) => write_atomically(output, text.as_bytes()),
-        None => {
-            let mut stdout = io::stdout().lock();
-            match stdout
-                .write_all(text.as_bytes())
-                .and_then(|()| stdout.flush())
-            {
-                // A reader that stopped early (`movac dis x.mvb | head`) is not an error.
-                Err(error) if error.kind() != io::ErrorKind::BrokenPipe => {
-                    Err(DriverError::Write {
-                        path: PathBuf::from("<stdout>"),
-                        source: error,
-                    })
-                }
-                Ok(()) | Err(_) => Ok(()),
-            }
-        }
+/// Writes an output to its file, or to standard output for `-`.
+fn write_output(output: &Path, bytes: &[u8]) -> Result<(), DriverError> {
+    if output != Path::new(STDIO_ARG) {
+        return write_atomically(output, bytes);
+    }
+    let mut stdout = io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        // A reader that stopped early (`movac dis x.mvb | head`) is not an error.
+        Err(error) if error.kind() != io::ErrorKind::BrokenPipe => Err(DriverError::Write {
+            file: String::from("<stdout>"),
+            source: error,
+        }),
+        Ok(()) | Err(_) => Ok(()),
     }
 }
 
@@ -219,7 +345,7 @@ fn write_text(output: Option<&Path>, text: &str) -> Result<(), DriverError> {
 /// is written to directly: renaming over it would replace it.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), DriverError> {
     let write_error = |source| DriverError::Write {
-        path: path.to_owned(),
+        file: path.display().to_string(),
         source,
     };
     if fs::metadata(path).is_ok_and(|meta| !meta.is_file()) {
@@ -235,4 +361,22 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), DriverError> {
         let _ = fs::remove_file(&temp);
     }
     result.map_err(write_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_recognised_in_both_spellings() {
+        let args = |list: &[&str]| list.iter().map(OsString::from).collect::<Vec<_>>();
+        assert!(wants_json(args(&["movac", "--error-format", "json", "x"])));
+        assert!(wants_json(args(&["movac", "x", "--error-format=json"])));
+        assert!(!wants_json(args(&[
+            "movac",
+            "json",
+            "--error-format",
+            "human"
+        ])));
+    }
 }

@@ -659,7 +659,8 @@ fn json_diagnostics_are_one_object_per_line() {
         .lines()
         .filter(|line| line.starts_with('{'))
         .collect();
-    assert_eq!(objects.len(), 2, "{stderr}");
+    // The two diagnostics, then the summary.
+    assert_eq!(objects.len(), 3, "{stderr}");
     assert!(objects[0].contains("\"code\":\"W0001\""), "{stderr}");
     assert!(objects[1].contains("\"code\":\"E0005\""), "{stderr}");
     assert!(objects[1].contains("\"line\":2"), "{stderr}");
@@ -677,4 +678,437 @@ fn writing_to_a_device_writes_through_it() {
         .success();
     let null = fs::metadata("/dev/null").unwrap();
     assert!(!null.is_file(), "/dev/null is still a device");
+}
+
+#[test]
+fn a_byte_order_mark_at_the_start_is_skipped() {
+    let dir = TempDir::new("bom");
+    let seed = fs::read(example("loop.mova")).unwrap();
+    let mut with_bom = b"\xEF\xBB\xBF".to_vec();
+    with_bom.extend_from_slice(&seed);
+    dir.write("bom.mova", &with_bom);
+    dir.write("plain.mova", &seed);
+    movac(&dir).arg("bom.mova").assert().success().stderr("");
+    movac(&dir).arg("plain.mova").assert().success();
+    assert_eq!(
+        fs::read(dir.join("bom.mvb")).unwrap(),
+        fs::read(dir.join("plain.mvb")).unwrap()
+    );
+    let asm = fs::read(example("loop.mvasm")).unwrap();
+    let mut asm_bom = b"\xEF\xBB\xBF".to_vec();
+    asm_bom.extend_from_slice(&asm);
+    dir.write("bom.mvasm", &asm_bom);
+    movac(&dir)
+        .args(["bom.mvasm", "-o", "asm.mvb"])
+        .assert()
+        .success()
+        .stderr("");
+    assert_eq!(
+        fs::read(dir.join("asm.mvb")).unwrap(),
+        fs::read(dir.join("plain.mvb")).unwrap()
+    );
+    // Only one mark, at the very start, is skipped: a second one is an invalid character.
+    let mut twice = b"\xEF\xBB\xBF\xEF\xBB\xBF".to_vec();
+    twice.extend_from_slice(&seed);
+    dir.write("twice.mova", &twice);
+    movac(&dir)
+        .args(["twice.mova", "--color", "never"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("twice.mova:1:1"));
+}
+
+#[test]
+fn an_output_that_is_the_input_is_refused() {
+    let dir = TempDir::new("output-is-input");
+    let source = "var x = 1;\nprint(x);\n";
+    dir.write("x.mova", source);
+    std::os::unix::fs::symlink("x.mova", dir.join("link.mvb")).unwrap();
+    fs::hard_link(dir.join("x.mova"), dir.join("hard.mvb")).unwrap();
+    let refused = |args: &[&str]| {
+        movac(&dir)
+            .args(args)
+            .assert()
+            .code(1)
+            .stdout("")
+            .stderr(predicate::str::contains("would be overwritten"))
+            .stderr(no_panic());
+        assert_eq!(fs::read_to_string(dir.join("x.mova")).unwrap(), source);
+    };
+    refused(&["x.mova", "-o", "x.mova"]);
+    refused(&["x.mova", "-o", "./x.mova"]);
+    refused(&["x.mova", "-o", "link.mvb"]);
+    refused(&["x.mova", "-o", "hard.mvb"]);
+    refused(&["./x.mova", "--emit", "asm", "-o", "x.mova"]);
+    refused(&["x.mova", "--emit", "tokens", "-o", "x.mova"]);
+    refused(&["x.mova", "--emit", "ast", "-o", "x.mova"]);
+    assert_eq!(dir.entries(), ["hard.mvb", "link.mvb", "x.mova"]);
+
+    // `movac dis` too: the listing must not replace the bytecode.
+    movac(&dir)
+        .args(["x.mova", "-o", "x.mvb"])
+        .assert()
+        .success();
+    let bytes = fs::read(dir.join("x.mvb")).unwrap();
+    movac(&dir)
+        .args(["dis", "x.mvb", "-o", "x.mvb"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("would be overwritten"));
+    assert_eq!(fs::read(dir.join("x.mvb")).unwrap(), bytes);
+
+    // Through the JSON path, as one JSON object.
+    let output = movac(&dir)
+        .args(["x.mova", "-o", "x.mova", "--error-format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let value: serde_json::Value = serde_json::from_str(stderr.trim()).unwrap();
+    assert!(
+        value["message"]
+            .as_str()
+            .unwrap()
+            .contains("would be overwritten"),
+        "{stderr}"
+    );
+    assert_eq!(fs::read_to_string(dir.join("x.mova")).unwrap(), source);
+}
+
+#[test]
+fn dash_is_standard_output_for_every_output() {
+    let dir = TempDir::new("dash-output");
+    copy_example(&dir, "loop.mova");
+    movac(&dir).arg("loop.mova").assert().success();
+    let bytes = fs::read(dir.join("loop.mvb")).unwrap();
+    movac(&dir)
+        .args(["loop.mova", "-o", "-"])
+        .assert()
+        .success()
+        .stdout(bytes.clone());
+    let listing = movac(&dir)
+        .args(["dis", "loop.mvb"])
+        .output()
+        .unwrap()
+        .stdout;
+    assert!(listing.starts_with(b"; Mova bytecode"));
+    movac(&dir)
+        .args(["dis", "loop.mvb", "-o", "-"])
+        .assert()
+        .success()
+        .stdout(listing.clone());
+    movac(&dir)
+        .args(["loop.mova", "--emit", "asm", "-o", "-"])
+        .assert()
+        .success()
+        .stdout(listing);
+    movac(&dir)
+        .args(["loop.mova", "--emit", "tokens", "-o", "-"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Indent"));
+    movac(&dir)
+        .args(["loop.mova", "--emit", "ast", "-o", "-"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("step i++"));
+    assert_eq!(
+        dir.entries(),
+        ["loop.mova", "loop.mvb"],
+        "no file named `-`"
+    );
+}
+
+#[test]
+fn dash_is_standard_input() {
+    let dir = TempDir::new("dash-input");
+    let seed = fs::read(example("loop.mova")).unwrap();
+    copy_example(&dir, "loop.mova");
+    movac(&dir).arg("loop.mova").assert().success();
+    let bytes = fs::read(dir.join("loop.mvb")).unwrap();
+
+    // A source from standard input is `.mova`; its bytecode goes to standard output.
+    movac(&dir)
+        .arg("-")
+        .write_stdin(seed.clone())
+        .assert()
+        .success()
+        .stdout(bytes.clone());
+    movac(&dir)
+        .args(["-", "-o", "stdin.mvb"])
+        .write_stdin(seed)
+        .assert()
+        .success();
+    assert_eq!(fs::read(dir.join("stdin.mvb")).unwrap(), bytes);
+
+    // `--input-kind` reads it as assembly (and overrides an extension).
+    movac(&dir)
+        .args(["-", "--input-kind", "mvasm", "-o", "-"])
+        .write_stdin(fs::read(example("loop.mvasm")).unwrap())
+        .assert()
+        .success()
+        .stdout(bytes.clone());
+    dir.write("seed.txt", fs::read(example("loop.mvasm")).unwrap());
+    movac(&dir)
+        .args(["seed.txt", "--input-kind", "mvasm", "-o", "-"])
+        .assert()
+        .success()
+        .stdout(bytes.clone());
+
+    // Diagnostics name it `<stdin>`.
+    movac(&dir)
+        .args(["check", "-", "--color", "never"])
+        .write_stdin("print(y);\n")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("<stdin>:1:7"))
+        .stderr(predicate::str::contains("could not compile `<stdin>`"));
+
+    // Bytecode on standard input is recognised by its signature.
+    let listing = movac(&dir)
+        .args(["dis", "loop.mvb"])
+        .output()
+        .unwrap()
+        .stdout;
+    movac(&dir)
+        .args(["dis", "-"])
+        .write_stdin(bytes.clone())
+        .assert()
+        .success()
+        .stdout(listing);
+    movac(&dir)
+        .arg("-")
+        .write_stdin(bytes)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("`<stdin>` is already bytecode"))
+        .stderr(predicate::str::contains("movac dis -"));
+    movac(&dir)
+        .args(["dis", "-"])
+        .write_stdin("PUT 1\n")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("cannot load `<stdin>`"));
+    assert_eq!(
+        dir.entries(),
+        ["loop.mova", "loop.mvb", "seed.txt", "stdin.mvb"]
+    );
+}
+
+#[test]
+fn bytecode_is_not_written_to_a_terminal() {
+    let dir = TempDir::new("terminal");
+    copy_example(&dir, "loop.mova");
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let terminal = std::fs::File::from(pty.slave);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_movac"))
+        .current_dir(dir.path())
+        .args(["loop.mova", "-o", "-"])
+        .stdout(terminal.try_clone().unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("refusing to write bytecode to a terminal"),
+        "{stderr}"
+    );
+    // Text is fine on a terminal.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_movac"))
+        .current_dir(dir.path())
+        .args(["loop.mova", "--emit", "asm", "-o", "-"])
+        .stdout(terminal)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(dir.entries(), ["loop.mova"]);
+}
+
+/// Asserts that every line `movac` printed on standard error is one JSON object, and returns them.
+fn json_lines(output: &std::process::Output) -> Vec<serde_json::Value> {
+    let stderr = String::from_utf8(output.stderr.clone()).unwrap();
+    assert!(!stderr.is_empty(), "nothing on standard error");
+    stderr
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|error| panic!("not a JSON object ({error}): {line:?}\n{stderr}"))
+        })
+        .collect()
+}
+
+#[test]
+fn json_errors_put_one_object_on_every_line() {
+    let dir = TempDir::new("json-everywhere");
+    dir.write("bad.mova", "var x = 1;\nprint(y);\n");
+    dir.write("latin1.mova", b"print(1); // caf\xE9\n");
+    fs::create_dir(dir.join("folder.mova")).unwrap();
+    let run = |args: &[&str]| {
+        let output = movac(&dir)
+            .args(args)
+            .args(["--error-format", "json"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {output:?}");
+        json_lines(&output)
+    };
+
+    let objects = run(&["bad.mova"]);
+    assert_eq!(objects.len(), 3, "{objects:?}");
+    assert_eq!(objects[0]["code"], "W0001");
+    assert_eq!(objects[1]["code"], "E0005");
+    // The summary is an error without a location.
+    assert_eq!(objects[2]["severity"], "error");
+    assert_eq!(objects[2]["file"], "bad.mova");
+    assert!(objects[2]["line"].is_null());
+    assert_eq!(
+        objects[2]["message"],
+        "could not compile `bad.mova` due to 1 previous error"
+    );
+
+    for (args, expect) in [
+        (&["check", "absent.mova"][..], "cannot read `absent.mova`"),
+        (&["latin1.mova"][..], "is not UTF-8 text"),
+        (&["folder.mova"][..], "cannot read `folder.mova`"),
+        (&["dis", "absent.mvb"][..], "cannot read `absent.mvb`"),
+        (&["notes.txt"][..], "unsupported input"),
+    ] {
+        let objects = run(args);
+        assert_eq!(objects.len(), 1, "{args:?}: {objects:?}");
+        assert_eq!(objects[0]["severity"], "error", "{args:?}");
+        let message = objects[0]["message"].as_str().unwrap();
+        assert!(message.contains(expect), "{args:?}: {message}");
+        assert!(!message.starts_with("error"), "{message}");
+    }
+
+    // Usage errors too, with their usual exit status.
+    let output = movac(&dir)
+        .args(["a.mova", "b.mova", "--error-format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let objects = json_lines(&output);
+    assert_eq!(objects.len(), 1, "{objects:?}");
+    assert!(
+        objects[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("multiple input files"),
+        "{objects:?}"
+    );
+}
+
+#[test]
+fn several_inputs_and_misspelt_commands_are_named() {
+    let dir = TempDir::new("usage-names");
+    dir.write("x.mova", "print(1);\n");
+    dir.write("y.mova", "print(2);\n");
+    movac(&dir)
+        .args(["x.mova", "y.mova"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "multiple input files: `x.mova` and `y.mova`",
+        ))
+        .stderr(predicate::str::contains("cannot be used with").not());
+    movac(&dir)
+        .args(["check", "x.mova", "y.mova"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("multiple input files"));
+    for args in [&["chek", "x.mova"][..], &["chek"][..]] {
+        movac(&dir)
+            .args(args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("no such command `chek`"))
+            .stderr(predicate::str::contains("did you mean `check`?"))
+            .stderr(predicate::str::contains("cannot be used with").not());
+    }
+    movac(&dir)
+        .args(["diss", "x.mvb"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("did you mean `dis`?"));
+    // A file that exists is an input, whatever its name.
+    dir.write("chek", "print(1);\n");
+    movac(&dir)
+        .args(["chek", "--input-kind", "mova", "-o", "chek.mvb"])
+        .assert()
+        .success();
+    assert!(dir.join("chek.mvb").exists());
+}
+
+#[test]
+fn many_warnings_on_one_long_line_print_in_proportion() {
+    let dir = TempDir::new("long-line");
+    let count = 4_000;
+    let source: String = (0..count).map(|i| format!("var v{i}=1;")).collect();
+    dir.write("wide.mova", &source);
+    // Drawn whole, each warning would repeat the 47 KB line; shortened, each is a few hundred
+    // bytes, so the output grows with the number of warnings, not with its square.
+    let bound = count * 800;
+    for format in ["human", "json"] {
+        let output = movac(&dir)
+            .args([
+                "check",
+                "wide.mova",
+                "--color",
+                "never",
+                "--error-format",
+                format,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{format}");
+        assert!(
+            output.stderr.len() < bound,
+            "{format}: {} bytes of diagnostics",
+            output.stderr.len()
+        );
+        let text = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(text.matches("unused variable").count(), count, "{format}");
+    }
+}
+
+#[test]
+fn an_assembly_source_larger_than_the_language_limit_is_read() {
+    use mova_compiler::driver::{InputKind, MAX_SOURCE_LEN};
+    let dir = TempDir::new("large-listing");
+    // Spaces cost the assembler nothing but reading, so the file is large and fast to assemble.
+    let mut source = " ".repeat(MAX_SOURCE_LEN);
+    source.push_str("PUT 1\nPRINT\n");
+    dir.write("large.mvasm", &source);
+    movac(&dir)
+        .args(["large.mvasm", "-o", "large.mvb"])
+        .assert()
+        .success()
+        .stderr("");
+    assert!(
+        fs::read(dir.join("large.mvb"))
+            .unwrap()
+            .starts_with(&SIGNATURE)
+    );
+    // `.mova` keeps its own limit; a file over a limit is refused by its size, unread.
+    let sparse = |name: &str, len: usize| {
+        let file = fs::File::create(dir.join(name)).unwrap();
+        file.set_len(u64::try_from(len).unwrap()).unwrap();
+    };
+    sparse("large.mova", MAX_SOURCE_LEN + 1);
+    movac(&dir)
+        .arg("large.mova")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "is too large: the limit is {MAX_SOURCE_LEN} bytes"
+        )));
+    let limit = InputKind::Assembly.max_len();
+    sparse("huge.mvasm", limit + 1);
+    movac(&dir)
+        .arg("huge.mvasm")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "is too large: the limit is {limit} bytes"
+        )));
 }

@@ -122,23 +122,90 @@ fn every_case_reports_exactly_its_diagnostics() {
     }
 }
 
-#[test]
-fn too_many_live_variables_is_reported() {
-    // 65,538 variables alive at once: `v65536` is not on top, and its slot is past what a `LOAD`
-    // can name.
+/// `count` variables declared one after the other (all alive at the end), then `tail`.
+fn many_variables(count: usize, tail: &str) -> String {
     let mut source = String::new();
-    for i in 0..65_538 {
+    for i in 0..count {
         source.push_str(&format!("var _v{i} = {i};\n"));
     }
-    source.push_str("print(_v65536);\n");
-    let Err(errors) = compile(&source, None) else {
-        panic!("65,538 live variables compiled");
+    source.push_str(tail);
+    source
+}
+
+#[test]
+fn the_stack_limit_is_a_compile_error_exactly_when_it_would_trap() {
+    use mova_lang::isa::STACK_LIMIT;
+    // At the limit: every variable alive at once, the top one printed in place.
+    let at_limit = many_variables(STACK_LIMIT, &format!("print(_v{});\n", STACK_LIMIT - 1));
+    let compiled = compile(&at_limit, None).unwrap_or_else(|e| panic!("{e:#?}"));
+    assert_eq!(compiled.warnings, []);
+
+    // One variable more: the error is at the declaration that would overflow the stack.
+    let over = many_variables(STACK_LIMIT + 1, "");
+    let Err(errors) = compile(&over, None) else {
+        panic!("{} live variables compiled", STACK_LIMIT + 1);
     };
     let codes: Vec<&str> = errors.iter().map(LangError::code).collect();
     assert_eq!(codes, ["E0013"]);
+    let last = format!("var _v{STACK_LIMIT} = {STACK_LIMIT};");
+    let start = over.find(&last).unwrap();
+    assert_eq!(
+        errors[0].span().start,
+        start + "var _v".len() + STACK_LIMIT.to_string().len() + 3
+    );
     let diagnostics: Vec<Diagnostic> = errors.into_iter().map(Into::into).collect();
-    let rendered = diag::render(&diagnostics, "big.mova", &source, false);
+    let rendered = diag::render(&diagnostics, "big.mova", &over, false);
     assert_mova_snapshot!("diagnostics-e0013_too_large", rendered);
+
+    // The documented limit is this one.
+    let docs = fs::read_to_string(DOCS).unwrap();
+    let written = format!("{},{:03}", STACK_LIMIT / 1000, STACK_LIMIT % 1000);
+    assert!(
+        docs.contains(&format!("stack holds {written}")),
+        "{written}"
+    );
+
+    // At the limit of variables, a temporary value would overflow it too.
+    let temporary = many_variables(STACK_LIMIT, "print(_v0 + 1);\n");
+    let Err(errors) = compile(&temporary, None) else {
+        panic!("a temporary beyond the stack limit compiled");
+    };
+    let codes: Vec<&str> = errors.iter().map(LangError::code).collect();
+    assert_eq!(codes, ["E0013"]);
+}
+
+#[test]
+fn the_suggestion_limits_are_the_documented_ones() {
+    use mova_compiler::diag::{
+        MAX_SUGGESTION_CANDIDATES, MAX_SUGGESTION_LEN, MAX_SUGGESTION_SEARCHES,
+    };
+    let docs = fs::read_to_string(DOCS).unwrap();
+    for stated in [
+        format!("more than {MAX_SUGGESTION_CANDIDATES} names are candidates"),
+        format!("longer than {MAX_SUGGESTION_LEN} bytes"),
+        format!("the first {MAX_SUGGESTION_SEARCHES} searches"),
+    ] {
+        assert!(
+            docs.contains(&stated),
+            "docs/language.md should say {stated:?}"
+        );
+    }
+}
+
+#[test]
+fn the_nesting_limit_and_the_stack_are_the_documented_ones() {
+    use mova_compiler::syntax::{MAX_NESTING, STACK_SIZE};
+    let docs = fs::read_to_string(DOCS).unwrap();
+    for stated in [
+        format!("at most **{MAX_NESTING} levels**"),
+        format!("deeper than {MAX_NESTING} levels"),
+        format!("with a {} MiB stack", STACK_SIZE >> 20),
+    ] {
+        assert!(
+            docs.contains(&stated),
+            "docs/language.md should say {stated:?}"
+        );
+    }
 }
 
 #[test]
@@ -148,7 +215,7 @@ fn every_code_has_a_case_and_documentation() {
         .iter()
         .flat_map(|path| expected(&fs::read_to_string(path).unwrap()))
         .collect();
-    let codes = (1..=13)
+    let codes = (1..=15)
         .map(|n| format!("E{n:04}"))
         .chain((1..=3).map(|n| format!("W{n:04}")));
     for code in codes {

@@ -137,3 +137,117 @@ proptest! {
         }
     }
 }
+
+/// The ways of nesting an expression or a statement: what opens a level around the inner part,
+/// and what closes it.
+const EXPRESSION_NESTINGS: [(&str, &str); 5] = [
+    ("(", ")"),
+    ("- ", ""),
+    ("!", ""),
+    ("-(", ")"),
+    ("(1 + 2 * ", ")"),
+];
+const STATEMENT_NESTINGS: [(&str, &str); 5] = [
+    ("{", "}"),
+    ("if x {", "}"),
+    ("while x < 1 { x++;", "}"),
+    ("loop { break;", "}"),
+    ("l: { x = 0;", " break l; }"),
+];
+
+/// A program nested as deep as the given list of nestings says, each entry opening one level
+/// (a prefix operator and its bracket, two), around `x` in an initialiser or `x = 1;`.
+fn deep_program(expression: Vec<usize>, statements: Vec<usize>) -> (String, usize) {
+    let mut source = String::from("var x = 0;\n");
+    let mut levels = 0;
+    for &i in &statements {
+        source.push_str(STATEMENT_NESTINGS[i].0);
+        levels += 1;
+    }
+    source.push_str("var _y = ");
+    for &i in &expression {
+        source.push_str(EXPRESSION_NESTINGS[i].0);
+        levels += if i == 3 { 2 } else { 1 };
+    }
+    source.push('x');
+    for &i in expression.iter().rev() {
+        source.push_str(EXPRESSION_NESTINGS[i].1);
+    }
+    source.push(';');
+    for &i in statements.iter().rev() {
+        source.push_str(STATEMENT_NESTINGS[i].1);
+    }
+    (source, levels)
+}
+
+/// Nestings around the limit: often just under, at or over it, sometimes far over.
+fn nestings() -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
+    use mova_compiler::syntax::MAX_NESTING;
+    let depth = prop_oneof![(MAX_NESTING - 8)..(MAX_NESTING + 8), 0..(4 * MAX_NESTING),];
+    (depth, 0.0..1.0f64).prop_flat_map(|(depth, share)| {
+        // `share` of the depth is in statements, the rest in the expression.
+        let in_statements = (depth as f64 * share) as usize;
+        (
+            prop::collection::vec(0..EXPRESSION_NESTINGS.len(), depth - in_statements),
+            prop::collection::vec(0..STATEMENT_NESTINGS.len(), in_statements),
+        )
+    })
+}
+
+/// A long flat chain: operators of every precedence between operands that may be constants,
+/// variables, parenthesised or negated.
+fn chain() -> impl Strategy<Value = String> {
+    let operator = prop::sample::select(vec![
+        "+", "-", "*", "/", "%", "==", "!=", "<", "<=", ">", ">=", "&&", "||",
+    ]);
+    let operand = prop::sample::select(vec!["x", "1", "0", "-x", "(x + 1)", "!x", "true"]);
+    prop::collection::vec((operator, operand), 1..20_000).prop_map(|operations| {
+        let mut source = String::from("var x = 3;\nprint(x");
+        for (operator, operand) in operations {
+            source.push(' ');
+            source.push_str(operator);
+            source.push(' ');
+            source.push_str(operand);
+        }
+        source.push_str(");\n");
+        source
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(mova_lang::strategies::cases(48)))]
+
+    #[test]
+    fn deep_programs_compile_up_to_the_limit_and_get_e0015_past_it(
+        (expression, statements) in nestings()
+    ) {
+        use mova_compiler::syntax::MAX_NESTING;
+        let (source, levels) = deep_program(expression, statements);
+        let result = mova_compiler::compile::compile(&source, Some("deep.mova"));
+        let codes: Vec<&str> = match &result {
+            Ok(compiled) => compiled.warnings.iter().map(|w| w.code()).collect(),
+            Err(all) => all.iter().map(|e| e.code()).collect(),
+        };
+        if levels <= MAX_NESTING {
+            prop_assert!(!codes.contains(&"E0015"), "{} levels: {:?}", levels, codes);
+        } else {
+            prop_assert_eq!(codes, ["E0015"], "{} levels", levels);
+        }
+        let (_, errors) = mova_compiler::syntax::parse(&source);
+        prop_assert_eq!(errors.iter().any(|e| e.code() == "E0015"), levels > MAX_NESTING);
+    }
+
+    #[test]
+    fn long_chains_compile_and_print_without_recursion(source in chain()) {
+        // Division by a zero operand may make the constant folder warn; nothing else is wrong.
+        match mova_compiler::compile::compile(&source, Some("chain.mova")) {
+            Ok(compiled) => prop_assert!(compiled.warnings.iter().all(|w| w.code() == "W0003")),
+            Err(errors) => prop_assert!(false, "{:?}", errors),
+        }
+        let (stmts, errors) = mova_compiler::syntax::parse(&source);
+        prop_assert_eq!(errors, []);
+        let tree = mova_compiler::syntax::ast::dump(&stmts);
+        // The dump grows with the chain, not with its square.
+        prop_assert!(tree.len() < 40 * source.len());
+    }
+}

@@ -7,8 +7,10 @@ pub mod migrate;
 pub mod ps;
 pub mod shell;
 
+use mova_compiler::report;
+use mova_compiler::stdio::StdoutError;
 use mova_vm::client::{Client, ClientError};
-use mova_vm::runtime::{self, Record, RuntimeError};
+use mova_vm::runtime::{self, Record, RecordError, RuntimeError};
 use std::io;
 use std::path::PathBuf;
 
@@ -54,6 +56,19 @@ pub enum HvError {
     /// A migration failed; the message says what state each VM was left in.
     #[error("{0}")]
     Migration(String),
+    /// Standard output could not be written.
+    #[error(transparent)]
+    Output(#[from] StdoutError),
+    /// A command failed after it had paused a VM, and put the VM back as it was.
+    #[error("{error}; {vm} {}", if *.was_running { "runs on as before" } else { "stays paused as before" })]
+    Undone {
+        /// Why the command failed.
+        error: Box<HvError>,
+        /// The VM put back.
+        vm: Target,
+        /// Whether it was running before the command (and runs again).
+        was_running: bool,
+    },
 }
 
 /// Where a VM is: a local pid (found through its runtime record) or a remote `host:port` (whose
@@ -96,15 +111,27 @@ impl std::fmt::Display for Target {
 /// The runtime record of the local VM `pid`.
 pub fn record(pid: u32) -> Result<Record, HvError> {
     let dir = runtime::runtime_dir()?;
-    match Record::read(&dir, pid) {
-        Some(record) if runtime::alive(pid) => Ok(record),
-        Some(_) => {
+    match Record::load(&dir, pid) {
+        Ok(record) if runtime::alive(pid) => Ok(record),
+        Ok(_) => {
             // The VM died without removing its record.
             let _ = std::fs::remove_file(runtime::record_path(&dir, pid));
             Err(HvError::NoSuchVm { pid })
         }
-        None => Err(HvError::NoSuchVm { pid }),
+        Err(RecordError::Missing | RecordError::Malformed) => Err(HvError::NoSuchVm { pid }),
+        Err(reason @ (RecordError::NotRegular(_) | RecordError::Unreadable(_))) => {
+            warn(&runtime::Skipped {
+                path: runtime::record_path(&dir, pid),
+                reason,
+            });
+            Err(HvError::NoSuchVm { pid })
+        }
     }
+}
+
+/// Warns on standard error (a warning that cannot be written is dropped).
+pub fn warn(message: &dyn std::fmt::Display) {
+    report!("warning: {message}");
 }
 
 /// Connects to a VM: by its record for a pid, or with `token` (hex) for a remote address.

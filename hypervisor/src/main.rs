@@ -2,20 +2,28 @@
 //! state, migrates running computations between them, and inspects saved images. With no command
 //! it is an interactive shell.
 
-use clap::Parser;
+use mova_compiler::report;
+use mova_compiler::stdio;
 use mova_hypervisor::HvError;
-use mova_hypervisor::shell::{self, HvCommand, State};
+use mova_hypervisor::shell::{self, HvCommand, State, output_closed};
 use std::process::ExitCode;
+
+/// The status when a command fails, or its output cannot be written.
+const FAILED: u8 = 1;
+/// The status on a usage error (clap's own).
+const USAGE: u8 = 2;
 
 /// The Mova hypervisor: commands running VMs and moves their computations between them. Without a
 /// command, an interactive shell (history, `help`, tab completion).
-#[derive(Debug, Parser)]
+#[derive(Debug, clap::Parser)]
 #[command(
     name = "movahv",
     version,
     after_help = "VMs are found through their runtime records in $MOVA_RUNTIME_DIR, else \
                   $XDG_RUNTIME_DIR/mova, else a per-user directory in the temp dir.\n\
-                  Exit status: 0 on success, 1 when a command fails, 2 on a usage error."
+                  Exit status: 0 on success, also when the reader of the output goes away \
+                  (`movahv ps | head -1`); 1 when a command fails or its output cannot be \
+                  written; 2 on a usage error."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -23,26 +31,28 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = stdio::parse(FAILED);
     let Some(command) = cli.command else {
-        return if shell::run_shell() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
+        return match shell::run_shell() {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(FAILED),
+            Err(error) => ExitCode::from(error.report(FAILED)),
         };
     };
-    match shell::execute(command, &mut State::default()) {
-        Ok(output) => {
-            print!("{output}");
-            ExitCode::SUCCESS
-        }
+    let result = shell::execute(command, &mut State::default())
+        .and_then(|output| Ok(stdio::print(&output)?));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        // The reader went away: it has what it wanted.
+        Err(error) if output_closed(&error) => ExitCode::SUCCESS,
+        Err(HvError::Output(error)) => ExitCode::from(error.report(FAILED)),
         Err(error @ HvError::Usage(_)) => {
-            eprintln!("error: {error}");
-            ExitCode::from(2)
+            report!("error: {error}");
+            ExitCode::from(USAGE)
         }
         Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
+            report!("error: {error}");
+            ExitCode::from(FAILED)
         }
     }
 }

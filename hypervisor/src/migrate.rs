@@ -286,8 +286,16 @@ pub fn migrate(from: &Side, to: &Side, options: Options) -> Result<Stats, HvErro
     if from.target == to.target {
         return Err(HvError::Usage(format!("cannot migrate {from} onto itself")));
     }
-    let mut source = from.connect()?;
-    let mut target = to.connect()?;
+    let mut source = from.connect().map_err(|error| {
+        failed(format!(
+            "cannot reach the source {from}: {error}; nothing changed"
+        ))
+    })?;
+    let mut target = to.connect().map_err(|error| {
+        failed(format!(
+            "cannot reach the target {to}: {error}; nothing changed"
+        ))
+    })?;
     if source.addr() == target.addr() {
         return Err(HvError::Usage(format!(
             "cannot migrate {from} onto itself ({} is its own address)",
@@ -296,8 +304,7 @@ pub fn migrate(from: &Side, to: &Side, options: Options) -> Result<Stats, HvErro
     }
     let from_end = Endpoint::of(&from.target, &source);
     let to_end = Endpoint::of(&to.target, &target);
-    let migration = runtime::random_bytes()
-        .map(MigrationId)
+    let migration = MigrationId::random()
         .map_err(|error| failed(format!("cannot make a migration id: {error}")))?;
 
     // 0. Before anything changes: the source's state, and a target free to take the image.
@@ -553,7 +560,7 @@ fn whereabouts(handoff: &Value, to_token: Option<&str>) -> Whereabouts {
         });
     }
     let local = runtime::runtime_dir()
-        .map(|dir| runtime::list(&dir))
+        .map(|dir| runtime::list(&dir).records)
         .unwrap_or_default();
     if let Some(record) = local.iter().find(|record| record.addr.to_string() == addr) {
         return Whereabouts::Found(Side {

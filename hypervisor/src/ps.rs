@@ -1,9 +1,32 @@
 //! `movahv ps`: the VMs on this host, from their runtime records and what each says of itself.
+//!
+//! Every VM is asked at once, each on a thread of its own, and `ps` waits for the answers until
+//! one deadline ([`DEADLINE`]) for them all. A VM that accepted the connection but did not answer
+//! by then (stopped with SIGSTOP or Ctrl-Z: the kernel still completes the TCP handshake) is
+//! shown as `not answering`; one that could not be reached or refused is `unreachable`.
 
-use crate::{HvError, migrate};
+use crate::{HvError, Target, migrate, warn};
 use mova_vm::client::Client;
 use mova_vm::runtime::{self, Record};
 use serde_json::Value;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long `ps` waits for all the VMs' answers together. A VM answers `Info` between two
+/// instructions, within milliseconds; a second is long for it and short for a person.
+pub const DEADLINE: Duration = Duration::from_secs(1);
+
+/// What a VM said when `ps` asked it.
+#[derive(Clone, Debug)]
+pub enum Answer {
+    /// Its `Info`.
+    Info(Value),
+    /// It could not be reached, or it refused: why.
+    Unreachable(String),
+    /// It said nothing before the deadline.
+    NotAnswering,
+}
 
 /// One VM as `ps` shows it.
 #[derive(Clone, Debug)]
@@ -11,38 +34,96 @@ pub struct Entry {
     /// Its record.
     pub record: Record,
     /// What it answered to `info`, or why it could not be asked.
-    pub info: Result<Value, String>,
+    pub answer: Answer,
 }
 
-/// Lists the VMs of this host (pruning records of dead ones) and asks each for its state.
+impl Entry {
+    fn info(&self) -> Option<&Value> {
+        match &self.answer {
+            Answer::Info(info) => Some(info),
+            Answer::Unreachable(_) | Answer::NotAnswering => None,
+        }
+    }
+}
+
+/// Lists the VMs of this host (pruning records of dead ones, warning about files that are not
+/// records) and asks each for its state, all within [`DEADLINE`].
 pub fn list() -> Result<Vec<Entry>, HvError> {
     let dir = runtime::runtime_dir()?;
-    Ok(runtime::list(&dir)
-        .into_iter()
-        .map(|record| {
-            let ask = || {
-                Client::to_record(&record)
-                    .and_then(|mut client| client.info())
-                    .map_err(|error| error.to_string())
-            };
-            let mut info = ask();
-            // A VM left in doubt by a migration that did not finish learns whether its target
-            // took the state, so that a stale copy shows as superseded.
-            if let Ok(value) = &info
-                && value["state"] == "in doubt"
-                && migrate::supersede_if_taken(
-                    &migrate::Side {
-                        target: crate::Target::Pid(record.pid),
-                        token: None,
-                    },
-                    value,
-                )
-            {
-                info = ask();
+    let listing = runtime::list(&dir);
+    for skipped in &listing.skipped {
+        warn(skipped);
+    }
+    let deadline = Instant::now() + DEADLINE;
+    let mut answers: Vec<Option<Answer>> = vec![None; listing.records.len()];
+    let (sender, receiver) = mpsc::channel();
+    for (index, record) in listing.records.iter().enumerate() {
+        let sender = sender.clone();
+        let record = record.clone();
+        // A thread still waiting at the deadline is left behind: nothing waits for it, its socket
+        // times out on its own (the client's timeouts), and `movahv` may exit under it.
+        let spawned = thread::Builder::new()
+            .name(format!("ps-{}", record.pid))
+            .spawn(move || {
+                let ask = || Client::to_record(&record).and_then(|mut client| client.info());
+                let mut asked = ask();
+                // A VM left in doubt by a migration that did not finish learns whether its target
+                // took the state (the target is only asked, never changed), so that a stale copy
+                // shows as superseded.
+                if let Ok(info) = &asked
+                    && info["state"] == "in doubt"
+                    && migrate::supersede_if_taken(
+                        &migrate::Side {
+                            target: Target::Pid(record.pid),
+                            token: None,
+                        },
+                        info,
+                    )
+                {
+                    asked = ask();
+                }
+                let answer = match asked {
+                    Ok(info) => Answer::Info(info),
+                    Err(error) => Answer::Unreachable(error.to_string()),
+                };
+                let _ = sender.send((index, answer));
+            });
+        if let Err(error) = spawned {
+            answers[index] = Some(Answer::Unreachable(format!(
+                "cannot start a thread to ask it: {error}"
+            )));
+        }
+    }
+    drop(sender);
+    while answers.iter().any(Option::is_none) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match receiver.recv_timeout(left) {
+            Ok((index, answer)) => {
+                if let Some(slot) = answers.get_mut(index) {
+                    *slot = Some(answer);
+                }
             }
-            Entry { record, info }
+            Err(mpsc::RecvTimeoutError::Timeout | mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    Ok(listing
+        .records
+        .into_iter()
+        .zip(answers)
+        .map(|(record, answer)| Entry {
+            record,
+            answer: answer.unwrap_or(Answer::NotAnswering),
         })
         .collect())
+}
+
+/// The state `ps` shows for a VM that did not say one.
+fn silent_state(answer: &Answer) -> Option<&'static str> {
+    match answer {
+        Answer::Info(_) => None,
+        Answer::Unreachable(_) => Some("unreachable"),
+        Answer::NotAnswering => Some("not answering"),
+    }
 }
 
 /// The entries as a JSON array (one object per VM).
@@ -50,9 +131,15 @@ pub fn to_json(entries: &[Entry]) -> String {
     let values: Vec<Value> = entries
         .iter()
         .map(|entry| {
-            let mut value = match &entry.info {
-                Ok(info) => info.clone(),
-                Err(error) => serde_json::json!({ "state": "unreachable", "error": error }),
+            let mut value = match &entry.answer {
+                Answer::Info(info) => info.clone(),
+                Answer::Unreachable(error) => {
+                    serde_json::json!({ "state": silent_state(&entry.answer), "error": error })
+                }
+                Answer::NotAnswering => serde_json::json!({
+                    "state": silent_state(&entry.answer),
+                    "error": format!("no answer within {} ms", DEADLINE.as_millis()),
+                }),
             };
             value["pid"] = entry.record.pid.into();
             value["addr"] = entry.record.addr.to_string().into();
@@ -76,28 +163,26 @@ pub fn to_table(entries: &[Entry]) -> String {
         "PROGRAM".to_owned(),
     ]];
     for entry in entries {
-        let field = |key: &str| match &entry.info {
-            Ok(info) => info.get(key).map_or_else(|| "-".to_owned(), plain),
-            Err(_) => "-".to_owned(),
+        let info = entry.info();
+        let field = |key: &str| {
+            info.and_then(|info| info.get(key))
+                .map_or_else(|| "-".to_owned(), plain)
         };
-        let state = match &entry.info {
+        let state = match (info, silent_state(&entry.answer)) {
             // A VM in the middle of someone's save, restore or migration says so.
-            Ok(info) if info.get("held") == Some(&Value::Bool(true)) => format!(
+            (Some(info), _) if info.get("held") == Some(&Value::Bool(true)) => format!(
                 "{} (held)",
                 info.get("state").map_or_else(|| "?".to_owned(), plain)
             ),
-            Ok(info) => info.get("state").map_or_else(|| "?".to_owned(), plain),
-            Err(_) => "unreachable".to_owned(),
+            (Some(info), _) => info.get("state").map_or_else(|| "?".to_owned(), plain),
+            (None, state) => state.unwrap_or("?").to_owned(),
         };
-        let uptime = match &entry.info {
-            Ok(info) => info
-                .get("uptime_ms")
-                .and_then(Value::as_u64)
-                .map_or_else(|| "-".to_owned(), duration),
-            Err(_) => "-".to_owned(),
-        };
+        let uptime = info
+            .and_then(|info| info.get("uptime_ms"))
+            .and_then(Value::as_u64)
+            .map_or_else(|| "-".to_owned(), duration);
         // A blank VM that received a program shows where that program came from, if it knows.
-        let program = match entry.info.as_ref().ok().and_then(|info| info.get("source")) {
+        let program = match info.and_then(|info| info.get("source")) {
             Some(source) if entry.record.program == "(serve)" => {
                 format!("(serve) {}", plain(source))
             }
@@ -169,7 +254,7 @@ mod tests {
 
     #[test]
     fn the_table_shows_each_state_and_a_hold() {
-        let entry = |pid: u32, info: Result<Value, String>| Entry {
+        let entry = |pid: u32, answer: Answer| Entry {
             record: Record {
                 pid,
                 addr: ([127, 0, 0, 1], 4000).into(),
@@ -177,16 +262,21 @@ mod tests {
                 started_ms: 0,
                 token: String::new(),
             },
-            info,
+            answer,
         };
-        let table = to_table(&[
+        let entries = [
             entry(
                 1,
-                Ok(serde_json::json!({"state": "running", "held": false, "ip": 3})),
+                Answer::Info(serde_json::json!({"state": "running", "held": false, "ip": 3})),
             ),
-            entry(2, Ok(serde_json::json!({"state": "paused", "held": true}))),
-            entry(3, Err("refused".into())),
-        ]);
+            entry(
+                2,
+                Answer::Info(serde_json::json!({"state": "paused", "held": true})),
+            ),
+            entry(3, Answer::Unreachable("refused".into())),
+            entry(4, Answer::NotAnswering),
+        ];
+        let table = to_table(&entries);
         let states: Vec<&str> = table
             .lines()
             .skip(1)
@@ -200,8 +290,20 @@ mod tests {
             .collect();
         assert_eq!(
             states,
-            ["running", "paused (held)", "unreachable"],
+            ["running", "paused (held)", "unreachable", "not answering"],
             "{table}"
+        );
+        let json: Value = serde_json::from_str(&to_json(&entries)).unwrap();
+        let states: Vec<&str> = json
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| entry["state"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            states,
+            ["running", "paused", "unreachable", "not answering"],
+            "{json}"
         );
     }
 }

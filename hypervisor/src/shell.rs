@@ -5,8 +5,11 @@
 use crate::migrate::{self, Side};
 use crate::{HvError, Target, connect, inspect, ps, record};
 use clap::{Parser, Subcommand};
+use mova_compiler::report;
+use mova_compiler::stdio::{self, StdoutError};
 use mova_lang::image::Image;
-use mova_vm::client::Client;
+use mova_vm::client::{Client, ClientError};
+use mova_vm::protocol::MigrationId;
 use mova_vm::runtime;
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
@@ -15,7 +18,8 @@ use rustyline::hint::Hinter;
 use rustyline::validate::Validator;
 use rustyline::{Context, Editor, Helper};
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::fs::{self, File};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 /// The hypervisor's commands.
@@ -45,8 +49,8 @@ pub enum HvCommand {
         #[arg(long)]
         token: Option<String>,
     },
-    /// Let a paused VM run on. A VM left in doubt by a migration that did not finish is first
-    /// settled: it runs again only if the migration's target did not take its state
+    /// Let a paused VM run on (one left in doubt by an unfinished migration runs only if that
+    /// migration's target did not take its state)
     Resume {
         /// The VM: a pid, or host:port with --token
         target: String,
@@ -82,13 +86,19 @@ pub enum HvCommand {
     },
     /// Write a state into a VM and run it: `wstate FROM TO` (FROM a pid or an image file), or in
     /// the shell `wstate TO` with the state `rstate` kept. FROM stays paused
+    #[command(allow_missing_positional = true)]
     Wstate {
-        /// [FROM] TO
-        #[arg(num_args = 1..=2, required = true, value_name = "FROM|FILE] [TO")]
-        args: Vec<String>,
+        /// Where the state comes from: a pid, an image file, or host:port with --from-token (in
+        /// the shell, without FROM: the state `rstate` kept)
+        from: Option<String>,
+        /// The VM to write it into: a pid, or host:port with --token
+        to: String,
         /// The token of a remote target VM
         #[arg(long)]
         token: Option<String>,
+        /// The token of a remote source VM
+        #[arg(long)]
+        from_token: Option<String>,
     },
     /// Move a VM's running computation into another VM, losing and repeating nothing; the source
     /// stops once the target has the state
@@ -167,7 +177,39 @@ pub struct State {
     interactive: bool,
 }
 
+/// A connection for one command: one `bind` kept, taken out of the shell's state while in use, or
+/// a new one.
+struct Lease {
+    client: Client,
+    /// The pid it is kept for, if `bind` kept it.
+    bound: Option<u32>,
+}
+
 impl State {
+    /// A connection to `target`: the kept one if there is one, else a new one.
+    fn lease(&mut self, target: &Target, token: Option<&str>) -> Result<Lease, HvError> {
+        if let Target::Pid(pid) = target
+            && let Some(client) = self.bound.remove(pid)
+        {
+            return Ok(Lease {
+                client,
+                bound: Some(*pid),
+            });
+        }
+        Ok(Lease {
+            client: connect(target, token)?,
+            bound: None,
+        })
+    }
+
+    /// Keeps a kept connection again, unless it is `dead` (closing it then tells the VM its
+    /// client went away).
+    fn give_back(&mut self, lease: Lease, dead: bool) {
+        if let (Some(pid), false) = (lease.bound, dead) {
+            self.bound.insert(pid, lease.client);
+        }
+    }
+
     /// Runs `command` against `target`, on the kept connection if there is one.
     fn with_client<T>(
         &mut self,
@@ -175,21 +217,46 @@ impl State {
         token: Option<&str>,
         run: impl FnOnce(&mut Client) -> Result<T, HvError>,
     ) -> Result<T, HvError> {
-        if let Target::Pid(pid) = target
-            && let Some(client) = self.bound.get_mut(pid)
-        {
-            let result = run(client);
-            if matches!(
-                result,
-                Err(HvError::Client(mova_vm::client::ClientError::Frame { .. }))
-            ) {
-                // The VM went away: forget the dead connection.
-                self.bound.remove(pid);
-            }
-            return result;
-        }
-        let mut client = connect(target, token)?;
-        run(&mut client)
+        let mut lease = self.lease(target, token)?;
+        let result = run(&mut lease.client);
+        // A VM that went away leaves a dead connection: forget it.
+        let dead = result.as_ref().is_err_and(connection_lost);
+        self.give_back(lease, dead);
+        result
+    }
+}
+
+/// Whether `error` means the connection to the VM is gone.
+fn connection_lost(error: &HvError) -> bool {
+    match error {
+        HvError::Client(ClientError::Frame { .. } | ClientError::NoAnswer { .. }) => true,
+        HvError::Undone { error, .. } => connection_lost(error),
+        HvError::NoSuchVm { .. }
+        | HvError::Runtime(_)
+        | HvError::Client(_)
+        | HvError::File { .. }
+        | HvError::Load(_)
+        | HvError::Image { .. }
+        | HvError::Usage(_)
+        | HvError::Migration(_)
+        | HvError::Output(_) => false,
+    }
+}
+
+/// Whether `error` is, or was caused by, standard output's reader going away.
+pub fn output_closed(error: &HvError) -> bool {
+    match error {
+        HvError::Output(StdoutError::Closed) => true,
+        HvError::Undone { error, .. } => output_closed(error),
+        HvError::NoSuchVm { .. }
+        | HvError::Runtime(_)
+        | HvError::Client(_)
+        | HvError::File { .. }
+        | HvError::Load(_)
+        | HvError::Image { .. }
+        | HvError::Usage(_)
+        | HvError::Migration(_)
+        | HvError::Output(StdoutError::Failed(_)) => false,
     }
 }
 
@@ -255,68 +322,75 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
             token,
         } => {
             let target = Target::parse(&target)?;
+            // Where the image goes is made ready before the VM is paused, so that a destination
+            // that cannot take it (a missing directory, a terminal) fails with the VM untouched.
+            let sink = Sink::open(output.as_deref(), state.interactive)?;
+            let said_sink = sink.describe();
             let image = state.with_client(&target, token.as_deref(), |client| {
-                save_leaving(client, !no_program, leave_running)
-            })?;
-            let mut said = format!(
-                "read the state of {target} ({} bytes){}\n",
-                image.len(),
+                let was_running = is_running(client)?;
+                let image = client.save(!no_program)?;
+                if let Err(error) = sink.put(&image) {
+                    return Err(put_back(client, &target, was_running, error));
+                }
                 if leave_running {
-                    "; it runs on"
+                    client.resume()?;
                 } else {
-                    "; it is paused"
+                    client.interrupt()?;
                 }
-            );
-            match output.as_deref() {
-                Some(path) if path == Path::new("-") => {
-                    write_stdout(&image)?;
-                    said.clear();
-                }
-                Some(path) => {
-                    std::fs::write(path, &image).map_err(|source| HvError::File {
-                        what: "cannot write",
-                        path: path.to_owned(),
-                        source,
-                    })?;
-                    said.push_str(&format!("saved to {}\n", path.display()));
-                }
-                None if state.interactive => said.push_str("kept for `wstate TO`\n"),
-                None => {
-                    write_stdout(&image)?;
-                    said.clear();
-                }
-            }
+                Ok(image)
+            })?;
+            let said = match said_sink {
+                Some(sink) => format!(
+                    "read the state of {target} ({} bytes){}\n{sink}\n",
+                    image.len(),
+                    if leave_running {
+                        "; it runs on"
+                    } else {
+                        "; it is paused"
+                    }
+                ),
+                // The image itself went to standard output.
+                None => String::new(),
+            };
             if state.interactive {
                 state.kept = Some((target.to_string(), image));
             }
             Ok(said)
         }
-        HvCommand::Wstate { args, token } => {
-            let (from, to) = match args.as_slice() {
-                [to] => match &state.kept {
-                    Some((from, image)) => ((from.clone(), image.clone()), to),
+        HvCommand::Wstate {
+            from,
+            to,
+            token,
+            from_token,
+        } => {
+            let to = Target::parse(&to)?;
+            let (label, image) = match from.as_deref().map(source).transpose()? {
+                Some(Source::Vm(from)) => {
+                    let bytes =
+                        copy_state(state, &from, from_token.as_deref(), &to, token.as_deref())?;
+                    return Ok(format!(
+                        "wrote the state of {from} ({bytes} bytes) into {to}; it runs; {from} stays paused\n"
+                    ));
+                }
+                Some(Source::Image { label, image }) => (label, image),
+                None => match &state.kept {
+                    Some((from, image)) => (from.clone(), image.clone()),
                     None => {
                         return Err(HvError::Usage(
                             "no state kept: run `rstate PID` first (in the shell), or give `wstate FROM TO`".into(),
                         ));
                     }
                 },
-                [from, to] => (read_state(from, state)?, to),
-                _ => return Err(HvError::Usage("wstate takes [FROM] TO".into())),
             };
-            let target = Target::parse(to)?;
-            let (label, image) = from;
             let bytes = image.len();
-            let migration = mova_vm::runtime::random_bytes()
-                .map(mova_vm::protocol::MigrationId)
-                .map_err(|error| HvError::Usage(format!("cannot make a migration id: {error}")))?;
-            state.with_client(&target, token.as_deref(), |client| {
-                client.restore(migration, image)?;
-                client.commit(migration, true)?;
-                Ok(())
-            })?;
+            let mut lease = state.lease(&to, token.as_deref())?;
+            let result = restore_and_run(&mut lease.client, image);
+            // A failed write closes a kept connection: the target then drops an image it did not
+            // commit.
+            state.give_back(lease, result.is_err());
+            result?;
             Ok(format!(
-                "wrote the state of {label} ({bytes} bytes) into {target}; it runs\n"
+                "wrote the state of {label} ({bytes} bytes) into {to}; it runs\n"
             ))
         }
         HvCommand::Migrate {
@@ -370,13 +444,11 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
         } => {
             let (image, size) = inspect::read(&file)?;
             let program = match program {
-                Some(path) => Some(
-                    mova_compiler::driver::load_program(
-                        &path,
-                        &mova_compiler::driver::Options::default(),
-                    )?
-                    .program,
-                ),
+                Some(path) => Some(mova_compiler::driver::load_program(
+                    &path,
+                    &mova_compiler::driver::Options::default(),
+                    &mut std::io::sink(),
+                )?),
                 None => None,
             };
             if let (Some(program), None) = (&program, image.program()) {
@@ -394,51 +466,276 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
     }
 }
 
-/// The state `wstate FROM TO` writes: read from a VM if FROM names one, else from an image file.
-fn read_state(from: &str, state: &mut State) -> Result<(String, Vec<u8>), HvError> {
-    let path = Path::new(from);
+/// Where `wstate FROM TO` takes the state from.
+enum Source {
+    /// A VM, saved at once.
+    Vm(Target),
+    /// An image file, read.
+    Image {
+        /// The file, as given.
+        label: String,
+        /// The image's bytes.
+        image: Vec<u8>,
+    },
+}
+
+/// What FROM names: the local VM of that pid if there is one, else the image file of that name if
+/// there is one, else a pid or host:port.
+fn source(from: &str) -> Result<Source, HvError> {
     let is_vm = from.parse::<u32>().is_ok_and(|pid| record(pid).is_ok());
-    if is_vm || !path.exists() {
-        let target = Target::parse(from)?;
-        let image = state.with_client(&target, None, |client| save_leaving(client, true, false))?;
-        return Ok((from.to_owned(), image));
+    let path = Path::new(from);
+    if !is_vm && path.exists() {
+        let (image, _) = inspect::read(path)?;
+        return Ok(Source::Image {
+            label: path.display().to_string(),
+            image: image.encode(),
+        });
     }
-    let (image, _) = inspect::read(path)?;
-    Ok((path.display().to_string(), image.encode()))
+    Target::parse(from)
+        .map(Source::Vm)
+        .map_err(|_| HvError::File {
+            what: "cannot read",
+            path: path.to_owned(),
+            source: io::Error::new(
+                io::ErrorKind::NotFound,
+                "there is no such file, and it is not a pid or a host:port",
+            ),
+        })
 }
 
-/// Reads a VM's state and leaves it running or paused. The VM resumes by itself if the connection
-/// closes before the answer, so a saved VM is left paused only by asking for it.
-fn save_leaving(
-    client: &mut Client,
-    with_program: bool,
-    running: bool,
-) -> Result<Vec<u8>, HvError> {
-    let image = client.save(with_program)?;
-    if running {
-        client.resume()?;
+/// Writes `image` into the VM and runs it.
+fn restore_and_run(client: &mut Client, image: Vec<u8>) -> Result<(), HvError> {
+    let migration = new_migration()?;
+    client.restore(migration, image)?;
+    client.commit(migration, true)?;
+    Ok(())
+}
+
+/// A fresh migration id, for a state written into a VM.
+fn new_migration() -> Result<MigrationId, HvError> {
+    MigrationId::random()
+        .map_err(|error| HvError::Migration(format!("cannot make a migration id: {error}")))
+}
+
+/// `wstate FROM TO` from a VM: saves FROM, writes the state into TO and runs it there, and leaves
+/// FROM paused; returns the image's size. If TO does not take the state, FROM is put back as it
+/// was (running or paused). The order is a migration's (see [`migrate`]) without its end: once
+/// TO has the image, FROM is held firmly, so that it cannot run on by itself while TO runs.
+fn copy_state(
+    state: &mut State,
+    from: &Target,
+    from_token: Option<&str>,
+    to: &Target,
+    to_token: Option<&str>,
+) -> Result<usize, HvError> {
+    if from == to {
+        return Err(HvError::Usage(format!(
+            "`wstate` from {from} into itself would change nothing: name another VM as TO"
+        )));
+    }
+    if let (Target::Remote(addr), None) = (from, from_token) {
+        return Err(HvError::Usage(format!(
+            "the source `{addr}` is a remote VM: give its token with --from-token"
+        )));
+    }
+    // The target first: one that cannot be reached fails the command before the source pauses.
+    let mut target = state.lease(to, to_token)?;
+    let mut source = match state.lease(from, from_token) {
+        Ok(source) => source,
+        Err(error) => {
+            state.give_back(target, false);
+            return Err(error);
+        }
+    };
+    let result = copy_between(&mut source.client, from, &mut target.client, to);
+    let dead = result.as_ref().is_err_and(connection_lost);
+    state.give_back(source, dead);
+    // As for an image file: a failure closes a kept connection to the target, which then drops
+    // an image it did not commit.
+    state.give_back(target, result.is_err());
+    result
+}
+
+fn copy_between(
+    source: &mut Client,
+    from: &Target,
+    target: &mut Client,
+    to: &Target,
+) -> Result<usize, HvError> {
+    let was_running = is_running(source)?;
+    let migration = new_migration()?;
+    let image = source.save(true)?;
+    let bytes = image.len();
+    if let Err(error) = target.restore(migration, image) {
+        return Err(put_back(source, from, was_running, error.into()));
+    }
+    // A lost connection would now let the source run on by itself: hand its state off, so that
+    // it stays paused, in doubt, until this copy is settled.
+    let to_pid = match to {
+        Target::Pid(pid) => *pid,
+        Target::Remote(_) => 0,
+    };
+    source.hold(migration, to_pid, &target.addr().to_string())?;
+    match target.commit(migration, true) {
+        Ok(()) => {}
+        // The target refused: it did not commit the image, and drops it when this connection
+        // closes.
+        Err(error @ ClientError::Refused(_)) => {
+            let _ = source.settle(migration, false);
+            return Err(put_back(source, from, was_running, error.into()));
+        }
+        // The answer is lost: the target may run the state. The source must not run too.
+        Err(error) => {
+            return Err(HvError::Migration(format!(
+                "{error}: whether {to} runs the state cannot be told; {from} stays paused in \
+                 doubt (`movahv resume {from}` asks {to} and runs {from} again only if {to} did \
+                 not take the state)"
+            )));
+        }
+    }
+    // A copy, as asked: the source holds its own state again, paused. Were this answer lost, the
+    // source would stay in doubt, and `resume` would find the copy running and refuse.
+    let _ = source.settle(migration, false);
+    Ok(bytes)
+}
+
+/// Whether the VM is running now (so that a failed command can put it back).
+fn is_running(client: &mut Client) -> Result<bool, HvError> {
+    Ok(client.info()?["state"] == "running")
+}
+
+/// Puts a VM this client saved back as it was before, running or paused, after `error` ended the
+/// command; returns the error to report, saying what became of the VM.
+fn put_back(client: &mut Client, vm: &Target, was_running: bool, error: HvError) -> HvError {
+    let restored = if was_running {
+        client.resume()
     } else {
-        client.interrupt()?;
+        client.interrupt()
+    };
+    match restored {
+        Ok(()) => HvError::Undone {
+            error: Box::new(error),
+            vm: vm.clone(),
+            was_running,
+        },
+        Err(lost) => HvError::Migration(format!(
+            "{error}; {vm} could not be put back as it was ({lost}): see `movahv ps`"
+        )),
     }
-    Ok(image)
 }
 
-/// Writes binary data to standard output, refusing a terminal.
-fn write_stdout(bytes: &[u8]) -> Result<(), HvError> {
-    let stdout = std::io::stdout();
-    if stdout.is_terminal() {
-        return Err(HvError::Usage(
-            "refusing to write a binary image to a terminal: use -o FILE".into(),
-        ));
+/// Where `rstate` puts the image.
+enum Sink {
+    /// Standard output (checked not to be a terminal).
+    Stdout,
+    /// A file.
+    File(PendingFile),
+    /// The shell keeps it for `wstate TO`.
+    Keep,
+}
+
+impl Sink {
+    /// Makes the destination ready: `-` or nothing (outside the shell) is standard output.
+    fn open(output: Option<&Path>, interactive: bool) -> Result<Sink, HvError> {
+        match output {
+            Some(path) if path != Path::new("-") => Ok(Sink::File(PendingFile::create(path)?)),
+            None if interactive => Ok(Sink::Keep),
+            Some(_) | None => {
+                if io::stdout().is_terminal() {
+                    return Err(HvError::Usage(
+                        "refusing to write a binary image to a terminal: use -o FILE".into(),
+                    ));
+                }
+                Ok(Sink::Stdout)
+            }
+        }
     }
-    let mut lock = stdout.lock();
-    lock.write_all(bytes)
-        .and_then(|()| lock.flush())
-        .map_err(|source| HvError::File {
+
+    /// What `rstate` says of where the image went; `None` when the image itself is the output.
+    fn describe(&self) -> Option<String> {
+        match self {
+            Sink::Stdout => None,
+            Sink::File(file) => Some(format!("saved to {}", file.path.display())),
+            Sink::Keep => Some(String::from("kept for `wstate TO`")),
+        }
+    }
+
+    /// Puts the image there.
+    fn put(self, image: &[u8]) -> Result<(), HvError> {
+        match self {
+            Sink::Stdout => Ok(stdio::write(image)?),
+            Sink::File(file) => file.commit(image),
+            Sink::Keep => Ok(()),
+        }
+    }
+}
+
+/// A file being written: to a temporary file beside it, renamed into place once complete, so that
+/// a failure leaves no half-written file. Something that exists and is not a regular file
+/// (`/dev/null`, a FIFO) is written directly, as `movac` does: renaming over it would replace it.
+struct PendingFile {
+    path: PathBuf,
+    /// The temporary file, until it is renamed.
+    temp: Option<PathBuf>,
+    file: File,
+}
+
+impl PendingFile {
+    fn create(path: &Path) -> Result<PendingFile, HvError> {
+        let error = |source| HvError::File {
             what: "cannot write",
-            path: PathBuf::from("<stdout>"),
+            path: path.to_owned(),
+            source,
+        };
+        if fs::metadata(path).is_ok_and(|meta| !meta.is_file()) {
+            return Ok(PendingFile {
+                path: path.to_owned(),
+                temp: None,
+                file: File::create(path).map_err(error)?,
+            });
+        }
+        let name = path
+            .file_name()
+            .map_or_else(|| "image".into(), |name| name.to_string_lossy());
+        let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+        // A stale temporary file of a process with this pid goes first; the new one is created
+        // afresh, so that nothing already there is followed or overwritten in place.
+        let _ = fs::remove_file(&temp);
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .map_err(error)?;
+        Ok(PendingFile {
+            path: path.to_owned(),
+            temp: Some(temp),
+            file,
+        })
+    }
+
+    fn commit(mut self, bytes: &[u8]) -> Result<(), HvError> {
+        let written = self.file.write_all(bytes).and_then(|()| self.file.flush());
+        let renamed = written.and_then(|()| match self.temp.take() {
+            Some(temp) => fs::rename(&temp, &self.path).inspect_err(|_| {
+                let _ = fs::remove_file(&temp);
+            }),
+            None => Ok(()),
+        });
+        renamed.map_err(|source| HvError::File {
+            what: "cannot write",
+            path: self.path.clone(),
             source,
         })
+    }
+}
+
+impl Drop for PendingFile {
+    fn drop(&mut self) {
+        // Not committed: nothing is left behind.
+        if let Some(temp) = self.temp.take() {
+            let _ = fs::remove_file(temp);
+        }
+    }
 }
 
 /// A state image, decoded: used by tests and tools that read `rstate` output.
@@ -485,7 +782,10 @@ impl Completer for ShellHelper {
         } else {
             runtime::runtime_dir()
                 .map(|dir| {
+                    // Skipped files are not warned about here: a warning would garble the line
+                    // being edited (`ps` warns).
                     runtime::list(&dir)
+                        .records
                         .into_iter()
                         .map(|r| r.pid.to_string())
                         .collect()
@@ -549,13 +849,14 @@ fn words(line: &str) -> Result<Vec<String>, HvError> {
 }
 
 /// Runs the interactive shell until `quit` or end of input. Returns whether every command
-/// succeeded (so a script piped in can be checked).
-pub fn run_shell() -> bool {
+/// succeeded (so a script piped in can be checked), or why standard output could not be written
+/// (which ends the shell).
+pub fn run_shell() -> Result<bool, StdoutError> {
     let mut editor = match Editor::<ShellHelper, rustyline::history::DefaultHistory>::new() {
         Ok(editor) => editor,
         Err(error) => {
-            eprintln!("error: cannot start the shell: {error}");
-            return false;
+            report!("error: cannot start the shell: {error}");
+            return Ok(false);
         }
     };
     editor.set_helper(Some(ShellHelper));
@@ -565,7 +866,7 @@ pub fn run_shell() -> bool {
     }
     let interactive = std::io::stdin().is_terminal();
     if interactive {
-        println!("movahv shell: `help` lists the commands, `quit` leaves");
+        stdio::print("movahv shell: `help` lists the commands, `quit` leaves\n")?;
     }
     let mut state = State {
         interactive: true,
@@ -578,7 +879,7 @@ pub fn run_shell() -> bool {
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => break,
             Err(error) => {
-                eprintln!("error: {error}");
+                report!("error: {error}");
                 all_ok = false;
                 break;
             }
@@ -588,40 +889,38 @@ pub fn run_shell() -> bool {
             continue;
         }
         let _ = editor.add_history_entry(line);
-        let parsed = words(line).and_then(|words| {
-            ShellLine::try_parse_from(words)
-                .map_err(|error| HvError::Usage(error.render().to_string()))
-        });
-        match parsed {
-            Ok(ShellLine {
+        match words(line).map(ShellLine::try_parse_from) {
+            Ok(Ok(ShellLine {
                 command: ShellCommand::Quit,
-            }) => break,
-            Ok(ShellLine {
+            })) => break,
+            Ok(Ok(ShellLine {
                 command: ShellCommand::Hv(command),
-            }) => match execute(command, &mut state) {
-                Ok(output) => print!("{output}"),
+            })) => match execute(command, &mut state) {
+                Ok(output) => stdio::print(&output)?,
+                // Standard output's reader went away: nobody sees what follows.
+                Err(error) if output_closed(&error) => return Err(StdoutError::Closed),
+                Err(HvError::Output(error)) => return Err(error),
                 Err(error) => {
-                    eprintln!("error: {error}");
+                    report!("error: {error}");
                     all_ok = false;
                 }
             },
-            Err(HvError::Usage(message))
-                if message.starts_with("Usage") || message.contains("Commands:") =>
-            {
-                // `help` and `--help`: clap's rendering is the answer, not an error.
-                print!("{message}");
+            // `help` and `--help`: clap's rendering is the answer, not an error.
+            Ok(Err(error)) if !error.use_stderr() => stdio::print(&error.render().to_string())?,
+            Ok(Err(error)) => {
+                report!("{}", error.render().to_string().trim_end());
+                all_ok = false;
             }
             Err(error) => {
-                eprintln!("{}", error.to_string().trim_end());
+                report!("error: {error}");
                 all_ok = false;
             }
         }
-        let _ = std::io::stdout().flush();
     }
     if let Some(history) = &history {
         let _ = editor.save_history(history);
     }
-    all_ok
+    Ok(all_ok)
 }
 
 #[cfg(test)]
@@ -645,6 +944,19 @@ mod tests {
             line.command,
             ShellCommand::Hv(HvCommand::Migrate { .. })
         ));
+        // `wstate TO` in the shell, `wstate FROM TO` anywhere.
+        let line = ShellLine::try_parse_from(["wstate", "42"]).unwrap();
+        assert!(matches!(
+            line.command,
+            ShellCommand::Hv(HvCommand::Wstate { from: None, ref to, .. }) if to == "42"
+        ));
+        let line = ShellLine::try_parse_from(["wstate", "s.mvs", "42"]).unwrap();
+        assert!(matches!(
+            line.command,
+            ShellCommand::Hv(HvCommand::Wstate { from: Some(ref from), ref to, .. })
+                if from == "s.mvs" && to == "42"
+        ));
+        assert!(ShellLine::try_parse_from(["wstate"]).is_err());
         let line = ShellLine::try_parse_from(["exit"]).unwrap();
         assert!(matches!(line.command, ShellCommand::Quit));
         assert!(ShellLine::try_parse_from(["frobnicate"]).is_err());

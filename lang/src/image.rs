@@ -29,6 +29,7 @@ use crate::isa::{Instr, STACK_LIMIT};
 use crate::mvb::{
     CHECKSUM_LEN, HEADER_LEN, Hex, LoadError, MAX_FILE_LEN, Program, SECTION_HEADER_LEN,
 };
+use crate::verify::Heights;
 use sha2::{Digest, Sha256};
 use std::fmt;
 
@@ -79,6 +80,14 @@ pub fn program_hash(program: &Program) -> ProgramHash {
         hasher.update(&buf);
     }
     hasher.finalize().into()
+}
+
+/// `1 value`, `0 values`: a count of stack values, as error messages say it.
+fn values(count: usize) -> String {
+    match count {
+        1 => String::from("1 value"),
+        count => format!("{count} values"),
+    }
 }
 
 /// A hash in full lowercase hexadecimal (64 digits).
@@ -395,6 +404,32 @@ pub enum ImageError {
         /// The number of values.
         len: usize,
     },
+    /// No run of the program gets to the IP: it follows an unconditional jump or a `HALT` and no
+    /// jump goes there, or only instructions that always trap lead there.
+    #[error(
+        "no run of the program gets to IP {ip} ({found}), so the image cannot be a state of it"
+    )]
+    UnreachableIp {
+        /// The IP.
+        ip: u32,
+        /// What is at the IP.
+        found: InstrAt,
+    },
+    /// The stack's height is not one a run of the program can have at the IP.
+    #[error(
+        "the stack holds {} at IP {ip} ({found}), but a run of the program has {possible} there",
+        values(*height)
+    )]
+    ImpossibleStackHeight {
+        /// The IP.
+        ip: u32,
+        /// What is at the IP.
+        found: InstrAt,
+        /// The number of values on the image's stack.
+        height: usize,
+        /// The heights a run of the program can have at the IP.
+        possible: Heights,
+    },
     /// The image has a sleep remainder but the IP is not on a sleep.
     #[error(
         "the image has {left_ms} ms of sleep left at IP {ip}, but there the program has {found}, not a sleep"
@@ -467,8 +502,11 @@ impl Image {
 
     /// Whether this image can be the state of `program`: it records `program`'s hash, its IP is
     /// at most the code length (equal: the program ran off its end), its stack holds at most
-    /// [`STACK_LIMIT`] values, and a sleep remainder, if any, belongs to a `SLEEP` or `SLEEPS` at
-    /// the IP (with its duration on the stack, for `SLEEPS`) and is no longer than that sleep.
+    /// [`STACK_LIMIT`] values, a run of the program can get to the IP with that many values (see
+    /// [`StackHeights`]), and a sleep remainder, if any, belongs to a `SLEEP` or `SLEEPS` at the
+    /// IP (with its duration on the stack, for `SLEEPS`) and is no longer than that sleep.
+    ///
+    /// [`StackHeights`]: crate::verify::StackHeights
     pub fn check(&self, program: &Program) -> Result<(), ImageError> {
         let expected = program_hash(program);
         if expected != self.program_hash {
@@ -490,10 +528,24 @@ impl Image {
                 len: self.stack.len(),
             });
         }
+        let instr = code.get(at).copied();
+        let Some(possible) = program.stack_heights().at(self.ip) else {
+            return Err(ImageError::UnreachableIp {
+                ip: self.ip,
+                found: InstrAt(instr),
+            });
+        };
+        if !possible.contains(self.stack.len()) {
+            return Err(ImageError::ImpossibleStackHeight {
+                ip: self.ip,
+                found: InstrAt(instr),
+                height: self.stack.len(),
+                possible,
+            });
+        }
         let Some(left_ms) = self.sleep_left_ms else {
             return Ok(());
         };
-        let instr = code.get(at).copied();
         let duration_ms = match instr {
             Some(Instr::Sleep(ms)) => i64::from(ms),
             Some(Instr::SleepS) => match self.stack.last() {
@@ -837,7 +889,7 @@ mod tests {
     use super::*;
     use crate::mvb::{SECTION_OPTIONAL, Section};
     use crate::srcmap::SourceMap;
-    use crate::strategies::{resealed, seed_program as seed};
+    use crate::strategies::{resealed, seed_image_without_its_counter, seed_program as seed};
 
     fn other() -> Program {
         Program::new(vec![Instr::Put(7), Instr::Print]).unwrap()
@@ -894,12 +946,13 @@ mod tests {
         for with_program in [false, true] {
             for (ip, sleep) in [
                 (1, None),
+                (2, None),
                 (3, None),
                 (3, Some(0)),
                 (3, Some(100)),
-                (5, None),
+                (4, None),
             ] {
-                let image = Image::new(&program, ip, vec![17, -3], sleep, with_program).unwrap();
+                let image = Image::new(&program, ip, vec![-3], sleep, with_program).unwrap();
                 let bytes = image.encode();
                 let decoded = Image::decode(&bytes).unwrap();
                 assert_eq!(decoded, image);
@@ -913,18 +966,20 @@ mod tests {
 
     #[test]
     fn a_full_stack_round_trips_and_a_fuller_one_is_refused() {
+        // `top: PUT 1; GOTO top` fills the stack, so its PUT can be reached with a full one.
+        let grows = Program::new(vec![Instr::Put(1), Instr::Goto(1)]).unwrap();
         let values: Vec<i64> = (0..STACK_LIMIT)
             .map(|v| i64::try_from(v).unwrap() - 7)
             .collect();
-        let image = Image::new(&seed(), 1, values, None, true).unwrap();
+        let image = Image::new(&grows, 0, values, None, true).unwrap();
         let bytes = image.encode();
-        assert_eq!(bytes.len(), 12 + 6 + 8 + 8 * STACK_LIMIT + 34 + 6 + 57 + 6);
+        assert_eq!(bytes.len(), 12 + 6 + 8 + 8 * STACK_LIMIT + 34 + 6 + 42 + 6);
         assert_eq!(Image::decode(&bytes), Ok(image.clone()));
 
         let mut fuller = image.stack.clone();
         fuller.push(0);
         assert_eq!(
-            Image::new(&seed(), 1, fuller.clone(), None, false),
+            Image::new(&grows, 0, fuller.clone(), None, false),
             Err(ImageError::StackTooLarge { len: 65_536 })
         );
         let by_hand = Image {
@@ -932,7 +987,7 @@ mod tests {
             ..image
         };
         assert_eq!(
-            by_hand.check(&seed()),
+            by_hand.check(&grows),
             Err(ImageError::StackTooLarge { len: 65_536 })
         );
         // Written saturated, such an image does not decode.
@@ -1017,7 +1072,7 @@ mod tests {
 
     #[test]
     fn every_truncation_is_refused_as_truncated() {
-        let image = Image::new(&seed(), 3, vec![1, 2], Some(9), true).unwrap();
+        let image = Image::new(&seed(), 3, vec![2], Some(9), true).unwrap();
         let bytes = image.encode();
         for len in 0..bytes.len() {
             match Image::decode(&bytes[..len]) {
@@ -1282,7 +1337,11 @@ mod tests {
 
     #[test]
     fn check_refuses_an_ip_past_the_end() {
-        assert!(Image::new(&seed(), 5, vec![], None, false).is_ok());
+        assert!(Image::new(&other(), 2, vec![7], None, false).is_ok());
+        assert_eq!(
+            Image::new(&other(), 3, vec![7], None, false),
+            Err(ImageError::IpOutOfRange { ip: 3, len: 2 })
+        );
         let err = Image::new(&seed(), 6, vec![], None, false).unwrap_err();
         assert_eq!(err, ImageError::IpOutOfRange { ip: 6, len: 5 });
         assert_eq!(
@@ -1297,6 +1356,76 @@ mod tests {
             image.check(&seed()),
             Err(ImageError::IpOutOfRange { .. })
         ));
+    }
+
+    #[test]
+    fn an_empty_stack_at_a_print_is_refused() {
+        let image = Image::decode(&seed_image_without_its_counter(false)).unwrap();
+        assert_eq!((image.ip, image.stack.len()), (2, 0));
+        let expected = ImageError::ImpossibleStackHeight {
+            ip: 2,
+            found: InstrAt(Some(Instr::Print)),
+            height: 0,
+            possible: Heights { min: 1, max: 1 },
+        };
+        let err = image.check(&seed()).unwrap_err();
+        assert_eq!(err, expected);
+        assert_eq!(
+            err.to_string(),
+            "the stack holds 0 values at IP 2 (`PRINT`), but a run of the program has 1 value there"
+        );
+        // With the program embedded, decoding checks the state against it.
+        assert_eq!(
+            Image::decode(&seed_image_without_its_counter(true)),
+            Err(expected)
+        );
+        // `Image::new` refuses to make such an image in the first place.
+        assert!(Image::new(&seed(), 2, vec![], None, false).is_err());
+        assert!(Image::new(&seed(), 2, vec![1, 1], None, false).is_err());
+    }
+
+    #[test]
+    fn check_refuses_an_ip_no_run_gets_to() {
+        // The seed loops for ever: its end is never reached.
+        let err = Image::new(&seed(), 5, vec![1], None, false).unwrap_err();
+        assert_eq!(
+            err,
+            ImageError::UnreachableIp {
+                ip: 5,
+                found: InstrAt(None)
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "no run of the program gets to IP 5 (the end of the code), so the image cannot be a \
+             state of it"
+        );
+        // Code after a HALT that no jump goes to.
+        let halts = Program::new(vec![Instr::Put(1), Instr::Halt, Instr::Print]).unwrap();
+        assert!(Image::new(&halts, 1, vec![1], None, false).is_ok());
+        assert_eq!(
+            Image::new(&halts, 2, vec![1], None, false)
+                .unwrap_err()
+                .to_string(),
+            "no run of the program gets to IP 2 (`PRINT`), so the image cannot be a state of it"
+        );
+        // Where the program halts by running off its end, the end is a state like any other.
+        assert!(Image::new(&other(), 2, vec![7], None, false).is_ok());
+        assert!(Image::new(&other(), 2, vec![], None, false).is_err());
+    }
+
+    #[test]
+    fn a_range_of_heights_is_named_as_a_range() {
+        // `top: PUT 1; GOTO top` grows the stack until it is full.
+        let grows = Program::new(vec![Instr::Put(1), Instr::Goto(1)]).unwrap();
+        assert!(Image::new(&grows, 0, vec![1; STACK_LIMIT], None, false).is_ok());
+        assert_eq!(
+            Image::new(&grows, 1, vec![], None, false)
+                .unwrap_err()
+                .to_string(),
+            "the stack holds 0 values at IP 1 (`GOTO 1`), but a run of the program has 1 to \
+             65535 values there"
+        );
     }
 
     #[test]
@@ -1315,10 +1444,10 @@ mod tests {
             "the image has 10 ms of sleep left at IP 2, but there the program has `PRINT`, not a sleep"
         );
         assert_eq!(
-            Image::new(&seed(), 5, vec![1], Some(10), false)
+            Image::new(&other(), 2, vec![7], Some(10), false)
                 .unwrap_err()
                 .to_string(),
-            "the image has 10 ms of sleep left at IP 5, but there the program has the end of the \
+            "the image has 10 ms of sleep left at IP 2, but there the program has the end of the \
              code, not a sleep"
         );
         assert_eq!(
@@ -1332,9 +1461,16 @@ mod tests {
 
         let sleeps = Program::new(vec![Instr::Put(50), Instr::SleepS]).unwrap();
         assert!(Image::new(&sleeps, 1, vec![50], Some(50), false).is_ok());
-        assert_eq!(
+        assert!(matches!(
             Image::new(&sleeps, 1, vec![], Some(5), false),
-            Err(ImageError::SleepWithoutDuration { ip: 1, left_ms: 5 })
+            Err(ImageError::ImpossibleStackHeight { height: 0, .. })
+        ));
+        // A `SLEEPS` a run can reach with an empty stack traps there; it never starts to sleep.
+        let traps = Program::new(vec![Instr::SleepS]).unwrap();
+        assert!(Image::new(&traps, 0, vec![], None, false).is_ok());
+        assert_eq!(
+            Image::new(&traps, 0, vec![], Some(5), false),
+            Err(ImageError::SleepWithoutDuration { ip: 0, left_ms: 5 })
         );
         assert_eq!(
             Image::new(&sleeps, 1, vec![-1], Some(0), false),

@@ -1,10 +1,10 @@
 //! The opcode dictionary: every instruction of the Mova VM, declared once.
 //!
 //! The [`isa!`] table below is the single source of truth for the instruction set. From it this module
-//! derives the [`Opcode`] enum (numbers, mnemonics, operand kinds, stack effects, meanings), the
-//! pre-decoded [`Instr`] enum with typed operands, the binary encoding and decoding of one instruction,
-//! the textual form the disassembler prints and the assembler reads, and the Markdown table in
-//! `docs/isa.md`. Adding an opcode is one line in the table; every `match` on [`Opcode`] or [`Instr`]
+//! derives the [`Opcode`] enum (numbers, mnemonics, operand kinds, stack effects, control flow,
+//! meanings), the pre-decoded [`Instr`] enum with typed operands, the binary encoding and decoding
+//! of one instruction, the textual form the disassembler prints and the assembler reads, and the
+//! Markdown table in `docs/isa.md`. Adding an opcode is one line in the table; every `match` on [`Opcode`] or [`Instr`]
 //! elsewhere is exhaustive, so the build then points at each place that must learn about it.
 
 use std::fmt;
@@ -151,6 +151,22 @@ pub struct StackEffect {
     pub pushes: u8,
 }
 
+/// Where control goes once an instruction has completed (a trapping instruction goes nowhere).
+///
+/// The stack effect is the same on every way out: a conditional jump pops (or keeps) its operand
+/// whether it jumps or not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Flow {
+    /// To the next instruction.
+    Next,
+    /// To the jump target or to the next instruction, as the condition says.
+    Branch,
+    /// To the jump target only.
+    Jump,
+    /// Nowhere: the program stops.
+    Halt,
+}
+
 /// Why an operand does not fit an opcode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum OperandError {
@@ -205,12 +221,13 @@ impl std::ops::Deref for Operands {
 }
 
 /// Declares the instruction set. Each row is
-/// `hex Name "MNEMONIC" (OperandKind, OperandKind)? [pops -> pushes] "stack picture" "meaning";`
-/// with up to two operands, and everything else in this module is generated from the rows.
+/// `hex Name "MNEMONIC" (OperandKind, OperandKind)? [pops -> pushes, Flow?] "stack picture" "meaning";`
+/// with up to two operands and a [`Flow`] that is `Next` unless given, and everything else in this
+/// module is generated from the rows.
 macro_rules! isa {
     ($(
         $hex:literal $name:ident $mnemonic:literal $(($k1:ident $(, $k2:ident)?))?
-            [$pops:literal -> $pushes:literal] $picture:literal $meaning:literal;
+            [$pops:literal -> $pushes:literal $(, $flow:ident)?] $picture:literal $meaning:literal;
     )*) => {
         /// An operation code: the first byte of every encoded instruction.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -257,6 +274,13 @@ macro_rules! isa {
             pub const fn stack_effect(self) -> StackEffect {
                 match self {
                     $(Opcode::$name => StackEffect { pops: $pops, pushes: $pushes },)*
+                }
+            }
+
+            /// Where control goes once the opcode has completed.
+            pub const fn flow(self) -> Flow {
+                match self {
+                    $(Opcode::$name => isa!(@flow $($flow)?),)*
                 }
             }
 
@@ -364,6 +388,9 @@ macro_rules! isa {
     (@ty Millis) => { u32 };
     (@ty Slot) => { u16 };
 
+    (@flow) => { Flow::Next };
+    (@flow $flow:ident) => { Flow::$flow };
+
     (@wild $kind:ident) => { _ };
     (@bind $kind:ident, $var:ident) => { $var };
     (@operands) => { Operands::of([0, 0], 0) };
@@ -379,14 +406,14 @@ isa! {
         "Push `value`.";
     0x02 Add "ADD" (Value) [1 -> 1] "a → a+value"
         "Replace the top of the stack by `top + value`; overflow traps.";
-    0x03 Goto "GOTO" (Back) [0 -> 0] "—"
+    0x03 Goto "GOTO" (Back) [0 -> 0, Jump] "—"
         "Jump backwards: the next instruction is `index - offset`.";
     0x04 Print "PRINT" [1 -> 1] "a → a"
         "Print the top of the stack in decimal and a newline; the stack is unchanged.";
     0x05 Sleep "SLEEP" (Millis) [0 -> 0] "—"
         "Sleep `ms` milliseconds (output is flushed first).";
     // Extensions for the pseudo-language.
-    0x06 Halt "HALT" [0 -> 0] "—"
+    0x06 Halt "HALT" [0 -> 0, Halt] "—"
         "Stop the program normally, as running off the end of the code does.";
     0x07 Pop "POP" [1 -> 0] "a →"
         "Drop the top of the stack.";
@@ -422,27 +449,27 @@ isa! {
         "1 if `a > b`, else 0.";
     0x17 Ge "GE" [2 -> 1] "a b → a>=b"
         "1 if `a >= b`, else 0.";
-    0x18 Jmp "JMP" (Rel) [0 -> 0] "—"
+    0x18 Jmp "JMP" (Rel) [0 -> 0, Jump] "—"
         "Jump: the next instruction is `index + offset` (backwards when negative).";
-    0x19 Jz "JZ" (Rel) [1 -> 0] "a →"
+    0x19 Jz "JZ" (Rel) [1 -> 0, Branch] "a →"
         "Pop; if the value is 0, jump to `index + offset`.";
-    0x1A Jnz "JNZ" (Rel) [1 -> 0] "a →"
+    0x1A Jnz "JNZ" (Rel) [1 -> 0, Branch] "a →"
         "Pop; if the value is not 0, jump to `index + offset`.";
     0x1B SleepS "SLEEPS" [1 -> 0] "ms →"
         "Pop a duration in milliseconds and sleep that long; a negative duration traps.";
     // Superinstructions, chosen from what the compiler emits: a loop's test of its variable
     // against a constant, arithmetic by a constant, and accumulating into a variable.
-    0x1C JeqK "JEQK" (Value, Rel) [1 -> 1] "a → a"
+    0x1C JeqK "JEQK" (Value, Rel) [1 -> 1, Branch] "a → a"
         "If the top equals `value`, jump to `index + offset`; the top stays.";
-    0x1D JneK "JNEK" (Value, Rel) [1 -> 1] "a → a"
+    0x1D JneK "JNEK" (Value, Rel) [1 -> 1, Branch] "a → a"
         "If the top differs from `value`, jump to `index + offset`; the top stays.";
-    0x1E JltK "JLTK" (Value, Rel) [1 -> 1] "a → a"
+    0x1E JltK "JLTK" (Value, Rel) [1 -> 1, Branch] "a → a"
         "If the top is less than `value`, jump to `index + offset`; the top stays.";
-    0x1F JleK "JLEK" (Value, Rel) [1 -> 1] "a → a"
+    0x1F JleK "JLEK" (Value, Rel) [1 -> 1, Branch] "a → a"
         "If the top is at most `value`, jump to `index + offset`; the top stays.";
-    0x20 JgtK "JGTK" (Value, Rel) [1 -> 1] "a → a"
+    0x20 JgtK "JGTK" (Value, Rel) [1 -> 1, Branch] "a → a"
         "If the top is greater than `value`, jump to `index + offset`; the top stays.";
-    0x21 JgeK "JGEK" (Value, Rel) [1 -> 1] "a → a"
+    0x21 JgeK "JGEK" (Value, Rel) [1 -> 1, Branch] "a → a"
         "If the top is at least `value`, jump to `index + offset`; the top stays.";
     0x22 MulK "MULK" (Value) [1 -> 1] "a → a*value"
         "Multiply the top by `value`; overflow traps.";
@@ -458,7 +485,7 @@ isa! {
         "Subtract the value in slot `slot` from the top; overflow traps.";
     0x28 MulL "MULL" (Slot) [1 -> 1] "a → a*s"
         "Multiply the top by the value in slot `slot`; overflow traps.";
-    0x29 IncJlt "INCJLT" (Value, Rel) [1 -> 1] "a → a+1"
+    0x29 IncJlt "INCJLT" (Value, Rel) [1 -> 1, Branch] "a → a+1"
         "Add 1 to the top (overflow traps); if it is then less than `value`, jump to `index + offset`.";
 }
 
@@ -559,6 +586,24 @@ impl Instr {
             Ok(target) => JumpTarget::Index(target),
             Err(_) => JumpTarget::OutOfRange(target),
         })
+    }
+
+    /// Where control can go once this instruction, sitting at `index`, has completed, as its
+    /// opcode's [`Flow`] says: the next instruction, the jump target, both (the next one first) or
+    /// neither.
+    pub fn successors(&self, index: u32) -> impl Iterator<Item = JumpTarget> {
+        let next = match index.checked_add(1) {
+            Some(next) => JumpTarget::Index(next),
+            None => JumpTarget::OutOfRange(i64::from(index) + 1),
+        };
+        let (falls_through, jumps) = match self.opcode().flow() {
+            Flow::Next => (true, false),
+            Flow::Branch => (true, true),
+            Flow::Jump => (false, true),
+            Flow::Halt => (false, false),
+        };
+        let target = jumps.then(|| self.jump_target(index)).flatten();
+        falls_through.then_some(next).into_iter().chain(target)
     }
 
     /// The instruction with its jump operand replaced by `offset`, if it is a jump and the
@@ -683,6 +728,45 @@ mod tests {
                 .count();
             assert!(jumps <= 1, "{opcode}");
         }
+    }
+
+    #[test]
+    fn an_opcode_jumps_exactly_when_it_has_a_jump_operand() {
+        for &opcode in Opcode::ALL {
+            let jumps = matches!(opcode.flow(), Flow::Branch | Flow::Jump);
+            assert_eq!(jumps, opcode.jump_operand().is_some(), "{opcode}");
+        }
+        // The seed's GOTO and the plain JMP are the unconditional jumps, HALT the only stop.
+        let flows = |flow| {
+            Opcode::ALL
+                .iter()
+                .filter(|opcode| opcode.flow() == flow)
+                .copied()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(flows(Flow::Jump), [Opcode::Goto, Opcode::Jmp]);
+        assert_eq!(flows(Flow::Halt), [Opcode::Halt]);
+    }
+
+    #[test]
+    fn successors_follow_the_flow() {
+        let at = |instr: Instr, index| instr.successors(index).collect::<Vec<_>>();
+        assert_eq!(at(Instr::Put(1), 4), [JumpTarget::Index(5)]);
+        assert_eq!(at(Instr::Goto(3), 4), [JumpTarget::Index(1)]);
+        assert_eq!(at(Instr::Jmp(-4), 4), [JumpTarget::Index(0)]);
+        assert_eq!(
+            at(Instr::Jz(2), 4),
+            [JumpTarget::Index(5), JumpTarget::Index(6)]
+        );
+        assert_eq!(
+            at(Instr::IncJlt(9, -1), 4),
+            [JumpTarget::Index(5), JumpTarget::Index(3)]
+        );
+        assert_eq!(at(Instr::Halt, 4), []);
+        assert_eq!(
+            at(Instr::Print, u32::MAX),
+            [JumpTarget::OutOfRange(1 << 32)]
+        );
     }
 
     #[test]

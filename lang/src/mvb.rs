@@ -21,6 +21,7 @@
 use crate::bytes::{self, Cursor, Short, Signature, be_u32, to_usize};
 use crate::isa::{Instr, InstrDecodeError, JumpTarget, Opcode};
 use crate::srcmap::{SOURCE_MAP, SourceMap};
+use crate::verify::StackHeights;
 use std::fmt;
 
 /// The first eight bytes of every `.mvb` file.
@@ -356,6 +357,12 @@ impl Program {
     /// The instructions.
     pub fn code(&self) -> &[Instr] {
         &self.code
+    }
+
+    /// The stack heights a run of the program can have at each instruction; see
+    /// [`StackHeights`]. Computed on each call, in time linear in the program's length.
+    pub fn stack_heights(&self) -> StackHeights {
+        StackHeights::of(self)
     }
 
     /// The extra sections, in file order.

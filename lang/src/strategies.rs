@@ -1,6 +1,7 @@
 //! Proptest strategies for valid instructions and programs (feature `strategies`), shared by the
-//! property tests of every crate, and the seed program as a fixture.
+//! property tests of every crate, and fixtures made from the seed program.
 
+use crate::image::{IMAGE_HEADER_LEN, Image};
 use crate::isa::{Instr, Opcode};
 use crate::mvb::{Program, SECTION_OPTIONAL, Section};
 use proptest::prelude::*;
@@ -39,6 +40,32 @@ pub fn resealed(mut bytes: Vec<u8>) -> Vec<u8> {
         bytes[body..].copy_from_slice(&crc.to_be_bytes());
     }
     bytes
+}
+
+/// The seed program's image at its `PRINT` (IP 2) with the counter taken off the stack and the
+/// checksum recomputed, as an edit of a saved `.mvs` would make it, with or without the program
+/// embedded: well-formed bytes, but a state no run of the program can be in (the `PRINT` would
+/// find no value).
+pub fn seed_image_without_its_counter(with_program: bool) -> Vec<u8> {
+    let bytes = match Image::new(&seed_program(), 2, vec![1], None, with_program) {
+        Ok(image) => image.encode(),
+        Err(error) => {
+            unreachable!("the seed program prints with its counter on the stack: {error}")
+        }
+    };
+    // After the header and the IP segment (6 bytes) comes the stack segment: its u16 header, its
+    // u16 count, its u32 element size and then its one 8-byte value.
+    let count = IMAGE_HEADER_LEN + 6 + 2;
+    let values = count + 2 + 4;
+    resealed(
+        [
+            &bytes[..count],
+            &[0, 0],
+            &bytes[count + 2..values],
+            &bytes[values + 8..],
+        ]
+        .concat(),
+    )
 }
 
 /// Any instruction, with operands anywhere in their kinds' ranges (edges included).

@@ -11,37 +11,57 @@ use mova_lang::isa::Instr;
 use mova_lang::strategies::{program, resealed};
 use proptest::prelude::*;
 
-/// A valid image: any program, any IP in `0..=len`, a stack of up to 300 values, with or without
-/// the program, and a sleep remainder when the IP is on a sleep (half the time the IP is aimed at
-/// the program's first sleep, if it has one).
+/// A valid image: any program, any IP a run of it can get to, a stack of a height possible there
+/// (at most 300 values above the smallest), with or without the program, and a sleep remainder
+/// when the IP is on a sleep (half the time the IP is aimed at the program's first reachable sleep,
+/// if it has one).
 fn image() -> impl Strategy<Value = Image> {
     (
         program(),
         any::<prop::sample::Index>(),
         any::<bool>(),
-        prop::collection::vec(any::<i64>(), 0..300),
+        any::<prop::sample::Index>(),
+        prop::collection::vec(any::<i64>(), 300),
         prop::option::of(any::<u64>()),
         any::<bool>(),
     )
         .prop_filter_map(
             "the state fits the program",
-            |(program, at, aim_at_sleep, mut stack, sleep, with_program)| {
+            |(program, at, aim_at_sleep, height, values, sleep, with_program)| {
                 let code = program.code();
-                let is_sleep = |instr: &Instr| matches!(instr, Instr::Sleep(_) | Instr::SleepS);
-                let first_sleep = code.iter().position(is_sleep).filter(|_| aim_at_sleep);
-                let ip = first_sleep.unwrap_or_else(|| at.index(code.len() + 1));
-                let duration = match code.get(ip) {
+                let heights = program.stack_heights();
+                let reachable: Vec<u32> = (0..=u32::try_from(code.len()).ok()?)
+                    .filter(|&ip| heights.at(ip).is_some())
+                    .collect();
+                let is_sleep = |ip: &&u32| {
+                    matches!(
+                        code.get(usize::try_from(**ip).unwrap_or(usize::MAX)),
+                        Some(Instr::Sleep(_) | Instr::SleepS)
+                    )
+                };
+                let first_sleep = reachable.iter().find(is_sleep).filter(|_| aim_at_sleep);
+                let ip = *first_sleep.unwrap_or_else(|| &reachable[at.index(reachable.len())]);
+                let possible = heights.at(ip)?;
+                let (min, max) = (usize::from(possible.min), usize::from(possible.max));
+                // A `SLEEPS` that sleeps has its duration on the stack.
+                let sleeping_sleeps = sleep.is_some()
+                    && matches!(code.get(usize::try_from(ip).ok()?), Some(Instr::SleepS));
+                let min = if sleeping_sleeps { min.max(1) } else { min };
+                let max = max.min(min + values.len());
+                if min > max {
+                    return None;
+                }
+                let height = min + height.index(max - min + 1);
+                // Random values on top; below them, in a stack taller than that, zeros.
+                let top = height.min(values.len());
+                let mut stack = vec![0; height - top];
+                stack.extend_from_slice(&values[..top]);
+                let duration = match code.get(usize::try_from(ip).ok()?) {
                     Some(Instr::Sleep(ms)) => Some(u64::from(*ms)),
-                    Some(Instr::SleepS) => {
-                        if stack.is_empty() {
-                            stack.push(250);
-                        }
-                        stack.last().and_then(|&ms| u64::try_from(ms).ok())
-                    }
+                    Some(Instr::SleepS) => stack.last().and_then(|&ms| u64::try_from(ms).ok()),
                     _ => None,
                 };
                 let sleep = sleep.and_then(|raw| Some(raw % duration?.checked_add(1)?));
-                let ip = u32::try_from(ip).ok()?;
                 Image::new(&program, ip, stack, sleep, with_program).ok()
             },
         )

@@ -51,6 +51,14 @@ pub enum ClientError {
         /// Why.
         source: FrameError,
     },
+    /// The VM did not answer in time (it is stopped, e.g. by SIGSTOP, or cut off).
+    #[error("{addr} did not answer within {} s (is the VM stopped, or cut off?)", after.as_secs())]
+    NoAnswer {
+        /// Where.
+        addr: SocketAddr,
+        /// How long it was given.
+        after: Duration,
+    },
     /// The VM refused the command.
     #[error("{0}")]
     Refused(String),
@@ -133,10 +141,6 @@ impl Client {
 
     /// Sends a request and reads the answer.
     pub fn request(&mut self, request: &Request) -> Result<Response, ClientError> {
-        let frame_error = |source: FrameError| ClientError::Frame {
-            addr: self.addr,
-            source,
-        };
         let timeout = match request {
             Request::Save { .. } | Request::Restore { .. } => ANSWER_TIMEOUT,
             Request::Hello { .. }
@@ -150,6 +154,21 @@ impl Client {
             | Request::Stop { .. } => PROMPT_TIMEOUT,
         };
         let _ = self.stream.set_read_timeout(Some(timeout));
+        let addr = self.addr;
+        let frame_error = |source: FrameError| match source {
+            FrameError::Io(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                ClientError::NoAnswer {
+                    addr,
+                    after: timeout,
+                }
+            }
+            source => ClientError::Frame { addr, source },
+        };
         request
             .write(&mut self.stream)
             .map_err(|error| frame_error(FrameError::Io(error)))?;

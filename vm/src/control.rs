@@ -4,20 +4,34 @@
 //!
 //! A client that fails the handshake, sends a malformed or oversized frame, or stalls past a
 //! timeout is logged on standard error and dropped; the program keeps running.
+//!
+//! Connections waiting for their hello and authenticated clients are counted apart: at most
+//! [`MAX_HANDSHAKES`] of the first, at most [`MAX_CLIENTS`] of the second. Clients without the token
+//! therefore never take an authenticated client's place, and since a new connection displaces the
+//! one that has waited longest (a hello that arrived whole is checked at once and never
+//! displaced), slow handshakes cannot keep a client with the token out.
+//!
+//! No client can make the interpreter's thread wait or starve the program ([`Board`]): `Info` is
+//! answered by the connection's own thread from a snapshot the session publishes, and the other
+//! requests interrupt a running program only once it has run for as long as serving the previous
+//! batch of requests took.
 
 use crate::interrupt::Interrupt;
 use crate::protocol::{
     FrameError, MAX_FRAME, MAX_HELLO_FRAME, PROTOCOL_VERSION, Request, Response, tokens_match,
 };
-use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
+use crate::session::Snapshot;
+use std::collections::VecDeque;
+use std::io::{self, Read};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// How long a new client has to complete the handshake.
+/// How long a new client has to complete the handshake: from its connection being accepted to its
+/// hello being checked, however the bytes arrive.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long an authenticated client may stay silent before it is dropped, unless `mova
@@ -27,8 +41,23 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long writing an answer may take before the client is dropped.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The most clients connected at once; more are refused at once.
-pub const MAX_CONNECTIONS: usize = 16;
+/// The most authenticated clients connected at once; a connection beyond that is refused at once,
+/// and a handshake that completes while they are all taken is refused.
+pub const MAX_CLIENTS: usize = 16;
+
+/// The most connections waiting for their hello at once. A new connection beyond that displaces
+/// the one that has waited longest; one whose hello has arrived whole when it is accepted does not
+/// wait, and does not count (a real client sends its hello as soon as it is connected).
+pub const MAX_HANDSHAKES: usize = 8;
+
+/// How old a running VM's snapshot may be when an `Info` is answered from it; an older one is
+/// refreshed first, which pauses the program once however many clients ask (so at most about ten
+/// such pauses a second).
+pub const INFO_MAX_AGE: Duration = Duration::from_millis(100);
+
+/// How long an `Info` waits for a refresh before it is answered from the older snapshot (the
+/// interpreter may be busy serving a long request, such as a large restore).
+pub const INFO_REFRESH_WAIT: Duration = Duration::from_secs(1);
 
 /// What a request that reaches a VM as it exits is answered.
 const EXITING: &str = "this VM is exiting";
@@ -62,56 +91,359 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::bind(addr)
 }
 
-/// Starts accepting clients on `listener`; each request goes to `commands`, and `interrupt` makes
-/// a running VM pause to serve it. A client silent for `idle_timeout` is dropped.
+/// Starts accepting clients on `listener`; each request goes to `commands`, and `board` says when
+/// a running VM may be interrupted to serve it and holds the snapshot `Info` is answered from. A
+/// client silent for `idle_timeout` is dropped.
 pub fn spawn(
     listener: TcpListener,
     token: Vec<u8>,
     commands: Sender<Command>,
-    interrupt: Interrupt,
+    board: Arc<Board>,
     idle_timeout: Duration,
 ) -> io::Result<()> {
     let token = Arc::new(token);
-    let active = Arc::new(AtomicUsize::new(0));
+    let slots = Arc::new(Slots::default());
+    let pacer = Arc::clone(&board);
+    thread::Builder::new()
+        .name("control-pacer".into())
+        .spawn(move || pacer.pace())?;
     thread::Builder::new()
         .name("control".into())
         .spawn(move || {
             let mut next_id: ConnId = 0;
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
+                let accepted = Instant::now();
                 next_id += 1;
                 let peer = stream
                     .peer_addr()
                     .map_or_else(|_| String::from("unknown peer"), |addr| addr.to_string());
-                if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-                    active.fetch_sub(1, Ordering::SeqCst);
-                    log(&peer, "refused: too many connections");
-                    let mut stream = stream;
-                    let _ = stream.set_write_timeout(Some(HANDSHAKE_TIMEOUT));
-                    let _ = Response::Error("too many connections".into()).write(&mut stream);
+                if slots.clients.load(Ordering::SeqCst) >= MAX_CLIENTS {
+                    refuse(stream, &peer, TOO_MANY);
+                    continue;
+                }
+                // A hello that is there in full is checked at once, however many handshakes wait:
+                // only a connection still waiting for bytes can be displaced.
+                let waiting = !hello_arrived(&stream);
+                if waiting && let Err(error) = slots.begin_handshake(next_id, &stream) {
+                    refuse(stream, &peer, &format!("cannot serve it: {error}"));
                     continue;
                 }
                 let connection = Connection {
                     id: next_id,
+                    accepted,
+                    displaceable: waiting,
                     idle_timeout,
                     peer: peer.clone(),
                     token: Arc::clone(&token),
                     commands: commands.clone(),
-                    interrupt: interrupt.clone(),
+                    board: Arc::clone(&board),
+                    slots: Arc::clone(&slots),
                 };
-                let active = Arc::clone(&active);
                 let spawned = thread::Builder::new()
                     .name(format!("control-{next_id}"))
-                    .spawn(move || {
-                        connection.serve(stream);
-                        active.fetch_sub(1, Ordering::SeqCst);
-                    });
+                    .spawn(move || connection.serve(stream));
                 if spawned.is_err() {
+                    if waiting {
+                        slots.end_handshake(next_id);
+                    }
                     log(&peer, "refused: cannot start a thread for it");
                 }
             }
         })?;
     Ok(())
+}
+
+/// Why a client is refused when every authenticated client's place is taken.
+const TOO_MANY: &str = "too many connections";
+
+/// Answers `stream` with an Error saying `reason` and closes it.
+fn refuse(mut stream: TcpStream, peer: &str, reason: &str) {
+    log(peer, &format!("refused: {reason}"));
+    // A fresh connection's send buffer is empty: the short answer never waits.
+    let _ = stream.set_write_timeout(Some(HANDSHAKE_TIMEOUT));
+    let _ = Response::Error(reason.into()).write(&mut stream);
+}
+
+/// Whether a whole first frame (a hello, if the client is a real one) has already arrived on a
+/// just-accepted connection, or at least enough of one to refuse it: such a connection is through
+/// its handshake as soon as its thread looks, and is never displaced. A real client sends its
+/// hello as soon as it is connected, so under a flood of new connections it is usually complete
+/// by the time the listener accepts it.
+fn hello_arrived(stream: &TcpStream) -> bool {
+    let mut bytes = [0u8; MAX_HELLO_FRAME + 4];
+    // Only the listener has the connection yet, so making it non-blocking for one look is safe.
+    if stream.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let peeked = stream.peek(&mut bytes);
+    // Blocking again for the connection's thread. This does not fail on a socket that just took
+    // the other setting; if it did, the thread's reads would fail and drop the client.
+    let restored = stream.set_nonblocking(false);
+    matches!((peeked, restored), (Ok(len), Ok(())) if frame_arrived(&bytes[..len]))
+}
+
+/// Whether `bytes` (the start of what a client sent) hold a whole hello frame, or a header that
+/// will be refused without reading more.
+fn frame_arrived(bytes: &[u8]) -> bool {
+    let Some((header, rest)) = bytes.split_first_chunk::<4>() else {
+        return false;
+    };
+    let len = usize::try_from(u32::from_be_bytes(*header)).unwrap_or(usize::MAX);
+    len == 0 || len > MAX_HELLO_FRAME || rest.len() >= len
+}
+
+/// The places connections take: the authenticated clients, and the connections waiting for a hello
+/// (each with a handle through which a newer connection can cut it short).
+#[derive(Debug, Default)]
+struct Slots {
+    clients: AtomicUsize,
+    handshakes: Mutex<VecDeque<(ConnId, TcpStream)>>,
+}
+
+impl Slots {
+    /// Counts `stream` as in its handshake, displacing the oldest handshake if there are already
+    /// [`MAX_HANDSHAKES`]: shutting down its reading side ends its wait for bytes at once.
+    fn begin_handshake(&self, id: ConnId, stream: &TcpStream) -> io::Result<()> {
+        let handle = stream.try_clone()?;
+        let mut handshakes = self
+            .handshakes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        while handshakes.len() >= MAX_HANDSHAKES {
+            let Some((_, oldest)) = handshakes.pop_front() else {
+                break;
+            };
+            let _ = oldest.shutdown(Shutdown::Read);
+        }
+        handshakes.push_back((id, handle));
+        Ok(())
+    }
+
+    /// Ends connection `id`'s handshake; false if a newer connection displaced it.
+    fn end_handshake(&self, id: ConnId) -> bool {
+        let mut handshakes = self
+            .handshakes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let found = handshakes.iter().position(|(each, _)| *each == id);
+        found.and_then(|at| handshakes.remove(at)).is_some()
+    }
+
+    /// Takes an authenticated client's place, if one is free.
+    fn admit(&self) -> bool {
+        self.clients
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |count| {
+                (count < MAX_CLIENTS).then_some(count + 1)
+            })
+            .is_ok()
+    }
+
+    /// Gives an authenticated client's place back.
+    fn leave(&self) {
+        self.clients.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Reads from a stream until a deadline: each read may wait only for the time that is left, so a
+/// client that sends a byte at a time cannot stretch the handshake.
+struct Deadline<'a> {
+    stream: &'a TcpStream,
+    deadline: Instant,
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        let mut stream = self.stream;
+        stream.read(buf)
+    }
+}
+
+fn timed_out(error: &FrameError) -> bool {
+    matches!(error, FrameError::Io(error) if matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    ))
+}
+
+/// What the interpreter's thread ([`Session`](crate::session::Session)) shares with the
+/// connections besides the command queue, so that no client can make it wait or keep the program
+/// from running:
+///
+/// - the **snapshot** that `Info` is answered from, published by the session after every request
+///   it serves and every time the program stops running. A client that got an answer and then
+///   asks for `Info` sees what its request did; a running VM's `ip` and `stack_depth` are at most
+///   [`INFO_MAX_AGE`] old, refreshed (one pause, shared by every client asking) when older;
+/// - the **pacing** of every other request: a connection *knocks* after queueing a request, and the
+///   pacer thread interrupts the running program for it only once the program has run for as long
+///   as serving the previous batch of requests took. Requests thus get at most about half of the
+///   interpreter's time, however many clients send them, while a request to a VM that has been
+///   running undisturbed (a migration's Save) is served at once, and one to a paused VM is served
+///   without any interrupt.
+#[derive(Debug)]
+pub struct Board {
+    interrupt: Interrupt,
+    posted: Mutex<Posted>,
+    /// Signalled when a snapshot is published.
+    refreshed: Condvar,
+    pacing: Mutex<Pacing>,
+    /// Signalled when a request knocks, a refresh is asked for, or the session starts or stops
+    /// running the program.
+    paced: Condvar,
+}
+
+#[derive(Debug)]
+struct Posted {
+    snapshot: Option<Arc<Snapshot>>,
+    /// When it was published.
+    at: Instant,
+    /// Whether the program was running then (its `ip` and `stack_depth` move on).
+    running: bool,
+    /// How many snapshots were published, so that a waiter sees a new one.
+    generation: u64,
+}
+
+#[derive(Debug)]
+struct Pacing {
+    /// How many requests knocked in all.
+    knocks: u64,
+    /// How many of those the session's current or last batch covers: the requests queued before
+    /// it began to drain the queue.
+    covered: u64,
+    /// The last batch stopped at its limit with requests perhaps still queued.
+    left_over: bool,
+    /// An `Info` waits for a fresh snapshot of the running program.
+    refresh: bool,
+    /// The session is not running the program (it serves requests, or the VM is paused): there
+    /// is nothing to interrupt.
+    serving: bool,
+    /// The program may not be interrupted for requests before then.
+    not_before: Instant,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Board {
+    /// A board that pauses the program through `interrupt`, with nothing published yet.
+    pub fn new(interrupt: Interrupt) -> Board {
+        let now = Instant::now();
+        Board {
+            interrupt,
+            posted: Mutex::new(Posted {
+                snapshot: None,
+                at: now,
+                running: false,
+                generation: 0,
+            }),
+            refreshed: Condvar::new(),
+            pacing: Mutex::new(Pacing {
+                knocks: 0,
+                covered: 0,
+                left_over: false,
+                refresh: false,
+                serving: true,
+                not_before: now,
+            }),
+            paced: Condvar::new(),
+        }
+    }
+
+    /// The session: publishes what `Info` says now; `running` if the program runs on from here.
+    pub fn publish(&self, snapshot: Snapshot, running: bool) {
+        let mut posted = lock(&self.posted);
+        posted.snapshot = Some(Arc::new(snapshot));
+        posted.at = Instant::now();
+        posted.running = running;
+        posted.generation = posted.generation.wrapping_add(1);
+        self.refreshed.notify_all();
+    }
+
+    /// The session: begins to drain the queue. Every request that knocked before is in it, and the
+    /// snapshot published after the drain is as fresh as a refresh would make it.
+    pub fn drain_begins(&self) {
+        let mut pacing = lock(&self.pacing);
+        pacing.covered = pacing.knocks;
+        pacing.refresh = false;
+        pacing.serving = true;
+    }
+
+    /// The session: runs the program again after serving for `served` (since the program last
+    /// stopped running); `left_over` if the batch stopped at its limit. No request interrupts the
+    /// program before it has run as long again.
+    pub fn run_begins(&self, served: Duration, left_over: bool) {
+        let mut pacing = lock(&self.pacing);
+        let now = Instant::now();
+        pacing.not_before = now.checked_add(served).unwrap_or(now);
+        pacing.left_over |= left_over;
+        pacing.serving = false;
+        self.paced.notify_all();
+    }
+
+    /// A connection: a request was queued for the session.
+    fn knock(&self) {
+        let mut pacing = lock(&self.pacing);
+        pacing.knocks += 1;
+        self.paced.notify_all();
+    }
+
+    /// The pacer thread: interrupts the running program when a request or a refresh waits and the
+    /// program has had its share of time. Runs for as long as the process.
+    fn pace(&self) {
+        let mut pacing = lock(&self.pacing);
+        loop {
+            let waiting = pacing.knocks > pacing.covered || pacing.left_over || pacing.refresh;
+            if !waiting || pacing.serving {
+                pacing = self
+                    .paced
+                    .wait(pacing)
+                    .unwrap_or_else(PoisonError::into_inner);
+                continue;
+            }
+            let now = Instant::now();
+            if now < pacing.not_before {
+                let wait = pacing.not_before - now;
+                pacing = self
+                    .paced
+                    .wait_timeout(pacing, wait)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+                continue;
+            }
+            // Once: the session's next drain covers everything that waits now.
+            pacing.left_over = false;
+            pacing.serving = true;
+            self.interrupt.request();
+        }
+    }
+
+    /// A connection: the snapshot to answer an `Info` from, refreshed first if the program runs and
+    /// the snapshot is older than [`INFO_MAX_AGE`]; `None` before the session published one.
+    pub(crate) fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        let mut posted = lock(&self.posted);
+        if posted.snapshot.is_some() && posted.running && posted.at.elapsed() > INFO_MAX_AGE {
+            let generation = posted.generation;
+            {
+                let mut pacing = lock(&self.pacing);
+                pacing.refresh = true;
+                self.paced.notify_all();
+            }
+            posted = self
+                .refreshed
+                .wait_timeout_while(posted, INFO_REFRESH_WAIT, |posted| {
+                    posted.generation == generation
+                })
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        posted.snapshot.clone()
+    }
 }
 
 /// Logs a problem with a client on standard error.
@@ -121,48 +453,83 @@ fn log(peer: &str, message: &str) {
 
 struct Connection {
     id: ConnId,
+    /// When the connection was accepted: the handshake's deadline counts from then.
+    accepted: Instant,
+    /// Whether it waited for its hello when accepted, and counts among the handshakes a newer
+    /// connection can displace.
+    displaceable: bool,
     idle_timeout: Duration,
     peer: String,
     token: Arc<Vec<u8>>,
     commands: Sender<Command>,
-    interrupt: Interrupt,
+    board: Arc<Board>,
+    slots: Arc<Slots>,
 }
 
 impl Connection {
     fn serve(self, mut stream: TcpStream) {
         let _ = stream.set_nodelay(true);
         let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-        if let Err(reason) = self.handshake(&mut stream) {
+        let checked = self.handshake(&stream);
+        // Out of the handshakes whatever the outcome, and into the clients if it succeeded.
+        let displaced = self.displaceable && !self.slots.end_handshake(self.id);
+        let outcome = match checked {
+            Err(_) | Ok(()) if displaced => Err(format!(
+                "bad handshake: displaced by a newer connection (at most {MAX_HANDSHAKES} \
+                 connections may wait for their hello at once)"
+            )),
+            Err(reason) => Err(reason),
+            Ok(()) if !self.slots.admit() => Err(TOO_MANY.into()),
+            Ok(()) => Response::Ok.write(&mut stream).map_err(|error| {
+                self.slots.leave();
+                format!("cannot answer the handshake: {error}")
+            }),
+        };
+        if let Err(reason) = outcome {
             log(&self.peer, &format!("dropped: {reason}"));
             let _ = Response::Error(reason).write(&mut stream);
             return;
         }
+        self.serve_requests(&mut stream);
+        self.slots.leave();
+        let _ = self.commands.send(Command::Disconnected(self.id));
+    }
+
+    /// Serves an authenticated client until it leaves or is dropped.
+    fn serve_requests(&self, stream: &mut TcpStream) {
         let _ = stream.set_read_timeout(Some(self.idle_timeout));
         loop {
-            let request = match Request::read(&mut stream, MAX_FRAME) {
+            let request = match Request::read(stream, MAX_FRAME) {
                 Ok(Request::Hello { .. }) => {
-                    let _ = Response::Error("already authenticated".into()).write(&mut stream);
+                    let _ = Response::Error("already authenticated".into()).write(stream);
                     continue;
                 }
+                Ok(Request::Info) => match self.board.snapshot() {
+                    // Answered here, from the session's snapshot: the program is not disturbed.
+                    Some(snapshot) => {
+                        if Response::Info(snapshot.answer()).write(stream).is_err() {
+                            log(&self.peer, "dropped: cannot write the answer");
+                            break;
+                        }
+                        continue;
+                    }
+                    // The VM is starting and has published nothing yet: the session answers.
+                    None => Request::Info,
+                },
                 Ok(request) => request,
                 Err(FrameError::Closed) => break,
-                Err(FrameError::Io(error))
-                    if matches!(
-                        error.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
+                Err(error) if timed_out(&error) => {
                     let reason = format!(
                         "dropped: silent for {} s (the idle timeout)",
                         self.idle_timeout.as_secs()
                     );
                     log(&self.peer, &reason);
-                    let _ = Response::Error(reason).write(&mut stream);
+                    let _ = Response::Error(reason).write(stream);
                     break;
                 }
                 Err(error) => {
                     log(&self.peer, &format!("dropped: {error}"));
-                    let _ = Response::Error(error.to_string()).write(&mut stream);
+                    let _ = Response::Error(error.to_string()).write(stream);
                     break;
                 }
             };
@@ -176,28 +543,31 @@ impl Connection {
             };
             if self.commands.send(command).is_err() {
                 // The VM is exiting: say so rather than leave the client to guess.
-                let _ = Response::Error(EXITING.into()).write(&mut stream);
+                let _ = Response::Error(EXITING.into()).write(stream);
                 break;
             }
-            self.interrupt.request();
+            self.board.knock();
             let Ok(response) = answer.recv() else {
-                let _ = Response::Error(EXITING.into()).write(&mut stream);
+                let _ = Response::Error(EXITING.into()).write(stream);
                 break;
             };
-            let result = response.write(&mut stream);
+            let result = response.write(stream);
             let _ = written_tx.send(());
             if result.is_err() {
                 log(&self.peer, "dropped: cannot write the answer");
                 break;
             }
         }
-        let _ = self.commands.send(Command::Disconnected(self.id));
     }
 
-    /// Reads the client's hello and checks its version and token.
-    fn handshake(&self, stream: &mut TcpStream) -> Result<(), String> {
-        let _ = stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT));
-        match Request::read(stream, MAX_HELLO_FRAME) {
+    /// Reads the client's hello, within what is left of [`HANDSHAKE_TIMEOUT`] since the connection
+    /// was accepted, and checks its version and token.
+    fn handshake(&self, stream: &TcpStream) -> Result<(), String> {
+        let mut reader = Deadline {
+            stream,
+            deadline: self.accepted + HANDSHAKE_TIMEOUT,
+        };
+        match Request::read(&mut reader, MAX_HELLO_FRAME) {
             Ok(Request::Hello { version, token }) => {
                 if version != PROTOCOL_VERSION {
                     return Err(format!(
@@ -207,12 +577,225 @@ impl Connection {
                 if !tokens_match(&token, &self.token) {
                     return Err("authentication failed: wrong token".into());
                 }
-                Response::Ok
-                    .write(stream)
-                    .map_err(|error| format!("cannot answer the handshake: {error}"))
+                Ok(())
             }
             Ok(_) => Err("authentication required: the first frame must be a hello".into()),
+            Err(error) if timed_out(&error) => Err(format!(
+                "bad handshake: not completed within {} s",
+                HANDSHAKE_TIMEOUT.as_secs()
+            )),
             Err(error) => Err(format!("bad handshake: {error}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::io::Write;
+    use std::net::Ipv4Addr;
+
+    /// A connected pair of loopback sockets: (the server's side, the client's side).
+    fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        (server, client)
+    }
+
+    /// A board with its pacer running, the interrupt it requests, and a snapshot (what a blank
+    /// VM's session publishes).
+    fn board() -> (Arc<Board>, Interrupt, Snapshot) {
+        let interrupt = Interrupt::new();
+        let board = Arc::new(Board::new(interrupt.clone()));
+        let pacer = Arc::clone(&board);
+        // The pacer waits on the board for ever; the thread ends with the test process.
+        thread::spawn(move || pacer.pace());
+        let identity = crate::session::Identity {
+            pid: 1,
+            addr: "127.0.0.1:1".into(),
+            program: "test".into(),
+            started_ms: 0,
+        };
+        let (_, commands) = mpsc::channel();
+        let session = crate::session::Session::new(
+            None,
+            true,
+            Interrupt::new(),
+            commands,
+            Vec::new(),
+            identity,
+            Arc::clone(&board),
+        );
+        drop(session);
+        let snapshot = Snapshot::clone(&board.snapshot().unwrap());
+        (board, interrupt, snapshot)
+    }
+
+    /// Whether `interrupt` is requested within `within`.
+    fn requested_within(interrupt: &Interrupt, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if interrupt.is_requested() {
+                return true;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        interrupt.is_requested()
+    }
+
+    #[test]
+    fn a_request_interrupts_the_program_only_once_it_ran_as_long_as_serving_took() {
+        let (board, interrupt, _) = board();
+        // While the session serves (or the VM is paused), a knock interrupts nothing.
+        board.knock();
+        assert!(!requested_within(&interrupt, Duration::from_millis(50)));
+
+        // The program runs again after 300 ms of serving: the waiting request interrupts it after
+        // 300 ms more, not before.
+        let started = Instant::now();
+        board.run_begins(Duration::from_millis(300), false);
+        assert!(requested_within(&interrupt, Duration::from_secs(5)));
+        assert!(started.elapsed() >= Duration::from_millis(300));
+
+        // The session drains the queue; nothing else waits, so the program runs undisturbed.
+        interrupt.clear();
+        board.drain_begins();
+        board.run_begins(Duration::ZERO, false);
+        assert!(!requested_within(&interrupt, Duration::from_millis(50)));
+        // A new request is served at once: the program had its share.
+        board.knock();
+        assert!(requested_within(&interrupt, Duration::from_secs(5)));
+
+        // A batch cut short by its time limit asks for the next without a knock.
+        interrupt.clear();
+        board.drain_begins();
+        board.run_begins(Duration::ZERO, true);
+        assert!(requested_within(&interrupt, Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn an_old_snapshot_of_a_running_vm_is_refreshed_once_for_every_client_asking() {
+        let (board, interrupt, snapshot) = board();
+        board.publish(snapshot.clone(), true);
+        board.drain_begins();
+        board.run_begins(Duration::ZERO, false);
+        // A fresh snapshot is answered as it is.
+        assert!(board.snapshot().is_some());
+        assert!(!interrupt.is_requested());
+
+        thread::sleep(INFO_MAX_AGE + Duration::from_millis(20));
+        let askers: Vec<_> = (0..4)
+            .map(|_| {
+                let board = Arc::clone(&board);
+                thread::spawn(move || {
+                    let asked = Instant::now();
+                    board.snapshot().unwrap();
+                    asked.elapsed()
+                })
+            })
+            .collect();
+        // One pause for all of them: the session publishes once.
+        assert!(requested_within(&interrupt, Duration::from_secs(5)));
+        board.drain_begins();
+        board.publish(snapshot.clone(), true);
+        for asker in askers {
+            assert!(asker.join().unwrap() < INFO_REFRESH_WAIT);
+        }
+
+        // A paused VM's snapshot is exact however old: no pause.
+        interrupt.clear();
+        board.publish(snapshot, false);
+        thread::sleep(INFO_MAX_AGE + Duration::from_millis(20));
+        assert!(board.snapshot().is_some());
+        assert!(!requested_within(&interrupt, Duration::from_millis(50)));
+    }
+
+    #[test]
+    fn a_handshake_past_its_deadline_fails_however_the_bytes_trickle_in() {
+        let (server, mut client) = pair();
+        let trickle = thread::spawn(move || {
+            // A frame header declaring 100 bytes, then the bytes, one at a time.
+            let bytes = [0, 0, 0, 100].into_iter().chain([1; 16]);
+            for byte in bytes {
+                if client.write_all(&[byte]).is_err() {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let started = Instant::now();
+        let mut reader = Deadline {
+            stream: &server,
+            deadline: started + Duration::from_millis(150),
+        };
+        let error = Request::read(&mut reader, MAX_HELLO_FRAME).unwrap_err();
+        assert!(timed_out(&error), "{error:?}");
+        // Each byte came well within any per-read timeout; the whole still had one deadline.
+        assert!(started.elapsed() < Duration::from_millis(400));
+        trickle.join().unwrap();
+    }
+
+    #[test]
+    fn a_hello_that_arrived_whole_is_told_from_one_still_coming() {
+        let mut hello = Vec::new();
+        Request::Hello {
+            version: PROTOCOL_VERSION,
+            token: vec![7; crate::protocol::TOKEN_LEN],
+        }
+        .write(&mut hello)
+        .unwrap();
+        assert!(frame_arrived(&hello));
+        for len in 0..hello.len() {
+            assert!(!frame_arrived(&hello[..len]), "{len} bytes");
+        }
+        // Headers that are refused without reading on count as arrived: nothing to wait for.
+        assert!(frame_arrived(&[0, 0, 0, 0]));
+        assert!(frame_arrived(&[0, 0, 1, 1]));
+        assert!(!frame_arrived(&[0, 0, 1, 0]));
+
+        // On a real connection, whatever the client has sent is looked at without being taken.
+        let (server, mut client) = pair();
+        assert!(!hello_arrived(&server));
+        client.write_all(&hello[..10]).unwrap();
+        client.flush().unwrap();
+        thread::sleep(Duration::from_millis(20));
+        assert!(!hello_arrived(&server));
+        client.write_all(&hello[10..]).unwrap();
+        thread::sleep(Duration::from_millis(20));
+        assert!(hello_arrived(&server));
+        let mut reader = Deadline {
+            stream: &server,
+            deadline: Instant::now() + Duration::from_secs(5),
+        };
+        assert!(matches!(
+            Request::read(&mut reader, MAX_HELLO_FRAME).unwrap(),
+            Request::Hello { .. }
+        ));
+    }
+
+    #[test]
+    fn a_new_handshake_displaces_the_oldest_and_clients_are_counted_apart() {
+        let slots = Slots::default();
+        let streams: Vec<_> = (0..=MAX_HANDSHAKES).map(|_| pair()).collect();
+        for (id, (server, _)) in (1..).zip(&streams) {
+            slots.begin_handshake(id, server).unwrap();
+        }
+        // The first was displaced: its reading side is shut, so it sees the end at once.
+        let mut buffer = [0u8; 1];
+        let mut first = &streams[0].0;
+        assert_eq!(first.read(&mut buffer).unwrap(), 0);
+        assert!(!slots.end_handshake(1));
+        for id in 2..=ConnId::try_from(MAX_HANDSHAKES).unwrap() + 1 {
+            assert!(slots.end_handshake(id), "{id}");
+        }
+
+        for _ in 0..MAX_CLIENTS {
+            assert!(slots.admit());
+        }
+        assert!(!slots.admit(), "one client more than the limit");
+        slots.leave();
+        assert!(slots.admit(), "a freed place is taken again");
     }
 }

@@ -3,10 +3,11 @@
 
 use clap::{Args, Parser, Subcommand};
 use mova_compiler::diag::{ColorChoice, Diagnostic, ErrorFormat, Severity, render};
-use mova_compiler::driver::{self, DriverError, Options};
+use mova_compiler::driver::{self, Options};
+use mova_compiler::{report, stdio};
 use mova_lang::image::{Image, MAX_IMAGE_LEN};
 use mova_lang::mvb::Program;
-use mova_vm::control::{self, Command};
+use mova_vm::control::{self, Board, Command};
 use mova_vm::output::Stdout;
 use mova_vm::runtime::{self, Record};
 use mova_vm::session::{End, Identity, Session};
@@ -17,6 +18,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::mpsc::{self, Sender};
 
 /// The Mova virtual machine: runs a program until it halts, traps or is stopped, and can be
@@ -86,7 +88,7 @@ struct ControlArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = stdio::parse(exit::OUTPUT_FAILED);
     let (program_path, control, restore, paused) = match cli.command {
         Some(Command_::Serve { control }) => (None, control, None, true),
         None => (cli.program, cli.control, cli.restore, cli.paused),
@@ -99,10 +101,11 @@ fn main() -> ExitCode {
 
     let (commands, receiver) = mpsc::channel();
     let interrupt = Interrupt::new();
+    let board = Arc::new(Board::new(interrupt.clone()));
     let listener = match listen(&control) {
         Ok(listener) => listener,
         Err(message) => {
-            eprintln!("error: {message}");
+            report!("error: {message}");
             return ExitCode::from(exit::CONTROL_FAILED);
         }
     };
@@ -123,28 +126,45 @@ fn main() -> ExitCode {
         Ok((record, token)) => {
             let idle = std::time::Duration::from_secs(control.idle_timeout);
             if let Err(error) =
-                control::spawn(listener, token, commands.clone(), interrupt.clone(), idle)
+                control::spawn(listener, token, commands.clone(), Arc::clone(&board), idle)
             {
-                eprintln!("error: cannot start the control channel: {error}");
+                report!("error: cannot start the control channel: {error}");
                 return ExitCode::from(exit::CONTROL_FAILED);
             }
             record
         }
         Err(message) => {
-            eprintln!("error: {message}");
+            report!("error: {message}");
             return ExitCode::from(exit::CONTROL_FAILED);
         }
     };
     if let Err(error) = watch_signals(&interrupt, commands) {
-        eprintln!("error: cannot install signal handlers: {error}");
+        report!("error: cannot install signal handlers: {error}");
         return ExitCode::from(exit::CONTROL_FAILED);
     }
 
-    let session = Session::new(vm, paused, interrupt, receiver, Stdout::new(), identity);
+    if paused {
+        // Nothing else shows that a VM waits, nor where a client finds it.
+        let waiting = if vm.is_some() {
+            "paused, waiting for a resume"
+        } else {
+            "waiting for a state image"
+        };
+        report!("mova[{}]: listening on {addr}: {waiting}", identity.pid);
+    }
+    let session = Session::new(
+        vm,
+        paused,
+        interrupt,
+        receiver,
+        Stdout::new(),
+        identity,
+        board,
+    );
     match session.run() {
         (End::Halted, _) => ExitCode::from(exit::HALTED),
         (End::Stopped(reason), _) => {
-            eprintln!("mova[{}]: stopped: {reason}", std::process::id());
+            report!("mova[{}]: stopped: {reason}", std::process::id());
             ExitCode::from(exit::HALTED)
         }
         (End::Orphaned, _) => ExitCode::from(exit::HALTED),
@@ -163,7 +183,7 @@ fn load(
     color: ColorChoice,
 ) -> Result<Option<Vm>, ExitCode> {
     let failed = |message: String| {
-        eprintln!("error: {message}");
+        report!("error: {message}");
         ExitCode::from(exit::LOAD_FAILED)
     };
     // Sources are compiled with a source map, so that a trap can show the line that caused it.
@@ -173,17 +193,9 @@ fn load(
         source_map: true,
     };
     let program: Option<Program> = match path {
-        Some(path) => match driver::load_program(path, &options) {
-            Ok(loaded) => {
-                eprint!("{}", loaded.warnings);
-                Some(loaded.program)
-            }
-            Err(error) => {
-                if let DriverError::Source { rendered, .. } = &error {
-                    eprint!("{rendered}");
-                }
-                return Err(failed(error.to_string()));
-            }
+        Some(path) => match driver::load_program(path, &options, &mut io::stderr()) {
+            Ok(program) => Some(program),
+            Err(error) => return Err(failed(error.to_string())),
         },
         None => None,
     };
@@ -250,7 +262,9 @@ impl Drop for RecordGuard {
 fn publish(identity: &Identity, addr: SocketAddr) -> Result<(RecordGuard, Vec<u8>), String> {
     let dir = runtime::runtime_dir().map_err(|error| error.to_string())?;
     // Records of VMs that died without cleaning up go first.
-    let _ = runtime::list(&dir);
+    for skipped in runtime::list(&dir).skipped {
+        report!("mova[{}]: warning: {skipped}", identity.pid);
+    }
     let token = runtime::new_token().map_err(|error| format!("cannot make a token: {error}"))?;
     let record = Record {
         pid: identity.pid,
@@ -293,7 +307,7 @@ fn report_trap(vm: Option<&Vm>, trap: &Trap, color: ColorChoice) {
         .and_then(|vm| vm.program().source_map())
         .and_then(|map| map.span(trap.ip).map(|span| (map, span)))
     else {
-        eprintln!("error: {trap}");
+        report!("error: {trap}");
         return;
     };
     let diagnostic = Diagnostic {
@@ -308,10 +322,10 @@ fn report_trap(vm: Option<&Vm>, trap: &Trap, color: ColorChoice) {
         secondary: Vec::new(),
         help: None,
     };
-    eprint!(
+    stdio::eprint(format_args!(
         "{}",
         render(&[diagnostic], &map.file, &map.source, color.for_stderr())
-    );
+    ));
 }
 
 /// Turns SIGINT, SIGTERM and SIGHUP into a stop at the next instruction boundary, with output

@@ -36,6 +36,11 @@ pub const MIGRATION_ID_LEN: usize = 16;
 pub struct MigrationId(pub [u8; MIGRATION_ID_LEN]);
 
 impl MigrationId {
+    /// A fresh id from the system's random source.
+    pub fn random() -> io::Result<MigrationId> {
+        crate::runtime::random_bytes().map(MigrationId)
+    }
+
     /// Parses the hex form (as `Info` shows it).
     pub fn from_hex(text: &str) -> Option<MigrationId> {
         let bytes = crate::runtime::decode_hex(text)?;

@@ -6,12 +6,16 @@
 //! It is created with mode 0700 and refused if it is not owned by the current user or is open to
 //! others; records are created with mode 0600. A VM removes its record when it exits; records of
 //! processes that are gone are pruned by whoever lists them.
+//!
+//! A record is opened without blocking and without following a symbolic link, and read only if
+//! the opened file is a regular file: a FIFO named like a record would otherwise make every
+//! reader wait for a writer forever. Anything else is skipped, reported, and left where it is.
 
 use nix::sys::signal::kill;
 use nix::unistd::{Pid, Uid, getuid};
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// What a VM records about itself.
@@ -55,6 +59,53 @@ pub enum RuntimeError {
         /// The current user.
         uid: u32,
     },
+}
+
+/// Why a record could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// There is no such file.
+    #[error("there is no such file")]
+    Missing,
+    /// The file is something other than a regular file: it is left alone.
+    #[error("not a regular file ({0}), left alone")]
+    NotRegular(&'static str),
+    /// The file could not be opened or read.
+    #[error("cannot read it: {0}")]
+    Unreadable(io::Error),
+    /// The file is not a record (or the record of another pid).
+    #[error("not a runtime record")]
+    Malformed,
+}
+
+/// A file in the runtime directory that [`list`] skipped without removing it.
+#[derive(Debug)]
+pub struct Skipped {
+    /// The file.
+    pub path: PathBuf,
+    /// Why it was skipped: [`RecordError::NotRegular`] or [`RecordError::Unreadable`].
+    pub reason: RecordError,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "skipped `{}` in the runtime directory: {}",
+            self.path.display(),
+            self.reason
+        )
+    }
+}
+
+/// What [`list`] found.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// The records of live processes, sorted by pid.
+    pub records: Vec<Record>,
+    /// Files named like records that could not be read, left in place; a caller that talks to
+    /// people warns about them.
+    pub skipped: Vec<Skipped>,
 }
 
 /// The runtime directory, created if needed and checked to be private.
@@ -107,10 +158,16 @@ impl Record {
             source,
         };
         let temp = dir.join(format!(".{}.json.tmp", self.pid));
+        // A stale temporary file of this pid (a VM killed while writing) goes first; the new one
+        // is created afresh, so whatever lies there (a FIFO, a symbolic link) is neither opened
+        // nor followed.
+        match fs::remove_file(&temp) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(io_error(error)),
+            Ok(()) | Err(_) => {}
+        }
         let mut file = OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
             .open(&temp)
             .map_err(io_error)?;
@@ -146,18 +203,75 @@ impl Record {
 
     /// Reads the record of process `pid`, if there is one.
     pub fn read(dir: &Path, pid: u32) -> Option<Record> {
+        Record::load(dir, pid).ok()
+    }
+
+    /// Reads the record of process `pid`, saying why it cannot be read. Never blocks: see the
+    /// module's documentation.
+    pub fn load(dir: &Path, pid: u32) -> Result<Record, RecordError> {
+        let path = record_path(dir, pid);
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOFOLLOW)
+            .open(&path);
+        let file = match file {
+            Ok(file) => file,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                return Err(RecordError::Missing);
+            }
+            // Opening failed (a symbolic link refused, a socket that cannot be opened): say what
+            // lies there if it is not a regular file.
+            Err(error) => {
+                return Err(match fs::symlink_metadata(&path) {
+                    Ok(meta) if !meta.is_file() => RecordError::NotRegular(kind(meta.file_type())),
+                    Ok(_) | Err(_) => RecordError::Unreadable(error),
+                });
+            }
+        };
+        // The type of the file opened, not of whatever the name points to a moment later.
+        let meta = file.metadata().map_err(RecordError::Unreadable)?;
+        if !meta.is_file() {
+            return Err(RecordError::NotRegular(kind(meta.file_type())));
+        }
         let mut text = String::new();
-        fs::File::open(record_path(dir, pid))
-            .ok()?
-            .take(64 * 1024)
+        file.take(MAX_RECORD_LEN)
             .read_to_string(&mut text)
-            .ok()?;
-        Record::from_json(&text).filter(|record| record.pid == pid)
+            .map_err(|error| {
+                // Not UTF-8: not a record.
+                if error.kind() == io::ErrorKind::InvalidData {
+                    RecordError::Malformed
+                } else {
+                    RecordError::Unreadable(error)
+                }
+            })?;
+        Record::from_json(&text)
+            .filter(|record| record.pid == pid)
+            .ok_or(RecordError::Malformed)
     }
 
     /// The token as bytes.
     pub fn token_bytes(&self) -> Option<Vec<u8>> {
         decode_hex(&self.token)
+    }
+}
+
+/// The most of a record that is read; a real one is about 200 bytes.
+const MAX_RECORD_LEN: u64 = 64 * 1024;
+
+/// What a file that is not a regular file is, for messages.
+fn kind(file_type: fs::FileType) -> &'static str {
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_symlink() {
+        "a symbolic link"
+    } else if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_char_device() || file_type.is_block_device() {
+        "a device"
+    } else {
+        "not a regular file"
     }
 }
 
@@ -187,13 +301,14 @@ fn zombie(pid: u32) -> bool {
         .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
 }
 
-/// Every record in `dir` of a live process, sorted by pid; records of dead processes and files
-/// that are not records are removed.
-pub fn list(dir: &Path) -> Vec<Record> {
+/// Every record in `dir` of a live process, sorted by pid. Records of dead processes and regular
+/// files that are not records are removed; files named like records that are not regular files
+/// or cannot be read are skipped and left in place.
+pub fn list(dir: &Path) -> Listing {
+    let mut listing = Listing::default();
     let Ok(entries) = fs::read_dir(dir) else {
-        return Vec::new();
+        return listing;
     };
-    let mut records = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
         let pid = path
@@ -202,15 +317,20 @@ pub fn list(dir: &Path) -> Vec<Record> {
             .and_then(|name| name.strip_suffix(".json"))
             .and_then(|pid| pid.parse::<u32>().ok());
         let Some(pid) = pid else { continue };
-        match Record::read(dir, pid) {
-            Some(record) if alive(pid) => records.push(record),
-            Some(_) | None => {
+        match Record::load(dir, pid) {
+            Ok(record) if alive(pid) => listing.records.push(record),
+            Ok(_) | Err(RecordError::Malformed) => {
                 let _ = fs::remove_file(&path);
+            }
+            Err(RecordError::Missing) => {}
+            Err(reason @ (RecordError::NotRegular(_) | RecordError::Unreadable(_))) => {
+                listing.skipped.push(Skipped { path, reason });
             }
         }
     }
-    records.sort_by_key(|record| record.pid);
-    records
+    listing.records.sort_by_key(|record| record.pid);
+    listing.skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    listing
 }
 
 /// A fresh random token, hex-encoded.
@@ -287,9 +407,102 @@ mod tests {
         // A pid far above Linux's maximum cannot be alive.
         record(4_000_000_000).write(dir.path()).unwrap();
         fs::write(dir.path().join("77.json"), "not json").unwrap();
-        assert_eq!(list(dir.path()), [record(me)]);
+        let listing = list(dir.path());
+        assert_eq!(listing.records, [record(me)]);
+        assert!(listing.skipped.is_empty(), "{:?}", listing.skipped);
         assert!(!record_path(dir.path(), 4_000_000_000).exists());
         assert!(!dir.path().join("77.json").exists());
+    }
+
+    /// Runs `work` on a thread and fails if it takes longer than a few seconds: what these tests
+    /// guard against is blocking forever.
+    fn bounded<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || sender.send(work()));
+        receiver
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("blocked for 5 s")
+    }
+
+    #[test]
+    fn what_is_not_a_regular_file_is_skipped_without_blocking_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = std::process::id();
+        // A FIFO named like this process's record: opening it the usual way waits forever.
+        let fifo = record_path(dir.path(), me);
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let directory = record_path(dir.path(), 1);
+        fs::create_dir(&directory).unwrap();
+        // A symbolic link to a real record is not followed either.
+        // (A pid far above Linux's maximum cannot be alive.)
+        record(4_000_000_000).write(dir.path()).unwrap();
+        let link = record_path(dir.path(), 4_000_000_001);
+        std::os::unix::fs::symlink(record_path(dir.path(), 4_000_000_000), &link).unwrap();
+
+        let path = dir.path().to_owned();
+        let loaded = bounded(move || Record::load(&path, me));
+        assert!(
+            matches!(loaded, Err(RecordError::NotRegular("a FIFO"))),
+            "{loaded:?}"
+        );
+        assert!(matches!(
+            Record::load(dir.path(), 4_000_000_001),
+            Err(RecordError::NotRegular("a symbolic link"))
+        ));
+        assert!(matches!(
+            Record::load(dir.path(), 2),
+            Err(RecordError::Missing)
+        ));
+
+        let path = dir.path().to_owned();
+        let listing = bounded(move || list(&path));
+        assert!(listing.records.is_empty(), "{:?}", listing.records);
+        let skipped: Vec<String> = listing.skipped.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            skipped.len(),
+            3,
+            "the FIFO, the directory and the link: {skipped:?}"
+        );
+        for (path, kind) in [
+            (&fifo, "a FIFO"),
+            (&directory, "a directory"),
+            (&link, "a symbolic link"),
+        ] {
+            let expected = format!(
+                "skipped `{}` in the runtime directory: not a regular file ({kind}), left alone",
+                path.display()
+            );
+            assert!(
+                skipped.contains(&expected),
+                "{expected:?} not in {skipped:?}"
+            );
+            assert!(
+                fs::symlink_metadata(path).is_ok(),
+                "{} was removed",
+                path.display()
+            );
+        }
+        // The dead pid's record the link pointed to was pruned.
+        assert!(!record_path(dir.path(), 4_000_000_000).exists());
+    }
+
+    #[test]
+    fn a_record_is_written_afresh_over_junk() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = std::process::id();
+        // A FIFO where the temporary file goes: opening it for writing would wait for a reader.
+        let made = std::process::Command::new("mkfifo")
+            .arg(dir.path().join(format!(".{me}.json.tmp")))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let path = dir.path().to_owned();
+        bounded(move || record(me).write(&path)).unwrap();
+        assert_eq!(Record::read(dir.path(), me), Some(record(me)));
     }
 
     #[test]

@@ -18,18 +18,30 @@
 //! it how the migration ended (`Settle`) — superseded if the target took the state, its own again
 //! if not. As a target, the VM remembers every migration it committed, so that it can answer
 //! `Outcome` with certainty.
+//!
+//! The session shares a [`Board`] with the connections: it publishes there what `Info` says after
+//! every request it serves and whenever the program stops running, so that the connections answer
+//! `Info` themselves, and it says there how long it served, so that requests interrupt the program
+//! again only once it has run as long.
 
-use crate::control::{Command, ConnId};
+use crate::control::{Board, Command, ConnId};
 use crate::interrupt::Interrupt;
 use crate::machine::{Outcome, Trap, Vm};
 use crate::protocol::{MigrationId, MigrationOutcome, Request, Response};
 use crate::runtime::now_ms;
 use mova_lang::image::{Image, hash_hex, program_hash};
 use mova_lang::mvb::Program;
+use serde_json::{Map, Value};
+use std::cell::OnceCell;
 use std::collections::HashSet;
 use std::io::Write;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
+
+/// How long the session goes on serving queued commands before the program runs again (it serves
+/// at least one); those still queued wait until the program has run as long as they were served.
+const SERVE_SLICE: Duration = Duration::from_millis(10);
 
 /// How long a VM that is exiting waits for the answers it gave to reach their clients.
 const ANSWERS_DRAIN: Duration = Duration::from_secs(2);
@@ -127,6 +139,27 @@ enum Custody {
     Superseded(Handoff),
 }
 
+/// What `Info` says about a VM at one moment: everything but the clock readings (`uptime_ms`,
+/// `now_ms`), which are taken when an answer is made from it.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// A JSON object.
+    fields: Value,
+    started: Instant,
+}
+
+impl Snapshot {
+    /// The `Info` answer: the JSON object, with the clock read now.
+    pub fn answer(&self) -> String {
+        let mut info = self.fields.clone();
+        info["uptime_ms"] = u64::try_from(self.started.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .into();
+        info["now_ms"] = now_ms().into();
+        info.to_string()
+    }
+}
+
 /// Why a request from another client than the holder is refused.
 const HELD: &str = "another client holds this VM (a save, restore or migration is in progress) \
                     until it resumes, interrupts or stops it, or disconnects";
@@ -151,6 +184,10 @@ pub struct Session<W: Write> {
     started: Instant,
     /// How many restored images were committed.
     restores: u64,
+    board: Arc<Board>,
+    /// What `Info` says about the loaded program itself, worked out once per program (hashing a
+    /// large one takes long) and forgotten whenever a command may have replaced it.
+    program_facts: OnceCell<Map<String, Value>>,
 }
 
 impl<W: Write> std::fmt::Debug for Session<W> {
@@ -164,7 +201,7 @@ impl<W: Write> std::fmt::Debug for Session<W> {
 
 impl<W: Write> Session<W> {
     /// A session for `vm` (`None`: a blank VM waiting for an image that carries its program),
-    /// running at once unless `paused`.
+    /// running at once unless `paused`, publishing on `board`.
     pub fn new(
         vm: Option<Vm>,
         paused: bool,
@@ -172,8 +209,9 @@ impl<W: Write> Session<W> {
         commands: Receiver<Command>,
         out: W,
         identity: Identity,
+        board: Arc<Board>,
     ) -> Self {
-        Session {
+        let session = Session {
             running: !paused && vm.is_some(),
             vm,
             hold: None,
@@ -187,7 +225,11 @@ impl<W: Write> Session<W> {
             identity,
             started: Instant::now(),
             restores: 0,
-        }
+            board,
+            program_facts: OnceCell::new(),
+        };
+        session.publish();
+        session
     }
 
     /// Runs until the program ends or the VM is stopped; returns how, and the VM as it was. Every
@@ -198,23 +240,42 @@ impl<W: Write> Session<W> {
     }
 
     fn serve_and_run(&mut self) -> End {
+        // Since when the program has not run: the time spent serving, which it then gets back.
+        let mut serving_since = Instant::now();
         loop {
             // Clear before draining: a request sent after the drain interrupts the run below.
             self.interrupt.clear();
+            self.board.drain_begins();
+            let slice = Instant::now();
+            let mut left_over = false;
             while let Ok(command) = self.commands.try_recv() {
                 if let Some(end) = self.handle(command) {
                     return end;
                 }
+                if slice.elapsed() >= SERVE_SLICE {
+                    left_over = true;
+                    break;
+                }
             }
-            let runnable = self.running && self.hold.is_none() && self.owns_computation();
+            let runnable = self.runnable();
+            if runnable {
+                // The state the program runs on from: a refresh of `Info`'s snapshot.
+                self.publish();
+                self.board.run_begins(serving_since.elapsed(), left_over);
+            }
             match (&mut self.vm, runnable) {
-                (Some(vm), true) => match vm.run(&mut self.out, &self.interrupt) {
-                    Outcome::Halted => return End::Halted,
-                    Outcome::Trapped(trap) => return End::Trapped(trap),
-                    Outcome::Paused => {}
-                },
+                (Some(vm), true) => {
+                    let outcome = vm.run(&mut self.out, &self.interrupt);
+                    serving_since = Instant::now();
+                    match outcome {
+                        Outcome::Halted => return End::Halted,
+                        Outcome::Trapped(trap) => return End::Trapped(trap),
+                        Outcome::Paused => {}
+                    }
+                }
                 (Some(_) | None, _) => match self.commands.recv() {
                     Ok(command) => {
+                        serving_since = Instant::now();
                         if let Some(end) = self.handle(command) {
                             return end;
                         }
@@ -223,6 +284,16 @@ impl<W: Write> Session<W> {
                 },
             }
         }
+    }
+
+    /// Whether the program runs when no request is being served.
+    fn runnable(&self) -> bool {
+        self.running && self.hold.is_none() && self.vm.is_some() && self.owns_computation()
+    }
+
+    /// Publishes what `Info` says now on the board, for the connections to answer from.
+    fn publish(&self) {
+        self.board.publish(self.info(), self.runnable());
     }
 
     /// Answers the requests still queued with why the VM is going, and waits (a bounded time)
@@ -248,6 +319,8 @@ impl<W: Write> Session<W> {
     }
 
     fn handle(&mut self, command: Command) -> Option<End> {
+        // A restore, or a holder leaving, replaces the program: describe it afresh.
+        self.program_facts = OnceCell::new();
         match command {
             Command::Signal(signal) => Some(End::Signal(signal)),
             Command::Disconnected(conn) => {
@@ -255,6 +328,7 @@ impl<W: Write> Session<W> {
                     // The holder left without resuming, interrupting or stopping: go back.
                     self.release(false);
                 }
+                self.publish();
                 None
             }
             Command::Request {
@@ -264,6 +338,8 @@ impl<W: Write> Session<W> {
                 written,
             } => {
                 let (response, end) = self.serve(request, conn);
+                // Before the answer: a client that asks for `Info` next sees what this did.
+                self.publish();
                 let _ = reply.send(response);
                 self.unwritten
                     .retain(|pending| matches!(pending.try_recv(), Err(TryRecvError::Empty)));
@@ -277,7 +353,7 @@ impl<W: Write> Session<W> {
         let held_by_other = self.hold.as_ref().is_some_and(|hold| hold.conn != conn);
         let response = match request {
             Request::Hello { .. } => Response::Error("already authenticated".into()),
-            Request::Info => Response::Info(self.info()),
+            Request::Info => Response::Info(self.info().answer()),
             Request::Outcome { migration, abort } => self.outcome(migration, abort),
             Request::Stop { reason } if !held_by_other || !self.owns_computation() => {
                 // A VM whose state was handed off holds nothing another VM could lose by its
@@ -517,7 +593,8 @@ impl<W: Write> Session<W> {
         Response::Ok
     }
 
-    fn info(&self) -> String {
+    /// What `Info` says now (the one place its fields are made).
+    fn info(&self) -> Snapshot {
         let restored = self
             .hold
             .as_ref()
@@ -535,8 +612,6 @@ impl<W: Write> Session<W> {
             "addr": self.identity.addr,
             "program": self.identity.program,
             "started_ms": self.identity.started_ms,
-            "uptime_ms": u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            "now_ms": now_ms(),
             "state": state,
             "held": self.hold.is_some(),
             "restores": self.restores,
@@ -549,13 +624,24 @@ impl<W: Write> Session<W> {
         if let Some(vm) = &self.vm {
             info["ip"] = vm.ip().into();
             info["stack_depth"] = vm.stack().len().into();
-            info["instructions"] = vm.program().code().len().into();
-            info["program_hash"] = hash_hex(&program_hash(vm.program())).into();
-            if let Some(map) = vm.program().source_map() {
-                info["source"] = map.file.into();
+            let facts = self.program_facts.get_or_init(|| {
+                let mut facts = Map::new();
+                facts.insert("instructions".into(), vm.program().code().len().into());
+                let hash = hash_hex(&program_hash(vm.program()));
+                facts.insert("program_hash".into(), hash.into());
+                if let Some(map) = vm.program().source_map() {
+                    facts.insert("source".into(), map.file.into());
+                }
+                facts
+            });
+            for (key, value) in facts {
+                info[key.as_str()] = value.clone();
             }
         }
-        info.to_string()
+        Snapshot {
+            fields: info,
+            started: self.started,
+        }
     }
 }
 
@@ -606,7 +692,9 @@ mod tests {
             program: "test".into(),
             started_ms: 0,
         };
-        Session::new(vm, false, Interrupt::new(), commands, Vec::new(), identity)
+        let interrupt = Interrupt::new();
+        let board = Arc::new(Board::new(interrupt.clone()));
+        Session::new(vm, false, interrupt, commands, Vec::new(), identity, board)
     }
 
     fn ask(session: &mut Session<Vec<u8>>, conn: ConnId, request: Request) -> Response {
@@ -625,7 +713,7 @@ mod tests {
     }
 
     fn info(session: &Session<Vec<u8>>) -> serde_json::Value {
-        serde_json::from_str(&session.info()).unwrap()
+        serde_json::from_str(&session.info().answer()).unwrap()
     }
 
     #[test]
@@ -805,13 +893,16 @@ mod tests {
             started_ms: 0,
         };
         let vm = Vm::new(mova_compiler::assemble("PUT 1").unwrap());
+        let interrupt = Interrupt::new();
+        let board = Arc::new(Board::new(interrupt.clone()));
         let s = Session::new(
             Some(vm),
             true,
-            Interrupt::new(),
+            interrupt,
             commands,
             Vec::new(),
             identity,
+            board,
         );
         let (reply, answer) = mpsc::channel();
         let (written_tx, written) = mpsc::channel();
@@ -853,13 +944,16 @@ mod tests {
             program: "test".into(),
             started_ms: 0,
         };
+        let interrupt = Interrupt::new();
+        let board = Arc::new(Board::new(interrupt.clone()));
         let s = Session::new(
             Some(program(0)),
             true,
-            Interrupt::new(),
+            interrupt,
             commands,
             Vec::new(),
             identity,
+            board,
         );
         let mut answers = Vec::new();
         for request in [
@@ -944,6 +1038,90 @@ mod tests {
         assert_eq!(info(&blank)["restores"], 1);
         blank.handle(Command::Disconnected(B));
         assert!(blank.running, "a committed image stays");
+    }
+
+    /// What the session last published for the connections to answer `Info` from.
+    fn posted(session: &Session<Vec<u8>>) -> serde_json::Value {
+        serde_json::from_str(&session.board.snapshot().unwrap().answer()).unwrap()
+    }
+
+    /// Hands `request` from `conn` to the session as the control channel does; returns the answer.
+    fn command(session: &mut Session<Vec<u8>>, conn: ConnId, request: Request) -> Response {
+        let (reply, answer) = mpsc::channel();
+        let (_written, written) = mpsc::channel();
+        let command = Command::Request {
+            request,
+            conn,
+            reply,
+            written,
+        };
+        assert!(session.handle(command).is_none());
+        answer.try_recv().unwrap()
+    }
+
+    #[test]
+    fn every_command_is_published_with_the_program_it_left() {
+        let mut source = session(Some(program(7)));
+        assert_eq!(
+            posted(&source)["state"],
+            "running",
+            "published from the start"
+        );
+        assert_eq!(command(&mut source, A, Request::Interrupt), Response::Ok);
+        assert_eq!(posted(&source)["state"], "paused");
+        let Response::Image(bytes) = command(&mut source, A, Request::Save { with_program: true })
+        else {
+            panic!("expected an image");
+        };
+        let hash = posted(&source)["program_hash"].clone();
+        assert_eq!(posted(&source)["held"], true);
+
+        // A blank VM takes the image's program; its leaving client takes it away again.
+        let mut blank = session(None);
+        assert!(posted(&blank).get("program_hash").is_none());
+        assert_eq!(
+            command(
+                &mut blank,
+                A,
+                Request::Restore {
+                    migration: M,
+                    image: bytes
+                }
+            ),
+            Response::Ok
+        );
+        let restored = posted(&blank);
+        assert_eq!(restored["state"], "restored");
+        assert_eq!(restored["program_hash"], hash);
+        assert!(blank.handle(Command::Disconnected(A)).is_none());
+        let mut waiting = posted(&blank);
+        assert_eq!(waiting["state"], "waiting");
+        assert!(waiting.get("program_hash").is_none(), "{waiting}");
+        // The board says what the session says, but for the clock readings.
+        let mut now = info(&blank);
+        for clock in ["uptime_ms", "now_ms"] {
+            waiting.as_object_mut().unwrap().remove(clock).unwrap();
+            now.as_object_mut().unwrap().remove(clock).unwrap();
+        }
+        assert_eq!(waiting, now);
+
+        // Another program's image: the board describes that program, not the one before.
+        let mut other = session(Some(program(8)));
+        let bytes = image(&mut other, A);
+        let other_hash = posted(&other)["program_hash"].clone();
+        assert_ne!(other_hash, hash);
+        assert_eq!(
+            command(
+                &mut blank,
+                B,
+                Request::Restore {
+                    migration: M,
+                    image: bytes
+                }
+            ),
+            Response::Ok
+        );
+        assert_eq!(posted(&blank)["program_hash"], other_hash);
     }
 
     #[test]

@@ -690,7 +690,7 @@ fn running_a_source_shows_its_warnings_and_refuses_its_errors() {
 /// input (a FIFO that never ends) is refused the same way instead of being read for ever.
 #[test]
 fn files_over_their_limits_are_refused() {
-    use mova_compiler::driver::MAX_SOURCE_LEN;
+    use mova_compiler::driver::{InputKind, MAX_SOURCE_LEN};
     use mova_lang::image::MAX_IMAGE_LEN;
     use mova_lang::mvb::MAX_FILE_LEN;
     let dir = TempDir::new("limits");
@@ -707,7 +707,7 @@ fn files_over_their_limits_are_refused() {
     for (name, limit) in [
         ("big.mvb", MAX_FILE_LEN),
         ("big.mova", MAX_SOURCE_LEN),
-        ("big.mvasm", MAX_SOURCE_LEN),
+        ("big.mvasm", InputKind::Assembly.max_len()),
     ] {
         let path = sparse(name, limit + 1);
         mova(&path)
@@ -769,4 +769,112 @@ fn files_over_their_limits_are_refused() {
         written <= MAX_FILE_LEN + (2 << 20),
         "mova read {written} bytes of an endless file"
     );
+}
+
+/// What the seed program's state at its `PRINT` with an empty stack is refused with.
+const NO_COUNTER_AT_PRINT: &str =
+    "the stack holds 0 values at IP 2 (`PRINT`), but a run of the program has 1 value there";
+
+/// An edited image whose stack cannot be at its IP — the seed's `PRINT` with no value, resealed —
+/// is refused by `mova --restore` before anything runs, with the program given or carried.
+#[test]
+fn restoring_a_stack_that_cannot_be_at_its_ip_is_refused() {
+    use mova_lang::strategies::seed_image_without_its_counter;
+    let dir = TempDir::new("impossible-stack");
+    let image = dir.write("edited.mvs", seed_image_without_its_counter(false));
+    mova(&seed_loop(&dir))
+        .arg("--restore")
+        .arg(&image)
+        .assert()
+        .code(3)
+        .stdout("")
+        .stderr(predicate::str::starts_with("error: cannot restore `"))
+        .stderr(predicate::str::contains(NO_COUNTER_AT_PRINT).and(no_panic()));
+
+    let carried = dir.write("carried.mvs", seed_image_without_its_counter(true));
+    Command::cargo_bin("mova")
+        .unwrap()
+        .env("MOVA_RUNTIME_DIR", RUNTIME_DIR)
+        .arg("--restore")
+        .arg(&carried)
+        .timeout(TIMEOUT)
+        .assert()
+        .code(3)
+        .stdout("")
+        .stderr(predicate::str::starts_with("error: cannot load `"))
+        .stderr(predicate::str::contains(NO_COUNTER_AT_PRINT).and(no_panic()));
+}
+
+/// A running VM asked to restore that image refuses it and runs on as it was: same program, the
+/// count going on from where it was, no hold taken.
+#[test]
+fn a_running_vm_refuses_a_stack_that_cannot_be_at_its_ip_and_runs_on() {
+    use mova_lang::strategies::seed_image_without_its_counter;
+    use mova_vm::client::{Client, ClientError};
+    use mova_vm::protocol::MigrationId;
+    use mova_vm::runtime::Record;
+    let dir = TempDir::new("impossible-stack-running");
+    let mut child = ChildGuard::spawn(&seed_loop(&dir));
+    let lines = child.lines(None);
+    // Once a line is out, the VM runs, and its runtime record is written.
+    assert_eq!(lines.take(2), ["1", "2"]);
+    let record = Record::read(Path::new(RUNTIME_DIR), child.0.id()).unwrap();
+    let mut client = Client::to_record(&record).unwrap();
+    let before = client.info().unwrap();
+
+    for with_program in [false, true] {
+        match client.restore(
+            MigrationId([7; 16]),
+            seed_image_without_its_counter(with_program),
+        ) {
+            Err(ClientError::Refused(reason)) => assert_eq!(
+                reason,
+                format!("refused the image: {NO_COUNTER_AT_PRINT}"),
+                "with_program: {with_program}"
+            ),
+            other => panic!("the image was not refused: {other:?}"),
+        }
+    }
+    let after = client.info().unwrap();
+    assert_eq!(after["state"], "running", "{after}");
+    assert_eq!(after["held"], false, "{after}");
+    assert_eq!(after["restores"], 0, "{after}");
+    assert_eq!(after["program_hash"], before["program_hash"], "{after}");
+    // The count goes on: nothing was replaced.
+    let mut all = vec![String::from("1\n"), String::from("2\n")];
+    all.extend(lines.take(3).into_iter().map(|line| line + "\n"));
+    assert_counts_from_one(&all);
+}
+
+/// `-` reads the program from standard input: bytecode when it starts with the signature, else
+/// a `.mova` source, named `<stdin>` in diagnostics.
+#[test]
+fn dash_reads_the_program_from_standard_input() {
+    let source = example_source("countdown.mova");
+    let expected = expected_output(&source);
+    let dir = TempDir::new("stdin");
+    mova(Path::new("-"))
+        .current_dir(dir.join("."))
+        .write_stdin(source.clone())
+        .assert()
+        .success()
+        .stdout(expected.clone());
+    mova(Path::new("-"))
+        .current_dir(dir.join("."))
+        .write_stdin(
+            mova_compiler::compile::compile(&source, None)
+                .unwrap()
+                .program
+                .encode(),
+        )
+        .assert()
+        .success()
+        .stdout(expected);
+    mova(Path::new("-"))
+        .current_dir(dir.join("."))
+        .write_stdin("print(y);\n")
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("<stdin>:1:7"))
+        .stderr(no_panic());
 }

@@ -1,6 +1,8 @@
 //! State images are valid at every instruction boundary where a VM can pause, superinstructions
 //! included: a program that is paused many times, saved, encoded, decoded and restored into a
-//! fresh VM each time prints exactly what it prints when it runs straight through.
+//! fresh VM each time prints exactly what it prints when it runs straight through. And whatever
+//! state a VM stops in — a pause, a halt or a trap, in any valid program — the verifier that
+//! `Image::check` runs accepts it: a VM never saves an image it would refuse.
 
 #![allow(
     clippy::unwrap_used,
@@ -11,7 +13,12 @@
 
 use mova_compiler::compile::compile;
 use mova_lang::image::Image;
+use mova_lang::isa::Instr;
+use mova_lang::mvb::Program;
+use mova_lang::strategies::{cases, program_with};
 use mova_vm::{Interrupt, Outcome, Vm};
+use proptest::prelude::*;
+use std::io;
 use std::thread;
 use std::time::Duration;
 
@@ -82,4 +89,78 @@ fn pausing_saving_and_restoring_anywhere_changes_nothing() {
         String::from_utf8(expected).unwrap()
     );
     assert!(pauses >= 3, "the program was paused only {pauses} times");
+}
+
+/// A random valid program behind a few `PUT`s, so that it finds values to work on and runs beyond
+/// its first instruction that pops. Prepending keeps every jump inside the code: distances are
+/// relative, and a backward `GOTO` still lands at or after the first instruction.
+fn fed_program() -> impl Strategy<Value = Program> {
+    (0..8usize, program_with(40, false)).prop_map(|(puts, program)| {
+        let mut code: Vec<Instr> = (0..puts).map(|i| Instr::Put(i as i64)).collect();
+        code.extend_from_slice(program.code());
+        Program::new(code).unwrap()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(128)))]
+
+    #[test]
+    fn every_state_a_vm_stops_in_is_accepted(
+        program in fed_program(),
+        delays in prop::collection::vec(20u64..300, 1..8),
+        with_program in any::<bool>(),
+    ) {
+        let interrupt = Interrupt::new();
+        let mut vm = Vm::new(program.clone());
+        for delay in delays {
+            // A pause lands wherever the program is after `delay` µs: at a backward jump or in a
+            // sleep, if it has not halted or trapped by then.
+            interrupt.clear();
+            let requester = interrupt.clone();
+            let handle = thread::spawn(move || {
+                thread::sleep(Duration::from_micros(delay));
+                requester.request();
+            });
+            let outcome = vm.run(&mut io::sink(), &interrupt);
+            handle.join().unwrap();
+            let state = format!("{outcome:?} at IP {} with {} values", vm.ip(), vm.stack().len());
+            let image = vm.save(with_program);
+            prop_assert!(image.is_ok(), "{}: {:?}", state, image);
+            // Through the bytes into a fresh VM, which goes on from there.
+            let image = Image::decode(&image.unwrap().encode()).unwrap();
+            let restored = Vm::from_image(program.clone(), &image);
+            prop_assert!(restored.is_ok(), "{}: {:?}", state, restored.err());
+            vm = restored.unwrap();
+            if !matches!(outcome, Outcome::Paused) {
+                break;
+            }
+        }
+    }
+}
+
+/// The compiler keeps one stack height at each instruction (the paths that meet agree), so the
+/// verifier knows the exact height of every state of an example, compiled or assembled, and an
+/// image with any other height is refused.
+#[test]
+fn every_example_has_one_stack_height_at_each_instruction() {
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(examples).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let program = match path.extension().and_then(|ext| ext.to_str()) {
+            Some("mova") => compile(&text, None).unwrap().program,
+            Some("mvasm") => mova_compiler::assemble(&text).unwrap(),
+            _ => continue,
+        };
+        let heights = program.stack_heights();
+        for ip in 0..=u32::try_from(program.code().len()).unwrap() {
+            if let Some(possible) = heights.at(ip) {
+                assert_eq!(possible.min, possible.max, "{} at IP {ip}", path.display());
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} examples found");
 }

@@ -227,11 +227,7 @@ impl From<AsmError> for Diagnostic {
                     .with_help(format!("write `{opcode}` on its own"))
             }
             AsmError::InvalidNumber { span, reason, .. } => {
-                let label = match reason {
-                    IntError::InvalidDigit(c) => format!("`{c}` is not a digit here"),
-                    IntError::NoDigits => String::from("no digits after the prefix"),
-                    IntError::OutOfRange => String::from("does not fit in 64 bits"),
-                };
+                let label = reason.to_string();
                 error_at(span, label).with_help("numbers are decimal or `0x` hexadecimal, optionally signed, with `_` between digits")
             }
             AsmError::OutOfRange { span, kind, .. } => {

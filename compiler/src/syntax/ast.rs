@@ -52,14 +52,13 @@ pub enum StmtKind<'s> {
     Print(Expr<'s>),
     /// `sleep(ms);`
     Sleep(Expr<'s>),
-    /// `if cond { … } else …`
+    /// `if cond { … } else if cond { … } … else { … }`: an `else if` chain is a list, not an
+    /// `if` nested in each `else`, so that a chain of any length is as shallow as one `if`.
     If {
-        /// The condition (non-zero is true).
-        cond: Expr<'s>,
-        /// The branch taken when it holds.
-        then: Block<'s>,
-        /// The `else` branch: a block statement or another `if`.
-        otherwise: Option<Box<Stmt<'s>>>,
+        /// The `if` and each `else if`, in order: the first whose condition holds is taken.
+        branches: Vec<Branch<'s>>,
+        /// The final `else`, if there is one.
+        otherwise: Option<Block<'s>>,
     },
     /// `while cond { … }`
     While {
@@ -85,6 +84,17 @@ pub enum StmtKind<'s> {
     Block(Block<'s>),
     /// A statement that did not parse; its error was reported.
     Error,
+}
+
+/// One `if` of an `if … else if …` chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Branch<'s> {
+    /// The condition (non-zero is true).
+    pub cond: Expr<'s>,
+    /// The block taken when it holds.
+    pub then: Block<'s>,
+    /// From this branch's `if` to the end of the chain.
+    pub span: Span,
 }
 
 /// A sequence of statements in braces, or a label's indented body.
@@ -153,10 +163,25 @@ pub enum ExprKind<'s> {
     Var(Name<'s>),
     /// `-e` or `!e`.
     Unary(UnaryOp, Box<Expr<'s>>),
-    /// `a op b`.
-    Binary(BinaryOp, Box<Expr<'s>>, Box<Expr<'s>>),
+    /// A chain of binary operations, `first op₁ rhs₁ op₂ rhs₂ …`, meaning
+    /// `((first op₁ rhs₁) op₂ rhs₂) …`: every operator is left-associative, so a left operand that
+    /// is itself an operation continues the chain. Stored as a list rather than a left-deep tree,
+    /// a chain of any length (a 30,000-term sum) is as shallow as one operation for every pass,
+    /// and for dropping it. `first` is never itself a chain, and the list is never empty.
+    Binary(Box<Expr<'s>>, Vec<Operation<'s>>),
     /// An expression that did not parse; its error was reported.
     Error,
+}
+
+/// One operation of a chain: what it applies to the value of the chain before it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operation<'s> {
+    /// The operator.
+    pub op: BinaryOp,
+    /// The right operand.
+    pub rhs: Expr<'s>,
+    /// The chain up to and including this operation (with its parentheses, if it has them).
+    pub span: Span,
 }
 
 /// A prefix operator.
@@ -266,7 +291,9 @@ impl AssignOp {
 }
 
 /// Renders statements as an indented tree, one node per line with its span: the form the syntax
-/// tree snapshots and `movac --emit ast` show.
+/// tree snapshots and `movac --emit ast` show. A chain of operations is one node that lists its
+/// operators and then its operands (`binary + -` over `a`, `b`, `c` is `(a + b) - c`), and an
+/// `else if` chain lists its branches, so the output grows with the input, never with its square.
 pub fn dump(stmts: &[Stmt<'_>]) -> String {
     let mut out = String::new();
     for stmt in stmts {
@@ -316,16 +343,23 @@ fn dump_stmt(out: &mut String, stmt: &Stmt<'_>, depth: usize) -> fmt::Result {
             dump_expr(out, value, depth + 1)
         }
         StmtKind::If {
-            cond,
-            then,
+            branches,
             otherwise,
         } => {
             line(out, depth, format_args!("if"), span)?;
-            dump_expr(out, cond, depth + 1)?;
-            dump_block(out, "then", then, depth + 1)?;
+            for (i, branch) in branches.iter().enumerate() {
+                let depth = if i == 0 {
+                    depth + 1
+                } else {
+                    line(out, depth + 1, format_args!("else if"), &branch.span)?;
+                    depth + 2
+                };
+                dump_expr(out, &branch.cond, depth)?;
+                dump_block(out, "then", &branch.then, depth)?;
+            }
             if let Some(otherwise) = otherwise {
                 line(out, depth + 1, format_args!("else"), &otherwise.span)?;
-                dump_stmt(out, otherwise, depth + 2)?;
+                dump_block(out, "block", otherwise, depth + 2)?;
             }
             Ok(())
         }
@@ -376,10 +410,14 @@ fn dump_expr(out: &mut String, expr: &Expr<'_>, depth: usize) -> fmt::Result {
             line(out, depth, format_args!("unary {}", op.symbol()), span)?;
             dump_expr(out, operand, depth + 1)
         }
-        ExprKind::Binary(op, lhs, rhs) => {
-            line(out, depth, format_args!("binary {}", op.symbol()), span)?;
-            dump_expr(out, lhs, depth + 1)?;
-            dump_expr(out, rhs, depth + 1)
+        ExprKind::Binary(first, rest) => {
+            let ops: Vec<&str> = rest.iter().map(|operation| operation.op.symbol()).collect();
+            line(out, depth, format_args!("binary {}", ops.join(" ")), span)?;
+            dump_expr(out, first, depth + 1)?;
+            for operation in rest {
+                dump_expr(out, &operation.rhs, depth + 1)?;
+            }
+            Ok(())
         }
         ExprKind::Error => line(out, depth, format_args!("<error>"), span),
     }

@@ -14,32 +14,54 @@
 //! no deeper than the label's line, before a `}` that closes a brace opened outside the body, or at
 //! the end of the input. The parser then reads `Indent … Dedent` like `{ … }`.
 //!
-//! Indentation is the number of spaces and tabs at the start of a line, each counting as one
-//! column, so a file should not mix the two.
+//! Indentation is the run of spaces and tabs at the start of a line. Comparing a line's with its
+//! label's must not depend on how wide a tab is, so one must begin with the other (the same
+//! characters in the same order); a line indented with a tab under a label indented with spaces is
+//! an error ([`LangError::InconsistentIndentation`]), as Python's `TabError` is. Where they compare,
+//! each character counts as one column.
 
 use super::lexer::Token;
 use crate::diag::Span;
+use crate::errors::LangError;
 
-/// Inserts `Indent`/`Dedent` tokens for label bodies written in the indented form.
-pub fn layout<'s>(source: &str, tokens: &[(Token<'s>, Span)]) -> Vec<(Token<'s>, Span)> {
+/// Inserts `Indent`/`Dedent` tokens for label bodies written in the indented form, and reports
+/// every line whose indentation cannot be compared with its label's.
+pub fn layout<'s>(
+    source: &str,
+    tokens: &[(Token<'s>, Span)],
+) -> (Vec<(Token<'s>, Span)>, Vec<LangError>) {
     let lines = Lines::new(source);
     let mut out: Vec<(Token<'s>, Span)> = Vec::with_capacity(tokens.len() + 8);
-    // Each open indented body: the indentation of its label's line and the brace depth it is at.
-    let mut open: Vec<(usize, usize)> = Vec::new();
+    let mut errors = Vec::new();
+    // Each open indented body: the indentation of its label's line, the brace depth it is at, and
+    // whether a line of it was reported (once is enough, as Python stops at the first).
+    let mut open: Vec<(Span, usize, bool)> = Vec::new();
     let mut depth = 0usize;
     for (i, (token, span)) in tokens.iter().enumerate() {
         if lines.starts_line(span.start) {
-            let column = lines.indentation(span.start);
-            while open
-                .last()
-                .is_some_and(|&(indent, at)| column <= indent && at == depth)
-            {
+            let indent = lines.indentation(span.start);
+            while let Some((label, _, reported)) = open.last_mut().filter(|body| body.1 == depth) {
+                let (line, label_line) = (lines.text(&indent), lines.text(label));
+                if !line.starts_with(label_line) && !label_line.starts_with(line) {
+                    // The line is taken to be in the body, so the rest of it still parses.
+                    if !*reported {
+                        *reported = true;
+                        errors.push(LangError::InconsistentIndentation {
+                            span: indent.clone(),
+                            label: label.clone(),
+                        });
+                    }
+                    break;
+                }
+                if line.len() > label_line.len() {
+                    break;
+                }
                 open.pop();
                 close(&mut out, span.start);
             }
         }
         if *token == Token::RBrace {
-            while open.last().is_some_and(|&(_, at)| at == depth) {
+            while open.last().is_some_and(|&(_, at, _)| at == depth) {
                 open.pop();
                 close(&mut out, span.start);
             }
@@ -57,7 +79,7 @@ pub fn layout<'s>(source: &str, tokens: &[(Token<'s>, Span)]) -> Vec<(Token<'s>,
                 let braced = matches!(tokens.get(i + 1), Some((Token::LBrace, _)));
                 if let (Some((_, label)), false) = (labelled, braced) {
                     out.push((Token::Indent, span.end..span.end));
-                    open.push((lines.indentation(label.start), depth));
+                    open.push((lines.indentation(label.start), depth, false));
                 }
             }
         }
@@ -65,7 +87,7 @@ pub fn layout<'s>(source: &str, tokens: &[(Token<'s>, Span)]) -> Vec<(Token<'s>,
     for _ in open {
         close(&mut out, source.len());
     }
-    out
+    (out, errors)
 }
 
 /// Appends a `Dedent` right after the last real token (so that an error about a missing `;` points
@@ -101,13 +123,20 @@ impl<'a> Lines<'a> {
             .is_some_and(|before| before.chars().all(char::is_whitespace))
     }
 
-    /// The number of spaces and tabs that start the line holding `offset`.
-    fn indentation(&self, offset: usize) -> usize {
-        self.source
-            .get(self.line_start(offset)..)
-            .map_or(0, |line| {
-                line.chars().take_while(|c| *c == ' ' || *c == '\t').count()
-            })
+    /// The spaces and tabs that start the line holding `offset`.
+    fn indentation(&self, offset: usize) -> Span {
+        let start = self.line_start(offset);
+        let len = self.source.get(start..).map_or(0, |line| {
+            line.bytes()
+                .take_while(|c| *c == b' ' || *c == b'\t')
+                .count()
+        });
+        start..start + len
+    }
+
+    /// The text of a span of the source.
+    fn text(&self, span: &Span) -> &'a str {
+        self.source.get(span.clone()).unwrap_or_default()
     }
 }
 
@@ -120,7 +149,9 @@ mod tests {
 
     /// The token stream after layout, with `{`/`}` for the inserted tokens, as text.
     fn shape(source: &str) -> String {
-        layout(source, &lex(source))
+        let (tokens, errors) = layout(source, &lex(source));
+        assert_eq!(errors, [], "{source:?}");
+        tokens
             .into_iter()
             .map(|(token, _)| match token {
                 Token::Indent => String::from("<"),
@@ -166,6 +197,30 @@ mod tests {
             shape("  x:\n    if c {\n a++;\n    }\n  y++;"),
             "x : < if c { a ++ ; } > y ++ ;"
         );
+    }
+
+    #[test]
+    fn tabs_and_spaces_compare_only_when_one_begins_with_the_other() {
+        // A tab under a tab and spaces is consistent either way.
+        assert_eq!(shape("\tx:\n\t  a++;\nb++;"), "x : < a ++ ; > b ++ ;");
+        assert_eq!(shape("\t  x:\n\tb++;"), "x : < > b ++ ;");
+        // A tab under spaces, or spaces under a tab, is not.
+        for source in ["    x:\n\ta++;", "\tx:\n        a++;", "  \tx:\n\t  a++;"] {
+            let (_, errors) = layout(source, &lex(source));
+            let label_line = source.find(|c: char| c != ' ' && c != '\t').unwrap();
+            let line = source.find('\n').unwrap() + 1;
+            let body = source[line..]
+                .find(|c: char| c != ' ' && c != '\t')
+                .unwrap();
+            assert_eq!(
+                errors,
+                [LangError::InconsistentIndentation {
+                    span: line..line + body,
+                    label: 0..label_line,
+                }],
+                "{source:?}"
+            );
+        }
     }
 
     #[test]

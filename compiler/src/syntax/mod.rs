@@ -10,6 +10,7 @@ use crate::diag::{Span, did_you_mean};
 use crate::errors::LangError;
 use lexer::Token;
 use parser::{Expected, SyntaxError};
+use std::collections::HashSet;
 
 /// Lists tokens one per line with their byte spans, as `movac --emit tokens` and the token
 /// snapshots show them.
@@ -23,11 +24,49 @@ pub fn token_listing<T: std::fmt::Debug>(tokens: &[(T, Span)]) -> String {
 
 /// The tokens of `source` after layout (with the `Indent`/`Dedent` of indented label bodies).
 pub fn tokens(source: &str) -> Vec<(Token<'_>, Span)> {
-    layout::layout(source, &lexer::lex(source))
+    layout::layout(source, &lexer::lex(source)).0
 }
 
-/// Parses `source` into statements, with every lexical and syntax error found.
+/// The deepest a program may nest: brackets, blocks, indented bodies and prefix operators count
+/// one level each, all together (Clang's default `-fbracket-depth`). The parser, the checker and
+/// code generation recurse once per level (a chain of operations, a sequence of statements and
+/// an `else if` chain cost none), so this bounds their stack whatever the input; a program
+/// nested deeper is E0015 rather than a stack overflow.
+pub const MAX_NESTING: usize = 256;
+
+/// The stack the front end runs on. The deepest program [`MAX_NESTING`] allows needs about 4 MiB
+/// in a debug build (less in a release one); this is many times that, so that neither the
+/// caller's thread (a test's has 2 MiB) nor the build decides whether a program compiles. rustc
+/// runs on a thread of its own for the same reason. Only the pages used are ever touched.
+pub const STACK_SIZE: usize = 64 << 20;
+
+/// Runs `work` on a thread with a [`STACK_SIZE`] stack, or says why it could not.
+pub fn on_front_end_stack<T: Send>(work: impl FnOnce() -> T + Send) -> Result<T, String> {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name(String::from("mova front end"))
+            .stack_size(STACK_SIZE)
+            .spawn_scoped(scope, work)
+            .map_err(|error| format!("cannot start the compiler's thread: {error}"))?
+            .join()
+            .map_err(|_| String::from("the compiler's thread stopped"))
+    })
+}
+
+/// Parses `source` into statements, with every lexical and syntax error found, on a thread of
+/// its own with a [`STACK_SIZE`] stack.
 pub fn parse(source: &str) -> (Vec<ast::Stmt<'_>>, Vec<LangError>) {
+    on_front_end_stack(|| parse_here(source)).unwrap_or_else(|why| {
+        let error = LangError::TooLarge {
+            span: 0..0,
+            what: format!("internal error: {why}"),
+        };
+        (Vec::new(), vec![error])
+    })
+}
+
+/// [`parse`] on the current thread, whose stack must be as large as [`STACK_SIZE`].
+pub(crate) fn parse_here(source: &str) -> (Vec<ast::Stmt<'_>>, Vec<LangError>) {
     let tokens = lexer::lex(source);
     let mut errors: Vec<LangError> = tokens
         .iter()
@@ -51,22 +90,80 @@ pub fn parse(source: &str) -> (Vec<ast::Stmt<'_>>, Vec<LangError>) {
         .collect();
     errors.extend(delimiter_errors);
 
-    let laid_out = layout::layout(source, &tokens);
+    let (laid_out, layout_errors) = layout::layout(source, &tokens);
+    errors.extend(layout_errors);
+    // Too deep a program is not parsed at all: the parser would recurse as deep.
+    if let Some(too_deep) = nesting(&laid_out) {
+        errors.push(too_deep);
+        errors.sort_by_key(|error| error.span().start);
+        return (Vec::new(), errors);
+    }
+    let invalid: HashSet<Span> = tokens
+        .iter()
+        .filter(|(token, _)| *token == Token::Error)
+        .map(|(_, span)| span.clone())
+        .collect();
+    // The laid-out copy has all that is needed from here on; a large input's memory peaks while
+    // it is parsed.
+    drop(tokens);
     let (stmts, syntax_errors) = parser::parse(&laid_out, source.len());
+    let unmatched: HashSet<Span> = unmatched.into_iter().collect();
     for error in syntax_errors {
         // These were reported already, more precisely: an invalid character, a closing
         // delimiter with nothing to close, or the end of input inside an unclosed delimiter.
-        let invalid = tokens
-            .iter()
-            .any(|(token, span)| *token == Token::Error && *span == error.span);
         let at_end = unclosed && error.span.start >= source.len();
-        if invalid || at_end || unmatched.contains(&error.span) {
+        if at_end || invalid.contains(&error.span) || unmatched.contains(&error.span) {
             continue;
         }
         errors.push(syntax(error, &laid_out, source));
     }
     errors.sort_by_key(|error| error.span().start);
     (stmts, errors)
+}
+
+/// The first token at which the program nests deeper than [`MAX_NESTING`], as an error.
+///
+/// A `(`, `{` or indented body opens a level until it closes; a prefix `-` or `!` opens one
+/// until its operand ends, which is after the next name or literal, or after the bracket that
+/// follows it closes. A `-` is a prefix operator unless it follows what can end an operand.
+fn nesting(tokens: &[(Token<'_>, Span)]) -> Option<LangError> {
+    // For each open bracket, the prefix operators written before it: they close with it.
+    let mut open: Vec<usize> = Vec::new();
+    // Prefix operators waiting for their operand.
+    let mut pending = 0usize;
+    let mut level = 0usize;
+    let mut previous: Option<Token<'_>> = None;
+    for (token, span) in tokens {
+        let ends_operand = matches!(
+            previous,
+            Some(Token::Int(_) | Token::Ident(_) | Token::True | Token::False | Token::RParen)
+        );
+        if matches!(token, Token::LParen | Token::LBrace | Token::Indent) {
+            open.push(pending);
+            pending = 0;
+            level += 1;
+        } else if matches!(token, Token::RParen | Token::RBrace | Token::Dedent) {
+            let closed = open.pop().map_or(0, |prefixes| prefixes + 1);
+            level = level.saturating_sub(closed + pending);
+            pending = 0;
+        } else if *token == Token::Bang || (*token == Token::Minus && !ends_operand) {
+            pending += 1;
+            level += 1;
+        } else {
+            // Anything else ends the operand of the prefix operators before it (or is an error
+            // the parser reports).
+            level = level.saturating_sub(pending);
+            pending = 0;
+        }
+        if level > MAX_NESTING {
+            return Some(LangError::TooDeep {
+                span: span.clone(),
+                limit: MAX_NESTING,
+            });
+        }
+        previous = Some(*token);
+    }
+    None
 }
 
 /// Turns a parser error into a [`LangError`], naming what was expected in the words a reader
@@ -97,20 +194,22 @@ fn syntax(error: SyntaxError, tokens: &[(Token<'_>, Span)], source: &str) -> Lan
         expected.push(String::from("an operator"));
     }
     // A `;` is what is missing if the offending token starts a later line than the token before.
+    // Tokens are in source order, so the one before is found by binary search: however many
+    // errors there are, each costs a logarithm of the input.
+    let before = tokens.partition_point(|(_, span)| span.end <= error.span.start);
     let previous = tokens
+        .get(..before)
+        .unwrap_or_default()
         .iter()
-        .rfind(|(token, span)| {
-            span.end <= error.span.start && !matches!(token, Token::Indent | Token::Dedent)
-        })
-        .map(|(_, span)| span.clone());
+        .rfind(|(token, _)| !matches!(token, Token::Indent | Token::Dedent));
     // A statement that starts with a misspelt keyword (`brek;`) parses as a name.
-    let misspelt = previous.as_ref().and_then(|previous| {
-        let (token, _) = tokens.iter().find(|(_, span)| span == previous)?;
+    let misspelt = previous.and_then(|(token, _)| {
         let Token::Ident(name) = token else {
             return None;
         };
         did_you_mean(name, KEYWORDS.iter().copied()).filter(|keyword| keyword != name)
     });
+    let previous = previous.map(|(_, span)| span.clone());
     let missing_semi = previous.filter(|previous| {
         let between = source
             .get(previous.end..error.span.start)
@@ -139,8 +238,15 @@ fn delimiters(tokens: &[(Token<'_>, Span)], len: usize) -> Vec<LangError> {
     let mut open: Vec<(Token<'_>, Span)> = Vec::new();
     let mut errors = Vec::new();
     let text = |token: &Token<'_>| if *token == Token::LParen { "(" } else { "{" };
+    // How many of `open` are parentheses and braces.
+    let (mut parens, mut braces) = (0usize, 0usize);
     for (token, span) in tokens {
         if matches!(token, Token::LParen | Token::LBrace) {
+            if *token == Token::LParen {
+                parens += 1;
+            } else {
+                braces += 1;
+            }
             open.push((*token, span.clone()));
             continue;
         }
@@ -151,8 +257,27 @@ fn delimiters(tokens: &[(Token<'_>, Span)], len: usize) -> Vec<LangError> {
         } else {
             continue;
         };
-        match open.iter().rposition(|(token, _)| *token == opener) {
+        // Without an opener of its kind open, a closer closes nothing: no need to look. With
+        // one, the search passes only what it closes, each opener once in all.
+        let any_open = if opener == Token::LParen {
+            parens > 0
+        } else {
+            braces > 0
+        };
+        let at = if any_open {
+            open.iter().rposition(|(token, _)| *token == opener)
+        } else {
+            None
+        };
+        match at {
             Some(at) => {
+                for (token, _) in open.get(at..).unwrap_or_default() {
+                    if *token == Token::LParen {
+                        parens -= 1;
+                    } else {
+                        braces -= 1;
+                    }
+                }
                 for (token, span) in open.drain(at..).skip(1) {
                     errors.push(LangError::Unclosed {
                         span,

@@ -6,7 +6,9 @@
 //! whole; a parenthesised expression or a block that does not parse is skipped to its closing
 //! delimiter.
 
-use super::ast::{AssignOp, BinaryOp, Block, Expr, ExprKind, Name, Stmt, StmtKind, UnaryOp};
+use super::ast::{
+    AssignOp, BinaryOp, Block, Branch, Expr, ExprKind, Name, Operation, Stmt, StmtKind, UnaryOp,
+};
 use super::lexer::Token;
 use crate::diag::Span;
 use crate::number::parse_magnitude;
@@ -80,13 +82,40 @@ where
             )));
         let atom = choice((int, boolean, var, parens)).labelled("expression");
 
+        // An operation whose left operand is a chain continues it (see `ExprKind::Binary`).
         let binary = |op: BinaryOp| {
             move |lhs: Expr<'s>,
                   _,
                   rhs: Expr<'s>,
-                  e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t, 's>>| Expr {
-                kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
-                span: span_of(e),
+                  e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t, 's>>| {
+                let span = span_of(e);
+                let operation = Operation {
+                    op,
+                    rhs,
+                    span: span.clone(),
+                };
+                let kind = match lhs.kind {
+                    ExprKind::Binary(first, mut rest) => {
+                        // The chain so far may have been in parentheses: its last span says so.
+                        if let Some(last) = rest.last_mut() {
+                            last.span = lhs.span;
+                        }
+                        rest.push(operation);
+                        ExprKind::Binary(first, rest)
+                    }
+                    kind @ (ExprKind::Int { .. }
+                    | ExprKind::Bool(_)
+                    | ExprKind::Var(_)
+                    | ExprKind::Unary(..)
+                    | ExprKind::Error) => ExprKind::Binary(
+                        Box::new(Expr {
+                            kind,
+                            span: lhs.span,
+                        }),
+                        vec![operation],
+                    ),
+                };
+                Expr { kind, span }
             }
         };
         let unary = |op: UnaryOp| {
@@ -212,32 +241,39 @@ where
         };
         let print = call(Token::Print).map(StmtKind::Print);
         let sleep = call(Token::Sleep).map(StmtKind::Sleep);
-        let if_stmt = recursive(|if_stmt| {
-            just(Token::If)
-                .ignore_then(expr())
-                .then(block.clone())
-                .then(
-                    just(Token::Else)
-                        .ignore_then(
-                            block
-                                .clone()
-                                .map_with(|block, e| Stmt {
-                                    kind: StmtKind::Block(block),
-                                    span: span_of(e),
-                                })
-                                .or(if_stmt),
-                        )
-                        .or_not(),
-                )
-                .map_with(|((cond, then), otherwise), e| Stmt {
-                    kind: StmtKind::If {
+        // An `else if` chain is read as a list (see `StmtKind::If`): each branch notes where its
+        // `if` starts, and its span runs from there to the end of the whole statement.
+        let branch = just(Token::If)
+            .map_with(|_, e| span_of(e).start)
+            .then(expr())
+            .then(block.clone());
+        let if_stmt = branch
+            .clone()
+            .then(
+                just(Token::Else)
+                    .ignore_then(branch)
+                    .repeated()
+                    .collect::<Vec<_>>(),
+            )
+            .then(just(Token::Else).ignore_then(block.clone()).or_not())
+            .map_with(|((head, rest), otherwise), e| {
+                let span = span_of(e);
+                let branches = std::iter::once(head)
+                    .chain(rest)
+                    .map(|((start, cond), then)| Branch {
                         cond,
                         then,
-                        otherwise: otherwise.map(Box::new),
+                        span: start..span.end,
+                    })
+                    .collect();
+                Stmt {
+                    kind: StmtKind::If {
+                        branches,
+                        otherwise,
                     },
-                    span: span_of(e),
-                })
-        });
+                    span,
+                }
+            });
         let while_stmt = just(Token::While)
             .ignore_then(expr())
             .then(block.clone())
@@ -328,7 +364,7 @@ mod tests {
     use super::*;
 
     fn parse_str(source: &str) -> (String, Vec<SyntaxError>) {
-        let (stmts, errors) = parse(&layout(source, &lex(source)), source.len());
+        let (stmts, errors) = parse(&layout(source, &lex(source)).0, source.len());
         (dump(&stmts), errors)
     }
 
@@ -351,16 +387,13 @@ mod tests {
             .lines()
             .map(|line| line.split(" @").next().unwrap().trim())
             .collect();
+        // One chain from the left, `((((((1 + 2 * 3) - 4) < 5) == !6) && 7) || -8)`, whose
+        // right operands hold what binds tighter.
         assert_eq!(
             shape,
             [
                 "print",
-                "binary ||",
-                "binary &&",
-                "binary ==",
-                "binary <",
-                "binary -",
-                "binary +",
+                "binary + - < == && ||",
                 "int 1",
                 "binary *",
                 "int 2",
@@ -372,6 +405,29 @@ mod tests {
                 "int 7",
                 "unary -",
                 "int 8",
+            ]
+        );
+        // A parenthesised right operand is a chain of its own; a parenthesised left one goes on.
+        let (tree, errors) = parse_str("print(1 - (2 - 3));\nprint((1 - 2) - 3);");
+        assert_eq!(errors, []);
+        let shape: Vec<&str> = tree
+            .lines()
+            .map(|line| line.split(" @").next().unwrap().trim())
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                "print",
+                "binary -",
+                "int 1",
+                "binary -",
+                "int 2",
+                "int 3",
+                "print",
+                "binary - -",
+                "int 1",
+                "int 2",
+                "int 3",
             ]
         );
     }

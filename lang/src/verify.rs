@@ -1,0 +1,348 @@
+//! The stack-height verifier: for every instruction of a program, the heights the operand stack
+//! can have when a run of the program gets there.
+//!
+//! Like wasm validation and the JVM's verifier, it follows every path through the code from the
+//! entry (instruction 0, empty stack) and applies each instruction's stack effect, as the
+//! [`isa!`](crate::isa) table declares it, along the way. Unlike them, it does not require every
+//! path to agree: hand-written `.mvasm` may grow the stack in a loop (`top: PUT 1` / `GOTO top`) and
+//! still loads and runs, trapping when the stack is full, as written. So each instruction gets the
+//! interval of heights that can reach it, or none when nothing reaches it, and [`Image::check`]
+//! refuses a state whose height is outside its IP's interval: no run of the program can be in that
+//! state, and resuming it would only trap (or worse, run on from a state the program never makes).
+//!
+//! The analysis is a dataflow over the control-flow graph with a worklist. An interval only grows;
+//! after [`PRECISE_JOINS`] changes at one instruction, a bound that still moves is widened at once
+//! to the end of its range (0, or [`STACK_LIMIT`]), as a loop that keeps growing the stack would
+//! take it there one value at a time. Every interval therefore changes a bounded number of times,
+//! and the whole analysis takes time and memory linear in the program's length.
+//!
+//! It is an over-approximation: it counts values and ignores what they are, so a height it allows
+//! may still never happen (a loop whose condition is always false, a `LOAD` of a slot the stack
+//! never reaches). What it refuses, no run of the program can produce: the set of heights it
+//! allows is closed under execution, so every state a VM reaches from an allowed one, at a pause,
+//! a halt or a trap, is allowed too.
+//!
+//! [`Image::check`]: crate::image::Image::check
+
+use crate::isa::{Instr, JumpTarget, STACK_LIMIT, StackEffect};
+use crate::mvb::Program;
+use std::fmt;
+
+/// How many times an instruction's interval may change before a bound that still moves is widened
+/// to the end of its range. Code whose paths agree on the height (all compiled code) never needs
+/// more than one change; a few more keep hand-written joins of different heights precise.
+pub const PRECISE_JOINS: u8 = 4;
+
+// Heights are stored as u16, the width the state image counts the stack with.
+const _: () = assert!(STACK_LIMIT <= u16::MAX as usize);
+
+/// The largest height, as the verifier stores heights.
+const LIMIT: u16 = STACK_LIMIT as u16;
+
+/// The stack heights possible at one instruction: every height from `min` to `max`, both included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Heights {
+    /// The smallest possible height.
+    pub min: u16,
+    /// The largest possible height.
+    pub max: u16,
+}
+
+impl Heights {
+    /// Whether a stack of `height` values is possible here.
+    pub fn contains(self, height: usize) -> bool {
+        usize::from(self.min) <= height && height <= usize::from(self.max)
+    }
+
+    /// The heights after an instruction with `effect` completes, starting from these; `None` when
+    /// it cannot complete from any of them (it always finds too few values, or always overflows
+    /// the stack).
+    fn after(self, effect: StackEffect) -> Option<Heights> {
+        let (pops, pushes) = (u32::from(effect.pops), u32::from(effect.pushes));
+        // It runs only with at least `pops` values, and completes only if the result fits.
+        let min = u32::from(self.min).max(pops);
+        let max = u32::from(self.max).min((u32::from(LIMIT) + pops).checked_sub(pushes)?);
+        if min > max {
+            return None;
+        }
+        // Both results lie in `0..=LIMIT` by the two bounds above.
+        let height = |before: u32| u16::try_from(before - pops + pushes).ok();
+        Some(Heights {
+            min: height(min)?,
+            max: height(max)?,
+        })
+    }
+
+    /// The smallest interval holding both.
+    fn hull(self, other: Heights) -> Heights {
+        Heights {
+            min: self.min.min(other.min),
+            max: self.max.max(other.max),
+        }
+    }
+}
+
+impl fmt::Display for Heights {
+    /// `1 value`, `3 values`, `0 to 65535 values`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.min != self.max {
+            write!(f, "{} to {} values", self.min, self.max)
+        } else if self.min == 1 {
+            f.write_str("1 value")
+        } else {
+            write!(f, "{} values", self.min)
+        }
+    }
+}
+
+/// The stack heights possible at every instruction of a program, and at its end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StackHeights {
+    /// One entry per instruction, then one for the end of the code; `None` where no run gets.
+    at: Vec<Option<Heights>>,
+}
+
+impl StackHeights {
+    /// Computes the heights for `program`, starting from instruction 0 with an empty stack.
+    pub fn of(program: &Program) -> StackHeights {
+        let code = program.code();
+        let mut at = vec![None; code.len() + 1];
+        // How many times each interval changed, and whether it waits in the worklist.
+        let mut changes = vec![0u8; code.len() + 1];
+        let mut queued = vec![false; code.len() + 1];
+        let mut work = Vec::new();
+        join(&mut at, &mut changes, &mut queued, &mut work, 0, EMPTY);
+        while let Some(index) = work.pop() {
+            if let Some(flag) = queued.get_mut(index) {
+                *flag = false;
+            }
+            // The end of the code has no instruction and so no way on.
+            let (Some(instr), Some(&Some(before))) = (code.get(index), at.get(index)) else {
+                continue;
+            };
+            let Some(after) = before.after(instr.opcode().stack_effect()) else {
+                continue;
+            };
+            for target in successors(instr, index) {
+                join(&mut at, &mut changes, &mut queued, &mut work, target, after);
+            }
+        }
+        StackHeights { at }
+    }
+
+    /// The heights possible at `ip` (the code length: the end of the code), or `None` when no run
+    /// of the program gets there (or `ip` is past the end).
+    pub fn at(&self, ip: u32) -> Option<Heights> {
+        let index = usize::try_from(ip).ok()?;
+        self.at.get(index).copied().flatten()
+    }
+}
+
+/// The state every run starts in: no values.
+const EMPTY: Heights = Heights { min: 0, max: 0 };
+
+/// Where control can go from `instr` at `index`. The program is verified, so every target is in
+/// `0..=len`; one that was not would be skipped.
+fn successors(instr: &Instr, index: usize) -> impl Iterator<Item = usize> {
+    let index = u32::try_from(index).ok();
+    index
+        .into_iter()
+        .flat_map(|index| instr.successors(index))
+        .filter_map(|target| match target {
+            JumpTarget::Index(target) => usize::try_from(target).ok(),
+            JumpTarget::OutOfRange(_) => None,
+        })
+}
+
+/// Adds `heights` to the interval at `target`, widening it once it has changed
+/// [`PRECISE_JOINS`] times, and queues `target` again if it changed.
+fn join(
+    at: &mut [Option<Heights>],
+    changes: &mut [u8],
+    queued: &mut [bool],
+    work: &mut Vec<usize>,
+    target: usize,
+    heights: Heights,
+) {
+    let (Some(slot), Some(count), Some(flag)) = (
+        at.get_mut(target),
+        changes.get_mut(target),
+        queued.get_mut(target),
+    ) else {
+        return;
+    };
+    let joined = match *slot {
+        None => heights,
+        Some(old) => {
+            let mut joined = old.hull(heights);
+            if joined == old {
+                return;
+            }
+            if *count >= PRECISE_JOINS {
+                if joined.min < old.min {
+                    joined.min = 0;
+                }
+                if joined.max > old.max {
+                    joined.max = LIMIT;
+                }
+            }
+            joined
+        }
+    };
+    *slot = Some(joined);
+    *count = count.saturating_add(1);
+    if !*flag {
+        *flag = true;
+        work.push(target);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::strategies::seed_program as seed;
+
+    fn heights(code: Vec<Instr>) -> StackHeights {
+        StackHeights::of(&Program::new(code).unwrap())
+    }
+
+    fn exactly(height: u16) -> Option<Heights> {
+        Some(Heights {
+            min: height,
+            max: height,
+        })
+    }
+
+    fn range(min: u16, max: u16) -> Option<Heights> {
+        Some(Heights { min, max })
+    }
+
+    #[test]
+    fn the_seed_program_always_has_its_counter_on_the_stack() {
+        let heights = StackHeights::of(&seed());
+        assert_eq!(heights.at(0), exactly(0));
+        for ip in 1..=4 {
+            assert_eq!(heights.at(ip), exactly(1), "IP {ip}");
+        }
+        // It loops for ever: nothing falls off the `GOTO` into the end of the code.
+        assert_eq!(heights.at(5), None);
+        assert_eq!(heights.at(6), None);
+        assert_eq!(heights.at(u32::MAX), None);
+    }
+
+    #[test]
+    fn an_empty_program_starts_at_its_end() {
+        assert_eq!(heights(Vec::new()).at(0), exactly(0));
+    }
+
+    #[test]
+    fn code_after_an_unconditional_jump_or_a_halt_is_unreachable_unless_jumped_to() {
+        let heights = heights(vec![
+            Instr::Put(1),
+            Instr::Jmp(2),
+            Instr::Print, // skipped
+            Instr::Halt,
+            Instr::Put(2), // after the HALT, and no jump comes here
+        ]);
+        assert_eq!(heights.at(2), None);
+        assert_eq!(heights.at(3), exactly(1));
+        assert_eq!(heights.at(4), None);
+        assert_eq!(heights.at(5), None);
+    }
+
+    #[test]
+    fn branches_join_with_both_heights() {
+        // `PUT 0; JZ +3; PUT 1; PUT 2; end:` — the end is reached with 0 or 2 values.
+        let heights = heights(vec![
+            Instr::Put(0),
+            Instr::Jz(3),
+            Instr::Put(1),
+            Instr::Put(2),
+        ]);
+        assert_eq!(heights.at(1), exactly(1));
+        assert_eq!(heights.at(2), exactly(0));
+        assert_eq!(heights.at(4), range(0, 2));
+    }
+
+    #[test]
+    fn compare_and_jumps_keep_their_operand_on_both_ways() {
+        let heights = heights(vec![
+            Instr::Put(0),
+            Instr::IncJlt(10, 0), // loops on itself
+            Instr::JeqK(10, 2),
+            Instr::Pop,
+        ]);
+        assert_eq!(heights.at(1), exactly(1));
+        assert_eq!(heights.at(2), exactly(1));
+        assert_eq!(heights.at(3), exactly(1));
+        assert_eq!(heights.at(4), range(0, 1));
+    }
+
+    #[test]
+    fn a_loop_that_grows_the_stack_reaches_the_limit() {
+        // `top: PUT 1; GOTO top` — every height up to the limit, where the PUT traps.
+        let heights = heights(vec![Instr::Put(1), Instr::Goto(1)]);
+        assert_eq!(heights.at(0), range(0, LIMIT));
+        assert_eq!(heights.at(1), range(1, LIMIT));
+        assert_eq!(heights.at(2), None);
+
+        let shrinking = self::heights(vec![
+            Instr::Put(1),
+            Instr::Put(2),
+            Instr::Put(3),
+            Instr::Pop,
+            Instr::Goto(1),
+        ]);
+        // The POP is reached with 3, 2, 1 and then 0 values, where it traps and the loop ends.
+        assert_eq!(shrinking.at(3), range(0, 3));
+        assert_eq!(shrinking.at(4), range(0, 2));
+        assert_eq!(shrinking.at(5), None);
+    }
+
+    #[test]
+    fn an_instruction_that_always_traps_leads_nowhere() {
+        let heights = heights(vec![Instr::Print, Instr::Put(1), Instr::Add(1)]);
+        assert_eq!(heights.at(0), exactly(0));
+        assert_eq!(heights.at(1), None, "the PRINT finds no value");
+        assert_eq!(heights.at(3), None);
+    }
+
+    #[test]
+    fn a_full_stack_does_not_take_a_push() {
+        let full = Heights {
+            min: LIMIT,
+            max: LIMIT,
+        };
+        let effect = |pops, pushes| StackEffect { pops, pushes };
+        assert_eq!(full.after(effect(0, 1)), None);
+        assert_eq!(full.after(effect(1, 2)), None);
+        assert_eq!(full.after(effect(1, 1)), exactly(LIMIT));
+        assert_eq!(full.after(effect(2, 1)), exactly(LIMIT - 1));
+        assert_eq!(EMPTY.after(effect(0, 1)), exactly(1));
+        assert_eq!(EMPTY.after(effect(1, 0)), None);
+    }
+
+    #[test]
+    fn heights_read_well() {
+        assert_eq!(exactly(1).unwrap().to_string(), "1 value");
+        assert_eq!(exactly(0).unwrap().to_string(), "0 values");
+        assert_eq!(range(0, 65_535).unwrap().to_string(), "0 to 65535 values");
+    }
+
+    #[test]
+    fn a_long_program_takes_one_pass() {
+        // A million instructions of straight-line code and a loop around all of it: each interval
+        // is set once, so this is quick even unoptimised.
+        let mut code = vec![Instr::Put(0)];
+        for _ in 0..500_000 {
+            code.push(Instr::Dup);
+            code.push(Instr::Pop);
+        }
+        code.push(Instr::Goto(1_000_000));
+        let heights = heights(code);
+        assert_eq!(heights.at(1), exactly(1));
+        assert_eq!(heights.at(2), exactly(2));
+        assert_eq!(heights.at(1_000_001), exactly(1));
+        assert_eq!(heights.at(1_000_002), None);
+    }
+}
