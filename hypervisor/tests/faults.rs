@@ -666,3 +666,66 @@ fn a_half_open_source_at_the_stop_is_superseded_and_kill_works() {
     values.extend(target.values());
     assert_consecutive(&values, 1, "the source's and the target's output");
 }
+
+/// A migration gives the source back — its target dropped the state — and in the moment between
+/// telling the source the target did not take it and running it on, another migration takes the
+/// source away (found by the chaos test: seed 0x5eed2026, trial 194). The computation is the
+/// other migration's now: this one must not write the image it took earlier to a rescue file
+/// and tell the user to run it (that would run the computation twice), and it says where the
+/// source went.
+#[test]
+fn a_source_taken_by_another_migration_while_given_back_leaves_no_rescue_file() {
+    let sandbox = Sandbox::new("given-back-taken");
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    let mut source = sandbox.start(&["loop.mvb"]);
+    let target = sandbox.start(&["serve"]);
+    let mut second = sandbox.start(&["serve"]);
+    source.take(3);
+    // The first target's connection is cut once it restored the image, so it drops it and the
+    // first migration gives the source back; the request after the source's Settle (the Resume)
+    // is held back a second, while the second migration talks to the source directly.
+    let settle = Rule {
+        kind: SETTLE,
+        when: When::AfterAnswer,
+        fault: Fault::Delay(Duration::from_secs(1)),
+    };
+    let cut = Rule {
+        kind: RESTORE,
+        when: When::AfterAnswer,
+        fault: Fault::Cut,
+    };
+    let source_proxy = Proxy::before(&sandbox, &source, Some(settle));
+    let _target_proxy = Proxy::before(&sandbox, &target, Some(cut));
+    let (direct, token) = (source.record.addr.to_string(), source.record.token.clone());
+    let (from, to) = (source.id(), target.id());
+    let second_id = second.id();
+    let first = thread::scope(|scope| {
+        let first = scope.spawn(|| sandbox.hv(&["migrate", &from, &to]));
+        let deadline = Instant::now() + TIMEOUT;
+        while !source_proxy.fired() {
+            assert!(
+                Instant::now() < deadline,
+                "the first migration never settled"
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+        let taker = sandbox.hv(&["migrate", &direct, &second_id, "--from-token", &token]);
+        assert!(taker.status.success(), "the second: {}", describe(&taker));
+        first.join().unwrap()
+    });
+    let said = describe(&first);
+    assert_eq!(first.status.code(), Some(1), "{said}");
+    let rescued = rescue_files(&sandbox);
+    assert_eq!(rescued, Vec::<String>::new(), "{said}");
+    assert!(!said.contains("mova --restore"), "{said}");
+    assert!(said.contains("went away"), "{said}");
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(!stderr.contains("  "), "a run of spaces in the message: {stderr}");
+
+    source.assert_stops("migrated to");
+    sandbox.hv_ok(&["resume", &second.id()]);
+    second.take(3);
+    let mut values = source.values();
+    values.extend(second.values());
+    assert_consecutive(&values, 1, "the source's and the second target's output");
+}
