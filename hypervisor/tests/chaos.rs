@@ -1211,6 +1211,13 @@ impl World {
                     let said = self.run_on("resume", node, &["--force"]);
                     if said.ok() {
                         self.tally.forced_as_advised += 1;
+                    } else if said.stderr.contains("is superseded") {
+                        // Told since that its target took the state: `migrate` said the target
+                        // never would.
+                        self.violation(format!(
+                            "`migrate` said the target never ran the state, but {pid} is \
+                             superseded: {said:?}"
+                        ));
                     } else {
                         self.violation(format!(
                             "`movahv resume {pid} --force`, as `migrate` said, failed: {said:?}"
@@ -1266,6 +1273,12 @@ impl World {
         }
         let before = self.nodes[latest].vm.values().len();
         let said = self.run_on("resume", latest, &["--force"]);
+        if said.stderr.contains("is superseded") {
+            // The Settle that says so reached it since `ps` looked (a delayed request): its
+            // target took the state before it died, and `--force` rightly refuses.
+            self.stop_stale(latest);
+            return;
+        }
         if !said.ok() {
             self.violation(format!("`movahv resume --force` failed: {said:?}"));
             return;

@@ -720,7 +720,10 @@ fn a_source_taken_by_another_migration_while_given_back_leaves_no_rescue_file() 
     assert!(!said.contains("mova --restore"), "{said}");
     assert!(said.contains("went away"), "{said}");
     let stderr = String::from_utf8_lossy(&first.stderr);
-    assert!(!stderr.contains("  "), "a run of spaces in the message: {stderr}");
+    assert!(
+        !stderr.contains("  "),
+        "a run of spaces in the message: {stderr}"
+    );
 
     source.assert_stops("migrated to");
     sandbox.hv_ok(&["resume", &second.id()]);
