@@ -401,7 +401,8 @@ pub fn migrate(from: &Side, to: &Side, options: Options) -> Result<Stats, HvErro
     if target.closed_by_peer() {
         drop(target);
         return Err(failed(format!(
-            "the target closed the connection before it was told to take the state (it died or              was cut off), so it never runs it; {}",
+            "the target closed the connection before it was told to take the state (it died or \
+             was cut off), so it never runs it; {}",
             give_back(from, source, migration, source_running, &image)
         )));
     }
@@ -494,6 +495,12 @@ fn retire_source(
 
 /// Gives the source back its computation after the target definitely did not take it: settles
 /// it as not taken and runs it again if it ran. Says where the computation is.
+///
+/// Once the source has been told that the target did not take the state, the computation is its
+/// own again, and until it is run on it is a paused VM like any other: another client may take it
+/// (a second migration), stop it or run it. The image this migration took is then no longer the
+/// only copy of anything, so it is never rescued from that point on — running it could run the
+/// computation twice; what became of the source is reported instead ([`taken_back`]).
 fn give_back(
     from: &Side,
     source: Option<Client>,
@@ -501,8 +508,11 @@ fn give_back(
     was_running: bool,
     image: &[u8],
 ) -> String {
+    // Whether the source was told, on either connection: it then holds its computation again.
+    let settled = std::cell::Cell::new(false);
     let back = |client: &mut Client| -> Result<(), ClientError> {
         client.settle(migration, false)?;
+        settled.set(true);
         if was_running {
             client.resume()
         } else {
@@ -519,6 +529,9 @@ fn give_back(
     {
         return done;
     }
+    if settled.get() {
+        return taken_back(from);
+    }
     match fate(from) {
         Fate::Gone => format!("the source is gone too: {}", rescued(image)),
         Fate::Answers(_) | Fate::Unknown(_) => match from
@@ -526,11 +539,40 @@ fn give_back(
             .and_then(|mut again| back(&mut again).map_err(HvError::from))
         {
             Ok(()) => done,
+            Err(_) if settled.get() => taken_back(from),
             Err(error) => format!(
                 "the source is paused with the state, in doubt, and could not be told ({error}): \
                  `movahv resume {from} --force` runs it again (the target never ran the state)"
             ),
         },
+    }
+}
+
+/// Where the computation is when the source took it back (it was told the target did not take
+/// the state) but could not then be run on or kept paused as before: something else happened to
+/// it in between.
+fn taken_back(from: &Side) -> String {
+    match fate(from) {
+        Fate::Answers(info) => match info["state"].as_str() {
+            Some("running") => String::from("the source runs on"),
+            Some("paused") => format!(
+                "the source holds its computation again, paused: `movahv resume {from}` runs it"
+            ),
+            state => format!(
+                "the source took its computation back, and another client has taken it since (the \
+                 source is {})",
+                state.unwrap_or("in an unknown state")
+            ),
+        },
+        Fate::Gone => String::from(
+            "the source took its computation back, then went away before this migration could run \
+             it on (another client migrated or stopped it, or it was killed), so the state this \
+             migration took is not kept: whoever took the source has the computation",
+        ),
+        Fate::Unknown(reason) => format!(
+            "the source took its computation back but cannot be asked now ({reason}): unless \
+             another client took it since, `movahv resume {from}` runs it"
+        ),
     }
 }
 

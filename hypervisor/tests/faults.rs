@@ -1,5 +1,5 @@
 //! Fault injection for live migration (issue 6): real `mova` VMs and the real `movahv`, with a
-//! fault-injecting proxy on each VM's control channel.
+//! fault-injecting proxy on each VM's control channel ([`common::proxy`]).
 //!
 //! Each VM's runtime record is pointed at its proxy, so `movahv` addresses the VMs by pid as a
 //! user would (and can tell a dead process from an unreachable one) while every frame passes
@@ -23,254 +23,11 @@
 
 mod common;
 
+use common::proxy::*;
 use common::*;
-use mova_vm::runtime::{self, Record};
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// Request kinds (docs/protocol.md, "Frames").
-const INFO: u8 = 0x06;
-const SAVE: u8 = 0x04;
-const RESTORE: u8 = 0x05;
-const COMMIT: u8 = 0x09;
-const HOLD: u8 = 0x08;
-const STOP: u8 = 0x07;
-const SETTLE: u8 = 0x0B;
-
-/// When, in the life of one request, the fault strikes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum When {
-    /// The request has not reached the VM.
-    BeforeRequest,
-    /// Half of the request's frame has reached the VM.
-    MidRequest,
-    /// The VM served the request; its answer has not reached the client.
-    BeforeAnswer,
-    /// The answer has reached the client.
-    AfterAnswer,
-}
-
-/// What the fault is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Fault {
-    /// Both connections are closed.
-    Cut,
-    /// The VM is killed with SIGKILL (and the connections close).
-    Kill,
-    /// Nothing breaks: the proxy waits this long, then relays on.
-    Delay(Duration),
-    /// The request is lost on the way: the proxy keeps it, and the connections open, until the
-    /// client goes away.
-    Swallow,
-    /// A partition: nothing more passes on this connection, which stays open at both ends (each
-    /// side sees it half-open, never closed), and every connection made in the next `Duration`
-    /// is closed at once; later ones are relayed, as a healed network would.
-    Partition(Duration),
-}
-
-/// A fault to inject at the first request of `kind`.
-#[derive(Clone, Copy, Debug)]
-struct Rule {
-    kind: u8,
-    when: When,
-    fault: Fault,
-}
-
-/// A relay between clients and one VM's control channel, with at most one fault.
-struct Proxy {
-    fired: Arc<AtomicBool>,
-    done: Arc<AtomicBool>,
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.done.store(true, Ordering::SeqCst);
-    }
-}
-
-impl Proxy {
-    /// Starts a proxy in front of `vm` and points the VM's runtime record at it.
-    fn before(sandbox: &Sandbox, vm: &Vm, rule: Option<Rule>) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let proxy = Proxy {
-            fired: Arc::new(AtomicBool::new(false)),
-            done: Arc::new(AtomicBool::new(false)),
-        };
-        let upstream = vm.record.addr;
-        let pid = vm.pid;
-        let fired = Arc::clone(&proxy.fired);
-        let done = Arc::clone(&proxy.done);
-        let healed_at = Arc::new(Mutex::new(None::<Instant>));
-        thread::spawn(move || {
-            while !done.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((client, _)) => {
-                        let partitioned = healed_at
-                            .lock()
-                            .unwrap()
-                            .is_some_and(|healed| Instant::now() < healed);
-                        if partitioned {
-                            continue; // Dropped: closed at once.
-                        }
-                        let link = Link {
-                            fired: Arc::clone(&fired),
-                            done: Arc::clone(&done),
-                            healed_at: Arc::clone(&healed_at),
-                        };
-                        thread::spawn(move || relay(client, upstream, pid, rule, &link));
-                    }
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                        thread::sleep(Duration::from_millis(2));
-                    }
-                    Err(_) => return,
-                }
-            }
-        });
-        let record = Record {
-            addr,
-            ..vm.record.clone()
-        };
-        record.write(&sandbox.run).unwrap();
-        proxy
-    }
-
-    /// Whether the fault was injected.
-    fn fired(&self) -> bool {
-        self.fired.load(Ordering::SeqCst)
-    }
-}
-
-/// Reads one frame (its length prefix included); `None` when the peer closed or failed.
-fn read_frame(stream: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut frame = vec![0; 4];
-    stream.read_exact(&mut frame).ok()?;
-    let length = u32::from_be_bytes(frame[..4].try_into().unwrap());
-    let length = usize::try_from(length).ok()?;
-    frame.resize(4 + length, 0);
-    stream.read_exact(&mut frame[4..]).ok()?;
-    Some(frame)
-}
-
-/// What a relay shares with its proxy.
-struct Link {
-    fired: Arc<AtomicBool>,
-    done: Arc<AtomicBool>,
-    /// Until when a partition lasts, once one struck.
-    healed_at: Arc<Mutex<Option<Instant>>>,
-}
-
-/// Relays one client's connection frame by frame, injecting the rule's fault once.
-fn relay(mut client: TcpStream, upstream: SocketAddr, pid: u32, rule: Option<Rule>, link: &Link) {
-    let fired = &*link.fired;
-    let _ = client.set_nonblocking(false);
-    let _ = client.set_read_timeout(Some(TIMEOUT));
-    let Ok(mut vm) = TcpStream::connect(upstream) else {
-        return; // The VM is gone: the client sees its connection close.
-    };
-    let _ = vm.set_read_timeout(Some(TIMEOUT));
-    let _ = client.set_nodelay(true);
-    let _ = vm.set_nodelay(true);
-    let strike = |when: When, kind: u8, client: &TcpStream, vm: &TcpStream| -> bool {
-        let Some(rule) = rule else { return false };
-        if rule.kind != kind || rule.when != when || fired.swap(true, Ordering::SeqCst) {
-            return false;
-        }
-        match rule.fault {
-            Fault::Delay(pause) => {
-                thread::sleep(pause);
-                return false;
-            }
-            Fault::Swallow => {
-                let mut rest = Vec::new();
-                let _ = (&*client).read_to_end(&mut rest);
-            }
-            Fault::Partition(lasting) => {
-                *link.healed_at.lock().unwrap() = Some(Instant::now() + lasting);
-                // Nothing passes and nothing closes until the test ends.
-                while !link.done.load(Ordering::SeqCst) {
-                    thread::sleep(Duration::from_millis(20));
-                }
-                return true;
-            }
-            Fault::Kill => kill(pid),
-            Fault::Cut => {}
-        }
-        let _ = client.shutdown(Shutdown::Both);
-        let _ = vm.shutdown(Shutdown::Both);
-        true
-    };
-    while let Some(request) = read_frame(&mut client) {
-        let kind = request.get(4).copied().unwrap_or(0);
-        if strike(When::BeforeRequest, kind, &client, &vm) {
-            return;
-        }
-        let half = 4 + (request.len() - 4) / 2;
-        let split = rule.is_some_and(|rule| rule.kind == kind && rule.when == When::MidRequest);
-        if split && !fired.load(Ordering::SeqCst) {
-            if vm.write_all(&request[..half]).is_err() {
-                break;
-            }
-            // Let the VM read the first half before the fault.
-            thread::sleep(Duration::from_millis(50));
-            if strike(When::MidRequest, kind, &client, &vm) {
-                return;
-            }
-            if vm.write_all(&request[half..]).is_err() {
-                break;
-            }
-        } else if vm.write_all(&request).is_err() {
-            break;
-        }
-        let Some(answer) = read_frame(&mut vm) else {
-            break;
-        };
-        if strike(When::BeforeAnswer, kind, &client, &vm) {
-            return;
-        }
-        // A VM killed after it answered is dead by the time its answer arrives: kill it before
-        // relaying, so that the client cannot race ahead of the kill.
-        let kill_after = rule.is_some_and(|rule| {
-            rule.kind == kind && rule.when == When::AfterAnswer && rule.fault == Fault::Kill
-        }) && !fired.swap(true, Ordering::SeqCst);
-        if kill_after {
-            kill(pid);
-        }
-        if client.write_all(&answer).is_err() {
-            break;
-        }
-        if kill_after {
-            let _ = client.shutdown(Shutdown::Both);
-            let _ = vm.shutdown(Shutdown::Both);
-            return;
-        }
-        if strike(When::AfterAnswer, kind, &client, &vm) {
-            return;
-        }
-    }
-    let _ = client.shutdown(Shutdown::Both);
-    let _ = vm.shutdown(Shutdown::Both);
-}
-
-/// Kills `pid` with SIGKILL and waits until it is gone (a zombie counts as gone).
-fn kill(pid: u32) {
-    let status = Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill -KILL {pid} failed");
-    let deadline = Instant::now() + TIMEOUT;
-    while runtime::alive(pid) {
-        assert!(Instant::now() < deadline, "{pid} survives SIGKILL");
-        thread::sleep(Duration::from_millis(2));
-    }
-}
 
 /// Which side the fault is on.
 #[derive(Clone, Copy, Debug)]
@@ -908,4 +665,70 @@ fn a_half_open_source_at_the_stop_is_superseded_and_kill_works() {
     target.read_available();
     values.extend(target.values());
     assert_consecutive(&values, 1, "the source's and the target's output");
+}
+
+/// A migration gives the source back — its target dropped the state — and in the moment between
+/// telling the source the target did not take it and running it on, another migration takes the
+/// source away (found by the chaos test: seed 0x5eed2026, trial 194). The computation is the
+/// other migration's now: this one must not write the image it took earlier to a rescue file
+/// and tell the user to run it (that would run the computation twice), and it says where the
+/// source went.
+#[test]
+fn a_source_taken_by_another_migration_while_given_back_leaves_no_rescue_file() {
+    let sandbox = Sandbox::new("given-back-taken");
+    sandbox.compile("loop.mvb", FAST_LOOP);
+    let mut source = sandbox.start(&["loop.mvb"]);
+    let target = sandbox.start(&["serve"]);
+    let mut second = sandbox.start(&["serve"]);
+    source.take(3);
+    // The first target's connection is cut once it restored the image, so it drops it and the
+    // first migration gives the source back; the request after the source's Settle (the Resume)
+    // is held back a second, while the second migration talks to the source directly.
+    let settle = Rule {
+        kind: SETTLE,
+        when: When::AfterAnswer,
+        fault: Fault::Delay(Duration::from_secs(1)),
+    };
+    let cut = Rule {
+        kind: RESTORE,
+        when: When::AfterAnswer,
+        fault: Fault::Cut,
+    };
+    let source_proxy = Proxy::before(&sandbox, &source, Some(settle));
+    let _target_proxy = Proxy::before(&sandbox, &target, Some(cut));
+    let (direct, token) = (source.record.addr.to_string(), source.record.token.clone());
+    let (from, to) = (source.id(), target.id());
+    let second_id = second.id();
+    let first = thread::scope(|scope| {
+        let first = scope.spawn(|| sandbox.hv(&["migrate", &from, &to]));
+        let deadline = Instant::now() + TIMEOUT;
+        while !source_proxy.fired() {
+            assert!(
+                Instant::now() < deadline,
+                "the first migration never settled"
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+        let taker = sandbox.hv(&["migrate", &direct, &second_id, "--from-token", &token]);
+        assert!(taker.status.success(), "the second: {}", describe(&taker));
+        first.join().unwrap()
+    });
+    let said = describe(&first);
+    assert_eq!(first.status.code(), Some(1), "{said}");
+    let rescued = rescue_files(&sandbox);
+    assert_eq!(rescued, Vec::<String>::new(), "{said}");
+    assert!(!said.contains("mova --restore"), "{said}");
+    assert!(said.contains("went away"), "{said}");
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(
+        !stderr.contains("  "),
+        "a run of spaces in the message: {stderr}"
+    );
+
+    source.assert_stops("migrated to");
+    sandbox.hv_ok(&["resume", &second.id()]);
+    second.take(3);
+    let mut values = source.values();
+    values.extend(second.values());
+    assert_consecutive(&values, 1, "the source's and the second target's output");
 }

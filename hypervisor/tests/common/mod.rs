@@ -13,6 +13,8 @@
     clippy::wildcard_enum_match_arm
 )]
 
+pub mod proxy;
+
 use mova_vm::runtime::Record;
 use serde_json::Value;
 use std::ffi::OsStr;

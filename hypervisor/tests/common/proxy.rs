@@ -1,0 +1,302 @@
+//! A fault-injecting proxy on a VM's control channel, shared by the fault tests (`faults.rs`) and
+//! the chaos test (`chaos.rs`).
+//!
+//! A VM's runtime record is pointed at its proxy, so `movahv` addresses the VM by pid as a user
+//! would (and can tell a dead process from an unreachable one) while every frame passes through
+//! the proxy. The proxy relays frames one by one and, at one chosen moment — before a request of a
+//! given kind reaches the VM, half-way through it, after the VM answered but before the answer is
+//! relayed, or after it is relayed — cuts both connections, kills the VM with SIGKILL, delays,
+//! loses the request or starts a partition, once. Later connections are relayed untouched, as a
+//! healed network would. A proxy can be armed again with another rule (the chaos test gives one
+//! VM a fault in each of several migrations), disarmed, and healed.
+
+use super::{Sandbox, TIMEOUT, Vm};
+use mova_vm::runtime::{self, Record};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Request kinds (docs/protocol.md, "Frames").
+pub const INTERRUPT: u8 = 0x02;
+pub const RESUME: u8 = 0x03;
+pub const SAVE: u8 = 0x04;
+pub const RESTORE: u8 = 0x05;
+pub const INFO: u8 = 0x06;
+pub const STOP: u8 = 0x07;
+pub const HOLD: u8 = 0x08;
+pub const COMMIT: u8 = 0x09;
+pub const OUTCOME: u8 = 0x0A;
+pub const SETTLE: u8 = 0x0B;
+
+/// When, in the life of one request, the fault strikes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum When {
+    /// The request has not reached the VM.
+    BeforeRequest,
+    /// Half of the request's frame has reached the VM.
+    MidRequest,
+    /// The VM served the request; its answer has not reached the client.
+    BeforeAnswer,
+    /// The answer has reached the client.
+    AfterAnswer,
+}
+
+/// What the fault is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Both connections are closed.
+    Cut,
+    /// The VM is killed with SIGKILL (and the connections close).
+    Kill,
+    /// Nothing breaks: the proxy waits this long, then relays on.
+    Delay(Duration),
+    /// The request is lost on the way: the proxy keeps it, and the connections open, until the
+    /// client goes away.
+    Swallow,
+    /// A partition: nothing more passes on this connection, which stays open at both ends (each
+    /// side sees it half-open, never closed), and every connection made in the next `Duration`
+    /// is closed at once; later ones are relayed, as a healed network would.
+    Partition(Duration),
+}
+
+/// A fault to inject at the first request of `kind`.
+#[derive(Clone, Copy, Debug)]
+pub struct Rule {
+    pub kind: u8,
+    pub when: When,
+    pub fault: Fault,
+}
+
+/// A relay between clients and one VM's control channel, with at most one fault armed at a time.
+pub struct Proxy {
+    fired: Arc<AtomicBool>,
+    done: Arc<AtomicBool>,
+    /// The fault armed, read afresh for every request.
+    rule: Arc<Mutex<Option<Rule>>>,
+    /// Until when a partition lasts, once one struck.
+    healed_at: Arc<Mutex<Option<Instant>>>,
+    /// How many times the network was healed: a partitioned connection ends when this changes.
+    heals: Arc<AtomicU64>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Proxy {
+    /// Starts a proxy in front of `vm` and points the VM's runtime record at it.
+    pub fn before(sandbox: &Sandbox, vm: &Vm, rule: Option<Rule>) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let proxy = Proxy {
+            fired: Arc::new(AtomicBool::new(false)),
+            done: Arc::new(AtomicBool::new(false)),
+            rule: Arc::new(Mutex::new(rule)),
+            healed_at: Arc::new(Mutex::new(None)),
+            heals: Arc::new(AtomicU64::new(0)),
+        };
+        let upstream = vm.record.addr;
+        let pid = vm.pid;
+        let fired = Arc::clone(&proxy.fired);
+        let done = Arc::clone(&proxy.done);
+        let rule = Arc::clone(&proxy.rule);
+        let healed_at = Arc::clone(&proxy.healed_at);
+        let heals = Arc::clone(&proxy.heals);
+        thread::spawn(move || {
+            while !done.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        let partitioned = healed_at
+                            .lock()
+                            .unwrap()
+                            .is_some_and(|healed| Instant::now() < healed);
+                        if partitioned {
+                            continue; // Dropped: closed at once.
+                        }
+                        let link = Link {
+                            fired: Arc::clone(&fired),
+                            done: Arc::clone(&done),
+                            rule: Arc::clone(&rule),
+                            healed_at: Arc::clone(&healed_at),
+                            heals: Arc::clone(&heals),
+                        };
+                        thread::spawn(move || relay(client, upstream, pid, &link));
+                    }
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                        thread::sleep(Duration::from_millis(2));
+                    }
+                    Err(_) => return,
+                }
+            }
+        });
+        let record = Record {
+            addr,
+            ..vm.record.clone()
+        };
+        record.write(&sandbox.run).unwrap();
+        proxy
+    }
+
+    /// Whether the fault armed last was injected.
+    pub fn fired(&self) -> bool {
+        self.fired.load(Ordering::SeqCst)
+    }
+
+    /// Arms `rule` in place of the previous one (fired or not): it strikes once, at the next
+    /// request it matches on any connection.
+    pub fn arm(&self, rule: Rule) {
+        *self.rule.lock().unwrap() = Some(rule);
+        self.fired.store(false, Ordering::SeqCst);
+    }
+
+    /// Disarms the rule, if it has not struck yet: from now on everything is relayed untouched.
+    pub fn disarm(&self) {
+        *self.rule.lock().unwrap() = None;
+    }
+
+    /// Ends every partition, as a network that heals and resets the connections it broke would:
+    /// each partitioned connection is closed at both ends, and new connections are relayed.
+    pub fn heal(&self) {
+        *self.healed_at.lock().unwrap() = None;
+        self.heals.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Reads one frame (its length prefix included); `None` when the peer closed or failed.
+fn read_frame(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut frame = vec![0; 4];
+    stream.read_exact(&mut frame).ok()?;
+    let length = u32::from_be_bytes(frame[..4].try_into().unwrap());
+    let length = usize::try_from(length).ok()?;
+    frame.resize(4 + length, 0);
+    stream.read_exact(&mut frame[4..]).ok()?;
+    Some(frame)
+}
+
+/// What a relay shares with its proxy.
+struct Link {
+    fired: Arc<AtomicBool>,
+    done: Arc<AtomicBool>,
+    rule: Arc<Mutex<Option<Rule>>>,
+    /// Until when a partition lasts, once one struck.
+    healed_at: Arc<Mutex<Option<Instant>>>,
+    heals: Arc<AtomicU64>,
+}
+
+/// Relays one client's connection frame by frame, injecting the armed rule's fault once.
+fn relay(mut client: TcpStream, upstream: SocketAddr, pid: u32, link: &Link) {
+    let fired = &*link.fired;
+    let _ = client.set_nonblocking(false);
+    let _ = client.set_read_timeout(Some(TIMEOUT));
+    let Ok(mut vm) = TcpStream::connect(upstream) else {
+        return; // The VM is gone: the client sees its connection close.
+    };
+    let _ = vm.set_read_timeout(Some(TIMEOUT));
+    let _ = client.set_nodelay(true);
+    let _ = vm.set_nodelay(true);
+    let strike =
+        |rule: Option<Rule>, when: When, kind: u8, client: &TcpStream, vm: &TcpStream| -> bool {
+            let Some(rule) = rule else { return false };
+            if rule.kind != kind || rule.when != when || fired.swap(true, Ordering::SeqCst) {
+                return false;
+            }
+            match rule.fault {
+                Fault::Delay(pause) => {
+                    thread::sleep(pause);
+                    return false;
+                }
+                Fault::Swallow => {
+                    let mut rest = Vec::new();
+                    let _ = (&*client).read_to_end(&mut rest);
+                }
+                Fault::Partition(lasting) => {
+                    let heals = link.heals.load(Ordering::SeqCst);
+                    *link.healed_at.lock().unwrap() = Some(Instant::now() + lasting);
+                    // Nothing passes and nothing closes until the test ends or heals the network.
+                    while !link.done.load(Ordering::SeqCst)
+                        && link.heals.load(Ordering::SeqCst) == heals
+                    {
+                        thread::sleep(Duration::from_millis(20));
+                    }
+                    return true;
+                }
+                Fault::Kill => kill(pid),
+                Fault::Cut => {}
+            }
+            let _ = client.shutdown(Shutdown::Both);
+            let _ = vm.shutdown(Shutdown::Both);
+            true
+        };
+    while let Some(request) = read_frame(&mut client) {
+        let rule = *link.rule.lock().unwrap();
+        let kind = request.get(4).copied().unwrap_or(0);
+        if strike(rule, When::BeforeRequest, kind, &client, &vm) {
+            return;
+        }
+        let half = 4 + (request.len() - 4) / 2;
+        let split = rule.is_some_and(|rule| rule.kind == kind && rule.when == When::MidRequest);
+        if split && !fired.load(Ordering::SeqCst) {
+            if vm.write_all(&request[..half]).is_err() {
+                break;
+            }
+            // Let the VM read the first half before the fault.
+            thread::sleep(Duration::from_millis(50));
+            if strike(rule, When::MidRequest, kind, &client, &vm) {
+                return;
+            }
+            if vm.write_all(&request[half..]).is_err() {
+                break;
+            }
+        } else if vm.write_all(&request).is_err() {
+            break;
+        }
+        let Some(answer) = read_frame(&mut vm) else {
+            break;
+        };
+        if strike(rule, When::BeforeAnswer, kind, &client, &vm) {
+            return;
+        }
+        // A VM killed after it answered is dead by the time its answer arrives: kill it before
+        // relaying, so that the client cannot race ahead of the kill.
+        let kill_after = rule.is_some_and(|rule| {
+            rule.kind == kind && rule.when == When::AfterAnswer && rule.fault == Fault::Kill
+        }) && !fired.swap(true, Ordering::SeqCst);
+        if kill_after {
+            kill(pid);
+        }
+        if client.write_all(&answer).is_err() {
+            break;
+        }
+        if kill_after {
+            let _ = client.shutdown(Shutdown::Both);
+            let _ = vm.shutdown(Shutdown::Both);
+            return;
+        }
+        if strike(rule, When::AfterAnswer, kind, &client, &vm) {
+            return;
+        }
+    }
+    let _ = client.shutdown(Shutdown::Both);
+    let _ = vm.shutdown(Shutdown::Both);
+}
+
+/// Kills `pid` with SIGKILL and waits until it is gone (a zombie counts as gone).
+pub fn kill(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -KILL {pid} failed");
+    let deadline = Instant::now() + TIMEOUT;
+    while runtime::alive(pid) {
+        assert!(Instant::now() < deadline, "{pid} survives SIGKILL");
+        thread::sleep(Duration::from_millis(2));
+    }
+}
