@@ -10,6 +10,7 @@
 
 use assert_cmd::Command;
 use mova_lang::mvb::SIGNATURE;
+use mova_testkit::{ChildGuard, TIMEOUT, TempDir};
 use predicates::prelude::*;
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
@@ -24,42 +25,18 @@ const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
 /// The runtime directory the VMs these tests start record themselves in, away from the user's.
 const RUNTIME_DIR: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/mova-runtime-cli");
 
-/// The longest any single wait may take before the test fails instead of hanging.
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A fresh temporary directory, removed with everything in it when dropped.
-struct TempDir(tempfile::TempDir);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let prefix = format!("mova-cli-{name}-");
-        TempDir(tempfile::Builder::new().prefix(&prefix).tempdir().unwrap())
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.path().join(name)
-    }
-
-    /// Writes `contents` to `name` in the directory and returns its path.
-    fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
-        let path = self.join(name);
-        fs::write(&path, contents).unwrap();
-        path
-    }
-
-    /// Assembles `source` with the library and writes the bytecode to `name`.
-    fn assemble(&self, name: &str, source: &str) -> PathBuf {
-        self.write(name, mvb(source))
-    }
+/// Assembles `source` with the library and writes the bytecode to `name` in `dir`.
+fn assemble(dir: &TempDir, name: &str, source: &str) -> PathBuf {
+    dir.write(name, mvb(source))
 }
 
 /// A running `mova`, killed and reaped however the test ends.
-struct ChildGuard(Child);
+struct Mova(ChildGuard);
 
-impl ChildGuard {
+impl Mova {
     /// Starts `mova PROGRAM` with standard output and error piped.
-    fn spawn(program: &Path) -> ChildGuard {
-        ChildGuard(
+    fn spawn(program: &Path) -> Mova {
+        Mova(ChildGuard(
             std::process::Command::new(env!("CARGO_BIN_EXE_mova"))
                 .env("MOVA_RUNTIME_DIR", RUNTIME_DIR)
                 .arg(program)
@@ -68,18 +45,22 @@ impl ChildGuard {
                 .stderr(Stdio::piped())
                 .spawn()
                 .unwrap(),
-        )
+        ))
+    }
+
+    fn process(&mut self) -> &mut Child {
+        &mut (self.0).0
     }
 
     /// Reads standard output line by line on a helper thread; see [`LineReader`].
     fn lines(&mut self, limit: Option<usize>) -> LineReader {
-        LineReader::new(self.0.stdout.take().unwrap(), limit)
+        LineReader::new(self.process().stdout.take().unwrap(), limit)
     }
 
     /// Sends `signal` (a name such as `INT`) with the `kill` command.
     fn signal(&self, signal: &str) {
         let status = std::process::Command::new("kill")
-            .args([format!("-{signal}"), self.0.id().to_string()])
+            .args([format!("-{signal}"), (self.0).0.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success(), "kill -{signal} failed: {status:?}");
@@ -89,7 +70,7 @@ impl ChildGuard {
     fn wait(&mut self) -> ExitStatus {
         let deadline = Instant::now() + TIMEOUT;
         loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
+            if let Some(status) = self.process().try_wait().unwrap() {
                 return status;
             }
             assert!(
@@ -103,20 +84,13 @@ impl ChildGuard {
     /// All of standard error; call after the process exited.
     fn stderr(&mut self) -> String {
         let mut text = String::new();
-        self.0
+        self.process()
             .stderr
             .take()
             .unwrap()
             .read_to_string(&mut text)
             .unwrap();
         text
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -219,7 +193,7 @@ fn assert_counts_from_one(lines: &[String]) {
 
 /// The seed loop, assembled into `dir`.
 fn seed_loop(dir: &TempDir) -> PathBuf {
-    dir.assemble("loop.mvb", &example_source("loop.mvasm"))
+    assemble(dir, "loop.mvb", &example_source("loop.mvasm"))
 }
 
 #[test]
@@ -227,7 +201,7 @@ fn seed_loop_prints_one_two_three() {
     let dir = TempDir::new("seed");
     let source = Path::new(EXAMPLES).join("loop.mova");
     for program in [seed_loop(&dir), source] {
-        let mut child = ChildGuard::spawn(&program);
+        let mut child = Mova::spawn(&program);
         let lines = child.lines(None);
         assert_eq!(
             lines.take(5),
@@ -236,14 +210,14 @@ fn seed_loop_prints_one_two_three() {
             program.display()
         );
         // Still running: the seed loop never ends by itself.
-        assert!(child.0.try_wait().unwrap().is_none());
+        assert!(child.process().try_wait().unwrap().is_none());
     }
 }
 
 #[test]
 fn seed_loop_lines_are_spaced_by_its_sleep() {
     let dir = TempDir::new("spacing");
-    let mut child = ChildGuard::spawn(&seed_loop(&dir));
+    let mut child = Mova::spawn(&seed_loop(&dir));
     let lines = child.lines(None);
     let (first, one) = lines.next();
     let _ = lines.next();
@@ -261,7 +235,7 @@ fn seed_loop_lines_are_spaced_by_its_sleep() {
 /// Stops a running seed loop with `signal` and checks the exit status and the output.
 fn stop_seed_loop(signal: &str, expected_code: i32) {
     let dir = TempDir::new(&format!("sig{signal}"));
-    let mut child = ChildGuard::spawn(&seed_loop(&dir));
+    let mut child = Mova::spawn(&seed_loop(&dir));
     let lines = child.lines(None);
     // Once a line is out, the VM runs, and so its signal handlers are installed.
     assert_eq!(lines.take(2), ["1", "2"]);
@@ -298,7 +272,7 @@ fn sighup_stops_the_seed_loop_with_129() {
 fn sigint_interrupts_a_long_sleep() {
     let dir = TempDir::new("long-sleep");
     let program = dir.write("sleepy.mvasm", "PUT 1\nPRINT\nSLEEP 100000\nPUT 2\nPRINT\n");
-    let mut child = ChildGuard::spawn(&program);
+    let mut child = Mova::spawn(&program);
     let lines = child.lines(None);
     // Output is flushed before the sleep, even into a pipe.
     assert_eq!(lines.take(1), ["1"]);
@@ -326,7 +300,7 @@ fn sigint_interrupts_a_long_sleep() {
 fn a_reader_that_goes_away_ends_the_program_quietly() {
     let dir = TempDir::new("broken-pipe");
     let program = dir.write("count.mvasm", "PUT 0\ntop: ADD 1\nPRINT\nGOTO top\n");
-    let mut child = ChildGuard::spawn(&program);
+    let mut child = Mova::spawn(&program);
     let lines = child.lines(Some(3));
     assert_eq!(lines.take(3), ["1", "2", "3"]);
     // The reader thread has dropped the pipe after its third line.
@@ -344,7 +318,7 @@ fn assert_traps(name: &str, source: &str, expected: &[&str]) {
     let dir = TempDir::new(name);
     let asm_name = format!("{name}.mvasm");
     let asm = dir.write(&asm_name, source);
-    let bin = dir.assemble(&format!("{name}.mvb"), source);
+    let bin = assemble(&dir, &format!("{name}.mvb"), source);
     for (program, mapped) in [(bin, false), (asm, true)] {
         let assert = mova(&program)
             .arg("--color=never")
@@ -473,7 +447,7 @@ fn examples_print_what_they_expect() {
             example.display()
         );
         let name = example.file_name().unwrap().to_string_lossy().into_owned();
-        let bytecode = dir.write(&format!("{name}.mvb"), example_bytecode(&example, &source));
+        let bytecode = dir.write(format!("{name}.mvb"), example_bytecode(&example, &source));
         for program in [example.as_path(), bytecode.as_path()] {
             mova(program)
                 .assert()
@@ -814,11 +788,11 @@ fn a_running_vm_refuses_a_stack_that_cannot_be_at_its_ip_and_runs_on() {
     use mova_vm::protocol::MigrationId;
     use mova_vm::runtime::Record;
     let dir = TempDir::new("impossible-stack-running");
-    let mut child = ChildGuard::spawn(&seed_loop(&dir));
+    let mut child = Mova::spawn(&seed_loop(&dir));
     let lines = child.lines(None);
     // Once a line is out, the VM runs, and its runtime record is written.
     assert_eq!(lines.take(2), ["1", "2"]);
-    let record = Record::read(Path::new(RUNTIME_DIR), child.0.id()).unwrap();
+    let record = Record::read(Path::new(RUNTIME_DIR), (child.0).0.id()).unwrap();
     let mut client = Client::to_record(&record).unwrap();
     let before = client.info().unwrap();
 
