@@ -1,5 +1,5 @@
-//! A request to pause the VM, shared between the interpreter and whoever asks it to stop: a signal
-//! handler now, the control channel later.
+//! A request to pause the VM, shared between the interpreter and whoever asks it to stop: the
+//! signal handler and the control channel.
 //!
 //! The interpreter polls [`Interrupt::is_requested`] on backward jumps (one relaxed atomic load, so
 //! tight loops stay fast) and sleeps through [`Interrupt::sleep`], which a request wakes at once.

@@ -38,25 +38,18 @@ pub struct Record {
 pub enum RuntimeError {
     /// An I/O error on the directory or a record.
     #[error("runtime directory `{}`: {source}", path.display())]
-    Io {
-        /// The path involved.
-        path: PathBuf,
-        /// The error.
-        source: io::Error,
-    },
+    Io { path: PathBuf, source: io::Error },
     /// The directory is not private to this user.
     #[error(
         "runtime directory `{}` is not private (owner uid {owner}, mode {mode:o}); it must be owned by uid {uid} with no access for others",
         path.display()
     )]
     NotPrivate {
-        /// The directory.
         path: PathBuf,
         /// Its owner.
         owner: u32,
         /// Its permission bits.
         mode: u32,
-        /// The current user.
         uid: u32,
     },
 }
@@ -81,7 +74,6 @@ pub enum RecordError {
 /// A file in the runtime directory that [`list`] skipped without removing it.
 #[derive(Debug)]
 pub struct Skipped {
-    /// The file.
     pub path: PathBuf,
     /// Why it was skipped: [`RecordError::NotRegular`] or [`RecordError::Unreadable`].
     pub reason: RecordError,
