@@ -24,7 +24,7 @@
 //! `Info` themselves, and it says there how long it served, so that requests interrupt the program
 //! again only once it has run as long.
 
-use crate::control::{Board, Command, ConnId};
+use crate::control::{Board, ConnId, Event};
 use crate::interrupt::Interrupt;
 use crate::machine::{Outcome, Trap, Vm};
 use crate::protocol::{MigrationId, MigrationOutcome, Request, Response};
@@ -39,7 +39,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
-/// How long the session goes on serving queued commands before the program runs again (it serves
+/// How long the session goes on serving queued requests before the program runs again (it serves
 /// at least one); those still queued wait until the program has run as long as they were served.
 const SERVE_SLICE: Duration = Duration::from_millis(10);
 
@@ -178,7 +178,7 @@ pub struct Session<W: Write> {
     /// before they are written.
     unwritten: Vec<Receiver<()>>,
     interrupt: Interrupt,
-    commands: Receiver<Command>,
+    events: Receiver<Event>,
     out: W,
     identity: Identity,
     started: Instant,
@@ -206,7 +206,7 @@ impl<W: Write> Session<W> {
         vm: Option<Vm>,
         paused: bool,
         interrupt: Interrupt,
-        commands: Receiver<Command>,
+        events: Receiver<Event>,
         out: W,
         identity: Identity,
         board: Arc<Board>,
@@ -220,7 +220,7 @@ impl<W: Write> Session<W> {
             committed: HashSet::new(),
             unwritten: Vec::new(),
             interrupt,
-            commands,
+            events,
             out,
             identity,
             started: Instant::now(),
@@ -248,8 +248,8 @@ impl<W: Write> Session<W> {
             self.board.drain_begins();
             let slice = Instant::now();
             let mut left_over = false;
-            while let Ok(command) = self.commands.try_recv() {
-                if let Some(end) = self.handle(command) {
+            while let Ok(event) = self.events.try_recv() {
+                if let Some(end) = self.handle(event) {
                     return end;
                 }
                 if slice.elapsed() >= SERVE_SLICE {
@@ -273,10 +273,10 @@ impl<W: Write> Session<W> {
                         Outcome::Paused => {}
                     }
                 }
-                (Some(_) | None, _) => match self.commands.recv() {
-                    Ok(command) => {
+                (Some(_) | None, _) => match self.events.recv() {
+                    Ok(event) => {
                         serving_since = Instant::now();
-                        if let Some(end) = self.handle(command) {
+                        if let Some(end) = self.handle(event) {
                             return end;
                         }
                     }
@@ -301,8 +301,8 @@ impl<W: Write> Session<W> {
     /// effect because the process exited first.
     fn finish(mut self, end: End) -> (End, Option<Vm>) {
         let farewell = end.farewell();
-        while let Ok(command) = self.commands.try_recv() {
-            if let Command::Request { reply, written, .. } = command {
+        while let Ok(event) = self.events.try_recv() {
+            if let Event::Request { reply, written, .. } = event {
                 let _ = reply.send(Response::Error(farewell.clone()));
                 self.unwritten.push(written);
             }
@@ -318,12 +318,12 @@ impl<W: Write> Session<W> {
         matches!(self.custody, Custody::Own)
     }
 
-    fn handle(&mut self, command: Command) -> Option<End> {
+    fn handle(&mut self, event: Event) -> Option<End> {
         // A restore, or a holder leaving, replaces the program: describe it afresh.
         self.program_facts = OnceCell::new();
-        match command {
-            Command::Signal(signal) => Some(End::Signal(signal)),
-            Command::Disconnected(conn) => {
+        match event {
+            Event::Signal(signal) => Some(End::Signal(signal)),
+            Event::Disconnected(conn) => {
                 if self.hold.as_ref().is_some_and(|hold| hold.conn == conn) {
                     // The holder left without resuming, interrupting or stopping: go back.
                     self.release(false);
@@ -331,7 +331,7 @@ impl<W: Write> Session<W> {
                 self.publish();
                 None
             }
-            Command::Request {
+            Event::Request {
                 request,
                 conn,
                 reply,
@@ -685,7 +685,7 @@ mod tests {
 
     fn session(vm: Option<Vm>) -> Session<Vec<u8>> {
         // The sender is dropped: these tests drive `serve` and `handle` directly.
-        let (_, commands) = mpsc::channel();
+        let (_, events) = mpsc::channel();
         let identity = Identity {
             pid: 1,
             addr: "127.0.0.1:1".into(),
@@ -694,7 +694,7 @@ mod tests {
         };
         let interrupt = Interrupt::new();
         let board = Arc::new(Board::new(interrupt.clone()));
-        Session::new(vm, false, interrupt, commands, Vec::new(), identity, board)
+        Session::new(vm, false, interrupt, events, Vec::new(), identity, board)
     }
 
     fn ask(session: &mut Session<Vec<u8>>, conn: ConnId, request: Request) -> Response {
@@ -747,14 +747,14 @@ mod tests {
     fn a_saving_client_that_disconnects_gives_the_vm_back_running_or_paused() {
         let mut s = session(Some(program(0)));
         image(&mut s, A);
-        s.handle(Command::Disconnected(B));
+        s.handle(Event::Disconnected(B));
         assert!(s.hold.is_some(), "another client's leaving changes nothing");
-        s.handle(Command::Disconnected(A));
+        s.handle(Event::Disconnected(A));
         assert!(s.running && s.hold.is_none());
 
         assert_eq!(ask(&mut s, B, Request::Interrupt), Response::Ok);
         image(&mut s, A);
-        s.handle(Command::Disconnected(A));
+        s.handle(Event::Disconnected(A));
         assert!(
             !s.running && s.hold.is_none(),
             "it was paused before the save"
@@ -766,7 +766,7 @@ mod tests {
         let mut s = session(Some(program(0)));
         image(&mut s, A);
         assert_eq!(ask(&mut s, A, Request::Interrupt), Response::Ok);
-        s.handle(Command::Disconnected(A));
+        s.handle(Event::Disconnected(A));
         assert!(!s.running && s.hold.is_none());
     }
 
@@ -779,7 +779,7 @@ mod tests {
         assert_eq!(info(&s)["handoff"]["migration"], M.to_string());
         assert_eq!(info(&s)["held"], false);
         // Neither its holder leaving nor anyone's resume runs it again.
-        s.handle(Command::Disconnected(A));
+        s.handle(Event::Disconnected(A));
         for conn in [A, B] {
             for request in [
                 Request::Resume,
@@ -885,7 +885,7 @@ mod tests {
         // A program that halts at once: the answer to the Resume that runs it must be written
         // before `run` returns (and the process exits), or the client cannot tell whether the
         // Resume took effect.
-        let (sender, commands) = mpsc::channel();
+        let (sender, events) = mpsc::channel();
         let identity = Identity {
             pid: 1,
             addr: "127.0.0.1:1".into(),
@@ -899,7 +899,7 @@ mod tests {
             Some(vm),
             true,
             interrupt,
-            commands,
+            events,
             Vec::new(),
             identity,
             board,
@@ -907,7 +907,7 @@ mod tests {
         let (reply, answer) = mpsc::channel();
         let (written_tx, written) = mpsc::channel();
         sender
-            .send(Command::Request {
+            .send(Event::Request {
                 request: Request::Resume,
                 conn: A,
                 reply,
@@ -937,7 +937,7 @@ mod tests {
 
     #[test]
     fn requests_queued_when_the_vm_exits_are_answered() {
-        let (sender, commands) = mpsc::channel();
+        let (sender, events) = mpsc::channel();
         let identity = Identity {
             pid: 1,
             addr: "127.0.0.1:1".into(),
@@ -950,7 +950,7 @@ mod tests {
             Some(program(0)),
             true,
             interrupt,
-            commands,
+            events,
             Vec::new(),
             identity,
             board,
@@ -965,7 +965,7 @@ mod tests {
             let (reply, answer) = mpsc::channel();
             let (written_tx, written) = mpsc::channel();
             sender
-                .send(Command::Request {
+                .send(Event::Request {
                     request,
                     conn: A,
                     reply,
@@ -1018,7 +1018,7 @@ mod tests {
             Request::Save { with_program: true }
         )));
         assert!(refused(&ask(&mut blank, B, Request::Resume)));
-        blank.handle(Command::Disconnected(A));
+        blank.handle(Event::Disconnected(A));
         assert!(blank.vm.is_none() && !blank.running, "dropped: blank again");
         assert_eq!(info(&blank)["restores"], 0);
 
@@ -1036,7 +1036,7 @@ mod tests {
         assert_eq!(ask(&mut blank, B, Request::Resume), Response::Ok);
         assert!(blank.running && blank.hold.is_none());
         assert_eq!(info(&blank)["restores"], 1);
-        blank.handle(Command::Disconnected(B));
+        blank.handle(Event::Disconnected(B));
         assert!(blank.running, "a committed image stays");
     }
 
@@ -1049,13 +1049,13 @@ mod tests {
     fn command(session: &mut Session<Vec<u8>>, conn: ConnId, request: Request) -> Response {
         let (reply, answer) = mpsc::channel();
         let (_written, written) = mpsc::channel();
-        let command = Command::Request {
+        let event = Event::Request {
             request,
             conn,
             reply,
             written,
         };
-        assert!(session.handle(command).is_none());
+        assert!(session.handle(event).is_none());
         answer.try_recv().unwrap()
     }
 
@@ -1093,7 +1093,7 @@ mod tests {
         let restored = posted(&blank);
         assert_eq!(restored["state"], "restored");
         assert_eq!(restored["program_hash"], hash);
-        assert!(blank.handle(Command::Disconnected(A)).is_none());
+        assert!(blank.handle(Event::Disconnected(A)).is_none());
         let mut waiting = posted(&blank);
         assert_eq!(waiting["state"], "waiting");
         assert!(waiting.get("program_hash").is_none(), "{waiting}");
