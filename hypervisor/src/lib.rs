@@ -53,7 +53,11 @@ pub enum HvError {
     /// The command line or shell input is wrong.
     #[error("{0}")]
     Usage(String),
-    /// A migration failed; the message says what state each VM was left in.
+    /// A migration failed, saying what state it left each VM in.
+    #[error(transparent)]
+    Migrate(Box<migrate::MigrateError>),
+    /// Settling a VM left in doubt, or a copy between VMs, failed; the message says what state
+    /// each VM was left in.
     #[error("{0}")]
     Migration(String),
     /// Standard output could not be written.
@@ -69,6 +73,12 @@ pub enum HvError {
         /// Whether it was running before the command (and runs again).
         was_running: bool,
     },
+}
+
+impl From<migrate::MigrateError> for HvError {
+    fn from(error: migrate::MigrateError) -> HvError {
+        HvError::Migrate(Box::new(error))
+    }
 }
 
 /// Where a VM is: a local pid (found through its runtime record) or a remote `host:port` (whose

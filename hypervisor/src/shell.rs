@@ -9,7 +9,7 @@ use mova_compiler::report;
 use mova_compiler::stdio::{self, StdoutError};
 use mova_lang::image::Image;
 use mova_vm::client::{Client, ClientError};
-use mova_vm::protocol::MigrationId;
+use mova_vm::protocol::{MigrationId, VmState};
 use mova_vm::runtime;
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
@@ -238,6 +238,7 @@ fn connection_lost(error: &HvError) -> bool {
         | HvError::Load(_)
         | HvError::Image { .. }
         | HvError::Usage(_)
+        | HvError::Migrate(_)
         | HvError::Migration(_)
         | HvError::Output(_) => false,
     }
@@ -255,6 +256,7 @@ pub fn output_closed(error: &HvError) -> bool {
         | HvError::Load(_)
         | HvError::Image { .. }
         | HvError::Usage(_)
+        | HvError::Migrate(_)
         | HvError::Migration(_)
         | HvError::Output(StdoutError::Failed(_)) => false,
     }
@@ -417,7 +419,16 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
                 target: Target::parse(&to)?,
                 token,
             };
-            let stats = migrate::migrate(&from, &to, migrate::Options { resume, force })?;
+            let stats = match migrate::migrate(&from, &to, migrate::Options { resume, force }) {
+                Ok(stats) => stats,
+                // The failure as data too, for scripts: its kind, where the source is, and the
+                // command that settles the computation.
+                Err(HvError::Migrate(error)) if json => {
+                    stdio::print(&format!("{}\n", error.to_json()))?;
+                    return Err(HvError::Migrate(error));
+                }
+                Err(error) => return Err(error),
+            };
             if json {
                 return Ok(format!("{}\n", stats.to_json()));
             }
@@ -601,7 +612,7 @@ fn copy_between(
 
 /// Whether the VM is running now (so that a failed command can put it back).
 fn is_running(client: &mut Client) -> Result<bool, HvError> {
-    Ok(client.info()?["state"] == "running")
+    Ok(client.info()?.state == VmState::Running)
 }
 
 /// Puts a VM this client saved back as it was before, running or paused, after `error` ended the

@@ -6,7 +6,8 @@
 #![allow(clippy::wildcard_enum_match_arm)]
 
 use crate::protocol::{
-    FrameError, MigrationId, MigrationOutcome, PROTOCOL_VERSION, Request, Response,
+    FrameError, InfoError, MigrationId, MigrationOutcome, PROTOCOL_VERSION, Request, Response,
+    VmInfo,
 };
 use crate::runtime::Record;
 use std::io;
@@ -62,6 +63,9 @@ pub enum ClientError {
     /// The VM refused the command.
     #[error("{0}")]
     Refused(String),
+    /// The VM answered `Info` with something that does not describe a VM.
+    #[error("unexpected answer from {addr}: {source}")]
+    BadInfo { addr: SocketAddr, source: InfoError },
     /// The VM answered with something that does not fit the command.
     #[error("unexpected answer from {addr}: {answer}")]
     Unexpected {
@@ -250,14 +254,12 @@ impl Client {
     }
 
     /// The VM's description.
-    pub fn info(&mut self) -> Result<serde_json::Value, ClientError> {
+    pub fn info(&mut self) -> Result<VmInfo, ClientError> {
         match self.request(&Request::Info)? {
-            Response::Info(json) => {
-                serde_json::from_str(&json).map_err(|error| ClientError::Unexpected {
-                    addr: self.addr,
-                    answer: format!("info that is not JSON ({error})"),
-                })
-            }
+            Response::Info(json) => VmInfo::decode(&json).map_err(|source| ClientError::BadInfo {
+                addr: self.addr,
+                source,
+            }),
             other => Err(self.unexpected(&other)),
         }
     }

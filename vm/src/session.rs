@@ -27,11 +27,12 @@
 use crate::control::{Board, ConnId, Event};
 use crate::interrupt::Interrupt;
 use crate::machine::{Outcome, Trap, Vm};
-use crate::protocol::{MigrationId, MigrationOutcome, Request, Response};
+use crate::protocol::{
+    Handoff, Loaded, MigrationId, MigrationOutcome, Request, Response, VmInfo, VmState,
+};
 use crate::runtime::now_ms;
 use mova_lang::image::{Image, hash_hex, program_hash};
 use mova_lang::mvb::Program;
-use serde_json::{Map, Value};
 use std::cell::OnceCell;
 use std::collections::HashSet;
 use std::io::Write;
@@ -99,36 +100,7 @@ struct Hold {
     migration: Option<MigrationId>,
 }
 
-/// Where the VM's state went when it handed it off to a migration (`Hold`).
-#[derive(Clone, Debug)]
-struct Handoff {
-    migration: MigrationId,
-    /// The target's pid, 0 if it is not on this host.
-    to_pid: u32,
-    to_addr: String,
-    since_ms: u64,
-}
-
-impl Handoff {
-    /// The target as people read it: `4250 (127.0.0.1:40001)`, or the address alone.
-    fn target(&self) -> String {
-        match self.to_pid {
-            0 => self.to_addr.clone(),
-            pid => format!("{pid} ({})", self.to_addr),
-        }
-    }
-
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "migration": self.migration.to_string(),
-            "to_pid": (self.to_pid != 0).then_some(self.to_pid),
-            "to_addr": self.to_addr,
-            "since_ms": self.since_ms,
-        })
-    }
-}
-
-/// Whose the computation is.
+/// Whose the computation is; a hand-off says where the VM's state went (`Hold`).
 enum Custody {
     /// This VM's own (running, paused, or a blank VM's nothing).
     Own,
@@ -143,21 +115,33 @@ enum Custody {
 /// `now_ms`), which are taken when an answer is made from it.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
-    /// A JSON object.
-    fields: Value,
+    /// Its clock readings are those of the moment it was taken, replaced in each answer.
+    info: VmInfo,
     started: Instant,
 }
 
 impl Snapshot {
-    /// The `Info` answer: the JSON object, with the clock read now.
-    pub fn answer(&self) -> String {
-        let mut info = self.fields.clone();
-        info["uptime_ms"] = u64::try_from(self.started.elapsed().as_millis())
-            .unwrap_or(u64::MAX)
-            .into();
-        info["now_ms"] = now_ms().into();
-        info.to_string()
+    /// The `Info` answer, with the clock read now.
+    pub fn info(&self) -> VmInfo {
+        VmInfo {
+            uptime_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            now_ms: now_ms(),
+            ..self.info.clone()
+        }
     }
+
+    /// The `Info` answer as it is sent: [`info`](Self::info)'s JSON object.
+    pub fn answer(&self) -> String {
+        self.info().encode()
+    }
+}
+
+/// What `Info` says about a loaded program itself, as opposed to where the VM is in it.
+#[derive(Debug)]
+struct ProgramFacts {
+    instructions: u64,
+    program_hash: String,
+    source: Option<String>,
 }
 
 /// Why a request from another client than the holder is refused.
@@ -187,7 +171,7 @@ pub struct Session<W: Write> {
     board: Arc<Board>,
     /// What `Info` says about the loaded program itself, worked out once per program (hashing a
     /// large one takes long) and forgotten whenever a command may have replaced it.
-    program_facts: OnceCell<Map<String, Value>>,
+    program_facts: OnceCell<ProgramFacts>,
 }
 
 impl<W: Write> std::fmt::Debug for Session<W> {
@@ -426,9 +410,9 @@ impl<W: Write> Session<W> {
                     self.running = false;
                     self.custody = Custody::InDoubt(Handoff {
                         migration,
-                        to_pid,
-                        to_addr,
                         since_ms: now_ms(),
+                        to_addr,
+                        to_pid: (to_pid != 0).then_some(to_pid),
                     });
                     Response::Ok
                 }
@@ -600,46 +584,40 @@ impl<W: Write> Session<W> {
             .as_ref()
             .is_some_and(|hold| hold.replaced.is_some());
         let state = match (&self.custody, &self.vm, restored, self.running) {
-            (Custody::Superseded(_), _, _, _) => "superseded",
-            (Custody::InDoubt(_), _, _, _) => "in doubt",
-            (Custody::Own, None, _, _) => "waiting",
-            (Custody::Own, Some(_), true, _) => "restored",
-            (Custody::Own, Some(_), false, true) => "running",
-            (Custody::Own, Some(_), false, false) => "paused",
+            (Custody::Superseded(handoff), _, _, _) => VmState::Superseded(handoff.clone()),
+            (Custody::InDoubt(handoff), _, _, _) => VmState::InDoubt(handoff.clone()),
+            (Custody::Own, None, _, _) => VmState::Waiting,
+            (Custody::Own, Some(_), true, _) => VmState::Restored,
+            (Custody::Own, Some(_), false, true) => VmState::Running,
+            (Custody::Own, Some(_), false, false) => VmState::Paused,
         };
-        let mut info = serde_json::json!({
-            "pid": self.identity.pid,
-            "addr": self.identity.addr,
-            "program": self.identity.program,
-            "started_ms": self.identity.started_ms,
-            "state": state,
-            "held": self.hold.is_some(),
-            "restores": self.restores,
-        });
-        match &self.custody {
-            Custody::InDoubt(handoff) => info["handoff"] = handoff.to_json(),
-            Custody::Superseded(handoff) => info["superseded_by"] = handoff.to_json(),
-            Custody::Own => {}
-        }
-        if let Some(vm) = &self.vm {
-            info["ip"] = vm.ip().into();
-            info["stack_depth"] = vm.stack().len().into();
-            let facts = self.program_facts.get_or_init(|| {
-                let mut facts = Map::new();
-                facts.insert("instructions".into(), vm.program().code().len().into());
-                let hash = hash_hex(&program_hash(vm.program()));
-                facts.insert("program_hash".into(), hash.into());
-                if let Some(map) = vm.program().source_map() {
-                    facts.insert("source".into(), map.file.into());
-                }
-                facts
+        let loaded = self.vm.as_ref().map(|vm| {
+            let facts = self.program_facts.get_or_init(|| ProgramFacts {
+                instructions: vm.program().code().len() as u64,
+                program_hash: hash_hex(&program_hash(vm.program())),
+                source: vm.program().source_map().map(|map| map.file.clone()),
             });
-            for (key, value) in facts {
-                info[key.as_str()] = value.clone();
+            Loaded {
+                ip: vm.ip(),
+                stack_depth: vm.stack().len() as u64,
+                instructions: facts.instructions,
+                program_hash: facts.program_hash.clone(),
+                source: facts.source.clone(),
             }
-        }
+        });
         Snapshot {
-            fields: info,
+            info: VmInfo {
+                pid: self.identity.pid,
+                addr: self.identity.addr.clone(),
+                program: self.identity.program.clone(),
+                started_ms: self.identity.started_ms,
+                state,
+                held: self.hold.is_some(),
+                restores: self.restores,
+                loaded,
+                uptime_ms: 0,
+                now_ms: 0,
+            },
             started: self.started,
         }
     }
@@ -712,8 +690,12 @@ mod tests {
         }
     }
 
-    fn info(session: &Session<Vec<u8>>) -> serde_json::Value {
-        serde_json::from_str(&session.info().answer()).unwrap()
+    fn info(session: &Session<Vec<u8>>) -> VmInfo {
+        VmInfo::decode(&session.info().answer()).unwrap()
+    }
+
+    fn state(session: &Session<Vec<u8>>) -> &'static str {
+        info(session).state.name()
     }
 
     #[test]
@@ -735,7 +717,7 @@ mod tests {
             assert!(refused(&ask(&mut s, B, request.clone())), "{request:?}");
         }
         assert!(matches!(ask(&mut s, B, Request::Info), Response::Info(_)));
-        assert_eq!(info(&s)["held"], true);
+        assert!(info(&s).held);
         // The holder may save again, and its resume ends the hold.
         image(&mut s, A);
         assert_eq!(ask(&mut s, A, Request::Resume), Response::Ok);
@@ -775,9 +757,12 @@ mod tests {
         let mut s = session(Some(program(0)));
         image(&mut s, A);
         assert_eq!(ask(&mut s, A, hold(M)), Response::Ok);
-        assert_eq!(info(&s)["state"], "in doubt");
-        assert_eq!(info(&s)["handoff"]["migration"], M.to_string());
-        assert_eq!(info(&s)["held"], false);
+        assert_eq!(state(&s), "in doubt");
+        assert!(matches!(
+            info(&s).state,
+            VmState::InDoubt(Handoff { migration: M, .. })
+        ));
+        assert!(!info(&s).held);
         // Neither its holder leaving nor anyone's resume runs it again.
         s.handle(Event::Disconnected(A));
         for conn in [A, B] {
@@ -801,7 +786,7 @@ mod tests {
         ));
         assert_eq!(ask(&mut s, B, settle(M, false)), Response::Ok);
         assert_eq!(ask(&mut s, B, settle(M, false)), Response::Ok, "idempotent");
-        assert_eq!(info(&s)["state"], "paused");
+        assert_eq!(state(&s), "paused");
         assert_eq!(ask(&mut s, B, Request::Resume), Response::Ok);
         assert!(s.running);
         assert!(matches!(
@@ -816,7 +801,7 @@ mod tests {
         image(&mut s, A);
         assert_eq!(ask(&mut s, A, hold(M)), Response::Ok);
         assert_eq!(ask(&mut s, B, settle(M, true)), Response::Ok);
-        assert_eq!(info(&s)["state"], "superseded");
+        assert_eq!(state(&s), "superseded");
         for request in [
             Request::Resume,
             settle(M, false),
@@ -1011,7 +996,7 @@ mod tests {
             ),
             Response::Ok
         );
-        assert_eq!(info(&blank)["state"], "restored");
+        assert_eq!(state(&blank), "restored");
         assert!(refused(&ask(
             &mut blank,
             B,
@@ -1020,7 +1005,7 @@ mod tests {
         assert!(refused(&ask(&mut blank, B, Request::Resume)));
         blank.handle(Event::Disconnected(A));
         assert!(blank.vm.is_none() && !blank.running, "dropped: blank again");
-        assert_eq!(info(&blank)["restores"], 0);
+        assert_eq!(info(&blank).restores, 0);
 
         assert_eq!(
             ask(
@@ -1035,14 +1020,20 @@ mod tests {
         );
         assert_eq!(ask(&mut blank, B, Request::Resume), Response::Ok);
         assert!(blank.running && blank.hold.is_none());
-        assert_eq!(info(&blank)["restores"], 1);
+        assert_eq!(info(&blank).restores, 1);
         blank.handle(Event::Disconnected(B));
         assert!(blank.running, "a committed image stays");
     }
 
     /// What the session last published for the connections to answer `Info` from.
-    fn posted(session: &Session<Vec<u8>>) -> serde_json::Value {
-        serde_json::from_str(&session.board.snapshot().unwrap().answer()).unwrap()
+    fn posted(session: &Session<Vec<u8>>) -> VmInfo {
+        VmInfo::decode(&session.board.snapshot().unwrap().answer()).unwrap()
+    }
+
+    fn hash(info: &VmInfo) -> Option<&str> {
+        info.loaded
+            .as_ref()
+            .map(|loaded| loaded.program_hash.as_str())
     }
 
     /// Hands `request` from `conn` to the session as the control channel does; returns the answer.
@@ -1063,22 +1054,23 @@ mod tests {
     fn every_command_is_published_with_the_program_it_left() {
         let mut source = session(Some(program(7)));
         assert_eq!(
-            posted(&source)["state"],
-            "running",
+            posted(&source).state,
+            VmState::Running,
             "published from the start"
         );
         assert_eq!(command(&mut source, A, Request::Interrupt), Response::Ok);
-        assert_eq!(posted(&source)["state"], "paused");
+        assert_eq!(posted(&source).state, VmState::Paused);
         let Response::Image(bytes) = command(&mut source, A, Request::Save { with_program: true })
         else {
             panic!("expected an image");
         };
-        let hash = posted(&source)["program_hash"].clone();
-        assert_eq!(posted(&source)["held"], true);
+        let source_hash = hash(&posted(&source)).map(str::to_owned);
+        assert!(source_hash.is_some());
+        assert!(posted(&source).held);
 
         // A blank VM takes the image's program; its leaving client takes it away again.
         let mut blank = session(None);
-        assert!(posted(&blank).get("program_hash").is_none());
+        assert_eq!(posted(&blank).loaded, None);
         assert_eq!(
             command(
                 &mut blank,
@@ -1091,25 +1083,23 @@ mod tests {
             Response::Ok
         );
         let restored = posted(&blank);
-        assert_eq!(restored["state"], "restored");
-        assert_eq!(restored["program_hash"], hash);
+        assert_eq!(restored.state, VmState::Restored);
+        assert_eq!(hash(&restored), source_hash.as_deref());
         assert!(blank.handle(Event::Disconnected(A)).is_none());
         let mut waiting = posted(&blank);
-        assert_eq!(waiting["state"], "waiting");
-        assert!(waiting.get("program_hash").is_none(), "{waiting}");
+        assert_eq!(waiting.state, VmState::Waiting);
+        assert_eq!(waiting.loaded, None, "{waiting:?}");
         // The board says what the session says, but for the clock readings.
         let mut now = info(&blank);
-        for clock in ["uptime_ms", "now_ms"] {
-            waiting.as_object_mut().unwrap().remove(clock).unwrap();
-            now.as_object_mut().unwrap().remove(clock).unwrap();
-        }
+        (waiting.uptime_ms, waiting.now_ms) = (0, 0);
+        (now.uptime_ms, now.now_ms) = (0, 0);
         assert_eq!(waiting, now);
 
         // Another program's image: the board describes that program, not the one before.
         let mut other = session(Some(program(8)));
         let bytes = image(&mut other, A);
-        let other_hash = posted(&other)["program_hash"].clone();
-        assert_ne!(other_hash, hash);
+        let other_hash = hash(&posted(&other)).map(str::to_owned);
+        assert_ne!(other_hash, source_hash);
         assert_eq!(
             command(
                 &mut blank,
@@ -1121,7 +1111,7 @@ mod tests {
             ),
             Response::Ok
         );
-        assert_eq!(posted(&blank)["program_hash"], other_hash);
+        assert_eq!(hash(&posted(&blank)), other_hash.as_deref());
     }
 
     #[test]
