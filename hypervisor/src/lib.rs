@@ -2,10 +2,10 @@
 //! reading saved state images. The `movahv` binary's one-shot commands and its interactive shell
 //! both call these functions.
 
+pub mod commands;
 pub mod inspect;
 pub mod migrate;
 pub mod ps;
-pub mod shell;
 
 use mova_compiler::report;
 use mova_compiler::stdio::StdoutError;

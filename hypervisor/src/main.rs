@@ -5,7 +5,7 @@
 use mova_compiler::report;
 use mova_compiler::stdio;
 use mova_hypervisor::HvError;
-use mova_hypervisor::shell::{self, HvCommand, State, output_closed};
+use mova_hypervisor::commands::{self, HvCommand, State, output_closed};
 use std::process::ExitCode;
 
 /// The status when a command fails, or its output cannot be written.
@@ -33,13 +33,13 @@ struct Cli {
 fn main() -> ExitCode {
     let cli: Cli = stdio::parse(FAILED);
     let Some(command) = cli.command else {
-        return match shell::run_shell() {
+        return match commands::run_shell() {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(FAILED),
             Err(error) => ExitCode::from(error.report(FAILED)),
         };
     };
-    let result = shell::execute(command, &mut State::default())
+    let result = commands::execute(command, &mut State::default())
         .and_then(|output| Ok(stdio::print(&output)?));
     match result {
         Ok(()) => ExitCode::SUCCESS,
