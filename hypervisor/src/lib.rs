@@ -6,6 +6,7 @@ pub mod commands;
 pub mod inspect;
 pub mod migrate;
 pub mod ps;
+pub mod shell;
 
 use mova_compiler::report;
 use mova_compiler::stdio::StdoutError;

@@ -6,6 +6,7 @@ use mova_compiler::report;
 use mova_compiler::stdio;
 use mova_hypervisor::HvError;
 use mova_hypervisor::commands::{self, HvCommand, State, output_closed};
+use mova_hypervisor::shell;
 use std::process::ExitCode;
 
 /// The status when a command fails, or its output cannot be written.
@@ -33,7 +34,7 @@ struct Cli {
 fn main() -> ExitCode {
     let cli: Cli = stdio::parse(FAILED);
     let Some(command) = cli.command else {
-        return match commands::run_shell() {
+        return match shell::run_shell() {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(FAILED),
             Err(error) => ExitCode::from(error.report(FAILED)),
