@@ -465,7 +465,6 @@ enum Source {
     Image {
         /// The file, as given.
         label: String,
-        /// The image's bytes.
         image: Vec<u8>,
     },
 }
@@ -619,7 +618,6 @@ fn put_back(client: &mut Client, vm: &Target, was_running: bool, error: HvError)
 enum Sink {
     /// Standard output (checked not to be a terminal).
     Stdout,
-    /// A file.
     File(PendingFile),
     /// The shell keeps it for `wstate TO`.
     Keep,

@@ -20,10 +20,7 @@ use std::path::PathBuf;
 pub enum HvError {
     /// No VM with this pid has a runtime record.
     #[error("no Mova VM with pid {pid} is running (see `movahv ps`)")]
-    NoSuchVm {
-        /// The pid.
-        pid: u32,
-    },
+    NoSuchVm { pid: u32 },
     /// The runtime directory is unusable.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
@@ -35,9 +32,7 @@ pub enum HvError {
     File {
         /// What was being done.
         what: &'static str,
-        /// The file.
         path: PathBuf,
-        /// Why it failed.
         source: io::Error,
     },
     /// A file could not be loaded (unreadable, too large, not UTF-8).
@@ -46,9 +41,7 @@ pub enum HvError {
     /// A state image is invalid.
     #[error("`{}`: {source}", path.display())]
     Image {
-        /// The file.
         path: PathBuf,
-        /// What is wrong.
         source: mova_lang::image::ImageError,
     },
     /// The command line or shell input is wrong.

@@ -39,7 +39,6 @@ const SETTLE: Duration = Duration::from_secs(5);
 /// One side of a migration: where the VM is and how to reach it again.
 #[derive(Clone, Debug)]
 pub struct Side {
-    /// The VM.
     pub target: Target,
     /// Its token, for a remote VM.
     pub token: Option<String>,
@@ -105,11 +104,8 @@ impl std::fmt::Display for Endpoint {
 /// What a migration moved and how long it took.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stats {
-    /// The migration's id.
     pub migration: MigrationId,
-    /// The source.
     pub from: Endpoint,
-    /// The target.
     pub to: Endpoint,
     /// The image's size.
     pub bytes: usize,

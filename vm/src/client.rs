@@ -38,24 +38,16 @@ pub struct Client {
 pub enum ClientError {
     /// The VM could not be reached.
     #[error("cannot connect to {addr}: {source}")]
-    Connect {
-        /// Where.
-        addr: String,
-        /// Why.
-        source: io::Error,
-    },
+    Connect { addr: String, source: io::Error },
     /// The connection failed while talking.
     #[error("connection to {addr} failed: {source}")]
     Frame {
-        /// Where.
         addr: SocketAddr,
-        /// Why.
         source: FrameError,
     },
     /// The VM did not answer in time (it is stopped, e.g. by SIGSTOP, or cut off).
     #[error("{addr} did not answer within {} s (is the VM stopped, or cut off?)", after.as_secs())]
     NoAnswer {
-        /// Where.
         addr: SocketAddr,
         /// How long it was given.
         after: Duration,
@@ -68,12 +60,7 @@ pub enum ClientError {
     BadInfo { addr: SocketAddr, source: InfoError },
     /// The VM answered with something that does not fit the command.
     #[error("unexpected answer from {addr}: {answer}")]
-    Unexpected {
-        /// Where.
-        addr: SocketAddr,
-        /// What came back.
-        answer: String,
-    },
+    Unexpected { addr: SocketAddr, answer: String },
 }
 
 impl Client {

@@ -72,11 +72,9 @@ pub enum Event {
     /// A request from an authenticated client, with where to send the answer and a way to learn
     /// that the answer was written (the VM does not exit before its answers are).
     Request {
-        /// The request.
         request: Request,
         /// The connection it came on.
         conn: ConnId,
-        /// Where the answer goes.
         reply: Sender<Response>,
         /// Signalled once the answer is on the wire.
         written: mpsc::Receiver<()>,

@@ -364,7 +364,6 @@ impl TryFrom<WireInfo> for VmInfo {
 pub enum Request {
     /// The handshake: the protocol version and the VM's token.
     Hello {
-        /// The client's protocol version.
         version: u16,
         /// The token from the VM's runtime record.
         token: Vec<u8>,
@@ -374,17 +373,13 @@ pub enum Request {
     /// Run again (also commits the image this client restored).
     Resume,
     /// Pause, and return the state image (with the program embedded if asked).
-    Save {
-        /// Whether to embed the program in the image.
-        with_program: bool,
-    },
+    Save { with_program: bool },
     /// Load an image. It is checked against the VM's program (or, for a blank VM, must carry its
     /// program); the VM stays paused until `Resume`, and drops the image again if this connection
     /// closes first.
     Restore {
         /// The migration this state arrives in.
         migration: MigrationId,
-        /// The image bytes.
         image: Vec<u8>,
     },
     /// Describe the VM (JSON).
@@ -394,7 +389,6 @@ pub enum Request {
     /// settles it (`Settle`) or stops the VM. A migration holds its source so between committing
     /// the target and stopping the source.
     Hold {
-        /// The migration.
         migration: MigrationId,
         /// The target's pid, 0 when it is not on this host (or not known).
         to_pid: u32,
@@ -404,7 +398,6 @@ pub enum Request {
     /// Commit the state this client restored in `migration`: run it (`run`) or keep it paused.
     /// Refused unless that state is pending here.
     Commit {
-        /// The migration.
         migration: MigrationId,
         /// Whether to run it at once.
         run: bool,
@@ -413,7 +406,6 @@ pub enum Request {
     /// state of that migration is dropped first, so that the answer is final: `NotTaken` then
     /// means it never runs here.
     Outcome {
-        /// The migration.
         migration: MigrationId,
         /// Drop a pending state of it first.
         abort: bool,
@@ -441,7 +433,6 @@ pub enum Response {
     Ok,
     /// Refused, with the reason.
     Error(String),
-    /// A state image.
     Image(Vec<u8>),
     /// A description of the VM: [`VmInfo`]'s JSON object.
     Info(String),
@@ -463,7 +454,6 @@ pub enum FrameError {
     TooLarge {
         /// The declared length.
         len: usize,
-        /// The limit.
         limit: usize,
     },
     /// The frame's content is not a valid message.

@@ -50,9 +50,7 @@ const ANSWERS_DRAIN: Duration = Duration::from_secs(2);
 /// How a session ended.
 #[derive(Debug)]
 pub enum End {
-    /// The program halted.
     Halted,
-    /// The program trapped.
     Trapped(Trap),
     /// A client stopped the VM.
     Stopped(String),
@@ -78,7 +76,6 @@ impl End {
 /// What the VM says about itself in `Info`.
 #[derive(Clone, Debug)]
 pub struct Identity {
-    /// The process id.
     pub pid: u32,
     /// The control channel's address.
     pub addr: String,
