@@ -219,6 +219,7 @@ fn connection_lost(error: &HvError) -> bool {
         | HvError::Image { .. }
         | HvError::Usage(_)
         | HvError::Migrate(_)
+        | HvError::Resolve(_)
         | HvError::Migration(_)
         | HvError::Output(_) => false,
     }
@@ -237,6 +238,7 @@ pub fn output_closed(error: &HvError) -> bool {
         | HvError::Image { .. }
         | HvError::Usage(_)
         | HvError::Migrate(_)
+        | HvError::Resolve(_)
         | HvError::Migration(_)
         | HvError::Output(StdoutError::Failed(_)) => false,
     }

@@ -50,8 +50,10 @@ pub enum HvError {
     /// A migration failed, saying what state it left each VM in.
     #[error(transparent)]
     Migrate(Box<migrate::MigrateError>),
-    /// Settling a VM left in doubt, or a copy between VMs, failed; the message says what state
-    /// each VM was left in.
+    /// A VM left in doubt could not be given its computation back.
+    #[error(transparent)]
+    Resolve(#[from] migrate::ResolveError),
+    /// A copy between VMs (`wstate`) failed; the message says what state each VM was left in.
     #[error("{0}")]
     Migration(String),
     /// Standard output could not be written.

@@ -568,10 +568,6 @@ fn target_outcome(side: &Side, migration: MigrationId) -> Result<MigrationOutcom
     }
 }
 
-fn failed(message: String) -> HvError {
-    HvError::Migration(message)
-}
-
 fn unchanged(why: Unchanged) -> HvError {
     MigrateError::Unchanged(why).into()
 }
@@ -922,6 +918,42 @@ fn taken_back(from: &Side) -> SourceAfter {
     }
 }
 
+/// Why [`resolve`] did not give a VM in doubt its computation back.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// The target took the state: this copy must never run again.
+    #[error(
+        "{vm} is superseded: its computation moved to {} in migration {}, so this copy must never \
+         run again; stop it with `movahv kill {vm}`",
+        .by.to_addr,
+        .by.migration
+    )]
+    Superseded { vm: Target, by: Handoff },
+    /// Whether the target took the state cannot be told.
+    #[error(
+        "{vm} handed its state to {} in migration {}, and {why}: if that VM does not run the \
+         computation, `{}` runs it here from where it paused; if it does, `movahv kill {vm}` \
+         stops this copy",
+        .handoff.to_addr,
+        .handoff.migration,
+        resume(.vm, true)
+    )]
+    CannotTell {
+        vm: Target,
+        handoff: Handoff,
+        /// Why the target cannot be asked.
+        why: String,
+    },
+    /// The target is on another host: its token is needed to ask it.
+    #[error(
+        "{vm} handed its state to {} in migration {}, which is not on this host: give its token \
+         to ask it, `movahv resume {vm} --to-token TOKEN`",
+        .handoff.to_addr,
+        .handoff.migration
+    )]
+    NeedsToken { vm: Target, handoff: Handoff },
+}
+
 /// How [`resolve`] left a VM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Resolution {
@@ -935,7 +967,7 @@ pub enum Resolution {
 enum Whereabouts {
     Found(Side),
     Gone(String),
-    NeedsToken(String),
+    NeedsToken,
 }
 
 /// Finds the target a source handed its state to, from the hand-off its `Info` shows.
@@ -958,7 +990,7 @@ fn whereabouts(handoff: &Handoff, to_token: Option<&str>) -> Whereabouts {
     }
     match handoff.to_pid {
         Some(pid) => Whereabouts::Gone(format!("{pid} ({addr}) is gone")),
-        None => Whereabouts::NeedsToken(addr),
+        None => Whereabouts::NeedsToken,
     }
 }
 
@@ -969,8 +1001,9 @@ fn whereabouts(handoff: &Handoff, to_token: Option<&str>) -> Whereabouts {
 /// for good). A VM that is not in doubt is left alone.
 pub fn resolve(side: &Side, force: bool, to_token: Option<&str>) -> Result<Resolution, HvError> {
     let mut client = side.connect()?;
+    let vm = side.target.clone();
     let handoff = match client.info()?.state {
-        VmState::Superseded(by) => return Err(failed(superseded(side, &by))),
+        VmState::Superseded(by) => return Err(ResolveError::Superseded { vm, by }.into()),
         VmState::InDoubt(handoff) => handoff,
         VmState::Running | VmState::Paused | VmState::Restored | VmState::Waiting => {
             return Ok(Resolution::NotInDoubt);
@@ -981,50 +1014,40 @@ pub fn resolve(side: &Side, force: bool, to_token: Option<&str>) -> Result<Resol
         client.settle(migration, false)?;
         return Ok(Resolution::GivenBack);
     }
-    let cannot = |why: String| {
-        failed(format!(
-            "{side} handed its state to {} in migration {migration}, and {why}: if that VM does \
-             not run the computation, `movahv resume {side} --force` runs it here from where it \
-             paused; if it does, `movahv kill {side}` stops this copy",
-            handoff.to_addr
-        ))
+    let cannot = |handoff: Handoff, why: String| -> HvError {
+        ResolveError::CannotTell {
+            vm: vm.clone(),
+            handoff,
+            why,
+        }
+        .into()
     };
     let target = match whereabouts(&handoff, to_token) {
         Whereabouts::Found(target) => target,
         Whereabouts::Gone(what) => {
-            return Err(cannot(format!(
-                "{what}, so whether it took the state cannot be told"
-            )));
+            return Err(cannot(
+                handoff,
+                format!("{what}, so whether it took the state cannot be told"),
+            ));
         }
-        Whereabouts::NeedsToken(addr) => {
-            return Err(failed(format!(
-                "{side} handed its state to {addr} in migration {migration}, which is not on \
-                 this host: give its token to ask it, `movahv resume {side} --to-token TOKEN`"
-            )));
+        Whereabouts::NeedsToken => {
+            return Err(ResolveError::NeedsToken { vm, handoff }.into());
         }
     };
     match target_outcome(&target, migration) {
         Ok(MigrationOutcome::Committed) => {
             client.settle(migration, true)?;
-            Err(failed(superseded(side, &handoff)))
+            Err(ResolveError::Superseded { vm, by: handoff }.into())
         }
         Ok(MigrationOutcome::NotTaken | MigrationOutcome::Pending) => {
             client.settle(migration, false)?;
             Ok(Resolution::GivenBack)
         }
-        Err(reason) => Err(cannot(format!(
-            "whether it took the state cannot be told ({reason})"
-        ))),
+        Err(reason) => Err(cannot(
+            handoff,
+            format!("whether it took the state cannot be told ({reason})"),
+        )),
     }
-}
-
-/// Says that `side` is superseded by the target its hand-off names.
-fn superseded(side: &Side, handoff: &Handoff) -> String {
-    format!(
-        "{side} is superseded: its computation moved to {} in migration {}, so this copy must \
-         never run again; stop it with `movahv kill {side}`",
-        handoff.to_addr, handoff.migration
-    )
 }
 
 /// Asks the target of an in-doubt VM's `handoff`, without changing anything there, whether it
@@ -1104,7 +1127,7 @@ mod tests {
             (
                 MigrateError::Unchanged(Unchanged::TargetHandedOff {
                     to: to.clone(),
-                    state: VmState::InDoubt(handoff),
+                    state: VmState::InDoubt(handoff.clone()),
                 }),
                 "the target 4250 is in doubt (it handed its own state to a migration) and cannot \
                  take another; nothing changed",
@@ -1169,6 +1192,47 @@ mod tests {
             ),
         ];
         for (error, message) in cases {
+            assert_eq!(error.to_string(), message, "{error:?}");
+        }
+        let id = "5f".repeat(16);
+        let resolve_cases = [
+            (
+                ResolveError::Superseded {
+                    vm: from.clone(),
+                    by: handoff.clone(),
+                },
+                format!(
+                    "4242 is superseded: its computation moved to 127.0.0.1:40001 in migration \
+                     {id}, so this copy must never run again; stop it with `movahv kill 4242`"
+                ),
+            ),
+            (
+                ResolveError::CannotTell {
+                    vm: from.clone(),
+                    handoff: handoff.clone(),
+                    why: "4250 (127.0.0.1:40001) is gone, so whether it took the state cannot be \
+                          told"
+                        .into(),
+                },
+                format!(
+                    "4242 handed its state to 127.0.0.1:40001 in migration {id}, and 4250 \
+                     (127.0.0.1:40001) is gone, so whether it took the state cannot be told: if \
+                     that VM does not run the computation, `movahv resume 4242 --force` runs it \
+                     here from where it paused; if it does, `movahv kill 4242` stops this copy"
+                ),
+            ),
+            (
+                ResolveError::NeedsToken {
+                    vm: from.clone(),
+                    handoff: handoff.clone(),
+                },
+                format!(
+                    "4242 handed its state to 127.0.0.1:40001 in migration {id}, which is not on \
+                     this host: give its token to ask it, `movahv resume 4242 --to-token TOKEN`"
+                ),
+            ),
+        ];
+        for (error, message) in resolve_cases {
             assert_eq!(error.to_string(), message, "{error:?}");
         }
     }
