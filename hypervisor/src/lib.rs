@@ -2,6 +2,7 @@
 //! reading saved state images. The `movahv` binary's one-shot commands and its interactive shell
 //! both call these functions.
 
+pub mod commands;
 pub mod inspect;
 pub mod migrate;
 pub mod ps;
@@ -19,10 +20,7 @@ use std::path::PathBuf;
 pub enum HvError {
     /// No VM with this pid has a runtime record.
     #[error("no Mova VM with pid {pid} is running (see `movahv ps`)")]
-    NoSuchVm {
-        /// The pid.
-        pid: u32,
-    },
+    NoSuchVm { pid: u32 },
     /// The runtime directory is unusable.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
@@ -34,9 +32,7 @@ pub enum HvError {
     File {
         /// What was being done.
         what: &'static str,
-        /// The file.
         path: PathBuf,
-        /// Why it failed.
         source: io::Error,
     },
     /// A file could not be loaded (unreadable, too large, not UTF-8).
@@ -45,15 +41,19 @@ pub enum HvError {
     /// A state image is invalid.
     #[error("`{}`: {source}", path.display())]
     Image {
-        /// The file.
         path: PathBuf,
-        /// What is wrong.
         source: mova_lang::image::ImageError,
     },
     /// The command line or shell input is wrong.
     #[error("{0}")]
     Usage(String),
-    /// A migration failed; the message says what state each VM was left in.
+    /// A migration failed, saying what state it left each VM in.
+    #[error(transparent)]
+    Migrate(Box<migrate::MigrateError>),
+    /// A VM left in doubt could not be given its computation back.
+    #[error(transparent)]
+    Resolve(#[from] migrate::ResolveError),
+    /// A copy between VMs (`wstate`) failed; the message says what state each VM was left in.
     #[error("{0}")]
     Migration(String),
     /// Standard output could not be written.
@@ -69,6 +69,12 @@ pub enum HvError {
         /// Whether it was running before the command (and runs again).
         was_running: bool,
     },
+}
+
+impl From<migrate::MigrateError> for HvError {
+    fn from(error: migrate::MigrateError) -> HvError {
+        HvError::Migrate(Box::new(error))
+    }
 }
 
 /// Where a VM is: a local pid (found through its runtime record) or a remote `host:port` (whose

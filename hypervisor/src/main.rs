@@ -5,7 +5,8 @@
 use mova_compiler::report;
 use mova_compiler::stdio;
 use mova_hypervisor::HvError;
-use mova_hypervisor::shell::{self, HvCommand, State, output_closed};
+use mova_hypervisor::commands::{self, HvCommand, State, output_closed};
+use mova_hypervisor::shell;
 use std::process::ExitCode;
 
 /// The status when a command fails, or its output cannot be written.
@@ -39,7 +40,7 @@ fn main() -> ExitCode {
             Err(error) => ExitCode::from(error.report(FAILED)),
         };
     };
-    let result = shell::execute(command, &mut State::default())
+    let result = commands::execute(command, &mut State::default())
         .and_then(|output| Ok(stdio::print(&output)?));
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,8 +7,9 @@
 
 use crate::{HvError, Target, migrate, warn};
 use mova_vm::client::Client;
+use mova_vm::protocol::{VmInfo, VmState};
 use mova_vm::runtime::{self, Record};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -20,8 +21,7 @@ pub const DEADLINE: Duration = Duration::from_secs(1);
 /// What a VM said when `ps` asked it.
 #[derive(Clone, Debug)]
 pub enum Answer {
-    /// Its `Info`.
-    Info(Value),
+    Info(VmInfo),
     /// It could not be reached, or it refused: why.
     Unreachable(String),
     /// It said nothing before the deadline.
@@ -31,14 +31,12 @@ pub enum Answer {
 /// One VM as `ps` shows it.
 #[derive(Clone, Debug)]
 pub struct Entry {
-    /// Its record.
     pub record: Record,
-    /// What it answered to `info`, or why it could not be asked.
     pub answer: Answer,
 }
 
 impl Entry {
-    fn info(&self) -> Option<&Value> {
+    fn info(&self) -> Option<&VmInfo> {
         match &self.answer {
             Answer::Info(info) => Some(info),
             Answer::Unreachable(_) | Answer::NotAnswering => None,
@@ -71,13 +69,13 @@ pub fn list() -> Result<Vec<Entry>, HvError> {
                 // took the state (the target is only asked, never changed), so that a stale copy
                 // shows as superseded.
                 if let Ok(info) = &asked
-                    && info["state"] == "in doubt"
+                    && let VmState::InDoubt(handoff) = &info.state
                     && migrate::supersede_if_taken(
                         &migrate::Side {
                             target: Target::Pid(record.pid),
                             token: None,
                         },
-                        info,
+                        handoff,
                     )
                 {
                     asked = ask();
@@ -132,20 +130,24 @@ pub fn to_json(entries: &[Entry]) -> String {
         .iter()
         .map(|entry| {
             let mut value = match &entry.answer {
-                Answer::Info(info) => info.clone(),
-                Answer::Unreachable(error) => {
-                    serde_json::json!({ "state": silent_state(&entry.answer), "error": error })
-                }
-                Answer::NotAnswering => serde_json::json!({
-                    "state": silent_state(&entry.answer),
-                    "error": format!("no answer within {} ms", DEADLINE.as_millis()),
-                }),
+                Answer::Info(info) => info.to_json(),
+                Answer::Unreachable(error) => Map::from_iter([
+                    ("state".into(), silent_state(&entry.answer).into()),
+                    ("error".into(), error.as_str().into()),
+                ]),
+                Answer::NotAnswering => Map::from_iter([
+                    ("state".into(), silent_state(&entry.answer).into()),
+                    (
+                        "error".into(),
+                        format!("no answer within {} ms", DEADLINE.as_millis()).into(),
+                    ),
+                ]),
             };
-            value["pid"] = entry.record.pid.into();
-            value["addr"] = entry.record.addr.to_string().into();
-            value["port"] = entry.record.addr.port().into();
-            value["program"] = entry.record.program.clone().into();
-            value
+            value.insert("pid".into(), entry.record.pid.into());
+            value.insert("addr".into(), entry.record.addr.to_string().into());
+            value.insert("port".into(), entry.record.addr.port().into());
+            value.insert("program".into(), entry.record.program.clone().into());
+            Value::Object(value)
         })
         .collect();
     Value::Array(values).to_string()
@@ -164,36 +166,26 @@ pub fn to_table(entries: &[Entry]) -> String {
     ]];
     for entry in entries {
         let info = entry.info();
-        let field = |key: &str| {
-            info.and_then(|info| info.get(key))
-                .map_or_else(|| "-".to_owned(), plain)
-        };
+        let loaded = info.and_then(|info| info.loaded.as_ref());
+        let field = |value: Option<u64>| value.map_or_else(|| "-".to_owned(), |n| n.to_string());
         let state = match (info, silent_state(&entry.answer)) {
             // A VM in the middle of someone's save, restore or migration says so.
-            (Some(info), _) if info.get("held") == Some(&Value::Bool(true)) => format!(
-                "{} (held)",
-                info.get("state").map_or_else(|| "?".to_owned(), plain)
-            ),
-            (Some(info), _) => info.get("state").map_or_else(|| "?".to_owned(), plain),
+            (Some(info), _) if info.held => format!("{} (held)", info.state),
+            (Some(info), _) => info.state.to_string(),
             (None, state) => state.unwrap_or("?").to_owned(),
         };
-        let uptime = info
-            .and_then(|info| info.get("uptime_ms"))
-            .and_then(Value::as_u64)
-            .map_or_else(|| "-".to_owned(), duration);
+        let uptime = info.map_or_else(|| "-".to_owned(), |info| duration(info.uptime_ms));
         // A blank VM that received a program shows where that program came from, if it knows.
-        let program = match info.and_then(|info| info.get("source")) {
-            Some(source) if entry.record.program == "(serve)" => {
-                format!("(serve) {}", plain(source))
-            }
+        let program = match loaded.and_then(|loaded| loaded.source.as_ref()) {
+            Some(source) if entry.record.program == "(serve)" => format!("(serve) {source}"),
             Some(_) | None => entry.record.program.clone(),
         };
         rows.push([
             entry.record.pid.to_string(),
             entry.record.addr.port().to_string(),
             state,
-            field("ip"),
-            field("stack_depth"),
+            field(loaded.map(|loaded| u64::from(loaded.ip))),
+            field(loaded.map(|loaded| loaded.stack_depth)),
             uptime,
             program,
         ]);
@@ -225,12 +217,6 @@ pub fn to_table(entries: &[Entry]) -> String {
     out
 }
 
-fn plain(value: &Value) -> String {
-    value
-        .as_str()
-        .map_or_else(|| value.to_string(), str::to_owned)
-}
-
 /// A duration in milliseconds as `3h02m`, `5m07s` or `12.3s`.
 fn duration(ms: u64) -> String {
     let secs = ms / 1000;
@@ -244,6 +230,7 @@ fn duration(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mova_vm::protocol::Loaded;
 
     #[test]
     fn durations_read_naturally() {
@@ -264,15 +251,27 @@ mod tests {
             },
             answer,
         };
+        let info = |state, held| VmInfo {
+            pid: 1,
+            addr: "127.0.0.1:4000".into(),
+            program: "loop.mvb".into(),
+            started_ms: 0,
+            state,
+            held,
+            restores: 0,
+            loaded: Some(Loaded {
+                ip: 3,
+                stack_depth: 1,
+                instructions: 5,
+                program_hash: String::new(),
+                source: None,
+            }),
+            uptime_ms: 1234,
+            now_ms: 0,
+        };
         let entries = [
-            entry(
-                1,
-                Answer::Info(serde_json::json!({"state": "running", "held": false, "ip": 3})),
-            ),
-            entry(
-                2,
-                Answer::Info(serde_json::json!({"state": "paused", "held": true})),
-            ),
+            entry(1, Answer::Info(info(VmState::Running, false))),
+            entry(2, Answer::Info(info(VmState::Paused, true))),
             entry(3, Answer::Unreachable("refused".into())),
             entry(4, Answer::NotAnswering),
         ];

@@ -12,7 +12,7 @@
 //! stretches the migration so that the timed faults land inside it.
 //!
 //! After the faults the world is settled the way a user following `movahv`'s messages would
-//! settle it: a VM in doubt is resolved with `movahv resume PID`, a superseded one stopped with
+//! settle it (a failed `migrate`'s as the data `--json` gives, `resume`'s as text): a VM in doubt is resolved with `movahv resume PID`, a superseded one stopped with
 //! `movahv kill PID`; `--force` is given only when `movahv` says the target cannot be asked, the
 //! test killed that target, and no other VM holds the computation — and then what the dead
 //! target printed after the hand-off may print again (docs/protocol.md, "In doubt and
@@ -906,20 +906,19 @@ impl World {
             // alone: no other migration of the step has the same source and target.
             let alone = pairs.iter().filter(|&&pair| pair == (from, to)).count() == 1;
             let pid = self.nodes[from].vm.id();
-            if alone
-                && said
-                    .stderr
-                    .contains(&format!("`movahv resume {pid}` settles it"))
-            {
-                self.advice.push(Advice::Resume(from));
-            }
-            if alone
-                && said
-                    .stderr
-                    .contains(&format!("`movahv resume {pid} --force`"))
-                && said.stderr.contains("(the target never ran the state)")
-            {
-                self.advice.push(Advice::Force(from, to));
+            // What the failure said, as data (`--json`): a source in doubt that `movahv resume`
+            // settles once the target can be asked, or one that `--force` runs again because
+            // the target never ran the state.
+            let failure: Option<Value> = serde_json::from_str(&said.stdout)
+                .ok()
+                .filter(|report: &Value| report["error"].is_string());
+            if let Some(failure) = failure.filter(|_| alone) {
+                if failure["kind"] == "in-doubt" {
+                    self.advice.push(Advice::Resume(from));
+                }
+                if failure["settle"] == format!("movahv resume {pid} --force").as_str() {
+                    self.advice.push(Advice::Force(from, to));
+                }
             }
             match (said.code, said.signal) {
                 (Some(0), _) => self.tally.completed += 1,
@@ -968,6 +967,7 @@ impl World {
                     "migrate".to_owned(),
                     self.nodes[from].vm.id(),
                     self.nodes[to].vm.id(),
+                    "--json".to_owned(),
                 ];
                 timeline.running[index] = Some(self.spawn(&args, MIGRATE_BOUND));
                 self.tally.migrations += 1;

@@ -60,13 +60,61 @@ enum Runs {
     InDoubt,
 }
 
+/// What `movahv migrate --json` must report: the statistics of a migration, or its failure as
+/// data (`MigrateError::to_json`).
+#[derive(Clone, Copy, Debug)]
+enum Says {
+    /// It failed before anything changed.
+    Unchanged,
+    /// It gave up before the target took the state, and the source is as this says
+    /// (`SourceAfter::kind`).
+    SourceIs(&'static str),
+    /// The source holds the state in doubt, and `movahv resume FROM` settles it.
+    InDoubt,
+    /// The migration completed.
+    Migrated,
+    /// The migration completed, with a note saying this.
+    Note(&'static str),
+}
+
+impl Says {
+    /// Checks what `movahv migrate --json` printed (`said` for the failure message).
+    fn check(self, stdout: &str, source: &Vm, said: &str) {
+        let report: serde_json::Value = serde_json::from_str(stdout)
+            .unwrap_or_else(|error| panic!("not one JSON object ({error}): {said}"));
+        let failed = |field: &str| report["error"].is_string().then(|| report[field].clone());
+        match self {
+            Says::Unchanged => assert_eq!(failed("kind"), Some("unchanged".into()), "{said}"),
+            Says::SourceIs(kind) => assert_eq!(failed("source"), Some(kind.into()), "{said}"),
+            Says::InDoubt => {
+                assert_eq!(failed("kind"), Some("in-doubt".into()), "{said}");
+                let resume = format!("movahv resume {}", source.id());
+                assert_eq!(failed("settle"), Some(resume.into()), "{said}");
+            }
+            Says::Migrated => assert!(report["migration"].is_string(), "{said}"),
+            Says::Note(note) => {
+                let notes = report["notes"].as_array().cloned().unwrap_or_default();
+                assert!(
+                    notes
+                        .iter()
+                        .any(|said| said.as_str().is_some_and(|said| said.contains(note))),
+                    "no note says {note:?}: {said}"
+                );
+            }
+        }
+        // The message on standard error is the report's, word for word.
+        if let Some(message) = report["error"].as_str() {
+            assert!(said.contains(&format!("error: {message}\n")), "{said}");
+        }
+    }
+}
+
 /// One fault-injection case and what must come of it.
 struct Case {
     side: Side,
     rule: Rule,
     runs: Runs,
-    /// What `movahv` must say (on standard error if it fails, standard output if it succeeds).
-    says: &'static str,
+    says: Says,
 }
 
 /// Watches both VMs for a while and says which of them printed: the ones that run.
@@ -94,6 +142,12 @@ fn rescue_files(sandbox: &Sandbox) -> Vec<String> {
         .collect()
 }
 
+/// What `movahv migrate --json` printed, parsed.
+fn report(output: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|error| panic!("not one JSON object ({error}): {}", describe(output)))
+}
+
 /// Migrates a running seed loop from a VM into a blank one with the case's fault injected, and
 /// checks the invariant.
 fn inject(case: &Case) {
@@ -104,7 +158,7 @@ fn inject(case: &Case) {
     source.take(3);
     let (source_proxy, target_proxy) = proxies(&sandbox, &source, &target, case.side, case.rule);
 
-    let output = sandbox.hv(&["migrate", &source.id(), &target.id()]);
+    let output = sandbox.hv(&["migrate", &source.id(), &target.id(), "--json"]);
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     let said = format!("status {:?}\n{stdout}{stderr}", output.status.code());
@@ -117,11 +171,7 @@ fn inject(case: &Case) {
         Some(if case.runs == Runs::Target { 0 } else { 1 }),
         "movahv: {said}"
     );
-    assert!(
-        said.contains(case.says),
-        "movahv should say {:?}: {said}",
-        case.says
-    );
+    case.says.check(&stdout, &source, &said);
 
     let (source_runs, target_runs) = running(&mut source, &mut target);
     let runs = match (source_runs, target_runs) {
@@ -201,7 +251,7 @@ fn settle_by_force(sandbox: &Sandbox, source: &mut Vm, target: &mut Vm, said: &s
 
 /// One `#[test]` per case, so they run in parallel and fail by name.
 macro_rules! cases {
-    ($($name:ident: $side:ident $kind:ident $when:ident $fault:ident => $runs:ident, $says:literal;)*) => {
+    ($($name:ident: $side:ident $kind:ident $when:ident $fault:ident => $runs:ident, $says:expr;)*) => {
         $(
             #[test]
             fn $name() {
@@ -222,36 +272,36 @@ macro_rules! cases {
 
 cases! {
     // The connection to the source is cut at each step.
-    cut_source_before_info: Source INFO BeforeRequest Cut => Source, "nothing changed";
-    cut_source_before_info_answer: Source INFO BeforeAnswer Cut => Source, "nothing changed";
-    cut_source_before_save: Source SAVE BeforeRequest Cut => Source, "the source runs on as before";
-    cut_source_before_save_answer: Source SAVE BeforeAnswer Cut => Source, "the source runs on as before";
-    cut_source_before_hold: Source HOLD BeforeRequest Cut => Source, "the source runs on as before";
-    cut_source_before_hold_answer: Source HOLD BeforeAnswer Cut => Target, "migrated";
-    cut_source_before_stop: Source STOP BeforeRequest Cut => Target, "migrated";
-    cut_source_before_stop_answer: Source STOP BeforeAnswer Cut => Target, "migrated";
+    cut_source_before_info: Source INFO BeforeRequest Cut => Source, Says::Unchanged;
+    cut_source_before_info_answer: Source INFO BeforeAnswer Cut => Source, Says::Unchanged;
+    cut_source_before_save: Source SAVE BeforeRequest Cut => Source, Says::SourceIs("runs-as-before");
+    cut_source_before_save_answer: Source SAVE BeforeAnswer Cut => Source, Says::SourceIs("runs-as-before");
+    cut_source_before_hold: Source HOLD BeforeRequest Cut => Source, Says::SourceIs("runs-as-before");
+    cut_source_before_hold_answer: Source HOLD BeforeAnswer Cut => Target, Says::Migrated;
+    cut_source_before_stop: Source STOP BeforeRequest Cut => Target, Says::Migrated;
+    cut_source_before_stop_answer: Source STOP BeforeAnswer Cut => Target, Says::Migrated;
     // The connection to the target is cut at each step.
-    cut_target_before_info: Target INFO BeforeRequest Cut => Source, "nothing changed";
-    cut_target_before_info_answer: Target INFO BeforeAnswer Cut => Source, "nothing changed";
-    cut_target_halfway_through_the_image: Target RESTORE MidRequest Cut => Source, "the source runs on as before";
-    cut_target_before_restore_answer: Target RESTORE BeforeAnswer Cut => Source, "the source runs on as before";
-    cut_target_before_commit: Target COMMIT BeforeRequest Cut => Source, "the source runs on as before";
-    cut_target_before_commit_answer: Target COMMIT BeforeAnswer Cut => Target, "but it committed the state";
+    cut_target_before_info: Target INFO BeforeRequest Cut => Source, Says::Unchanged;
+    cut_target_before_info_answer: Target INFO BeforeAnswer Cut => Source, Says::Unchanged;
+    cut_target_halfway_through_the_image: Target RESTORE MidRequest Cut => Source, Says::SourceIs("runs-as-before");
+    cut_target_before_restore_answer: Target RESTORE BeforeAnswer Cut => Source, Says::SourceIs("runs-as-before");
+    cut_target_before_commit: Target COMMIT BeforeRequest Cut => Source, Says::SourceIs("runs-as-before");
+    cut_target_before_commit_answer: Target COMMIT BeforeAnswer Cut => Target, Says::Note("but it committed the state");
     // The source is killed.
-    kill_source_before_save: Source SAVE BeforeRequest Kill => Nobody, "took nothing from it";
-    kill_source_mid_save: Source SAVE BeforeAnswer Kill => Nobody, "took nothing from it";
-    kill_source_after_save: Source SAVE AfterAnswer Kill => Target, "the target's copy is the only one";
-    kill_source_before_hold: Source HOLD BeforeRequest Kill => Target, "the target's copy is the only one";
-    kill_source_before_stop: Source STOP BeforeRequest Kill => Target, "migrated";
+    kill_source_before_save: Source SAVE BeforeRequest Kill => Nobody, Says::SourceIs("gone-before-save");
+    kill_source_mid_save: Source SAVE BeforeAnswer Kill => Nobody, Says::SourceIs("gone-before-save");
+    kill_source_after_save: Source SAVE AfterAnswer Kill => Target, Says::Note("the target's copy is the only one");
+    kill_source_before_hold: Source HOLD BeforeRequest Kill => Target, Says::Note("the target's copy is the only one");
+    kill_source_before_stop: Source STOP BeforeRequest Kill => Target, Says::Migrated;
     // The target is killed.
-    kill_target_before_migration: Target INFO BeforeRequest Kill => Source, "nothing changed";
-    kill_target_during_restore: Target RESTORE MidRequest Kill => Source, "the source runs on as before";
-    kill_target_after_restore: Target RESTORE AfterAnswer Kill => Source, "the source runs on as before";
-    kill_target_before_commit: Target COMMIT BeforeRequest Kill => InDoubt, "cannot tell";
-    kill_target_the_moment_it_commits: Target COMMIT BeforeAnswer Kill => InDoubt, "cannot tell";
+    kill_target_before_migration: Target INFO BeforeRequest Kill => Source, Says::Unchanged;
+    kill_target_during_restore: Target RESTORE MidRequest Kill => Source, Says::SourceIs("runs-as-before");
+    kill_target_after_restore: Target RESTORE AfterAnswer Kill => Source, Says::SourceIs("runs-as-before");
+    kill_target_before_commit: Target COMMIT BeforeRequest Kill => InDoubt, Says::InDoubt;
+    kill_target_the_moment_it_commits: Target COMMIT BeforeAnswer Kill => InDoubt, Says::InDoubt;
     // The connection to the source is lost while it is told it is superseded.
-    cut_source_before_settle: Source SETTLE BeforeRequest Cut => Target, "migrated";
-    cut_source_before_settle_answer: Source SETTLE BeforeAnswer Cut => Target, "migrated";
+    cut_source_before_settle: Source SETTLE BeforeRequest Cut => Target, Says::Migrated;
+    cut_source_before_settle_answer: Source SETTLE BeforeAnswer Cut => Target, Says::Migrated;
 }
 
 /// Two migrations of one source at once, into two blank VMs: exactly one takes the state.
@@ -318,7 +368,7 @@ fn the_losing_migration_says_the_source_went_away() {
     let (direct, token) = (source.record.addr.to_string(), source.record.token.clone());
     let (from, to_first, to_second) = (source.id(), first.id(), second.id());
     let loser = thread::scope(|scope| {
-        let loser = scope.spawn(|| sandbox.hv(&["migrate", &from, &to_second]));
+        let loser = scope.spawn(|| sandbox.hv(&["migrate", &from, &to_second, "--json"]));
         while !proxy.fired() {
             thread::sleep(Duration::from_millis(5));
         }
@@ -334,8 +384,7 @@ fn the_losing_migration_says_the_source_went_away() {
         describe(&loser)
     );
     assert!(!said.contains("ended with it"), "{said}");
-    assert!(said.contains("the source is gone"), "{said}");
-    assert!(said.contains("took nothing from it"), "{said}");
+    assert_eq!(report(&loser)["source"], "gone-before-save", "{said}");
 
     source.assert_stops("migrated to");
     let (first_runs, second_runs) = running(&mut first, &mut second);
@@ -418,15 +467,25 @@ fn a_lost_source_and_a_refusing_target_leave_a_rescue_file() {
         fault: Fault::Kill,
     };
     let _proxy = Proxy::before(&sandbox, &source, Some(rule));
-    let stderr = sandbox.hv_fails(&["migrate", &source.id(), &target.id(), "--force"], 1);
-    assert!(stderr.contains("the target refused the state"), "{stderr}");
-    assert!(stderr.contains("the source is gone too"), "{stderr}");
+    let output = sandbox.hv(&["migrate", &source.id(), &target.id(), "--force", "--json"]);
+    let said = describe(&output);
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    let report = report(&output);
+    assert_eq!(report["kind"], "target-refused", "{said}");
+    assert_eq!(report["source"], "gone", "{said}");
     source.read_to_end();
     let rescued = rescue_files(&sandbox);
     let [file] = &rescued[..] else {
-        panic!("expected one rescue file, found {rescued:?}: {stderr}");
+        panic!("expected one rescue file, found {rescued:?}: {said}");
     };
-    assert!(stderr.contains(file.as_str()), "{stderr}");
+    assert_eq!(report["rescued"], file.as_str(), "{said}");
+    // The command the user is told to run.
+    let restore = format!("mova --restore {file}");
+    assert_eq!(report["settle"], restore.as_str(), "{said}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(&format!("`{restore}`")),
+        "{said}"
+    );
     drop(target);
 
     let mut restored = sandbox.start(&["--restore", file]);
@@ -569,7 +628,7 @@ fn migrate_with(
     // Lost answers are waited for (5 s each) and asked about again (5 s) before movahv reports.
     let output = sandbox.run_within(
         MOVAHV,
-        &["migrate", &source.id(), &target.id()],
+        &["migrate", &source.id(), &target.id(), "--json"],
         None,
         Duration::from_secs(40),
     );
@@ -600,9 +659,13 @@ fn a_long_partition_after_the_hold_leaves_the_source_paused_and_says_how_to_resu
         migrate_with("partition-hold", Side::Source, rule);
     let said = describe(&output);
     assert_eq!(output.status.code(), Some(1), "{said}");
+    let report = report(&output);
+    assert_eq!(report["kind"], "hold-unknown", "{said}");
     assert!(said.contains("the target dropped the state"), "{said}");
+    // The command the user is told to run, in the data and in the message.
     let command = format!("movahv resume {} --force", source.id());
-    assert!(said.contains(&command), "{said}");
+    assert_eq!(report["settle"], command.as_str(), "{said}");
+    assert!(said.contains(&format!("`{command}`")), "{said}");
     let (source_runs, target_runs) = running(&mut source, &mut target);
     assert!(!source_runs && !target_runs, "{said}");
     assert_eq!(sandbox.ps_entry(&target)["state"], "waiting", "{said}");
@@ -700,7 +763,7 @@ fn a_source_taken_by_another_migration_while_given_back_leaves_no_rescue_file() 
     let (from, to) = (source.id(), target.id());
     let second_id = second.id();
     let first = thread::scope(|scope| {
-        let first = scope.spawn(|| sandbox.hv(&["migrate", &from, &to]));
+        let first = scope.spawn(|| sandbox.hv(&["migrate", &from, &to, "--json"]));
         let deadline = Instant::now() + TIMEOUT;
         while !source_proxy.fired() {
             assert!(
@@ -718,7 +781,10 @@ fn a_source_taken_by_another_migration_while_given_back_leaves_no_rescue_file() 
     let rescued = rescue_files(&sandbox);
     assert_eq!(rescued, Vec::<String>::new(), "{said}");
     assert!(!said.contains("mova --restore"), "{said}");
-    assert!(said.contains("went away"), "{said}");
+    let report = report(&first);
+    assert_eq!(report["source"], "went-away", "{said}");
+    assert_eq!(report["rescued"], serde_json::Value::Null, "{said}");
+    assert_eq!(report["settle"], serde_json::Value::Null, "{said}");
     let stderr = String::from_utf8_lossy(&first.stderr);
     assert!(
         !stderr.contains("  "),

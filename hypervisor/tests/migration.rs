@@ -19,7 +19,7 @@ mod common;
 use common::*;
 use mova_lang::image::Image;
 use mova_vm::protocol::{
-    MAX_FRAME, MAX_HELLO_FRAME, PROTOCOL_VERSION, Request, Response, TOKEN_LEN,
+    MAX_FRAME, MAX_HELLO_FRAME, PROTOCOL_VERSION, Request, Response, TOKEN_LEN, VmInfo, VmState,
 };
 use mova_vm::runtime;
 use serde_json::Value;
@@ -267,8 +267,19 @@ fn fake_target() -> (SocketAddr, Receiver<FakeReport>) {
             Response::Ok.write(&mut stream).map_err(|e| e.to_string())?;
             let mut next = Request::read(&mut stream, MAX_FRAME).map_err(|e| e.to_string())?;
             if next == Request::Info {
-                let info = r#"{"state":"waiting","held":false,"restores":0}"#;
-                Response::Info(info.into())
+                let info = VmInfo {
+                    pid: 1,
+                    addr: addr.to_string(),
+                    program: "(serve)".into(),
+                    started_ms: 0,
+                    state: VmState::Waiting,
+                    held: false,
+                    restores: 0,
+                    loaded: None,
+                    uptime_ms: 0,
+                    now_ms: 0,
+                };
+                Response::Info(info.encode())
                     .write(&mut stream)
                     .map_err(|e| e.to_string())?;
                 next = Request::read(&mut stream, MAX_FRAME).map_err(|e| e.to_string())?;

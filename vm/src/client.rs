@@ -6,7 +6,8 @@
 #![allow(clippy::wildcard_enum_match_arm)]
 
 use crate::protocol::{
-    FrameError, MigrationId, MigrationOutcome, PROTOCOL_VERSION, Request, Response,
+    FrameError, InfoError, MigrationId, MigrationOutcome, PROTOCOL_VERSION, Request, Response,
+    VmInfo,
 };
 use crate::runtime::Record;
 use std::io;
@@ -37,24 +38,16 @@ pub struct Client {
 pub enum ClientError {
     /// The VM could not be reached.
     #[error("cannot connect to {addr}: {source}")]
-    Connect {
-        /// Where.
-        addr: String,
-        /// Why.
-        source: io::Error,
-    },
+    Connect { addr: String, source: io::Error },
     /// The connection failed while talking.
     #[error("connection to {addr} failed: {source}")]
     Frame {
-        /// Where.
         addr: SocketAddr,
-        /// Why.
         source: FrameError,
     },
     /// The VM did not answer in time (it is stopped, e.g. by SIGSTOP, or cut off).
     #[error("{addr} did not answer within {} s (is the VM stopped, or cut off?)", after.as_secs())]
     NoAnswer {
-        /// Where.
         addr: SocketAddr,
         /// How long it was given.
         after: Duration,
@@ -62,14 +55,12 @@ pub enum ClientError {
     /// The VM refused the command.
     #[error("{0}")]
     Refused(String),
+    /// The VM answered `Info` with something that does not describe a VM.
+    #[error("unexpected answer from {addr}: {source}")]
+    BadInfo { addr: SocketAddr, source: InfoError },
     /// The VM answered with something that does not fit the command.
     #[error("unexpected answer from {addr}: {answer}")]
-    Unexpected {
-        /// Where.
-        addr: SocketAddr,
-        /// What came back.
-        answer: String,
-    },
+    Unexpected { addr: SocketAddr, answer: String },
 }
 
 impl Client {
@@ -250,14 +241,12 @@ impl Client {
     }
 
     /// The VM's description.
-    pub fn info(&mut self) -> Result<serde_json::Value, ClientError> {
+    pub fn info(&mut self) -> Result<VmInfo, ClientError> {
         match self.request(&Request::Info)? {
-            Response::Info(json) => {
-                serde_json::from_str(&json).map_err(|error| ClientError::Unexpected {
-                    addr: self.addr,
-                    answer: format!("info that is not JSON ({error})"),
-                })
-            }
+            Response::Info(json) => VmInfo::decode(&json).map_err(|source| ClientError::BadInfo {
+                addr: self.addr,
+                source,
+            }),
             other => Err(self.unexpected(&other)),
         }
     }

@@ -65,17 +65,16 @@ const EXITING: &str = "this VM is exiting";
 /// Identifies a connection, so that the session can drop a restore whose client went away.
 pub type ConnId = u64;
 
-/// What the listener hands the interpreter's thread.
+/// What reaches the interpreter's thread from outside it: a client's request (from the listener),
+/// a connection closing, or a signal (from `mova`'s signal watcher).
 #[derive(Debug)]
-pub enum Command {
+pub enum Event {
     /// A request from an authenticated client, with where to send the answer and a way to learn
     /// that the answer was written (the VM does not exit before its answers are).
     Request {
-        /// The request.
         request: Request,
         /// The connection it came on.
         conn: ConnId,
-        /// Where the answer goes.
         reply: Sender<Response>,
         /// Signalled once the answer is on the wire.
         written: mpsc::Receiver<()>,
@@ -91,13 +90,13 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::bind(addr)
 }
 
-/// Starts accepting clients on `listener`; each request goes to `commands`, and `board` says when
+/// Starts accepting clients on `listener`; each request goes to `events`, and `board` says when
 /// a running VM may be interrupted to serve it and holds the snapshot `Info` is answered from. A
 /// client silent for `idle_timeout` is dropped.
 pub fn spawn(
     listener: TcpListener,
     token: Vec<u8>,
-    commands: Sender<Command>,
+    events: Sender<Event>,
     board: Arc<Board>,
     idle_timeout: Duration,
 ) -> io::Result<()> {
@@ -136,7 +135,7 @@ pub fn spawn(
                     idle_timeout,
                     peer: peer.clone(),
                     token: Arc::clone(&token),
-                    commands: commands.clone(),
+                    events: events.clone(),
                     board: Arc::clone(&board),
                     slots: Arc::clone(&slots),
                 };
@@ -272,7 +271,7 @@ fn timed_out(error: &FrameError) -> bool {
 }
 
 /// What the interpreter's thread ([`Session`](crate::session::Session)) shares with the
-/// connections besides the command queue, so that no client can make it wait or keep the program
+/// connections besides the event queue, so that no client can make it wait or keep the program
 /// from running:
 ///
 /// - the **snapshot** that `Info` is answered from, published by the session after every request
@@ -461,7 +460,7 @@ struct Connection {
     idle_timeout: Duration,
     peer: String,
     token: Arc<Vec<u8>>,
-    commands: Sender<Command>,
+    events: Sender<Event>,
     board: Arc<Board>,
     slots: Arc<Slots>,
 }
@@ -492,7 +491,7 @@ impl Connection {
         }
         self.serve_requests(&mut stream);
         self.slots.leave();
-        let _ = self.commands.send(Command::Disconnected(self.id));
+        let _ = self.events.send(Event::Disconnected(self.id));
     }
 
     /// Serves an authenticated client until it leaves or is dropped.
@@ -535,13 +534,13 @@ impl Connection {
             };
             let (reply, answer) = mpsc::channel();
             let (written_tx, written) = mpsc::channel();
-            let command = Command::Request {
+            let event = Event::Request {
                 request,
                 conn: self.id,
                 reply,
                 written,
             };
-            if self.commands.send(command).is_err() {
+            if self.events.send(event).is_err() {
                 // The VM is exiting: say so rather than leave the client to guess.
                 let _ = Response::Error(EXITING.into()).write(stream);
                 break;
@@ -618,12 +617,12 @@ mod tests {
             program: "test".into(),
             started_ms: 0,
         };
-        let (_, commands) = mpsc::channel();
+        let (_, events) = mpsc::channel();
         let session = crate::session::Session::new(
             None,
             true,
             Interrupt::new(),
-            commands,
+            events,
             Vec::new(),
             identity,
             Arc::clone(&board),

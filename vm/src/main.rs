@@ -7,7 +7,7 @@ use mova_compiler::driver::{self, Options};
 use mova_compiler::{report, stdio};
 use mova_lang::image::{Image, MAX_IMAGE_LEN};
 use mova_lang::mvb::Program;
-use mova_vm::control::{self, Board, Command};
+use mova_vm::control::{self, Board, Event};
 use mova_vm::output::Stdout;
 use mova_vm::runtime::{self, Record};
 use mova_vm::session::{End, Identity, Session};
@@ -36,7 +36,7 @@ use std::sync::mpsc::{self, Sender};
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Option<Command_>,
+    command: Option<Command>,
 
     /// The program to run: `.mvb` bytecode, or a `.mova` or `.mvasm` source compiled in memory
     /// (optional with --restore when the image carries its program)
@@ -60,7 +60,7 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command_ {
+enum Command {
     /// Start a blank VM that waits for a state image carrying its program (a migration target)
     Serve {
         #[command(flatten)]
@@ -90,7 +90,7 @@ struct ControlArgs {
 fn main() -> ExitCode {
     let cli: Cli = stdio::parse(exit::OUTPUT_FAILED);
     let (program_path, control, restore, paused) = match cli.command {
-        Some(Command_::Serve { control }) => (None, control, None, true),
+        Some(Command::Serve { control }) => (None, control, None, true),
         None => (cli.program, cli.control, cli.restore, cli.paused),
     };
 
@@ -330,7 +330,7 @@ fn report_trap(vm: Option<&Vm>, trap: &Trap, color: ColorChoice) {
 
 /// Turns SIGINT, SIGTERM and SIGHUP into a stop at the next instruction boundary, with output
 /// flushed. A second signal ends the process at once.
-fn watch_signals(interrupt: &Interrupt, commands: Sender<Command>) -> io::Result<()> {
+fn watch_signals(interrupt: &Interrupt, commands: Sender<Event>) -> io::Result<()> {
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     let interrupt = interrupt.clone();
     std::thread::Builder::new()
@@ -344,7 +344,7 @@ fn watch_signals(interrupt: &Interrupt, commands: Sender<Command>) -> io::Result
                     std::process::exit(i32::from(exit::SIGNAL_BASE) + number);
                 }
                 seen = true;
-                let _ = commands.send(Command::Signal(number));
+                let _ = commands.send(Event::Signal(number));
                 interrupt.request();
             }
         })?;

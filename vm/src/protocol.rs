@@ -66,12 +66,304 @@ pub enum MigrationOutcome {
     Committed,
 }
 
+impl serde::Serialize for MigrationId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for MigrationId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        MigrationId::from_hex(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a migration id ({MIGRATION_ID_LEN} bytes in hex)"
+            ))
+        })
+    }
+}
+
+/// What a VM says about itself (`Info`). On the wire it is one JSON object
+/// ([`encode`](VmInfo::encode), [`decode`](VmInfo::decode)) whose fields `docs/protocol.md`
+/// lists; here the facts that go together are together, so that a state comes with its hand-off
+/// and a loaded program with its position.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "WireInfo", try_from = "WireInfo")]
+pub struct VmInfo {
+    pub pid: u32,
+    pub addr: String,
+    /// What the VM was started with (`(serve)` for a blank VM).
+    pub program: String,
+    /// Unix milliseconds.
+    pub started_ms: u64,
+    pub state: VmState,
+    /// Whether a client holds the VM (a save, restore or migration in progress).
+    pub held: bool,
+    /// How many restored images were committed since the VM started.
+    pub restores: u64,
+    /// The program loaded, and where it is; `None` for a blank VM.
+    pub loaded: Option<Loaded>,
+    /// Read when the answer was made, as `now_ms` (Unix milliseconds) is.
+    pub uptime_ms: u64,
+    pub now_ms: u64,
+}
+
+/// The state of a VM, as `Info` names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VmState {
+    Running,
+    Paused,
+    /// An image was restored and awaits its `Commit`.
+    Restored,
+    /// A blank VM, waiting for an image that carries its program.
+    Waiting,
+    /// The VM handed its state off to a migration that has not been settled.
+    InDoubt(Handoff),
+    /// The migration's target took the state: this copy is stale.
+    Superseded(Handoff),
+}
+
+impl VmState {
+    /// The state's name on the wire and in `movahv ps`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            VmState::Running => "running",
+            VmState::Paused => "paused",
+            VmState::Restored => "restored",
+            VmState::Waiting => "waiting",
+            VmState::InDoubt(_) => "in doubt",
+            VmState::Superseded(_) => "superseded",
+        }
+    }
+}
+
+impl std::fmt::Display for VmState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where a VM handed its state (`Hold`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Handoff {
+    pub migration: MigrationId,
+    pub since_ms: u64,
+    /// The target's control address, as the hypervisor reached it.
+    pub to_addr: String,
+    /// The target's pid, `None` when it is not on the source's host.
+    pub to_pid: Option<u32>,
+}
+
+impl Handoff {
+    /// The target as people read it: `4250 (127.0.0.1:40001)`, or the address alone.
+    pub fn target(&self) -> String {
+        match self.to_pid {
+            None => self.to_addr.clone(),
+            Some(pid) => format!("{pid} ({})", self.to_addr),
+        }
+    }
+}
+
+/// The program a VM has loaded, and where it is in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Loaded {
+    pub ip: u32,
+    pub stack_depth: u64,
+    /// The program's length in instructions.
+    pub instructions: u64,
+    /// SHA-256 of the instructions, in hex (as state images record it).
+    pub program_hash: String,
+    /// The source file its source map names, if it has one.
+    pub source: Option<String>,
+}
+
+/// Why an `Info` answer could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum InfoError {
+    #[error("info that is not JSON ({0})")]
+    NotJson(serde_json::Error),
+    /// JSON, but a field is missing, unknown or of the wrong type, or the fields contradict one
+    /// another.
+    #[error("info that does not describe a VM ({0})")]
+    Malformed(serde_json::Error),
+}
+
+impl VmInfo {
+    /// The JSON object sent on the wire (its keys in alphabetical order).
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Reads the JSON object of an `Info` answer: exactly the fields of protocol version 2, each
+    /// of its type, and consistent with one another.
+    pub fn decode(json: &str) -> Result<VmInfo, InfoError> {
+        let value: serde_json::Value = serde_json::from_str(json).map_err(InfoError::NotJson)?;
+        if !value.is_object() {
+            return Err(InfoError::Malformed(serde::de::Error::custom(format!(
+                "{value} is not a JSON object"
+            ))));
+        }
+        serde_json::from_value(value).map_err(InfoError::Malformed)
+    }
+
+    /// The JSON object as a value, to add fields to (`movahv ps --json`).
+    pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(map)) => map,
+            Ok(_) | Err(_) => serde_json::Map::new(),
+        }
+    }
+}
+
+/// `Info`'s JSON object as it is on the wire: flat, every field that is not always there
+/// optional. Its fields are in alphabetical order, the order the seed's hypervisor wrote them in.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireInfo {
+    addr: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    handoff: Option<Handoff>,
+    held: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    instructions: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ip: Option<u32>,
+    now_ms: u64,
+    pid: u32,
+    program: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    program_hash: Option<String>,
+    restores: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stack_depth: Option<u64>,
+    started_ms: u64,
+    state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    superseded_by: Option<Handoff>,
+    uptime_ms: u64,
+}
+
+impl From<VmInfo> for WireInfo {
+    fn from(info: VmInfo) -> WireInfo {
+        let state = info.state.name().to_owned();
+        let (handoff, superseded_by) = match info.state {
+            VmState::InDoubt(handoff) => (Some(handoff), None),
+            VmState::Superseded(handoff) => (None, Some(handoff)),
+            VmState::Running | VmState::Paused | VmState::Restored | VmState::Waiting => {
+                (None, None)
+            }
+        };
+        let loaded = info.loaded;
+        WireInfo {
+            addr: info.addr,
+            handoff,
+            held: info.held,
+            instructions: loaded.as_ref().map(|loaded| loaded.instructions),
+            ip: loaded.as_ref().map(|loaded| loaded.ip),
+            now_ms: info.now_ms,
+            pid: info.pid,
+            program: info.program,
+            program_hash: loaded.as_ref().map(|loaded| loaded.program_hash.clone()),
+            restores: info.restores,
+            source: loaded.as_ref().and_then(|loaded| loaded.source.clone()),
+            stack_depth: loaded.as_ref().map(|loaded| loaded.stack_depth),
+            started_ms: info.started_ms,
+            state,
+            superseded_by,
+            uptime_ms: info.uptime_ms,
+        }
+    }
+}
+
+impl TryFrom<WireInfo> for VmInfo {
+    type Error = String;
+
+    fn try_from(wire: WireInfo) -> Result<VmInfo, String> {
+        let state = match (wire.state.as_str(), wire.handoff, wire.superseded_by) {
+            ("running", None, None) => VmState::Running,
+            ("paused", None, None) => VmState::Paused,
+            ("restored", None, None) => VmState::Restored,
+            ("waiting", None, None) => VmState::Waiting,
+            ("in doubt", Some(handoff), None) => VmState::InDoubt(handoff),
+            ("superseded", None, Some(handoff)) => VmState::Superseded(handoff),
+            ("in doubt", None, _) => return Err("state `in doubt` without its `handoff`".into()),
+            ("superseded", _, None) => {
+                return Err("state `superseded` without its `superseded_by`".into());
+            }
+            (
+                state @ ("running" | "paused" | "restored" | "waiting" | "in doubt" | "superseded"),
+                handoff,
+                _,
+            ) => {
+                let field = if handoff.is_some() {
+                    "handoff"
+                } else {
+                    "superseded_by"
+                };
+                return Err(format!("state `{state}` with a `{field}`"));
+            }
+            (state, _, _) => {
+                return Err(format!(
+                    "unknown state `{state}`, expected one of `running`, `paused`, `restored`, \
+                     `waiting`, `in doubt`, `superseded`"
+                ));
+            }
+        };
+        let loaded = match (
+            wire.ip,
+            wire.stack_depth,
+            wire.instructions,
+            wire.program_hash,
+        ) {
+            (Some(ip), Some(stack_depth), Some(instructions), Some(program_hash)) => Some(Loaded {
+                ip,
+                stack_depth,
+                instructions,
+                program_hash,
+                source: wire.source,
+            }),
+            (None, None, None, None) if wire.source.is_none() => None,
+            (None, None, None, None) => return Err("a `source` without a loaded program".into()),
+            (_, _, _, _) => {
+                return Err(
+                    "a loaded program needs all of `ip`, `stack_depth`, `instructions` and \
+                     `program_hash`"
+                        .into(),
+                );
+            }
+        };
+        match (&state, &loaded) {
+            (VmState::Waiting, Some(_)) => {
+                return Err("state `waiting` (a blank VM) with a loaded program".into());
+            }
+            (VmState::Running | VmState::Paused | VmState::Restored, None) => {
+                return Err(format!("state `{state}` without a loaded program"));
+            }
+            (_, _) => {}
+        }
+        Ok(VmInfo {
+            pid: wire.pid,
+            addr: wire.addr,
+            program: wire.program,
+            started_ms: wire.started_ms,
+            state,
+            held: wire.held,
+            restores: wire.restores,
+            loaded,
+            uptime_ms: wire.uptime_ms,
+            now_ms: wire.now_ms,
+        })
+    }
+}
+
 /// What a client asks of a VM.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
     /// The handshake: the protocol version and the VM's token.
     Hello {
-        /// The client's protocol version.
         version: u16,
         /// The token from the VM's runtime record.
         token: Vec<u8>,
@@ -81,17 +373,13 @@ pub enum Request {
     /// Run again (also commits the image this client restored).
     Resume,
     /// Pause, and return the state image (with the program embedded if asked).
-    Save {
-        /// Whether to embed the program in the image.
-        with_program: bool,
-    },
+    Save { with_program: bool },
     /// Load an image. It is checked against the VM's program (or, for a blank VM, must carry its
     /// program); the VM stays paused until `Resume`, and drops the image again if this connection
     /// closes first.
     Restore {
         /// The migration this state arrives in.
         migration: MigrationId,
-        /// The image bytes.
         image: Vec<u8>,
     },
     /// Describe the VM (JSON).
@@ -101,7 +389,6 @@ pub enum Request {
     /// settles it (`Settle`) or stops the VM. A migration holds its source so between committing
     /// the target and stopping the source.
     Hold {
-        /// The migration.
         migration: MigrationId,
         /// The target's pid, 0 when it is not on this host (or not known).
         to_pid: u32,
@@ -111,7 +398,6 @@ pub enum Request {
     /// Commit the state this client restored in `migration`: run it (`run`) or keep it paused.
     /// Refused unless that state is pending here.
     Commit {
-        /// The migration.
         migration: MigrationId,
         /// Whether to run it at once.
         run: bool,
@@ -120,7 +406,6 @@ pub enum Request {
     /// state of that migration is dropped first, so that the answer is final: `NotTaken` then
     /// means it never runs here.
     Outcome {
-        /// The migration.
         migration: MigrationId,
         /// Drop a pending state of it first.
         abort: bool,
@@ -148,9 +433,8 @@ pub enum Response {
     Ok,
     /// Refused, with the reason.
     Error(String),
-    /// A state image.
     Image(Vec<u8>),
-    /// A description of the VM, as JSON.
+    /// A description of the VM: [`VmInfo`]'s JSON object.
     Info(String),
     /// The answer to `Outcome`.
     Outcome(MigrationOutcome),
@@ -170,7 +454,6 @@ pub enum FrameError {
     TooLarge {
         /// The declared length.
         len: usize,
-        /// The limit.
         limit: usize,
     },
     /// The frame's content is not a valid message.
@@ -508,6 +791,212 @@ mod tests {
             let mut bytes = Vec::new();
             response.write(&mut bytes).unwrap();
             assert_eq!(Response::read(&mut bytes.as_slice()).unwrap(), response);
+        }
+    }
+
+    fn handoff() -> Handoff {
+        Handoff {
+            migration: MigrationId([0x5f; MIGRATION_ID_LEN]),
+            since_ms: 1_763_700_000_500,
+            to_addr: "127.0.0.1:40001".into(),
+            to_pid: Some(4250),
+        }
+    }
+
+    fn info(state: VmState, loaded: bool) -> VmInfo {
+        VmInfo {
+            pid: 4242,
+            addr: "127.0.0.1:38565".into(),
+            program: "examples/loop.mova".into(),
+            started_ms: 1_763_700_000_000,
+            state,
+            held: true,
+            restores: 2,
+            loaded: loaded.then(|| Loaded {
+                ip: 3,
+                stack_depth: 1,
+                instructions: 5,
+                program_hash: "ab".repeat(32),
+                source: Some("examples/loop.mova".into()),
+            }),
+            uptime_ms: 1500,
+            now_ms: 1_763_700_001_500,
+        }
+    }
+
+    #[test]
+    fn info_round_trips_in_every_state() {
+        let remote = Handoff {
+            to_pid: None,
+            ..handoff()
+        };
+        for (state, loaded) in [
+            (VmState::Running, true),
+            (VmState::Paused, true),
+            (VmState::Restored, true),
+            (VmState::Waiting, false),
+            (VmState::InDoubt(handoff()), true),
+            (VmState::InDoubt(remote.clone()), false),
+            (VmState::Superseded(remote), true),
+        ] {
+            let info = info(state, loaded);
+            assert_eq!(VmInfo::decode(&info.encode()).unwrap(), info);
+        }
+        let mut without_map = info(VmState::Running, true);
+        if let Some(loaded) = &mut without_map.loaded {
+            loaded.source = None;
+        }
+        assert_eq!(VmInfo::decode(&without_map.encode()).unwrap(), without_map);
+    }
+
+    #[test]
+    fn info_is_the_json_object_of_protocol_version_2() {
+        // Byte for byte what the VM sent before `Info` was typed: keys in alphabetical order, a
+        // hand-off's target pid `null` when it is not local.
+        let running = info(VmState::Running, true);
+        assert_eq!(
+            running.encode(),
+            format!(
+                "{{\"addr\":\"127.0.0.1:38565\",\"held\":true,\"instructions\":5,\"ip\":3,\
+                 \"now_ms\":1763700001500,\"pid\":4242,\"program\":\"examples/loop.mova\",\
+                 \"program_hash\":\"{}\",\"restores\":2,\"source\":\"examples/loop.mova\",\
+                 \"stack_depth\":1,\"started_ms\":1763700000000,\"state\":\"running\",\
+                 \"uptime_ms\":1500}}",
+                "ab".repeat(32)
+            )
+        );
+        let waiting = info(
+            VmState::Superseded(Handoff {
+                to_pid: None,
+                ..handoff()
+            }),
+            false,
+        );
+        assert_eq!(
+            waiting.encode(),
+            format!(
+                "{{\"addr\":\"127.0.0.1:38565\",\"held\":true,\"now_ms\":1763700001500,\
+                 \"pid\":4242,\"program\":\"examples/loop.mova\",\"restores\":2,\
+                 \"started_ms\":1763700000000,\"state\":\"superseded\",\"superseded_by\":\
+                 {{\"migration\":\"{}\",\"since_ms\":1763700000500,\"to_addr\":\
+                 \"127.0.0.1:40001\",\"to_pid\":null}},\"uptime_ms\":1500}}",
+                "5f".repeat(16)
+            )
+        );
+        // The object `ps --json` extends is the same, keys sorted.
+        let map = running.to_json();
+        assert_eq!(serde_json::Value::Object(map).to_string(), running.encode());
+    }
+
+    /// Decodes `info`'s encoding with `edit` applied to its JSON object.
+    fn forged(
+        info: &VmInfo,
+        edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+    ) -> Result<VmInfo, InfoError> {
+        let mut map = info.to_json();
+        edit(&mut map);
+        VmInfo::decode(&serde_json::Value::Object(map).to_string())
+    }
+
+    #[test]
+    fn forged_info_is_a_typed_error() {
+        let running = info(VmState::Running, true);
+        let in_doubt = info(VmState::InDoubt(handoff()), true);
+        let malformed = |result: Result<VmInfo, InfoError>, says: &str| match result {
+            Err(InfoError::Malformed(error)) => {
+                assert!(error.to_string().contains(says), "{error} lacks {says:?}");
+            }
+            other => panic!("expected a malformed info saying {says:?}, got {other:?}"),
+        };
+        malformed(
+            forged(&running, |map| {
+                map.remove("state");
+            }),
+            "missing field `state`",
+        );
+        malformed(
+            forged(&running, |map| {
+                map.insert("restore".into(), 1.into());
+            }),
+            "unknown field `restore`",
+        );
+        malformed(
+            forged(&running, |map| {
+                map.insert("held".into(), "yes".into());
+            }),
+            "invalid type",
+        );
+        malformed(
+            forged(&running, |map| {
+                map.insert("pid".into(), (-1).into());
+            }),
+            "invalid value",
+        );
+        malformed(
+            forged(&running, |map| {
+                map.insert("state".into(), "restores".into());
+            }),
+            "unknown state `restores`",
+        );
+        malformed(
+            forged(&in_doubt, |map| {
+                map.remove("handoff");
+            }),
+            "without its `handoff`",
+        );
+        malformed(
+            forged(&running, |map| {
+                map.insert(
+                    "superseded_by".into(),
+                    serde_json::to_value(handoff()).unwrap(),
+                );
+            }),
+            "state `running` with a `superseded_by`",
+        );
+        malformed(
+            forged(&in_doubt, |map| {
+                map["handoff"]["migration"] = "xyz".into();
+            }),
+            "`xyz` is not a migration id",
+        );
+        malformed(
+            forged(&in_doubt, |map| {
+                map["handoff"]["extra"] = 1.into();
+            }),
+            "unknown field `extra`",
+        );
+        malformed(
+            forged(&running, |map| {
+                map.remove("ip");
+            }),
+            "needs all of `ip`",
+        );
+        malformed(
+            forged(&running, |map| {
+                for key in [
+                    "ip",
+                    "stack_depth",
+                    "instructions",
+                    "program_hash",
+                    "source",
+                ] {
+                    map.remove(key);
+                }
+            }),
+            "state `running` without a loaded program",
+        );
+        malformed(
+            forged(&info(VmState::Waiting, false), |map| {
+                map.insert("source".into(), "x.mova".into());
+            }),
+            "a `source` without a loaded program",
+        );
+        malformed(VmInfo::decode("[]"), "[] is not a JSON object");
+        for not_json in ["", "{", "{\"pid\":", "running"] {
+            assert!(
+                matches!(VmInfo::decode(not_json), Err(InfoError::NotJson(_))),
+                "{not_json:?}"
+            );
         }
     }
 

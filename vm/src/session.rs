@@ -24,14 +24,15 @@
 //! `Info` themselves, and it says there how long it served, so that requests interrupt the program
 //! again only once it has run as long.
 
-use crate::control::{Board, Command, ConnId};
+use crate::control::{Board, ConnId, Event};
 use crate::interrupt::Interrupt;
 use crate::machine::{Outcome, Trap, Vm};
-use crate::protocol::{MigrationId, MigrationOutcome, Request, Response};
+use crate::protocol::{
+    Handoff, Loaded, MigrationId, MigrationOutcome, Request, Response, VmInfo, VmState,
+};
 use crate::runtime::now_ms;
 use mova_lang::image::{Image, hash_hex, program_hash};
 use mova_lang::mvb::Program;
-use serde_json::{Map, Value};
 use std::cell::OnceCell;
 use std::collections::HashSet;
 use std::io::Write;
@@ -39,7 +40,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
-/// How long the session goes on serving queued commands before the program runs again (it serves
+/// How long the session goes on serving queued requests before the program runs again (it serves
 /// at least one); those still queued wait until the program has run as long as they were served.
 const SERVE_SLICE: Duration = Duration::from_millis(10);
 
@@ -49,9 +50,7 @@ const ANSWERS_DRAIN: Duration = Duration::from_secs(2);
 /// How a session ended.
 #[derive(Debug)]
 pub enum End {
-    /// The program halted.
     Halted,
-    /// The program trapped.
     Trapped(Trap),
     /// A client stopped the VM.
     Stopped(String),
@@ -77,7 +76,6 @@ impl End {
 /// What the VM says about itself in `Info`.
 #[derive(Clone, Debug)]
 pub struct Identity {
-    /// The process id.
     pub pid: u32,
     /// The control channel's address.
     pub addr: String,
@@ -99,36 +97,7 @@ struct Hold {
     migration: Option<MigrationId>,
 }
 
-/// Where the VM's state went when it handed it off to a migration (`Hold`).
-#[derive(Clone, Debug)]
-struct Handoff {
-    migration: MigrationId,
-    /// The target's pid, 0 if it is not on this host.
-    to_pid: u32,
-    to_addr: String,
-    since_ms: u64,
-}
-
-impl Handoff {
-    /// The target as people read it: `4250 (127.0.0.1:40001)`, or the address alone.
-    fn target(&self) -> String {
-        match self.to_pid {
-            0 => self.to_addr.clone(),
-            pid => format!("{pid} ({})", self.to_addr),
-        }
-    }
-
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "migration": self.migration.to_string(),
-            "to_pid": (self.to_pid != 0).then_some(self.to_pid),
-            "to_addr": self.to_addr,
-            "since_ms": self.since_ms,
-        })
-    }
-}
-
-/// Whose the computation is.
+/// Whose the computation is; a hand-off says where the VM's state went (`Hold`).
 enum Custody {
     /// This VM's own (running, paused, or a blank VM's nothing).
     Own,
@@ -143,21 +112,33 @@ enum Custody {
 /// `now_ms`), which are taken when an answer is made from it.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
-    /// A JSON object.
-    fields: Value,
+    /// Its clock readings are those of the moment it was taken, replaced in each answer.
+    info: VmInfo,
     started: Instant,
 }
 
 impl Snapshot {
-    /// The `Info` answer: the JSON object, with the clock read now.
-    pub fn answer(&self) -> String {
-        let mut info = self.fields.clone();
-        info["uptime_ms"] = u64::try_from(self.started.elapsed().as_millis())
-            .unwrap_or(u64::MAX)
-            .into();
-        info["now_ms"] = now_ms().into();
-        info.to_string()
+    /// The `Info` answer, with the clock read now.
+    pub fn info(&self) -> VmInfo {
+        VmInfo {
+            uptime_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            now_ms: now_ms(),
+            ..self.info.clone()
+        }
     }
+
+    /// The `Info` answer as it is sent: [`info`](Self::info)'s JSON object.
+    pub fn answer(&self) -> String {
+        self.info().encode()
+    }
+}
+
+/// What `Info` says about a loaded program itself, as opposed to where the VM is in it.
+#[derive(Debug)]
+struct ProgramFacts {
+    instructions: u64,
+    program_hash: String,
+    source: Option<String>,
 }
 
 /// Why a request from another client than the holder is refused.
@@ -178,7 +159,7 @@ pub struct Session<W: Write> {
     /// before they are written.
     unwritten: Vec<Receiver<()>>,
     interrupt: Interrupt,
-    commands: Receiver<Command>,
+    events: Receiver<Event>,
     out: W,
     identity: Identity,
     started: Instant,
@@ -187,7 +168,7 @@ pub struct Session<W: Write> {
     board: Arc<Board>,
     /// What `Info` says about the loaded program itself, worked out once per program (hashing a
     /// large one takes long) and forgotten whenever a command may have replaced it.
-    program_facts: OnceCell<Map<String, Value>>,
+    program_facts: OnceCell<ProgramFacts>,
 }
 
 impl<W: Write> std::fmt::Debug for Session<W> {
@@ -206,7 +187,7 @@ impl<W: Write> Session<W> {
         vm: Option<Vm>,
         paused: bool,
         interrupt: Interrupt,
-        commands: Receiver<Command>,
+        events: Receiver<Event>,
         out: W,
         identity: Identity,
         board: Arc<Board>,
@@ -220,7 +201,7 @@ impl<W: Write> Session<W> {
             committed: HashSet::new(),
             unwritten: Vec::new(),
             interrupt,
-            commands,
+            events,
             out,
             identity,
             started: Instant::now(),
@@ -248,8 +229,8 @@ impl<W: Write> Session<W> {
             self.board.drain_begins();
             let slice = Instant::now();
             let mut left_over = false;
-            while let Ok(command) = self.commands.try_recv() {
-                if let Some(end) = self.handle(command) {
+            while let Ok(event) = self.events.try_recv() {
+                if let Some(end) = self.handle(event) {
                     return end;
                 }
                 if slice.elapsed() >= SERVE_SLICE {
@@ -273,10 +254,10 @@ impl<W: Write> Session<W> {
                         Outcome::Paused => {}
                     }
                 }
-                (Some(_) | None, _) => match self.commands.recv() {
-                    Ok(command) => {
+                (Some(_) | None, _) => match self.events.recv() {
+                    Ok(event) => {
                         serving_since = Instant::now();
-                        if let Some(end) = self.handle(command) {
+                        if let Some(end) = self.handle(event) {
                             return end;
                         }
                     }
@@ -301,8 +282,8 @@ impl<W: Write> Session<W> {
     /// effect because the process exited first.
     fn finish(mut self, end: End) -> (End, Option<Vm>) {
         let farewell = end.farewell();
-        while let Ok(command) = self.commands.try_recv() {
-            if let Command::Request { reply, written, .. } = command {
+        while let Ok(event) = self.events.try_recv() {
+            if let Event::Request { reply, written, .. } = event {
                 let _ = reply.send(Response::Error(farewell.clone()));
                 self.unwritten.push(written);
             }
@@ -318,12 +299,12 @@ impl<W: Write> Session<W> {
         matches!(self.custody, Custody::Own)
     }
 
-    fn handle(&mut self, command: Command) -> Option<End> {
+    fn handle(&mut self, event: Event) -> Option<End> {
         // A restore, or a holder leaving, replaces the program: describe it afresh.
         self.program_facts = OnceCell::new();
-        match command {
-            Command::Signal(signal) => Some(End::Signal(signal)),
-            Command::Disconnected(conn) => {
+        match event {
+            Event::Signal(signal) => Some(End::Signal(signal)),
+            Event::Disconnected(conn) => {
                 if self.hold.as_ref().is_some_and(|hold| hold.conn == conn) {
                     // The holder left without resuming, interrupting or stopping: go back.
                     self.release(false);
@@ -331,7 +312,7 @@ impl<W: Write> Session<W> {
                 self.publish();
                 None
             }
-            Command::Request {
+            Event::Request {
                 request,
                 conn,
                 reply,
@@ -426,9 +407,9 @@ impl<W: Write> Session<W> {
                     self.running = false;
                     self.custody = Custody::InDoubt(Handoff {
                         migration,
-                        to_pid,
-                        to_addr,
                         since_ms: now_ms(),
+                        to_addr,
+                        to_pid: (to_pid != 0).then_some(to_pid),
                     });
                     Response::Ok
                 }
@@ -600,46 +581,40 @@ impl<W: Write> Session<W> {
             .as_ref()
             .is_some_and(|hold| hold.replaced.is_some());
         let state = match (&self.custody, &self.vm, restored, self.running) {
-            (Custody::Superseded(_), _, _, _) => "superseded",
-            (Custody::InDoubt(_), _, _, _) => "in doubt",
-            (Custody::Own, None, _, _) => "waiting",
-            (Custody::Own, Some(_), true, _) => "restored",
-            (Custody::Own, Some(_), false, true) => "running",
-            (Custody::Own, Some(_), false, false) => "paused",
+            (Custody::Superseded(handoff), _, _, _) => VmState::Superseded(handoff.clone()),
+            (Custody::InDoubt(handoff), _, _, _) => VmState::InDoubt(handoff.clone()),
+            (Custody::Own, None, _, _) => VmState::Waiting,
+            (Custody::Own, Some(_), true, _) => VmState::Restored,
+            (Custody::Own, Some(_), false, true) => VmState::Running,
+            (Custody::Own, Some(_), false, false) => VmState::Paused,
         };
-        let mut info = serde_json::json!({
-            "pid": self.identity.pid,
-            "addr": self.identity.addr,
-            "program": self.identity.program,
-            "started_ms": self.identity.started_ms,
-            "state": state,
-            "held": self.hold.is_some(),
-            "restores": self.restores,
-        });
-        match &self.custody {
-            Custody::InDoubt(handoff) => info["handoff"] = handoff.to_json(),
-            Custody::Superseded(handoff) => info["superseded_by"] = handoff.to_json(),
-            Custody::Own => {}
-        }
-        if let Some(vm) = &self.vm {
-            info["ip"] = vm.ip().into();
-            info["stack_depth"] = vm.stack().len().into();
-            let facts = self.program_facts.get_or_init(|| {
-                let mut facts = Map::new();
-                facts.insert("instructions".into(), vm.program().code().len().into());
-                let hash = hash_hex(&program_hash(vm.program()));
-                facts.insert("program_hash".into(), hash.into());
-                if let Some(map) = vm.program().source_map() {
-                    facts.insert("source".into(), map.file.into());
-                }
-                facts
+        let loaded = self.vm.as_ref().map(|vm| {
+            let facts = self.program_facts.get_or_init(|| ProgramFacts {
+                instructions: vm.program().code().len() as u64,
+                program_hash: hash_hex(&program_hash(vm.program())),
+                source: vm.program().source_map().map(|map| map.file.clone()),
             });
-            for (key, value) in facts {
-                info[key.as_str()] = value.clone();
+            Loaded {
+                ip: vm.ip(),
+                stack_depth: vm.stack().len() as u64,
+                instructions: facts.instructions,
+                program_hash: facts.program_hash.clone(),
+                source: facts.source.clone(),
             }
-        }
+        });
         Snapshot {
-            fields: info,
+            info: VmInfo {
+                pid: self.identity.pid,
+                addr: self.identity.addr.clone(),
+                program: self.identity.program.clone(),
+                started_ms: self.identity.started_ms,
+                state,
+                held: self.hold.is_some(),
+                restores: self.restores,
+                loaded,
+                uptime_ms: 0,
+                now_ms: 0,
+            },
             started: self.started,
         }
     }
@@ -685,7 +660,7 @@ mod tests {
 
     fn session(vm: Option<Vm>) -> Session<Vec<u8>> {
         // The sender is dropped: these tests drive `serve` and `handle` directly.
-        let (_, commands) = mpsc::channel();
+        let (_, events) = mpsc::channel();
         let identity = Identity {
             pid: 1,
             addr: "127.0.0.1:1".into(),
@@ -694,7 +669,7 @@ mod tests {
         };
         let interrupt = Interrupt::new();
         let board = Arc::new(Board::new(interrupt.clone()));
-        Session::new(vm, false, interrupt, commands, Vec::new(), identity, board)
+        Session::new(vm, false, interrupt, events, Vec::new(), identity, board)
     }
 
     fn ask(session: &mut Session<Vec<u8>>, conn: ConnId, request: Request) -> Response {
@@ -712,8 +687,12 @@ mod tests {
         }
     }
 
-    fn info(session: &Session<Vec<u8>>) -> serde_json::Value {
-        serde_json::from_str(&session.info().answer()).unwrap()
+    fn info(session: &Session<Vec<u8>>) -> VmInfo {
+        VmInfo::decode(&session.info().answer()).unwrap()
+    }
+
+    fn state(session: &Session<Vec<u8>>) -> &'static str {
+        info(session).state.name()
     }
 
     #[test]
@@ -735,7 +714,7 @@ mod tests {
             assert!(refused(&ask(&mut s, B, request.clone())), "{request:?}");
         }
         assert!(matches!(ask(&mut s, B, Request::Info), Response::Info(_)));
-        assert_eq!(info(&s)["held"], true);
+        assert!(info(&s).held);
         // The holder may save again, and its resume ends the hold.
         image(&mut s, A);
         assert_eq!(ask(&mut s, A, Request::Resume), Response::Ok);
@@ -747,14 +726,14 @@ mod tests {
     fn a_saving_client_that_disconnects_gives_the_vm_back_running_or_paused() {
         let mut s = session(Some(program(0)));
         image(&mut s, A);
-        s.handle(Command::Disconnected(B));
+        s.handle(Event::Disconnected(B));
         assert!(s.hold.is_some(), "another client's leaving changes nothing");
-        s.handle(Command::Disconnected(A));
+        s.handle(Event::Disconnected(A));
         assert!(s.running && s.hold.is_none());
 
         assert_eq!(ask(&mut s, B, Request::Interrupt), Response::Ok);
         image(&mut s, A);
-        s.handle(Command::Disconnected(A));
+        s.handle(Event::Disconnected(A));
         assert!(
             !s.running && s.hold.is_none(),
             "it was paused before the save"
@@ -766,7 +745,7 @@ mod tests {
         let mut s = session(Some(program(0)));
         image(&mut s, A);
         assert_eq!(ask(&mut s, A, Request::Interrupt), Response::Ok);
-        s.handle(Command::Disconnected(A));
+        s.handle(Event::Disconnected(A));
         assert!(!s.running && s.hold.is_none());
     }
 
@@ -775,11 +754,14 @@ mod tests {
         let mut s = session(Some(program(0)));
         image(&mut s, A);
         assert_eq!(ask(&mut s, A, hold(M)), Response::Ok);
-        assert_eq!(info(&s)["state"], "in doubt");
-        assert_eq!(info(&s)["handoff"]["migration"], M.to_string());
-        assert_eq!(info(&s)["held"], false);
+        assert_eq!(state(&s), "in doubt");
+        assert!(matches!(
+            info(&s).state,
+            VmState::InDoubt(Handoff { migration: M, .. })
+        ));
+        assert!(!info(&s).held);
         // Neither its holder leaving nor anyone's resume runs it again.
-        s.handle(Command::Disconnected(A));
+        s.handle(Event::Disconnected(A));
         for conn in [A, B] {
             for request in [
                 Request::Resume,
@@ -801,7 +783,7 @@ mod tests {
         ));
         assert_eq!(ask(&mut s, B, settle(M, false)), Response::Ok);
         assert_eq!(ask(&mut s, B, settle(M, false)), Response::Ok, "idempotent");
-        assert_eq!(info(&s)["state"], "paused");
+        assert_eq!(state(&s), "paused");
         assert_eq!(ask(&mut s, B, Request::Resume), Response::Ok);
         assert!(s.running);
         assert!(matches!(
@@ -816,7 +798,7 @@ mod tests {
         image(&mut s, A);
         assert_eq!(ask(&mut s, A, hold(M)), Response::Ok);
         assert_eq!(ask(&mut s, B, settle(M, true)), Response::Ok);
-        assert_eq!(info(&s)["state"], "superseded");
+        assert_eq!(state(&s), "superseded");
         for request in [
             Request::Resume,
             settle(M, false),
@@ -885,7 +867,7 @@ mod tests {
         // A program that halts at once: the answer to the Resume that runs it must be written
         // before `run` returns (and the process exits), or the client cannot tell whether the
         // Resume took effect.
-        let (sender, commands) = mpsc::channel();
+        let (sender, events) = mpsc::channel();
         let identity = Identity {
             pid: 1,
             addr: "127.0.0.1:1".into(),
@@ -899,7 +881,7 @@ mod tests {
             Some(vm),
             true,
             interrupt,
-            commands,
+            events,
             Vec::new(),
             identity,
             board,
@@ -907,7 +889,7 @@ mod tests {
         let (reply, answer) = mpsc::channel();
         let (written_tx, written) = mpsc::channel();
         sender
-            .send(Command::Request {
+            .send(Event::Request {
                 request: Request::Resume,
                 conn: A,
                 reply,
@@ -937,7 +919,7 @@ mod tests {
 
     #[test]
     fn requests_queued_when_the_vm_exits_are_answered() {
-        let (sender, commands) = mpsc::channel();
+        let (sender, events) = mpsc::channel();
         let identity = Identity {
             pid: 1,
             addr: "127.0.0.1:1".into(),
@@ -950,7 +932,7 @@ mod tests {
             Some(program(0)),
             true,
             interrupt,
-            commands,
+            events,
             Vec::new(),
             identity,
             board,
@@ -965,7 +947,7 @@ mod tests {
             let (reply, answer) = mpsc::channel();
             let (written_tx, written) = mpsc::channel();
             sender
-                .send(Command::Request {
+                .send(Event::Request {
                     request,
                     conn: A,
                     reply,
@@ -1011,16 +993,16 @@ mod tests {
             ),
             Response::Ok
         );
-        assert_eq!(info(&blank)["state"], "restored");
+        assert_eq!(state(&blank), "restored");
         assert!(refused(&ask(
             &mut blank,
             B,
             Request::Save { with_program: true }
         )));
         assert!(refused(&ask(&mut blank, B, Request::Resume)));
-        blank.handle(Command::Disconnected(A));
+        blank.handle(Event::Disconnected(A));
         assert!(blank.vm.is_none() && !blank.running, "dropped: blank again");
-        assert_eq!(info(&blank)["restores"], 0);
+        assert_eq!(info(&blank).restores, 0);
 
         assert_eq!(
             ask(
@@ -1035,27 +1017,33 @@ mod tests {
         );
         assert_eq!(ask(&mut blank, B, Request::Resume), Response::Ok);
         assert!(blank.running && blank.hold.is_none());
-        assert_eq!(info(&blank)["restores"], 1);
-        blank.handle(Command::Disconnected(B));
+        assert_eq!(info(&blank).restores, 1);
+        blank.handle(Event::Disconnected(B));
         assert!(blank.running, "a committed image stays");
     }
 
     /// What the session last published for the connections to answer `Info` from.
-    fn posted(session: &Session<Vec<u8>>) -> serde_json::Value {
-        serde_json::from_str(&session.board.snapshot().unwrap().answer()).unwrap()
+    fn posted(session: &Session<Vec<u8>>) -> VmInfo {
+        VmInfo::decode(&session.board.snapshot().unwrap().answer()).unwrap()
+    }
+
+    fn hash(info: &VmInfo) -> Option<&str> {
+        info.loaded
+            .as_ref()
+            .map(|loaded| loaded.program_hash.as_str())
     }
 
     /// Hands `request` from `conn` to the session as the control channel does; returns the answer.
     fn command(session: &mut Session<Vec<u8>>, conn: ConnId, request: Request) -> Response {
         let (reply, answer) = mpsc::channel();
         let (_written, written) = mpsc::channel();
-        let command = Command::Request {
+        let event = Event::Request {
             request,
             conn,
             reply,
             written,
         };
-        assert!(session.handle(command).is_none());
+        assert!(session.handle(event).is_none());
         answer.try_recv().unwrap()
     }
 
@@ -1063,22 +1051,23 @@ mod tests {
     fn every_command_is_published_with_the_program_it_left() {
         let mut source = session(Some(program(7)));
         assert_eq!(
-            posted(&source)["state"],
-            "running",
+            posted(&source).state,
+            VmState::Running,
             "published from the start"
         );
         assert_eq!(command(&mut source, A, Request::Interrupt), Response::Ok);
-        assert_eq!(posted(&source)["state"], "paused");
+        assert_eq!(posted(&source).state, VmState::Paused);
         let Response::Image(bytes) = command(&mut source, A, Request::Save { with_program: true })
         else {
             panic!("expected an image");
         };
-        let hash = posted(&source)["program_hash"].clone();
-        assert_eq!(posted(&source)["held"], true);
+        let source_hash = hash(&posted(&source)).map(str::to_owned);
+        assert!(source_hash.is_some());
+        assert!(posted(&source).held);
 
         // A blank VM takes the image's program; its leaving client takes it away again.
         let mut blank = session(None);
-        assert!(posted(&blank).get("program_hash").is_none());
+        assert_eq!(posted(&blank).loaded, None);
         assert_eq!(
             command(
                 &mut blank,
@@ -1091,25 +1080,23 @@ mod tests {
             Response::Ok
         );
         let restored = posted(&blank);
-        assert_eq!(restored["state"], "restored");
-        assert_eq!(restored["program_hash"], hash);
-        assert!(blank.handle(Command::Disconnected(A)).is_none());
+        assert_eq!(restored.state, VmState::Restored);
+        assert_eq!(hash(&restored), source_hash.as_deref());
+        assert!(blank.handle(Event::Disconnected(A)).is_none());
         let mut waiting = posted(&blank);
-        assert_eq!(waiting["state"], "waiting");
-        assert!(waiting.get("program_hash").is_none(), "{waiting}");
+        assert_eq!(waiting.state, VmState::Waiting);
+        assert_eq!(waiting.loaded, None, "{waiting:?}");
         // The board says what the session says, but for the clock readings.
         let mut now = info(&blank);
-        for clock in ["uptime_ms", "now_ms"] {
-            waiting.as_object_mut().unwrap().remove(clock).unwrap();
-            now.as_object_mut().unwrap().remove(clock).unwrap();
-        }
+        (waiting.uptime_ms, waiting.now_ms) = (0, 0);
+        (now.uptime_ms, now.now_ms) = (0, 0);
         assert_eq!(waiting, now);
 
         // Another program's image: the board describes that program, not the one before.
         let mut other = session(Some(program(8)));
         let bytes = image(&mut other, A);
-        let other_hash = posted(&other)["program_hash"].clone();
-        assert_ne!(other_hash, hash);
+        let other_hash = hash(&posted(&other)).map(str::to_owned);
+        assert_ne!(other_hash, source_hash);
         assert_eq!(
             command(
                 &mut blank,
@@ -1121,7 +1108,7 @@ mod tests {
             ),
             Response::Ok
         );
-        assert_eq!(posted(&blank)["program_hash"], other_hash);
+        assert_eq!(hash(&posted(&blank)), other_hash.as_deref());
     }
 
     #[test]

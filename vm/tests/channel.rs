@@ -15,9 +15,11 @@
 )]
 
 use mova_lang::image::Image;
-use mova_vm::client::Client;
+use mova_vm::client::{Client, ClientError};
 use mova_vm::control::{HANDSHAKE_TIMEOUT, MAX_CLIENTS};
-use mova_vm::protocol::{PROTOCOL_VERSION, Request, Response};
+use mova_vm::protocol::{
+    InfoError, MAX_FRAME, PROTOCOL_VERSION, Request, Response, VmInfo, VmState,
+};
 use mova_vm::runtime::Record;
 use std::collections::BTreeSet;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -352,7 +354,7 @@ fn keeps_printing_under(what: &str, request: &Request, reading: Reading) {
             }
         }
     };
-    assert_eq!(info(&mut client)["state"], "running");
+    assert_eq!(info(&mut client).state, VmState::Running);
 }
 
 #[test]
@@ -383,9 +385,12 @@ fn floods_of_other_requests_get_a_bounded_share() {
     );
 }
 
-/// One Info answer's JSON.
-fn info(client: &mut Client) -> serde_json::Value {
+fn info(client: &mut Client) -> VmInfo {
     client.info().unwrap()
+}
+
+fn depth(info: &VmInfo) -> u64 {
+    info.loaded.as_ref().unwrap().stack_depth
 }
 
 #[test]
@@ -396,24 +401,23 @@ fn info_follows_the_state_and_is_refreshed_at_a_bounded_rate() {
 
     // A running VM's Info is recent: two asked 300 ms apart differ.
     thread::sleep(Duration::from_millis(100));
-    let first = info(&mut client)["stack_depth"].as_u64().unwrap();
+    let first = depth(&info(&mut client));
     thread::sleep(Duration::from_millis(300));
-    let second = info(&mut client)["stack_depth"].as_u64().unwrap();
+    let second = depth(&info(&mut client));
     assert!(second > first, "stack depth {first}, then {second}");
 
     // Answers reflect every request served before them.
     client.interrupt().unwrap();
     let paused = info(&mut client);
-    assert_eq!(paused["state"], "paused", "{paused}");
-    let depth = paused["stack_depth"].as_u64().unwrap();
+    assert_eq!(paused.state, VmState::Paused, "{paused:?}");
     thread::sleep(Duration::from_millis(150));
     assert_eq!(
-        info(&mut client)["stack_depth"],
-        depth,
+        depth(&info(&mut client)),
+        depth(&paused),
         "a paused VM changed"
     );
     client.resume().unwrap();
-    assert_eq!(info(&mut client)["state"], "running");
+    assert_eq!(info(&mut client).state, VmState::Running);
 
     // Four clients asking as fast as they can see the program paused about ten times a second,
     // not once an answer: the program ran on between the refreshes (about a millisecond an
@@ -427,7 +431,7 @@ fn info_follows_the_state_and_is_refreshed_at_a_bounded_rate() {
             let (seen, stop) = (Arc::clone(&seen), stop.clone());
             thread::spawn(move || {
                 while !stop.stopped() {
-                    let depth = client.info().unwrap()["stack_depth"].as_u64().unwrap();
+                    let depth = depth(&client.info().unwrap());
                     seen.lock().unwrap().insert(depth);
                 }
             })
@@ -507,7 +511,7 @@ fn slow_handshakes_cannot_keep_a_token_holder_out() {
     while trying.elapsed() < HANDSHAKE_TIMEOUT + Duration::from_secs(2) {
         let mut client = Client::connect(&vm.addr().to_string(), &vm.token())
             .unwrap_or_else(|error| panic!("try {tries}: {error}\n{}", vm.stderr()));
-        assert_eq!(info(&mut client)["state"], "running");
+        assert_eq!(info(&mut client).state, VmState::Running);
         tries += 1;
         thread::sleep(Duration::from_millis(250));
     }
@@ -528,4 +532,50 @@ fn slow_handshakes_cannot_keep_a_token_holder_out() {
     }
     eprintln!("{tries} tries got in past {connections} slow connections");
     assert!(vm.stderr().contains("dropped: bad handshake"));
+}
+
+/// A client facing a VM that answers `Info` with a forged object gets a typed error naming what
+/// is wrong, never a panic and never a half-read description.
+#[test]
+fn a_forged_info_answer_is_a_clear_error() {
+    for (answer, says) in [
+        ("{\"state\":\"running\"}", "missing field"),
+        ("not json", "info that is not JSON"),
+        (
+            "{\"addr\":\"a\",\"held\":false,\"now_ms\":0,\"pid\":1,\"program\":\"p\",\
+             \"restores\":0,\"started_ms\":0,\"state\":\"restores\",\"uptime_ms\":0}",
+            "unknown state `restores`",
+        ),
+    ] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let forger = thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            assert!(matches!(
+                Request::read(&mut stream, MAX_FRAME).unwrap(),
+                Request::Hello { .. }
+            ));
+            Response::Ok.write(&mut stream).unwrap();
+            assert_eq!(
+                Request::read(&mut stream, MAX_FRAME).unwrap(),
+                Request::Info
+            );
+            Response::Info(answer.into()).write(&mut stream).unwrap();
+        });
+        let mut client = Client::connect(&addr.to_string(), &[0; 32]).unwrap();
+        let error = client.info().unwrap_err();
+        let not_json = says == "info that is not JSON";
+        assert!(
+            matches!(&error, ClientError::BadInfo { source, .. }
+                if matches!(source, InfoError::NotJson(_)) == not_json),
+            "{answer}: {error:?}"
+        );
+        assert!(error.to_string().contains(says), "{answer}: {error}");
+        assert!(
+            error
+                .to_string()
+                .starts_with(&format!("unexpected answer from {addr}: "))
+        );
+        forger.join().unwrap();
+    }
 }
