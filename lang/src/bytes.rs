@@ -76,15 +76,6 @@ pub(crate) fn check_signature(bytes: &[u8], signature: &[u8; 8]) -> Signature {
     }
 }
 
-/// A big-endian `u32` from the first four bytes (zero-padded if fewer).
-pub(crate) fn be_u32(bytes: &[u8]) -> u32 {
-    let mut buf = [0; 4];
-    for (slot, byte) in buf.iter_mut().zip(bytes) {
-        *slot = *byte;
-    }
-    u32::from_be_bytes(buf)
-}
-
 /// A `u32` as a `usize` (saturating on targets narrower than 32 bits).
 pub(crate) fn to_usize(value: u32) -> usize {
     usize::try_from(value).unwrap_or(usize::MAX)
