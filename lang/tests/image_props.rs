@@ -153,6 +153,34 @@ proptest! {
     }
 
     #[test]
+    fn the_oldest_reader_decides_who_loads_an_image(
+        image in image(),
+        version in 2..12u16,
+        min_reader in 0..14u16,
+    ) {
+        // Version 2's layout under any later version and any oldest reader.
+        let mut bytes = image.encode();
+        bytes[8..10].copy_from_slice(&version.to_be_bytes());
+        bytes[12..14].copy_from_slice(&min_reader.to_be_bytes());
+        let decoded = Image::decode_file(&resealed(bytes));
+        if min_reader < 2 || min_reader > version {
+            prop_assert_eq!(
+                decoded,
+                Err(ImageError::Container(ContainerError::BadMinReader { version, min_reader }))
+            );
+        } else if min_reader > 2 {
+            prop_assert_eq!(
+                decoded,
+                Err(ImageError::Container(ContainerError::NeedsNewerReader { version, min_reader }))
+            );
+        } else {
+            let (decoded, provenance) = decoded.unwrap();
+            prop_assert_eq!(decoded, image);
+            prop_assert_eq!((provenance.version, provenance.min_reader), (version, 2));
+        }
+    }
+
+    #[test]
     fn version_1_truncations_are_refused(image in image(), cut in any::<prop::sample::Index>()) {
         let bytes = encode_v1(&image);
         let len = cut.index(bytes.len());
