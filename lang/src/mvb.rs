@@ -18,6 +18,8 @@
 //! **Invariant:** decoding never panics and never allocates more than the input's own size: every
 //! declared length is checked against the bytes actually present before it is used.
 
+#![deny(clippy::indexing_slicing)]
+
 use crate::bytes::to_usize;
 use crate::container::{self, ContainerError, Format};
 use crate::isa::{Instr, InstrDecodeError, JumpTarget, Opcode};
@@ -385,14 +387,14 @@ fn decode_code(code: &[u8], start: usize, declared: u32) -> Result<Vec<Instr>, L
     // The declared count is at most MAX_INSTRUCTIONS, and every instruction takes at least one
     // byte, so this never reserves more than the bytes that are really there.
     let mut instrs = Vec::with_capacity(to_usize(declared).min(code.len()));
-    let mut pos = 0;
-    while pos < code.len() {
+    let mut rest = code;
+    while let Some(&first) = rest.first() {
         let index = instrs.len();
-        let offset = start + pos;
-        match Instr::decode(&code[pos..]) {
+        let offset = start + (code.len() - rest.len());
+        match Instr::decode(rest) {
             Ok((instr, width)) => {
                 instrs.push(instr);
-                pos += width;
+                rest = rest.get(width..).unwrap_or_default();
             }
             Err(InstrDecodeError::UnknownOpcode(byte)) => {
                 return Err(LoadError::UnknownOpcode {
@@ -414,7 +416,7 @@ fn decode_code(code: &[u8], start: usize, declared: u32) -> Result<Vec<Instr>, L
                 // Neither can happen for a non-empty slice of fixed-width operands; reporting the
                 // byte keeps decoding total rather than trusting that.
                 return Err(LoadError::UnknownOpcode {
-                    byte: code[pos],
+                    byte: first,
                     offset,
                     index,
                 });
@@ -436,6 +438,8 @@ fn saturating_u32(value: usize) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::indexing_slicing)]
+
     use super::*;
     use crate::strategies::{resealed, seed_program as seed};
 
