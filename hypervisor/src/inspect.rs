@@ -165,3 +165,60 @@ pub fn to_text(path: &Path, file: &ImageFile, program: Option<&Program>) -> Stri
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use mova_lang::image::{PRODUCER, Skipped};
+
+    #[test]
+    fn the_format_lines_say_version_reader_producer_and_what_was_skipped() {
+        let newer = Provenance {
+            version: 3,
+            min_reader: 2,
+            producer: Some("mova 0.2.0".into()),
+            skipped: vec![Skipped {
+                header: 0x8ABC,
+                offset: 74,
+                len: 15,
+            }],
+        };
+        assert_eq!(
+            format_text(&newer),
+            "format   version 3 (readers of version 2 and newer can load it)\n\
+             producer mova 0.2.0\n\
+             skipped  optional segment 0x8ABC at byte 74 (15 bytes), which this Mova does not know\n"
+        );
+        assert_eq!(
+            format_json(&newer),
+            json!({
+                "version": 3,
+                "min_reader": 2,
+                "producer": "mova 0.2.0",
+                "skipped": [{"header": "0x8ABC", "offset": 74, "length": 15}],
+            })
+        );
+        let image = Image::new(
+            &Program::new(vec![mova_lang::Instr::Put(1)]).unwrap(),
+            0,
+            Vec::new(),
+            None,
+            false,
+        )
+        .unwrap();
+        let (_, ours) = Image::decode_file(&image.encode()).unwrap();
+        assert_eq!(
+            format_text(&ours),
+            format!(
+                "format   version 2 (readers of version 2 and newer can load it)\nproducer {PRODUCER}\n"
+            )
+        );
+        let unsigned = Provenance {
+            producer: None,
+            ..ours
+        };
+        assert!(format_text(&unsigned).ends_with("producer not recorded\n"));
+    }
+}
