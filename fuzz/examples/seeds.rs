@@ -1,7 +1,7 @@
 //! Writes the seed corpus of every fuzz target: `cargo run --example seeds -- CORPUS_DIR`
-//! (`fuzz/run.sh` does it) makes `CORPUS_DIR/<target>/<name>` from the examples in `examples/`
-//! and the fixtures of [`mova_fuzz::seeds`]. Files already there are kept, so a corpus grown by
-//! earlier runs stays.
+//! (`fuzz/run.sh` does it) makes `CORPUS_DIR/<target>/<name>` from the examples in `examples/`,
+//! the fixtures of [`mova_fuzz::seeds`] and the version 1 files of `compat/v1/`. Files already
+//! there are kept, so a corpus grown by earlier runs stays.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -23,7 +23,20 @@ fn main() {
         }
     }
     sources.sort();
-    let seeds = mova_fuzz::seeds(&sources);
+    let mut seeds = mova_fuzz::seeds(&sources);
+    // The version 1 compatibility corpus: images and programs as the version 1 binaries wrote
+    // them, which every later reader loads.
+    let compat = concat!(env!("CARGO_MANIFEST_DIR"), "/../compat/v1");
+    for entry in fs::read_dir(compat).unwrap() {
+        let path = entry.unwrap().path();
+        let target = match path.extension().and_then(|ext| ext.to_str()) {
+            Some("mvs") => "mvs_decode_check",
+            Some("mvb") => "mvb_load",
+            _ => continue,
+        };
+        let name = format!("v1-{}", path.file_name().unwrap().to_string_lossy());
+        seeds.push((target, name, fs::read(&path).unwrap()));
+    }
     for (target, name, bytes) in &seeds {
         let dir = Path::new(&out).join(target);
         fs::create_dir_all(&dir).unwrap();

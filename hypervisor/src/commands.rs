@@ -435,7 +435,8 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
             program,
             json,
         } => {
-            let (image, size) = inspect::read(&file)?;
+            let inspected = inspect::read(&file)?;
+            let image = &inspected.image;
             let program = match program {
                 Some(path) => Some(mova_compiler::driver::load_program(
                     &path,
@@ -451,9 +452,9 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
                 })?;
             }
             Ok(if json {
-                format!("{}\n", inspect::to_json(&image, size, program.as_ref()))
+                format!("{}\n", inspect::to_json(&inspected, program.as_ref()))
             } else {
-                inspect::to_text(&file, &image, size, program.as_ref())
+                inspect::to_text(&file, &inspected, program.as_ref())
             })
         }
     }
@@ -477,7 +478,7 @@ fn source(from: &str) -> Result<Source, HvError> {
     let is_vm = from.parse::<u32>().is_ok_and(|pid| record(pid).is_ok());
     let path = Path::new(from);
     if !is_vm && path.exists() {
-        let (image, _) = inspect::read(path)?;
+        let image = inspect::read(path)?.image;
         return Ok(Source::Image {
             label: path.display().to_string(),
             image: image.encode(),

@@ -1,19 +1,67 @@
 //! `movahv inspect`: a saved state image, for people and for tools.
 
 use crate::HvError;
-use mova_lang::image::{Image, MAX_IMAGE_LEN, hash_hex};
+use mova_lang::image::{Image, MAX_IMAGE_LEN, Provenance, hash_hex};
 use mova_lang::mvb::Program;
 use serde_json::{Value, json};
 use std::path::Path;
 
+/// An image file, decoded: its state, what it says about itself, and its size in bytes.
+#[derive(Debug)]
+pub struct ImageFile {
+    pub image: Image,
+    pub provenance: Provenance,
+    pub size: usize,
+}
+
 /// Reads and decodes an image file.
-pub fn read(path: &Path) -> Result<(Image, usize), HvError> {
+pub fn read(path: &Path) -> Result<ImageFile, HvError> {
     let bytes = mova_compiler::driver::read_limited(path, MAX_IMAGE_LEN)?;
-    let image = Image::decode(&bytes).map_err(|source| HvError::Image {
+    let (image, provenance) = Image::decode_file(&bytes).map_err(|source| HvError::Image {
         path: path.to_owned(),
         source,
     })?;
-    Ok((image, bytes.len()))
+    Ok(ImageFile {
+        image,
+        provenance,
+        size: bytes.len(),
+    })
+}
+
+/// The format version, the oldest reader version, the producer and what was skipped, as JSON.
+fn format_json(provenance: &Provenance) -> Value {
+    json!({
+        "version": provenance.version,
+        "min_reader": provenance.min_reader,
+        "producer": provenance.producer,
+        "skipped": provenance.skipped.iter().map(|skipped| json!({
+            "header": format!("0x{:04X}", skipped.header),
+            "offset": skipped.offset,
+            "length": skipped.len,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The lines of the text view that say what the file says about itself.
+fn format_text(provenance: &Provenance) -> String {
+    let mut out = format!(
+        "format   version {} (readers of version {} and newer can load it)\n",
+        provenance.version, provenance.min_reader
+    );
+    match &provenance.producer {
+        Some(producer) => out.push_str(&format!("producer {producer}\n")),
+        None if provenance.version < 2 => {
+            out.push_str("producer not recorded (version 1 images do not record it)\n");
+        }
+        None => out.push_str("producer not recorded\n"),
+    }
+    for skipped in &provenance.skipped {
+        out.push_str(&format!(
+            "skipped  optional segment 0x{:04X} at byte {} ({} bytes), which this Mova does not know\n",
+            skipped.header, skipped.offset, skipped.len
+        ));
+    }
+    out
 }
 
 /// Where the image's IP is: the instruction there and, with a source map, the source line.
@@ -51,10 +99,12 @@ fn location(image: &Image, program: Option<&Program>) -> Value {
 }
 
 /// The image as JSON; `program` supplies the code when the image does not carry it.
-pub fn to_json(image: &Image, size: usize, program: Option<&Program>) -> Value {
+pub fn to_json(file: &ImageFile, program: Option<&Program>) -> Value {
+    let image = &file.image;
     let program = image.program().or(program);
     json!({
-        "size": size,
+        "size": file.size,
+        "format": format_json(&file.provenance),
         "program_hash": hash_hex(&image.program_hash),
         "program_embedded": image.program().is_some(),
         "at": location(image, program),
@@ -64,9 +114,11 @@ pub fn to_json(image: &Image, size: usize, program: Option<&Program>) -> Value {
 }
 
 /// The image for people.
-pub fn to_text(path: &Path, image: &Image, size: usize, program: Option<&Program>) -> String {
+pub fn to_text(path: &Path, file: &ImageFile, program: Option<&Program>) -> String {
+    let image = &file.image;
     let program_ref = image.program().or(program);
-    let mut out = format!("image    {} ({size} bytes)\n", path.display());
+    let mut out = format!("image    {} ({} bytes)\n", path.display(), file.size);
+    out.push_str(&format_text(&file.provenance));
     out.push_str(&format!(
         "program  sha256 {} ({})\n",
         hash_hex(&image.program_hash),
@@ -112,4 +164,61 @@ pub fn to_text(path: &Path, image: &Image, size: usize, program: Option<&Program
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use mova_lang::image::{PRODUCER, Skipped};
+
+    #[test]
+    fn the_format_lines_say_version_reader_producer_and_what_was_skipped() {
+        let newer = Provenance {
+            version: 3,
+            min_reader: 2,
+            producer: Some("mova 0.2.0".into()),
+            skipped: vec![Skipped {
+                header: 0x8ABC,
+                offset: 74,
+                len: 15,
+            }],
+        };
+        assert_eq!(
+            format_text(&newer),
+            "format   version 3 (readers of version 2 and newer can load it)\n\
+             producer mova 0.2.0\n\
+             skipped  optional segment 0x8ABC at byte 74 (15 bytes), which this Mova does not know\n"
+        );
+        assert_eq!(
+            format_json(&newer),
+            json!({
+                "version": 3,
+                "min_reader": 2,
+                "producer": "mova 0.2.0",
+                "skipped": [{"header": "0x8ABC", "offset": 74, "length": 15}],
+            })
+        );
+        let image = Image::new(
+            &Program::new(vec![mova_lang::Instr::Put(1)]).unwrap(),
+            0,
+            Vec::new(),
+            None,
+            false,
+        )
+        .unwrap();
+        let (_, ours) = Image::decode_file(&image.encode()).unwrap();
+        assert_eq!(
+            format_text(&ours),
+            format!(
+                "format   version 2 (readers of version 2 and newer can load it)\nproducer {PRODUCER}\n"
+            )
+        );
+        let unsigned = Provenance {
+            producer: None,
+            ..ours
+        };
+        assert!(format_text(&unsigned).ends_with("producer not recorded\n"));
+    }
 }

@@ -2,6 +2,8 @@
 //! never reads past the end, and the signature check that tells a short file, a text-mode-damaged
 //! one and a foreign one apart.
 
+#![deny(clippy::indexing_slicing)]
+
 /// A slice the input is too short for: bytes `start..end` were needed, the input has `len`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Short {
@@ -64,25 +66,18 @@ pub(crate) enum Signature {
 /// Checks `bytes` against an eight-byte signature in the PNG style (`\x89` + three letters +
 /// `\r\n\x1a\n`).
 pub(crate) fn check_signature(bytes: &[u8], signature: &[u8; 8]) -> Signature {
-    let head = &bytes[..bytes.len().min(signature.len())];
+    let head = bytes.get(..signature.len()).unwrap_or(bytes);
+    // `\x89` and the three letters, before the line-ending bytes.
+    let [b0, b1, b2, b3, ..] = *signature;
     if head == signature {
         Signature::Valid
     } else if signature.starts_with(head) {
         Signature::Truncated
-    } else if bytes.starts_with(&signature[..4]) {
+    } else if bytes.starts_with(&[b0, b1, b2, b3]) {
         Signature::TextMode
     } else {
         Signature::Foreign
     }
-}
-
-/// A big-endian `u32` from the first four bytes (zero-padded if fewer).
-pub(crate) fn be_u32(bytes: &[u8]) -> u32 {
-    let mut buf = [0; 4];
-    for (slot, byte) in buf.iter_mut().zip(bytes) {
-        *slot = *byte;
-    }
-    u32::from_be_bytes(buf)
 }
 
 /// A `u32` as a `usize` (saturating on targets narrower than 32 bits).

@@ -1,33 +1,42 @@
 //! The `.mvs` state image: a paused program's IP and operand stack, the hash of the program they
-//! belong to, optionally the program itself and the remainder of an interrupted sleep.
+//! belong to, optionally the program itself and the remainder of an interrupted sleep, and the
+//! Mova version that wrote it.
 //!
-//! Layout (all integers big-endian; `docs/formats.md` is the byte-by-byte reference):
+//! Layout of version 2 (all integers big-endian; `docs/formats.md` is the byte-by-byte reference,
+//! and describes version 1 beside it):
 //!
 //! ```text
 //! offset  size  field
 //!      0     8  signature 89 4D 56 53 0D 0A 1A 0A ("\x89MVS\r\n\x1a\n")
-//!      8     2  format version (1)
+//!      8     2  format version (2)
 //!     10     2  flags (must be 0)
-//!     12     …  segments, each a u16 header and its fields:
+//!     12     2  oldest reader version that can load the image (2)
+//!     14     …  segments: the seed's two keep their own layout, every other one is
+//!               a u16 header (bit 15 set: optional), a u32 length and that many bytes
 //!                 0x101E IP            u32 instruction index                      required
 //!                 0x3ACC stack         u16 count, u32 element size (8), i64s      required
 //!                 0x5048 program hash  32 bytes, SHA-256 of the instructions      required
-//!                 0x5052 program       u32 length, a complete `.mvb` file         optional
-//!                 0x534C sleep         u64 milliseconds left                      optional
+//!                 0x5052 program       a complete `.mvb` file                     if embedded
+//!                 0x534C sleep         u64 milliseconds left                      if sleeping
+//!                 0xD056 producer      UTF-8, the Mova that wrote the image       optional
 //!                 0x454E end           u32 CRC-32 (IEEE) of every byte before it  required, last
 //! ```
 //!
 //! The IP and stack segments keep the seed design's layout exactly. The writer emits the segments
-//! in the order above; the reader takes the others in any order, each at most once, before the end
-//! segment.
+//! in the order of [`SEGMENTS`]; the reader takes the others in any order, each at most once,
+//! before the end segment, and skips an optional segment it does not know.
 //!
 //! **Invariant:** decoding never panics and never allocates more than the input's own size: every
 //! declared length is checked against the bytes actually present before it is used.
 
-use crate::bytes::{self, Cursor, Short, Signature, be_u32, to_usize};
+#![deny(clippy::indexing_slicing)]
+
+use crate::bytes::to_usize;
+use crate::container::{self, ContainerError, Format};
 use crate::isa::{Instr, STACK_LIMIT};
 use crate::mvb::{
-    CHECKSUM_LEN, HEADER_LEN, Hex, LoadError, MAX_FILE_LEN, Program, SECTION_HEADER_LEN,
+    CHECKSUM_LEN, HEADER_LEN, LoadError, MAX_FILE_LEN, Program, SECTION_HEADER_LEN,
+    SECTION_OPTIONAL,
 };
 use crate::verify::Heights;
 use sha2::{Digest, Sha256};
@@ -39,11 +48,31 @@ use std::fmt;
 /// `\r\n`, `\x1a` and `\n` bytes catch text-mode conversions of line endings.
 pub const IMAGE_SIGNATURE: [u8; 8] = *b"\x89MVS\r\n\x1a\n";
 
-/// The image format version this build writes and reads.
-pub const IMAGE_VERSION: u16 = 1;
+/// The image format version this build writes, and the newest it reads. It reads every version
+/// from 1 on, and a newer one whose oldest reader version is at most this.
+pub const IMAGE_VERSION: u16 = 2;
 
-/// The length of the fixed header (signature, version and flags).
-pub const IMAGE_HEADER_LEN: usize = 12;
+/// The oldest reader version that can load the images this build writes: a reader of format
+/// version 1 knows no segment lengths, so it cannot.
+pub const IMAGE_MIN_READER: u16 = 2;
+
+/// The length of the fixed header of the images this build writes (signature, version, flags
+/// and oldest reader version). Version 1's header, without the oldest reader, is 12 bytes.
+pub const IMAGE_HEADER_LEN: usize = 14;
+
+/// How `.mvs` images are identified and how their errors name things; see [`crate::container`].
+pub const IMAGE_FORMAT: Format = Format {
+    signature: IMAGE_SIGNATURE,
+    what: "Mova state image",
+    noun: "image",
+    version_field: "image format version",
+    flags_field: "image flags",
+    end: "the end segment",
+    max_len: MAX_IMAGE_LEN,
+    oldest: 1,
+    newest: IMAGE_VERSION,
+    min_reader_since: Some(2),
+};
 
 /// The header of the IP segment (from the seed design).
 pub const IP_SEGMENT: u16 = 0x101E;
@@ -55,8 +84,21 @@ pub const PROGRAM_HASH_SEGMENT: u16 = 0x5048;
 pub const PROGRAM_SEGMENT: u16 = 0x5052;
 /// The header of the sleep remainder segment.
 pub const SLEEP_SEGMENT: u16 = 0x534C;
+/// The header of the producer segment (version 2 on): `PV`, with the optional bit.
+pub const PRODUCER_SEGMENT: u16 = 0xD056;
 /// The header of the end segment, which carries the checksum.
 pub const END_SEGMENT: u16 = 0x454E;
+
+/// Segment headers with this bit set are optional: a reader that does not know the segment skips
+/// it; one without it is required, and a reader that does not know it refuses the image. The
+/// rule of `.mvb` sections ([`SECTION_OPTIONAL`]); the seed's two segments are outside it.
+pub const SEGMENT_OPTIONAL: u16 = SECTION_OPTIONAL;
+
+/// What the images this build writes say in their producer segment.
+pub const PRODUCER: &str = concat!("mova ", env!("CARGO_PKG_VERSION"));
+
+/// The longest producer text a reader accepts, in bytes.
+pub const MAX_PRODUCER_LEN: usize = 255;
 
 /// The size in bytes of one stack value in the stack segment (values are `i64`).
 pub const STACK_ELEMENT_LEN: u32 = 8;
@@ -119,7 +161,37 @@ pub struct Image {
     pub sleep_left_ms: Option<u64>,
 }
 
-/// A segment of an image, as errors name it.
+/// What an image file says about itself, beside the state it holds: which format version wrote
+/// it, which readers can load it, who wrote it and what this build skipped. It describes the
+/// bytes, not the state, so [`Image`] does not keep it: an image re-encoded is written in this
+/// build's version, by this build.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Provenance {
+    /// The format version that wrote the image.
+    pub version: u16,
+    /// The oldest reader version that can load it (a version 1 image, which does not say: 1).
+    pub min_reader: u16,
+    /// The producer segment's text (`mova 0.1.0`), if the image has one; version 1 has none.
+    pub producer: Option<String>,
+    /// The optional segments this build does not know, which it skipped.
+    pub skipped: Vec<Skipped>,
+}
+
+/// An optional segment a reader skipped because it does not know it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    /// Its header.
+    pub header: u16,
+    /// Where it starts.
+    pub offset: usize,
+    /// The length of its payload.
+    pub len: usize,
+}
+
+/// A segment this build knows, as the table and errors name it.
+///
+/// The variants are in the order of [`SEGMENTS`], whose rows a variant finds by its position;
+/// [`Segment::End`] stays last.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Segment {
     /// The IP segment ([`IP_SEGMENT`]).
@@ -132,90 +204,173 @@ pub enum Segment {
     Program,
     /// The sleep remainder segment ([`SLEEP_SEGMENT`]).
     Sleep,
+    /// The producer segment ([`PRODUCER_SEGMENT`]).
+    Producer,
     /// The end segment ([`END_SEGMENT`]).
     End,
 }
 
-impl Segment {
-    /// Every segment, in the order the writer emits them.
-    pub const ALL: [Segment; 6] = [
-        Segment::Ip,
-        Segment::Stack,
-        Segment::ProgramHash,
-        Segment::Program,
-        Segment::Sleep,
-        Segment::End,
-    ];
+/// How a segment's fields are laid out after its u16 header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// The seed's IP segment: a u32 and no length, in every version.
+    SeedIp,
+    /// The seed's stack segment: a u16 count, a u32 element size and count × element size bytes,
+    /// and no length, in every version.
+    SeedStack,
+    /// From version 2, a u32 length and that many bytes, which must be `fixed` when it is
+    /// `Some`. In version 1 there was no length: the fields were `fixed` bytes, or for `None` a
+    /// u32 length and that many bytes (the same bytes as version 2's).
+    Framed {
+        /// The payload's length, if it has only one.
+        fixed: Option<usize>,
+    },
+}
 
-    /// The segment's u16 header.
-    pub const fn header(self) -> u16 {
-        match self {
-            Segment::Ip => IP_SEGMENT,
-            Segment::Stack => STACK_SEGMENT,
-            Segment::ProgramHash => PROGRAM_HASH_SEGMENT,
-            Segment::Program => PROGRAM_SEGMENT,
-            Segment::Sleep => SLEEP_SEGMENT,
-            Segment::End => END_SEGMENT,
+/// One row of the segment table: everything the reader and writer know about a segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// The segment.
+    pub segment: Segment,
+    /// Its u16 header; for the framed ones, bit 15 ([`SEGMENT_OPTIONAL`]) says whether a reader
+    /// that does not know it may skip it.
+    pub header: u16,
+    /// Its name in messages.
+    pub name: &'static str,
+    /// Whether every image has it.
+    pub required: bool,
+    /// How its fields are laid out.
+    pub layout: Layout,
+    /// The first format version that has it.
+    pub since: u16,
+}
+
+/// Every segment this build knows, in the order the writer emits them. Adding a segment is a row
+/// here, a variant of [`Segment`], and the code that encodes and decodes its payload.
+pub const SEGMENTS: [SegmentInfo; 7] = [
+    SegmentInfo {
+        segment: Segment::Ip,
+        header: IP_SEGMENT,
+        name: "IP segment",
+        required: true,
+        layout: Layout::SeedIp,
+        since: 1,
+    },
+    SegmentInfo {
+        segment: Segment::Stack,
+        header: STACK_SEGMENT,
+        name: "stack segment",
+        required: true,
+        layout: Layout::SeedStack,
+        since: 1,
+    },
+    SegmentInfo {
+        segment: Segment::ProgramHash,
+        header: PROGRAM_HASH_SEGMENT,
+        name: "program hash segment",
+        required: true,
+        layout: Layout::Framed { fixed: Some(32) },
+        since: 1,
+    },
+    SegmentInfo {
+        segment: Segment::Program,
+        header: PROGRAM_SEGMENT,
+        name: "program segment",
+        required: false,
+        layout: Layout::Framed { fixed: None },
+        since: 1,
+    },
+    SegmentInfo {
+        segment: Segment::Sleep,
+        header: SLEEP_SEGMENT,
+        name: "sleep segment",
+        required: false,
+        layout: Layout::Framed { fixed: Some(8) },
+        since: 1,
+    },
+    SegmentInfo {
+        segment: Segment::Producer,
+        header: PRODUCER_SEGMENT,
+        name: "producer segment",
+        required: false,
+        layout: Layout::Framed { fixed: None },
+        since: 2,
+    },
+    SegmentInfo {
+        segment: Segment::End,
+        header: END_SEGMENT,
+        name: "end segment",
+        required: true,
+        layout: Layout::Framed { fixed: Some(4) },
+        since: 1,
+    },
+];
+
+// The rows are in the order of the variants and end with the end segment, so that a variant's
+// position is its row; checked when the crate is compiled.
+const _: () = {
+    let mut rows: &[SegmentInfo] = &SEGMENTS;
+    let mut index = 0;
+    while let [row, rest @ ..] = rows {
+        assert!(
+            row.segment as usize == index,
+            "SEGMENTS is in the order of Segment"
+        );
+        rows = rest;
+        index += 1;
+    }
+    assert!(
+        index == Segment::End as usize + 1,
+        "Segment::End is the last row"
+    );
+};
+
+impl Segment {
+    /// The segment's row of [`SEGMENTS`].
+    pub fn info(self) -> &'static SegmentInfo {
+        match SEGMENTS.get(self as usize) {
+            Some(info) => info,
+            None => unreachable!("SEGMENTS has a row for every segment, in order"),
         }
     }
 
-    /// The segment with this header, if there is one.
-    pub const fn from_header(header: u16) -> Option<Segment> {
-        match header {
-            IP_SEGMENT => Some(Segment::Ip),
-            STACK_SEGMENT => Some(Segment::Stack),
-            PROGRAM_HASH_SEGMENT => Some(Segment::ProgramHash),
-            PROGRAM_SEGMENT => Some(Segment::Program),
-            SLEEP_SEGMENT => Some(Segment::Sleep),
-            END_SEGMENT => Some(Segment::End),
-            _ => None,
-        }
+    /// The segment's u16 header.
+    pub fn header(self) -> u16 {
+        self.info().header
+    }
+
+    /// The segment with this header, if this build knows one.
+    pub fn from_header(header: u16) -> Option<Segment> {
+        SEGMENTS
+            .iter()
+            .find(|info| info.header == header)
+            .map(|info| info.segment)
     }
 
     /// Whether every image must have this segment.
-    pub const fn is_required(self) -> bool {
-        match self {
-            Segment::Ip | Segment::Stack | Segment::ProgramHash | Segment::End => true,
-            Segment::Program | Segment::Sleep => false,
-        }
-    }
-
-    /// The segment's position in [`Segment::ALL`].
-    const fn index(self) -> usize {
-        match self {
-            Segment::Ip => 0,
-            Segment::Stack => 1,
-            Segment::ProgramHash => 2,
-            Segment::Program => 3,
-            Segment::Sleep => 4,
-            Segment::End => 5,
-        }
+    pub fn is_required(self) -> bool {
+        self.info().required
     }
 }
 
 impl fmt::Display for Segment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Segment::Ip => "IP segment",
-            Segment::Stack => "stack segment",
-            Segment::ProgramHash => "program hash segment",
-            Segment::Program => "program segment",
-            Segment::Sleep => "sleep segment",
-            Segment::End => "end segment",
-        })
+        f.write_str(self.info().name)
     }
 }
 
 /// A part of an image, as truncation errors name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Part {
-    /// The fixed header: signature, version and flags.
+    /// The fixed header: signature, version, flags and (from version 2) the oldest reader.
     Header,
     /// The u16 header that starts a segment (an image that ends between segments lacks its end
     /// segment).
     SegmentHeader,
     /// The fields of a segment.
     Segment(Segment),
+    /// The length or payload of a segment this build does not know, by its header.
+    Unknown(u16),
 }
 
 impl fmt::Display for Part {
@@ -224,6 +379,7 @@ impl fmt::Display for Part {
             Part::Header => f.write_str("header"),
             Part::SegmentHeader => f.write_str("segment header"),
             Part::Segment(segment) => segment.fmt(f),
+            Part::Unknown(header) => write!(f, "segment 0x{header:04X}"),
         }
     }
 }
@@ -245,58 +401,15 @@ impl fmt::Display for InstrAt {
 /// names what is wrong and where.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ImageError {
-    /// The bytes do not start with [`IMAGE_SIGNATURE`].
-    #[error(
-        "not a Mova state image: it starts with {found} instead of the signature {}",
-        Hex(IMAGE_SIGNATURE.to_vec())
-    )]
-    BadSignature {
-        /// The first bytes of the file.
-        found: Hex,
-    },
+    /// The signature, size, version, oldest reader, flags, a truncation, trailing bytes or the
+    /// checksum: what every container format checks ([`crate::container`]).
+    #[error("{}", .0.display(&IMAGE_FORMAT))]
+    Container(ContainerError<Part>),
     /// The bytes are a `.mvb` program, not an image.
     #[error("this is a Mova bytecode file (.mvb), not a state image (.mvs)")]
     NotAnImage,
-    /// The signature's line-ending bytes were rewritten, as a text-mode transfer does.
-    #[error(
-        "corrupted signature: its line-ending bytes were changed (was the image transferred in text mode?)"
-    )]
-    TextModeCorruption,
-    /// The image is written in a format version this build does not read.
-    #[error(
-        "unsupported image format version {found} at byte 8 (this Mova reads version {IMAGE_VERSION})"
-    )]
-    UnsupportedVersion {
-        /// The version in the image.
-        found: u16,
-    },
-    /// The header sets flags this build does not know.
-    #[error(
-        "unsupported image flags 0x{flags:04X} at byte 10 (no flags are defined in version {IMAGE_VERSION})"
-    )]
-    UnsupportedFlags {
-        /// The flags in the image.
-        flags: u16,
-    },
-    /// The image is larger than [`MAX_IMAGE_LEN`].
-    #[error("the image is {len} bytes long, at most {MAX_IMAGE_LEN} are allowed")]
-    ImageTooLarge {
-        /// The image's length.
-        len: usize,
-    },
-    /// The image ends inside a part it declares.
-    #[error("truncated {part}: it needs bytes {start}..{end}, but the image ends at byte {len}")]
-    Truncated {
-        /// The part that is cut short.
-        part: Part,
-        /// Where the missing bytes start.
-        start: usize,
-        /// Where they should end.
-        end: usize,
-        /// The image's length.
-        len: usize,
-    },
-    /// A segment header is not one this build knows.
+    /// A version 1 image has a segment header this build does not know (version 1 segments have
+    /// no length, so it cannot be skipped).
     #[error("unknown segment 0x{header:04X} at byte {offset}")]
     UnknownSegment {
         /// The header.
@@ -304,23 +417,35 @@ pub enum ImageError {
         /// Where the segment starts.
         offset: usize,
     },
-    /// The image goes on after its end segment.
-    #[error("{extra} unexpected bytes after the end segment, from byte {start}")]
-    TrailingBytes {
-        /// Where the unexpected bytes start.
-        start: usize,
-        /// How many there are.
-        extra: usize,
-    },
-    /// The checksum does not match the contents.
+    /// The image has a required segment this build does not know.
     #[error(
-        "checksum mismatch: the image records 0x{stored:08X} but its contents sum to 0x{computed:08X} (the image is corrupt)"
+        "this image needs a newer Mova: it has required segment 0x{header:04X} (at byte {offset})"
     )]
-    ChecksumMismatch {
-        /// The checksum stored in the end segment.
-        stored: u32,
-        /// The checksum of the contents.
-        computed: u32,
+    RequiredSegment {
+        /// The header.
+        header: u16,
+        /// Where the segment starts.
+        offset: usize,
+    },
+    /// A segment's length is not the one its kind has.
+    #[error("the {segment} at byte {offset} is {found} bytes long, but a {segment} is {expected}")]
+    SegmentLength {
+        /// The segment.
+        segment: Segment,
+        /// Where it starts.
+        offset: usize,
+        /// The length it declares.
+        found: usize,
+        /// The length its kind has.
+        expected: usize,
+    },
+    /// The producer segment does not hold a line of text.
+    #[error(
+        "the producer segment at byte {offset} is not a line of text (at most {MAX_PRODUCER_LEN} bytes of UTF-8 without control characters)"
+    )]
+    InvalidProducer {
+        /// Where the segment starts.
+        offset: usize,
     },
     /// A segment occurs twice.
     #[error("duplicate {segment} at byte {second} (the first one is at byte {first})")]
@@ -616,8 +741,9 @@ impl Image {
         Ok(())
     }
 
-    /// Encodes the image as `.mvs` bytes: the segments IP, stack, program hash, then the program
-    /// and the sleep remainder if there are any, then the end segment.
+    /// Encodes the image as `.mvs` bytes of format version [`IMAGE_VERSION`]: the segments IP,
+    /// stack, program hash, then the program and the sleep remainder if there are any, the
+    /// producer ([`PRODUCER`]) and the end segment.
     ///
     /// An image made by [`Image::new`] or [`Image::decode`] always encodes to bytes that decode to
     /// it. Lengths beyond what the format can count (a stack of more than [`STACK_LIMIT`] values,
@@ -625,19 +751,18 @@ impl Image {
     /// decoder then refuses.
     pub fn encode(&self) -> Vec<u8> {
         let program = self.program.as_ref().map(Program::encode);
+        let framed = |payload: usize| 6 + payload;
         let len = IMAGE_HEADER_LEN
             + 6
             + 8
             + 8 * self.stack.len()
-            + 2
-            + 32
-            + program.as_ref().map_or(0, |bytes| 6 + bytes.len())
-            + self.sleep_left_ms.map_or(0, |_| 10)
-            + 6;
+            + framed(32)
+            + program.as_ref().map_or(0, |bytes| framed(bytes.len()))
+            + self.sleep_left_ms.map_or(0, |_| framed(8))
+            + framed(PRODUCER.len())
+            + framed(4);
         let mut out = Vec::with_capacity(len);
-        out.extend_from_slice(&IMAGE_SIGNATURE);
-        out.extend_from_slice(&IMAGE_VERSION.to_be_bytes());
-        out.extend_from_slice(&0u16.to_be_bytes());
+        container::write_header(&mut out, &IMAGE_FORMAT, IMAGE_VERSION, IMAGE_MIN_READER);
 
         out.extend_from_slice(&IP_SEGMENT.to_be_bytes());
         out.extend_from_slice(&self.ip.to_be_bytes());
@@ -650,99 +775,105 @@ impl Image {
             out.extend_from_slice(&value.to_be_bytes());
         }
 
-        out.extend_from_slice(&PROGRAM_HASH_SEGMENT.to_be_bytes());
-        out.extend_from_slice(&self.program_hash);
-
+        write_framed(&mut out, PROGRAM_HASH_SEGMENT, &self.program_hash);
         if let Some(bytes) = &program {
-            out.extend_from_slice(&PROGRAM_SEGMENT.to_be_bytes());
-            let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
-            out.extend_from_slice(&len.to_be_bytes());
-            out.extend_from_slice(bytes);
+            write_framed(&mut out, PROGRAM_SEGMENT, bytes);
         }
-
         if let Some(left) = self.sleep_left_ms {
-            out.extend_from_slice(&SLEEP_SEGMENT.to_be_bytes());
-            out.extend_from_slice(&left.to_be_bytes());
+            write_framed(&mut out, SLEEP_SEGMENT, &left.to_be_bytes());
         }
+        write_framed(&mut out, PRODUCER_SEGMENT, PRODUCER.as_bytes());
 
         out.extend_from_slice(&END_SEGMENT.to_be_bytes());
-        let checksum = crc32fast::hash(&out);
-        out.extend_from_slice(&checksum.to_be_bytes());
+        out.extend_from_slice(&4u32.to_be_bytes());
+        container::seal(&mut out);
         out
     }
 
-    /// Decodes and verifies `.mvs` bytes. Never panics; every failure is an [`ImageError`] naming
-    /// what is wrong and where.
-    ///
-    /// The checks run in this order: the signature, the image's size, version and flags; the
-    /// structure (every segment known and whole, the end segment last and nothing after it); the
-    /// checksum; then the meaning: no duplicate and no missing segment, the stack's element size,
-    /// the embedded program (it loads, its hash is the recorded one, and the state fits it, as
-    /// [`Image::check`] says). An image without a program is checked against one by
-    /// [`Image::check`].
+    /// Decodes and verifies `.mvs` bytes of any version this build reads. Never panics; every
+    /// failure is an [`ImageError`] naming what is wrong and where. [`Image::decode_file`] also
+    /// tells what the file says about itself.
     pub fn decode(bytes: &[u8]) -> Result<Image, ImageError> {
-        let len = bytes.len();
-        check_signature(bytes)?;
-        if len > MAX_IMAGE_LEN {
-            return Err(ImageError::ImageTooLarge { len });
+        Image::decode_file(bytes).map(|(image, _)| image)
+    }
+
+    /// Decodes and verifies `.mvs` bytes, and tells which version wrote them, which readers can
+    /// load them, who wrote them and which optional segments this build skipped.
+    ///
+    /// The checks run in this order: the signature, the image's size, version, oldest reader and
+    /// flags; the structure (every segment whole, the end segment last and nothing after it, and
+    /// in version 1 every segment known); the checksum; then the meaning: no unknown required
+    /// segment, no duplicate and no missing segment, each segment's length, the stack's element
+    /// size, the producer's text, the embedded program (it loads, its hash is the recorded one,
+    /// and the state fits it, as [`Image::check`] says). An image without a program is checked
+    /// against one by [`Image::check`].
+    pub fn decode_file(bytes: &[u8]) -> Result<(Image, Provenance), ImageError> {
+        if bytes.starts_with(&crate::mvb::SIGNATURE) {
+            return Err(ImageError::NotAnImage);
         }
-        let mut reader = Reader(Cursor::new(bytes, IMAGE_SIGNATURE.len()));
-        let header = reader.take(Part::Header, IMAGE_HEADER_LEN - IMAGE_SIGNATURE.len())?;
-        let version = u16::from_be_bytes([header[0], header[1]]);
-        if version != IMAGE_VERSION {
-            return Err(ImageError::UnsupportedVersion { found: version });
-        }
-        let flags = u16::from_be_bytes([header[2], header[3]]);
-        if flags != 0 {
-            return Err(ImageError::UnsupportedFlags { flags });
-        }
+        let (header, mut reader) = container::open(bytes, &IMAGE_FORMAT, Part::Header)?;
+        let layout = header.layout;
 
         // Walk the structure: where each segment is, without trusting what it says yet.
         let mut found = Found::default();
-        let (crc_at, stored) = loop {
+        loop {
             let offset = reader.pos();
-            let header = reader.take(Part::SegmentHeader, 2)?;
-            let header = u16::from_be_bytes([header[0], header[1]]);
-            let segment = Segment::from_header(header)
-                .ok_or(ImageError::UnknownSegment { header, offset })?;
-            let part = Part::Segment(segment);
-            let fields = match segment {
-                Segment::Ip => reader.take(part, 4)?,
-                Segment::Stack => {
-                    let fixed = reader.take(part, 6)?;
-                    let count = u64::from(u16::from_be_bytes([fixed[0], fixed[1]]));
-                    let element = u64::from(be_u32(&fixed[2..6]));
+            let header = reader.u16(Part::SegmentHeader)?;
+            let known = Segment::from_header(header)
+                .map(Segment::info)
+                .filter(|info| info.since <= layout);
+            let Some(info) = known else {
+                if layout < 2 {
+                    return Err(ImageError::UnknownSegment { header, offset });
+                }
+                let part = Part::Unknown(header);
+                let len = reader.u32(part)?;
+                reader.take(part, to_usize(len))?;
+                found.unknown(header, offset, to_usize(len));
+                continue;
+            };
+            let part = Part::Segment(info.segment);
+            if info.segment == Segment::End {
+                if layout >= 2 {
+                    // The checksum is where the length says, so a wrong length cannot wait for
+                    // the checksum to be verified.
+                    let len = to_usize(reader.u32(part)?);
+                    if len != CHECKSUM_LEN {
+                        return Err(ImageError::SegmentLength {
+                            segment: Segment::End,
+                            offset,
+                            found: len,
+                            expected: CHECKSUM_LEN,
+                        });
+                    }
+                }
+                container::check_end(bytes, reader.pos(), part)?;
+                break;
+            }
+            let fields = match (info.layout, layout) {
+                (Layout::SeedIp, _) => reader.take(part, 4)?,
+                (Layout::SeedStack, _) => {
+                    let count = u64::from(reader.u16(part)?);
+                    let element = u64::from(reader.u32(part)?);
                     // At most 65,535 × (2^32 - 1), which fits a u64.
                     let values = usize::try_from(count * element).unwrap_or(usize::MAX);
                     reader.take(part, values)?;
-                    &bytes[offset + 2..reader.pos()]
+                    bytes.get(offset + 2..reader.pos()).unwrap_or_default()
                 }
-                Segment::ProgramHash => reader.take(part, 32)?,
-                Segment::Program => {
-                    let program_len = be_u32(reader.take(part, 4)?);
-                    reader.take(part, to_usize(program_len))?;
-                    &bytes[offset + 2..reader.pos()]
-                }
-                Segment::Sleep => reader.take(part, 8)?,
-                Segment::End => {
-                    let crc_at = reader.pos();
-                    break (crc_at, be_u32(reader.take(part, 4)?));
+                // Version 1's fixed-size segments have no length field.
+                (Layout::Framed { fixed: Some(len) }, 1) => reader.take(part, len)?,
+                (Layout::Framed { .. }, _) => {
+                    let len = reader.u32(part)?;
+                    reader.take(part, to_usize(len))?
                 }
             };
-            found.record(segment, offset, fields);
-        };
-        if reader.pos() < len {
-            return Err(ImageError::TrailingBytes {
-                start: reader.pos(),
-                extra: len - reader.pos(),
-            });
-        }
-        let computed = crc32fast::hash(&bytes[..crc_at]);
-        if stored != computed {
-            return Err(ImageError::ChecksumMismatch { stored, computed });
+            found.record(info.segment, offset, fields);
         }
 
         // The bytes are as they were written: now read what they mean.
+        if let Some((header, offset)) = found.required_unknown {
+            return Err(ImageError::RequiredSegment { header, offset });
+        }
         if let Some((segment, first, second)) = found.duplicate {
             return Err(ImageError::DuplicateSegment {
                 segment,
@@ -750,40 +881,70 @@ impl Image {
                 second,
             });
         }
-        let required = |segment: Segment| {
-            found.slots[segment.index()].ok_or(ImageError::MissingSegment { segment })
-        };
-        let (_, ip) = required(Segment::Ip)?;
-        let (stack_at, stack) = required(Segment::Stack)?;
-        let (_, hash) = required(Segment::ProgramHash)?;
+        for info in SEGMENTS.iter().filter(|info| info.required) {
+            if info.segment != Segment::End && found.get(info.segment).is_none() {
+                return Err(ImageError::MissingSegment {
+                    segment: info.segment,
+                });
+            }
+        }
+        for &(segment, offset, fields) in &found.segments {
+            if let Layout::Framed {
+                fixed: Some(expected),
+            } = segment.info().layout
+                && fields.len() != expected
+            {
+                return Err(ImageError::SegmentLength {
+                    segment,
+                    offset,
+                    found: fields.len(),
+                    expected,
+                });
+            }
+        }
 
-        let ip = be_u32(ip);
-        let element = be_u32(&stack[2..6]);
+        let field = |segment| found.get(segment).map(|(_, fields)| fields);
+        let ip = field(Segment::Ip)
+            .and_then(|fields| fields.try_into().ok())
+            .map_or(0, u32::from_be_bytes);
+        let (stack_at, stack_fields) = found.get(Segment::Stack).unwrap_or_default();
+        let (element, values) = match stack_fields.split_first_chunk::<6>() {
+            Some(([_, _, fields @ ..], values)) => (u32::from_be_bytes(*fields), values),
+            None => (0, &[][..]),
+        };
         if element != STACK_ELEMENT_LEN {
             return Err(ImageError::ElementSize {
                 found: element,
                 offset: stack_at + 4,
             });
         }
-        // The walk took count × 8 bytes, so the capacity is backed by the input.
-        let values = &stack[6..];
-        let mut stack = Vec::with_capacity(values.len() / 8);
-        for value in values.chunks_exact(8) {
-            let mut buf = [0; 8];
-            buf.copy_from_slice(value);
-            stack.push(i64::from_be_bytes(buf));
-        }
-        let mut program_hash = [0; 32];
-        program_hash.copy_from_slice(hash);
-        let sleep_left_ms = found.slots[Segment::Sleep.index()].map(|(_, fields)| {
-            let mut buf = [0; 8];
-            buf.copy_from_slice(fields);
-            u64::from_be_bytes(buf)
-        });
-        let program = match found.slots[Segment::Program.index()] {
+        // The walk took count × 8 bytes, so the values are backed by the input.
+        let (values, _) = values.as_chunks::<8>();
+        let stack = values
+            .iter()
+            .map(|value| i64::from_be_bytes(*value))
+            .collect();
+        let program_hash: ProgramHash = field(Segment::ProgramHash)
+            .and_then(|fields| fields.try_into().ok())
+            .unwrap_or_default();
+        let sleep_left_ms = field(Segment::Sleep)
+            .and_then(|fields| fields.try_into().ok())
+            .map(u64::from_be_bytes);
+        let producer = match found.get(Segment::Producer) {
+            None => None,
+            Some((offset, fields)) => Some(
+                std::str::from_utf8(fields)
+                    .ok()
+                    .filter(|text| text.len() <= MAX_PRODUCER_LEN)
+                    .filter(|text| !text.chars().any(char::is_control))
+                    .ok_or(ImageError::InvalidProducer { offset })?
+                    .to_owned(),
+            ),
+        };
+        let program = match found.get(Segment::Program) {
             None => None,
             Some((offset, fields)) => {
-                let program = Program::decode(&fields[4..])
+                let program = Program::decode(fields)
                     .map_err(|source| ImageError::InvalidProgram { offset, source })?;
                 let embedded = self::program_hash(&program);
                 if embedded != program_hash {
@@ -806,67 +967,69 @@ impl Image {
         if let Some(program) = &image.program {
             image.check(program)?;
         }
-        Ok(image)
+        let provenance = Provenance {
+            version: header.version,
+            min_reader: header.min_reader,
+            producer,
+            skipped: found.skipped,
+        };
+        Ok((image, provenance))
     }
 }
 
-/// The segments the structural walk found: the fields of the first of each kind (after its u16
-/// header) with the offset of its header, and the first duplicate.
+impl From<ContainerError<Part>> for ImageError {
+    fn from(error: ContainerError<Part>) -> ImageError {
+        ImageError::Container(error)
+    }
+}
+
+/// Appends a framed segment: its header, its u32 length and its payload.
+fn write_framed(out: &mut Vec<u8>, header: u16, payload: &[u8]) {
+    out.extend_from_slice(&header.to_be_bytes());
+    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// The segments the structural walk found: each known one with the offset of its header and its
+/// fields (after its header and, for a framed one of version 2, its length), the first
+/// duplicate, the first unknown required segment and the unknown optional ones.
 #[derive(Default)]
 struct Found<'a> {
-    slots: [Option<(usize, &'a [u8])>; 6],
+    segments: Vec<(Segment, usize, &'a [u8])>,
     duplicate: Option<(Segment, usize, usize)>,
+    required_unknown: Option<(u16, usize)>,
+    skipped: Vec<Skipped>,
 }
 
 impl<'a> Found<'a> {
     fn record(&mut self, segment: Segment, offset: usize, fields: &'a [u8]) {
-        match self.slots[segment.index()] {
-            None => self.slots[segment.index()] = Some((offset, fields)),
+        match self.get(segment) {
+            None => self.segments.push((segment, offset, fields)),
             Some((first, _)) => {
                 self.duplicate.get_or_insert((segment, first, offset));
             }
         }
     }
-}
 
-/// Checks the signature, telling a short file, a text-mode-damaged one and a `.mvb` given by mistake
-/// apart from a foreign file.
-fn check_signature(bytes: &[u8]) -> Result<(), ImageError> {
-    match bytes::check_signature(bytes, &IMAGE_SIGNATURE) {
-        Signature::Valid => Ok(()),
-        Signature::Truncated => Err(ImageError::Truncated {
-            part: Part::Header,
-            start: 0,
-            end: IMAGE_HEADER_LEN,
-            len: bytes.len(),
-        }),
-        Signature::TextMode | Signature::Foreign if bytes.starts_with(&crate::mvb::SIGNATURE) => {
-            Err(ImageError::NotAnImage)
-        }
-        Signature::TextMode => Err(ImageError::TextModeCorruption),
-        Signature::Foreign => Err(ImageError::BadSignature {
-            found: Hex(bytes.iter().take(8).copied().collect()),
-        }),
-    }
-}
-
-/// A cursor over the image that names the part it was reading when the image ends too soon.
-struct Reader<'a>(Cursor<'a>);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, part: Part, count: usize) -> Result<&'a [u8], ImageError> {
-        self.0
-            .take(count)
-            .map_err(|Short { start, end, len }| ImageError::Truncated {
-                part,
-                start,
-                end,
+    fn unknown(&mut self, header: u16, offset: usize, len: usize) {
+        if header & SEGMENT_OPTIONAL != 0 {
+            self.skipped.push(Skipped {
+                header,
+                offset,
                 len,
-            })
+            });
+        } else {
+            self.required_unknown.get_or_insert((header, offset));
+        }
     }
 
-    fn pos(&self) -> usize {
-        self.0.pos()
+    /// The first occurrence of `segment`: where it starts, and its fields.
+    fn get(&self, segment: Segment) -> Option<(usize, &'a [u8])> {
+        self.segments
+            .iter()
+            .find(|(found, _, _)| *found == segment)
+            .map(|&(_, offset, fields)| (offset, fields))
     }
 }
 
@@ -886,6 +1049,8 @@ fn mvb_len(program: &Program) -> usize {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::indexing_slicing)]
+
     use super::*;
     use crate::mvb::{SECTION_OPTIONAL, Section};
     use crate::srcmap::SourceMap;
@@ -895,7 +1060,9 @@ mod tests {
         Program::new(vec![Instr::Put(7), Instr::Print]).unwrap()
     }
 
-    /// An image made of these segments (each with its header), sealed with an end segment.
+    /// A version 1 image made of these segments (each with its header), sealed with an end
+    /// segment, as the version 1 writer made them. The helpers below make version 1 segments,
+    /// except those whose name ends in 2.
     fn raw(segments: &[Vec<u8>]) -> Vec<u8> {
         let mut bytes = IMAGE_SIGNATURE.to_vec();
         bytes.extend_from_slice(&[0, 1, 0, 0]);
@@ -940,6 +1107,59 @@ mod tests {
         segment(SLEEP_SEGMENT, &ms.to_be_bytes())
     }
 
+    /// A version 2 image: the header, these segments, and a sealed end segment.
+    fn raw2(segments: &[Vec<u8>]) -> Vec<u8> {
+        raw_versions(2, 2, segments)
+    }
+
+    /// A version 2 layout that says it is `version` and names `min_reader`.
+    fn raw_versions(version: u16, min_reader: u16, segments: &[Vec<u8>]) -> Vec<u8> {
+        let mut bytes = IMAGE_SIGNATURE.to_vec();
+        bytes.extend_from_slice(&version.to_be_bytes());
+        bytes.extend_from_slice(&[0, 0]);
+        bytes.extend_from_slice(&min_reader.to_be_bytes());
+        for segment in segments {
+            bytes.extend_from_slice(segment);
+        }
+        bytes.extend_from_slice(&framed(END_SEGMENT, &[0; 4]));
+        resealed(bytes)
+    }
+
+    /// A version 2 framed segment: header, u32 length, payload.
+    fn framed(header: u16, payload: &[u8]) -> Vec<u8> {
+        let mut fields = u32::try_from(payload.len()).unwrap().to_be_bytes().to_vec();
+        fields.extend_from_slice(payload);
+        segment(header, &fields)
+    }
+
+    fn hash2(program: &Program) -> Vec<u8> {
+        framed(PROGRAM_HASH_SEGMENT, &program_hash(program))
+    }
+
+    fn sleep2(ms: u64) -> Vec<u8> {
+        framed(SLEEP_SEGMENT, &ms.to_be_bytes())
+    }
+
+    fn producer(text: &[u8]) -> Vec<u8> {
+        framed(PRODUCER_SEGMENT, text)
+    }
+
+    /// The documented version 1 bytes of the seed program paused before its `ADD` with 17 on the
+    /// stack, built byte by byte as the version 1 writer wrote them.
+    fn seed_image_v1() -> Vec<u8> {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(b"\x89MVS\r\n\x1a\n");
+        bytes.extend_from_slice(&[0, 1, 0, 0]);
+        bytes.extend_from_slice(&[0x10, 0x1E, 0, 0, 0, 1]);
+        bytes.extend_from_slice(&[0x3A, 0xCC, 0, 1, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 17]);
+        bytes.extend_from_slice(&[0x50, 0x48]);
+        bytes.extend_from_slice(&program_hash(&seed()));
+        bytes.extend_from_slice(&[0x45, 0x4E]);
+        let crc = crc32fast::hash(&bytes);
+        bytes.extend_from_slice(&crc.to_be_bytes());
+        bytes
+    }
+
     #[test]
     fn round_trips_with_and_without_program_and_sleep() {
         let program = seed();
@@ -973,7 +1193,10 @@ mod tests {
             .collect();
         let image = Image::new(&grows, 0, values, None, true).unwrap();
         let bytes = image.encode();
-        assert_eq!(bytes.len(), 12 + 6 + 8 + 8 * STACK_LIMIT + 34 + 6 + 42 + 6);
+        assert_eq!(
+            bytes.len(),
+            14 + 6 + 8 + 8 * STACK_LIMIT + 38 + 6 + 42 + 6 + PRODUCER.len() + 10
+        );
         assert_eq!(Image::decode(&bytes), Ok(image.clone()));
 
         let mut fuller = image.stack.clone();
@@ -1000,25 +1223,61 @@ mod tests {
         let bytes = image.encode();
         let mut expected = Vec::new();
         expected.extend_from_slice(b"\x89MVS\r\n\x1a\n");
-        expected.extend_from_slice(&[0, 1, 0, 0]);
-        expected.extend_from_slice(&[0x10, 0x1E, 0, 0, 0, 1]);
-        expected.extend_from_slice(&[0x3A, 0xCC, 0, 1, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 17]);
-        expected.extend_from_slice(&[0x50, 0x48]);
+        expected.extend_from_slice(&[0, 2, 0, 0, 0, 2]);
+        // The seed's two segments, byte for byte as in version 1 (and the seed design).
+        let seed_segments = [
+            0x10, 0x1E, 0, 0, 0, 1, 0x3A, 0xCC, 0, 1, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 17,
+        ];
+        expected.extend_from_slice(&seed_segments);
+        expected.extend_from_slice(&[0x50, 0x48, 0, 0, 0, 32]);
         let code = &seed().encode()[crate::mvb::HEADER_LEN..][..29];
         let digest: [u8; 32] = Sha256::digest(code).into();
         expected.extend_from_slice(&digest);
-        expected.extend_from_slice(&[0x45, 0x4E]);
-        assert_eq!(&bytes[..bytes.len() - 4], &expected[..]);
-        assert_eq!(bytes.len(), 74);
+        expected.extend_from_slice(&[0xD0, 0x56, 0, 0, 0, 10]);
+        expected.extend_from_slice(b"mova 0.1.0");
+        expected.extend_from_slice(&[0x45, 0x4E, 0, 0, 0, 4]);
+        assert_eq!(PRODUCER, format!("mova {}", env!("CARGO_PKG_VERSION")));
+        if PRODUCER == "mova 0.1.0" {
+            assert_eq!(&bytes[..bytes.len() - 4], &expected[..]);
+            assert_eq!(bytes.len(), 100);
+        }
+        assert_eq!(&bytes[14..36], &seed_segments[..]);
+        assert_eq!(&seed_image_v1()[12..34], &seed_segments[..]);
+        let crc_at = bytes.len() - 4;
         assert_eq!(
-            &bytes[70..],
-            &crc32fast::hash(&bytes[..70]).to_be_bytes()[..]
+            &bytes[crc_at..],
+            &crc32fast::hash(&bytes[..crc_at]).to_be_bytes()[..]
         );
         assert_eq!(
             hash_hex(&image.program_hash),
             "e9318e8a8a4b1881b39e8935c64cd8fcfdd9295a4360faa2135b35f5de732e43"
         );
-        assert_eq!(Image::decode(&bytes), Ok(image));
+        assert_eq!(
+            Image::decode_file(&bytes),
+            Ok((
+                image.clone(),
+                Provenance {
+                    version: 2,
+                    min_reader: 2,
+                    producer: Some(PRODUCER.into()),
+                    skipped: Vec::new()
+                }
+            ))
+        );
+        // The same state in version 1 loads as the same image, and re-encodes as version 2.
+        assert_eq!(
+            Image::decode_file(&seed_image_v1()),
+            Ok((
+                image.clone(),
+                Provenance {
+                    version: 1,
+                    min_reader: 1,
+                    producer: None,
+                    skipped: Vec::new()
+                }
+            ))
+        );
+        assert_eq!(raw(&[ip(1), stack(&[17]), hash(&seed())]), seed_image_v1());
     }
 
     #[test]
@@ -1071,12 +1330,31 @@ mod tests {
     }
 
     #[test]
+    fn version_2_segments_are_read_in_any_order() {
+        let bytes = raw2(&[
+            producer(b"mova 0.0.9"),
+            sleep2(40),
+            hash2(&seed()),
+            stack(&[5]),
+            framed(PROGRAM_SEGMENT, &seed().encode()),
+            ip(3),
+        ]);
+        let image = Image::decode(&bytes).unwrap();
+        assert_eq!(
+            image,
+            Image::new(&seed(), 3, vec![5], Some(40), true).unwrap()
+        );
+    }
+
+    #[test]
     fn every_truncation_is_refused_as_truncated() {
         let image = Image::new(&seed(), 3, vec![2], Some(9), true).unwrap();
         let bytes = image.encode();
         for len in 0..bytes.len() {
             match Image::decode(&bytes[..len]) {
-                Err(ImageError::Truncated { len: reported, .. }) => assert_eq!(reported, len),
+                Err(ImageError::Container(ContainerError::Truncated { len: reported, .. })) => {
+                    assert_eq!(reported, len)
+                }
                 other => panic!("truncation to {len} bytes gave {other:?}"),
             }
         }
@@ -1087,23 +1365,97 @@ mod tests {
         let bytes = Image::new(&seed(), 1, vec![17], None, false)
             .unwrap()
             .encode();
+        let message = |len: usize| Image::decode(&bytes[..len]).unwrap_err().to_string();
         assert_eq!(
             Image::decode(&bytes[..5]),
-            Err(ImageError::Truncated {
+            Err(ImageError::Container(ContainerError::Truncated {
                 part: Part::Header,
                 start: 0,
                 end: 12,
                 len: 5
-            })
+            }))
+        );
+        assert_eq!(
+            message(13),
+            "truncated header: it needs bytes 12..14, but the image ends at byte 13"
+        );
+        assert_eq!(
+            message(18),
+            "truncated IP segment: it needs bytes 16..20, but the image ends at byte 18"
+        );
+        assert_eq!(
+            message(30),
+            "truncated stack segment: it needs bytes 28..36, but the image ends at byte 30"
+        );
+        assert_eq!(
+            message(36),
+            "truncated segment header: it needs bytes 36..38, but the image ends at byte 36"
+        );
+        assert_eq!(
+            message(40),
+            "truncated program hash segment: it needs bytes 38..42, but the image ends at byte 40"
+        );
+        assert_eq!(
+            message(50),
+            "truncated program hash segment: it needs bytes 42..74, but the image ends at byte 50"
+        );
+        let end = bytes.len() - 10;
+        assert_eq!(
+            message(end + 4),
+            format!(
+                "truncated end segment: it needs bytes {}..{}, but the image ends at byte {}",
+                end + 2,
+                end + 6,
+                end + 4
+            )
+        );
+        assert_eq!(
+            message(bytes.len() - 2),
+            format!(
+                "truncated end segment: it needs bytes {}..{}, but the image ends at byte {}",
+                end + 6,
+                end + 10,
+                end + 8
+            )
+        );
+        // A huge declared length is a truncation, not an allocation, for a known segment and an
+        // unknown one alike.
+        for header in [PROGRAM_SEGMENT, 0x8123] {
+            let mut huge = raw2(&[ip(0), stack(&[]), hash2(&seed()), framed(header, &[])]);
+            let at = 14 + 6 + 8 + 38 + 2;
+            huge[at..at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+            assert!(
+                matches!(
+                    Image::decode(&huge),
+                    Err(ImageError::Container(ContainerError::Truncated { end, .. }))
+                        if end == at + 4 + to_usize(u32::MAX)
+                ),
+                "{:?}",
+                Image::decode(&huge)
+            );
+        }
+    }
+
+    #[test]
+    fn version_1_truncations_name_the_segment_and_the_bytes() {
+        let bytes = seed_image_v1();
+        assert_eq!(
+            Image::decode(&bytes[..5]),
+            Err(ImageError::Container(ContainerError::Truncated {
+                part: Part::Header,
+                start: 0,
+                end: 12,
+                len: 5
+            }))
         );
         assert_eq!(
             Image::decode(&bytes[..16]),
-            Err(ImageError::Truncated {
+            Err(ImageError::Container(ContainerError::Truncated {
                 part: Part::Segment(Segment::Ip),
                 start: 14,
                 end: 18,
                 len: 16
-            })
+            }))
         );
         let err = Image::decode(&bytes[..30]).unwrap_err();
         assert_eq!(
@@ -1126,10 +1478,10 @@ mod tests {
         huge[at..at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
         assert!(matches!(
             Image::decode(&huge),
-            Err(ImageError::Truncated {
+            Err(ImageError::Container(ContainerError::Truncated {
                 part: Part::Segment(Segment::Program),
                 ..
-            })
+            }))
         ));
     }
 
@@ -1141,40 +1493,237 @@ mod tests {
         let with = |at: usize, value: &[u8]| {
             let mut bytes = good.clone();
             bytes[at..at + value.len()].copy_from_slice(value);
-            bytes
+            resealed(bytes)
         };
         assert!(matches!(
             Image::decode(b"#!/bin/sh\n"),
-            Err(ImageError::BadSignature { .. })
+            Err(ImageError::Container(ContainerError::BadSignature { .. }))
         ));
         assert_eq!(Image::decode(&seed().encode()), Err(ImageError::NotAnImage));
         assert_eq!(
             Image::decode(b"\x89MVS\n\x1a\n\0\0\0\0"),
-            Err(ImageError::TextModeCorruption)
+            Err(ImageError::Container(ContainerError::TextModeCorruption))
         );
         assert_eq!(
-            Image::decode(&with(8, &[0, 2])),
-            Err(ImageError::UnsupportedVersion { found: 2 })
+            Image::decode(&with(8, &[0, 0])),
+            Err(ImageError::Container(ContainerError::UnsupportedVersion {
+                found: 0
+            }))
         );
         assert_eq!(
             Image::decode(&with(10, &[0x80, 0])),
-            Err(ImageError::UnsupportedFlags { flags: 0x8000 })
+            Err(ImageError::Container(ContainerError::UnsupportedFlags {
+                flags: 0x8000,
+                version: 2
+            }))
+        );
+        assert_eq!(
+            Image::decode(&with(12, &[0, 1])),
+            Err(ImageError::Container(ContainerError::BadMinReader {
+                version: 2,
+                min_reader: 1
+            }))
         );
         let mut long = good.clone();
         long.push(0);
         assert_eq!(
             Image::decode(&long),
-            Err(ImageError::TrailingBytes {
+            Err(ImageError::Container(ContainerError::TrailingBytes {
                 start: good.len(),
                 extra: 1
-            })
+            }))
         );
         let mut corrupt = good.clone();
-        corrupt[33] ^= 1; // the stack value
+        corrupt[35] ^= 1; // the stack value
         assert!(matches!(
             Image::decode(&corrupt),
-            Err(ImageError::ChecksumMismatch { .. })
+            Err(ImageError::Container(
+                ContainerError::ChecksumMismatch { .. }
+            ))
         ));
+        // The same faults of a version 1 image.
+        let v1 = seed_image_v1();
+        let with = |at: usize, value: &[u8]| {
+            let mut bytes = v1.clone();
+            bytes[at..at + value.len()].copy_from_slice(value);
+            resealed(bytes)
+        };
+        assert_eq!(
+            Image::decode(&with(10, &[0x80, 0])),
+            Err(ImageError::Container(ContainerError::UnsupportedFlags {
+                flags: 0x8000,
+                version: 1
+            }))
+        );
+        let mut corrupt = v1.clone();
+        corrupt[33] ^= 1;
+        assert!(matches!(
+            Image::decode(&corrupt),
+            Err(ImageError::Container(
+                ContainerError::ChecksumMismatch { .. }
+            ))
+        ));
+    }
+
+    #[test]
+    fn a_newer_image_loads_if_it_names_this_reader_and_is_refused_if_not() {
+        let segments = [
+            ip(1),
+            stack(&[17]),
+            hash2(&seed()),
+            framed(0x8ABC, b"from the future"),
+            producer(b"mova 9.0.0"),
+        ];
+        let (image, provenance) = Image::decode_file(&raw_versions(5, 2, &segments)).unwrap();
+        assert_eq!(
+            image,
+            Image::new(&seed(), 1, vec![17], None, false).unwrap()
+        );
+        assert_eq!(
+            provenance,
+            Provenance {
+                version: 5,
+                min_reader: 2,
+                producer: Some("mova 9.0.0".into()),
+                skipped: vec![Skipped {
+                    header: 0x8ABC,
+                    offset: 74,
+                    len: 15
+                }]
+            }
+        );
+        let error = Image::decode(&raw_versions(5, 3, &segments)).unwrap_err();
+        assert_eq!(
+            error,
+            ImageError::Container(ContainerError::NeedsNewerReader {
+                version: 5,
+                min_reader: 3
+            })
+        );
+        assert_eq!(
+            error.to_string(),
+            "this image needs a newer Mova: it is image format version 5 and needs a reader of \
+             version 3 or newer (this Mova reads versions 1 to 2)"
+        );
+        assert_eq!(
+            Image::decode(&raw_versions(2, 3, &segments)),
+            Err(ImageError::Container(ContainerError::BadMinReader {
+                version: 2,
+                min_reader: 3
+            }))
+        );
+    }
+
+    #[test]
+    fn unknown_optional_segments_are_skipped_and_required_ones_refused() {
+        let base = [ip(1), stack(&[17]), hash2(&seed())];
+        let with = |extra: Vec<u8>| raw2(&[&base[..], &[extra]].concat());
+        let (image, provenance) = Image::decode_file(&with(framed(0xFFFF, &[1, 2, 3]))).unwrap();
+        assert_eq!(image, Image::decode(&raw2(&base)).unwrap());
+        assert_eq!(
+            provenance.skipped,
+            vec![Skipped {
+                header: 0xFFFF,
+                offset: 74,
+                len: 3
+            }]
+        );
+        let error = Image::decode(&with(framed(0x1234, &[1, 2, 3]))).unwrap_err();
+        assert_eq!(
+            error,
+            ImageError::RequiredSegment {
+                header: 0x1234,
+                offset: 74
+            }
+        );
+        assert_eq!(
+            error.to_string(),
+            "this image needs a newer Mova: it has required segment 0x1234 (at byte 74)"
+        );
+        // Damage is reported as damage, even in a segment this build does not know.
+        let mut damaged = with(framed(0x1234, &[1, 2, 3]));
+        damaged[81] ^= 1;
+        assert!(matches!(
+            Image::decode(&damaged),
+            Err(ImageError::Container(
+                ContainerError::ChecksumMismatch { .. }
+            ))
+        ));
+        // Version 1 segments have no length, so there an unknown one cannot be skipped.
+        assert_eq!(
+            Image::decode(&raw(&[ip(1), stack(&[17]), hash(&seed()), producer(b"x")])),
+            Err(ImageError::UnknownSegment {
+                header: PRODUCER_SEGMENT,
+                offset: 68
+            })
+        );
+    }
+
+    #[test]
+    fn a_segment_of_the_wrong_length_is_refused() {
+        let error = Image::decode(&raw2(&[
+            ip(1),
+            stack(&[17]),
+            framed(PROGRAM_HASH_SEGMENT, &[0; 31]),
+        ]))
+        .unwrap_err();
+        assert_eq!(
+            error,
+            ImageError::SegmentLength {
+                segment: Segment::ProgramHash,
+                offset: 36,
+                found: 31,
+                expected: 32
+            }
+        );
+        assert_eq!(
+            error.to_string(),
+            "the program hash segment at byte 36 is 31 bytes long, but a program hash segment is 32"
+        );
+        assert!(matches!(
+            Image::decode(&raw2(&[
+                ip(3),
+                stack(&[1]),
+                hash2(&seed()),
+                framed(SLEEP_SEGMENT, &[0; 9])
+            ])),
+            Err(ImageError::SegmentLength {
+                segment: Segment::Sleep,
+                found: 9,
+                ..
+            })
+        ));
+        let mut bad_end = raw2(&[ip(1), stack(&[17]), hash2(&seed())]);
+        let at = bad_end.len() - 5;
+        bad_end[at] = 5;
+        bad_end.push(0);
+        assert_eq!(
+            Image::decode(&resealed(bad_end)),
+            Err(ImageError::SegmentLength {
+                segment: Segment::End,
+                offset: 74,
+                found: 5,
+                expected: 4
+            })
+        );
+    }
+
+    #[test]
+    fn the_producer_must_be_a_line_of_text() {
+        let base = [ip(1), stack(&[17]), hash2(&seed())];
+        let with = |text: &[u8]| raw2(&[&base[..], &[producer(text)]].concat());
+        let (_, provenance) = Image::decode_file(&with("mova 1.2.3-β".as_bytes())).unwrap();
+        assert_eq!(provenance.producer.as_deref(), Some("mova 1.2.3-β"));
+        let (_, provenance) = Image::decode_file(&raw2(&base)).unwrap();
+        assert_eq!(provenance.producer, None);
+        for bad in [&b"mova\xFF"[..], b"mova\n1", b"\x1b[2J", &[b'm'; 256]] {
+            assert_eq!(
+                Image::decode(&with(bad)),
+                Err(ImageError::InvalidProducer { offset: 74 }),
+                "{bad:?}"
+            );
+        }
+        assert!(Image::decode(&with(&[b'm'; 255])).is_ok());
     }
 
     #[test]
@@ -1184,9 +1733,9 @@ mod tests {
         bytes[..8].copy_from_slice(&IMAGE_SIGNATURE);
         assert_eq!(
             Image::decode(&bytes),
-            Err(ImageError::ImageTooLarge {
+            Err(ImageError::Container(ContainerError::TooLarge {
                 len: MAX_IMAGE_LEN + 1
-            })
+            }))
         );
     }
 
@@ -1254,7 +1803,7 @@ mod tests {
             err,
             ImageError::InvalidProgram {
                 offset: 68,
-                source: LoadError::ChecksumMismatch { .. }
+                source: LoadError::Container(ContainerError::ChecksumMismatch { .. })
             }
         ));
         assert!(

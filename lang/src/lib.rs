@@ -7,6 +7,7 @@
 //! defined: the compiler, the VM and the hypervisor derive everything from it.
 
 mod bytes;
+pub mod container;
 pub mod image;
 pub mod isa;
 pub mod mvb;

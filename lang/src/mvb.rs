@@ -18,7 +18,10 @@
 //! **Invariant:** decoding never panics and never allocates more than the input's own size: every
 //! declared length is checked against the bytes actually present before it is used.
 
-use crate::bytes::{self, Cursor, Short, Signature, be_u32, to_usize};
+#![deny(clippy::indexing_slicing)]
+
+use crate::bytes::to_usize;
+use crate::container::{self, ContainerError, Format};
 use crate::isa::{Instr, InstrDecodeError, JumpTarget, Opcode};
 use crate::srcmap::{SOURCE_MAP, SourceMap};
 use crate::verify::StackHeights;
@@ -52,6 +55,22 @@ pub const MAX_FILE_LEN: usize = 256 << 20;
 /// Section kinds with this bit set are optional: a reader that does not know the kind skips it.
 /// A reader refuses a file with a required section kind it does not know.
 pub const SECTION_OPTIONAL: u16 = 0x8000;
+
+/// How `.mvb` files are identified and how their errors name things; see [`crate::container`].
+pub const MVB_FORMAT: Format = Format {
+    signature: SIGNATURE,
+    what: "Mova bytecode file",
+    noun: "file",
+    version_field: "format version",
+    flags_field: "header flags",
+    end: "the checksum",
+    max_len: MAX_FILE_LEN,
+    oldest: FORMAT_VERSION,
+    newest: FORMAT_VERSION,
+    min_reader_since: None,
+};
+
+pub use crate::container::Hex;
 
 /// An extra section of a `.mvb` file, kept as raw bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -133,74 +152,15 @@ pub enum VerifyError {
 /// Why bytes are not a loadable `.mvb` program. Each variant names what is wrong and where.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LoadError {
-    /// The file does not start with [`SIGNATURE`].
-    #[error("not a Mova bytecode file: it starts with {found} instead of the signature {}", Hex::of(&SIGNATURE))]
-    BadSignature {
-        /// The first bytes of the file.
-        found: Hex,
-    },
-    /// The signature's line-ending bytes were rewritten, as a text-mode transfer does.
-    #[error(
-        "corrupted signature: its line-ending bytes were changed (was the file transferred in text mode?)"
-    )]
-    TextModeCorruption,
-    /// The file is written in a format version this build does not read.
-    #[error(
-        "unsupported format version {found} at byte 8 (this Mova reads version {FORMAT_VERSION})"
-    )]
-    UnsupportedVersion {
-        /// The version in the file.
-        found: u16,
-    },
-    /// The header sets flags this build does not know.
-    #[error(
-        "unsupported header flags 0x{flags:04X} at byte 10 (no flags are defined in version {FORMAT_VERSION})"
-    )]
-    UnsupportedFlags {
-        /// The flags in the file.
-        flags: u16,
-    },
-    /// The file is larger than [`MAX_FILE_LEN`].
-    #[error("the file is {len} bytes long, at most {MAX_FILE_LEN} are allowed")]
-    FileTooLarge {
-        /// The file's length.
-        len: usize,
-    },
+    /// The signature, size, version, flags, a truncation, trailing bytes or the checksum: what
+    /// every container format checks ([`crate::container`]).
+    #[error("{}", .0.display(&MVB_FORMAT))]
+    Container(ContainerError<Part>),
     /// The header declares more instructions than [`MAX_INSTRUCTIONS`].
     #[error("the header declares {declared} instructions, at most {MAX_INSTRUCTIONS} are allowed")]
     TooManyInstructions {
         /// The declared count.
         declared: u32,
-    },
-    /// The file ends before a part it declares.
-    #[error("truncated {part}: it needs bytes {start}..{end}, but the file ends at byte {len}")]
-    Truncated {
-        /// The part that is cut short.
-        part: Part,
-        /// Where the part starts.
-        start: usize,
-        /// Where it should end.
-        end: usize,
-        /// The file's length.
-        len: usize,
-    },
-    /// The file goes on after its checksum.
-    #[error("{extra} unexpected bytes after the checksum, from byte {start}")]
-    TrailingBytes {
-        /// Where the unexpected bytes start.
-        start: usize,
-        /// How many there are.
-        extra: usize,
-    },
-    /// The checksum does not match the contents.
-    #[error(
-        "checksum mismatch: the file records 0x{stored:08X} but its contents sum to 0x{computed:08X} (the file is corrupt)"
-    )]
-    ChecksumMismatch {
-        /// The checksum stored in the file.
-        stored: u32,
-        /// The checksum of the contents.
-        computed: u32,
     },
     /// A byte in the code section is not an opcode.
     #[error("unknown opcode 0x{byte:02X} at byte {offset} (instruction {index})")]
@@ -242,6 +202,12 @@ pub enum LoadError {
     Invalid(#[from] VerifyError),
 }
 
+impl From<ContainerError<Part>> for LoadError {
+    fn from(error: ContainerError<Part>) -> LoadError {
+        LoadError::Container(error)
+    }
+}
+
 /// A part of a `.mvb` file, as errors name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Part {
@@ -266,31 +232,6 @@ impl fmt::Display for Part {
             Part::SectionPayload(index) => write!(f, "payload of section {index}"),
             Part::Checksum => f.write_str("checksum"),
         }
-    }
-}
-
-/// Bytes shown as hexadecimal in error messages (at most the first eight).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Hex(pub Vec<u8>);
-
-impl Hex {
-    fn of(bytes: &[u8]) -> Hex {
-        Hex(bytes.iter().take(8).copied().collect())
-    }
-}
-
-impl fmt::Display for Hex {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
-            return f.write_str("nothing");
-        }
-        for (i, byte) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(" ")?;
-            }
-            write!(f, "{byte:02X}")?;
-        }
-        Ok(())
     }
 }
 
@@ -388,9 +329,7 @@ impl Program {
             .map(|section| SECTION_HEADER_LEN + section.payload.len())
             .sum();
         let mut out = Vec::with_capacity(HEADER_LEN + code_len + sections_len + CHECKSUM_LEN);
-        out.extend_from_slice(&SIGNATURE);
-        out.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
-        out.extend_from_slice(&0u16.to_be_bytes());
+        container::write_header(&mut out, &MVB_FORMAT, FORMAT_VERSION, FORMAT_VERSION);
         // `Program::with_sections` bounds the instruction count, each section's length and hence
         // their sums well below u32::MAX, so these conversions cannot saturate.
         out.extend_from_slice(&saturating_u32(self.code.len()).to_be_bytes());
@@ -404,59 +343,32 @@ impl Program {
             out.extend_from_slice(&saturating_u32(section.payload.len()).to_be_bytes());
             out.extend_from_slice(&section.payload);
         }
-        let checksum = crc32fast::hash(&out);
-        out.extend_from_slice(&checksum.to_be_bytes());
+        container::seal(&mut out);
         out
     }
 
     /// Decodes and verifies `.mvb` bytes. Never panics; every failure is a [`LoadError`] naming what
     /// is wrong and where.
     pub fn decode(bytes: &[u8]) -> Result<Program, LoadError> {
-        let len = bytes.len();
-        check_signature(bytes)?;
-        if len > MAX_FILE_LEN {
-            return Err(LoadError::FileTooLarge { len });
-        }
-        let mut reader = Reader(Cursor::new(bytes, SIGNATURE.len()));
-        let header = reader.take(Part::Header, HEADER_LEN - SIGNATURE.len())?;
-        let field = |at: usize, width: usize| &header[at - SIGNATURE.len()..][..width];
-        let version = u16::from_be_bytes([field(8, 2)[0], field(8, 2)[1]]);
-        if version != FORMAT_VERSION {
-            return Err(LoadError::UnsupportedVersion { found: version });
-        }
-        let flags = u16::from_be_bytes([field(10, 2)[0], field(10, 2)[1]]);
-        if flags != 0 {
-            return Err(LoadError::UnsupportedFlags { flags });
-        }
-        let declared = be_u32(field(12, 4));
+        let (_, mut reader) =
+            container::open(bytes, &MVB_FORMAT, Part::Header).map_err(LoadError::Container)?;
+        let declared = reader.u32(Part::Header)?;
         if declared > MAX_INSTRUCTIONS {
             return Err(LoadError::TooManyInstructions { declared });
         }
-        let code_len = be_u32(field(16, 4));
-        let section_count = be_u32(field(20, 4));
+        let code_len = reader.u32(Part::Header)?;
+        let section_count = reader.u32(Part::Header)?;
 
         let code_start = reader.pos();
         let code = reader.take(Part::Code, to_usize(code_len))?;
         let mut raw_sections = Vec::new();
         for index in 0..to_usize(section_count) {
-            let header = reader.take(Part::SectionHeader(index), SECTION_HEADER_LEN)?;
-            let kind = u16::from_be_bytes([header[0], header[1]]);
-            let payload_len = be_u32(&header[2..6]);
+            let kind = reader.u16(Part::SectionHeader(index))?;
+            let payload_len = reader.u32(Part::SectionHeader(index))?;
             let payload = reader.take(Part::SectionPayload(index), to_usize(payload_len))?;
             raw_sections.push((kind, payload));
         }
-        let body_end = reader.pos();
-        let stored = be_u32(reader.take(Part::Checksum, CHECKSUM_LEN)?);
-        if reader.pos() < len {
-            return Err(LoadError::TrailingBytes {
-                start: reader.pos(),
-                extra: len - reader.pos(),
-            });
-        }
-        let computed = crc32fast::hash(&bytes[..body_end]);
-        if stored != computed {
-            return Err(LoadError::ChecksumMismatch { stored, computed });
-        }
+        container::check_end(bytes, reader.pos(), Part::Checksum)?;
 
         let instrs = decode_code(code, code_start, declared)?;
         let sections = raw_sections
@@ -470,36 +382,19 @@ impl Program {
     }
 }
 
-/// Checks the signature, telling a text-mode-mangled one and a short file apart from a foreign file.
-fn check_signature(bytes: &[u8]) -> Result<(), LoadError> {
-    match bytes::check_signature(bytes, &SIGNATURE) {
-        Signature::Valid => Ok(()),
-        Signature::Truncated => Err(LoadError::Truncated {
-            part: Part::Header,
-            start: 0,
-            end: HEADER_LEN,
-            len: bytes.len(),
-        }),
-        Signature::TextMode => Err(LoadError::TextModeCorruption),
-        Signature::Foreign => Err(LoadError::BadSignature {
-            found: Hex::of(bytes),
-        }),
-    }
-}
-
 /// Decodes the code section, which starts at byte `start` of the file.
 fn decode_code(code: &[u8], start: usize, declared: u32) -> Result<Vec<Instr>, LoadError> {
     // The declared count is at most MAX_INSTRUCTIONS, and every instruction takes at least one
     // byte, so this never reserves more than the bytes that are really there.
     let mut instrs = Vec::with_capacity(to_usize(declared).min(code.len()));
-    let mut pos = 0;
-    while pos < code.len() {
+    let mut rest = code;
+    while let Some(&first) = rest.first() {
         let index = instrs.len();
-        let offset = start + pos;
-        match Instr::decode(&code[pos..]) {
+        let offset = start + (code.len() - rest.len());
+        match Instr::decode(rest) {
             Ok((instr, width)) => {
                 instrs.push(instr);
-                pos += width;
+                rest = rest.get(width..).unwrap_or_default();
             }
             Err(InstrDecodeError::UnknownOpcode(byte)) => {
                 return Err(LoadError::UnknownOpcode {
@@ -521,7 +416,7 @@ fn decode_code(code: &[u8], start: usize, declared: u32) -> Result<Vec<Instr>, L
                 // Neither can happen for a non-empty slice of fixed-width operands; reporting the
                 // byte keeps decoding total rather than trusting that.
                 return Err(LoadError::UnknownOpcode {
-                    byte: code[pos],
+                    byte: first,
                     offset,
                     index,
                 });
@@ -537,32 +432,14 @@ fn decode_code(code: &[u8], start: usize, declared: u32) -> Result<Vec<Instr>, L
     Ok(instrs)
 }
 
-/// A cursor over the file that names the part it was reading when the file ends too soon.
-struct Reader<'a>(Cursor<'a>);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, part: Part, count: usize) -> Result<&'a [u8], LoadError> {
-        self.0
-            .take(count)
-            .map_err(|Short { start, end, len }| LoadError::Truncated {
-                part,
-                start,
-                end,
-                len,
-            })
-    }
-
-    fn pos(&self) -> usize {
-        self.0.pos()
-    }
-}
-
 fn saturating_u32(value: usize) -> u32 {
     u32::try_from(value).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::indexing_slicing)]
+
     use super::*;
     use crate::strategies::{resealed, seed_program as seed};
 
@@ -625,7 +502,9 @@ mod tests {
         let bytes = program.encode();
         for len in 0..bytes.len() {
             match Program::decode(&bytes[..len]) {
-                Err(LoadError::Truncated { len: reported, .. }) => assert_eq!(reported, len),
+                Err(LoadError::Container(ContainerError::Truncated { len: reported, .. })) => {
+                    assert_eq!(reported, len)
+                }
                 other => panic!("truncation to {len} bytes gave {other:?}"),
             }
         }
@@ -641,19 +520,24 @@ mod tests {
         };
         assert!(matches!(
             Program::decode(b"#!/bin/sh\n"),
-            Err(LoadError::BadSignature { .. })
+            Err(LoadError::Container(ContainerError::BadSignature { .. }))
         ));
         assert_eq!(
             Program::decode(b"\x89MVB\n\x1a\n\0\0\0\0"),
-            Err(LoadError::TextModeCorruption)
+            Err(LoadError::Container(ContainerError::TextModeCorruption))
         );
         assert_eq!(
             Program::decode(&with(8, &[0, 2])),
-            Err(LoadError::UnsupportedVersion { found: 2 })
+            Err(LoadError::Container(ContainerError::UnsupportedVersion {
+                found: 2
+            }))
         );
         assert_eq!(
             Program::decode(&with(10, &[0, 1])),
-            Err(LoadError::UnsupportedFlags { flags: 1 })
+            Err(LoadError::Container(ContainerError::UnsupportedFlags {
+                flags: 1,
+                version: 1
+            }))
         );
         assert_eq!(
             Program::decode(&with(12, &[0xFF, 0xFF, 0xFF, 0xFF])),
@@ -661,26 +545,26 @@ mod tests {
         );
         assert!(matches!(
             Program::decode(&with(16, &[0xFF, 0xFF, 0xFF, 0xFF])),
-            Err(LoadError::Truncated {
+            Err(LoadError::Container(ContainerError::Truncated {
                 part: Part::Code,
                 ..
-            })
+            }))
         ));
         assert!(matches!(
             Program::decode(&with(20, &[0xFF, 0xFF, 0xFF, 0xFF])),
-            Err(LoadError::Truncated {
+            Err(LoadError::Container(ContainerError::Truncated {
                 part: Part::SectionHeader(0),
                 ..
-            })
+            }))
         ));
         let mut long = good.clone();
         long.push(0);
         assert_eq!(
             Program::decode(&long),
-            Err(LoadError::TrailingBytes {
+            Err(LoadError::Container(ContainerError::TrailingBytes {
                 start: good.len(),
                 extra: 1
-            })
+            }))
         );
     }
 
@@ -690,7 +574,9 @@ mod tests {
         bytes[HEADER_LEN + 1] ^= 0x40;
         assert!(matches!(
             Program::decode(&bytes),
-            Err(LoadError::ChecksumMismatch { .. })
+            Err(LoadError::Container(
+                ContainerError::ChecksumMismatch { .. }
+            ))
         ));
     }
 

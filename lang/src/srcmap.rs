@@ -14,6 +14,8 @@
 //!  8×c  per instruction: u32 start and u32 end byte offsets into the source
 //! ```
 
+#![deny(clippy::indexing_slicing)]
+
 use crate::bytes::{Cursor, Short, to_usize};
 use crate::mvb::Section;
 use std::ops::Range;
@@ -146,9 +148,10 @@ impl SourceMap {
             });
         }
         let mut spans = Vec::with_capacity(entries);
-        for (index, entry) in table.chunks_exact(8).enumerate() {
-            let start = u32::from_be_bytes([entry[0], entry[1], entry[2], entry[3]]);
-            let end = u32::from_be_bytes([entry[4], entry[5], entry[6], entry[7]]);
+        let (entries, _) = table.as_chunks::<8>();
+        for (index, &[s0, s1, s2, s3, e0, e1, e2, e3]) in entries.iter().enumerate() {
+            let start = u32::from_be_bytes([s0, s1, s2, s3]);
+            let end = u32::from_be_bytes([e0, e1, e2, e3]);
             let valid = start <= end && source.get(to_usize(start)..to_usize(end)).is_some();
             if !valid {
                 return Err(SourceMapError::Span {
@@ -194,6 +197,8 @@ pub fn line_column(source: &str, offset: usize) -> (usize, usize) {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::indexing_slicing)]
+
     use super::*;
 
     fn map() -> SourceMap {

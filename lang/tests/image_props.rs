@@ -3,9 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::wildcard_enum_match_arm)]
 
+use mova_lang::container::ContainerError;
 use mova_lang::image::{
-    END_SEGMENT, IMAGE_SIGNATURE, IP_SEGMENT, Image, ImageError, PROGRAM_HASH_SEGMENT,
-    PROGRAM_SEGMENT, SLEEP_SEGMENT, STACK_SEGMENT,
+    END_SEGMENT, IMAGE_SIGNATURE, IP_SEGMENT, Image, ImageError, PRODUCER, PRODUCER_SEGMENT,
+    PROGRAM_HASH_SEGMENT, PROGRAM_SEGMENT, Provenance, SLEEP_SEGMENT, STACK_SEGMENT,
 };
 use mova_lang::isa::Instr;
 use mova_lang::strategies::{program, resealed};
@@ -67,12 +68,62 @@ fn image() -> impl Strategy<Value = Image> {
         )
 }
 
-/// Decodes `bytes`, requiring that a success re-encodes to the very same bytes.
+/// Decodes `bytes`, requiring that a success re-encodes to an image that decodes the same, and
+/// to the very same bytes when they are what this build writes (version 2, this producer, no
+/// segment skipped).
 fn decodes_canonically_or_is_refused(bytes: &[u8]) -> Result<(), TestCaseError> {
-    if let Ok(image) = Image::decode(bytes) {
-        prop_assert_eq!(image.encode(), bytes);
+    if let Ok((image, provenance)) = Image::decode_file(bytes) {
+        let encoded = image.encode();
+        let ours = Provenance {
+            version: 2,
+            min_reader: 2,
+            producer: Some(PRODUCER.to_owned()),
+            skipped: Vec::new(),
+        };
+        if provenance == ours {
+            prop_assert_eq!(&encoded, bytes);
+        }
+        prop_assert_eq!(Image::decode_file(&encoded), Ok((image, ours)));
     }
     Ok(())
+}
+
+/// `image` as the version 1 writer wrote it (the layout of `docs/formats.md`, version 1): a
+/// 12-byte header, and the program hash, program and sleep segments without lengths.
+fn encode_v1(image: &Image) -> Vec<u8> {
+    let mut out = IMAGE_SIGNATURE.to_vec();
+    out.extend_from_slice(&[0, 1, 0, 0]);
+    out.extend_from_slice(&IP_SEGMENT.to_be_bytes());
+    out.extend_from_slice(&image.ip.to_be_bytes());
+    out.extend_from_slice(&STACK_SEGMENT.to_be_bytes());
+    out.extend_from_slice(&u16::try_from(image.stack.len()).unwrap().to_be_bytes());
+    out.extend_from_slice(&8u32.to_be_bytes());
+    for value in &image.stack {
+        out.extend_from_slice(&value.to_be_bytes());
+    }
+    out.extend_from_slice(&PROGRAM_HASH_SEGMENT.to_be_bytes());
+    out.extend_from_slice(&image.program_hash);
+    if let Some(program) = &image.program {
+        let bytes = program.encode();
+        out.extend_from_slice(&PROGRAM_SEGMENT.to_be_bytes());
+        out.extend_from_slice(&u32::try_from(bytes.len()).unwrap().to_be_bytes());
+        out.extend_from_slice(&bytes);
+    }
+    if let Some(left) = image.sleep_left_ms {
+        out.extend_from_slice(&SLEEP_SEGMENT.to_be_bytes());
+        out.extend_from_slice(&left.to_be_bytes());
+    }
+    out.extend_from_slice(&END_SEGMENT.to_be_bytes());
+    out.extend_from_slice(&[0; 4]);
+    resealed(out)
+}
+
+/// A version 2 framed segment: header, u32 length, payload.
+fn framed(header: u16, payload: &[u8]) -> Vec<u8> {
+    let mut bytes = header.to_be_bytes().to_vec();
+    bytes.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_be_bytes());
+    bytes.extend_from_slice(payload);
+    bytes
 }
 
 proptest! {
@@ -89,12 +140,120 @@ proptest! {
     }
 
     #[test]
+    fn version_1_images_load_as_the_same_state(image in image()) {
+        let bytes = encode_v1(&image);
+        let (decoded, provenance) = Image::decode_file(&bytes).unwrap();
+        prop_assert_eq!(provenance.version, 1);
+        prop_assert_eq!(provenance.producer, None);
+        prop_assert_eq!(&decoded, &image);
+        // Written again, it is a version 2 image of the same state.
+        let (again, provenance) = Image::decode_file(&decoded.encode()).unwrap();
+        prop_assert_eq!(provenance.version, 2);
+        prop_assert_eq!(again, image);
+    }
+
+    #[test]
+    fn the_oldest_reader_decides_who_loads_an_image(
+        image in image(),
+        version in 2..12u16,
+        min_reader in 0..14u16,
+    ) {
+        // Version 2's layout under any later version and any oldest reader.
+        let mut bytes = image.encode();
+        bytes[8..10].copy_from_slice(&version.to_be_bytes());
+        bytes[12..14].copy_from_slice(&min_reader.to_be_bytes());
+        let decoded = Image::decode_file(&resealed(bytes));
+        if min_reader < 2 || min_reader > version {
+            prop_assert_eq!(
+                decoded,
+                Err(ImageError::Container(ContainerError::BadMinReader { version, min_reader }))
+            );
+        } else if min_reader > 2 {
+            prop_assert_eq!(
+                decoded,
+                Err(ImageError::Container(ContainerError::NeedsNewerReader { version, min_reader }))
+            );
+        } else {
+            let (decoded, provenance) = decoded.unwrap();
+            prop_assert_eq!(decoded, image);
+            prop_assert_eq!((provenance.version, provenance.min_reader), (version, 2));
+        }
+    }
+
+    #[test]
+    fn version_1_truncations_are_refused(image in image(), cut in any::<prop::sample::Index>()) {
+        let bytes = encode_v1(&image);
+        let len = cut.index(bytes.len());
+        let truncated = Image::decode(&bytes[..len]);
+        prop_assert!(
+            matches!(
+                truncated,
+                Err(ImageError::Container(ContainerError::Truncated { len: reported, .. }))
+                    if reported == len
+            ),
+            "cut to {} of {} bytes: {:?}", len, bytes.len(), truncated
+        );
+    }
+
+    #[test]
+    fn unknown_optional_segments_are_skipped_wherever_they_are(
+        image in image(),
+        low in any::<u16>(),
+        payload in prop::collection::vec(any::<u8>(), 0..32),
+        at in any::<prop::sample::Index>(),
+    ) {
+        // Between any two segments after the seed's two (which lie at fixed places in no
+        // format, but the writer puts first).
+        let header = 0x8000 | low;
+        prop_assume!(header != PRODUCER_SEGMENT);
+        let bytes = image.encode();
+        let mut starts = vec![];
+        let mut pos = 14 + 6 + 8 + 8 * image.stack.len();
+        while pos < bytes.len() - 4 {
+            starts.push(pos);
+            let len = u32::from_be_bytes(bytes[pos + 2..pos + 6].try_into().unwrap());
+            pos += 6 + usize::try_from(len).unwrap();
+        }
+        let at = starts[at.index(starts.len())];
+        let mut forged = bytes[..at].to_vec();
+        forged.extend_from_slice(&framed(header, &payload));
+        forged.extend_from_slice(&bytes[at..]);
+        let (decoded, provenance) = Image::decode_file(&resealed(forged)).unwrap();
+        prop_assert_eq!(decoded, image);
+        prop_assert_eq!(provenance.skipped.len(), 1);
+        prop_assert_eq!(provenance.skipped[0].header, header);
+        prop_assert_eq!(provenance.skipped[0].offset, at);
+    }
+
+    #[test]
+    fn unknown_required_segments_are_refused(
+        image in image(),
+        low in 0..0x8000u16,
+        payload in prop::collection::vec(any::<u8>(), 0..32),
+    ) {
+        prop_assume!(![IP_SEGMENT, STACK_SEGMENT, PROGRAM_HASH_SEGMENT, PROGRAM_SEGMENT, SLEEP_SEGMENT, END_SEGMENT].contains(&low));
+        let bytes = image.encode();
+        let end = bytes.len() - 10;
+        let mut forged = bytes[..end].to_vec();
+        forged.extend_from_slice(&framed(low, &payload));
+        forged.extend_from_slice(&bytes[end..]);
+        prop_assert_eq!(
+            Image::decode(&resealed(forged)),
+            Err(ImageError::RequiredSegment { header: low, offset: end })
+        );
+    }
+
+    #[test]
     fn truncations_are_refused(image in image(), cut in any::<prop::sample::Index>()) {
         let bytes = image.encode();
         let len = cut.index(bytes.len());
         let truncated = Image::decode(&bytes[..len]);
         prop_assert!(
-            matches!(truncated, Err(ImageError::Truncated { len: reported, .. }) if reported == len),
+            matches!(
+                truncated,
+                Err(ImageError::Container(ContainerError::Truncated { len: reported, .. }))
+                    if reported == len
+            ),
             "cut to {} of {} bytes: {:?}", len, bytes.len(), truncated
         );
     }
@@ -126,6 +285,11 @@ proptest! {
         // With a valid version and flags, and sealed, the bytes reach the segment walk.
         let mut bytes = IMAGE_SIGNATURE.to_vec();
         bytes.extend_from_slice(&[0, 1, 0, 0]);
+        bytes.extend_from_slice(&rest);
+        let bytes = resealed(bytes);
+        decodes_canonically_or_is_refused(&bytes)?;
+        let mut bytes = IMAGE_SIGNATURE.to_vec();
+        bytes.extend_from_slice(&[0, 2, 0, 0, 0, 2]);
         bytes.extend_from_slice(&rest);
         let bytes = resealed(bytes);
         decodes_canonically_or_is_refused(&bytes)?;
@@ -161,24 +325,76 @@ proptest! {
     }
 
     #[test]
+    fn random_framed_segments_and_forged_lengths_never_panic(
+        segments in prop::collection::vec(
+            (
+                prop::sample::select(vec![
+                    IP_SEGMENT,
+                    STACK_SEGMENT,
+                    PROGRAM_HASH_SEGMENT,
+                    PROGRAM_SEGMENT,
+                    SLEEP_SEGMENT,
+                    PRODUCER_SEGMENT,
+                    END_SEGMENT,
+                    0x1234,
+                    0x9234,
+                ]),
+                prop::collection::vec(any::<u8>(), 0..48),
+                prop::option::of(any::<u32>()),
+            ),
+            0..8,
+        ),
+        version in 1..5u16,
+        min_reader in 0..4u16,
+    ) {
+        // Known and unknown headers, each with a length that is its payload's or a forged one,
+        // after any version and oldest reader, then a sealed end segment.
+        let mut bytes = IMAGE_SIGNATURE.to_vec();
+        bytes.extend_from_slice(&version.to_be_bytes());
+        bytes.extend_from_slice(&[0, 0]);
+        bytes.extend_from_slice(&min_reader.to_be_bytes());
+        for (header, payload, forged) in segments {
+            bytes.extend_from_slice(&header.to_be_bytes());
+            let len = forged.unwrap_or(u32::try_from(payload.len()).unwrap());
+            bytes.extend_from_slice(&len.to_be_bytes());
+            bytes.extend_from_slice(&payload);
+        }
+        bytes.extend_from_slice(&framed(END_SEGMENT, &[0; 4]));
+        let bytes = resealed(bytes);
+        decodes_canonically_or_is_refused(&bytes)?;
+    }
+
+    #[test]
     fn resealed_mutations_decode_or_are_refused_without_panic(
         image in image(),
         at in any::<prop::sample::Index>(),
         byte in any::<u8>(),
         kind in 0..3u8,
     ) {
-        // With the checksum recomputed the damage reaches the checks behind it.
-        let mut bytes = image.encode();
-        let body = bytes.len() - 4;
-        let at = at.index(body);
-        match kind {
-            0 => bytes[at] ^= byte | 1,
-            1 => {
-                bytes.remove(at);
-            }
-            _ => bytes.insert(at, byte),
+        // With the checksum recomputed the damage reaches the checks behind it; in the image as
+        // this build writes it and as version 1 wrote it.
+        for bytes in [image.encode(), encode_v1(&image)] {
+            mutated_decodes_or_is_refused(bytes, at, byte, kind)?;
         }
-        let bytes = resealed(bytes);
-        decodes_canonically_or_is_refused(&bytes)?;
     }
+}
+
+/// `bytes` with one byte changed, removed or inserted at `at`, resealed, decode canonically or
+/// are refused.
+fn mutated_decodes_or_is_refused(
+    mut bytes: Vec<u8>,
+    at: prop::sample::Index,
+    byte: u8,
+    kind: u8,
+) -> Result<(), TestCaseError> {
+    let body = bytes.len() - 4;
+    let at = at.index(body);
+    match kind {
+        0 => bytes[at] ^= byte | 1,
+        1 => {
+            bytes.remove(at);
+        }
+        _ => bytes.insert(at, byte),
+    }
+    decodes_canonically_or_is_refused(&resealed(bytes))
 }

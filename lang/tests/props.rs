@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::wildcard_enum_match_arm)]
 
+use mova_lang::container::ContainerError;
 use mova_lang::isa::Instr;
 use mova_lang::mvb::{LoadError, Program};
 use mova_lang::strategies::{instr, program, resealed};
@@ -44,7 +45,7 @@ proptest! {
         let len = cut.index(bytes.len());
         let truncated = Program::decode(&bytes[..len]);
         prop_assert!(
-            matches!(truncated, Err(LoadError::Truncated { .. })),
+            matches!(truncated, Err(LoadError::Container(ContainerError::Truncated { .. }))),
             "cut to {} of {} bytes: {:?}", len, bytes.len(), truncated
         );
     }
