@@ -338,6 +338,9 @@ impl Vm {
             macro_rules! local {
                 ($slot:expr, $op:expr) => {{
                     let slot = $slot;
+                    // The top is checked first: on an empty stack this is an underflow, as for
+                    // every instruction that takes a value, not a slot out of range.
+                    let _ = top!();
                     let s = match stack.get(usize::from(slot)) {
                         Some(&s) if usize::from(slot) < sp => s,
                         Some(_) | None => trap!(TrapKind::SlotOutOfRange {
@@ -533,6 +536,7 @@ fn arith_trap(error: ArithError, op: BinOp, a: i64, b: i64) -> TrapKind {
 mod tests {
     use super::*;
     use crate::interrupt::request_after;
+    use mova_lang::isa::Opcode;
 
     fn vm(source: &str) -> Vm {
         Vm::new(mova_compiler::assemble(source).unwrap())
@@ -716,14 +720,28 @@ mod tests {
 
     #[test]
     fn underflow_is_checked_for_every_consumer() {
-        for source in [
-            "POP", "PRINT", "ADD 1", "DUP", "NEG", "NOT", "JZ 1", "JNZ 1", "SLEEPS", "STORE 0",
-        ] {
-            let t = trap(source);
-            assert!(
-                matches!(t.kind, TrapKind::StackUnderflow { depth: 0, .. }),
-                "{source}: {t}"
-            );
+        // Every opcode that takes values, as the table says, on every stack too short for it.
+        for &opcode in Opcode::ALL {
+            let needed = opcode.stack_effect().pops;
+            let zeros = vec![0; opcode.operand_kinds().len()];
+            let instr = Instr::new(opcode, &zeros).unwrap();
+            for depth in 0..usize::from(needed) {
+                let mut code = vec![Instr::Put(1); depth];
+                code.push(instr);
+                let mut vm = Vm::new(Program::new(code).unwrap());
+                let outcome = vm.run(&mut io::sink(), &Interrupt::new());
+                assert!(
+                    matches!(
+                        &outcome,
+                        Outcome::Trapped(Trap {
+                            kind: TrapKind::StackUnderflow { needed: n, depth: d },
+                            ..
+                        }) if *n == needed && *d == depth
+                    ),
+                    "{instr} on {depth} values: {outcome:?}"
+                );
+                assert_eq!(vm.stack().len(), depth, "{instr}: the stack is untouched");
+            }
         }
         let t = trap("PUT 1\nSUB");
         assert_eq!(
