@@ -338,11 +338,11 @@ impl Vm {
             macro_rules! local {
                 ($slot:expr, $op:expr) => {{
                     let slot = $slot;
-                    // The top is checked first: on an empty stack this is an underflow, as for
-                    // every instruction that takes a value, not a slot out of range.
-                    let _ = top!();
                     let s = match stack.get(usize::from(slot)) {
                         Some(&s) if usize::from(slot) < sp => s,
+                        // On an empty stack this is an underflow, as for every instruction that
+                        // takes a value, not a slot out of range.
+                        Some(_) | None if sp == 0 => trap!(underflow(sp)),
                         Some(_) | None => trap!(TrapKind::SlotOutOfRange {
                             slot,
                             depth: sp,
