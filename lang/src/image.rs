@@ -33,7 +33,7 @@
 
 use crate::bytes::to_usize;
 use crate::container::{self, ContainerError, Format};
-use crate::isa::{Instr, STACK_LIMIT};
+use crate::isa::{Instr, STACK_LIMIT, Sleeps};
 use crate::mvb::{
     CHECKSUM_LEN, HEADER_LEN, LoadError, MAX_FILE_LEN, Program, SECTION_HEADER_LEN,
     SECTION_OPTIONAL,
@@ -671,9 +671,9 @@ impl Image {
         let Some(left_ms) = self.sleep_left_ms else {
             return Ok(());
         };
-        let duration_ms = match instr {
-            Some(Instr::Sleep(ms)) => i64::from(ms),
-            Some(Instr::SleepS) => match self.stack.last() {
+        let duration_ms = match instr.map(|instr| instr.sleeps()) {
+            Some(Sleeps::For(ms)) => ms,
+            Some(Sleeps::ForTop) => match self.stack.last() {
                 Some(&ms) => ms,
                 None => {
                     return Err(ImageError::SleepWithoutDuration {
@@ -682,48 +682,7 @@ impl Image {
                     });
                 }
             },
-            Some(
-                Instr::Put(_)
-                | Instr::Add(_)
-                | Instr::Goto(_)
-                | Instr::Print
-                | Instr::Halt
-                | Instr::Pop
-                | Instr::Dup
-                | Instr::Load(_)
-                | Instr::Store(_)
-                | Instr::AddS
-                | Instr::Sub
-                | Instr::Mul
-                | Instr::Div
-                | Instr::Mod
-                | Instr::Neg
-                | Instr::Not
-                | Instr::Eq
-                | Instr::Ne
-                | Instr::Lt
-                | Instr::Le
-                | Instr::Gt
-                | Instr::Ge
-                | Instr::Jmp(_)
-                | Instr::Jz(_)
-                | Instr::Jnz(_)
-                | Instr::JeqK(..)
-                | Instr::JneK(..)
-                | Instr::JltK(..)
-                | Instr::JleK(..)
-                | Instr::JgtK(..)
-                | Instr::JgeK(..)
-                | Instr::MulK(_)
-                | Instr::DivK(_)
-                | Instr::ModK(_)
-                | Instr::AddTo(_)
-                | Instr::AddL(_)
-                | Instr::SubL(_)
-                | Instr::MulL(_)
-                | Instr::IncJlt(..),
-            )
-            | None => {
+            Some(Sleeps::No) | None => {
                 return Err(ImageError::SleepNotAtSleep {
                     ip: self.ip,
                     left_ms,

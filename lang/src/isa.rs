@@ -1,11 +1,15 @@
 //! The opcode dictionary: every instruction of the Mova VM, declared once.
 //!
-//! The [`isa!`] table below is the single source of truth for the instruction set. From it this module
-//! derives the [`Opcode`] enum (numbers, mnemonics, operand kinds, stack effects, control flow,
-//! meanings), the pre-decoded [`Instr`] enum with typed operands, the binary encoding and decoding
-//! of one instruction, the textual form the disassembler prints and the assembler reads, and the
-//! Markdown table in `docs/isa.md`. Adding an opcode is one line in the table; every `match` on [`Opcode`] or [`Instr`]
-//! elsewhere is exhaustive, so the build then points at each place that must learn about it.
+//! The table in `for_each_opcode!` below is the single source of truth for the instruction set.
+//! The table is expanded by a callback macro (as wasmi's `for_each_op!`): `define_isa!` turns it
+//! into the [`Opcode`] enum and every fact about an opcode — number, mnemonic, operand kinds,
+//! stack effect, control flow, whether it sleeps, meaning — the pre-decoded [`Instr`] enum with
+//! typed operands, the binary encoding and decoding of one instruction, the textual form the
+//! disassembler prints and the assembler reads, and the Markdown table in `docs/isa.md`. Code
+//! elsewhere asks these methods ("does it jump?", "does it sleep, and for how long?") instead of
+//! listing opcodes, so adding an opcode is one row in the table and one arm in the VM's dispatch
+//! loop (`vm/src/machine.rs`), the one exhaustive `match` on [`Instr`] outside this module: the
+//! build points at it.
 
 use std::fmt;
 
@@ -20,10 +24,12 @@ pub const STACK_LIMIT: usize = 65_535;
 pub enum OperandKind {
     /// A signed 64-bit value (`i64`, 8 bytes).
     Value,
-    /// A backward jump distance in instructions (`u32`, 4 bytes): the target is `index - offset`.
-    Back,
-    /// A signed jump distance in instructions (`i32`, 4 bytes): the target is `index + offset`.
-    Rel,
+    /// A jump's backward distance in instructions (`u32`, 4 bytes): the target is
+    /// `index - distance`. The seed's `GOTO` takes it.
+    BackwardDistance,
+    /// A jump's signed offset in instructions (`i32`, 4 bytes): the target is `index + offset`,
+    /// before or after the jump.
+    SignedOffset,
     /// A duration in milliseconds (`u32`, 4 bytes).
     Millis,
     /// A stack slot counted from the bottom of the stack, slot 0 first (`u16`, 2 bytes).
@@ -34,8 +40,8 @@ impl OperandKind {
     /// Every operand kind, in declaration order.
     pub const ALL: [OperandKind; 5] = [
         OperandKind::Value,
-        OperandKind::Back,
-        OperandKind::Rel,
+        OperandKind::BackwardDistance,
+        OperandKind::SignedOffset,
         OperandKind::Millis,
         OperandKind::Slot,
     ];
@@ -44,7 +50,7 @@ impl OperandKind {
     pub const fn width(self) -> usize {
         match self {
             OperandKind::Value => 8,
-            OperandKind::Back | OperandKind::Rel | OperandKind::Millis => 4,
+            OperandKind::BackwardDistance | OperandKind::SignedOffset | OperandKind::Millis => 4,
             OperandKind::Slot => 2,
         }
     }
@@ -53,8 +59,8 @@ impl OperandKind {
     pub const fn range(self) -> (i64, i64) {
         match self {
             OperandKind::Value => (i64::MIN, i64::MAX),
-            OperandKind::Back | OperandKind::Millis => (0, u32::MAX as i64),
-            OperandKind::Rel => (i32::MIN as i64, i32::MAX as i64),
+            OperandKind::BackwardDistance | OperandKind::Millis => (0, u32::MAX as i64),
+            OperandKind::SignedOffset => (i32::MIN as i64, i32::MAX as i64),
             OperandKind::Slot => (0, u16::MAX as i64),
         }
     }
@@ -63,8 +69,8 @@ impl OperandKind {
     pub const fn name(self) -> &'static str {
         match self {
             OperandKind::Value => "value",
-            OperandKind::Back => "offset",
-            OperandKind::Rel => "offset",
+            OperandKind::BackwardDistance => "distance",
+            OperandKind::SignedOffset => "offset",
             OperandKind::Millis => "ms",
             OperandKind::Slot => "slot",
         }
@@ -74,8 +80,8 @@ impl OperandKind {
     pub const fn type_name(self) -> &'static str {
         match self {
             OperandKind::Value => "i64",
-            OperandKind::Back | OperandKind::Millis => "u32",
-            OperandKind::Rel => "i32",
+            OperandKind::BackwardDistance | OperandKind::Millis => "u32",
+            OperandKind::SignedOffset => "i32",
             OperandKind::Slot => "u16",
         }
     }
@@ -84,10 +90,12 @@ impl OperandKind {
     pub const fn meaning(self) -> &'static str {
         match self {
             OperandKind::Value => "an immediate value",
-            OperandKind::Back => {
-                "a **backward** distance in instructions: the target is `index - offset`"
+            OperandKind::BackwardDistance => {
+                "a **backward** distance in instructions: the target is `index - distance`"
             }
-            OperandKind::Rel => "a signed distance in instructions: the target is `index + offset`",
+            OperandKind::SignedOffset => {
+                "a signed offset in instructions: the target is `index + offset`"
+            }
             OperandKind::Millis => "a duration in milliseconds",
             OperandKind::Slot => "a stack slot counted from the bottom, slot 0 first",
         }
@@ -119,7 +127,7 @@ impl OperandKind {
     /// Whether the operand is a jump distance (so the verifier checks its target).
     pub const fn is_jump(self) -> bool {
         match self {
-            OperandKind::Back | OperandKind::Rel => true,
+            OperandKind::BackwardDistance | OperandKind::SignedOffset => true,
             OperandKind::Value | OperandKind::Millis | OperandKind::Slot => false,
         }
     }
@@ -130,10 +138,10 @@ impl OperandKind {
     pub fn read(self, bytes: &[u8]) -> Option<i64> {
         Some(match self {
             OperandKind::Value => i64::from_be_bytes(bytes.try_into().ok()?),
-            OperandKind::Back | OperandKind::Millis => {
+            OperandKind::BackwardDistance | OperandKind::Millis => {
                 i64::from(u32::from_be_bytes(bytes.try_into().ok()?))
             }
-            OperandKind::Rel => i64::from(i32::from_be_bytes(bytes.try_into().ok()?)),
+            OperandKind::SignedOffset => i64::from(i32::from_be_bytes(bytes.try_into().ok()?)),
             OperandKind::Slot => i64::from(u16::from_be_bytes(bytes.try_into().ok()?)),
         })
     }
@@ -165,6 +173,26 @@ pub enum Flow {
     Jump,
     /// Nowhere: the program stops.
     Halt,
+}
+
+/// Where a sleeping instruction's duration comes from (the table's `sleeps(…)` column).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SleepFrom {
+    /// Its `ms` operand ([`OperandKind::Millis`]).
+    Operand,
+    /// The value on top of the stack, which it pops once the sleep completes.
+    Top,
+}
+
+/// How long an instruction sleeps, as [`Instr::sleeps`] finds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Sleeps {
+    /// It is not a sleep.
+    No,
+    /// For this many milliseconds, its operand.
+    For(i64),
+    /// For the number of milliseconds on top of the stack.
+    ForTop,
 }
 
 /// Why an operand does not fit an opcode.
@@ -220,14 +248,13 @@ impl std::ops::Deref for Operands {
     }
 }
 
-/// Declares the instruction set. Each row is
-/// `hex Name "MNEMONIC" (OperandKind, OperandKind)? [pops -> pushes, Flow?] "stack picture" "meaning";`
-/// with up to two operands and a [`Flow`] that is `Next` unless given, and everything else in this
-/// module is generated from the rows.
-macro_rules! isa {
+/// Defines the instruction set from the rows of `for_each_opcode!`: everything else in this
+/// module is generated from them.
+macro_rules! define_isa {
     ($(
         $hex:literal $name:ident $mnemonic:literal $(($k1:ident $(, $k2:ident)?))?
-            [$pops:literal -> $pushes:literal $(, $flow:ident)?] $picture:literal $meaning:literal;
+            [$pops:literal -> $pushes:literal $(, $flow:ident)?] $(sleeps($sleep:ident))?
+            $picture:literal $meaning:literal;
     )*) => {
         /// An operation code: the first byte of every encoded instruction.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -280,7 +307,14 @@ macro_rules! isa {
             /// Where control goes once the opcode has completed.
             pub const fn flow(self) -> Flow {
                 match self {
-                    $(Opcode::$name => isa!(@flow $($flow)?),)*
+                    $(Opcode::$name => define_isa!(@flow $($flow)?),)*
+                }
+            }
+
+            /// Whether the opcode sleeps, and where its duration comes from.
+            pub const fn sleep(self) -> Option<SleepFrom> {
+                match self {
+                    $(Opcode::$name => define_isa!(@sleep $($sleep)?),)*
                 }
             }
 
@@ -304,7 +338,7 @@ macro_rules! isa {
         pub enum Instr {
             $(
                 #[doc = $meaning]
-                $name $((isa!(@ty $k1) $(, isa!(@ty $k2))?))?,
+                $name $((define_isa!(@ty $k1) $(, define_isa!(@ty $k2))?))?,
             )*
         }
 
@@ -312,7 +346,7 @@ macro_rules! isa {
             /// The instruction's opcode.
             pub const fn opcode(&self) -> Opcode {
                 match self {
-                    $(Instr::$name $((isa!(@wild $k1) $(, isa!(@wild $k2))?))? => Opcode::$name,)*
+                    $(Instr::$name $((define_isa!(@wild $k1) $(, define_isa!(@wild $k2))?))? => Opcode::$name,)*
                 }
             }
 
@@ -320,8 +354,8 @@ macro_rules! isa {
             pub fn operands(&self) -> Operands {
                 match *self {
                     $(
-                        Instr::$name $((isa!(@bind $k1, first) $(, isa!(@bind $k2, second))?))?
-                            => isa!(@operands $($k1 first $(, $k2 second)?)?),
+                        Instr::$name $((define_isa!(@bind $k1, first) $(, define_isa!(@bind $k2, second))?))?
+                            => define_isa!(@operands $($k1 first $(, $k2 second)?)?),
                     )*
                 }
             }
@@ -345,8 +379,8 @@ macro_rules! isa {
                 match opcode {
                     $(
                         Opcode::$name => Ok(Instr::$name $((
-                            <isa!(@ty $k1)>::try_from(value(0)).map_err(|_| out_of_range(0))?
-                            $(, <isa!(@ty $k2)>::try_from(value(1)).map_err(|_| out_of_range(1))?)?
+                            <define_isa!(@ty $k1)>::try_from(value(0)).map_err(|_| out_of_range(0))?
+                            $(, <define_isa!(@ty $k2)>::try_from(value(1)).map_err(|_| out_of_range(1))?)?
                         ))?),
                     )*
                 }
@@ -383,10 +417,13 @@ macro_rules! isa {
     };
 
     (@ty Value) => { i64 };
-    (@ty Back) => { u32 };
-    (@ty Rel) => { i32 };
+    (@ty BackwardDistance) => { u32 };
+    (@ty SignedOffset) => { i32 };
     (@ty Millis) => { u32 };
     (@ty Slot) => { u16 };
+
+    (@sleep) => { None };
+    (@sleep $from:ident) => { Some(SleepFrom::$from) };
 
     (@flow) => { Flow::Next };
     (@flow $flow:ident) => { Flow::$flow };
@@ -400,17 +437,24 @@ macro_rules! isa {
     };
 }
 
-isa! {
+/// The instruction set, one row per opcode:
+/// `hex Name "MNEMONIC" (OperandKind, OperandKind)? [pops -> pushes, Flow?] sleeps(SleepFrom)?
+/// "stack picture" "meaning";` with up to two operands, a [`Flow`] that is `Next` unless given and
+/// a [`SleepFrom`] for the opcodes that sleep. Expands to `$callback! { rows }`, so any macro can
+/// generate code from the rows; `define_isa!` is the one that defines the instruction set.
+macro_rules! for_each_opcode {
+    ($callback:ident) => {
+        $callback! {
     // The seed's five opcodes: numbers, mnemonics and meanings are fixed by the seed design.
     0x01 Put "PUT" (Value) [0 -> 1] "→ value"
         "Push `value`.";
     0x02 Add "ADD" (Value) [1 -> 1] "a → a+value"
         "Replace the top of the stack by `top + value`; overflow traps.";
-    0x03 Goto "GOTO" (Back) [0 -> 0, Jump] "—"
-        "Jump backwards: the next instruction is `index - offset`.";
+    0x03 Goto "GOTO" (BackwardDistance) [0 -> 0, Jump] "—"
+        "Jump backwards: the next instruction is `index - distance`.";
     0x04 Print "PRINT" [1 -> 1] "a → a"
         "Print the top of the stack in decimal and a newline; the stack is unchanged.";
-    0x05 Sleep "SLEEP" (Millis) [0 -> 0] "—"
+    0x05 Sleep "SLEEP" (Millis) [0 -> 0] sleeps(Operand) "—"
         "Sleep `ms` milliseconds (output is flushed first).";
     // Extensions for the pseudo-language.
     0x06 Halt "HALT" [0 -> 0, Halt] "—"
@@ -449,27 +493,27 @@ isa! {
         "1 if `a > b`, else 0.";
     0x17 Ge "GE" [2 -> 1] "a b → a>=b"
         "1 if `a >= b`, else 0.";
-    0x18 Jmp "JMP" (Rel) [0 -> 0, Jump] "—"
+    0x18 Jmp "JMP" (SignedOffset) [0 -> 0, Jump] "—"
         "Jump: the next instruction is `index + offset` (backwards when negative).";
-    0x19 Jz "JZ" (Rel) [1 -> 0, Branch] "a →"
+    0x19 Jz "JZ" (SignedOffset) [1 -> 0, Branch] "a →"
         "Pop; if the value is 0, jump to `index + offset`.";
-    0x1A Jnz "JNZ" (Rel) [1 -> 0, Branch] "a →"
+    0x1A Jnz "JNZ" (SignedOffset) [1 -> 0, Branch] "a →"
         "Pop; if the value is not 0, jump to `index + offset`.";
-    0x1B SleepS "SLEEPS" [1 -> 0] "ms →"
+    0x1B SleepS "SLEEPS" [1 -> 0] sleeps(Top) "ms →"
         "Pop a duration in milliseconds and sleep that long; a negative duration traps.";
     // Superinstructions, chosen from what the compiler emits: a loop's test of its variable
     // against a constant, arithmetic by a constant, and accumulating into a variable.
-    0x1C JeqK "JEQK" (Value, Rel) [1 -> 1, Branch] "a → a"
+    0x1C JeqK "JEQK" (Value, SignedOffset) [1 -> 1, Branch] "a → a"
         "If the top equals `value`, jump to `index + offset`; the top stays.";
-    0x1D JneK "JNEK" (Value, Rel) [1 -> 1, Branch] "a → a"
+    0x1D JneK "JNEK" (Value, SignedOffset) [1 -> 1, Branch] "a → a"
         "If the top differs from `value`, jump to `index + offset`; the top stays.";
-    0x1E JltK "JLTK" (Value, Rel) [1 -> 1, Branch] "a → a"
+    0x1E JltK "JLTK" (Value, SignedOffset) [1 -> 1, Branch] "a → a"
         "If the top is less than `value`, jump to `index + offset`; the top stays.";
-    0x1F JleK "JLEK" (Value, Rel) [1 -> 1, Branch] "a → a"
+    0x1F JleK "JLEK" (Value, SignedOffset) [1 -> 1, Branch] "a → a"
         "If the top is at most `value`, jump to `index + offset`; the top stays.";
-    0x20 JgtK "JGTK" (Value, Rel) [1 -> 1, Branch] "a → a"
+    0x20 JgtK "JGTK" (Value, SignedOffset) [1 -> 1, Branch] "a → a"
         "If the top is greater than `value`, jump to `index + offset`; the top stays.";
-    0x21 JgeK "JGEK" (Value, Rel) [1 -> 1, Branch] "a → a"
+    0x21 JgeK "JGEK" (Value, SignedOffset) [1 -> 1, Branch] "a → a"
         "If the top is at least `value`, jump to `index + offset`; the top stays.";
     0x22 MulK "MULK" (Value) [1 -> 1] "a → a*value"
         "Multiply the top by `value`; overflow traps.";
@@ -485,9 +529,13 @@ isa! {
         "Subtract the value in slot `slot` from the top; overflow traps.";
     0x28 MulL "MULL" (Slot) [1 -> 1] "a → a*s"
         "Multiply the top by the value in slot `slot`; overflow traps.";
-    0x29 IncJlt "INCJLT" (Value, Rel) [1 -> 1, Branch] "a → a+1"
+    0x29 IncJlt "INCJLT" (Value, SignedOffset) [1 -> 1, Branch] "a → a+1"
         "Add 1 to the top (overflow traps); if it is then less than `value`, jump to `index + offset`.";
+        }
+    };
 }
+
+for_each_opcode!(define_isa);
 
 impl Opcode {
     /// The opcode whose mnemonic is `name`, compared without regard to case.
@@ -508,6 +556,13 @@ impl Opcode {
             i += 1;
         }
         len
+    }
+
+    /// The position of the opcode's `ms` operand, if it has one.
+    fn millis_operand(self) -> Option<usize> {
+        self.operand_kinds()
+            .iter()
+            .position(|kind| *kind == OperandKind::Millis)
     }
 
     /// The position of the opcode's jump operand, if it has one.
@@ -578,14 +633,30 @@ impl Instr {
         let at = opcode.jump_operand()?;
         let offset = *self.operands().get(at)?;
         let target = match opcode.operand_kinds().get(at)? {
-            OperandKind::Back => i64::from(index) - offset,
-            OperandKind::Rel => i64::from(index) + offset,
+            OperandKind::BackwardDistance => i64::from(index) - offset,
+            OperandKind::SignedOffset => i64::from(index) + offset,
             OperandKind::Value | OperandKind::Millis | OperandKind::Slot => return None,
         };
         Some(match u32::try_from(target) {
             Ok(target) => JumpTarget::Index(target),
             Err(_) => JumpTarget::OutOfRange(target),
         })
+    }
+
+    /// Whether this instruction sleeps, and for how long, as its opcode's [`SleepFrom`] says.
+    pub fn sleeps(&self) -> Sleeps {
+        match self.opcode().sleep() {
+            None => Sleeps::No,
+            Some(SleepFrom::Top) => Sleeps::ForTop,
+            Some(SleepFrom::Operand) => {
+                let ms = self.opcode().millis_operand();
+                match ms.and_then(|at| self.operands().get(at).copied()) {
+                    Some(ms) => Sleeps::For(ms),
+                    // A `sleeps(Operand)` row without an `ms` operand; the table's tests refuse it.
+                    None => Sleeps::No,
+                }
+            }
+        }
     }
 
     /// Where control can go once this instruction, sitting at `index`, has completed, as its
@@ -662,7 +733,7 @@ mod tests {
         let seed = [
             (0x01, "PUT", Some(OperandKind::Value)),
             (0x02, "ADD", Some(OperandKind::Value)),
-            (0x03, "GOTO", Some(OperandKind::Back)),
+            (0x03, "GOTO", Some(OperandKind::BackwardDistance)),
             (0x04, "PRINT", None),
             (0x05, "SLEEP", Some(OperandKind::Millis)),
         ];
@@ -749,6 +820,33 @@ mod tests {
     }
 
     #[test]
+    fn an_opcode_sleeps_for_its_operand_exactly_when_it_has_an_ms_operand() {
+        for &opcode in Opcode::ALL {
+            let has_ms = opcode.millis_operand().is_some();
+            assert_eq!(
+                opcode.sleep() == Some(SleepFrom::Operand),
+                has_ms,
+                "{opcode}"
+            );
+            if opcode.sleep() == Some(SleepFrom::Top) {
+                assert!(
+                    opcode.stack_effect().pops >= 1,
+                    "{opcode} pops its duration"
+                );
+            }
+        }
+        assert_eq!(Instr::Sleep(250).sleeps(), Sleeps::For(250));
+        assert_eq!(Instr::SleepS.sleeps(), Sleeps::ForTop);
+        assert_eq!(Instr::Put(250).sleeps(), Sleeps::No);
+        let sleeping: Vec<_> = Opcode::ALL
+            .iter()
+            .filter(|opcode| opcode.sleep().is_some())
+            .copied()
+            .collect();
+        assert_eq!(sleeping, [Opcode::Sleep, Opcode::SleepS]);
+    }
+
+    #[test]
     fn successors_follow_the_flow() {
         let at = |instr: Instr, index| instr.successors(index).collect::<Vec<_>>();
         assert_eq!(at(Instr::Put(1), 4), [JumpTarget::Index(5)]);
@@ -785,7 +883,7 @@ mod tests {
         let err = Instr::new(Opcode::Goto, &[-1]).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "GOTO's offset must be in 0..=4294967295, found -1"
+            "GOTO's distance must be in 0..=4294967295, found -1"
         );
         assert!(Instr::new(Opcode::Load, &[65_536]).is_err());
         assert!(Instr::new(Opcode::Jmp, &[-2_147_483_648]).is_ok());
@@ -793,7 +891,7 @@ mod tests {
             Instr::new(Opcode::JltK, &[5]),
             Err(OperandError::Missing {
                 mnemonic: "JLTK",
-                kind: OperandKind::Rel
+                kind: OperandKind::SignedOffset
             })
         );
         assert!(Instr::new(Opcode::JltK, &[5, 1 << 40]).is_err());

@@ -2,7 +2,7 @@
 //! property tests of every crate, and fixtures made from the seed program.
 
 use crate::image::{IMAGE_HEADER_LEN, Image};
-use crate::isa::{Instr, Opcode};
+use crate::isa::{Instr, Opcode, OperandKind};
 use crate::mvb::{Program, SECTION_OPTIONAL, Section};
 use proptest::prelude::*;
 
@@ -116,55 +116,24 @@ pub fn program() -> impl Strategy<Value = Program> {
     program_with(40, true)
 }
 
-/// Folds a jump's distance so that its target lies in `0..=len`.
+/// Folds a jump's operand so that its target lies in `0..=len`: a backward distance onto
+/// `0..=index`, a signed offset onto a target in `0..=len`.
 fn fold_jump(instr: Instr, index: i64, len: i64) -> Instr {
-    let rel = |offset: i32| {
-        let target = i64::from(offset).rem_euclid(len + 1);
-        i32::try_from(target - index).unwrap_or(0)
+    let opcode = instr.opcode();
+    let Some(at) = opcode.jump_operand() else {
+        return instr;
     };
-    match instr {
-        Instr::JeqK(k, offset) => Instr::JeqK(k, rel(offset)),
-        Instr::JneK(k, offset) => Instr::JneK(k, rel(offset)),
-        Instr::JltK(k, offset) => Instr::JltK(k, rel(offset)),
-        Instr::JleK(k, offset) => Instr::JleK(k, rel(offset)),
-        Instr::JgtK(k, offset) => Instr::JgtK(k, rel(offset)),
-        Instr::JgeK(k, offset) => Instr::JgeK(k, rel(offset)),
-        Instr::IncJlt(k, offset) => Instr::IncJlt(k, rel(offset)),
-        Instr::Goto(offset) => {
-            Instr::Goto(u32::try_from(i64::from(offset) % (index + 1)).unwrap_or(0))
-        }
-        Instr::Jmp(offset) => Instr::Jmp(rel(offset)),
-        Instr::Jz(offset) => Instr::Jz(rel(offset)),
-        Instr::Jnz(offset) => Instr::Jnz(rel(offset)),
-        Instr::Put(_)
-        | Instr::Add(_)
-        | Instr::Print
-        | Instr::Sleep(_)
-        | Instr::Halt
-        | Instr::Pop
-        | Instr::Dup
-        | Instr::Load(_)
-        | Instr::Store(_)
-        | Instr::AddS
-        | Instr::Sub
-        | Instr::Mul
-        | Instr::Div
-        | Instr::Mod
-        | Instr::Neg
-        | Instr::Not
-        | Instr::Eq
-        | Instr::Ne
-        | Instr::Lt
-        | Instr::Le
-        | Instr::Gt
-        | Instr::Ge
-        | Instr::SleepS
-        | Instr::MulK(_)
-        | Instr::DivK(_)
-        | Instr::ModK(_)
-        | Instr::AddTo(_)
-        | Instr::AddL(_)
-        | Instr::SubL(_)
-        | Instr::MulL(_) => instr,
-    }
+    let (Some(&kind), Some(&raw)) = (opcode.operand_kinds().get(at), instr.operands().get(at))
+    else {
+        return instr;
+    };
+    let folded = match kind {
+        OperandKind::BackwardDistance => raw % (index + 1),
+        OperandKind::SignedOffset => raw.rem_euclid(len + 1) - index,
+        OperandKind::Value | OperandKind::Millis | OperandKind::Slot => return instr,
+    };
+    instr
+        .with_jump_offset(folded)
+        .or_else(|| instr.with_jump_offset(0))
+        .unwrap_or(instr)
 }

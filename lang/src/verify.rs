@@ -3,7 +3,7 @@
 //!
 //! Like wasm validation and the JVM's verifier, it follows every path through the code from the
 //! entry (instruction 0, empty stack) and applies each instruction's stack effect, as the
-//! [`isa!`](crate::isa) table declares it, along the way. Unlike them, it does not require every
+//! [opcode table](crate::isa) declares it, along the way. Unlike them, it does not require every
 //! path to agree: hand-written `.mvasm` may grow the stack in a loop (`top: PUT 1` / `GOTO top`) and
 //! still loads and runs, trapping when the stack is full, as written. So each instruction gets the
 //! interval of heights that can reach it, or none when nothing reaches it, and [`Image::check`]

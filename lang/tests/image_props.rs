@@ -8,7 +8,7 @@ use mova_lang::image::{
     END_SEGMENT, IMAGE_SIGNATURE, IP_SEGMENT, Image, ImageError, PRODUCER, PRODUCER_SEGMENT,
     PROGRAM_HASH_SEGMENT, PROGRAM_SEGMENT, Provenance, SLEEP_SEGMENT, STACK_SEGMENT,
 };
-use mova_lang::isa::Instr;
+use mova_lang::isa::{Instr, Sleeps};
 use mova_lang::strategies::{program, resealed};
 use proptest::prelude::*;
 
@@ -37,7 +37,7 @@ fn image() -> impl Strategy<Value = Image> {
                 let is_sleep = |ip: &&u32| {
                     matches!(
                         code.get(usize::try_from(**ip).unwrap_or(usize::MAX)),
-                        Some(Instr::Sleep(_) | Instr::SleepS)
+                        Some(instr) if instr.sleeps() != Sleeps::No
                     )
                 };
                 let first_sleep = reachable.iter().find(is_sleep).filter(|_| aim_at_sleep);
@@ -46,7 +46,7 @@ fn image() -> impl Strategy<Value = Image> {
                 let (min, max) = (usize::from(possible.min), usize::from(possible.max));
                 // A `SLEEPS` that sleeps has its duration on the stack.
                 let sleeping_sleeps = sleep.is_some()
-                    && matches!(code.get(usize::try_from(ip).ok()?), Some(Instr::SleepS));
+                    && matches!(code.get(usize::try_from(ip).ok()?), Some(instr) if instr.sleeps() == Sleeps::ForTop);
                 let min = if sleeping_sleeps { min.max(1) } else { min };
                 let max = max.min(min + values.len());
                 if min > max {
@@ -57,10 +57,10 @@ fn image() -> impl Strategy<Value = Image> {
                 let top = height.min(values.len());
                 let mut stack = vec![0; height - top];
                 stack.extend_from_slice(&values[..top]);
-                let duration = match code.get(usize::try_from(ip).ok()?) {
-                    Some(Instr::Sleep(ms)) => Some(u64::from(*ms)),
-                    Some(Instr::SleepS) => stack.last().and_then(|&ms| u64::try_from(ms).ok()),
-                    _ => None,
+                let duration = match code.get(usize::try_from(ip).ok()?).map(Instr::sleeps) {
+                    Some(Sleeps::For(ms)) => u64::try_from(ms).ok(),
+                    Some(Sleeps::ForTop) => stack.last().and_then(|&ms| u64::try_from(ms).ok()),
+                    Some(Sleeps::No) | None => None,
                 };
                 let sleep = sleep.and_then(|raw| Some(raw % duration?.checked_add(1)?));
                 Image::new(&program, ip, stack, sleep, with_program).ok()

@@ -12,6 +12,7 @@ use crate::interrupt::Interrupt;
 use mova_lang::image::{Image, ImageError};
 use mova_lang::isa::Instr;
 use mova_lang::mvb::Program;
+use mova_lang::ops::{self, ArithError, BinOp, Operation};
 use std::fmt;
 use std::io::{self, Write};
 use std::sync::atomic::Ordering;
@@ -69,17 +70,14 @@ pub enum TrapKind {
         /// How many the stack holds.
         depth: usize,
     },
-    /// An arithmetic result outside `i64`.
-    #[error("integer overflow: {expr} does not fit in 64 bits")]
-    Overflow {
-        /// The operation, as `a + b`.
-        expr: String,
-    },
-    /// A division or remainder by zero.
-    #[error("division by zero: {expr}")]
-    DivisionByZero {
-        /// The operation, as `a / 0`.
-        expr: String,
+    /// An arithmetic operation without a result, as [`ops`] decides it: `integer overflow: a + b
+    /// does not fit in 64 bits`, `division by zero: a / 0`.
+    #[error("{error}: {operation}{}", arith_suffix(error))]
+    Arith {
+        /// Why the operation has no result.
+        error: ArithError,
+        /// The operation, with its operands.
+        operation: Operation,
     },
     /// A slot that is not on the stack.
     #[error("slot {slot} is out of range: the stack holds {depth} value{}{}", if *depth == 1 { "" } else { "s" }, if *storing { " below the stored one" } else { "" })]
@@ -100,6 +98,14 @@ pub enum TrapKind {
     /// Writing the program's output failed.
     #[error("cannot write output: {0}")]
     Output(io::Error),
+}
+
+/// What follows the operation in an arithmetic trap's message.
+fn arith_suffix(error: &ArithError) -> &'static str {
+    match error {
+        ArithError::Overflow => " does not fit in 64 bits",
+        ArithError::DivisionByZero => "",
+    }
 }
 
 impl fmt::Display for Trap {
@@ -218,14 +224,10 @@ impl Vm {
                 return $outcome;
             }};
         }
+        // Traps on the current instruction: every trap leaves the loop through its one exit below.
         macro_rules! trap {
-            ($instr:expr, $kind:expr) => {{
-                self.ip = ip as u32;
-                leave!(Outcome::Trapped(Trap {
-                    ip: ip as u32,
-                    instr: $instr,
-                    kind: $kind,
-                }))
+            ($kind:expr) => {{
+                break $kind;
             }};
         }
         // Jumps to `target`, pausing there if a backward jump finds a request pending.
@@ -243,9 +245,9 @@ impl Vm {
         // Flushes the output and sleeps `ms` milliseconds, or what an interrupted sleep of this
         // instruction had left; pauses, staying on the instruction, if a request cuts it short.
         macro_rules! sleep {
-            ($instr:expr, $ms:expr) => {{
+            ($ms:expr) => {{
                 if let Err(error) = out.flush() {
-                    trap!($instr, TrapKind::Output(error));
+                    trap!(TrapKind::Output(error));
                 }
                 let duration = self.sleep_left.take().unwrap_or(Duration::from_millis($ms));
                 if let Some(left) = interrupt.sleep(duration) {
@@ -255,8 +257,8 @@ impl Vm {
                 }
             }};
         }
-        loop {
-            let Some(&instr) = code.get(ip) else {
+        let kind = loop {
+            let Some(instr) = code.get(ip) else {
                 self.ip = ip as u32;
                 leave!(Outcome::Halted);
             };
@@ -270,7 +272,7 @@ impl Vm {
                 () => {
                     match stack.get_mut(sp.wrapping_sub(1)) {
                         Some(top) => top,
-                        None => trap!(instr, underflow(sp)),
+                        None => trap!(underflow(sp)),
                     }
                 };
             }
@@ -283,103 +285,95 @@ impl Vm {
                             *slot = value;
                             sp += 1;
                         }
-                        None => trap!(instr, TrapKind::StackOverflow),
+                        None => trap!(TrapKind::StackOverflow),
                     }
                 }};
             }
-            // Jumps if the top compares with `k` as `op` says, leaving the top in place.
+            // Jumps if the top compares with `k` as the comparison `op` says (it gives 1),
+            // leaving the top in place.
             macro_rules! compare {
-                ($op:tt, $k:expr, $offset:expr) => {{
-                    if *top!() $op $k {
+                ($op:expr, $k:expr, $offset:expr) => {{
+                    if ops::binary($op, *top!(), $k) == Ok(1) {
                         jump!(relative(ip, $offset));
                     }
                 }};
             }
-            // Replaces the top `a` by `f(a)`, or traps leaving it in place.
+            // Replaces the top `a` by `a op b`, or traps leaving it in place.
             macro_rules! immediate {
-                ($f:expr) => {{
+                ($op:expr, $b:expr) => {{
+                    let (op, b) = ($op, $b);
                     let top = top!();
-                    match $f(*top) {
+                    let a = *top;
+                    match ops::binary(op, a, b) {
                         Ok(result) => *top = result,
-                        Err(kind) => trap!(instr, kind),
+                        Err(error) => {
+                            trap!(arith_trap(error, op, a, b))
+                        }
                     }
                 }};
             }
-            // Replaces the top two values `a b` (b on top) by `f(a, b)`, or traps leaving them in
+            // Replaces the top two values `a b` (b on top) by `a op b`, or traps leaving them in
             // place.
             macro_rules! binary {
-                ($f:expr) => {{
+                ($op:expr) => {{
+                    let op = $op;
                     let b = match stack.get(sp.wrapping_sub(1)) {
                         Some(&b) if sp >= 2 => b,
-                        Some(_) | None => trap!(instr, underflow(sp)),
+                        Some(_) | None => trap!(underflow(sp)),
                     };
                     let a = match stack.get_mut(sp - 2) {
                         Some(a) => a,
-                        None => trap!(instr, underflow(sp)),
+                        None => trap!(underflow(sp)),
                     };
-                    match $f(*a, b) {
+                    match ops::binary(op, *a, b) {
                         Ok(result) => {
                             *a = result;
                             sp -= 1;
                         }
-                        Err(kind) => trap!(instr, kind),
+                        Err(error) => trap!(arith_trap(error, op, *a, b)),
                     }
                 }};
             }
-            // Replaces the top `a` by `f(a, s)` with `s` the value in `slot`, or traps.
+            // Replaces the top `a` by `a op s` with `s` the value in `slot`, or traps.
             macro_rules! local {
-                ($slot:expr, $f:expr) => {{
+                ($slot:expr, $op:expr) => {{
                     let slot = $slot;
                     let s = match stack.get(usize::from(slot)) {
                         Some(&s) if usize::from(slot) < sp => s,
-                        Some(_) | None => trap!(
-                            instr,
-                            TrapKind::SlotOutOfRange {
-                                slot,
-                                depth: sp,
-                                storing: false
-                            }
-                        ),
+                        // On an empty stack this is an underflow, as for every instruction that
+                        // takes a value, not a slot out of range.
+                        Some(_) | None if sp == 0 => trap!(underflow(sp)),
+                        Some(_) | None => trap!(TrapKind::SlotOutOfRange {
+                            slot,
+                            depth: sp,
+                            storing: false
+                        }),
                     };
-                    immediate!(|a: i64| $f(a, s))
+                    immediate!($op, s)
                 }};
             }
-            match instr {
+            match *instr {
                 Instr::Put(value) => push!(value),
-                Instr::AddL(slot) => {
-                    local!(slot, |a: i64, s: i64| a
-                        .checked_add(s)
-                        .ok_or_else(|| overflow(a, "+", s)))
-                }
-                Instr::SubL(slot) => {
-                    local!(slot, |a: i64, s: i64| a
-                        .checked_sub(s)
-                        .ok_or_else(|| overflow(a, "-", s)))
-                }
-                Instr::MulL(slot) => {
-                    local!(slot, |a: i64, s: i64| a
-                        .checked_mul(s)
-                        .ok_or_else(|| overflow(a, "*", s)))
-                }
-                Instr::Add(value) => immediate!(|a: i64| {
-                    a.checked_add(value).ok_or_else(|| overflow(a, "+", value))
-                }),
+                Instr::AddL(slot) => local!(slot, BinOp::Add),
+                Instr::SubL(slot) => local!(slot, BinOp::Sub),
+                Instr::MulL(slot) => local!(slot, BinOp::Mul),
+                Instr::Add(value) => immediate!(BinOp::Add, value),
                 Instr::Goto(offset) => jump!(ip - offset as usize),
                 Instr::Print => {
                     let top = *top!();
                     if let Err(error) = writeln!(out, "{top}") {
-                        trap!(instr, TrapKind::Output(error));
+                        trap!(TrapKind::Output(error));
                     }
                 }
-                Instr::Sleep(ms) => sleep!(instr, u64::from(ms)),
+                Instr::Sleep(ms) => sleep!(u64::from(ms)),
                 Instr::SleepS => {
                     // The duration stays on the stack until the sleep completes, so a pause in the
                     // middle leaves the instruction ready to run again.
                     let ms = *top!();
                     if ms < 0 {
-                        trap!(instr, TrapKind::NegativeSleep { ms });
+                        trap!(TrapKind::NegativeSleep { ms });
                     }
-                    sleep!(instr, ms.unsigned_abs());
+                    sleep!(ms.unsigned_abs());
                     sp -= 1;
                 }
                 Instr::Halt => {
@@ -398,14 +392,11 @@ impl Vm {
                     let slot_index = usize::from(slot);
                     match stack.get(slot_index) {
                         Some(&value) if slot_index < sp => push!(value),
-                        Some(_) | None => trap!(
-                            instr,
-                            TrapKind::SlotOutOfRange {
-                                slot,
-                                depth: sp,
-                                storing: false
-                            }
-                        ),
+                        Some(_) | None => trap!(TrapKind::SlotOutOfRange {
+                            slot,
+                            depth: sp,
+                            storing: false
+                        }),
                     }
                 }
                 Instr::Store(slot) => {
@@ -416,95 +407,82 @@ impl Vm {
                             *target = value;
                             sp -= 1;
                         }
-                        Some(_) | None => trap!(
-                            instr,
-                            TrapKind::SlotOutOfRange {
-                                slot,
-                                depth: sp - 1,
-                                storing: true
-                            }
-                        ),
+                        Some(_) | None => trap!(TrapKind::SlotOutOfRange {
+                            slot,
+                            depth: sp - 1,
+                            storing: true
+                        }),
                     }
                 }
-                Instr::Neg => immediate!(|a: i64| {
-                    a.checked_neg().ok_or_else(|| TrapKind::Overflow {
-                        expr: format!("-({a})"),
-                    })
-                }),
-                Instr::Not => immediate!(|a: i64| Ok::<i64, TrapKind>(i64::from(a == 0))),
-                Instr::AddS => {
-                    binary!(|a: i64, b: i64| a.checked_add(b).ok_or_else(|| overflow(a, "+", b)))
+                Instr::Neg => {
+                    let top = top!();
+                    match ops::neg(*top) {
+                        Ok(result) => *top = result,
+                        Err(error) => trap!(TrapKind::Arith {
+                            error,
+                            operation: Operation::Neg { a: *top }
+                        }),
+                    }
                 }
-                Instr::Sub => {
-                    binary!(|a: i64, b: i64| a.checked_sub(b).ok_or_else(|| overflow(a, "-", b)))
+                Instr::Not => {
+                    let top = top!();
+                    *top = ops::not(*top);
                 }
-                Instr::Mul => {
-                    binary!(|a: i64, b: i64| a.checked_mul(b).ok_or_else(|| overflow(a, "*", b)))
-                }
-                Instr::Div => binary!(|a: i64, b: i64| match b {
-                    0 => Err(division_by_zero(a, "/")),
-                    _ => a.checked_div(b).ok_or_else(|| overflow(a, "/", b)),
-                }),
-                // `i64::MIN % -1` is 0 mathematically; only the division behind it overflows.
-                Instr::Mod => binary!(|a: i64, b: i64| match b {
-                    0 => Err(division_by_zero(a, "%")),
-                    _ => Ok(a.wrapping_rem(b)),
-                }),
-                Instr::Eq => binary!(|a, b| Ok::<i64, TrapKind>(i64::from(a == b))),
-                Instr::Ne => binary!(|a, b| Ok::<i64, TrapKind>(i64::from(a != b))),
-                Instr::Lt => binary!(|a, b| Ok::<i64, TrapKind>(i64::from(a < b))),
-                Instr::Le => binary!(|a, b| Ok::<i64, TrapKind>(i64::from(a <= b))),
-                Instr::Gt => binary!(|a, b| Ok::<i64, TrapKind>(i64::from(a > b))),
-                Instr::Ge => binary!(|a, b| Ok::<i64, TrapKind>(i64::from(a >= b))),
+                Instr::AddS => binary!(BinOp::Add),
+                Instr::Sub => binary!(BinOp::Sub),
+                Instr::Mul => binary!(BinOp::Mul),
+                Instr::Div => binary!(BinOp::Div),
+                Instr::Mod => binary!(BinOp::Rem),
+                Instr::Eq => binary!(BinOp::Eq),
+                Instr::Ne => binary!(BinOp::Ne),
+                Instr::Lt => binary!(BinOp::Lt),
+                Instr::Le => binary!(BinOp::Le),
+                Instr::Gt => binary!(BinOp::Gt),
+                Instr::Ge => binary!(BinOp::Ge),
                 Instr::Jmp(offset) => jump!(relative(ip, offset)),
-                Instr::JeqK(k, offset) => compare!(==, k, offset),
-                Instr::JneK(k, offset) => compare!(!=, k, offset),
-                Instr::JltK(k, offset) => compare!(<, k, offset),
-                Instr::JleK(k, offset) => compare!(<=, k, offset),
-                Instr::JgtK(k, offset) => compare!(>, k, offset),
-                Instr::JgeK(k, offset) => compare!(>=, k, offset),
+                Instr::JeqK(k, offset) => compare!(BinOp::Eq, k, offset),
+                Instr::JneK(k, offset) => compare!(BinOp::Ne, k, offset),
+                Instr::JltK(k, offset) => compare!(BinOp::Lt, k, offset),
+                Instr::JleK(k, offset) => compare!(BinOp::Le, k, offset),
+                Instr::JgtK(k, offset) => compare!(BinOp::Gt, k, offset),
+                Instr::JgeK(k, offset) => compare!(BinOp::Ge, k, offset),
                 Instr::IncJlt(k, offset) => {
                     let top = top!();
-                    match top.checked_add(1) {
-                        Some(next) => {
+                    let (op, a, b) = (BinOp::Add, *top, 1);
+                    match ops::binary(op, a, b) {
+                        Ok(next) => {
                             *top = next;
-                            if next < k {
+                            if ops::binary(BinOp::Lt, next, k) == Ok(1) {
                                 jump!(relative(ip, offset));
                             }
                         }
-                        None => trap!(instr, overflow(*top, "+", 1)),
+                        Err(error) => trap!(arith_trap(error, op, a, b)),
                     }
                 }
-                Instr::MulK(k) => {
-                    immediate!(|a: i64| a.checked_mul(k).ok_or_else(|| overflow(a, "*", k)))
-                }
-                Instr::DivK(k) => immediate!(|a: i64| match k {
-                    0 => Err(division_by_zero(a, "/")),
-                    _ => a.checked_div(k).ok_or_else(|| overflow(a, "/", k)),
-                }),
-                Instr::ModK(k) => immediate!(|a: i64| match k {
-                    0 => Err(division_by_zero(a, "%")),
-                    _ => Ok(a.wrapping_rem(k)),
-                }),
+                Instr::MulK(k) => immediate!(BinOp::Mul, k),
+                Instr::DivK(k) => immediate!(BinOp::Div, k),
+                Instr::ModK(k) => immediate!(BinOp::Rem, k),
                 Instr::AddTo(slot) => {
                     let value = *top!();
                     let slot_index = usize::from(slot);
                     match stack.get_mut(slot_index) {
-                        Some(target) if slot_index + 1 < sp => match target.checked_add(value) {
-                            Some(sum) => {
-                                *target = sum;
-                                sp -= 1;
+                        Some(target) if slot_index + 1 < sp => {
+                            let (op, a, b) = (BinOp::Add, *target, value);
+                            match ops::binary(op, a, b) {
+                                Ok(sum) => {
+                                    *target = sum;
+                                    sp -= 1;
+                                }
+                                Err(error) => {
+                                    trap!(arith_trap(error, op, a, b))
+                                }
                             }
-                            None => trap!(instr, overflow(*target, "+", value)),
-                        },
-                        Some(_) | None => trap!(
-                            instr,
-                            TrapKind::SlotOutOfRange {
-                                slot,
-                                depth: sp - 1,
-                                storing: true
-                            }
-                        ),
+                        }
+                        Some(_) | None => trap!(TrapKind::SlotOutOfRange {
+                            slot,
+                            depth: sp - 1,
+                            storing: true
+                        }),
                     }
                 }
                 Instr::Jz(offset) | Instr::Jnz(offset) => {
@@ -516,7 +494,14 @@ impl Vm {
                 }
             }
             ip += 1;
-        }
+        };
+        self.ip = ip as u32;
+        self.depth = sp;
+        Outcome::Trapped(Trap {
+            ip: ip as u32,
+            instr: code.get(ip).copied().unwrap_or(Instr::Halt),
+            kind,
+        })
     }
 }
 
@@ -536,15 +521,14 @@ fn relative(ip: usize, offset: i32) -> usize {
     ip.wrapping_add_signed(offset as isize)
 }
 
-fn overflow(a: i64, op: &str, b: i64) -> TrapKind {
-    TrapKind::Overflow {
-        expr: format!("{a} {op} {b}"),
-    }
-}
-
-fn division_by_zero(a: i64, op: &str) -> TrapKind {
-    TrapKind::DivisionByZero {
-        expr: format!("{a} {op} 0"),
+/// The trap of an operation without a result; out of line, so the dispatch loop carries none of
+/// its code.
+#[cold]
+#[inline(never)]
+fn arith_trap(error: ArithError, op: BinOp, a: i64, b: i64) -> TrapKind {
+    TrapKind::Arith {
+        error,
+        operation: Operation::Binary { op, a, b },
     }
 }
 
@@ -552,6 +536,7 @@ fn division_by_zero(a: i64, op: &str) -> TrapKind {
 mod tests {
     use super::*;
     use crate::interrupt::request_after;
+    use mova_lang::isa::Opcode;
 
     fn vm(source: &str) -> Vm {
         Vm::new(mova_compiler::assemble(source).unwrap())
@@ -643,7 +628,16 @@ mod tests {
         let Outcome::Trapped(t) = outcome else {
             panic!("{outcome:?}")
         };
-        assert!(matches!(t.kind, TrapKind::DivisionByZero { .. }), "{t}");
+        assert!(
+            matches!(
+                t.kind,
+                TrapKind::Arith {
+                    error: ArithError::DivisionByZero,
+                    ..
+                }
+            ),
+            "{t}"
+        );
         assert_eq!(
             (vm.ip(), vm.stack()),
             (2, &[5, 0][..]),
@@ -657,32 +651,97 @@ mod tests {
         );
         assert!(matches!(
             trap("PUT -9223372036854775808\nPUT -1\nDIV").kind,
-            TrapKind::Overflow { .. }
+            TrapKind::Arith {
+                error: ArithError::Overflow,
+                ..
+            }
         ));
         assert!(matches!(
             trap("PUT -9223372036854775808\nNEG").kind,
-            TrapKind::Overflow { .. }
+            TrapKind::Arith {
+                error: ArithError::Overflow,
+                ..
+            }
         ));
         assert!(matches!(
             trap("PUT 4611686018427387904\nPUT 2\nMUL").kind,
-            TrapKind::Overflow { .. }
+            TrapKind::Arith {
+                error: ArithError::Overflow,
+                ..
+            }
         ));
         assert!(matches!(
             trap("PUT -9223372036854775808\nPUT 1\nSUB").kind,
-            TrapKind::Overflow { .. }
+            TrapKind::Arith {
+                error: ArithError::Overflow,
+                ..
+            }
         ));
     }
 
     #[test]
+    fn arithmetic_traps_carry_the_operation_as_data() {
+        let t = trap("PUT -9223372036854775808\nNEG");
+        assert_eq!(
+            t.to_string(),
+            "trap at instruction 1 (`NEG`): integer overflow: -(-9223372036854775808) does not fit in 64 bits"
+        );
+        let t = trap("PUT 1\nPUT -9223372036854775808\nSUBL 0");
+        assert_eq!(
+            t.to_string(),
+            "trap at instruction 2 (`SUBL 0`): integer overflow: -9223372036854775808 - 1 does not fit in 64 bits"
+        );
+        let t = trap("PUT 7\nDIVK 0");
+        assert_eq!(
+            t.kind.to_string(),
+            "division by zero: 7 / 0",
+            "the message names the operation"
+        );
+        assert!(
+            matches!(
+                t.kind,
+                TrapKind::Arith {
+                    error: ArithError::DivisionByZero,
+                    operation: Operation::Binary {
+                        op: BinOp::Div,
+                        a: 7,
+                        b: 0
+                    }
+                }
+            ),
+            "{t}"
+        );
+        let t = trap("PUT 9223372036854775807\nPUT 1\nADDTO 0");
+        assert_eq!(
+            t.to_string(),
+            "trap at instruction 2 (`ADDTO 0`): integer overflow: 9223372036854775807 + 1 does not fit in 64 bits"
+        );
+    }
+
+    #[test]
     fn underflow_is_checked_for_every_consumer() {
-        for source in [
-            "POP", "PRINT", "ADD 1", "DUP", "NEG", "NOT", "JZ 1", "JNZ 1", "SLEEPS", "STORE 0",
-        ] {
-            let t = trap(source);
-            assert!(
-                matches!(t.kind, TrapKind::StackUnderflow { depth: 0, .. }),
-                "{source}: {t}"
-            );
+        // Every opcode that takes values, as the table says, on every stack too short for it.
+        for &opcode in Opcode::ALL {
+            let needed = opcode.stack_effect().pops;
+            let zeros = vec![0; opcode.operand_kinds().len()];
+            let instr = Instr::new(opcode, &zeros).unwrap();
+            for depth in 0..usize::from(needed) {
+                let mut code = vec![Instr::Put(1); depth];
+                code.push(instr);
+                let mut vm = Vm::new(Program::new(code).unwrap());
+                let outcome = vm.run(&mut io::sink(), &Interrupt::new());
+                assert!(
+                    matches!(
+                        &outcome,
+                        Outcome::Trapped(Trap {
+                            kind: TrapKind::StackUnderflow { needed: n, depth: d },
+                            ..
+                        }) if *n == needed && *d == depth
+                    ),
+                    "{instr} on {depth} values: {outcome:?}"
+                );
+                assert_eq!(vm.stack().len(), depth, "{instr}: the stack is untouched");
+            }
         }
         let t = trap("PUT 1\nSUB");
         assert_eq!(

@@ -290,8 +290,7 @@ fn trap_exit(vm: Option<&Vm>, trap: &Trap, color: ColorChoice) -> ExitCode {
         }
         TrapKind::StackOverflow
         | TrapKind::StackUnderflow { .. }
-        | TrapKind::Overflow { .. }
-        | TrapKind::DivisionByZero { .. }
+        | TrapKind::Arith { .. }
         | TrapKind::SlotOutOfRange { .. }
         | TrapKind::NegativeSleep { .. } => {
             report_trap(vm, trap, color);

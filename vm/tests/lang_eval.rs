@@ -154,8 +154,7 @@ fn run(e: &Expr) -> Result<String, ArithError> {
     match vm.run(&mut out, &Interrupt::new()) {
         Outcome::Halted => Ok(String::from_utf8(out).unwrap()),
         Outcome::Trapped(trap) => match trap.kind {
-            TrapKind::Overflow { .. } => Err(ArithError::Overflow),
-            TrapKind::DivisionByZero { .. } => Err(ArithError::DivisionByZero),
+            TrapKind::Arith { error, .. } => Err(error),
             other => panic!("{source}: unexpected trap {other:?}"),
         },
         Outcome::Paused => panic!("paused without a request"),

@@ -1,6 +1,9 @@
-//! The VM's arithmetic agrees with `mova_lang::ops`, the functions the compiler folds constants
-//! with: every arithmetic and comparison opcode, the immediate and fused forms included, on random
-//! operands and on the edge values.
+//! Each arithmetic and comparison opcode applies the `mova_lang::ops` operation it stands for, to
+//! its operands in the right order: the VM executes these opcodes with the very functions the
+//! compiler folds constants with, so what is tested here is the choice each dispatch arm makes —
+//! the operator, which value is `a` and which `b` (the value below or the top, an immediate, a
+//! slot), the jump a comparison decides — and that a trap carries that operation as data. Random
+//! operands and the edge values; the immediate and fused forms included.
 
 #![allow(
     clippy::unwrap_used,
@@ -11,7 +14,7 @@
 
 use mova_lang::Program;
 use mova_lang::isa::Instr;
-use mova_lang::ops::{self, ArithError, BinOp};
+use mova_lang::ops::{self, ArithError, BinOp, Operation};
 use mova_vm::{Interrupt, Outcome, TrapKind, Vm};
 use proptest::prelude::*;
 
@@ -30,14 +33,18 @@ const BINARY: [(Instr, BinOp); 11] = [
     (Instr::Ge, BinOp::Ge),
 ];
 
-/// Runs `code` and returns the value on top of the stack, or the arithmetic error it trapped on.
-fn run(code: Vec<Instr>) -> Result<i64, ArithError> {
+/// What `a op b` gives, or the error and the operation a trap reports for it.
+fn expected(op: BinOp, a: i64, b: i64) -> Result<i64, (ArithError, Operation)> {
+    ops::binary(op, a, b).map_err(|error| (error, Operation::Binary { op, a, b }))
+}
+
+/// Runs `code` and returns the value on top of the stack, or the arithmetic trap it stopped on.
+fn run(code: Vec<Instr>) -> Result<i64, (ArithError, Operation)> {
     let mut vm = Vm::new(Program::new(code).unwrap());
     match vm.run(&mut std::io::sink(), &Interrupt::new()) {
         Outcome::Halted => Ok(*vm.stack().last().unwrap()),
         Outcome::Trapped(trap) => match trap.kind {
-            TrapKind::Overflow { .. } => Err(ArithError::Overflow),
-            TrapKind::DivisionByZero { .. } => Err(ArithError::DivisionByZero),
+            TrapKind::Arith { error, operation } => Err((error, operation)),
             other => panic!("unexpected trap {other:?}"),
         },
         Outcome::Paused => panic!("paused without a request"),
@@ -70,12 +77,12 @@ proptest! {
     fn binary_opcodes_agree_with_ops(a in operand(), b in operand()) {
         for (instr, op) in BINARY {
             let vm = run(vec![Instr::Put(a), Instr::Put(b), instr]);
-            prop_assert_eq!(vm, ops::binary(op, a, b), "{} {} {}", a, op.symbol(), b);
+            prop_assert_eq!(vm, expected(op, a, b), "{} {} {}", a, op.symbol(), b);
         }
-        prop_assert_eq!(run(vec![Instr::Put(a), Instr::Add(b)]), ops::binary(BinOp::Add, a, b));
-        prop_assert_eq!(run(vec![Instr::Put(a), Instr::MulK(b)]), ops::binary(BinOp::Mul, a, b));
-        prop_assert_eq!(run(vec![Instr::Put(a), Instr::DivK(b)]), ops::binary(BinOp::Div, a, b));
-        prop_assert_eq!(run(vec![Instr::Put(a), Instr::ModK(b)]), ops::binary(BinOp::Rem, a, b));
+        prop_assert_eq!(run(vec![Instr::Put(a), Instr::Add(b)]), expected(BinOp::Add, a, b));
+        prop_assert_eq!(run(vec![Instr::Put(a), Instr::MulK(b)]), expected(BinOp::Mul, a, b));
+        prop_assert_eq!(run(vec![Instr::Put(a), Instr::DivK(b)]), expected(BinOp::Div, a, b));
+        prop_assert_eq!(run(vec![Instr::Put(a), Instr::ModK(b)]), expected(BinOp::Rem, a, b));
         // INCJLT adds one and jumps (over the PUT) while the result is below `b`.
         let code = vec![Instr::Put(a), Instr::IncJlt(b, 2), Instr::Put(7)];
         match a.checked_add(1) {
@@ -83,16 +90,16 @@ proptest! {
                 let expected = if next < b { vec![next] } else { vec![next, 7] };
                 prop_assert_eq!(run_stack(code), expected);
             }
-            None => prop_assert_eq!(run(code), Err(ArithError::Overflow)),
+            None => prop_assert_eq!(run(code), expected(BinOp::Add, a, 1)),
         }
         // ADDL/SUBL/MULL apply a slot's value to the top.
-        prop_assert_eq!(run(vec![Instr::Put(b), Instr::Put(a), Instr::AddL(0)]), ops::binary(BinOp::Add, a, b));
-        prop_assert_eq!(run(vec![Instr::Put(b), Instr::Put(a), Instr::SubL(0)]), ops::binary(BinOp::Sub, a, b));
-        prop_assert_eq!(run(vec![Instr::Put(b), Instr::Put(a), Instr::MulL(0)]), ops::binary(BinOp::Mul, a, b));
+        prop_assert_eq!(run(vec![Instr::Put(b), Instr::Put(a), Instr::AddL(0)]), expected(BinOp::Add, a, b));
+        prop_assert_eq!(run(vec![Instr::Put(b), Instr::Put(a), Instr::SubL(0)]), expected(BinOp::Sub, a, b));
+        prop_assert_eq!(run(vec![Instr::Put(b), Instr::Put(a), Instr::MulL(0)]), expected(BinOp::Mul, a, b));
         // ADDTO adds the top into a slot below it.
         prop_assert_eq!(
             run(vec![Instr::Put(a), Instr::Put(b), Instr::AddTo(0), Instr::Dup]),
-            ops::binary(BinOp::Add, a, b)
+            expected(BinOp::Add, a, b)
         );
         // A compare-and-jump takes the jump (over the PUT, to the end) exactly when the
         // comparison holds, and leaves the compared value in place either way.
@@ -105,14 +112,15 @@ proptest! {
             (Instr::JgeK(b, 2), BinOp::Ge),
         ] {
             let stack = run_stack(vec![Instr::Put(a), instr, Instr::Put(7)]);
-            let expected = if ops::binary(op, a, b) == Ok(1) { vec![a] } else { vec![a, 7] };
-            prop_assert_eq!(stack, expected);
+            let jumps = if ops::binary(op, a, b) == Ok(1) { vec![a] } else { vec![a, 7] };
+            prop_assert_eq!(stack, jumps);
         }
     }
 
     #[test]
     fn unary_opcodes_agree_with_ops(a in operand()) {
-        prop_assert_eq!(run(vec![Instr::Put(a), Instr::Neg]), ops::neg(a));
+        let neg = ops::neg(a).map_err(|error| (error, Operation::Neg { a }));
+        prop_assert_eq!(run(vec![Instr::Put(a), Instr::Neg]), neg);
         prop_assert_eq!(run(vec![Instr::Put(a), Instr::Not]), Ok(ops::not(a)));
     }
 }

@@ -212,7 +212,7 @@ impl From<AsmError> for Diagnostic {
                 let name = kind.name();
                 let help = match kind {
                     OperandKind::Value => format!("write `{opcode} <{name}>`"),
-                    OperandKind::Back | OperandKind::Rel => {
+                    OperandKind::BackwardDistance | OperandKind::SignedOffset => {
                         format!("write `{opcode} <label>` or `{opcode} <{name}>`")
                     }
                     OperandKind::Millis | OperandKind::Slot => {
@@ -631,7 +631,7 @@ impl<'a, 's> Resolver<'a, 's> {
                 };
                 let (here, target) = (i64::from(index), i64::from(target));
                 match kind {
-                    OperandKind::Back if target > here => {
+                    OperandKind::BackwardDistance if target > here => {
                         self.errors.push(AsmError::GotoForward {
                             span,
                             target: defined,
@@ -639,8 +639,8 @@ impl<'a, 's> Resolver<'a, 's> {
                         });
                         None
                     }
-                    OperandKind::Back => Some(here - target),
-                    OperandKind::Rel
+                    OperandKind::BackwardDistance => Some(here - target),
+                    OperandKind::SignedOffset
                     | OperandKind::Value
                     | OperandKind::Millis
                     | OperandKind::Slot => Some(target - here),
