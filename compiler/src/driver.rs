@@ -415,7 +415,7 @@ pub fn build(
     let source = opened.text()?;
     let map = options.source_map.then_some(name.as_str());
     let (program, diagnostics, verb): (Option<Program>, Vec<Diagnostic>, _) = match kind {
-        InputKind::Language => match crate::compile::compile(&source, map) {
+        InputKind::Language => match crate::mova::compile::compile(&source, map) {
             Ok(compiled) => (
                 Some(compiled.program),
                 to_diagnostics(compiled.warnings),

@@ -5,7 +5,7 @@ use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use mova_compiler::diag::{self, ColorChoice, Diagnostic, ErrorFormat, Severity};
 use mova_compiler::driver::{self, DriverError, Input, InputKind, Options, STDIO_ARG};
-use mova_compiler::syntax::{self, ast, token_listing};
+use mova_compiler::mova::syntax::{self, ast, token_listing};
 use mova_compiler::{asm, disassemble};
 use std::ffi::OsString;
 use std::fs;

@@ -6,8 +6,8 @@
 
 use mova_compiler::compile::compile;
 use mova_compiler::diag::{self, Diagnostic, Severity};
-use mova_compiler::errors::LangError;
-use mova_compiler::syntax::{self, ast, token_listing};
+use mova_compiler::mova::errors::LangError;
+use mova_compiler::mova::syntax::{self, ast, token_listing};
 use mova_compiler::{assemble, disassemble};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -194,7 +194,7 @@ fn the_suggestion_limits_are_the_documented_ones() {
 
 #[test]
 fn the_nesting_limit_and_the_stack_are_the_documented_ones() {
-    use mova_compiler::syntax::{MAX_NESTING, STACK_SIZE};
+    use mova_compiler::mova::syntax::{MAX_NESTING, STACK_SIZE};
     let docs = fs::read_to_string(DOCS).unwrap();
     for stated in [
         format!("at most **{MAX_NESTING} levels**"),

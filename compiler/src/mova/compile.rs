@@ -1,8 +1,8 @@
-//! The `.mova` pipeline: source → [`syntax`](crate::syntax) → [`check`](crate::check) →
-//! [`codegen`](crate::codegen) → a verified [`Program`], optionally with a source map.
+//! The `.mova` pipeline: source → [`syntax`](crate::mova::syntax) → [`check`](crate::mova::check) →
+//! [`codegen`](crate::mova::codegen) → a verified [`Program`], optionally with a source map.
 
-use crate::errors::LangError;
-use crate::{check, codegen, syntax};
+use crate::mova::errors::LangError;
+use crate::mova::{check, codegen, syntax};
 use mova_lang::mvb::{Program, VerifyError};
 use mova_lang::srcmap::SourceMap;
 
@@ -339,7 +339,7 @@ mod tests {
 
     #[test]
     fn nesting_up_to_the_limit_compiles_and_one_more_is_e0015() {
-        use crate::syntax::MAX_NESTING;
+        use crate::mova::syntax::MAX_NESTING;
         for (source, _) in nested(MAX_NESTING) {
             if let Err(errors) = compile(&source, Some("deep.mova")) {
                 panic!("{}: {errors:#?}", &source[..80.min(source.len())]);

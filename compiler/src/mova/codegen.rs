@@ -23,9 +23,9 @@
 //! prefix operators), which the parser bounds.
 
 use crate::diag::Span;
-use crate::errors::LangError;
-use crate::hir::{Branch, Expr, ExprKind, LoopId, Operation, Program, Stmt, StmtKind, VarId};
-use crate::syntax::ast::{BinaryOp, UnaryOp};
+use crate::mova::errors::LangError;
+use crate::mova::hir::{Branch, Expr, ExprKind, LoopId, Operation, Program, Stmt, StmtKind, VarId};
+use crate::mova::syntax::ast::{BinaryOp, UnaryOp};
 use mova_lang::isa::{Instr, STACK_LIMIT};
 use mova_lang::ops::BinOp;
 

@@ -140,7 +140,7 @@ pub enum LangError {
     TooDeep {
         /// The token that opens the level past the limit.
         span: Span,
-        /// The limit ([`MAX_NESTING`](crate::syntax::MAX_NESTING)).
+        /// The limit ([`MAX_NESTING`](crate::mova::syntax::MAX_NESTING)).
         limit: usize,
     },
     /// A variable that is never read.

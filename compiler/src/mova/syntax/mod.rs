@@ -7,7 +7,7 @@ pub mod lexer;
 pub mod parser;
 
 use crate::diag::{Span, did_you_mean};
-use crate::errors::LangError;
+use crate::mova::errors::LangError;
 use lexer::Token;
 use parser::{Expected, SyntaxError};
 use std::collections::HashSet;

@@ -1,9 +1,9 @@
 //! The checked program: the syntax tree with every name resolved, every literal in range and
-//! constant sub-expressions folded. [`check`](crate::check) builds it; code generation reads it and
+//! constant sub-expressions folded. [`check`](crate::mova::check) builds it; code generation reads it and
 //! may assume it is valid.
 
 use crate::diag::Span;
-use crate::syntax::ast::{BinaryOp, UnaryOp};
+use crate::mova::syntax::ast::{BinaryOp, UnaryOp};
 use mova_lang::ops::BinOp;
 
 /// A variable, numbered in order of declaration.
@@ -119,7 +119,7 @@ pub enum ExprKind {
     /// `-e` or `!e`.
     Unary(UnaryOp, Box<Expr>),
     /// A chain of operations, `((first op₁ rhs₁) op₂ rhs₂) …`, as in the syntax tree
-    /// ([`ast::ExprKind::Binary`](crate::syntax::ast::ExprKind::Binary)); `&&` and `||`
+    /// ([`ast::ExprKind::Binary`](crate::mova::syntax::ast::ExprKind::Binary)); `&&` and `||`
     /// short-circuit. `first` is never itself a chain and the list is never empty, and the
     /// expression's span is its last operation's.
     Binary(Box<Expr>, Vec<Operation>),
