@@ -1,12 +1,13 @@
 //! The file-handling edge shared by the `movac` and `mova` binaries: naming inputs (a file, or
-//! standard input as `-`), choosing what to do by the input's kind, reading with size limits,
-//! loading a program from `.mova`, `.mvasm` or `.mvb`, and writing diagnostics as the command line
-//! asked. Everything else in this crate works on strings and byte buffers.
+//! standard input as `-`), choosing what to do by the input's kind, reading it within its kind's
+//! limit (through [`io`](crate::io)), loading a program from `.mova`, `.mvasm` or `.mvb`, and
+//! writing diagnostics as the command line asked. Everything else in this crate works on strings
+//! and byte buffers.
 
 use crate::diag::{ColorChoice, Diagnostic, ErrorFormat, Severity, write_human, write_json};
+use crate::io::{ReadError, read_capped, read_limited};
 use mova_lang::mvb::{LoadError, MAX_FILE_LEN, Program, SIGNATURE};
-use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -118,14 +119,9 @@ pub enum DriverError {
         /// The input's name.
         file: String,
     },
-    /// The input could not be read.
-    #[error("cannot read `{file}`: {source}")]
-    Read {
-        /// The input's name.
-        file: String,
-        /// Why.
-        source: io::Error,
-    },
+    /// The input could not be read, or is larger than the tools accept.
+    #[error(transparent)]
+    Read(#[from] ReadError),
     /// A compile was asked of an input that is already bytecode.
     #[error("`{file}` is already bytecode; to list it, run `movac dis {arg}`")]
     AlreadyBytecode {
@@ -158,14 +154,6 @@ pub enum DriverError {
         file: String,
         /// Why.
         source: io::Error,
-    },
-    /// The input is larger than the tools accept.
-    #[error("`{file}` is too large: the limit is {limit} bytes")]
-    TooLarge {
-        /// The input's name.
-        file: String,
-        /// The limit.
-        limit: usize,
     },
     /// A source is not UTF-8.
     #[error("`{file}` is not UTF-8 text: invalid byte at offset {offset}")]
@@ -203,14 +191,13 @@ impl DriverError {
     pub fn file(&self) -> Option<&str> {
         match self {
             DriverError::UnknownExtension { file }
-            | DriverError::Read { file, .. }
             | DriverError::AlreadyBytecode { file, .. }
             | DriverError::NoSyntaxTree { file }
             | DriverError::Write { file, .. }
-            | DriverError::TooLarge { file, .. }
             | DriverError::NotUtf8 { file, .. }
             | DriverError::Bytecode { file, .. }
             | DriverError::Source { file, .. } => Some(file),
+            DriverError::Read(error) => Some(error.file()),
             DriverError::OutputIsInput { input, .. } => Some(input),
             DriverError::BinaryToTerminal => None,
         }
@@ -303,10 +290,10 @@ pub fn open(input: &Input, kind: Option<InputKind>) -> Result<Opened, DriverErro
             let bytes = read_capped(io::stdin().lock(), largest, &name)?;
             let kind = kind.unwrap_or_else(|| InputKind::sniff(&bytes));
             if bytes.len() > kind.max_len() {
-                return Err(DriverError::TooLarge {
+                return Err(DriverError::Read(ReadError::TooLarge {
                     file: name,
                     limit: kind.max_len(),
-                });
+                }));
             }
             (kind, bytes)
         }
@@ -317,43 +304,6 @@ pub fn open(input: &Input, kind: Option<InputKind>) -> Result<Opened, DriverErro
         arg: input.arg(),
         bytes,
     })
-}
-
-/// Reads at most `limit` bytes of `path`, failing if the file is longer: a huge or endless file
-/// (a device, a pipe) can never make the tools allocate without bound.
-pub fn read_limited(path: &Path, limit: usize) -> Result<Vec<u8>, DriverError> {
-    let name = path.display().to_string();
-    let file = File::open(path).map_err(|source| DriverError::Read {
-        file: name.clone(),
-        source,
-    })?;
-    // A regular file that is too large is refused by its size, without reading it; anything else
-    // (a pipe, a device) is read up to the limit.
-    let declared = file.metadata().ok().filter(std::fs::Metadata::is_file);
-    if declared.is_some_and(|meta| meta.len() > u64::try_from(limit).unwrap_or(u64::MAX)) {
-        return Err(DriverError::TooLarge { file: name, limit });
-    }
-    read_capped(file, limit, &name)
-}
-
-/// Reads at most `limit` bytes from `reader`, failing if there are more.
-fn read_capped(reader: impl Read, limit: usize, name: &str) -> Result<Vec<u8>, DriverError> {
-    let mut bytes = Vec::new();
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    reader
-        .take(cap)
-        .read_to_end(&mut bytes)
-        .map_err(|source| DriverError::Read {
-            file: name.to_owned(),
-            source,
-        })?;
-    if bytes.len() > limit {
-        return Err(DriverError::TooLarge {
-            file: name.to_owned(),
-            limit,
-        });
-    }
-    Ok(bytes)
 }
 
 /// Refuses an output that is the input file itself, under whatever path (`./x.mova`, a hard link,

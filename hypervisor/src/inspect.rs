@@ -8,7 +8,8 @@ use std::path::Path;
 
 /// Reads and decodes an image file.
 pub fn read(path: &Path) -> Result<(Image, usize), HvError> {
-    let bytes = mova_compiler::driver::read_limited(path, MAX_IMAGE_LEN)?;
+    let bytes = mova_compiler::io::read_limited(path, MAX_IMAGE_LEN)
+        .map_err(mova_compiler::driver::DriverError::from)?;
     let image = Image::decode(&bytes).map_err(|source| HvError::Image {
         path: path.to_owned(),
         source,

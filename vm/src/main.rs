@@ -202,7 +202,7 @@ fn load(
     let Some(image_path) = restore else {
         return Ok(program.map(Vm::new));
     };
-    let bytes = driver::read_limited(image_path, MAX_IMAGE_LEN)
+    let bytes = mova_compiler::io::read_limited(image_path, MAX_IMAGE_LEN)
         .map_err(|error| failed(error.to_string()))?;
     let image = Image::decode(&bytes)
         .map_err(|error| failed(format!("cannot load `{}`: {error}", image_path.display())))?;
