@@ -14,6 +14,7 @@ pub mod driver;
 pub mod io;
 pub mod mova;
 pub mod number;
+pub mod shared;
 pub mod snippet;
 pub mod stdio;
 pub mod syntax_error;

@@ -1,28 +1,33 @@
-//! What can be wrong with a `.mvasm` file: [`AsmError`], its codes and its diagnostics.
+//! What can be wrong with a `.mvasm` file: [`AsmError`], its codes ([`AsmCode::ALL`]) and its
+//! diagnostics.
 
 use crate::diag::{Diagnostic, Span};
-use crate::number::IntError;
+use crate::shared::{self, codes};
 use mova_lang::isa::{Instr, Opcode, OperandKind};
+
+codes! {
+    /// An assembler diagnostic's stable code.
+    pub enum AsmCode {
+        A0001, A0002, A0003, A0004, A0005, A0006, A0007, A0008, A0009, A0010, A0011, A0012,
+        A0013, A9999,
+    }
+}
 
 /// Everything that can be wrong with a `.mvasm` file. `docs/assembly.md` lists each code with an
 /// example.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AsmError {
     /// A character that starts no token.
-    #[error("invalid character `{ch}`")]
-    InvalidCharacter {
-        /// Where it is.
-        span: Span,
-        /// The character.
-        ch: char,
-    },
+    #[error(transparent)]
+    InvalidCharacter(shared::InvalidCharacter),
     /// A token where the grammar does not allow it.
     #[error("expected {}, found {found}", one_of(expected))]
     Syntax {
-        /// Where it is.
         span: Span,
         /// What was found.
         found: String,
+        /// Whether that is the end of the line (or of the input), rather than a token on it.
+        at_line_end: bool,
         /// What would have been accepted.
         expected: Vec<String>,
     },
@@ -55,15 +60,8 @@ pub enum AsmError {
         opcode: Opcode,
     },
     /// A number token that is not a valid number.
-    #[error("invalid number `{text}`")]
-    InvalidNumber {
-        /// Where it is.
-        span: Span,
-        /// The token's text.
-        text: String,
-        /// What is wrong with it.
-        reason: IntError,
-    },
+    #[error(transparent)]
+    InvalidNumber(shared::InvalidNumber),
     /// An operand outside the range of its kind.
     #[error("operand of `{opcode}` out of range")]
     OutOfRange {
@@ -129,32 +127,36 @@ pub enum AsmError {
         len: u32,
     },
     /// A program beyond the format's limits (too many instructions, a source map too large).
-    #[error("program too large: {what}")]
-    TooLarge {
-        /// Where the limit was exceeded.
-        span: Span,
-        /// Which limit.
-        what: String,
-    },
+    #[error(transparent)]
+    TooLarge(shared::TooLarge),
+    /// A case that cannot happen: the assembler broke an invariant of its own.
+    #[error(transparent)]
+    Internal(shared::Internal),
 }
 
 impl AsmError {
     /// The error's stable code.
     pub fn code(&self) -> &'static str {
+        self.asm_code().as_str()
+    }
+
+    /// The error's stable code, as one of [`AsmCode::ALL`].
+    pub fn asm_code(&self) -> AsmCode {
         match self {
-            AsmError::InvalidCharacter { .. } => "A0001",
-            AsmError::Syntax { .. } => "A0002",
-            AsmError::UnknownMnemonic { .. } => "A0003",
-            AsmError::MissingOperand { .. } => "A0004",
-            AsmError::UnexpectedOperand { .. } => "A0005",
-            AsmError::InvalidNumber { .. } => "A0006",
-            AsmError::OutOfRange { .. } => "A0007",
-            AsmError::DuplicateLabel { .. } => "A0008",
-            AsmError::LabelNotAllowed { .. } => "A0009",
-            AsmError::UndefinedLabel { .. } => "A0010",
-            AsmError::GotoForward { .. } => "A0011",
-            AsmError::JumpOutOfRange { .. } => "A0012",
-            AsmError::TooLarge { .. } => "A0013",
+            AsmError::InvalidCharacter(_) => AsmCode::A0001,
+            AsmError::Syntax { .. } => AsmCode::A0002,
+            AsmError::UnknownMnemonic { .. } => AsmCode::A0003,
+            AsmError::MissingOperand { .. } => AsmCode::A0004,
+            AsmError::UnexpectedOperand { .. } => AsmCode::A0005,
+            AsmError::InvalidNumber(_) => AsmCode::A0006,
+            AsmError::OutOfRange { .. } => AsmCode::A0007,
+            AsmError::DuplicateLabel { .. } => AsmCode::A0008,
+            AsmError::LabelNotAllowed { .. } => AsmCode::A0009,
+            AsmError::UndefinedLabel { .. } => AsmCode::A0010,
+            AsmError::GotoForward { .. } => AsmCode::A0011,
+            AsmError::JumpOutOfRange { .. } => AsmCode::A0012,
+            AsmError::TooLarge(_) => AsmCode::A0013,
+            AsmError::Internal(_) => AsmCode::A9999,
         }
     }
 }
@@ -167,16 +169,17 @@ impl From<AsmError> for Diagnostic {
             Diagnostic::error(code, message.clone(), span.clone(), label)
         };
         match &error {
-            AsmError::InvalidCharacter { span, .. } => error_at(
-                span,
-                "not part of any token".into(),
-            )
-            .with_help(
+            AsmError::InvalidCharacter(invalid) => invalid.diagnostic(code).with_help(
                 "instructions are `MNEMONIC [operand]`, labels `name:` and comments start with `;`",
             ),
-            AsmError::Syntax { span, found, .. } => {
+            AsmError::Syntax {
+                span,
+                found,
+                at_line_end,
+                ..
+            } => {
                 let diagnostic = error_at(span, format!("unexpected {found}"));
-                if found.starts_with("end of") {
+                if *at_line_end {
                     diagnostic
                 } else {
                     diagnostic.with_help("each line holds labels (`name:`), then at most one instruction and its operand")
@@ -215,9 +218,8 @@ impl From<AsmError> for Diagnostic {
                 error_at(span, "unexpected operand".into())
                     .with_help(format!("write `{opcode}` on its own"))
             }
-            AsmError::InvalidNumber { span, reason, .. } => {
-                let label = reason.to_string();
-                error_at(span, label).with_help("numbers are decimal or `0x` hexadecimal, optionally signed, with `_` between digits")
+            AsmError::InvalidNumber(invalid) => {
+                invalid.diagnostic(code).with_help("numbers are decimal or `0x` hexadecimal, optionally signed, with `_` between digits")
             }
             AsmError::OutOfRange { span, kind, .. } => {
                 let (lo, hi) = kind.range();
@@ -264,7 +266,8 @@ impl From<AsmError> for Diagnostic {
             } => error_at(span, format!("instruction {index} would jump to {target}")).with_help(
                 format!("the code has {len} instructions: targets must be in 0..={len}"),
             ),
-            AsmError::TooLarge { span, .. } => error_at(span, "the limit is exceeded here".into()),
+            AsmError::TooLarge(too_large) => too_large.diagnostic(code),
+            AsmError::Internal(internal) => internal.diagnostic(code),
         }
     }
 }
@@ -283,18 +286,19 @@ fn one_of(items: &[String]) -> String {
 /// The span an error is reported at, for ordering.
 pub(crate) fn error_span(error: &AsmError) -> &Span {
     match error {
-        AsmError::InvalidCharacter { span, .. }
+        AsmError::InvalidCharacter(shared::InvalidCharacter { span, .. })
+        | AsmError::InvalidNumber(shared::InvalidNumber { span, .. })
+        | AsmError::TooLarge(shared::TooLarge { span, .. })
+        | AsmError::Internal(shared::Internal { span, .. })
         | AsmError::Syntax { span, .. }
         | AsmError::UnknownMnemonic { span, .. }
         | AsmError::MissingOperand { span, .. }
         | AsmError::UnexpectedOperand { span, .. }
-        | AsmError::InvalidNumber { span, .. }
         | AsmError::OutOfRange { span, .. }
         | AsmError::DuplicateLabel { span, .. }
         | AsmError::LabelNotAllowed { span, .. }
         | AsmError::UndefinedLabel { span, .. }
         | AsmError::GotoForward { span, .. }
-        | AsmError::JumpOutOfRange { span, .. }
-        | AsmError::TooLarge { span, .. } => span,
+        | AsmError::JumpOutOfRange { span, .. } => span,
     }
 }

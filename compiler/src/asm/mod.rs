@@ -9,14 +9,15 @@ pub mod lexer;
 pub mod parser;
 mod resolve;
 
-pub use errors::AsmError;
+pub use errors::{AsmCode, AsmError};
 
 use crate::diag::{Diagnostic, Span};
+use crate::shared::{Internal, InvalidCharacter, TooLarge};
 use errors::error_span;
 use lexer::Token;
 use mova_lang::mvb::{MAX_INSTRUCTIONS, Program, VerifyError};
 use mova_lang::srcmap::SourceMap;
-use parser::{Expected, SyntaxError};
+use parser::{Expected, Pattern};
 use resolve::Resolver;
 
 /// Assembles `.mvasm` source into a verified program, or returns every problem found.
@@ -44,9 +45,11 @@ fn assemble_with_limit(
     let mut errors: Vec<AsmError> = tokens
         .iter()
         .filter(|(token, _)| *token == Token::Error)
-        .map(|(_, span)| AsmError::InvalidCharacter {
-            span: span.clone(),
-            ch: source[span.clone()].chars().next().unwrap_or('\u{FFFD}'),
+        .map(|(_, span)| {
+            AsmError::InvalidCharacter(InvalidCharacter {
+                span: span.clone(),
+                ch: source[span.clone()].chars().next().unwrap_or('\u{FFFD}'),
+            })
         })
         .collect();
     let (lines, syntax_errors) = parser::parse(&tokens, source.len());
@@ -60,20 +63,15 @@ fn assemble_with_limit(
         syntax_errors
             .into_iter()
             .filter(|error| !invalid.contains(&error.span))
-            .map(
-                |SyntaxError {
-                     span,
-                     found,
-                     expected,
-                 }| AsmError::Syntax {
-                    span,
-                    found,
-                    expected: match expected {
-                        Expected::OneOf(expected) => expected,
-                        Expected::Message(message) => vec![message],
-                    },
+            .map(|error| AsmError::Syntax {
+                found: error.found_text(),
+                at_line_end: matches!(error.found, None | Some(Token::Newline)),
+                expected: match &error.expected {
+                    Expected::OneOf(expected) => Pattern::describe_all(expected),
+                    Expected::Message(message) => vec![message.clone()],
                 },
-            ),
+                span: error.span,
+            }),
     );
 
     let mut resolver = Resolver::new(&lines, limit, &mut errors);
@@ -87,10 +85,10 @@ fn assemble_with_limit(
         match SourceMap::new(file, source, spans).to_section() {
             Ok(section) => sections.push(section),
             Err(error) => {
-                errors.push(AsmError::TooLarge {
+                errors.push(AsmError::TooLarge(TooLarge {
                     span: source.len()..source.len(),
                     what: format!("cannot make its source map: {error}"),
-                });
+                }));
                 return (None, errors);
             }
         }
@@ -99,7 +97,7 @@ fn assemble_with_limit(
         Ok(program) => (Some(program), errors),
         Err(error) => {
             // The resolver checks what the verifier checks, so this only guards against the two
-            // drifting apart: report it against the whole file rather than lose it.
+            // drifting apart: report it at the end of the file rather than lose it.
             errors.push(verify_error(error, source.len()));
             (None, errors)
         }
@@ -108,10 +106,12 @@ fn assemble_with_limit(
 
 fn verify_error(error: VerifyError, end: usize) -> AsmError {
     match error {
-        VerifyError::TooManyInstructions { .. } => AsmError::TooLarge {
-            span: end..end,
-            what: error.to_string(),
-        },
+        VerifyError::TooManyInstructions { .. } | VerifyError::SectionTooLarge { .. } => {
+            AsmError::TooLarge(TooLarge {
+                span: end..end,
+                what: error.to_string(),
+            })
+        }
         VerifyError::JumpOutOfRange {
             index,
             instr,
@@ -124,13 +124,12 @@ fn verify_error(error: VerifyError, end: usize) -> AsmError {
             target,
             len,
         },
-        VerifyError::UnknownSection { .. }
-        | VerifyError::SectionTooLarge { .. }
-        | VerifyError::InvalidSection { .. } => AsmError::Syntax {
-            span: end..end,
-            found: error.to_string(),
-            expected: Vec::new(),
-        },
+        VerifyError::UnknownSection { .. } | VerifyError::InvalidSection { .. } => {
+            AsmError::Internal(Internal {
+                span: end..end,
+                what: error.to_string(),
+            })
+        }
     }
 }
 
@@ -212,6 +211,19 @@ mod tests {
                 format!("{source}\n── diagnostics ──\n{rendered}")
             );
         });
+    }
+
+    #[test]
+    fn a_program_the_verifier_refuses_is_an_internal_error_not_a_syntax_error() {
+        let error = verify_error(VerifyError::UnknownSection { kind: 7, index: 0 }, 12);
+        assert_eq!(error.code(), "A9999");
+        let diagnostic = Diagnostic::from(error);
+        assert_eq!(diagnostic.span, 12..12);
+        assert!(
+            diagnostic.message.starts_with("internal compiler error: "),
+            "{diagnostic:?}"
+        );
+        assert!(diagnostic.help.is_some_and(|help| help.contains("a bug")));
     }
 
     #[test]

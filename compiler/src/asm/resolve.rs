@@ -6,6 +6,7 @@ use super::errors::AsmError;
 use super::parser::{InstrSyntax, Line, Operand, Spanned};
 use crate::diag::{Span, did_you_mean};
 use crate::number::{IntError, parse_int};
+use crate::shared::{InvalidNumber, TooLarge};
 use mova_lang::isa::{Instr, JumpTarget, Opcode, OperandError, OperandKind};
 use std::collections::HashMap;
 
@@ -70,13 +71,13 @@ impl<'a, 's> Resolver<'a, 's> {
                     ..
                 } => {
                     if index == self.limit {
-                        self.errors.push(AsmError::TooLarge {
+                        self.errors.push(AsmError::TooLarge(TooLarge {
                             span: syntax.mnemonic.span.into_range(),
                             what: format!(
                                 "{} instructions, at most {} are allowed",
                                 self.len, self.limit
                             ),
-                        });
+                        }));
                     }
                     if let Some(instr) = self.instr(syntax, index) {
                         code.push(instr);
@@ -190,11 +191,11 @@ impl<'a, 's> Resolver<'a, 's> {
                     None
                 }
                 Err(reason) => {
-                    self.errors.push(AsmError::InvalidNumber {
+                    self.errors.push(AsmError::InvalidNumber(InvalidNumber {
                         span,
                         text: text.to_owned(),
                         reason,
-                    });
+                    }));
                     None
                 }
             },

@@ -8,6 +8,7 @@ use crate::mova::errors::LangError;
 use crate::mova::hir::{self, ExprKind, LoopId, StmtKind, VarId};
 use crate::mova::syntax::ast::{self, BinaryOp, UnaryOp};
 use crate::number::IntError;
+use crate::shared::InvalidNumber;
 use mova_lang::ops;
 use std::collections::{HashMap, HashSet};
 
@@ -468,11 +469,11 @@ impl<'s> Checker<'s> {
                 0
             }
             Err(reason) => {
-                self.errors.push(LangError::InvalidNumber {
+                self.errors.push(LangError::InvalidNumber(InvalidNumber {
                     span: span.clone(),
                     text: text.to_owned(),
                     reason,
-                });
+                }));
                 0
             }
         }

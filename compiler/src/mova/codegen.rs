@@ -118,10 +118,8 @@ impl Generator {
     }
 
     fn too_large(&mut self, span: &Span, what: &str) {
-        self.error.get_or_insert(LangError::TooLarge {
-            span: span.clone(),
-            what: what.to_owned(),
-        });
+        self.error
+            .get_or_insert(LangError::too_large(span.clone(), what));
     }
 
     fn relative(&mut self, from: usize, to: usize, span: &Span) -> i32 {

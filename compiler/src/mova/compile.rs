@@ -24,7 +24,7 @@ pub fn compile(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<L
     // Every stage recurses as deep as the program nests, so all of them run on a stack of known
     // size, whatever the caller's.
     syntax::on_front_end_stack(|| compile_here(source, source_map))
-        .unwrap_or_else(|why| Err(vec![too_large(0, format!("internal error: {why}"))]))
+        .unwrap_or_else(|why| Err(vec![LangError::internal(0..0, why)]))
 }
 
 fn compile_here(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<LangError>> {
@@ -76,7 +76,8 @@ fn compile_here(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<
         ) => {
             // Code generation only emits verified shapes; if that ever breaks, say so rather
             // than write a file the VM would refuse.
-            diagnostics.push(too_large(source.len(), format!("internal error: {error}")));
+            let end = source.len();
+            diagnostics.push(LangError::internal(end..end, error.to_string()));
             Err(diagnostics)
         }
     }
@@ -88,10 +89,7 @@ pub fn is_error(error: &LangError) -> bool {
 }
 
 fn too_large(end: usize, what: String) -> LangError {
-    LangError::TooLarge {
-        span: end..end,
-        what,
-    }
+    LangError::too_large(end..end, what)
 }
 
 #[cfg(test)]

@@ -1,25 +1,28 @@
 //! Everything the compiler can say about a `.mova` program: errors (`E…` codes) and warnings (`W…`
-//! codes), as one enum that converts to [`Diagnostic`]. `docs/language.md` shows each code with an
-//! example, and `compiler/tests/cases/mova/` holds a case for each.
+//! codes), as one enum that converts to [`Diagnostic`]. [`LangCode::ALL`] lists the codes;
+//! `docs/language.md` shows each with an example, and `compiler/tests/cases/mova/` holds a case
+//! for each.
 
 use crate::diag::{Diagnostic, Severity, Span};
-use crate::number::IntError;
+use crate::shared::{self, codes};
+
+codes! {
+    /// A language diagnostic's stable code.
+    pub enum LangCode {
+        E0001, E0002, E0003, E0004, E0005, E0006, E0007, E0008, E0009, E0010, E0011, E0012,
+        E0013, E0014, E0015, E9999, W0001, W0002, W0003,
+    }
+}
 
 /// A problem with a `.mova` program.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LangError {
     /// A character that starts no token.
-    #[error("invalid character `{ch}`")]
-    InvalidCharacter {
-        /// Where it is.
-        span: Span,
-        /// The character.
-        ch: char,
-    },
+    #[error(transparent)]
+    InvalidCharacter(shared::InvalidCharacter),
     /// A token where the grammar does not allow it.
     #[error("expected {}, found {found}", one_of(expected))]
     Syntax {
-        /// Where it is.
         span: Span,
         /// What was found.
         found: String,
@@ -43,7 +46,6 @@ pub enum LangError {
     /// A closing delimiter with nothing to close.
     #[error("unexpected closing delimiter `{close}`")]
     Unmatched {
-        /// Where it is.
         span: Span,
         /// It, as written.
         close: &'static str,
@@ -53,7 +55,6 @@ pub enum LangError {
     UnknownVariable {
         /// The use.
         span: Span,
-        /// The name.
         name: String,
         /// A close name in scope, if there is one.
         suggestion: Option<String>,
@@ -65,7 +66,6 @@ pub enum LangError {
         span: Span,
         /// The first declaration's name.
         first: Span,
-        /// The name.
         name: String,
     },
     /// `break` outside any loop.
@@ -83,9 +83,7 @@ pub enum LangError {
     /// `break name` or `continue name` with no enclosing loop of that name.
     #[error("use of undeclared label `{name}`")]
     UnknownLabel {
-        /// The label.
         span: Span,
-        /// The name.
         name: String,
         /// A close enclosing label, if there is one.
         suggestion: Option<String>,
@@ -93,7 +91,6 @@ pub enum LangError {
     /// An integer literal that does not fit in `i64`.
     #[error("integer literal is too large")]
     LiteralOutOfRange {
-        /// The literal.
         span: Span,
         /// It, as written.
         text: String,
@@ -101,31 +98,17 @@ pub enum LangError {
     /// An assignment to a name that refers to no variable in scope.
     #[error("cannot assign to undeclared variable `{name}`")]
     UndeclaredAssignment {
-        /// The name.
         span: Span,
-        /// The name.
         name: String,
         /// A close name in scope, if there is one.
         suggestion: Option<String>,
     },
     /// An integer literal with a digit its base does not have.
-    #[error("invalid integer literal `{text}`")]
-    InvalidNumber {
-        /// The literal.
-        span: Span,
-        /// It, as written.
-        text: String,
-        /// What is wrong with it.
-        reason: IntError,
-    },
+    #[error(transparent)]
+    InvalidNumber(shared::InvalidNumber),
     /// A program beyond what the VM can address.
-    #[error("program too large: {what}")]
-    TooLarge {
-        /// Where the limit was exceeded.
-        span: Span,
-        /// Which limit.
-        what: String,
-    },
+    #[error(transparent)]
+    TooLarge(shared::TooLarge),
     /// A line in an indented body whose indentation cannot be compared with its label's line's
     /// without knowing how wide a tab is.
     #[error("inconsistent use of tabs and spaces in indentation")]
@@ -143,12 +126,14 @@ pub enum LangError {
         /// The limit ([`MAX_NESTING`](crate::mova::syntax::MAX_NESTING)).
         limit: usize,
     },
+    /// A case that cannot happen: the compiler broke an invariant of its own.
+    #[error(transparent)]
+    Internal(shared::Internal),
     /// A variable that is never read.
     #[error("unused variable: `{name}`")]
     UnusedVariable {
         /// The declaration's name.
         span: Span,
-        /// The name.
         name: String,
         /// Whether it is assigned to after its declaration.
         assigned: bool,
@@ -168,7 +153,6 @@ pub enum LangError {
     AlwaysTraps {
         /// The operation.
         span: Span,
-        /// Why.
         reason: String,
     },
 }
@@ -176,56 +160,51 @@ pub enum LangError {
 impl LangError {
     /// The diagnostic's stable code.
     pub fn code(&self) -> &'static str {
+        self.lang_code().as_str()
+    }
+
+    /// The diagnostic's stable code, as one of [`LangCode::ALL`].
+    pub fn lang_code(&self) -> LangCode {
         match self {
-            LangError::InvalidCharacter { .. } => "E0001",
-            LangError::Syntax { .. } => "E0002",
-            LangError::Unclosed { .. } => "E0003",
-            LangError::Unmatched { .. } => "E0004",
-            LangError::UnknownVariable { .. } => "E0005",
-            LangError::DuplicateDeclaration { .. } => "E0006",
-            LangError::BreakOutsideLoop { .. } => "E0007",
-            LangError::ContinueOutsideLoop { .. } => "E0008",
-            LangError::UnknownLabel { .. } => "E0009",
-            LangError::LiteralOutOfRange { .. } => "E0010",
-            LangError::UndeclaredAssignment { .. } => "E0011",
-            LangError::InvalidNumber { .. } => "E0012",
-            LangError::TooLarge { .. } => "E0013",
-            LangError::InconsistentIndentation { .. } => "E0014",
-            LangError::TooDeep { .. } => "E0015",
-            LangError::UnusedVariable { .. } => "W0001",
-            LangError::Unreachable { .. } => "W0002",
-            LangError::AlwaysTraps { .. } => "W0003",
+            LangError::InvalidCharacter(_) => LangCode::E0001,
+            LangError::Syntax { .. } => LangCode::E0002,
+            LangError::Unclosed { .. } => LangCode::E0003,
+            LangError::Unmatched { .. } => LangCode::E0004,
+            LangError::UnknownVariable { .. } => LangCode::E0005,
+            LangError::DuplicateDeclaration { .. } => LangCode::E0006,
+            LangError::BreakOutsideLoop { .. } => LangCode::E0007,
+            LangError::ContinueOutsideLoop { .. } => LangCode::E0008,
+            LangError::UnknownLabel { .. } => LangCode::E0009,
+            LangError::LiteralOutOfRange { .. } => LangCode::E0010,
+            LangError::UndeclaredAssignment { .. } => LangCode::E0011,
+            LangError::InvalidNumber(_) => LangCode::E0012,
+            LangError::TooLarge(_) => LangCode::E0013,
+            LangError::InconsistentIndentation { .. } => LangCode::E0014,
+            LangError::TooDeep { .. } => LangCode::E0015,
+            LangError::Internal(_) => LangCode::E9999,
+            LangError::UnusedVariable { .. } => LangCode::W0001,
+            LangError::Unreachable { .. } => LangCode::W0002,
+            LangError::AlwaysTraps { .. } => LangCode::W0003,
         }
     }
 
-    /// Whether it is an error (which stops compilation) or a warning.
+    /// Whether it is an error (which stops compilation) or a warning: the code says, by its
+    /// letter.
     pub fn severity(&self) -> Severity {
-        match self {
-            LangError::UnusedVariable { .. }
-            | LangError::Unreachable { .. }
-            | LangError::AlwaysTraps { .. } => Severity::Warning,
-            LangError::InvalidCharacter { .. }
-            | LangError::Syntax { .. }
-            | LangError::Unclosed { .. }
-            | LangError::Unmatched { .. }
-            | LangError::UnknownVariable { .. }
-            | LangError::DuplicateDeclaration { .. }
-            | LangError::BreakOutsideLoop { .. }
-            | LangError::ContinueOutsideLoop { .. }
-            | LangError::UnknownLabel { .. }
-            | LangError::LiteralOutOfRange { .. }
-            | LangError::UndeclaredAssignment { .. }
-            | LangError::InvalidNumber { .. }
-            | LangError::TooLarge { .. }
-            | LangError::InconsistentIndentation { .. }
-            | LangError::TooDeep { .. } => Severity::Error,
+        if self.code().starts_with('W') {
+            Severity::Warning
+        } else {
+            Severity::Error
         }
     }
 
     /// Where it is reported.
     pub fn span(&self) -> &Span {
         match self {
-            LangError::InvalidCharacter { span, .. }
+            LangError::InvalidCharacter(shared::InvalidCharacter { span, .. })
+            | LangError::InvalidNumber(shared::InvalidNumber { span, .. })
+            | LangError::TooLarge(shared::TooLarge { span, .. })
+            | LangError::Internal(shared::Internal { span, .. })
             | LangError::Syntax { span, .. }
             | LangError::Unclosed { span, .. }
             | LangError::Unmatched { span, .. }
@@ -236,8 +215,6 @@ impl LangError {
             | LangError::UnknownLabel { span, .. }
             | LangError::LiteralOutOfRange { span, .. }
             | LangError::UndeclaredAssignment { span, .. }
-            | LangError::InvalidNumber { span, .. }
-            | LangError::TooLarge { span, .. }
             | LangError::InconsistentIndentation { span, .. }
             | LangError::TooDeep { span, .. }
             | LangError::UnusedVariable { span, .. }
@@ -245,178 +222,163 @@ impl LangError {
             | LangError::AlwaysTraps { span, .. } => span,
         }
     }
+
+    /// An internal compiler error (E9999) at `span`.
+    pub fn internal(span: Span, what: impl Into<String>) -> LangError {
+        LangError::Internal(shared::Internal {
+            span,
+            what: what.into(),
+        })
+    }
+
+    /// A program too large (E0013), the limit exceeded at `span`.
+    pub fn too_large(span: Span, what: impl Into<String>) -> LangError {
+        LangError::TooLarge(shared::TooLarge {
+            span,
+            what: what.into(),
+        })
+    }
 }
 
 impl From<LangError> for Diagnostic {
     fn from(error: LangError) -> Diagnostic {
-        let mut diagnostic =
-            Diagnostic::error(error.code(), error.to_string(), error.span().clone(), "");
-        diagnostic.severity = error.severity();
-        let (label, help) = describe(&error);
-        diagnostic.label = label;
-        diagnostic.help = help;
+        let code = error.code();
+        let message = error.to_string();
+        let error_at = |span: &Span, label: String| {
+            Diagnostic::error(code, message.clone(), span.clone(), label)
+        };
+        let warning_at = |span: &Span, label: &str| Diagnostic {
+            severity: Severity::Warning,
+            ..error_at(span, label.into())
+        };
+        let did_you_mean = |suggestion: &Option<String>| {
+            suggestion
+                .as_ref()
+                .map(|suggestion| format!("a variable with a similar name exists: `{suggestion}`"))
+        };
         match &error {
-            LangError::DuplicateDeclaration { first, .. } => {
-                diagnostic
-                    .secondary
-                    .push((first.clone(), String::from("first declared here")));
-            }
-            LangError::Unclosed { end, .. } => {
-                diagnostic
-                    .secondary
-                    .push((end.clone(), String::from("the input ends here")));
-            }
+            LangError::InvalidCharacter(invalid) => invalid
+                .diagnostic(code)
+                .with_help("see docs/language.md for the operators the language has"),
             LangError::Syntax {
-                missing_semi: Some(previous),
+                span,
+                found,
+                missing_semi,
+                keyword,
                 ..
             } => {
-                diagnostic
-                    .secondary
-                    .push((previous.clone(), String::from("expected `;` after this")));
+                let diagnostic = error_at(span, format!("unexpected {found}"));
+                match (keyword, missing_semi) {
+                    (Some(keyword), _) => {
+                        diagnostic.with_help(format!("did you mean the keyword `{keyword}`?"))
+                    }
+                    (None, Some(previous)) => diagnostic
+                        .with_secondary(previous.clone(), "expected `;` after this")
+                        .with_help("statements end with `;`"),
+                    (None, None) => diagnostic,
+                }
             }
-            LangError::InconsistentIndentation { label, .. } => {
-                diagnostic.secondary.push((
-                    label.clone(),
-                    String::from("the label's line is indented like this"),
-                ));
+            LangError::Unclosed { span, open, end } => {
+                error_at(span, format!("this `{open}` is never closed"))
+                    .with_secondary(end.clone(), "the input ends here")
+                    .with_help(format!("add the matching `{}`", closing(open)))
             }
-            LangError::Unreachable { cause, what, .. } => {
-                diagnostic.secondary.push((
-                    cause.clone(),
-                    format!("any code following this {what} is unreachable"),
-                ));
+            LangError::Unmatched { span, close } => {
+                error_at(span, format!("this `{close}` closes nothing"))
+                    .with_help("remove it, or add the opening delimiter it belongs to")
             }
-            LangError::InvalidCharacter { .. }
-            | LangError::Syntax {
-                missing_semi: None, ..
-            }
-            | LangError::Unmatched { .. }
-            | LangError::UnknownVariable { .. }
-            | LangError::BreakOutsideLoop { .. }
-            | LangError::ContinueOutsideLoop { .. }
-            | LangError::UnknownLabel { .. }
-            | LangError::LiteralOutOfRange { .. }
-            | LangError::UndeclaredAssignment { .. }
-            | LangError::InvalidNumber { .. }
-            | LangError::TooLarge { .. }
-            | LangError::TooDeep { .. }
-            | LangError::UnusedVariable { .. }
-            | LangError::AlwaysTraps { .. } => {}
-        }
-        diagnostic
-    }
-}
-
-/// The primary label and the help line of an error.
-fn describe(error: &LangError) -> (String, Option<String>) {
-    let did_you_mean = |suggestion: &Option<String>| {
-        suggestion
-            .as_ref()
-            .map(|suggestion| format!("a variable with a similar name exists: `{suggestion}`"))
-    };
-    match error {
-        LangError::InvalidCharacter { .. } => (
-            "not part of any token".into(),
-            Some("see docs/language.md for the operators the language has".into()),
-        ),
-        LangError::Syntax {
-            found,
-            missing_semi,
-            keyword,
-            ..
-        } => (
-            format!("unexpected {found}"),
-            match (keyword, missing_semi) {
-                (Some(keyword), _) => Some(format!("did you mean the keyword `{keyword}`?")),
-                (None, Some(_)) => Some("statements end with `;`".into()),
-                (None, None) => None,
-            },
-        ),
-        LangError::Unclosed { open, .. } => (
-            format!("this `{open}` is never closed"),
-            Some(format!("add the matching `{}`", closing(open))),
-        ),
-        LangError::Unmatched { close, .. } => (
-            format!("this `{close}` closes nothing"),
-            Some("remove it, or add the opening delimiter it belongs to".into()),
-        ),
-        LangError::UnknownVariable {
-            suggestion, name, ..
-        } => (
-            "not found in this scope".into(),
-            did_you_mean(suggestion)
-                .or_else(|| Some(format!("declare it first: `var {name} = 0;`"))),
-        ),
-        LangError::DuplicateDeclaration { name, .. } => (
-            format!("`{name}` declared again here"),
-            Some(
-                "assign to it with `=` instead, or declare it in an inner block to shadow it"
-                    .into(),
+            LangError::UnknownVariable {
+                span,
+                suggestion,
+                name,
+            } => error_at(span, "not found in this scope".into()).with_help(
+                did_you_mean(suggestion)
+                    .unwrap_or_else(|| format!("declare it first: `var {name} = 0;`")),
             ),
-        ),
-        LangError::BreakOutsideLoop { .. } => (
-            "cannot `break` outside of a loop".into(),
-            Some("`break` leaves the innermost `while`, `loop` or labelled loop around it".into()),
-        ),
-        LangError::ContinueOutsideLoop { .. } => (
-            "cannot `continue` outside of a loop".into(),
-            Some("`continue` starts the next iteration of the loop around it".into()),
-        ),
-        LangError::UnknownLabel { suggestion, .. } => (
-            "no enclosing loop has this label".into(),
-            match suggestion {
-                Some(suggestion) => Some(format!(
-                    "a label with a similar name encloses this: `{suggestion}`"
-                )),
-                None => Some(
-                    "label a loop with `name:` to break out of it or continue it by name".into(),
-                ),
-            },
-        ),
-        LangError::LiteralOutOfRange { .. } => (
-            "does not fit in a 64-bit signed integer".into(),
-            Some(format!("values range from {} to {}", i64::MIN, i64::MAX)),
-        ),
-        LangError::UndeclaredAssignment {
-            suggestion, name, ..
-        } => (
-            "not declared".into(),
-            did_you_mean(suggestion).or_else(|| Some(format!("declare it with `var {name} = …;`"))),
-        ),
-        LangError::InvalidNumber { reason, .. } => (
-            reason.to_string(),
-            Some(
-                "integers are decimal or `0x` hexadecimal, with `_` allowed between digits".into(),
+            LangError::DuplicateDeclaration { span, first, name } => error_at(
+                span,
+                format!("`{name}` declared again here"),
+            )
+            .with_secondary(first.clone(), "first declared here")
+            .with_help(
+                "assign to it with `=` instead, or declare it in an inner block to shadow it",
             ),
-        ),
-        LangError::TooLarge { .. } => (
-            "the limit is exceeded here".into(),
-            Some("split the work differently; docs/language.md lists the limits".into()),
-        ),
-        LangError::UnusedVariable { name, assigned, .. } => (
-            if *assigned {
-                String::from("assigned, but its value is never read")
-            } else {
-                String::from("declared, but never read")
-            },
-            Some(format!(
+            LangError::BreakOutsideLoop { span } => {
+                error_at(span, "cannot `break` outside of a loop".into()).with_help(
+                    "`break` leaves the innermost `while`, `loop` or labelled loop around it",
+                )
+            }
+            LangError::ContinueOutsideLoop { span } => {
+                error_at(span, "cannot `continue` outside of a loop".into())
+                    .with_help("`continue` starts the next iteration of the loop around it")
+            }
+            LangError::UnknownLabel {
+                span, suggestion, ..
+            } => error_at(span, "no enclosing loop has this label".into()).with_help(
+                match suggestion {
+                    Some(suggestion) => {
+                        format!("a label with a similar name encloses this: `{suggestion}`")
+                    }
+                    None => {
+                        "label a loop with `name:` to break out of it or continue it by name".into()
+                    }
+                },
+            ),
+            LangError::LiteralOutOfRange { span, .. } => error_at(
+                span,
+                "does not fit in a 64-bit signed integer".into(),
+            )
+            .with_help(format!("values range from {} to {}", i64::MIN, i64::MAX)),
+            LangError::UndeclaredAssignment {
+                span,
+                suggestion,
+                name,
+            } => error_at(span, "not declared".into()).with_help(
+                did_you_mean(suggestion)
+                    .unwrap_or_else(|| format!("declare it with `var {name} = …;`")),
+            ),
+            LangError::InvalidNumber(invalid) => invalid.diagnostic(code).with_help(
+                "integers are decimal or `0x` hexadecimal, with `_` allowed between digits",
+            ),
+            LangError::TooLarge(too_large) => too_large
+                .diagnostic(code)
+                .with_help("split the work differently; docs/language.md lists the limits"),
+            LangError::InconsistentIndentation { span, label } => error_at(
+                span,
+                "this indentation is deeper or shallower depending on how wide a tab is".into(),
+            )
+            .with_secondary(label.clone(), "the label's line is indented like this")
+            .with_help("indent a label's line and its body alike: with spaces only, or tabs only"),
+            LangError::TooDeep { span, limit } => {
+                error_at(span, format!("this opens level {}", limit + 1)).with_help(
+                    "brackets, blocks, indented bodies and prefix operators each count a level; \
+                     compute an inner part into a variable first",
+                )
+            }
+            LangError::Internal(internal) => internal.diagnostic(code),
+            LangError::UnusedVariable {
+                span,
+                name,
+                assigned,
+            } => warning_at(
+                span,
+                if *assigned {
+                    "assigned, but its value is never read"
+                } else {
+                    "declared, but never read"
+                },
+            )
+            .with_help(format!(
                 "if this is intentional, prefix it with an underscore: `_{name}`"
             )),
-        ),
-        LangError::InconsistentIndentation { .. } => (
-            "this indentation is deeper or shallower depending on how wide a tab is".into(),
-            Some("indent a label's line and its body alike: with spaces only, or tabs only".into()),
-        ),
-        LangError::TooDeep { limit, .. } => (
-            format!("this opens level {}", limit + 1),
-            Some(
-                "brackets, blocks, indented bodies and prefix operators each count a level; \
-                 compute an inner part into a variable first"
-                    .into(),
-            ),
-        ),
-        LangError::Unreachable { .. } => ("unreachable statement".into(), None),
-        LangError::AlwaysTraps { .. } => ("this traps whenever it runs".into(), None),
+            LangError::Unreachable { span, cause, what } => {
+                warning_at(span, "unreachable statement").with_secondary(
+                    cause.clone(),
+                    format!("any code following this {what} is unreachable"),
+                )
+            }
+            LangError::AlwaysTraps { span, .. } => warning_at(span, "this traps whenever it runs"),
+        }
     }
 }
 
