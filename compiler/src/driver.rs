@@ -171,7 +171,8 @@ pub enum DriverError {
         /// What the verifier found.
         source: LoadError,
     },
-    /// A source has errors, whose diagnostics have been written already.
+    /// A source has errors. Its diagnostics come with it, for the binary to write before this
+    /// line (see [`DriverError::diagnostics`]).
     #[error(
         "could not {verb} `{file}` due to {count} previous error{}",
         if *count == 1 { "" } else { "s" }
@@ -183,10 +184,28 @@ pub enum DriverError {
         verb: &'static str,
         /// How many errors.
         count: usize,
+        /// The errors, and any warnings.
+        diagnostics: Box<Diagnostics>,
     },
 }
 
 impl DriverError {
+    /// The diagnostics of a source with errors, which the binary writes before the error itself.
+    pub fn diagnostics(&self) -> Option<&Diagnostics> {
+        match self {
+            DriverError::Source { diagnostics, .. } => Some(diagnostics),
+            DriverError::UnknownExtension { .. }
+            | DriverError::Read(_)
+            | DriverError::AlreadyBytecode { .. }
+            | DriverError::NoSyntaxTree { .. }
+            | DriverError::OutputIsInput { .. }
+            | DriverError::BinaryToTerminal
+            | DriverError::Write { .. }
+            | DriverError::NotUtf8 { .. }
+            | DriverError::Bytecode { .. } => None,
+        }
+    }
+
     /// The file the error is about, if one is.
     pub fn file(&self) -> Option<&str> {
         match self {
@@ -353,12 +372,37 @@ pub fn report(
     let _ = written.and_then(|()| out.flush());
 }
 
-/// Compiles a `.mova` or assembles a `.mvasm` input, writing its diagnostics to `out`.
-pub fn build(
-    opened: Opened,
-    options: &Options,
-    out: &mut dyn Write,
-) -> Result<Program, DriverError> {
+/// Diagnostics about one source, with its name and the text they point into: what a binary
+/// writes, as its command line asks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Diagnostics {
+    /// What the diagnostics call the source.
+    pub name: String,
+    pub source: String,
+    /// In source order.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    /// Writes the diagnostics to `out` as `options` ask (see [`report`]); nothing if there are
+    /// none.
+    pub fn write(&self, out: &mut dyn Write, options: &Options) {
+        if !self.diagnostics.is_empty() {
+            report(out, &self.diagnostics, &self.name, &self.source, options);
+        }
+    }
+}
+
+/// A program built from a source, and the warnings found on the way, for the binary to write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Built {
+    pub program: Program,
+    pub warnings: Diagnostics,
+}
+
+/// Compiles a `.mova` or assembles a `.mvasm` input. Its diagnostics come back, with the
+/// program or in the error, for the caller to write.
+pub fn build(opened: Opened, options: &Options) -> Result<Built, DriverError> {
     opened.refuse_bytecode()?;
     let kind = opened.kind;
     let name = opened.name.clone();
@@ -383,13 +427,21 @@ pub fn build(
         .iter()
         .filter(|d| d.severity == Severity::Error)
         .count();
-    report(out, &diagnostics, &name, &source, options);
+    let report = Diagnostics {
+        name: name.clone(),
+        source,
+        diagnostics,
+    };
     match program {
-        Some(program) if errors == 0 => Ok(program),
+        Some(program) if errors == 0 => Ok(Built {
+            program,
+            warnings: report,
+        }),
         Some(_) | None => Err(DriverError::Source {
             file: name,
             verb,
             count: errors,
+            diagnostics: Box::new(report),
         }),
     }
 }
@@ -399,16 +451,15 @@ fn to_diagnostics<E: Into<Diagnostic>>(errors: Vec<E>) -> Vec<Diagnostic> {
 }
 
 /// Loads a program from a `.mova`, `.mvasm` or `.mvb` file, or from standard input for `-`, by
-/// its kind; a source's diagnostics go to `out`.
-pub fn load_program(
-    path: &Path,
-    options: &Options,
-    out: &mut dyn Write,
-) -> Result<Program, DriverError> {
+/// its kind. A source's diagnostics come back, as from [`build`], for the caller to write.
+pub fn load_program(path: &Path, options: &Options) -> Result<Built, DriverError> {
     let opened = open(&Input::new(path), None)?;
     match opened.kind {
-        InputKind::Language | InputKind::Assembly => build(opened, options, out),
-        InputKind::Bytecode => opened.program(),
+        InputKind::Language | InputKind::Assembly => build(opened, options),
+        InputKind::Bytecode => Ok(Built {
+            program: opened.program()?,
+            warnings: Diagnostics::default(),
+        }),
     }
 }
 

@@ -2,6 +2,7 @@
 //! state, migrates running computations between them, and inspects saved images. With no command
 //! it is an interactive shell.
 
+use mova_compiler::driver::Options;
 use mova_compiler::report;
 use mova_compiler::stdio;
 use mova_hypervisor::HvError;
@@ -51,6 +52,13 @@ fn main() -> ExitCode {
             ExitCode::from(USAGE)
         }
         Err(error) => {
+            // A program with errors (`inspect --program bad.mova`): its diagnostics, then the
+            // error that counts them.
+            if let HvError::Load(load) = &error
+                && let Some(diagnostics) = load.diagnostics()
+            {
+                diagnostics.write(&mut std::io::stderr(), &Options::default());
+            }
             report!("error: {error}");
             ExitCode::from(FAILED)
         }

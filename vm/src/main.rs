@@ -193,9 +193,17 @@ fn load(
         source_map: true,
     };
     let program: Option<Program> = match path {
-        Some(path) => match driver::load_program(path, &options, &mut io::stderr()) {
-            Ok(program) => Some(program),
-            Err(error) => return Err(failed(error.to_string())),
+        Some(path) => match driver::load_program(path, &options) {
+            Ok(built) => {
+                built.warnings.write(&mut io::stderr(), &options);
+                Some(built.program)
+            }
+            Err(error) => {
+                if let Some(report) = error.diagnostics() {
+                    report.write(&mut io::stderr(), &options);
+                }
+                return Err(failed(error.to_string()));
+            }
         },
         None => None,
     };
