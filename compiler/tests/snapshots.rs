@@ -1,6 +1,8 @@
-//! Snapshot tests of the assembler, driven by files: the tokens and the disassembly of every
-//! example, and the rendered diagnostics of every error case in `tests/cases/asm`, each shown
-//! beside its source. Snapshots live in `snapshots/asm/` at the top of the repository.
+//! Snapshot tests of the assembler, driven by files: the tokens of each small fixture in
+//! `tests/fixtures/asm` (not of the examples, whose comments would shift every byte offset), the
+//! disassembly of every example, and the rendered diagnostics of every error case in
+//! `tests/cases/asm`, each shown beside its source. Snapshots live in `snapshots/asm/` at the top
+//! of the repository.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -12,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
 const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cases/asm");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/asm");
 const DOCS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/assembly.md");
 
 /// Asserts a snapshot named `name` under `snapshots/asm/`.
@@ -41,8 +44,8 @@ fn stem(path: &Path) -> String {
 }
 
 #[test]
-fn tokens_of_every_example() {
-    for path in mvasm_files(EXAMPLES) {
+fn tokens_of_each_fixture() {
+    for path in mvasm_files(FIXTURES) {
         let source = fs::read_to_string(&path).unwrap();
         let mut listing = String::new();
         for (token, span) in lexer::lex(&source) {
