@@ -152,7 +152,6 @@ pub enum DriverError {
     Write {
         /// The output's name (`<stdout>` for standard output).
         file: String,
-        /// Why.
         source: io::Error,
     },
     /// A source is not UTF-8.

@@ -34,7 +34,6 @@ pub enum AsmError {
     /// A mnemonic that names no opcode.
     #[error("unknown mnemonic `{name}`")]
     UnknownMnemonic {
-        /// Where it is.
         span: Span,
         /// The mnemonic as written.
         name: String,
@@ -46,7 +45,6 @@ pub enum AsmError {
     MissingOperand {
         /// The instruction.
         span: Span,
-        /// Its opcode.
         opcode: Opcode,
         /// The operand kind it needs.
         kind: OperandKind,
@@ -56,7 +54,6 @@ pub enum AsmError {
     UnexpectedOperand {
         /// The operand.
         span: Span,
-        /// The opcode.
         opcode: Opcode,
     },
     /// A number token that is not a valid number.
@@ -67,9 +64,7 @@ pub enum AsmError {
     OutOfRange {
         /// The operand.
         span: Span,
-        /// The opcode.
         opcode: Opcode,
-        /// The operand kind.
         kind: OperandKind,
     },
     /// A label defined twice.
@@ -79,7 +74,6 @@ pub enum AsmError {
         span: Span,
         /// The first definition.
         first: Span,
-        /// The label.
         name: String,
     },
     /// A label used where only a number can go.
@@ -87,7 +81,6 @@ pub enum AsmError {
     LabelNotAllowed {
         /// The label operand.
         span: Span,
-        /// The opcode.
         opcode: Opcode,
         /// The operand kind it takes.
         kind: OperandKind,
@@ -97,7 +90,6 @@ pub enum AsmError {
     UndefinedLabel {
         /// The use.
         span: Span,
-        /// The label.
         name: String,
         /// A close label, if there is one.
         suggestion: Option<String>,
@@ -109,7 +101,6 @@ pub enum AsmError {
         span: Span,
         /// The label's definition.
         target: Span,
-        /// The label.
         name: String,
     },
     /// A numeric jump distance that leaves the code.
@@ -117,7 +108,6 @@ pub enum AsmError {
     JumpOutOfRange {
         /// The operand.
         span: Span,
-        /// The instruction.
         instr: Instr,
         /// Its index.
         index: u32,

@@ -12,7 +12,6 @@ use chumsky::prelude::*;
 /// A name or number with the span it came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Spanned<T> {
-    /// The value.
     pub node: T,
     /// Where it is in the source.
     pub span: SimpleSpan,

@@ -88,7 +88,7 @@ struct Generator {
     loops: Vec<LoopContext>,
     /// Where each label is bound, once it is.
     labels: Vec<Option<usize>>,
-    /// Forward jumps to patch: the jump's index, its kind and its label.
+    /// Forward jumps to patch: the jump's index, its label, and the source an error would blame.
     fixups: Vec<(usize, Label, Span)>,
     /// The first limit exceeded, if any.
     error: Option<LangError>,

@@ -9,7 +9,6 @@ use mova_lang::srcmap::SourceMap;
 /// A successful compilation: the program and the warnings found on the way.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Compiled {
-    /// The program.
     pub program: Program,
     /// Warnings, in source order.
     pub warnings: Vec<LangError>,
