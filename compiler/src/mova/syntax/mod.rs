@@ -183,11 +183,14 @@ fn syntax(error: SyntaxError<Token<'_>>, tokens: &[(Token<'_>, Span)], source: &
             };
         }
     };
-    // An expression names its prefix operators.
+    // Where an expression would do, its prefix operators `-` and `!` go without saying.
     if patterns.contains(&Pattern::Label(EXPRESSION.to_owned())) {
         patterns.retain(|pattern| !matches!(pattern, Pattern::Token(Token::Minus | Token::Bang)));
     }
-    let operator = |pattern: &Pattern<Token<'_>>| matches!(pattern, Pattern::Token(token) if token.is_binary_operator());
+    let operator = |pattern: &Pattern<Token<'_>>| match pattern {
+        Pattern::Token(token) => token.is_binary_operator(),
+        Pattern::Label(_) | Pattern::EndOfInput | Pattern::Other(_) => false,
+    };
     let any_operator = patterns.iter().any(operator);
     patterns.retain(|pattern| !operator(pattern));
     let semi_expected = patterns.contains(&Pattern::Label(SEMI.to_owned()));
