@@ -47,6 +47,17 @@ pub struct Internal {
 }
 
 impl InvalidCharacter {
+    /// The character at `span` of `source`, where a lexer found a token that starts with none.
+    pub fn at(source: &str, span: &Span) -> InvalidCharacter {
+        InvalidCharacter {
+            span: span.clone(),
+            ch: source
+                .get(span.clone())
+                .and_then(|text| text.chars().next())
+                .unwrap_or('\u{FFFD}'),
+        }
+    }
+
     /// The diagnostic, under the front end's `code`.
     pub fn diagnostic(&self, code: &'static str) -> Diagnostic {
         Diagnostic::error(

@@ -45,12 +45,7 @@ fn assemble_with_limit(
     let mut errors: Vec<AsmError> = tokens
         .iter()
         .filter(|(token, _)| *token == Token::Error)
-        .map(|(_, span)| {
-            AsmError::InvalidCharacter(InvalidCharacter {
-                span: span.clone(),
-                ch: source[span.clone()].chars().next().unwrap_or('\u{FFFD}'),
-            })
-        })
+        .map(|(_, span)| AsmError::InvalidCharacter(InvalidCharacter::at(source, span)))
         .collect();
     let (lines, syntax_errors) = parser::parse(&tokens, source.len());
     // An invalid character was reported already; do not report it again as unexpected.

@@ -69,15 +69,7 @@ pub(crate) fn parse_here(source: &str) -> (Vec<ast::Stmt<'_>>, Vec<LangError>) {
     let mut errors: Vec<LangError> = tokens
         .iter()
         .filter(|(token, _)| *token == Token::Error)
-        .map(|(_, span)| {
-            LangError::InvalidCharacter(InvalidCharacter {
-                span: span.clone(),
-                ch: source
-                    .get(span.clone())
-                    .and_then(|s| s.chars().next())
-                    .unwrap_or('\u{FFFD}'),
-            })
-        })
+        .map(|(_, span)| LangError::InvalidCharacter(InvalidCharacter::at(source, span)))
         .collect();
     let delimiter_errors = delimiters(&tokens, source.len());
     let unclosed = delimiter_errors
