@@ -1,10 +1,22 @@
 //! `movahv inspect`: a saved state image, for people and for tools.
 
 use crate::HvError;
+use mova_compiler::driver::Options;
 use mova_lang::image::{Image, MAX_IMAGE_LEN, hash_hex};
 use mova_lang::mvb::Program;
 use serde_json::{Value, json};
 use std::path::Path;
+
+/// Writes the diagnostics `error` carries, if any, to standard error: those of a program named
+/// with `--program` that does not compile. Both the one-shot command and the shell write them
+/// before the error line that counts them.
+pub fn write_diagnostics(error: &HvError) {
+    if let HvError::Load(load) = error
+        && let Some(diagnostics) = load.diagnostics()
+    {
+        diagnostics.write(&mut std::io::stderr(), &Options::default());
+    }
+}
 
 /// Reads and decodes an image file.
 pub fn read(path: &Path) -> Result<(Image, usize), HvError> {

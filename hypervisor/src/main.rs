@@ -2,11 +2,10 @@
 //! state, migrates running computations between them, and inspects saved images. With no command
 //! it is an interactive shell.
 
-use mova_compiler::driver::Options;
 use mova_compiler::report;
 use mova_compiler::stdio;
-use mova_hypervisor::HvError;
 use mova_hypervisor::shell::{self, HvCommand, State, output_closed};
+use mova_hypervisor::{HvError, inspect};
 use std::process::ExitCode;
 
 /// The status when a command fails, or its output cannot be written.
@@ -52,13 +51,7 @@ fn main() -> ExitCode {
             ExitCode::from(USAGE)
         }
         Err(error) => {
-            // A program with errors (`inspect --program bad.mova`): its diagnostics, then the
-            // error that counts them.
-            if let HvError::Load(load) = &error
-                && let Some(diagnostics) = load.diagnostics()
-            {
-                diagnostics.write(&mut std::io::stderr(), &Options::default());
-            }
+            inspect::write_diagnostics(&error);
             report!("error: {error}");
             ExitCode::from(FAILED)
         }

@@ -905,6 +905,7 @@ pub fn run_shell() -> Result<bool, StdoutError> {
                 Err(error) if output_closed(&error) => return Err(StdoutError::Closed),
                 Err(HvError::Output(error)) => return Err(error),
                 Err(error) => {
+                    inspect::write_diagnostics(&error);
                     report!("error: {error}");
                     all_ok = false;
                 }

@@ -1,5 +1,6 @@
 //! End-to-end tests of `movahv inspect --program`: the program named beside an image is compiled
-//! by the hypervisor, and when it has errors they are shown, not only counted.
+//! by the hypervisor, and when it has errors they are shown, not only counted, by the one-shot
+//! command and by the shell.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -32,6 +33,23 @@ fn a_program_with_errors_shows_its_diagnostics_then_the_count() {
         .find("error: could not compile `bad.mova` due to 1 previous error")
         .unwrap_or_else(|| panic!("no count in {stderr:?}"));
     assert!(diagnostic < count, "{stderr}");
+}
+
+#[test]
+fn the_shell_shows_them_too() {
+    let sandbox = Sandbox::new("inspect-bad-program-shell");
+    image_without_program(&sandbox);
+    sandbox.write("bad.mova", "var i = 0;\nprint(j);\n");
+    let output = sandbox.run(MOVAHV, &[], Some("inspect state.mvs --program bad.mova\n"));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let diagnostic = stderr
+        .find("[E0005] Error: cannot find variable `j` in this scope")
+        .unwrap_or_else(|| panic!("no diagnostic in {stderr:?}"));
+    let count = stderr
+        .find("error: could not compile `bad.mova` due to 1 previous error")
+        .unwrap_or_else(|| panic!("no count in {stderr:?}"));
+    assert!(diagnostic < count, "{stderr}");
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
 }
 
 #[test]
