@@ -376,7 +376,9 @@ mod tests {
     /// `count` unused variables on one line, and their warnings.
     fn one_long_line(count: usize) -> (String, Vec<Diagnostic>) {
         let source: String = (0..count).map(|i| format!("var v{i}=1;")).collect();
-        let warnings = crate::compile::compile(&source, None).unwrap().warnings;
+        let warnings = crate::mova::compile::compile(&source, None)
+            .unwrap()
+            .warnings;
         assert_eq!(warnings.len(), count);
         (source, warnings.into_iter().map(Into::into).collect())
     }

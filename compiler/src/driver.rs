@@ -1,12 +1,13 @@
 //! The file-handling edge shared by the `movac` and `mova` binaries: naming inputs (a file, or
-//! standard input as `-`), choosing what to do by the input's kind, reading with size limits,
-//! loading a program from `.mova`, `.mvasm` or `.mvb`, and writing diagnostics as the command line
-//! asked. Everything else in this crate works on strings and byte buffers.
+//! standard input as `-`), choosing what to do by the input's kind, reading it within its kind's
+//! limit (through [`io`](crate::io)), loading a program from `.mova`, `.mvasm` or `.mvb`, and
+//! writing diagnostics as the command line asked. Everything else in this crate works on strings
+//! and byte buffers.
 
 use crate::diag::{ColorChoice, Diagnostic, ErrorFormat, Severity, write_human, write_json};
+use crate::io::{ReadError, read_capped, read_limited};
 use mova_lang::mvb::{LoadError, MAX_FILE_LEN, Program, SIGNATURE};
-use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -118,14 +119,9 @@ pub enum DriverError {
         /// The input's name.
         file: String,
     },
-    /// The input could not be read.
-    #[error("cannot read `{file}`: {source}")]
-    Read {
-        /// The input's name.
-        file: String,
-        /// Why.
-        source: io::Error,
-    },
+    /// The input could not be read, or is larger than the tools accept.
+    #[error(transparent)]
+    Read(#[from] ReadError),
     /// A compile was asked of an input that is already bytecode.
     #[error("`{file}` is already bytecode; to list it, run `movac dis {arg}`")]
     AlreadyBytecode {
@@ -156,16 +152,7 @@ pub enum DriverError {
     Write {
         /// The output's name (`<stdout>` for standard output).
         file: String,
-        /// Why.
         source: io::Error,
-    },
-    /// The input is larger than the tools accept.
-    #[error("`{file}` is too large: the limit is {limit} bytes")]
-    TooLarge {
-        /// The input's name.
-        file: String,
-        /// The limit.
-        limit: usize,
     },
     /// A source is not UTF-8.
     #[error("`{file}` is not UTF-8 text: invalid byte at offset {offset}")]
@@ -183,7 +170,8 @@ pub enum DriverError {
         /// What the verifier found.
         source: LoadError,
     },
-    /// A source has errors, whose diagnostics have been written already.
+    /// A source has errors. Its diagnostics come with it, for the binary to write before this
+    /// line (see [`DriverError::diagnostics`]).
     #[error(
         "could not {verb} `{file}` due to {count} previous error{}",
         if *count == 1 { "" } else { "s" }
@@ -195,22 +183,39 @@ pub enum DriverError {
         verb: &'static str,
         /// How many errors.
         count: usize,
+        /// The errors, and any warnings.
+        diagnostics: Box<Diagnostics>,
     },
 }
 
 impl DriverError {
+    /// The diagnostics of a source with errors, which the binary writes before the error itself.
+    pub fn diagnostics(&self) -> Option<&Diagnostics> {
+        match self {
+            DriverError::Source { diagnostics, .. } => Some(diagnostics),
+            DriverError::UnknownExtension { .. }
+            | DriverError::Read(_)
+            | DriverError::AlreadyBytecode { .. }
+            | DriverError::NoSyntaxTree { .. }
+            | DriverError::OutputIsInput { .. }
+            | DriverError::BinaryToTerminal
+            | DriverError::Write { .. }
+            | DriverError::NotUtf8 { .. }
+            | DriverError::Bytecode { .. } => None,
+        }
+    }
+
     /// The file the error is about, if one is.
     pub fn file(&self) -> Option<&str> {
         match self {
             DriverError::UnknownExtension { file }
-            | DriverError::Read { file, .. }
             | DriverError::AlreadyBytecode { file, .. }
             | DriverError::NoSyntaxTree { file }
             | DriverError::Write { file, .. }
-            | DriverError::TooLarge { file, .. }
             | DriverError::NotUtf8 { file, .. }
             | DriverError::Bytecode { file, .. }
             | DriverError::Source { file, .. } => Some(file),
+            DriverError::Read(error) => Some(error.file()),
             DriverError::OutputIsInput { input, .. } => Some(input),
             DriverError::BinaryToTerminal => None,
         }
@@ -303,10 +308,10 @@ pub fn open(input: &Input, kind: Option<InputKind>) -> Result<Opened, DriverErro
             let bytes = read_capped(io::stdin().lock(), largest, &name)?;
             let kind = kind.unwrap_or_else(|| InputKind::sniff(&bytes));
             if bytes.len() > kind.max_len() {
-                return Err(DriverError::TooLarge {
+                return Err(DriverError::Read(ReadError::TooLarge {
                     file: name,
                     limit: kind.max_len(),
-                });
+                }));
             }
             (kind, bytes)
         }
@@ -317,43 +322,6 @@ pub fn open(input: &Input, kind: Option<InputKind>) -> Result<Opened, DriverErro
         arg: input.arg(),
         bytes,
     })
-}
-
-/// Reads at most `limit` bytes of `path`, failing if the file is longer: a huge or endless file
-/// (a device, a pipe) can never make the tools allocate without bound.
-pub fn read_limited(path: &Path, limit: usize) -> Result<Vec<u8>, DriverError> {
-    let name = path.display().to_string();
-    let file = File::open(path).map_err(|source| DriverError::Read {
-        file: name.clone(),
-        source,
-    })?;
-    // A regular file that is too large is refused by its size, without reading it; anything else
-    // (a pipe, a device) is read up to the limit.
-    let declared = file.metadata().ok().filter(std::fs::Metadata::is_file);
-    if declared.is_some_and(|meta| meta.len() > u64::try_from(limit).unwrap_or(u64::MAX)) {
-        return Err(DriverError::TooLarge { file: name, limit });
-    }
-    read_capped(file, limit, &name)
-}
-
-/// Reads at most `limit` bytes from `reader`, failing if there are more.
-fn read_capped(reader: impl Read, limit: usize, name: &str) -> Result<Vec<u8>, DriverError> {
-    let mut bytes = Vec::new();
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    reader
-        .take(cap)
-        .read_to_end(&mut bytes)
-        .map_err(|source| DriverError::Read {
-            file: name.to_owned(),
-            source,
-        })?;
-    if bytes.len() > limit {
-        return Err(DriverError::TooLarge {
-            file: name.to_owned(),
-            limit,
-        });
-    }
-    Ok(bytes)
 }
 
 /// Refuses an output that is the input file itself, under whatever path (`./x.mova`, a hard link,
@@ -403,19 +371,44 @@ pub fn report(
     let _ = written.and_then(|()| out.flush());
 }
 
-/// Compiles a `.mova` or assembles a `.mvasm` input, writing its diagnostics to `out`.
-pub fn build(
-    opened: Opened,
-    options: &Options,
-    out: &mut dyn Write,
-) -> Result<Program, DriverError> {
+/// Diagnostics about one source, with its name and the text they point into: what a binary
+/// writes, as its command line asks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Diagnostics {
+    /// What the diagnostics call the source.
+    pub name: String,
+    pub source: String,
+    /// In source order.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    /// Writes the diagnostics to `out` as `options` ask (see [`report`]); nothing if there are
+    /// none.
+    pub fn write(&self, out: &mut dyn Write, options: &Options) {
+        if !self.diagnostics.is_empty() {
+            report(out, &self.diagnostics, &self.name, &self.source, options);
+        }
+    }
+}
+
+/// A program built from a source, and the warnings found on the way, for the binary to write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Built {
+    pub program: Program,
+    pub warnings: Diagnostics,
+}
+
+/// Compiles a `.mova` or assembles a `.mvasm` input. Its diagnostics come back, with the
+/// program or in the error, for the caller to write.
+pub fn build(opened: Opened, options: &Options) -> Result<Built, DriverError> {
     opened.refuse_bytecode()?;
     let kind = opened.kind;
     let name = opened.name.clone();
     let source = opened.text()?;
     let map = options.source_map.then_some(name.as_str());
     let (program, diagnostics, verb): (Option<Program>, Vec<Diagnostic>, _) = match kind {
-        InputKind::Language => match crate::compile::compile(&source, map) {
+        InputKind::Language => match crate::mova::compile::compile(&source, map) {
             Ok(compiled) => (
                 Some(compiled.program),
                 to_diagnostics(compiled.warnings),
@@ -433,13 +426,21 @@ pub fn build(
         .iter()
         .filter(|d| d.severity == Severity::Error)
         .count();
-    report(out, &diagnostics, &name, &source, options);
+    let report = Diagnostics {
+        name: name.clone(),
+        source,
+        diagnostics,
+    };
     match program {
-        Some(program) if errors == 0 => Ok(program),
+        Some(program) if errors == 0 => Ok(Built {
+            program,
+            warnings: report,
+        }),
         Some(_) | None => Err(DriverError::Source {
             file: name,
             verb,
             count: errors,
+            diagnostics: Box::new(report),
         }),
     }
 }
@@ -449,16 +450,15 @@ fn to_diagnostics<E: Into<Diagnostic>>(errors: Vec<E>) -> Vec<Diagnostic> {
 }
 
 /// Loads a program from a `.mova`, `.mvasm` or `.mvb` file, or from standard input for `-`, by
-/// its kind; a source's diagnostics go to `out`.
-pub fn load_program(
-    path: &Path,
-    options: &Options,
-    out: &mut dyn Write,
-) -> Result<Program, DriverError> {
+/// its kind. A source's diagnostics come back, as from [`build`], for the caller to write.
+pub fn load_program(path: &Path, options: &Options) -> Result<Built, DriverError> {
     let opened = open(&Input::new(path), None)?;
     match opened.kind {
-        InputKind::Language | InputKind::Assembly => build(opened, options, out),
-        InputKind::Bytecode => opened.program(),
+        InputKind::Language | InputKind::Assembly => build(opened, options),
+        InputKind::Bytecode => Ok(Built {
+            program: opened.program()?,
+            warnings: Diagnostics::default(),
+        }),
     }
 }
 

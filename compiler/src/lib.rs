@@ -1,24 +1,25 @@
-//! `movac`'s library: the `.mvasm` assembler, the disassembler and the diagnostics they report.
+//! `movac`'s library: the two front ends (the `.mova` compiler in [`mova`], the `.mvasm`
+//! assembler in [`asm`]), the disassembler and the diagnostics they report.
 //!
-//! [`asm`], [`disasm`] and [`diag`] do no I/O: they turn text into
+//! [`mova`], [`asm`], [`disasm`] and [`diag`] do no I/O: they turn text into
 //! [`Program`](mova_lang::Program)s and back, and errors into [`Diagnostic`](diag::Diagnostic)s.
+//! [`number`] and [`syntax_error`] are what both front ends share.
 //! [`driver`] is the file-handling edge that the `movac` and `mova` binaries share, and [`stdio`]
 //! how all three binaries write standard output and error.
 
 pub mod asm;
-pub mod check;
-pub mod codegen;
-pub mod compile;
 pub mod diag;
 pub mod disasm;
 pub mod driver;
-pub mod errors;
-pub mod hir;
+pub mod io;
+pub mod mova;
 pub mod number;
+pub mod shared;
 pub mod snippet;
 pub mod stdio;
-pub mod syntax;
 pub mod syntax_error;
 
 pub use asm::assemble;
 pub use disasm::disassemble;
+/// The `.mova` front end's entry point, [`compile::compile`], beside [`assemble`].
+pub use mova::compile;

@@ -4,9 +4,10 @@
 use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use mova_compiler::diag::{self, ColorChoice, Diagnostic, ErrorFormat, Severity};
-use mova_compiler::driver::{self, DriverError, Input, InputKind, Options, STDIO_ARG};
-use mova_compiler::syntax::{self, ast, token_listing};
+use mova_compiler::driver::{self, DriverError, Input, InputKind, Opened, Options, STDIO_ARG};
+use mova_compiler::mova::syntax::{self, ast, token_listing};
 use mova_compiler::{asm, disassemble};
+use mova_lang::mvb::Program;
 use std::ffi::OsString;
 use std::fs;
 use std::io::{self, IsTerminal, Write};
@@ -157,6 +158,9 @@ fn main() -> ExitCode {
         Err(usage) => usage_failure(&usage),
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(error)) => {
+            if let Some(report) = error.diagnostics() {
+                report.write(&mut io::stderr(), &options);
+            }
             match options.error_format {
                 ErrorFormat::Human => eprintln!("error: {error}"),
                 ErrorFormat::Json => eprintln!(
@@ -269,7 +273,6 @@ fn build(
     }
     let kind = opened.kind;
     let name = opened.name.clone();
-    let mut stderr = io::stderr();
     match emit {
         Emit::Tokens => {
             let source = opened.text()?;
@@ -292,28 +295,39 @@ fn build(
                 return Ok(());
             }
             let diagnostics: Vec<Diagnostic> = errors.into_iter().map(Into::into).collect();
-            driver::report(&mut stderr, &diagnostics, &name, &source, options);
             Err(DriverError::Source {
-                file: name,
+                file: name.clone(),
                 verb: "parse",
                 count: diagnostics.len(),
+                diagnostics: Box::new(driver::Diagnostics {
+                    name,
+                    source,
+                    diagnostics,
+                }),
             })
         }
         Emit::Asm => {
-            let program = driver::build(opened, options, &mut stderr)?;
+            let program = build_reporting(opened, options)?;
             write_output(output, disassemble(&program).as_bytes())
         }
         Emit::Mvb => {
-            let program = driver::build(opened, options, &mut stderr)?;
+            let program = build_reporting(opened, options)?;
             write_output(output, &program.encode())
         }
     }
 }
 
+/// Builds an opened source, writing its warnings; its errors are written with the error.
+fn build_reporting(opened: Opened, options: &Options) -> Result<Program, DriverError> {
+    let built = driver::build(opened, options)?;
+    built.warnings.write(&mut io::stderr(), options);
+    Ok(built.program)
+}
+
 /// Checks `input`, printing its warnings; writes nothing.
 fn check(input: &Input, kind: Option<InputKind>, options: &Options) -> Result<(), DriverError> {
     let opened = driver::open(input, kind)?;
-    driver::build(opened, options, &mut io::stderr()).map(drop)
+    build_reporting(opened, options).map(drop)
 }
 
 /// Disassembles `input` to `output`, or to standard output.

@@ -182,7 +182,7 @@ fn deep_program(expression: Vec<usize>, statements: Vec<usize>) -> (String, usiz
 
 /// Nestings around the limit: often just under, at or over it, sometimes far over.
 fn nestings() -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
-    use mova_compiler::syntax::MAX_NESTING;
+    use mova_compiler::mova::syntax::MAX_NESTING;
     let depth = prop_oneof![(MAX_NESTING - 8)..(MAX_NESTING + 8), 0..(4 * MAX_NESTING),];
     (depth, 0.0..1.0f64).prop_flat_map(|(depth, share)| {
         // `share` of the depth is in statements, the rest in the expression.
@@ -221,7 +221,7 @@ proptest! {
     fn deep_programs_compile_up_to_the_limit_and_get_e0015_past_it(
         (expression, statements) in nestings()
     ) {
-        use mova_compiler::syntax::MAX_NESTING;
+        use mova_compiler::mova::syntax::MAX_NESTING;
         let (source, levels) = deep_program(expression, statements);
         let result = mova_compiler::compile::compile(&source, Some("deep.mova"));
         let codes: Vec<&str> = match &result {
@@ -233,7 +233,7 @@ proptest! {
         } else {
             prop_assert_eq!(codes, ["E0015"], "{} levels", levels);
         }
-        let (_, errors) = mova_compiler::syntax::parse(&source);
+        let (_, errors) = mova_compiler::mova::syntax::parse(&source);
         prop_assert_eq!(errors.iter().any(|e| e.code() == "E0015"), levels > MAX_NESTING);
     }
 
@@ -244,9 +244,9 @@ proptest! {
             Ok(compiled) => prop_assert!(compiled.warnings.iter().all(|w| w.code() == "W0003")),
             Err(errors) => prop_assert!(false, "{:?}", errors),
         }
-        let (stmts, errors) = mova_compiler::syntax::parse(&source);
+        let (stmts, errors) = mova_compiler::mova::syntax::parse(&source);
         prop_assert_eq!(errors, []);
-        let tree = mova_compiler::syntax::ast::dump(&stmts);
+        let tree = mova_compiler::mova::syntax::ast::dump(&stmts);
         // The dump grows with the chain, not with its square.
         prop_assert!(tree.len() < 40 * source.len());
     }

@@ -438,11 +438,15 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
             let inspected = inspect::read(&file)?;
             let image = &inspected.image;
             let program = match program {
-                Some(path) => Some(mova_compiler::driver::load_program(
-                    &path,
-                    &mova_compiler::driver::Options::default(),
-                    &mut std::io::sink(),
-                )?),
+                // Warnings about the program are not what inspecting an image is about; errors
+                // come with the error, for the caller to write.
+                Some(path) => Some(
+                    mova_compiler::driver::load_program(
+                        &path,
+                        &mova_compiler::driver::Options::default(),
+                    )?
+                    .program,
+                ),
                 None => None,
             };
             if let (Some(program), None) = (&program, image.program()) {

@@ -1,6 +1,7 @@
 //! `movahv inspect`: a saved state image, for people and for tools.
 
 use crate::HvError;
+use mova_compiler::driver::Options;
 use mova_lang::image::{Image, MAX_IMAGE_LEN, Provenance, hash_hex};
 use mova_lang::mvb::Program;
 use serde_json::{Value, json};
@@ -14,9 +15,21 @@ pub struct ImageFile {
     pub size: usize,
 }
 
+/// Writes the diagnostics `error` carries, if any, to standard error: those of a program named
+/// with `--program` that does not compile. Both the one-shot command and the shell write them
+/// before the error line that counts them.
+pub fn write_diagnostics(error: &HvError) {
+    if let HvError::Load(load) = error
+        && let Some(diagnostics) = load.diagnostics()
+    {
+        diagnostics.write(&mut std::io::stderr(), &Options::default());
+    }
+}
+
 /// Reads and decodes an image file.
 pub fn read(path: &Path) -> Result<ImageFile, HvError> {
-    let bytes = mova_compiler::driver::read_limited(path, MAX_IMAGE_LEN)?;
+    let bytes = mova_compiler::io::read_limited(path, MAX_IMAGE_LEN)
+        .map_err(mova_compiler::driver::DriverError::from)?;
     let (image, provenance) = Image::decode_file(&bytes).map_err(|source| HvError::Image {
         path: path.to_owned(),
         source,

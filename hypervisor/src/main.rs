@@ -4,9 +4,8 @@
 
 use mova_compiler::report;
 use mova_compiler::stdio;
-use mova_hypervisor::HvError;
 use mova_hypervisor::commands::{self, HvCommand, State, output_closed};
-use mova_hypervisor::shell;
+use mova_hypervisor::{HvError, inspect, shell};
 use std::process::ExitCode;
 
 /// The status when a command fails, or its output cannot be written.
@@ -52,6 +51,7 @@ fn main() -> ExitCode {
             ExitCode::from(USAGE)
         }
         Err(error) => {
+            inspect::write_diagnostics(&error);
             report!("error: {error}");
             ExitCode::from(FAILED)
         }

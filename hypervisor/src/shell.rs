@@ -3,8 +3,8 @@
 //! runs each line's command ([`commands`](crate::commands)) with the [`State`] the commands keep
 //! between lines.
 
-use crate::HvError;
 use crate::commands::{HvCommand, State, execute, output_closed};
+use crate::{HvError, inspect};
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand};
 use mova_compiler::report;
@@ -218,6 +218,7 @@ pub fn run_shell() -> Result<bool, StdoutError> {
                 Err(error) if output_closed(&error) => return Err(StdoutError::Closed),
                 Err(HvError::Output(error)) => return Err(error),
                 Err(error) => {
+                    inspect::write_diagnostics(&error);
                     report!("error: {error}");
                     all_ok = false;
                 }

@@ -193,16 +193,24 @@ fn load(
         source_map: true,
     };
     let program: Option<Program> = match path {
-        Some(path) => match driver::load_program(path, &options, &mut io::stderr()) {
-            Ok(program) => Some(program),
-            Err(error) => return Err(failed(error.to_string())),
+        Some(path) => match driver::load_program(path, &options) {
+            Ok(built) => {
+                built.warnings.write(&mut io::stderr(), &options);
+                Some(built.program)
+            }
+            Err(error) => {
+                if let Some(report) = error.diagnostics() {
+                    report.write(&mut io::stderr(), &options);
+                }
+                return Err(failed(error.to_string()));
+            }
         },
         None => None,
     };
     let Some(image_path) = restore else {
         return Ok(program.map(Vm::new));
     };
-    let bytes = driver::read_limited(image_path, MAX_IMAGE_LEN)
+    let bytes = mova_compiler::io::read_limited(image_path, MAX_IMAGE_LEN)
         .map_err(|error| failed(error.to_string()))?;
     let image = Image::decode(&bytes)
         .map_err(|error| failed(format!("cannot load `{}`: {error}", image_path.display())))?;

@@ -5,14 +5,13 @@
 
 use super::lexer::Token;
 use crate::diag::Span;
-pub use crate::syntax_error::{Expected, SyntaxError};
+pub use crate::syntax_error::{Expected, Pattern, SyntaxError};
 use chumsky::input::ValueInput;
 use chumsky::prelude::*;
 
 /// A name or number with the span it came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Spanned<T> {
-    /// The value.
     pub node: T,
     /// Where it is in the source.
     pub span: SimpleSpan,
@@ -54,7 +53,7 @@ pub enum Line<'s> {
 pub fn parse<'s>(
     tokens: &[(Token<'s>, Span)],
     source_len: usize,
-) -> (Vec<Line<'s>>, Vec<SyntaxError>) {
+) -> (Vec<Line<'s>>, Vec<SyntaxError<Token<'s>>>) {
     let tokens: Vec<(Token<'s>, SimpleSpan)> = tokens
         .iter()
         .map(|(token, span)| (*token, SimpleSpan::from(span.clone())))
@@ -69,9 +68,9 @@ pub fn parse<'s>(
             let mut error = SyntaxError::from_rich(error);
             // The end of the input ends a line too; saying both would only be noise.
             if let Expected::OneOf(expected) = &mut error.expected
-                && expected.iter().any(|e| e == "end of line")
+                && expected.contains(&Pattern::Token(Token::Newline))
             {
-                expected.retain(|e| e != "end of input");
+                expected.retain(|pattern| *pattern != Pattern::EndOfInput);
             }
             error
         })
@@ -130,7 +129,7 @@ mod tests {
     use super::super::lexer::lex;
     use super::*;
 
-    fn parse_str(source: &str) -> (Vec<Line<'_>>, Vec<SyntaxError>) {
+    fn parse_str(source: &str) -> (Vec<Line<'_>>, Vec<SyntaxError<Token<'_>>>) {
         parse(&lex(source), source.len())
     }
 
@@ -173,6 +172,6 @@ mod tests {
         assert!(matches!(lines[4], Line::Ok { .. }));
         assert_eq!(errors.len(), 3, "{errors:?}");
         assert_eq!(errors[0].span, 6..7);
-        assert_eq!(errors[0].found, "number `2`");
+        assert_eq!(errors[0].found, Some(Token::Int("2")));
     }
 }

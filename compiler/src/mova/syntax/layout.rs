@@ -22,7 +22,7 @@
 
 use super::lexer::Token;
 use crate::diag::Span;
-use crate::errors::LangError;
+use crate::mova::errors::LangError;
 
 /// Inserts `Indent`/`Dedent` tokens for label bodies written in the indented form, and reports
 /// every line whose indentation cannot be compared with its label's.

@@ -12,18 +12,25 @@ use super::ast::{
 use super::lexer::Token;
 use crate::diag::Span;
 use crate::number::parse_magnitude;
-pub use crate::syntax_error::{Expected, SyntaxError};
+pub use crate::syntax_error::{Expected, Pattern, SyntaxError};
 use chumsky::input::ValueInput;
 use chumsky::pratt::{infix, left, prefix};
 use chumsky::prelude::*;
 
 type Extra<'t, 's> = extra::Err<Rich<'t, Token<'s>>>;
 
+/// The label of an expression, which the front end looks for among what a syntax error expected.
+pub const EXPRESSION: &str = "expression";
+
+/// The label of a statement's `;`, which the front end looks for among what a syntax error
+/// expected.
+pub const SEMI: &str = "`;`";
+
 /// Parses tokens (with their spans, after layout) into statements, and the syntax errors met.
 pub fn parse<'s>(
     tokens: &[(Token<'s>, Span)],
     source_len: usize,
-) -> (Vec<Stmt<'s>>, Vec<SyntaxError>) {
+) -> (Vec<Stmt<'s>>, Vec<SyntaxError<Token<'s>>>) {
     let tokens: Vec<(Token<'s>, SimpleSpan)> = tokens
         .iter()
         .map(|(token, span)| (*token, SimpleSpan::from(span.clone())))
@@ -80,7 +87,7 @@ where
                     span: span.into_range(),
                 },
             )));
-        let atom = choice((int, boolean, var, parens)).labelled("expression");
+        let atom = choice((int, boolean, var, parens)).labelled(EXPRESSION);
 
         // An operation whose left operand is a chain continues it (see `ExprKind::Binary`).
         let binary = |op: BinaryOp| {
@@ -143,7 +150,7 @@ where
             infix(left(3), just(Token::AndAnd), binary(BinaryOp::And)),
             infix(left(2), just(Token::OrOr), binary(BinaryOp::Or)),
         ))
-        .labelled("expression")
+        .labelled(EXPRESSION)
     })
 }
 
@@ -184,7 +191,7 @@ where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
 {
     recursive(|stmt| {
-        let semi = just(Token::Semi).labelled("`;`");
+        let semi = just(Token::Semi).labelled(SEMI);
         let stmts = stmt.clone().repeated().collect::<Vec<_>>();
         let braced = stmts
             .clone()
@@ -363,7 +370,7 @@ mod tests {
     use super::super::lexer::lex;
     use super::*;
 
-    fn parse_str(source: &str) -> (String, Vec<SyntaxError>) {
+    fn parse_str(source: &str) -> (String, Vec<SyntaxError<Token<'_>>>) {
         let (stmts, errors) = parse(&layout(source, &lex(source)).0, source.len());
         (dump(&stmts), errors)
     }

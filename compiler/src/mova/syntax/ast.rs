@@ -43,7 +43,6 @@ pub enum StmtKind<'s> {
     },
     /// `name++;` (`up`) or `name--;`
     Step {
-        /// The variable.
         name: Name<'s>,
         /// Whether it is `++`.
         up: bool,
@@ -64,14 +63,12 @@ pub enum StmtKind<'s> {
     While {
         /// The condition, tested before each iteration.
         cond: Expr<'s>,
-        /// The body.
         body: Block<'s>,
     },
     /// An infinite loop: `loop { … }`, `name: { … }`, or the indented `name:` / `loop:` form.
     Loop {
         /// The label, if the loop has one.
         label: Option<Name<'s>>,
-        /// The body.
         body: Block<'s>,
     },
     /// `break;` or `break name;`
@@ -100,7 +97,6 @@ pub struct Branch<'s> {
 /// A sequence of statements in braces, or a label's indented body.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Block<'s> {
-    /// The statements.
     pub stmts: Vec<Stmt<'s>>,
     /// The block, delimiters included.
     pub span: Span,
@@ -176,7 +172,6 @@ pub enum ExprKind<'s> {
 /// One operation of a chain: what it applies to the value of the chain before it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Operation<'s> {
-    /// The operator.
     pub op: BinaryOp,
     /// The right operand.
     pub rhs: Expr<'s>,

@@ -1,13 +1,14 @@
 //! Semantic checks: resolves names and labels, checks literals, folds constants and finds unused
 //! variables and unreachable code, turning the syntax tree into the checked program
-//! ([`hir`](crate::hir)). Every problem is a [`LangError`]; checking goes on after an error so one
+//! ([`hir`](crate::mova::hir)). Every problem is a [`LangError`]; checking goes on after an error so one
 //! run reports them all.
 
 use crate::diag::{Span, SuggestionBudget};
-use crate::errors::LangError;
-use crate::hir::{self, ExprKind, LoopId, StmtKind, VarId};
+use crate::mova::errors::LangError;
+use crate::mova::hir::{self, ExprKind, LoopId, StmtKind, VarId};
+use crate::mova::syntax::ast::{self, BinaryOp, UnaryOp};
 use crate::number::IntError;
-use crate::syntax::ast::{self, BinaryOp, UnaryOp};
+use crate::shared::InvalidNumber;
 use mova_lang::ops;
 use std::collections::{HashMap, HashSet};
 
@@ -468,11 +469,11 @@ impl<'s> Checker<'s> {
                 0
             }
             Err(reason) => {
-                self.errors.push(LangError::InvalidNumber {
+                self.errors.push(LangError::InvalidNumber(InvalidNumber {
                     span: span.clone(),
                     text: text.to_owned(),
                     reason,
-                });
+                }));
                 0
             }
         }

@@ -7,9 +7,10 @@ pub mod lexer;
 pub mod parser;
 
 use crate::diag::{Span, did_you_mean};
-use crate::errors::LangError;
+use crate::mova::errors::LangError;
+use crate::shared::InvalidCharacter;
 use lexer::Token;
-use parser::{Expected, SyntaxError};
+use parser::{EXPRESSION, Expected, Pattern, SEMI, SyntaxError};
 use std::collections::HashSet;
 
 /// Lists tokens one per line with their byte spans, as `movac --emit tokens` and the token
@@ -57,10 +58,7 @@ pub fn on_front_end_stack<T: Send>(work: impl FnOnce() -> T + Send) -> Result<T,
 /// its own with a [`STACK_SIZE`] stack.
 pub fn parse(source: &str) -> (Vec<ast::Stmt<'_>>, Vec<LangError>) {
     on_front_end_stack(|| parse_here(source)).unwrap_or_else(|why| {
-        let error = LangError::TooLarge {
-            span: 0..0,
-            what: format!("internal error: {why}"),
-        };
+        let error = LangError::internal(0..0, why);
         (Vec::new(), vec![error])
     })
 }
@@ -71,13 +69,7 @@ pub(crate) fn parse_here(source: &str) -> (Vec<ast::Stmt<'_>>, Vec<LangError>) {
     let mut errors: Vec<LangError> = tokens
         .iter()
         .filter(|(token, _)| *token == Token::Error)
-        .map(|(_, span)| LangError::InvalidCharacter {
-            span: span.clone(),
-            ch: source
-                .get(span.clone())
-                .and_then(|s| s.chars().next())
-                .unwrap_or('\u{FFFD}'),
-        })
+        .map(|(_, span)| LangError::InvalidCharacter(InvalidCharacter::at(source, span)))
         .collect();
     let delimiter_errors = delimiters(&tokens, source.len());
     let unclosed = delimiter_errors
@@ -169,28 +161,33 @@ fn nesting(tokens: &[(Token<'_>, Span)]) -> Option<LangError> {
 /// Turns a parser error into a [`LangError`], naming what was expected in the words a reader
 /// would use: every binary operator is just "an operator", and a missing `;` before a new line is
 /// pointed out as such.
-fn syntax(error: SyntaxError, tokens: &[(Token<'_>, Span)], source: &str) -> LangError {
-    const OPERATORS: [&str; 13] = [
-        "`+`", "`-`", "`*`", "`/`", "`%`", "`==`", "`!=`", "`<`", "`<=`", "`>`", "`>=`", "`&&`",
-        "`||`",
-    ];
-    let mut expected = match error.expected {
+fn syntax(error: SyntaxError<Token<'_>>, tokens: &[(Token<'_>, Span)], source: &str) -> LangError {
+    let found = error.found_text();
+    let mut patterns = match error.expected {
         Expected::OneOf(expected) => expected,
         Expected::Message(message) => {
             return LangError::Syntax {
                 span: error.span,
-                found: error.found,
+                found,
                 expected: vec![message],
                 missing_semi: None,
                 keyword: None,
             };
         }
     };
-    if expected.iter().any(|e| e == "expression") {
-        expected.retain(|e| e != "`-`" && e != "`!`");
+    // Where an expression would do, its prefix operators `-` and `!` go without saying.
+    if patterns.contains(&Pattern::Label(EXPRESSION.to_owned())) {
+        patterns.retain(|pattern| !matches!(pattern, Pattern::Token(Token::Minus | Token::Bang)));
     }
-    if expected.iter().any(|e| OPERATORS.contains(&e.as_str())) {
-        expected.retain(|e| !OPERATORS.contains(&e.as_str()));
+    let operator = |pattern: &Pattern<Token<'_>>| match pattern {
+        Pattern::Token(token) => token.is_binary_operator(),
+        Pattern::Label(_) | Pattern::EndOfInput | Pattern::Other(_) => false,
+    };
+    let any_operator = patterns.iter().any(operator);
+    patterns.retain(|pattern| !operator(pattern));
+    let semi_expected = patterns.contains(&Pattern::Label(SEMI.to_owned()));
+    let mut expected = Pattern::describe_all(&patterns);
+    if any_operator {
         expected.push(String::from("an operator"));
     }
     // A `;` is what is missing if the offending token starts a later line than the token before.
@@ -214,12 +211,11 @@ fn syntax(error: SyntaxError, tokens: &[(Token<'_>, Span)], source: &str) -> Lan
         let between = source
             .get(previous.end..error.span.start)
             .unwrap_or_default();
-        expected.iter().any(|e| e == "`;`")
-            && (between.contains('\n') || error.span.start >= source.len())
+        semi_expected && (between.contains('\n') || error.span.start >= source.len())
     });
     LangError::Syntax {
         span: error.span,
-        found: error.found,
+        found,
         expected,
         missing_semi,
         keyword: misspelt.map(str::to_owned),

@@ -23,9 +23,9 @@
 //! prefix operators), which the parser bounds.
 
 use crate::diag::Span;
-use crate::errors::LangError;
-use crate::hir::{Branch, Expr, ExprKind, LoopId, Operation, Program, Stmt, StmtKind, VarId};
-use crate::syntax::ast::{BinaryOp, UnaryOp};
+use crate::mova::errors::LangError;
+use crate::mova::hir::{Branch, Expr, ExprKind, LoopId, Operation, Program, Stmt, StmtKind, VarId};
+use crate::mova::syntax::ast::{BinaryOp, UnaryOp};
 use mova_lang::isa::{Instr, STACK_LIMIT};
 use mova_lang::ops::BinOp;
 
@@ -88,7 +88,7 @@ struct Generator {
     loops: Vec<LoopContext>,
     /// Where each label is bound, once it is.
     labels: Vec<Option<usize>>,
-    /// Forward jumps to patch: the jump's index, its kind and its label.
+    /// Forward jumps to patch: the jump's index, its label, and the source an error would blame.
     fixups: Vec<(usize, Label, Span)>,
     /// The first limit exceeded, if any.
     error: Option<LangError>,
@@ -118,10 +118,8 @@ impl Generator {
     }
 
     fn too_large(&mut self, span: &Span, what: &str) {
-        self.error.get_or_insert(LangError::TooLarge {
-            span: span.clone(),
-            what: what.to_owned(),
-        });
+        self.error
+            .get_or_insert(LangError::too_large(span.clone(), what));
     }
 
     fn relative(&mut self, from: usize, to: usize, span: &Span) -> i32 {

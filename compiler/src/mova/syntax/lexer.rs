@@ -201,6 +201,28 @@ impl fmt::Display for Token<'_> {
     }
 }
 
+impl Token<'_> {
+    /// Whether this is a binary operator (`-` is one, and a prefix operator too).
+    pub fn is_binary_operator(&self) -> bool {
+        matches!(
+            self,
+            Token::Plus
+                | Token::Minus
+                | Token::Star
+                | Token::Slash
+                | Token::Percent
+                | Token::EqEq
+                | Token::NotEq
+                | Token::Lt
+                | Token::Le
+                | Token::Gt
+                | Token::Ge
+                | Token::AndAnd
+                | Token::OrOr
+        )
+    }
+}
+
 /// Splits `source` into tokens with their byte spans.
 pub fn lex(source: &str) -> Vec<(Token<'_>, Span)> {
     Token::lexer(source)

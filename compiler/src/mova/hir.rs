@@ -1,9 +1,9 @@
 //! The checked program: the syntax tree with every name resolved, every literal in range and
-//! constant sub-expressions folded. [`check`](crate::check) builds it; code generation reads it and
+//! constant sub-expressions folded. [`check`](crate::mova::check) builds it; code generation reads it and
 //! may assume it is valid.
 
 use crate::diag::Span;
-use crate::syntax::ast::{BinaryOp, UnaryOp};
+use crate::mova::syntax::ast::{BinaryOp, UnaryOp};
 use mova_lang::ops::BinOp;
 
 /// A variable, numbered in order of declaration.
@@ -37,14 +37,12 @@ pub struct Stmt {
 pub enum StmtKind {
     /// Declares a variable: its value is pushed, and it lives until the end of its block.
     Declare {
-        /// The variable.
         var: VarId,
         /// Its initial value.
         init: Expr,
     },
     /// `var = value`, or with `op`, `var = var op value` (`x++` is `x += 1`).
     Assign {
-        /// The variable.
         var: VarId,
         /// The compound operator, if any.
         op: Option<BinOp>,
@@ -67,18 +65,11 @@ pub enum StmtKind {
     While {
         /// The loop, as `break` and `continue` name it.
         id: LoopId,
-        /// The condition.
         cond: Expr,
-        /// The body.
         body: Vec<Stmt>,
     },
     /// Runs `body` forever (until a `break` or `halt`).
-    Loop {
-        /// The loop.
-        id: LoopId,
-        /// The body.
-        body: Vec<Stmt>,
-    },
+    Loop { id: LoopId, body: Vec<Stmt> },
     /// Leaves a loop.
     Break(LoopId),
     /// Goes on with a loop's next iteration.
@@ -92,7 +83,6 @@ pub enum StmtKind {
 /// One `if` of an `if … else if …` chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Branch {
-    /// The condition.
     pub cond: Expr,
     /// The statements run when it holds.
     pub then: Vec<Stmt>,
@@ -119,7 +109,7 @@ pub enum ExprKind {
     /// `-e` or `!e`.
     Unary(UnaryOp, Box<Expr>),
     /// A chain of operations, `((first op₁ rhs₁) op₂ rhs₂) …`, as in the syntax tree
-    /// ([`ast::ExprKind::Binary`](crate::syntax::ast::ExprKind::Binary)); `&&` and `||`
+    /// ([`ast::ExprKind::Binary`](crate::mova::syntax::ast::ExprKind::Binary)); `&&` and `||`
     /// short-circuit. `first` is never itself a chain and the list is never empty, and the
     /// expression's span is its last operation's.
     Binary(Box<Expr>, Vec<Operation>),
@@ -128,7 +118,6 @@ pub enum ExprKind {
 /// One operation of a chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Operation {
-    /// The operator.
     pub op: BinaryOp,
     /// The right operand.
     pub rhs: Expr,

@@ -1,15 +1,14 @@
-//! The `.mova` pipeline: source → [`syntax`](crate::syntax) → [`check`](crate::check) →
-//! [`codegen`](crate::codegen) → a verified [`Program`], optionally with a source map.
+//! The `.mova` pipeline: source → [`syntax`](crate::mova::syntax) → [`check`](crate::mova::check) →
+//! [`codegen`](crate::mova::codegen) → a verified [`Program`], optionally with a source map.
 
-use crate::errors::LangError;
-use crate::{check, codegen, syntax};
+use crate::mova::errors::LangError;
+use crate::mova::{check, codegen, syntax};
 use mova_lang::mvb::{Program, VerifyError};
 use mova_lang::srcmap::SourceMap;
 
 /// A successful compilation: the program and the warnings found on the way.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Compiled {
-    /// The program.
     pub program: Program,
     /// Warnings, in source order.
     pub warnings: Vec<LangError>,
@@ -24,7 +23,7 @@ pub fn compile(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<L
     // Every stage recurses as deep as the program nests, so all of them run on a stack of known
     // size, whatever the caller's.
     syntax::on_front_end_stack(|| compile_here(source, source_map))
-        .unwrap_or_else(|why| Err(vec![too_large(0, format!("internal error: {why}"))]))
+        .unwrap_or_else(|why| Err(vec![LangError::internal(0..0, why)]))
 }
 
 fn compile_here(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<LangError>> {
@@ -76,7 +75,8 @@ fn compile_here(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<
         ) => {
             // Code generation only emits verified shapes; if that ever breaks, say so rather
             // than write a file the VM would refuse.
-            diagnostics.push(too_large(source.len(), format!("internal error: {error}")));
+            let end = source.len();
+            diagnostics.push(LangError::internal(end..end, error.to_string()));
             Err(diagnostics)
         }
     }
@@ -88,10 +88,7 @@ pub fn is_error(error: &LangError) -> bool {
 }
 
 fn too_large(end: usize, what: String) -> LangError {
-    LangError::TooLarge {
-        span: end..end,
-        what,
-    }
+    LangError::too_large(end..end, what)
 }
 
 #[cfg(test)]
@@ -339,7 +336,7 @@ mod tests {
 
     #[test]
     fn nesting_up_to_the_limit_compiles_and_one_more_is_e0015() {
-        use crate::syntax::MAX_NESTING;
+        use crate::mova::syntax::MAX_NESTING;
         for (source, _) in nested(MAX_NESTING) {
             if let Err(errors) = compile(&source, Some("deep.mova")) {
                 panic!("{}: {errors:#?}", &source[..80.min(source.len())]);
