@@ -10,6 +10,7 @@
 
 use assert_cmd::Command;
 use mova_lang::mvb::SIGNATURE;
+use mova_testkit::{ChildGuard, TIMEOUT, TempDir};
 use predicates::prelude::*;
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
@@ -20,54 +21,6 @@ use std::time::{Duration, Instant};
 
 /// The examples shipped with the workspace.
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
-
-/// The longest any single `movac` run may take before the test fails instead of hanging.
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A fresh temporary directory, removed with everything in it when dropped.
-struct TempDir(tempfile::TempDir);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let prefix = format!("movac-cli-{name}-");
-        TempDir(tempfile::Builder::new().prefix(&prefix).tempdir().unwrap())
-    }
-
-    fn path(&self) -> &Path {
-        self.0.path()
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.path().join(name)
-    }
-
-    /// Writes `contents` to `name` in the directory and returns its path.
-    fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
-        let path = self.join(name);
-        fs::write(&path, contents).unwrap();
-        path
-    }
-
-    /// The names of the files in the directory, sorted.
-    fn entries(&self) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(self.0.path())
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-}
-
-/// Kills and reaps a child process however the test ends.
-struct ChildGuard(std::process::Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// `movac` with its working directory set, so relative paths in messages stay short.
 fn movac(dir: &TempDir) -> Command {

@@ -11,6 +11,7 @@ use mova_compiler::diag::{self, Diagnostic, Severity};
 use mova_compiler::mova::errors::{LangCode, LangError};
 use mova_compiler::mova::syntax::{self, ast, token_listing};
 use mova_compiler::{assemble, disassemble};
+use mova_testkit::{assert_snapshot, files_with_extension, stem};
 use std::fmt::Write;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -20,30 +21,9 @@ const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cases/mova");
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mova");
 const DOCS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/language.md");
 
-/// Asserts a snapshot named `name` under `snapshots/mova/`.
-macro_rules! assert_mova_snapshot {
-    ($name:expr, $content:expr) => {{
-        let mut settings = insta::Settings::clone_current();
-        settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/mova"));
-        settings.set_prepend_module_to_snapshot(false);
-        settings.bind(|| insta::assert_snapshot!($name, $content));
-    }};
-}
-
 /// The `.mova` files in `dir`, sorted by name.
 fn mova_files(dir: &str) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "mova"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no .mova files in {dir}");
-    files
-}
-
-fn stem(path: &Path) -> String {
-    path.file_stem().unwrap().to_string_lossy().into_owned()
+    files_with_extension(dir, "mova")
 }
 
 #[test]
@@ -73,13 +53,14 @@ fn tokens_and_syntax_tree_of_each_fixture() {
     for path in mova_files(FIXTURES) {
         let source = fs::read_to_string(&path).unwrap();
         let name = stem(&path);
-        assert_mova_snapshot!(
+        assert_snapshot!(
+            "mova",
             format!("tokens-{name}"),
             token_listing(&syntax::tokens(&source))
         );
         let (stmts, errors) = syntax::parse(&source);
         assert_eq!(errors, [], "{}", path.display());
-        assert_mova_snapshot!(format!("ast-{name}"), ast::dump(&stmts));
+        assert_snapshot!("mova", format!("ast-{name}"), ast::dump(&stmts));
     }
 }
 
@@ -116,7 +97,8 @@ fn listing_of_every_example_beside_its_source() {
     for path in mova_files(EXAMPLES) {
         let source = fs::read_to_string(&path).unwrap();
         let name = stem(&path);
-        assert_mova_snapshot!(
+        assert_snapshot!(
+            "mova",
             format!("asm-{name}"),
             listing_beside_source(&source, &format!("{name}.mova"))
         );
@@ -157,7 +139,8 @@ fn every_case_reports_exactly_its_diagnostics() {
         let file = format!("cases/mova/{}.mova", stem(&path));
         let diagnostics: Vec<Diagnostic> = diagnostics.into_iter().map(Into::into).collect();
         let rendered = diag::render(&diagnostics, &file, &source, false);
-        assert_mova_snapshot!(
+        assert_snapshot!(
+            "mova",
             format!("diagnostics-{}", stem(&path)),
             format!("{source}\n── diagnostics ──\n{rendered}")
         );
@@ -197,7 +180,7 @@ fn the_stack_limit_is_a_compile_error_exactly_when_it_would_trap() {
     );
     let diagnostics: Vec<Diagnostic> = errors.into_iter().map(Into::into).collect();
     let rendered = diag::render(&diagnostics, "big.mova", &over, false);
-    assert_mova_snapshot!("diagnostics-e0013_too_large", rendered);
+    assert_snapshot!("mova", "diagnostics-e0013_too_large", rendered);
 
     // The documented limit is this one.
     let docs = fs::read_to_string(DOCS).unwrap();

@@ -8,39 +8,19 @@
 
 use mova_compiler::asm::{AsmCode, AsmError, assemble_errors, lexer};
 use mova_compiler::{assemble, diag, disassemble};
+use mova_testkit::{assert_snapshot, files_with_extension, stem};
 use std::fmt::Write;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
 const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cases/asm");
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/asm");
 const DOCS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/assembly.md");
 
-/// Asserts a snapshot named `name` under `snapshots/asm/`.
-macro_rules! assert_asm_snapshot {
-    ($name:expr, $content:expr) => {{
-        let mut settings = insta::Settings::clone_current();
-        settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/asm"));
-        settings.set_prepend_module_to_snapshot(false);
-        settings.bind(|| insta::assert_snapshot!($name, $content));
-    }};
-}
-
 /// The `.mvasm` files in `dir`, sorted by name.
 fn mvasm_files(dir: &str) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "mvasm"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no .mvasm files in {dir}");
-    files
-}
-
-fn stem(path: &Path) -> String {
-    path.file_stem().unwrap().to_string_lossy().into_owned()
+    files_with_extension(dir, "mvasm")
 }
 
 #[test]
@@ -51,7 +31,7 @@ fn tokens_of_each_fixture() {
         for (token, span) in lexer::lex(&source) {
             writeln!(listing, "{:>4}..{:<4} {token:?}", span.start, span.end).unwrap();
         }
-        assert_asm_snapshot!(format!("tokens-{}", stem(&path)), listing);
+        assert_snapshot!("asm", format!("tokens-{}", stem(&path)), listing);
     }
 }
 
@@ -64,7 +44,7 @@ fn disassembly_of_every_example_reassembles_to_the_same_program() {
         let reassembled = assemble(&listing).unwrap();
         assert_eq!(reassembled.encode(), program.encode(), "{}", path.display());
         assert_eq!(disassemble(&reassembled), listing, "{}", path.display());
-        assert_asm_snapshot!(format!("dis-{}", stem(&path)), listing);
+        assert_snapshot!("asm", format!("dis-{}", stem(&path)), listing);
     }
 }
 
@@ -96,7 +76,8 @@ fn every_error_case_reports_exactly_its_codes() {
         let file_name = format!("cases/asm/{}.mvasm", stem(&path));
         let diagnostics: Vec<diag::Diagnostic> = errors.into_iter().map(Into::into).collect();
         let rendered = diag::render(&diagnostics, &file_name, &source, false);
-        assert_asm_snapshot!(
+        assert_snapshot!(
+            "asm",
             format!("error-{}", stem(&path)),
             format!("{source}\n── diagnostics ──\n{rendered}")
         );

@@ -197,15 +197,11 @@ mod tests {
             ["A0013"]
         );
         let rendered = crate::diag::render(&[errors[0].clone().into()], "big.mvasm", source, false);
-        let mut settings = insta::Settings::clone_current();
-        settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/asm"));
-        settings.set_prepend_module_to_snapshot(false);
-        settings.bind(|| {
-            insta::assert_snapshot!(
-                "error-a0013_too_many_instructions",
-                format!("{source}\n── diagnostics ──\n{rendered}")
-            );
-        });
+        mova_testkit::assert_snapshot!(
+            "asm",
+            "error-a0013_too_many_instructions",
+            format!("{source}\n── diagnostics ──\n{rendered}")
+        );
     }
 
     #[test]
