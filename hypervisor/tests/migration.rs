@@ -1,5 +1,5 @@
 //! End-to-end tests of live migration and of the control channel: real `mova` VMs and the real
-//! `movahv`, talking over real sockets (DESIGN §5, `docs/protocol.md`).
+//! `movahv`, talking over real sockets (`docs/protocol.md`).
 //!
 //! Every VM and every `movahv` these tests start gets a private runtime directory inside the test's
 //! temporary directory, so tests never see each other's VMs or the user's. Every child is killed

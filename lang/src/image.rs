@@ -180,7 +180,6 @@ pub struct Provenance {
 /// An optional segment a reader skipped because it does not know it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Skipped {
-    /// Its header.
     pub header: u16,
     /// Where it starts.
     pub offset: usize,
@@ -230,7 +229,6 @@ pub enum Layout {
 /// One row of the segment table: everything the reader and writer know about a segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SegmentInfo {
-    /// The segment.
     pub segment: Segment,
     /// Its u16 header; for the framed ones, bit 15 ([`SEGMENT_OPTIONAL`]) says whether a reader
     /// that does not know it may skip it.
@@ -412,7 +410,6 @@ pub enum ImageError {
     /// no length, so it cannot be skipped).
     #[error("unknown segment 0x{header:04X} at byte {offset}")]
     UnknownSegment {
-        /// The header.
         header: u16,
         /// Where the segment starts.
         offset: usize,
@@ -422,7 +419,6 @@ pub enum ImageError {
         "this image needs a newer Mova: it has required segment 0x{header:04X} (at byte {offset})"
     )]
     RequiredSegment {
-        /// The header.
         header: u16,
         /// Where the segment starts.
         offset: usize,
@@ -430,7 +426,6 @@ pub enum ImageError {
     /// A segment's length is not the one its kind has.
     #[error("the {segment} at byte {offset} is {found} bytes long, but a {segment} is {expected}")]
     SegmentLength {
-        /// The segment.
         segment: Segment,
         /// Where it starts.
         offset: usize,
@@ -450,7 +445,6 @@ pub enum ImageError {
     /// A segment occurs twice.
     #[error("duplicate {segment} at byte {second} (the first one is at byte {first})")]
     DuplicateSegment {
-        /// The segment.
         segment: Segment,
         /// Where its first occurrence starts.
         first: usize,
@@ -459,10 +453,7 @@ pub enum ImageError {
     },
     /// A required segment is missing.
     #[error("the image has no {segment}, which is required")]
-    MissingSegment {
-        /// The segment.
-        segment: Segment,
-    },
+    MissingSegment { segment: Segment },
     /// The stack segment's element size is not [`STACK_ELEMENT_LEN`].
     #[error(
         "unsupported stack element size {found} at byte {offset} (stack values are {STACK_ELEMENT_LEN}-byte integers)"
@@ -518,7 +509,6 @@ pub enum ImageError {
     /// The IP lies past the end of the program.
     #[error("the IP {ip} is past the end of the program, which has {len} instructions")]
     IpOutOfRange {
-        /// The IP.
         ip: u32,
         /// The program's length in instructions.
         len: usize,
@@ -535,7 +525,6 @@ pub enum ImageError {
         "no run of the program gets to IP {ip} ({found}), so the image cannot be a state of it"
     )]
     UnreachableIp {
-        /// The IP.
         ip: u32,
         /// What is at the IP.
         found: InstrAt,
@@ -546,7 +535,6 @@ pub enum ImageError {
         values(*height)
     )]
     ImpossibleStackHeight {
-        /// The IP.
         ip: u32,
         /// What is at the IP.
         found: InstrAt,
@@ -560,7 +548,6 @@ pub enum ImageError {
         "the image has {left_ms} ms of sleep left at IP {ip}, but there the program has {found}, not a sleep"
     )]
     SleepNotAtSleep {
-        /// The IP.
         ip: u32,
         /// The remainder.
         left_ms: u64,
@@ -572,7 +559,6 @@ pub enum ImageError {
         "the image has {left_ms} ms of sleep left at IP {ip}, a `SLEEPS`, but the stack is empty so there is no duration"
     )]
     SleepWithoutDuration {
-        /// The IP.
         ip: u32,
         /// The remainder.
         left_ms: u64,
@@ -582,7 +568,6 @@ pub enum ImageError {
         "the image has {left_ms} ms of sleep left at IP {ip}, more than the whole sleep there ({duration_ms} ms)"
     )]
     SleepTooLong {
-        /// The IP.
         ip: u32,
         /// The remainder.
         left_ms: u64,

@@ -126,7 +126,6 @@ pub enum VerifyError {
     UnknownSection {
         /// The position of the section among the sections.
         index: usize,
-        /// Its kind.
         kind: u16,
     },
     /// A section of a kind this build knows does not hold what that kind must.
@@ -165,7 +164,6 @@ pub enum LoadError {
     /// A byte in the code section is not an opcode.
     #[error("unknown opcode 0x{byte:02X} at byte {offset} (instruction {index})")]
     UnknownOpcode {
-        /// The byte.
         byte: u8,
         /// Its position in the file.
         offset: usize,
@@ -182,7 +180,6 @@ pub enum LoadError {
         opcode: Opcode,
         /// Where the instruction starts in the file.
         offset: usize,
-        /// Its index.
         index: usize,
         /// The operand's width.
         needed: usize,

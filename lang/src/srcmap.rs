@@ -63,9 +63,7 @@ pub enum SourceMapError {
     Span {
         /// The entry.
         index: usize,
-        /// Its start.
         start: u32,
-        /// Its end.
         end: u32,
         /// The source's length.
         len: usize,

@@ -82,7 +82,6 @@ pub enum TrapKind {
     /// A slot that is not on the stack.
     #[error("slot {slot} is out of range: the stack holds {depth} value{}{}", if *depth == 1 { "" } else { "s" }, if *storing { " below the stored one" } else { "" })]
     SlotOutOfRange {
-        /// The slot.
         slot: u16,
         /// How many values the slot could address.
         depth: usize,
@@ -130,7 +129,6 @@ impl Vm {
         }
     }
 
-    /// The program.
     pub fn program(&self) -> &Program {
         &self.program
     }

@@ -46,7 +46,6 @@ pub enum RuntimeError {
     )]
     NotPrivate {
         path: PathBuf,
-        /// Its owner.
         owner: u32,
         /// Its permission bits.
         mode: u32,

@@ -36,7 +36,7 @@ enum Op {
 }
 
 impl Op {
-    /// Precedence, higher binds tighter (as in DESIGN §4).
+    /// Precedence, higher binds tighter (as in `docs/language.md`).
     fn precedence(self) -> u8 {
         match self {
             Op::Or => 1,

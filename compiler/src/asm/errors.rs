@@ -109,7 +109,6 @@ pub enum AsmError {
         /// The operand.
         span: Span,
         instr: Instr,
-        /// Its index.
         index: u32,
         /// Where it would go.
         target: i64,

@@ -22,7 +22,7 @@ pub struct Stmt<'s> {
     pub span: Span,
 }
 
-/// The statements of the language (DESIGN §4).
+/// The statements of the language (`docs/language.md`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StmtKind<'s> {
     /// `var name = init;`
