@@ -11,6 +11,8 @@
 //! loop (`vm/src/machine.rs`), the one exhaustive `match` on [`Instr`] outside this module: the
 //! build points at it.
 
+#![deny(clippy::indexing_slicing)]
+
 use std::fmt;
 
 /// The most values the operand stack holds: pushing beyond it is a stack overflow, and the state
@@ -244,7 +246,7 @@ impl std::ops::Deref for Operands {
     type Target = [i64];
 
     fn deref(&self) -> &[i64] {
-        &self.values[..self.len]
+        self.values.get(..self.len).unwrap_or_default()
     }
 }
 
@@ -548,12 +550,11 @@ impl Opcode {
 
     /// The number of bytes an instruction with this opcode takes in `.mvb`.
     pub const fn encoded_len(self) -> usize {
-        let kinds = self.operand_kinds();
         let mut len = 1;
-        let mut i = 0;
-        while i < kinds.len() {
-            len += kinds[i].width();
-            i += 1;
+        let mut kinds = self.operand_kinds();
+        while let [kind, rest @ ..] = kinds {
+            len += kind.width();
+            kinds = rest;
         }
         len
     }
@@ -602,7 +603,8 @@ impl Instr {
             // `Instr` holds each operand in its kind's own type, so the low `width` bytes of the
             // widened value are exactly its two's-complement encoding.
             let bytes = value.to_be_bytes();
-            out.extend_from_slice(&bytes[bytes.len() - kind.width()..]);
+            let low = bytes.get(bytes.len().saturating_sub(kind.width())..);
+            out.extend_from_slice(low.unwrap_or_default());
         }
     }
 
@@ -623,7 +625,8 @@ impl Instr {
             at += kind.width();
         }
         let count = opcode.operand_kinds().len();
-        let instr = Instr::new(opcode, &operands[..count]).map_err(InstrDecodeError::Operand)?;
+        let read = operands.get(..count).unwrap_or_default();
+        let instr = Instr::new(opcode, read).map_err(InstrDecodeError::Operand)?;
         Ok((instr, 1 + at))
     }
 
@@ -726,6 +729,8 @@ pub enum InstrDecodeError {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::indexing_slicing)]
+
     use super::*;
 
     #[test]
