@@ -182,17 +182,7 @@ proptest! {
 
     #[test]
     fn version_1_truncations_are_refused(image in image(), cut in any::<prop::sample::Index>()) {
-        let bytes = encode_v1(&image);
-        let len = cut.index(bytes.len());
-        let truncated = Image::decode(&bytes[..len]);
-        prop_assert!(
-            matches!(
-                truncated,
-                Err(ImageError::Container(ContainerError::Truncated { len: reported, .. }))
-                    if reported == len
-            ),
-            "cut to {} of {} bytes: {:?}", len, bytes.len(), truncated
-        );
+        truncation_is_refused(&encode_v1(&image), cut)?;
     }
 
     #[test]
@@ -245,17 +235,7 @@ proptest! {
 
     #[test]
     fn truncations_are_refused(image in image(), cut in any::<prop::sample::Index>()) {
-        let bytes = image.encode();
-        let len = cut.index(bytes.len());
-        let truncated = Image::decode(&bytes[..len]);
-        prop_assert!(
-            matches!(
-                truncated,
-                Err(ImageError::Container(ContainerError::Truncated { len: reported, .. }))
-                    if reported == len
-            ),
-            "cut to {} of {} bytes: {:?}", len, bytes.len(), truncated
-        );
+        truncation_is_refused(&image.encode(), cut)?;
     }
 
     #[test]
@@ -397,4 +377,22 @@ fn mutated_decodes_or_is_refused(
         _ => bytes.insert(at, byte),
     }
     decodes_canonically_or_is_refused(&resealed(bytes))
+}
+
+/// An image cut short anywhere is refused as truncated, at the length it was cut to.
+fn truncation_is_refused(bytes: &[u8], cut: prop::sample::Index) -> Result<(), TestCaseError> {
+    let len = cut.index(bytes.len());
+    let truncated = Image::decode(&bytes[..len]);
+    prop_assert!(
+        matches!(
+            truncated,
+            Err(ImageError::Container(ContainerError::Truncated { len: reported, .. }))
+                if reported == len
+        ),
+        "cut to {} of {} bytes: {:?}",
+        len,
+        bytes.len(),
+        truncated
+    );
+    Ok(())
 }
