@@ -661,6 +661,11 @@ mod tests {
     fn session(vm: Option<Vm>) -> Session<Vec<u8>> {
         // The sender is dropped: these tests drive `serve` and `handle` directly.
         let (_, events) = mpsc::channel();
+        session_fed_by(vm, false, events)
+    }
+
+    /// A session whose events come from `events`, started paused or not.
+    fn session_fed_by(vm: Option<Vm>, paused: bool, events: Receiver<Event>) -> Session<Vec<u8>> {
         let identity = Identity {
             pid: 1,
             addr: "127.0.0.1:1".into(),
@@ -669,7 +674,7 @@ mod tests {
         };
         let interrupt = Interrupt::new();
         let board = Arc::new(Board::new(interrupt.clone()));
-        Session::new(vm, false, interrupt, events, Vec::new(), identity, board)
+        Session::new(vm, paused, interrupt, events, Vec::new(), identity, board)
     }
 
     fn ask(session: &mut Session<Vec<u8>>, conn: ConnId, request: Request) -> Response {
@@ -868,24 +873,8 @@ mod tests {
         // before `run` returns (and the process exits), or the client cannot tell whether the
         // Resume took effect.
         let (sender, events) = mpsc::channel();
-        let identity = Identity {
-            pid: 1,
-            addr: "127.0.0.1:1".into(),
-            program: "test".into(),
-            started_ms: 0,
-        };
         let vm = Vm::new(mova_compiler::assemble("PUT 1").unwrap());
-        let interrupt = Interrupt::new();
-        let board = Arc::new(Board::new(interrupt.clone()));
-        let s = Session::new(
-            Some(vm),
-            true,
-            interrupt,
-            events,
-            Vec::new(),
-            identity,
-            board,
-        );
+        let s = session_fed_by(Some(vm), true, events);
         let (reply, answer) = mpsc::channel();
         let (written_tx, written) = mpsc::channel();
         sender
@@ -920,23 +909,7 @@ mod tests {
     #[test]
     fn requests_queued_when_the_vm_exits_are_answered() {
         let (sender, events) = mpsc::channel();
-        let identity = Identity {
-            pid: 1,
-            addr: "127.0.0.1:1".into(),
-            program: "test".into(),
-            started_ms: 0,
-        };
-        let interrupt = Interrupt::new();
-        let board = Arc::new(Board::new(interrupt.clone()));
-        let s = Session::new(
-            Some(program(0)),
-            true,
-            interrupt,
-            events,
-            Vec::new(),
-            identity,
-            board,
-        );
+        let s = session_fed_by(Some(program(0)), true, events);
         let mut answers = Vec::new();
         for request in [
             Request::Stop {
