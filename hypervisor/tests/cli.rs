@@ -100,17 +100,9 @@ fn run_into(
             bytes
         })
     });
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "`{shown}` did not finish within {TIMEOUT:?}"
-        );
-        thread::sleep(Duration::from_millis(5));
-    };
+    let status = child
+        .wait_within(TIMEOUT)
+        .unwrap_or_else(|| panic!("`{shown}` did not finish within {TIMEOUT:?}"));
     Output {
         status,
         stdout: stdout.map_or_else(Vec::new, |thread| thread.join().unwrap()),
@@ -514,10 +506,7 @@ fn help_texts_name_their_arguments_plainly() {
         }
         all.push_str(&format!("\n$ movahv {command} --help\n{help}"));
     }
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/movahv"));
-    settings.set_prepend_module_to_snapshot(false);
-    settings.bind(|| insta::assert_snapshot!("help", all));
+    mova_testkit::assert_snapshot!("movahv", "help", all);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,17 +10,14 @@
 
 use assert_cmd::Command;
 use mova_lang::mvb::SIGNATURE;
-use mova_testkit::{ChildGuard, TIMEOUT, TempDir};
+use mova_testkit::{ChildGuard, TIMEOUT, TempDir, examples, files_with_extension, stem};
 use predicates::prelude::*;
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
-
-/// The examples shipped with the workspace.
-const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
 
 /// The runtime directory the VMs these tests start record themselves in, away from the user's.
 const RUNTIME_DIR: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/mova-runtime-cli");
@@ -68,17 +65,9 @@ impl Mova {
 
     /// Waits for the process to exit, failing the test after [`TIMEOUT`].
     fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(status) = self.process().try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "mova did not exit within {TIMEOUT:?}"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        self.0
+            .wait_within(TIMEOUT)
+            .unwrap_or_else(|| panic!("mova did not exit within {TIMEOUT:?}"))
     }
 
     /// All of standard error; call after the process exited.
@@ -102,24 +91,7 @@ impl LineReader {
     /// Reads lines until the end of the output or, with `limit`, until that many were read; then
     /// the thread ends and drops the pipe, as `head` does.
     fn new(stdout: ChildStdout, limit: Option<usize>) -> LineReader {
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut count = 0;
-            while limit.is_none_or(|limit| count < limit) {
-                let mut line = String::new();
-                match reader.read_line(&mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        if sender.send((Instant::now(), line)).is_err() {
-                            break;
-                        }
-                        count += 1;
-                    }
-                }
-            }
-        });
-        LineReader(receiver)
+        LineReader(mova_testkit::read_lines(stdout, limit))
     }
 
     /// The next complete line, without its `\n`, and when it arrived; fails after [`TIMEOUT`].
@@ -165,7 +137,7 @@ fn mvb(source: &str) -> Vec<u8> {
 }
 
 fn example_source(name: &str) -> String {
-    fs::read_to_string(Path::new(EXAMPLES).join(name)).unwrap()
+    fs::read_to_string(examples().join(name)).unwrap()
 }
 
 /// `mova PROGRAM`, bounded in time.
@@ -199,7 +171,7 @@ fn seed_loop(dir: &TempDir) -> PathBuf {
 #[test]
 fn seed_loop_prints_one_two_three() {
     let dir = TempDir::new("seed");
-    let source = Path::new(EXAMPLES).join("loop.mova");
+    let source = examples().join("loop.mova");
     for program in [seed_loop(&dir), source] {
         let mut child = Mova::spawn(&program);
         let lines = child.lines(None);
@@ -425,18 +397,13 @@ fn example_bytecode(path: &Path, source: &str) -> Vec<u8> {
 /// prints exactly what its `expect` comments say: the one data-driven runner for `examples/`.
 #[test]
 fn examples_print_what_they_expect() {
-    let mut examples: Vec<PathBuf> = fs::read_dir(EXAMPLES)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| {
-            path.extension()
-                .is_some_and(|ext| ext == "mvasm" || ext == "mova")
-        })
+    let mut examples: Vec<PathBuf> = ["mvasm", "mova"]
+        .into_iter()
+        .flat_map(|extension| files_with_extension(examples(), extension))
         // The seed loop never ends; its own tests read a few lines and stop it.
-        .filter(|path| path.file_stem().is_none_or(|stem| stem != "loop"))
+        .filter(|path| stem(path) != "loop")
         .collect();
     examples.sort();
-    assert!(!examples.is_empty(), "no examples in {EXAMPLES}");
     let dir = TempDir::new("examples");
     for example in examples {
         let source = fs::read_to_string(&example).unwrap();
