@@ -36,16 +36,17 @@ enum Side {
     Target,
 }
 
-/// Proxies in front of the source and the target, with `rule` on `side`'s.
+/// Proxies in front of the source and the target, with `rule` on `side`'s, coupled: a cut or kill
+/// on one side has played out in full before the other side hears anything more.
 fn proxies(sandbox: &Sandbox, source: &Vm, target: &Vm, side: Side, rule: Rule) -> (Proxy, Proxy) {
     let (source_rule, target_rule) = match side {
         Side::Source => (Some(rule), None),
         Side::Target => (None, Some(rule)),
     };
-    (
-        Proxy::before(sandbox, source, source_rule),
-        Proxy::before(sandbox, target, target_rule),
-    )
+    let source_proxy = Proxy::before(sandbox, source, source_rule);
+    let target_proxy = Proxy::before(sandbox, target, target_rule);
+    Proxy::couple(&source_proxy, &target_proxy);
+    (source_proxy, target_proxy)
 }
 
 /// Which VM runs the computation once the dust settles.
@@ -115,6 +116,9 @@ struct Case {
     rule: Rule,
     runs: Runs,
     says: Says,
+    /// How long the proxy waits between relaying an answer and closing, in a cut or kill right
+    /// after it ([`Proxy::lag_before_close`]).
+    lag: Duration,
 }
 
 /// Watches both VMs for a while and says which of them printed: the ones that run.
@@ -157,6 +161,8 @@ fn inject(case: &Case) {
     let mut target = sandbox.start(&["serve"]);
     source.take(3);
     let (source_proxy, target_proxy) = proxies(&sandbox, &source, &target, case.side, case.rule);
+    source_proxy.lag_before_close(case.lag);
+    target_proxy.lag_before_close(case.lag);
 
     let output = sandbox.hv(&["migrate", &source.id(), &target.id(), "--json"]);
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -264,6 +270,7 @@ macro_rules! cases {
                     },
                     runs: Runs::$runs,
                     says: $says,
+                    lag: Duration::ZERO,
                 });
             }
         )*
@@ -302,6 +309,26 @@ cases! {
     // The connection to the source is lost while it is told it is superseded.
     cut_source_before_settle: Source SETTLE BeforeRequest Cut => Target, Says::Migrated;
     cut_source_before_settle_answer: Source SETTLE BeforeAnswer Cut => Target, Says::Migrated;
+}
+
+/// `kill_target_after_restore` with the target's proxy descheduled for half a second between
+/// relaying the Restore answer and closing the connection (it was flaky so under load): `movahv`
+/// must still find the target's connection closed before it would commit, and give the source
+/// back. Without the proxies' coupling it commits into the closed connection and, the dead
+/// target not answering, leaves the source in doubt.
+#[test]
+fn kill_target_after_restore_with_the_close_descheduled() {
+    inject(&Case {
+        side: Side::Target,
+        rule: Rule {
+            kind: RESTORE,
+            when: When::AfterAnswer,
+            fault: Fault::Kill,
+        },
+        runs: Runs::Source,
+        says: Says::SourceIs("runs-as-before"),
+        lag: Duration::from_millis(500),
+    });
 }
 
 /// Two migrations of one source at once, into two blank VMs: exactly one takes the state.
@@ -758,7 +785,8 @@ fn a_source_taken_by_another_migration_while_given_back_leaves_no_rescue_file() 
         fault: Fault::Cut,
     };
     let source_proxy = Proxy::before(&sandbox, &source, Some(settle));
-    let _target_proxy = Proxy::before(&sandbox, &target, Some(cut));
+    let target_proxy = Proxy::before(&sandbox, &target, Some(cut));
+    Proxy::couple(&source_proxy, &target_proxy);
     let (direct, token) = (source.record.addr.to_string(), source.record.token.clone());
     let (from, to) = (source.id(), target.id());
     let second_id = second.id();

@@ -9,11 +9,19 @@
 //! loses the request or starts a partition, once. Later connections are relayed untouched, as a
 //! healed network would. A proxy can be armed again with another rule (the chaos test gives one
 //! VM a fault in each of several migrations), disarmed, and healed.
+//!
+//! A cut or a kill is meant as one instant, as a crash or a pulled cable is, but a proxy relays
+//! the answer before it and closes the connections in separate steps: a client could talk to
+//! the other VM in between, and what it did next would depend on how the threads were
+//! scheduled. So two proxies can be coupled ([`Proxy::couple`]): neither relays a request while a
+//! cut or kill on the other is playing out, that is until the client's end has acknowledged the
+//! close.
 
 use super::{Sandbox, TIMEOUT, Vm};
 use mova_vm::runtime::{self, Record};
+use std::fs;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -81,6 +89,12 @@ pub struct Proxy {
     healed_at: Arc<Mutex<Option<Instant>>>,
     /// How many times the network was healed: a partitioned connection ends when this changes.
     heals: Arc<AtomicU64>,
+    /// Whether a cut or kill is playing out: it fired, and the client has not yet seen the close.
+    striking: Arc<AtomicBool>,
+    /// The coupled proxy's `striking`, if any: requests wait while it is set.
+    coupled: Arc<Mutex<Option<Arc<AtomicBool>>>>,
+    /// How long a cut or kill right after an answer waits between relaying it and closing.
+    lag: Arc<Mutex<Duration>>,
 }
 
 impl Drop for Proxy {
@@ -101,6 +115,9 @@ impl Proxy {
             rule: Arc::new(Mutex::new(rule)),
             healed_at: Arc::new(Mutex::new(None)),
             heals: Arc::new(AtomicU64::new(0)),
+            striking: Arc::new(AtomicBool::new(false)),
+            coupled: Arc::new(Mutex::new(None)),
+            lag: Arc::new(Mutex::new(Duration::ZERO)),
         };
         let upstream = vm.record.addr;
         let pid = vm.pid;
@@ -109,6 +126,9 @@ impl Proxy {
         let rule = Arc::clone(&proxy.rule);
         let healed_at = Arc::clone(&proxy.healed_at);
         let heals = Arc::clone(&proxy.heals);
+        let striking = Arc::clone(&proxy.striking);
+        let coupled = Arc::clone(&proxy.coupled);
+        let lag = Arc::clone(&proxy.lag);
         thread::spawn(move || {
             while !done.load(Ordering::SeqCst) {
                 match listener.accept() {
@@ -126,6 +146,9 @@ impl Proxy {
                             rule: Arc::clone(&rule),
                             healed_at: Arc::clone(&healed_at),
                             heals: Arc::clone(&heals),
+                            striking: Arc::clone(&striking),
+                            coupled: Arc::clone(&coupled),
+                            lag: Arc::clone(&lag),
                         };
                         thread::spawn(move || relay(client, upstream, pid, &link));
                     }
@@ -167,6 +190,20 @@ impl Proxy {
         *self.healed_at.lock().unwrap() = None;
         self.heals.fetch_add(1, Ordering::SeqCst);
     }
+
+    /// Couples two proxies (a migration's source and target): from now on neither relays a
+    /// request while a cut or kill on the other is playing out — until that VM is dead, both of
+    /// its connections are closed and the client's end has acknowledged the close.
+    pub fn couple(one: &Proxy, other: &Proxy) {
+        *one.coupled.lock().unwrap() = Some(Arc::clone(&other.striking));
+        *other.coupled.lock().unwrap() = Some(Arc::clone(&one.striking));
+    }
+
+    /// Makes a cut or kill right after an answer wait `lag` between relaying the answer and
+    /// closing, as the proxy's thread does when it is descheduled there under load.
+    pub fn lag_before_close(&self, lag: Duration) {
+        *self.lag.lock().unwrap() = lag;
+    }
 }
 
 /// Reads one frame (its length prefix included); `None` when the peer closed or failed.
@@ -188,6 +225,65 @@ struct Link {
     /// Until when a partition lasts, once one struck.
     healed_at: Arc<Mutex<Option<Instant>>>,
     heals: Arc<AtomicU64>,
+    striking: Arc<AtomicBool>,
+    coupled: Arc<Mutex<Option<Arc<AtomicBool>>>>,
+    lag: Arc<Mutex<Duration>>,
+}
+
+impl Link {
+    /// Waits while a cut or kill on the coupled proxy plays out (at most [`TIMEOUT`]).
+    fn let_the_other_fault_play_out(&self) {
+        let Some(other) = self.coupled.lock().unwrap().clone() else {
+            return;
+        };
+        let deadline = Instant::now() + TIMEOUT;
+        while other.load(Ordering::SeqCst) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Closes both connections for a cut or kill and returns once the client has been told: its
+    /// end acknowledged the close, so whatever it looks at next shows the connection closed.
+    fn close(&self, client: &TcpStream, vm: &TcpStream) {
+        let ends = client.local_addr().ok().zip(client.peer_addr().ok());
+        let _ = client.shutdown(Shutdown::Both);
+        let _ = vm.shutdown(Shutdown::Both);
+        if let Some((SocketAddr::V4(local), SocketAddr::V4(peer))) = ends {
+            wait_until_acknowledged(local, peer);
+        }
+        self.striking.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Waits until the peer has acknowledged the close of the connection from `local` to `peer`: the
+/// kernel's table (`/proc/net/tcp`) no longer shows this end in a state whose FIN is
+/// unacknowledged. At most [`TIMEOUT`].
+fn wait_until_acknowledged(local: SocketAddrV4, peer: SocketAddrV4) {
+    // The table shows each address as the four bytes of the IP read as a native-endian
+    // number, then the port, both in hexadecimal.
+    let key = |addr: SocketAddrV4| {
+        format!(
+            "{:08X}:{:04X}",
+            u32::from_ne_bytes(addr.ip().octets()),
+            addr.port()
+        )
+    };
+    let (local, peer) = (key(local), key(peer));
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let table = fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+        let state = table.lines().find_map(|line| {
+            let mut fields = line.split_whitespace().skip(1);
+            let ends = (fields.next()?, fields.next()?);
+            (ends == (local.as_str(), peer.as_str())).then(|| fields.next().map(str::to_owned))?
+        });
+        // ESTABLISHED, FIN-WAIT-1, LAST-ACK, CLOSING: this end's FIN is not acknowledged yet.
+        let waiting = matches!(state.as_deref(), Some("01" | "04" | "09" | "0B"));
+        if !waiting || Instant::now() >= deadline {
+            return;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// Relays one client's connection frame by frame, injecting the armed rule's fault once.
@@ -206,6 +302,9 @@ fn relay(mut client: TcpStream, upstream: SocketAddr, pid: u32, link: &Link) {
             let Some(rule) = rule else { return false };
             if rule.kind != kind || rule.when != when || fired.swap(true, Ordering::SeqCst) {
                 return false;
+            }
+            if matches!(rule.fault, Fault::Cut | Fault::Kill) {
+                link.striking.store(true, Ordering::SeqCst);
             }
             match rule.fault {
                 Fault::Delay(pause) => {
@@ -230,11 +329,11 @@ fn relay(mut client: TcpStream, upstream: SocketAddr, pid: u32, link: &Link) {
                 Fault::Kill => kill(pid),
                 Fault::Cut => {}
             }
-            let _ = client.shutdown(Shutdown::Both);
-            let _ = vm.shutdown(Shutdown::Both);
+            link.close(client, vm);
             true
         };
     while let Some(request) = read_frame(&mut client) {
+        link.let_the_other_fault_play_out();
         let rule = *link.rule.lock().unwrap();
         let kind = request.get(4).copied().unwrap_or(0);
         if strike(rule, When::BeforeRequest, kind, &client, &vm) {
@@ -263,21 +362,28 @@ fn relay(mut client: TcpStream, upstream: SocketAddr, pid: u32, link: &Link) {
         if strike(rule, When::BeforeAnswer, kind, &client, &vm) {
             return;
         }
-        // A VM killed after it answered is dead by the time its answer arrives: kill it before
-        // relaying, so that the client cannot race ahead of the kill.
-        let kill_after = rule.is_some_and(|rule| {
-            rule.kind == kind && rule.when == When::AfterAnswer && rule.fault == Fault::Kill
-        }) && !fired.swap(true, Ordering::SeqCst);
-        if kill_after {
-            kill(pid);
+        // A cut or kill right after the answer strikes as the answer is relayed: the VM killed
+        // after it answered is dead by the time its answer arrives (killed before relaying, so
+        // that the client cannot race ahead of the kill), and the coupled proxy relays nothing
+        // until the client has seen the close too.
+        let close_after = rule.and_then(|rule| {
+            let closes = matches!(rule.fault, Fault::Cut | Fault::Kill);
+            (rule.kind == kind && rule.when == When::AfterAnswer && closes).then_some(rule.fault)
+        });
+        if let Some(fault) = close_after
+            && !fired.swap(true, Ordering::SeqCst)
+        {
+            link.striking.store(true, Ordering::SeqCst);
+            if fault == Fault::Kill {
+                kill(pid);
+            }
+            let _ = client.write_all(&answer);
+            thread::sleep(*link.lag.lock().unwrap());
+            link.close(&client, &vm);
+            return;
         }
         if client.write_all(&answer).is_err() {
             break;
-        }
-        if kill_after {
-            let _ = client.shutdown(Shutdown::Both);
-            let _ = vm.shutdown(Shutdown::Both);
-            return;
         }
         if strike(rule, When::AfterAnswer, kind, &client, &vm) {
             return;
