@@ -28,17 +28,11 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Request kinds (docs/protocol.md, "Frames").
-pub const INTERRUPT: u8 = 0x02;
-pub const RESUME: u8 = 0x03;
-pub const SAVE: u8 = 0x04;
-pub const RESTORE: u8 = 0x05;
-pub const INFO: u8 = 0x06;
-pub const STOP: u8 = 0x07;
-pub const HOLD: u8 = 0x08;
-pub const COMMIT: u8 = 0x09;
-pub const OUTCOME: u8 = 0x0A;
-pub const SETTLE: u8 = 0x0B;
+/// Request kinds, the protocol's own, for rules.
+#[allow(unused_imports)] // Each test binary names the kinds it injects faults at, not all.
+pub use mova_vm::protocol::kind::{
+    COMMIT, HOLD, INFO, INTERRUPT, OUTCOME, RESTORE, RESUME, SAVE, SETTLE, STOP,
+};
 
 /// When, in the life of one request, the fault strikes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,7 +74,11 @@ pub struct Rule {
 }
 
 /// A relay between clients and one VM's control channel, with at most one fault armed at a time.
-pub struct Proxy {
+pub struct Proxy(Link);
+
+/// What a proxy shares with each of its relays.
+#[derive(Clone)]
+struct Link {
     fired: Arc<AtomicBool>,
     done: Arc<AtomicBool>,
     /// The fault armed, read afresh for every request.
@@ -99,7 +97,7 @@ pub struct Proxy {
 
 impl Drop for Proxy {
     fn drop(&mut self) {
-        self.done.store(true, Ordering::SeqCst);
+        self.0.done.store(true, Ordering::SeqCst);
     }
 }
 
@@ -109,7 +107,7 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
-        let proxy = Proxy {
+        let link = Link {
             fired: Arc::new(AtomicBool::new(false)),
             done: Arc::new(AtomicBool::new(false)),
             rule: Arc::new(Mutex::new(rule)),
@@ -121,35 +119,20 @@ impl Proxy {
         };
         let upstream = vm.record.addr;
         let pid = vm.pid;
-        let fired = Arc::clone(&proxy.fired);
-        let done = Arc::clone(&proxy.done);
-        let rule = Arc::clone(&proxy.rule);
-        let healed_at = Arc::clone(&proxy.healed_at);
-        let heals = Arc::clone(&proxy.heals);
-        let striking = Arc::clone(&proxy.striking);
-        let coupled = Arc::clone(&proxy.coupled);
-        let lag = Arc::clone(&proxy.lag);
+        let shared = link.clone();
         thread::spawn(move || {
-            while !done.load(Ordering::SeqCst) {
+            while !shared.done.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((client, _)) => {
-                        let partitioned = healed_at
+                        let partitioned = shared
+                            .healed_at
                             .lock()
                             .unwrap()
                             .is_some_and(|healed| Instant::now() < healed);
                         if partitioned {
                             continue; // Dropped: closed at once.
                         }
-                        let link = Link {
-                            fired: Arc::clone(&fired),
-                            done: Arc::clone(&done),
-                            rule: Arc::clone(&rule),
-                            healed_at: Arc::clone(&healed_at),
-                            heals: Arc::clone(&heals),
-                            striking: Arc::clone(&striking),
-                            coupled: Arc::clone(&coupled),
-                            lag: Arc::clone(&lag),
-                        };
+                        let link = shared.clone();
                         thread::spawn(move || relay(client, upstream, pid, &link));
                     }
                     Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
@@ -164,45 +147,45 @@ impl Proxy {
             ..vm.record.clone()
         };
         record.write(&sandbox.run).unwrap();
-        proxy
+        Proxy(link)
     }
 
     /// Whether the fault armed last was injected.
     pub fn fired(&self) -> bool {
-        self.fired.load(Ordering::SeqCst)
+        self.0.fired.load(Ordering::SeqCst)
     }
 
     /// Arms `rule` in place of the previous one (fired or not): it strikes once, at the next
     /// request it matches on any connection.
     pub fn arm(&self, rule: Rule) {
-        *self.rule.lock().unwrap() = Some(rule);
-        self.fired.store(false, Ordering::SeqCst);
+        *self.0.rule.lock().unwrap() = Some(rule);
+        self.0.fired.store(false, Ordering::SeqCst);
     }
 
     /// Disarms the rule, if it has not struck yet: from now on everything is relayed untouched.
     pub fn disarm(&self) {
-        *self.rule.lock().unwrap() = None;
+        *self.0.rule.lock().unwrap() = None;
     }
 
     /// Ends every partition, as a network that heals and resets the connections it broke would:
     /// each partitioned connection is closed at both ends, and new connections are relayed.
     pub fn heal(&self) {
-        *self.healed_at.lock().unwrap() = None;
-        self.heals.fetch_add(1, Ordering::SeqCst);
+        *self.0.healed_at.lock().unwrap() = None;
+        self.0.heals.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Couples two proxies (a migration's source and target): from now on neither relays a
     /// request while a cut or kill on the other is playing out — until that VM is dead, both of
     /// its connections are closed and the client's end has acknowledged the close.
     pub fn couple(one: &Proxy, other: &Proxy) {
-        *one.coupled.lock().unwrap() = Some(Arc::clone(&other.striking));
-        *other.coupled.lock().unwrap() = Some(Arc::clone(&one.striking));
+        *one.0.coupled.lock().unwrap() = Some(Arc::clone(&other.0.striking));
+        *other.0.coupled.lock().unwrap() = Some(Arc::clone(&one.0.striking));
     }
 
     /// Makes a cut or kill right after an answer wait `lag` between relaying the answer and
     /// closing, as the proxy's thread does when it is descheduled there under load.
     pub fn lag_before_close(&self, lag: Duration) {
-        *self.lag.lock().unwrap() = lag;
+        *self.0.lag.lock().unwrap() = lag;
     }
 }
 
@@ -215,19 +198,6 @@ fn read_frame(stream: &mut TcpStream) -> Option<Vec<u8>> {
     frame.resize(4 + length, 0);
     stream.read_exact(&mut frame[4..]).ok()?;
     Some(frame)
-}
-
-/// What a relay shares with its proxy.
-struct Link {
-    fired: Arc<AtomicBool>,
-    done: Arc<AtomicBool>,
-    rule: Arc<Mutex<Option<Rule>>>,
-    /// Until when a partition lasts, once one struck.
-    healed_at: Arc<Mutex<Option<Instant>>>,
-    heals: Arc<AtomicU64>,
-    striking: Arc<AtomicBool>,
-    coupled: Arc<Mutex<Option<Arc<AtomicBool>>>>,
-    lag: Arc<Mutex<Duration>>,
 }
 
 impl Link {
