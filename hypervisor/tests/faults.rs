@@ -155,11 +155,7 @@ fn report(output: &std::process::Output) -> serde_json::Value {
 /// Migrates a running seed loop from a VM into a blank one with the case's fault injected, and
 /// checks the invariant.
 fn inject(case: &Case) {
-    let sandbox = Sandbox::new("fault");
-    sandbox.compile("loop.mvb", FAST_LOOP);
-    let mut source = sandbox.start(&["loop.mvb"]);
-    let mut target = sandbox.start(&["serve"]);
-    source.take(3);
+    let (sandbox, mut source, [mut target]) = Sandbox::with_source_and_blanks("fault");
     let (source_proxy, target_proxy) = proxies(&sandbox, &source, &target, case.side, case.rule);
     source_proxy.lag_before_close(case.lag);
     target_proxy.lag_before_close(case.lag);
@@ -334,12 +330,8 @@ fn kill_target_after_restore_with_the_close_descheduled() {
 /// Two migrations of one source at once, into two blank VMs: exactly one takes the state.
 #[test]
 fn two_migrations_of_one_source_at_once() {
-    let sandbox = Sandbox::new("two-migrations");
-    sandbox.compile("loop.mvb", FAST_LOOP);
-    let mut source = sandbox.start(&["loop.mvb"]);
-    let mut first = sandbox.start(&["serve"]);
-    let mut second = sandbox.start(&["serve"]);
-    source.take(3);
+    let (sandbox, mut source, [mut first, mut second]) =
+        Sandbox::with_source_and_blanks("two-migrations");
     // Slow the source's Hold down so the two surely overlap.
     let rule = Rule {
         kind: HOLD,
@@ -378,12 +370,8 @@ fn two_migrations_of_one_source_at_once() {
 /// this migration anything — not that the computation ended, while the winner's target runs it.
 #[test]
 fn the_losing_migration_says_the_source_went_away() {
-    let sandbox = Sandbox::new("losing-migration");
-    sandbox.compile("loop.mvb", FAST_LOOP);
-    let mut source = sandbox.start(&["loop.mvb"]);
-    let mut first = sandbox.start(&["serve"]);
-    let mut second = sandbox.start(&["serve"]);
-    source.take(3);
+    let (sandbox, mut source, [mut first, mut second]) =
+        Sandbox::with_source_and_blanks("losing-migration");
     // The loser goes through the proxy, which holds its Save back; the winner talks to the
     // source directly, by address and token.
     let rule = Rule {
@@ -426,11 +414,7 @@ fn the_losing_migration_says_the_source_went_away() {
 /// migration completes.
 #[test]
 fn a_second_hypervisor_cannot_meddle_with_a_migration() {
-    let sandbox = Sandbox::new("meddling");
-    sandbox.compile("loop.mvb", FAST_LOOP);
-    let mut source = sandbox.start(&["loop.mvb"]);
-    let mut target = sandbox.start(&["serve"]);
-    source.take(3);
+    let (sandbox, mut source, [mut target]) = Sandbox::with_source_and_blanks("meddling");
     // The migration waits between restoring the target and holding the source.
     let rule = Rule {
         kind: HOLD,
@@ -522,6 +506,34 @@ fn a_lost_source_and_a_refusing_target_leave_a_rescue_file() {
     assert_consecutive(&values, 1, "the source's and the rescued VM's output");
 }
 
+/// Runs `movahv migrate SOURCE TARGET` and kills it with SIGKILL as soon as the fault on either
+/// proxy fired (`what` names the moment in the failure message).
+fn kill_movahv_at_the_fault(
+    sandbox: &Sandbox,
+    source: &Vm,
+    target: &Vm,
+    (source_proxy, target_proxy): &(Proxy, Proxy),
+    what: &str,
+) {
+    let mut command = Command::new(MOVAHV);
+    command
+        .args(["migrate", &source.id(), &target.id()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    sandbox.isolate(&mut command);
+    let mut movahv = ChildGuard(command.spawn().unwrap());
+    let deadline = Instant::now() + TIMEOUT;
+    while !(source_proxy.fired() || target_proxy.fired()) {
+        assert!(
+            Instant::now() < deadline,
+            "the migration never reached {what}"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+    movahv.0.kill().unwrap();
+    movahv.0.wait().unwrap();
+}
+
 /// `movahv` itself killed in the middle of a migration: each VM undoes what it cannot finish.
 /// Killed while the target holds the image but before the source is held firmly, the source runs
 /// on; killed after the Hold, the source stays paused with the state (it cannot know whether the
@@ -530,35 +542,20 @@ fn a_lost_source_and_a_refusing_target_leave_a_rescue_file() {
 #[test]
 fn the_hypervisor_killed_mid_migration() {
     for (side, kind, source_runs) in [(Side::Target, RESTORE, true), (Side::Source, HOLD, false)] {
-        let sandbox = Sandbox::new("hv-killed");
-        sandbox.compile("loop.mvb", FAST_LOOP);
-        let mut source = sandbox.start(&["loop.mvb"]);
-        let mut target = sandbox.start(&["serve"]);
-        source.take(3);
+        let (sandbox, mut source, [mut target]) = Sandbox::with_source_and_blanks("hv-killed");
         let rule = Rule {
             kind,
             when: When::BeforeAnswer,
             fault: Fault::Delay(Duration::from_secs(2)),
         };
-        let (source_proxy, target_proxy) = proxies(&sandbox, &source, &target, side, rule);
-
-        let mut command = Command::new(env!("CARGO_BIN_EXE_movahv"));
-        command
-            .args(["migrate", &source.id(), &target.id()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        sandbox.isolate(&mut command);
-        let mut movahv = ChildGuard(command.spawn().unwrap());
-        let deadline = Instant::now() + TIMEOUT;
-        while !(source_proxy.fired() || target_proxy.fired()) {
-            assert!(
-                Instant::now() < deadline,
-                "the migration never reached {kind:#04x}"
-            );
-            thread::sleep(Duration::from_millis(5));
-        }
-        movahv.0.kill().unwrap();
-        movahv.0.wait().unwrap();
+        let proxies = proxies(&sandbox, &source, &target, side, rule);
+        kill_movahv_at_the_fault(
+            &sandbox,
+            &source,
+            &target,
+            &proxies,
+            &format!("{kind:#04x}"),
+        );
 
         // Once the delayed answer finds no one to read it, both VMs see the connection close.
         let deadline = Instant::now() + TIMEOUT;
@@ -597,28 +594,10 @@ fn the_hypervisor_killed_after_the_target_took_the_state() {
         (Side::Source, STOP, When::BeforeAnswer, delay),
     ] {
         let case = format!("killed at {kind:#04x} {when:?}");
-        let sandbox = Sandbox::new("hv-killed-late");
-        sandbox.compile("loop.mvb", FAST_LOOP);
-        let mut source = sandbox.start(&["loop.mvb"]);
-        let mut target = sandbox.start(&["serve"]);
-        source.take(3);
+        let (sandbox, mut source, [mut target]) = Sandbox::with_source_and_blanks("hv-killed-late");
         let rule = Rule { kind, when, fault };
-        let (source_proxy, target_proxy) = proxies(&sandbox, &source, &target, side, rule);
-
-        let mut command = Command::new(env!("CARGO_BIN_EXE_movahv"));
-        command
-            .args(["migrate", &source.id(), &target.id()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        sandbox.isolate(&mut command);
-        let mut movahv = ChildGuard(command.spawn().unwrap());
-        let deadline = Instant::now() + TIMEOUT;
-        while !(source_proxy.fired() || target_proxy.fired()) {
-            assert!(Instant::now() < deadline, "{case}: never reached");
-            thread::sleep(Duration::from_millis(5));
-        }
-        movahv.0.kill().unwrap();
-        movahv.0.wait().unwrap();
+        let proxies = proxies(&sandbox, &source, &target, side, rule);
+        kill_movahv_at_the_fault(&sandbox, &source, &target, &proxies, &case);
 
         let (source_runs, target_runs) = running(&mut source, &mut target);
         assert!(!source_runs && target_runs, "{case}");
@@ -647,10 +626,7 @@ fn migrate_with(
     side: Side,
     rule: Rule,
 ) -> (Sandbox, Vm, Vm, (Proxy, Proxy), std::process::Output) {
-    let sandbox = Sandbox::new(name);
-    sandbox.compile("loop.mvb", FAST_LOOP);
-    let source = sandbox.start(&["loop.mvb"]);
-    let target = sandbox.start(&["serve"]);
+    let (sandbox, source, [target]) = Sandbox::with_source_and_blanks(name);
     let proxies = proxies(&sandbox, &source, &target, side, rule);
     // Lost answers are waited for (5 s each) and asked about again (5 s) before movahv reports.
     let output = sandbox.run_within(
@@ -765,12 +741,8 @@ fn a_half_open_source_at_the_stop_is_superseded_and_kill_works() {
 /// source went.
 #[test]
 fn a_source_taken_by_another_migration_while_given_back_leaves_no_rescue_file() {
-    let sandbox = Sandbox::new("given-back-taken");
-    sandbox.compile("loop.mvb", FAST_LOOP);
-    let mut source = sandbox.start(&["loop.mvb"]);
-    let target = sandbox.start(&["serve"]);
-    let mut second = sandbox.start(&["serve"]);
-    source.take(3);
+    let (sandbox, mut source, [target, mut second]) =
+        Sandbox::with_source_and_blanks("given-back-taken");
     // The first target's connection is cut once it restored the image, so it drops it and the
     // first migration gives the source back; the request after the source's Settle (the Resume)
     // is held back a second, while the second migration talks to the source directly.

@@ -36,11 +36,8 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn migration_loses_and_repeats_nothing() {
-    let sandbox = Sandbox::new("migrate");
-    sandbox.compile("loop.mvb", FAST_LOOP);
-    let mut source = sandbox.start(&["loop.mvb"]);
-    let mut target = sandbox.start(&["serve"]);
-    assert_eq!(source.take(3), [1, 2, 3]);
+    let (sandbox, mut source, [mut target]) = Sandbox::with_source_and_blanks("migrate");
+    assert_eq!(source.values(), [1, 2, 3]);
 
     let out = sandbox.hv_ok(&["migrate", &source.id(), &target.id()]);
     for word in ["migrated", "downtime", "bytes"] {
@@ -102,11 +99,7 @@ fn migration_loses_and_repeats_nothing() {
 /// Both ends given by address and token, as for VMs on other hosts (`--from-token`, `--token`).
 #[test]
 fn migration_between_addresses_with_tokens() {
-    let sandbox = Sandbox::new("remote");
-    sandbox.compile("loop.mvb", FAST_LOOP);
-    let mut source = sandbox.start(&["loop.mvb"]);
-    let mut target = sandbox.start(&["serve"]);
-    source.take(3);
+    let (sandbox, mut source, [mut target]) = Sandbox::with_source_and_blanks("remote");
     let (from, to) = (
         source.record.addr.to_string(),
         target.record.addr.to_string(),
@@ -638,11 +631,7 @@ fn restore_runs_the_program_the_image_carries() {
 
 #[test]
 fn shell_keeps_connections_and_state() {
-    let sandbox = Sandbox::new("shell");
-    sandbox.compile("loop.mvb", FAST_LOOP);
-    let mut source = sandbox.start(&["loop.mvb"]);
-    let mut target = sandbox.start(&["serve"]);
-    source.take(3);
+    let (sandbox, mut source, [mut target]) = Sandbox::with_source_and_blanks("shell");
     let (s, t) = (source.id(), target.id());
 
     let script = format!("bind {s}\nrstate {s}\nwstate {t}\nps\nquit\n");

@@ -108,6 +108,17 @@ impl Sandbox {
         Sandbox { dir, run }
     }
 
+    /// How most migration tests begin: a sandbox with [`FAST_LOOP`] running in a source VM, its
+    /// first three values read, and `N` blank VMs waiting for a state image.
+    pub fn with_source_and_blanks<const N: usize>(name: &str) -> (Sandbox, Vm, [Vm; N]) {
+        let sandbox = Sandbox::new(name);
+        sandbox.compile("loop.mvb", FAST_LOOP);
+        let mut source = sandbox.start(&["loop.mvb"]);
+        let blanks = std::array::from_fn(|_| sandbox.start(&["serve"]));
+        source.take(3);
+        (sandbox, source, blanks)
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
