@@ -410,12 +410,7 @@ fn a_failed_rstate_leaves_the_vm_as_it_was() {
 
 #[test]
 fn a_failed_wstate_leaves_the_source_as_it_was() {
-    let sandbox = Sandbox::new("wstate-fails");
-    sandbox.compile("loop.mvb", FAST_LOOP);
-    sandbox.compile("other.mvb", OTHER_LOOP);
-    let mut source = sandbox.start(&["loop.mvb"]);
-    let mut other = sandbox.start(&["other.mvb"]);
-    source.take(3);
+    let (sandbox, mut source, mut other) = Sandbox::with_source_and_other("wstate-fails");
 
     // The target runs another program and refuses the image: the source runs on.
     let stderr = sandbox.hv_fails(&["wstate", &source.id(), &other.id()], 1);

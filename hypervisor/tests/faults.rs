@@ -198,9 +198,7 @@ fn inject(case: &Case) {
     if runs != Runs::Target && target.exited() {
         target.read_to_end();
     }
-    let mut values = source.values();
-    values.extend(target.values());
-    assert_consecutive(&values, 1, "the source's and the target's output");
+    assert_counts_across(&[&source, &target], "the source's and the target's output");
     match runs {
         Runs::Source => {
             // The target holds nothing: a blank VM again (unless it was killed).
@@ -358,9 +356,10 @@ fn two_migrations_of_one_source_at_once() {
     source.assert_stops("migrated to");
     let (first_runs, second_runs) = running(&mut first, &mut second);
     assert!(first_runs && !second_runs);
-    let mut values = source.values();
-    values.extend(first.values());
-    assert_consecutive(&values, 1, "the source's and the first target's output");
+    assert_counts_across(
+        &[&source, &first],
+        "the source's and the first target's output",
+    );
     assert_eq!(second.values(), Vec::<i64>::new());
     assert_eq!(sandbox.ps_entry(&second)["state"], "waiting");
 }
@@ -404,9 +403,10 @@ fn the_losing_migration_says_the_source_went_away() {
     source.assert_stops("migrated to");
     let (first_runs, second_runs) = running(&mut first, &mut second);
     assert!(first_runs && !second_runs, "{said}");
-    let mut values = source.values();
-    values.extend(first.values());
-    assert_consecutive(&values, 1, "the source's and the winner's target's output");
+    assert_counts_across(
+        &[&source, &first],
+        "the source's and the winner's target's output",
+    );
     assert_eq!(sandbox.ps_entry(&second)["state"], "waiting");
 }
 
@@ -457,21 +457,15 @@ fn a_second_hypervisor_cannot_meddle_with_a_migration() {
     source.assert_stops("migrated to");
     let (_, target_runs) = running(&mut source, &mut target);
     assert!(target_runs);
-    let mut values = source.values();
-    values.extend(target.values());
-    assert_consecutive(&values, 1, "the source's and the target's output");
+    assert_counts_across(&[&source, &target], "the source's and the target's output");
 }
 
 /// The source dies after saving and the target refuses the image: the image `movahv` holds is
 /// the only copy, so it is written to a rescue file, which runs on from where the source stopped.
 #[test]
 fn a_lost_source_and_a_refusing_target_leave_a_rescue_file() {
-    let sandbox = Sandbox::new("rescue");
-    sandbox.compile("loop.mvb", FAST_LOOP);
-    sandbox.compile("other.mvb", OTHER_LOOP);
-    let mut source = sandbox.start(&["loop.mvb"]);
-    let target = sandbox.start(&["other.mvb"]); // Another program: it refuses the image.
-    source.take(3);
+    // The target runs another program: it refuses the image.
+    let (sandbox, mut source, target) = Sandbox::with_source_and_other("rescue");
     let rule = Rule {
         kind: SAVE,
         when: When::AfterAnswer,
@@ -501,9 +495,10 @@ fn a_lost_source_and_a_refusing_target_leave_a_rescue_file() {
 
     let mut restored = sandbox.start(&["--restore", file]);
     restored.take(3);
-    let mut values = source.values();
-    values.extend(restored.values());
-    assert_consecutive(&values, 1, "the source's and the rescued VM's output");
+    assert_counts_across(
+        &[&source, &restored],
+        "the source's and the rescued VM's output",
+    );
 }
 
 /// Runs `movahv migrate SOURCE TARGET` and kills it with SIGKILL as soon as the fault on either
@@ -613,9 +608,7 @@ fn the_hypervisor_killed_after_the_target_took_the_state() {
             source.assert_stops("killed by movahv");
         }
         target.take(3);
-        let mut values = source.values();
-        values.extend(target.values());
-        assert_consecutive(&values, 1, &case);
+        assert_counts_across(&[&source, &target], &case);
     }
 }
 
@@ -696,9 +689,7 @@ fn a_short_partition_after_the_hold_still_completes_the_migration() {
     assert_eq!(output.status.code(), Some(0), "{said}");
     source.assert_stops("migrated to");
     target.take(3);
-    let mut values = source.values();
-    values.extend(target.values());
-    assert_consecutive(&values, 1, "the source's and the target's output");
+    assert_counts_across(&[&source, &target], "the source's and the target's output");
 }
 
 /// The half-open variant (issue 9, item 3): the source's connection hangs open at the Stop, and
@@ -727,10 +718,8 @@ fn a_half_open_source_at_the_stop_is_superseded_and_kill_works() {
     assert!(refusal.contains("superseded"), "{refusal}");
     sandbox.hv_ok(&["kill", &source.id()]);
     source.assert_stops("killed by movahv");
-    let mut values = source.values();
     target.read_available();
-    values.extend(target.values());
-    assert_consecutive(&values, 1, "the source's and the target's output");
+    assert_counts_across(&[&source, &target], "the source's and the target's output");
 }
 
 /// A migration gives the source back — its target dropped the state — and in the moment between
@@ -794,7 +783,8 @@ fn a_source_taken_by_another_migration_while_given_back_leaves_no_rescue_file() 
     source.assert_stops("migrated to");
     sandbox.hv_ok(&["resume", &second.id()]);
     second.take(3);
-    let mut values = source.values();
-    values.extend(second.values());
-    assert_consecutive(&values, 1, "the source's and the second target's output");
+    assert_counts_across(
+        &[&source, &second],
+        "the source's and the second target's output",
+    );
 }

@@ -45,9 +45,10 @@ fn migration_loses_and_repeats_nothing() {
     }
     source.assert_stops(&format!("migrated to {}", target.pid));
     target.take(5);
-    let mut all = source.values();
-    all.extend(target.values());
-    assert_consecutive(&all, 1, "the source's output, then the target's");
+    assert_counts_across(
+        &[&source, &target],
+        "the source's output, then the target's",
+    );
 
     // A second hop, with the statistics as JSON.
     let mut third = sandbox.start(&["serve"]);
@@ -89,10 +90,10 @@ fn migration_loses_and_repeats_nothing() {
     );
     target.assert_stops(&format!("migrated to {}", third.pid));
     third.take(5);
-    let mut all = source.values();
-    all.extend(target.values());
-    all.extend(third.values());
-    assert_consecutive(&all, 1, "the output of the three VMs, in order");
+    assert_counts_across(
+        &[&source, &target, &third],
+        "the output of the three VMs, in order",
+    );
     assert_eq!(sandbox.ps_pids(), [third.pid]);
 }
 
@@ -123,9 +124,10 @@ fn migration_between_addresses_with_tokens() {
     assert!(out.contains(&format!("migrated {from} → {to}")), "{out}");
     source.assert_stops(&format!("migrated to {to}"));
     target.take(3);
-    let mut all = source.values();
-    all.extend(target.values());
-    assert_consecutive(&all, 1, "the source's output, then the target's");
+    assert_counts_across(
+        &[&source, &target],
+        "the source's output, then the target's",
+    );
 }
 
 #[test]
@@ -163,12 +165,7 @@ fn migration_ping_pong_through_a_chain_of_blank_vms() {
 
 #[test]
 fn a_refused_migration_leaves_both_running() {
-    let sandbox = Sandbox::new("refused");
-    sandbox.compile("x.mvb", FAST_LOOP);
-    sandbox.compile("y.mvb", OTHER_LOOP);
-    let mut x = sandbox.start(&["x.mvb"]);
-    let mut y = sandbox.start(&["y.mvb"]);
-    x.take(3);
+    let (sandbox, mut x, mut y) = Sandbox::with_source_and_other("refused");
     y.take(3);
 
     // A target that holds a computation is not replaced without --force (issue 9, item 22).
@@ -660,9 +657,10 @@ fn shell_keeps_connections_and_state() {
     assert_eq!(target.take(3), [last + 1, last + 2, last + 3]);
     // The source stays paused once the shell is gone.
     source.assert_quiet();
-    let mut all = source.values();
-    all.extend(target.values());
-    assert_consecutive(&all, 1, "the source's output, then the target's");
+    assert_counts_across(
+        &[&source, &target],
+        "the source's output, then the target's",
+    );
     assert_eq!(sandbox.ps_entry(&source)["state"], "paused");
     assert_eq!(sandbox.ps_entry(&target)["state"], "running");
 }
@@ -910,9 +908,10 @@ fn migration_between_network_namespaces() {
 
     source.assert_stops(&format!("migrated to {}", target.record.addr));
     target.take(5);
-    let mut all = source.values();
-    all.extend(target.values());
-    assert_consecutive(&all, 1, "the first host's output, then the second's");
+    assert_counts_across(
+        &[&source, &target],
+        "the first host's output, then the second's",
+    );
     // The VMs (declared after the guard) are killed before the namespaces are deleted.
 }
 

@@ -81,6 +81,13 @@ pub fn assert_consecutive(values: &[i64], first: i64, what: &str) {
     );
 }
 
+/// Checks that what `vms` printed, one after another, is 1, 2, 3, … with no gap or repeat: one
+/// computation that moved from VM to VM, losing and repeating nothing.
+pub fn assert_counts_across(vms: &[&Vm], what: &str) {
+    let values: Vec<i64> = vms.iter().flat_map(|vm| vm.values()).collect();
+    assert_consecutive(&values, 1, what);
+}
+
 /// What a finished command said, for failure messages.
 pub fn describe(output: &Output) -> String {
     format!(
@@ -117,6 +124,18 @@ impl Sandbox {
         let blanks = std::array::from_fn(|_| sandbox.start(&["serve"]));
         source.take(3);
         (sandbox, source, blanks)
+    }
+
+    /// A sandbox with [`FAST_LOOP`] running in one VM, its first three values read, and
+    /// [`OTHER_LOOP`] (another program, so it refuses the first's state) in another.
+    pub fn with_source_and_other(name: &str) -> (Sandbox, Vm, Vm) {
+        let sandbox = Sandbox::new(name);
+        sandbox.compile("loop.mvb", FAST_LOOP);
+        sandbox.compile("other.mvb", OTHER_LOOP);
+        let mut source = sandbox.start(&["loop.mvb"]);
+        let other = sandbox.start(&["other.mvb"]);
+        source.take(3);
+        (sandbox, source, other)
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
