@@ -115,11 +115,17 @@ impl Sandbox {
         Sandbox { dir, run }
     }
 
+    /// A sandbox holding `loop.mvb`, [`FAST_LOOP`] compiled.
+    pub fn with_loop(name: &str) -> Sandbox {
+        let sandbox = Sandbox::new(name);
+        sandbox.compile("loop.mvb", FAST_LOOP);
+        sandbox
+    }
+
     /// How most migration tests begin: a sandbox with [`FAST_LOOP`] running in a source VM, its
     /// first three values read, and `N` blank VMs waiting for a state image.
     pub fn with_source_and_blanks<const N: usize>(name: &str) -> (Sandbox, Vm, [Vm; N]) {
-        let sandbox = Sandbox::new(name);
-        sandbox.compile("loop.mvb", FAST_LOOP);
+        let sandbox = Sandbox::with_loop(name);
         let mut source = sandbox.start(&["loop.mvb"]);
         let blanks = std::array::from_fn(|_| sandbox.start(&["serve"]));
         source.take(3);
@@ -129,8 +135,7 @@ impl Sandbox {
     /// A sandbox with [`FAST_LOOP`] running in one VM, its first three values read, and
     /// [`OTHER_LOOP`] (another program, so it refuses the first's state) in another.
     pub fn with_source_and_other(name: &str) -> (Sandbox, Vm, Vm) {
-        let sandbox = Sandbox::new(name);
-        sandbox.compile("loop.mvb", FAST_LOOP);
+        let sandbox = Sandbox::with_loop(name);
         sandbox.compile("other.mvb", OTHER_LOOP);
         let mut source = sandbox.start(&["loop.mvb"]);
         let other = sandbox.start(&["other.mvb"]);
