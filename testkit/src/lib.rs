@@ -180,6 +180,22 @@ pub fn files_with_extension(dir: impl AsRef<Path>, extension: &str) -> Vec<PathB
     files
 }
 
+/// What the lines of a test-data file say after one of `markers` (`"// expect: "`, say), in
+/// order, with surrounding blanks removed: the expectations a data-driven test reads from the
+/// comments of its cases.
+pub fn marked_lines<'a>(source: &'a str, markers: &[&str]) -> Vec<&'a str> {
+    source
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim_start();
+            markers
+                .iter()
+                .find_map(|marker| line.strip_prefix(marker))
+                .map(str::trim_end)
+        })
+        .collect()
+}
+
 /// The file name of `path` without its extension.
 pub fn stem(path: &Path) -> String {
     path.file_stem().unwrap().to_string_lossy().into_owned()
@@ -193,6 +209,16 @@ mod tests {
     fn the_examples_are_found() {
         let files = files_with_extension(examples(), "mova");
         assert!(files.iter().any(|file| stem(file) == "loop"));
+    }
+
+    #[test]
+    fn marked_lines_are_read_in_order() {
+        let source = "var x = 1; // expect: 1 \n  ; expect: two\n// error: E0001\nprint(x);\n";
+        assert_eq!(
+            marked_lines(source, &["; expect: ", "// expect: "]),
+            ["two"]
+        );
+        assert_eq!(marked_lines(source, &["// error: "]), ["E0001"]);
     }
 
     #[test]

@@ -10,7 +10,9 @@
 
 use assert_cmd::Command;
 use mova_lang::mvb::SIGNATURE;
-use mova_testkit::{ChildGuard, TIMEOUT, TempDir, examples, files_with_extension, stem};
+use mova_testkit::{
+    ChildGuard, TIMEOUT, TempDir, examples, files_with_extension, marked_lines, stem,
+};
 use predicates::prelude::*;
 use std::fs;
 use std::io::Read;
@@ -370,14 +372,9 @@ fn output_before_a_trap_is_kept() {
 
 /// The lines an example's `; expect: ` (`.mvasm`) or `// expect: ` (`.mova`) comments give.
 fn expected_output(source: &str) -> String {
-    source
-        .lines()
-        .filter_map(|line| {
-            let line = line.trim_start();
-            line.strip_prefix("; expect: ")
-                .or_else(|| line.strip_prefix("// expect: "))
-        })
-        .map(|value| format!("{}\n", value.trim_end()))
+    marked_lines(source, &["; expect: ", "// expect: "])
+        .iter()
+        .map(|value| format!("{value}\n"))
         .collect()
 }
 
@@ -473,35 +470,31 @@ fn every_truncation_of_a_valid_file_is_refused() {
     }
 }
 
+/// Checks that `mova` refuses 50 files, each `prefix` followed by up to 200 random bytes.
+fn assert_random_tails_refused(dir: &TempDir, rng: &mut XorShift, prefix: &[u8], what: &str) {
+    for case in 0..50 {
+        let len = rng.below(200);
+        let mut bytes = prefix.to_vec();
+        bytes.extend(rng.bytes(len));
+        assert_refused(dir, &format!("{what} case {case}"), &bytes);
+    }
+}
+
 #[test]
 fn random_bytes_are_refused() {
     let dir = TempDir::new("random");
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
-    for case in 0..50 {
-        let len = rng.below(200);
-        let bytes = rng.bytes(len);
-        assert_refused(&dir, &format!("random case {case}"), &bytes);
-    }
+    assert_random_tails_refused(&dir, &mut rng, &[], "random");
 }
 
 #[test]
 fn random_bytes_after_the_signature_are_refused() {
     let dir = TempDir::new("random-signed");
     let mut rng = XorShift(0xD1B5_4A32_D192_ED03);
-    for case in 0..50 {
-        let len = rng.below(200);
-        let mut bytes = SIGNATURE.to_vec();
-        bytes.extend(rng.bytes(len));
-        assert_refused(&dir, &format!("signed random case {case}"), &bytes);
-    }
+    assert_random_tails_refused(&dir, &mut rng, &SIGNATURE, "signed random");
     // Plausible headers (version 1, no flags) with random counts and contents.
-    for case in 0..50 {
-        let len = rng.below(200);
-        let mut bytes = SIGNATURE.to_vec();
-        bytes.extend([0, 1, 0, 0]);
-        bytes.extend(rng.bytes(len));
-        assert_refused(&dir, &format!("versioned random case {case}"), &bytes);
-    }
+    let header = [&SIGNATURE[..], &[0, 1, 0, 0]].concat();
+    assert_random_tails_refused(&dir, &mut rng, &header, "versioned random");
 }
 
 #[test]
