@@ -352,16 +352,19 @@ fn two_migrations_of_one_source_at_once() {
         "{refusal}"
     );
     assert!(refusal.contains("nothing changed"), "{refusal}");
+    assert_won(&sandbox, &mut source, &mut first, &mut second, "");
+}
 
+/// Checks how two migrations of `source` into two blank VMs ended: `source` stopped, `winner`
+/// runs the computation on from where it stopped, and `loser` never ran it and waits, blank
+/// (`said` for the failure messages).
+fn assert_won(sandbox: &Sandbox, source: &mut Vm, winner: &mut Vm, loser: &mut Vm, said: &str) {
     source.assert_stops("migrated to");
-    let (first_runs, second_runs) = running(&mut first, &mut second);
-    assert!(first_runs && !second_runs);
-    assert_counts_across(
-        &[&source, &first],
-        "the source's and the first target's output",
-    );
-    assert_eq!(second.values(), Vec::<i64>::new());
-    assert_eq!(sandbox.ps_entry(&second)["state"], "waiting");
+    let (winner_runs, loser_runs) = running(winner, loser);
+    assert!(winner_runs && !loser_runs, "{said}");
+    assert_counts_across(&[source, winner], "the source's and the winner's output");
+    assert_eq!(loser.values(), Vec::<i64>::new(), "{said}");
+    assert_eq!(sandbox.ps_entry(loser)["state"], "waiting", "{said}");
 }
 
 /// The loser of two migrations of one source, whose Save arrives only once the winner has moved
@@ -399,15 +402,7 @@ fn the_losing_migration_says_the_source_went_away() {
     );
     assert!(!said.contains("ended with it"), "{said}");
     assert_eq!(report(&loser)["source"], "gone-before-save", "{said}");
-
-    source.assert_stops("migrated to");
-    let (first_runs, second_runs) = running(&mut first, &mut second);
-    assert!(first_runs && !second_runs, "{said}");
-    assert_counts_across(
-        &[&source, &first],
-        "the source's and the winner's target's output",
-    );
-    assert_eq!(sandbox.ps_entry(&second)["state"], "waiting");
+    assert_won(&sandbox, &mut source, &mut first, &mut second, &said);
 }
 
 /// A second hypervisor commanding either VM in the middle of a migration is refused, and the
