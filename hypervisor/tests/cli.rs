@@ -100,17 +100,9 @@ fn run_into(
             bytes
         })
     });
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "`{shown}` did not finish within {TIMEOUT:?}"
-        );
-        thread::sleep(Duration::from_millis(5));
-    };
+    let status = child
+        .wait_within(TIMEOUT)
+        .unwrap_or_else(|| panic!("`{shown}` did not finish within {TIMEOUT:?}"));
     Output {
         status,
         stdout: stdout.map_or_else(Vec::new, |thread| thread.join().unwrap()),
@@ -164,8 +156,7 @@ fn row(table: &str, pid: u32) -> String {
 
 #[test]
 fn ps_shows_stopped_vms_as_not_answering_without_waiting_for_them() {
-    let sandbox = Sandbox::new("ps-stopped");
-    sandbox.compile("loop.mvb", FAST_LOOP);
+    let sandbox = Sandbox::with_loop("ps-stopped");
     let mut running = sandbox.start(&["loop.mvb"]);
     let stopped_vms: Vec<Vm> = (0..4).map(|_| sandbox.start(&["loop.mvb"])).collect();
     let _stopped: Vec<Stopped> = stopped_vms.iter().map(Stopped::new).collect();
@@ -208,8 +199,7 @@ fn ps_shows_stopped_vms_as_not_answering_without_waiting_for_them() {
 
 #[test]
 fn junk_in_the_runtime_directory_blocks_neither_ps_nor_a_new_vm() {
-    let sandbox = Sandbox::new("ps-fifo");
-    sandbox.compile("loop.mvb", FAST_LOOP);
+    let sandbox = Sandbox::with_loop("ps-fifo");
     // A FIFO named like the record of a live process (this test's), and one of a dead one: opening
     // either for reading the usual way waits for a writer forever.
     let me = std::process::id();
@@ -358,8 +348,7 @@ fn assert_runs(sandbox: &Sandbox, vm: &mut Vm) {
 
 #[test]
 fn a_failed_rstate_leaves_the_vm_as_it_was() {
-    let sandbox = Sandbox::new("rstate-fails");
-    sandbox.compile("loop.mvb", FAST_LOOP);
+    let sandbox = Sandbox::with_loop("rstate-fails");
     let mut vm = sandbox.start(&["loop.mvb"]);
     let id = vm.id();
     vm.take(3);
@@ -418,12 +407,7 @@ fn a_failed_rstate_leaves_the_vm_as_it_was() {
 
 #[test]
 fn a_failed_wstate_leaves_the_source_as_it_was() {
-    let sandbox = Sandbox::new("wstate-fails");
-    sandbox.compile("loop.mvb", FAST_LOOP);
-    sandbox.compile("other.mvb", OTHER_LOOP);
-    let mut source = sandbox.start(&["loop.mvb"]);
-    let mut other = sandbox.start(&["other.mvb"]);
-    source.take(3);
+    let (sandbox, mut source, mut other) = Sandbox::with_source_and_other("wstate-fails");
 
     // The target runs another program and refuses the image: the source runs on.
     let stderr = sandbox.hv_fails(&["wstate", &source.id(), &other.id()], 1);
@@ -463,8 +447,7 @@ fn a_failed_wstate_leaves_the_source_as_it_was() {
 
 #[test]
 fn wstate_from_a_missing_file_says_so() {
-    let sandbox = Sandbox::new("wstate-missing");
-    sandbox.compile("loop.mvb", FAST_LOOP);
+    let sandbox = Sandbox::with_loop("wstate-missing");
     let mut vm = sandbox.start(&["loop.mvb"]);
     let stderr = sandbox.hv_fails(&["wstate", "nonexist.mvs", &vm.id()], 1);
     assert_eq!(
@@ -514,10 +497,7 @@ fn help_texts_name_their_arguments_plainly() {
         }
         all.push_str(&format!("\n$ movahv {command} --help\n{help}"));
     }
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/movahv"));
-    settings.set_prepend_module_to_snapshot(false);
-    settings.bind(|| insta::assert_snapshot!("help", all));
+    mova_testkit::assert_snapshot!("movahv", "help", all);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -525,8 +505,7 @@ fn help_texts_name_their_arguments_plainly() {
 
 #[test]
 fn a_waiting_vm_says_where_it_listens() {
-    let sandbox = Sandbox::new("serve-line");
-    sandbox.compile("loop.mvb", FAST_LOOP);
+    let sandbox = Sandbox::with_loop("serve-line");
     for (args, says) in [
         (&["serve"][..], "waiting for a state image"),
         (&["--paused", "loop.mvb"], "paused, waiting for a resume"),

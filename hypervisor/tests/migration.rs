@@ -36,11 +36,8 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn migration_loses_and_repeats_nothing() {
-    let sandbox = Sandbox::new("migrate");
-    sandbox.compile("loop.mvb", FAST_LOOP);
-    let mut source = sandbox.start(&["loop.mvb"]);
-    let mut target = sandbox.start(&["serve"]);
-    assert_eq!(source.take(3), [1, 2, 3]);
+    let (sandbox, mut source, [mut target]) = Sandbox::with_source_and_blanks("migrate");
+    assert_eq!(source.values(), [1, 2, 3]);
 
     let out = sandbox.hv_ok(&["migrate", &source.id(), &target.id()]);
     for word in ["migrated", "downtime", "bytes"] {
@@ -48,9 +45,10 @@ fn migration_loses_and_repeats_nothing() {
     }
     source.assert_stops(&format!("migrated to {}", target.pid));
     target.take(5);
-    let mut all = source.values();
-    all.extend(target.values());
-    assert_consecutive(&all, 1, "the source's output, then the target's");
+    assert_counts_across(
+        &[&source, &target],
+        "the source's output, then the target's",
+    );
 
     // A second hop, with the statistics as JSON.
     let mut third = sandbox.start(&["serve"]);
@@ -92,21 +90,17 @@ fn migration_loses_and_repeats_nothing() {
     );
     target.assert_stops(&format!("migrated to {}", third.pid));
     third.take(5);
-    let mut all = source.values();
-    all.extend(target.values());
-    all.extend(third.values());
-    assert_consecutive(&all, 1, "the output of the three VMs, in order");
+    assert_counts_across(
+        &[&source, &target, &third],
+        "the output of the three VMs, in order",
+    );
     assert_eq!(sandbox.ps_pids(), [third.pid]);
 }
 
 /// Both ends given by address and token, as for VMs on other hosts (`--from-token`, `--token`).
 #[test]
 fn migration_between_addresses_with_tokens() {
-    let sandbox = Sandbox::new("remote");
-    sandbox.compile("loop.mvb", FAST_LOOP);
-    let mut source = sandbox.start(&["loop.mvb"]);
-    let mut target = sandbox.start(&["serve"]);
-    source.take(3);
+    let (sandbox, mut source, [mut target]) = Sandbox::with_source_and_blanks("remote");
     let (from, to) = (
         source.record.addr.to_string(),
         target.record.addr.to_string(),
@@ -130,15 +124,15 @@ fn migration_between_addresses_with_tokens() {
     assert!(out.contains(&format!("migrated {from} → {to}")), "{out}");
     source.assert_stops(&format!("migrated to {to}"));
     target.take(3);
-    let mut all = source.values();
-    all.extend(target.values());
-    assert_consecutive(&all, 1, "the source's output, then the target's");
+    assert_counts_across(
+        &[&source, &target],
+        "the source's output, then the target's",
+    );
 }
 
 #[test]
 fn migration_ping_pong_through_a_chain_of_blank_vms() {
-    let sandbox = Sandbox::new("chain");
-    sandbox.compile("loop.mvb", FAST_LOOP);
+    let sandbox = Sandbox::with_loop("chain");
     let mut vms = vec![sandbox.start(&["loop.mvb"])];
     for _ in 0..3 {
         vms.push(sandbox.start(&["serve"]));
@@ -170,12 +164,7 @@ fn migration_ping_pong_through_a_chain_of_blank_vms() {
 
 #[test]
 fn a_refused_migration_leaves_both_running() {
-    let sandbox = Sandbox::new("refused");
-    sandbox.compile("x.mvb", FAST_LOOP);
-    sandbox.compile("y.mvb", OTHER_LOOP);
-    let mut x = sandbox.start(&["x.mvb"]);
-    let mut y = sandbox.start(&["y.mvb"]);
-    x.take(3);
+    let (sandbox, mut x, mut y) = Sandbox::with_source_and_other("refused");
     y.take(3);
 
     // A target that holds a computation is not replaced without --force (issue 9, item 22).
@@ -201,8 +190,7 @@ fn a_refused_migration_leaves_both_running() {
 
 #[test]
 fn migrating_a_vm_onto_itself_is_refused_and_changes_nothing() {
-    let sandbox = Sandbox::new("onto-itself");
-    sandbox.compile("loop.mvb", FAST_LOOP);
+    let sandbox = Sandbox::with_loop("onto-itself");
     let mut vm = sandbox.start(&["loop.mvb"]);
     vm.take(3);
 
@@ -295,8 +283,7 @@ fn fake_target() -> (SocketAddr, Receiver<FakeReport>) {
 
 #[test]
 fn a_target_that_dies_mid_migration_lets_the_source_resume() {
-    let sandbox = Sandbox::new("dying-target");
-    sandbox.compile("loop.mvb", FAST_LOOP);
+    let sandbox = Sandbox::with_loop("dying-target");
     let mut source = sandbox.start(&["loop.mvb"]);
     source.take(3);
     let (addr, received) = fake_target();
@@ -347,8 +334,7 @@ fn a_target_that_dies_mid_migration_lets_the_source_resume() {
 
 #[test]
 fn a_target_that_is_gone_before_the_migration_changes_nothing() {
-    let sandbox = Sandbox::new("gone-target");
-    sandbox.compile("loop.mvb", FAST_LOOP);
+    let sandbox = Sandbox::with_loop("gone-target");
     let mut source = sandbox.start(&["loop.mvb"]);
     let mut target = sandbox.start(&["serve"]);
     let (addr, token) = (target.record.addr.to_string(), target.record.token.clone());
@@ -444,8 +430,7 @@ fn bad_client(addr: SocketAddr, bytes: &[u8], expected: Option<&str>) -> SocketA
 
 #[test]
 fn bad_clients_are_refused_and_the_vm_is_unharmed() {
-    let sandbox = Sandbox::new("bad-clients");
-    sandbox.compile("loop.mvb", FAST_LOOP);
+    let sandbox = Sandbox::with_loop("bad-clients");
     let mut vm = sandbox.start(&["loop.mvb"]);
     let addr = vm.record.addr;
     let token = vm.record.token_bytes().unwrap();
@@ -638,11 +623,7 @@ fn restore_runs_the_program_the_image_carries() {
 
 #[test]
 fn shell_keeps_connections_and_state() {
-    let sandbox = Sandbox::new("shell");
-    sandbox.compile("loop.mvb", FAST_LOOP);
-    let mut source = sandbox.start(&["loop.mvb"]);
-    let mut target = sandbox.start(&["serve"]);
-    source.take(3);
+    let (sandbox, mut source, [mut target]) = Sandbox::with_source_and_blanks("shell");
     let (s, t) = (source.id(), target.id());
 
     let script = format!("bind {s}\nrstate {s}\nwstate {t}\nps\nquit\n");
@@ -671,9 +652,10 @@ fn shell_keeps_connections_and_state() {
     assert_eq!(target.take(3), [last + 1, last + 2, last + 3]);
     // The source stays paused once the shell is gone.
     source.assert_quiet();
-    let mut all = source.values();
-    all.extend(target.values());
-    assert_consecutive(&all, 1, "the source's output, then the target's");
+    assert_counts_across(
+        &[&source, &target],
+        "the source's output, then the target's",
+    );
     assert_eq!(sandbox.ps_entry(&source)["state"], "paused");
     assert_eq!(sandbox.ps_entry(&target)["state"], "running");
 }
@@ -683,8 +665,7 @@ fn shell_keeps_connections_and_state() {
 
 #[test]
 fn ps_prunes_a_vm_killed_with_sigkill() {
-    let sandbox = Sandbox::new("prune");
-    sandbox.compile("loop.mvb", FAST_LOOP);
+    let sandbox = Sandbox::with_loop("prune");
     let mut survivor = sandbox.start(&["loop.mvb"]);
     let mut victim = sandbox.start(&["loop.mvb"]);
     let record = runtime::record_path(&sandbox.run, victim.pid);
@@ -705,8 +686,7 @@ fn ps_prunes_a_vm_killed_with_sigkill() {
 
 #[test]
 fn mova_reports_a_taken_port() {
-    let sandbox = Sandbox::new("port");
-    sandbox.compile("loop.mvb", FAST_LOOP);
+    let sandbox = Sandbox::with_loop("port");
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -875,8 +855,7 @@ fn migration_between_network_namespaces() {
     };
     let (host_a, host_b) = (format!("{subnet}.1"), format!("{subnet}.2"));
 
-    let sandbox = Sandbox::new("netns");
-    sandbox.compile("loop.mvb", FAST_LOOP);
+    let sandbox = Sandbox::with_loop("netns");
     let mova = mova_path();
     let in_namespace = |namespace: &str, args: &[&str]| {
         let mut command = Command::new("ip");
@@ -921,9 +900,10 @@ fn migration_between_network_namespaces() {
 
     source.assert_stops(&format!("migrated to {}", target.record.addr));
     target.take(5);
-    let mut all = source.values();
-    all.extend(target.values());
-    assert_consecutive(&all, 1, "the first host's output, then the second's");
+    assert_counts_across(
+        &[&source, &target],
+        "the first host's output, then the second's",
+    );
     // The VMs (declared after the guard) are killed before the namespaces are deleted.
 }
 
@@ -932,8 +912,7 @@ fn migration_between_network_namespaces() {
 #[test]
 fn the_connection_limit_refuses_the_seventeenth_client() {
     const LIMIT: usize = 16;
-    let sandbox = Sandbox::new("connection-limit");
-    sandbox.compile("loop.mvb", FAST_LOOP);
+    let sandbox = Sandbox::with_loop("connection-limit");
     let mut vm = sandbox.start(&["loop.mvb"]);
     let addr = vm.record.addr;
     let token = vm.record.token_bytes().unwrap();
@@ -986,8 +965,7 @@ fn the_connection_limit_refuses_the_seventeenth_client() {
 /// `movahv` that hangs mid-migration cannot keep a VM paused for ever.
 #[test]
 fn a_silent_client_is_dropped_and_its_hold_undone() {
-    let sandbox = Sandbox::new("idle");
-    sandbox.compile("loop.mvb", FAST_LOOP);
+    let sandbox = Sandbox::with_loop("idle");
     let refused = sandbox.run(mova_path(), &["--idle-timeout", "0", "loop.mvb"], None);
     assert_eq!(refused.status.code(), Some(2), "{}", describe(&refused));
 
@@ -1048,8 +1026,7 @@ fn inspect_refuses_a_file_over_the_limit() {
 /// VM running the same program is replaced only with `--force` (issue 9, item 22).
 #[test]
 fn a_paused_computation_arrives_paused_and_a_busy_target_needs_force() {
-    let sandbox = Sandbox::new("paused-migration");
-    sandbox.compile("loop.mvb", FAST_LOOP);
+    let sandbox = Sandbox::with_loop("paused-migration");
     let mut source = sandbox.start(&["loop.mvb"]);
     source.take(3);
     sandbox.hv_ok(&["interrupt", &source.id()]);

@@ -7,9 +7,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fs;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::Child;
-use std::time::Duration;
+use std::process::{Child, ExitStatus};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
 
 pub use insta;
 
@@ -49,11 +53,76 @@ macro_rules! assert_snapshot {
 #[derive(Debug)]
 pub struct ChildGuard(pub Child);
 
+impl ChildGuard {
+    /// Waits for the child to exit: its status, or `None` if it still runs after `timeout`
+    /// (the caller says what that means for its test).
+    pub fn wait_within(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
 impl Drop for ChildGuard {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Reads `output` (a child's standard output) line by line on a helper thread, so that every
+/// read can be bounded in time. Each item is a line as read, with its `\n` if it had one, and
+/// when it arrived. The thread ends at the end of the output, on a read error, once the receiver
+/// is dropped, or — with `limit` — once that many lines were read; it then drops `output`, as
+/// `head` does.
+pub fn read_lines(
+    output: impl Read + Send + 'static,
+    limit: Option<usize>,
+) -> Receiver<(Instant, String)> {
+    let (sender, receiver) = mpsc::channel();
+    thread::spawn(move || {
+        let mut reader = BufReader::new(output);
+        let mut count = 0;
+        while limit.is_none_or(|limit| count < limit) {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if sender.send((Instant::now(), line)).is_err() {
+                        break;
+                    }
+                    count += 1;
+                }
+            }
+        }
+    });
+    receiver
+}
+
+/// Collects everything read from `output` (a child's standard error) on a helper thread, line by
+/// line as it comes, into text that can be looked at at any time; bytes that are not UTF-8 are
+/// shown as U+FFFD.
+pub fn collect_text(output: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&text);
+    thread::spawn(move || {
+        let mut reader = BufReader::new(output);
+        let mut line = Vec::new();
+        while matches!(reader.read_until(b'\n', &mut line), Ok(read) if read > 0) {
+            sink.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push_str(&String::from_utf8_lossy(&line));
+            line.clear();
+        }
+    });
+    text
 }
 
 /// A fresh temporary directory, removed with everything in it when dropped.
@@ -111,6 +180,22 @@ pub fn files_with_extension(dir: impl AsRef<Path>, extension: &str) -> Vec<PathB
     files
 }
 
+/// What the lines of a test-data file say after one of `markers` (`"// expect: "`, say), in
+/// order, with surrounding blanks removed: the expectations a data-driven test reads from the
+/// comments of its cases.
+pub fn marked_lines<'a>(source: &'a str, markers: &[&str]) -> Vec<&'a str> {
+    source
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim_start();
+            markers
+                .iter()
+                .find_map(|marker| line.strip_prefix(marker))
+                .map(str::trim_end)
+        })
+        .collect()
+}
+
 /// The file name of `path` without its extension.
 pub fn stem(path: &Path) -> String {
     path.file_stem().unwrap().to_string_lossy().into_owned()
@@ -127,6 +212,16 @@ mod tests {
     }
 
     #[test]
+    fn marked_lines_are_read_in_order() {
+        let source = "var x = 1; // expect: 1 \n  ; expect: two\n// error: E0001\nprint(x);\n";
+        assert_eq!(
+            marked_lines(source, &["; expect: ", "// expect: "]),
+            ["two"]
+        );
+        assert_eq!(marked_lines(source, &["// error: "]), ["E0001"]);
+    }
+
+    #[test]
     fn a_guarded_child_is_killed_when_the_guard_drops() {
         let child = std::process::Command::new("sleep")
             .arg("60")
@@ -139,6 +234,39 @@ mod tests {
         let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         assert!(!status.contains("State:\tZ"), "{status}");
         assert!(!status.contains("Name:\tsleep"), "{status}");
+    }
+
+    #[test]
+    fn a_guarded_child_is_waited_for_within_a_bound() {
+        let mut quick = ChildGuard(std::process::Command::new("true").spawn().unwrap());
+        let status = quick.wait_within(TIMEOUT).unwrap();
+        assert!(status.success());
+        let mut slow = ChildGuard(
+            std::process::Command::new("sleep")
+                .arg("60")
+                .spawn()
+                .unwrap(),
+        );
+        assert_eq!(slow.wait_within(Duration::from_millis(50)), None);
+    }
+
+    #[test]
+    fn lines_are_read_as_they_come_up_to_the_limit() {
+        let lines = read_lines(&b"one\ntwo\nthree"[..], None);
+        let read: Vec<String> = lines.iter().map(|(_, line)| line).collect();
+        assert_eq!(read, ["one\n", "two\n", "three"]);
+        let lines = read_lines(&b"one\ntwo\nthree\n"[..], Some(2));
+        assert_eq!(lines.iter().count(), 2);
+    }
+
+    #[test]
+    fn text_is_collected_as_it_comes() {
+        let text = collect_text(&b"one\n\xfftwo"[..]);
+        let deadline = Instant::now() + TIMEOUT;
+        while text.lock().unwrap().as_str() != "one\n\u{fffd}two" {
+            assert!(Instant::now() < deadline, "{:?}", text.lock().unwrap());
+            thread::sleep(Duration::from_millis(5));
+        }
     }
 
     #[test]

@@ -461,7 +461,8 @@ pub enum FrameError {
     Malformed(String),
 }
 
-mod kind {
+/// The kind byte of each frame (docs/protocol.md, "Frames").
+pub mod kind {
     pub const HELLO: u8 = 0x01;
     pub const INTERRUPT: u8 = 0x02;
     pub const RESUME: u8 = 0x03;

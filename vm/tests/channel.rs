@@ -15,6 +15,7 @@
 )]
 
 use mova_lang::image::Image;
+use mova_testkit::{ChildGuard, TIMEOUT, TempDir};
 use mova_vm::client::{Client, ClientError};
 use mova_vm::control::{HANDSHAKE_TIMEOUT, MAX_CLIENTS};
 use mova_vm::protocol::{
@@ -22,78 +23,53 @@ use mova_vm::protocol::{
 };
 use mova_vm::runtime::Record;
 use std::collections::BTreeSet;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-/// The longest any single wait may take before the test fails instead of hanging.
-const TIMEOUT: Duration = Duration::from_secs(10);
-
 /// How long a flood lasts while the VM's output is watched.
 const WATCH: Duration = Duration::from_secs(5);
 
 /// A running `mova` with its runtime directory, killed and reaped however the test ends.
 struct Vm {
-    child: Child,
+    child: ChildGuard,
     record: Record,
     lines: Receiver<(Instant, String)>,
     stderr: Arc<Mutex<String>>,
-    _dir: tempfile::TempDir,
+    _dir: TempDir,
 }
 
 impl Vm {
     /// Starts `mova` on the assembly `source` and waits for its runtime record.
     fn start(source: &str) -> Vm {
-        let dir = tempfile::Builder::new()
-            .prefix("mova-channel-")
-            .tempdir()
-            .unwrap();
-        let program = dir.path().join("program.mvasm");
-        std::fs::write(&program, source).unwrap();
-        let runtime = dir.path().join("run");
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mova"))
-            .env("MOVA_RUNTIME_DIR", &runtime)
-            .arg(&program)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let dir = TempDir::new("channel");
+        let program = dir.write("program.mvasm", source);
+        let runtime = dir.join("run");
+        let mut child = ChildGuard(
+            std::process::Command::new(env!("CARGO_BIN_EXE_mova"))
+                .env("MOVA_RUNTIME_DIR", &runtime)
+                .arg(&program)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let lines = mova_testkit::read_lines(child.0.stdout.take().unwrap(), None);
+        let stderr = mova_testkit::collect_text(child.0.stderr.take().unwrap());
 
-        let (sender, lines) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if sender.send((Instant::now(), line)).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut pipe = child.stderr.take().unwrap();
-        let log = Arc::clone(&stderr);
-        thread::spawn(move || {
-            let mut buffer = [0u8; 4096];
-            while let Ok(read @ 1..) = pipe.read(&mut buffer) {
-                log.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buffer[..read]));
-            }
-        });
-
-        let pid = child.id();
+        let pid = child.0.id();
         let deadline = Instant::now() + TIMEOUT;
         let record = loop {
             if let Some(record) = Record::read(&runtime, pid) {
                 break record;
             }
-            if let Some(status) = child.try_wait().unwrap() {
+            if let Some(status) = child.0.try_wait().unwrap() {
                 panic!("mova exited with {status} before it wrote its runtime record");
             }
             assert!(Instant::now() < deadline, "mova wrote no runtime record");
@@ -116,11 +92,13 @@ impl Vm {
         self.record.token_bytes().unwrap()
     }
 
-    /// The next line of output; fails after [`TIMEOUT`].
+    /// The next line of output, without its `\n`; fails after [`TIMEOUT`].
     fn next_line(&self) -> (Instant, String) {
-        self.lines
+        let (at, line) = self
+            .lines
             .recv_timeout(TIMEOUT)
-            .unwrap_or_else(|error| panic!("no line from mova within {TIMEOUT:?}: {error}"))
+            .unwrap_or_else(|error| panic!("no line from mova within {TIMEOUT:?}: {error}"));
+        (at, line.trim_end_matches('\n').to_owned())
     }
 
     /// Watches the output for [`WATCH`]: how many lines arrived and the longest time without one
@@ -138,7 +116,7 @@ impl Vm {
             let left = end.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok((at, line)) if at <= end => {
-                    let value: i64 = line.parse().unwrap();
+                    let value: i64 = line.trim_end_matches('\n').parse().unwrap();
                     assert_eq!(value, previous_value + 1, "the output skipped or repeated");
                     previous_value = value;
                     worst = worst.max(at - previous);
@@ -162,14 +140,7 @@ impl Vm {
 
     /// Whether the process is still running.
     fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-}
-
-impl Drop for Vm {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.0.try_wait().unwrap().is_none()
     }
 }
 

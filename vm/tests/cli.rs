@@ -10,17 +10,16 @@
 
 use assert_cmd::Command;
 use mova_lang::mvb::SIGNATURE;
-use mova_testkit::{ChildGuard, TIMEOUT, TempDir};
+use mova_testkit::{
+    ChildGuard, TIMEOUT, TempDir, examples, files_with_extension, marked_lines, stem,
+};
 use predicates::prelude::*;
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
-
-/// The examples shipped with the workspace.
-const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
 
 /// The runtime directory the VMs these tests start record themselves in, away from the user's.
 const RUNTIME_DIR: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/mova-runtime-cli");
@@ -68,17 +67,9 @@ impl Mova {
 
     /// Waits for the process to exit, failing the test after [`TIMEOUT`].
     fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(status) = self.process().try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "mova did not exit within {TIMEOUT:?}"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        self.0
+            .wait_within(TIMEOUT)
+            .unwrap_or_else(|| panic!("mova did not exit within {TIMEOUT:?}"))
     }
 
     /// All of standard error; call after the process exited.
@@ -102,24 +93,7 @@ impl LineReader {
     /// Reads lines until the end of the output or, with `limit`, until that many were read; then
     /// the thread ends and drops the pipe, as `head` does.
     fn new(stdout: ChildStdout, limit: Option<usize>) -> LineReader {
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut count = 0;
-            while limit.is_none_or(|limit| count < limit) {
-                let mut line = String::new();
-                match reader.read_line(&mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        if sender.send((Instant::now(), line)).is_err() {
-                            break;
-                        }
-                        count += 1;
-                    }
-                }
-            }
-        });
-        LineReader(receiver)
+        LineReader(mova_testkit::read_lines(stdout, limit))
     }
 
     /// The next complete line, without its `\n`, and when it arrived; fails after [`TIMEOUT`].
@@ -165,7 +139,7 @@ fn mvb(source: &str) -> Vec<u8> {
 }
 
 fn example_source(name: &str) -> String {
-    fs::read_to_string(Path::new(EXAMPLES).join(name)).unwrap()
+    fs::read_to_string(examples().join(name)).unwrap()
 }
 
 /// `mova PROGRAM`, bounded in time.
@@ -199,7 +173,7 @@ fn seed_loop(dir: &TempDir) -> PathBuf {
 #[test]
 fn seed_loop_prints_one_two_three() {
     let dir = TempDir::new("seed");
-    let source = Path::new(EXAMPLES).join("loop.mova");
+    let source = examples().join("loop.mova");
     for program in [seed_loop(&dir), source] {
         let mut child = Mova::spawn(&program);
         let lines = child.lines(None);
@@ -398,14 +372,9 @@ fn output_before_a_trap_is_kept() {
 
 /// The lines an example's `; expect: ` (`.mvasm`) or `// expect: ` (`.mova`) comments give.
 fn expected_output(source: &str) -> String {
-    source
-        .lines()
-        .filter_map(|line| {
-            let line = line.trim_start();
-            line.strip_prefix("; expect: ")
-                .or_else(|| line.strip_prefix("// expect: "))
-        })
-        .map(|value| format!("{}\n", value.trim_end()))
+    marked_lines(source, &["; expect: ", "// expect: "])
+        .iter()
+        .map(|value| format!("{value}\n"))
         .collect()
 }
 
@@ -425,18 +394,13 @@ fn example_bytecode(path: &Path, source: &str) -> Vec<u8> {
 /// prints exactly what its `expect` comments say: the one data-driven runner for `examples/`.
 #[test]
 fn examples_print_what_they_expect() {
-    let mut examples: Vec<PathBuf> = fs::read_dir(EXAMPLES)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| {
-            path.extension()
-                .is_some_and(|ext| ext == "mvasm" || ext == "mova")
-        })
+    let mut examples: Vec<PathBuf> = ["mvasm", "mova"]
+        .into_iter()
+        .flat_map(|extension| files_with_extension(examples(), extension))
         // The seed loop never ends; its own tests read a few lines and stop it.
-        .filter(|path| path.file_stem().is_none_or(|stem| stem != "loop"))
+        .filter(|path| stem(path) != "loop")
         .collect();
     examples.sort();
-    assert!(!examples.is_empty(), "no examples in {EXAMPLES}");
     let dir = TempDir::new("examples");
     for example in examples {
         let source = fs::read_to_string(&example).unwrap();
@@ -506,35 +470,31 @@ fn every_truncation_of_a_valid_file_is_refused() {
     }
 }
 
+/// Checks that `mova` refuses 50 files, each `prefix` followed by up to 200 random bytes.
+fn assert_random_tails_refused(dir: &TempDir, rng: &mut XorShift, prefix: &[u8], what: &str) {
+    for case in 0..50 {
+        let len = rng.below(200);
+        let mut bytes = prefix.to_vec();
+        bytes.extend(rng.bytes(len));
+        assert_refused(dir, &format!("{what} case {case}"), &bytes);
+    }
+}
+
 #[test]
 fn random_bytes_are_refused() {
     let dir = TempDir::new("random");
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
-    for case in 0..50 {
-        let len = rng.below(200);
-        let bytes = rng.bytes(len);
-        assert_refused(&dir, &format!("random case {case}"), &bytes);
-    }
+    assert_random_tails_refused(&dir, &mut rng, &[], "random");
 }
 
 #[test]
 fn random_bytes_after_the_signature_are_refused() {
     let dir = TempDir::new("random-signed");
     let mut rng = XorShift(0xD1B5_4A32_D192_ED03);
-    for case in 0..50 {
-        let len = rng.below(200);
-        let mut bytes = SIGNATURE.to_vec();
-        bytes.extend(rng.bytes(len));
-        assert_refused(&dir, &format!("signed random case {case}"), &bytes);
-    }
+    assert_random_tails_refused(&dir, &mut rng, &SIGNATURE, "signed random");
     // Plausible headers (version 1, no flags) with random counts and contents.
-    for case in 0..50 {
-        let len = rng.below(200);
-        let mut bytes = SIGNATURE.to_vec();
-        bytes.extend([0, 1, 0, 0]);
-        bytes.extend(rng.bytes(len));
-        assert_refused(&dir, &format!("versioned random case {case}"), &bytes);
-    }
+    let header = [&SIGNATURE[..], &[0, 1, 0, 0]].concat();
+    assert_random_tails_refused(&dir, &mut rng, &header, "versioned random");
 }
 
 #[test]

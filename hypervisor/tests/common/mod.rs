@@ -15,21 +15,20 @@
 
 pub mod proxy;
 
+pub use mova_testkit::{ChildGuard, TIMEOUT};
+
+use mova_testkit::TempDir;
 use mova_vm::runtime::Record;
 use serde_json::Value;
 use std::ffi::OsStr;
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::process::{Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// The longest any single wait may take before the test fails instead of hanging.
-pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a VM that should be paused must stay silent (its loop prints every 10 ms).
 pub const QUIET: Duration = Duration::from_millis(300);
@@ -82,6 +81,13 @@ pub fn assert_consecutive(values: &[i64], first: i64, what: &str) {
     );
 }
 
+/// Checks that what `vms` printed, one after another, is 1, 2, 3, … with no gap or repeat: one
+/// computation that moved from VM to VM, losing and repeating nothing.
+pub fn assert_counts_across(vms: &[&Vm], what: &str) {
+    let values: Vec<i64> = vms.iter().flat_map(|vm| vm.values()).collect();
+    assert_consecutive(&values, 1, what);
+}
+
 /// What a finished command said, for failure messages.
 pub fn describe(output: &Output) -> String {
     format!(
@@ -95,30 +101,55 @@ pub fn describe(output: &Output) -> String {
 /// A test's private world: a temporary directory (the current directory of everything started)
 /// holding the programs, and `run/`, the runtime directory every VM and `movahv` is given.
 pub struct Sandbox {
-    pub dir: tempfile::TempDir,
+    pub dir: TempDir,
     pub run: PathBuf,
 }
 
 impl Sandbox {
     pub fn new(name: &str) -> Sandbox {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("mova-migration-{name}-"))
-            .tempdir()
-            .unwrap();
-        let run = dir.path().join("run");
+        let dir = TempDir::new(&format!("migration-{name}"));
+        let run = dir.join("run");
         fs::create_dir(&run).unwrap();
         // `mova` refuses a runtime directory others can open.
         fs::set_permissions(&run, fs::Permissions::from_mode(0o700)).unwrap();
         Sandbox { dir, run }
     }
 
+    /// A sandbox holding `loop.mvb`, [`FAST_LOOP`] compiled.
+    pub fn with_loop(name: &str) -> Sandbox {
+        let sandbox = Sandbox::new(name);
+        sandbox.compile("loop.mvb", FAST_LOOP);
+        sandbox
+    }
+
+    /// How most migration tests begin: a sandbox with [`FAST_LOOP`] running in a source VM, its
+    /// first three values read, and `N` blank VMs waiting for a state image.
+    pub fn with_source_and_blanks<const N: usize>(name: &str) -> (Sandbox, Vm, [Vm; N]) {
+        let sandbox = Sandbox::with_loop(name);
+        let mut source = sandbox.start(&["loop.mvb"]);
+        let blanks = std::array::from_fn(|_| sandbox.start(&["serve"]));
+        source.take(3);
+        (sandbox, source, blanks)
+    }
+
+    /// A sandbox with [`FAST_LOOP`] running in one VM, its first three values read, and
+    /// [`OTHER_LOOP`] (another program, so it refuses the first's state) in another.
+    pub fn with_source_and_other(name: &str) -> (Sandbox, Vm, Vm) {
+        let sandbox = Sandbox::with_loop(name);
+        sandbox.compile("other.mvb", OTHER_LOOP);
+        let mut source = sandbox.start(&["loop.mvb"]);
+        let other = sandbox.start(&["other.mvb"]);
+        source.take(3);
+        (sandbox, source, other)
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        self.dir.join(name)
     }
 
     /// Writes `contents` to `name` in the sandbox.
     pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) {
-        fs::write(self.path(name), contents).unwrap();
+        self.dir.write(name, contents);
     }
 
     /// Compiles `source` into `name` (a `.mvb`) in the sandbox.
@@ -245,16 +276,6 @@ impl Sandbox {
     }
 }
 
-/// A child process, killed and reaped however the test ends.
-pub struct ChildGuard(pub Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// A running VM: its process, its runtime record, its standard output read line by line on a
 /// helper thread (each line with when it arrived), its standard error collected on another, and
 /// every value read so far.
@@ -282,33 +303,8 @@ impl Vm {
         let stdout = child.0.stdout.take().unwrap();
         let stderr_pipe = child.0.stderr.take().unwrap();
 
-        let (sender, lines) = mpsc::channel();
-        thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            loop {
-                let mut line = String::new();
-                match reader.read_line(&mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        if sender.send((Instant::now(), line)).is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&stderr);
-        thread::spawn(move || {
-            let mut reader = BufReader::new(stderr_pipe);
-            let mut line = String::new();
-            while matches!(reader.read_line(&mut line), Ok(read) if read > 0) {
-                sink.lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push_str(&line);
-                line.clear();
-            }
-        });
+        let lines = mova_testkit::read_lines(stdout, None);
+        let stderr = mova_testkit::collect_text(stderr_pipe);
 
         let pid = child.0.id();
         let deadline = Instant::now() + TIMEOUT;
@@ -476,19 +472,13 @@ impl Vm {
 
     /// Waits for the process to exit, failing after [`TIMEOUT`].
     pub fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(status) = self.child.0.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
+        self.child.wait_within(TIMEOUT).unwrap_or_else(|| {
+            panic!(
                 "{} did not exit within {TIMEOUT:?}; stderr:\n{}",
                 self.name,
                 self.stderr()
-            );
-            thread::sleep(Duration::from_millis(5));
-        }
+            )
+        })
     }
 
     /// Reads the rest of the output, once the process has exited.

@@ -9,28 +9,30 @@
 //! loses the request or starts a partition, once. Later connections are relayed untouched, as a
 //! healed network would. A proxy can be armed again with another rule (the chaos test gives one
 //! VM a fault in each of several migrations), disarmed, and healed.
+//!
+//! A cut or a kill is meant as one instant, as a crash or a pulled cable is, but a proxy relays
+//! the answer before it and closes the connections in separate steps: a client could talk to
+//! the other VM in between, and what it did next would depend on how the threads were
+//! scheduled. So two proxies can be coupled ([`Proxy::couple`]): neither relays a request while a
+//! cut or kill on the other is playing out, that is until the client's end has acknowledged the
+//! close.
 
 use super::{Sandbox, TIMEOUT, Vm};
 use mova_vm::runtime::{self, Record};
+use std::fs;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Request kinds (docs/protocol.md, "Frames").
-pub const INTERRUPT: u8 = 0x02;
-pub const RESUME: u8 = 0x03;
-pub const SAVE: u8 = 0x04;
-pub const RESTORE: u8 = 0x05;
-pub const INFO: u8 = 0x06;
-pub const STOP: u8 = 0x07;
-pub const HOLD: u8 = 0x08;
-pub const COMMIT: u8 = 0x09;
-pub const OUTCOME: u8 = 0x0A;
-pub const SETTLE: u8 = 0x0B;
+/// Request kinds, the protocol's own, for rules.
+#[allow(unused_imports)] // Each test binary names the kinds it injects faults at, not all.
+pub use mova_vm::protocol::kind::{
+    COMMIT, HOLD, INFO, INTERRUPT, OUTCOME, RESTORE, RESUME, SAVE, SETTLE, STOP,
+};
 
 /// When, in the life of one request, the fault strikes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,7 +74,11 @@ pub struct Rule {
 }
 
 /// A relay between clients and one VM's control channel, with at most one fault armed at a time.
-pub struct Proxy {
+pub struct Proxy(Link);
+
+/// What a proxy shares with each of its relays.
+#[derive(Clone)]
+struct Link {
     fired: Arc<AtomicBool>,
     done: Arc<AtomicBool>,
     /// The fault armed, read afresh for every request.
@@ -81,11 +87,17 @@ pub struct Proxy {
     healed_at: Arc<Mutex<Option<Instant>>>,
     /// How many times the network was healed: a partitioned connection ends when this changes.
     heals: Arc<AtomicU64>,
+    /// Whether a cut or kill is playing out: it fired, and the client has not yet seen the close.
+    striking: Arc<AtomicBool>,
+    /// The coupled proxy's `striking`, if any: requests wait while it is set.
+    coupled: Arc<Mutex<Option<Arc<AtomicBool>>>>,
+    /// How long a cut or kill right after an answer waits between relaying it and closing.
+    lag: Arc<Mutex<Duration>>,
 }
 
 impl Drop for Proxy {
     fn drop(&mut self) {
-        self.done.store(true, Ordering::SeqCst);
+        self.0.done.store(true, Ordering::SeqCst);
     }
 }
 
@@ -95,38 +107,32 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
-        let proxy = Proxy {
+        let link = Link {
             fired: Arc::new(AtomicBool::new(false)),
             done: Arc::new(AtomicBool::new(false)),
             rule: Arc::new(Mutex::new(rule)),
             healed_at: Arc::new(Mutex::new(None)),
             heals: Arc::new(AtomicU64::new(0)),
+            striking: Arc::new(AtomicBool::new(false)),
+            coupled: Arc::new(Mutex::new(None)),
+            lag: Arc::new(Mutex::new(Duration::ZERO)),
         };
         let upstream = vm.record.addr;
         let pid = vm.pid;
-        let fired = Arc::clone(&proxy.fired);
-        let done = Arc::clone(&proxy.done);
-        let rule = Arc::clone(&proxy.rule);
-        let healed_at = Arc::clone(&proxy.healed_at);
-        let heals = Arc::clone(&proxy.heals);
+        let shared = link.clone();
         thread::spawn(move || {
-            while !done.load(Ordering::SeqCst) {
+            while !shared.done.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((client, _)) => {
-                        let partitioned = healed_at
+                        let partitioned = shared
+                            .healed_at
                             .lock()
                             .unwrap()
                             .is_some_and(|healed| Instant::now() < healed);
                         if partitioned {
                             continue; // Dropped: closed at once.
                         }
-                        let link = Link {
-                            fired: Arc::clone(&fired),
-                            done: Arc::clone(&done),
-                            rule: Arc::clone(&rule),
-                            healed_at: Arc::clone(&healed_at),
-                            heals: Arc::clone(&heals),
-                        };
+                        let link = shared.clone();
                         thread::spawn(move || relay(client, upstream, pid, &link));
                     }
                     Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
@@ -141,31 +147,45 @@ impl Proxy {
             ..vm.record.clone()
         };
         record.write(&sandbox.run).unwrap();
-        proxy
+        Proxy(link)
     }
 
     /// Whether the fault armed last was injected.
     pub fn fired(&self) -> bool {
-        self.fired.load(Ordering::SeqCst)
+        self.0.fired.load(Ordering::SeqCst)
     }
 
     /// Arms `rule` in place of the previous one (fired or not): it strikes once, at the next
     /// request it matches on any connection.
     pub fn arm(&self, rule: Rule) {
-        *self.rule.lock().unwrap() = Some(rule);
-        self.fired.store(false, Ordering::SeqCst);
+        *self.0.rule.lock().unwrap() = Some(rule);
+        self.0.fired.store(false, Ordering::SeqCst);
     }
 
     /// Disarms the rule, if it has not struck yet: from now on everything is relayed untouched.
     pub fn disarm(&self) {
-        *self.rule.lock().unwrap() = None;
+        *self.0.rule.lock().unwrap() = None;
     }
 
     /// Ends every partition, as a network that heals and resets the connections it broke would:
     /// each partitioned connection is closed at both ends, and new connections are relayed.
     pub fn heal(&self) {
-        *self.healed_at.lock().unwrap() = None;
-        self.heals.fetch_add(1, Ordering::SeqCst);
+        *self.0.healed_at.lock().unwrap() = None;
+        self.0.heals.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Couples two proxies (a migration's source and target): from now on neither relays a
+    /// request while a cut or kill on the other is playing out — until that VM is dead, both of
+    /// its connections are closed and the client's end has acknowledged the close.
+    pub fn couple(one: &Proxy, other: &Proxy) {
+        *one.0.coupled.lock().unwrap() = Some(Arc::clone(&other.0.striking));
+        *other.0.coupled.lock().unwrap() = Some(Arc::clone(&one.0.striking));
+    }
+
+    /// Makes a cut or kill right after an answer wait `lag` between relaying the answer and
+    /// closing, as the proxy's thread does when it is descheduled there under load.
+    pub fn lag_before_close(&self, lag: Duration) {
+        *self.0.lag.lock().unwrap() = lag;
     }
 }
 
@@ -180,14 +200,60 @@ fn read_frame(stream: &mut TcpStream) -> Option<Vec<u8>> {
     Some(frame)
 }
 
-/// What a relay shares with its proxy.
-struct Link {
-    fired: Arc<AtomicBool>,
-    done: Arc<AtomicBool>,
-    rule: Arc<Mutex<Option<Rule>>>,
-    /// Until when a partition lasts, once one struck.
-    healed_at: Arc<Mutex<Option<Instant>>>,
-    heals: Arc<AtomicU64>,
+impl Link {
+    /// Waits while a cut or kill on the coupled proxy plays out (at most [`TIMEOUT`]).
+    fn let_the_other_fault_play_out(&self) {
+        let Some(other) = self.coupled.lock().unwrap().clone() else {
+            return;
+        };
+        let deadline = Instant::now() + TIMEOUT;
+        while other.load(Ordering::SeqCst) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Closes both connections for a cut or kill and returns once the client has been told: its
+    /// end acknowledged the close, so whatever it looks at next shows the connection closed.
+    fn close(&self, client: &TcpStream, vm: &TcpStream) {
+        let ends = client.local_addr().ok().zip(client.peer_addr().ok());
+        let _ = client.shutdown(Shutdown::Both);
+        let _ = vm.shutdown(Shutdown::Both);
+        if let Some((SocketAddr::V4(local), SocketAddr::V4(peer))) = ends {
+            wait_until_acknowledged(local, peer);
+        }
+        self.striking.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Waits until the peer has acknowledged the close of the connection from `local` to `peer`: the
+/// kernel's table (`/proc/net/tcp`) no longer shows this end in a state whose FIN is
+/// unacknowledged. At most [`TIMEOUT`].
+fn wait_until_acknowledged(local: SocketAddrV4, peer: SocketAddrV4) {
+    // The table shows each address as the four bytes of the IP read as a native-endian
+    // number, then the port, both in hexadecimal.
+    let key = |addr: SocketAddrV4| {
+        format!(
+            "{:08X}:{:04X}",
+            u32::from_ne_bytes(addr.ip().octets()),
+            addr.port()
+        )
+    };
+    let (local, peer) = (key(local), key(peer));
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let table = fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+        let state = table.lines().find_map(|line| {
+            let mut fields = line.split_whitespace().skip(1);
+            let ends = (fields.next()?, fields.next()?);
+            (ends == (local.as_str(), peer.as_str())).then(|| fields.next().map(str::to_owned))?
+        });
+        // ESTABLISHED, FIN-WAIT-1, LAST-ACK, CLOSING: this end's FIN is not acknowledged yet.
+        let waiting = matches!(state.as_deref(), Some("01" | "04" | "09" | "0B"));
+        if !waiting || Instant::now() >= deadline {
+            return;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// Relays one client's connection frame by frame, injecting the armed rule's fault once.
@@ -206,6 +272,9 @@ fn relay(mut client: TcpStream, upstream: SocketAddr, pid: u32, link: &Link) {
             let Some(rule) = rule else { return false };
             if rule.kind != kind || rule.when != when || fired.swap(true, Ordering::SeqCst) {
                 return false;
+            }
+            if matches!(rule.fault, Fault::Cut | Fault::Kill) {
+                link.striking.store(true, Ordering::SeqCst);
             }
             match rule.fault {
                 Fault::Delay(pause) => {
@@ -230,11 +299,11 @@ fn relay(mut client: TcpStream, upstream: SocketAddr, pid: u32, link: &Link) {
                 Fault::Kill => kill(pid),
                 Fault::Cut => {}
             }
-            let _ = client.shutdown(Shutdown::Both);
-            let _ = vm.shutdown(Shutdown::Both);
+            link.close(client, vm);
             true
         };
     while let Some(request) = read_frame(&mut client) {
+        link.let_the_other_fault_play_out();
         let rule = *link.rule.lock().unwrap();
         let kind = request.get(4).copied().unwrap_or(0);
         if strike(rule, When::BeforeRequest, kind, &client, &vm) {
@@ -263,21 +332,28 @@ fn relay(mut client: TcpStream, upstream: SocketAddr, pid: u32, link: &Link) {
         if strike(rule, When::BeforeAnswer, kind, &client, &vm) {
             return;
         }
-        // A VM killed after it answered is dead by the time its answer arrives: kill it before
-        // relaying, so that the client cannot race ahead of the kill.
-        let kill_after = rule.is_some_and(|rule| {
-            rule.kind == kind && rule.when == When::AfterAnswer && rule.fault == Fault::Kill
-        }) && !fired.swap(true, Ordering::SeqCst);
-        if kill_after {
-            kill(pid);
+        // A cut or kill right after the answer strikes as the answer is relayed: the VM killed
+        // after it answered is dead by the time its answer arrives (killed before relaying, so
+        // that the client cannot race ahead of the kill), and the coupled proxy relays nothing
+        // until the client has seen the close too.
+        let close_after = rule.and_then(|rule| {
+            let closes = matches!(rule.fault, Fault::Cut | Fault::Kill);
+            (rule.kind == kind && rule.when == When::AfterAnswer && closes).then_some(rule.fault)
+        });
+        if let Some(fault) = close_after
+            && !fired.swap(true, Ordering::SeqCst)
+        {
+            link.striking.store(true, Ordering::SeqCst);
+            if fault == Fault::Kill {
+                kill(pid);
+            }
+            let _ = client.write_all(&answer);
+            thread::sleep(*link.lag.lock().unwrap());
+            link.close(&client, &vm);
+            return;
         }
         if client.write_all(&answer).is_err() {
             break;
-        }
-        if kill_after {
-            let _ = client.shutdown(Shutdown::Both);
-            let _ = vm.shutdown(Shutdown::Both);
-            return;
         }
         if strike(rule, When::AfterAnswer, kind, &client, &vm) {
             return;
