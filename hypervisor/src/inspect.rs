@@ -42,8 +42,9 @@ pub fn read(path: &Path) -> Result<ImageFile, HvError> {
 }
 
 /// The format version, the oldest reader version, the producer and what was skipped, as JSON.
+/// `skipped_unlisted` is there only when the image skipped more than it lists.
 fn format_json(provenance: &Provenance) -> Value {
-    json!({
+    let mut value = json!({
         "version": provenance.version,
         "min_reader": provenance.min_reader,
         "producer": provenance.producer,
@@ -52,7 +53,11 @@ fn format_json(provenance: &Provenance) -> Value {
             "offset": skipped.offset,
             "length": skipped.len,
         })).collect::<Vec<_>>(),
-    })
+    });
+    if provenance.skipped_unlisted > 0 {
+        value["skipped_unlisted"] = json!(provenance.skipped_unlisted);
+    }
+    value
 }
 
 /// The lines of the text view that say what the file says about itself.
@@ -72,6 +77,12 @@ fn format_text(provenance: &Provenance) -> String {
         out.push_str(&format!(
             "skipped  optional segment 0x{:04X} at byte {} ({} bytes), which this Mova does not know\n",
             skipped.header, skipped.offset, skipped.len
+        ));
+    }
+    if provenance.skipped_unlisted > 0 {
+        out.push_str(&format!(
+            "skipped  {} more optional segments, not listed\n",
+            provenance.skipped_unlisted
         ));
     }
     out
@@ -197,6 +208,7 @@ mod tests {
                 offset: 74,
                 len: 15,
             }],
+            skipped_unlisted: 0,
         };
         assert_eq!(
             format_text(&newer),
@@ -233,5 +245,13 @@ mod tests {
             ..ours
         };
         assert!(format_text(&unsigned).ends_with("producer not recorded\n"));
+        let crowded = Provenance {
+            skipped_unlisted: 99_936,
+            ..newer
+        };
+        assert!(format_text(&crowded).ends_with(
+            "which this Mova does not know\nskipped  99936 more optional segments, not listed\n"
+        ));
+        assert_eq!(format_json(&crowded)["skipped_unlisted"], 99_936);
     }
 }
