@@ -60,6 +60,23 @@ fn format_json(provenance: &Provenance) -> Value {
     value
 }
 
+/// `text` from the image, made safe to write to a terminal: control characters (an escape
+/// sequence starts with one), the bidirectional controls (which reorder what follows them) and
+/// the line and paragraph separators are shown escaped, `\u{1b}`, and everything else as it is.
+/// The producer cannot hold control characters, but an embedded program's source map can.
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let reorders = matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || reorders || matches!(c, '\u{2028}' | '\u{2029}') {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The lines of the text view that say what the file says about itself.
 fn format_text(provenance: &Provenance) -> String {
     let mut out = format!(
@@ -67,7 +84,7 @@ fn format_text(provenance: &Provenance) -> String {
         provenance.version, provenance.min_reader
     );
     match &provenance.producer {
-        Some(producer) => out.push_str(&format!("producer {producer}\n")),
+        Some(producer) => out.push_str(&format!("producer {}\n", printable(producer))),
         None if provenance.version < 2 => {
             out.push_str("producer not recorded (version 1 images do not record it)\n");
         }
@@ -163,10 +180,10 @@ pub fn to_text(path: &Path, file: &ImageFile, program: Option<&Program>) -> Stri
     if let Some(source) = at.get("source") {
         out.push_str(&format!(
             "source   {}:{}:{}  {}\n",
-            source["file"].as_str().unwrap_or_default(),
+            printable(source["file"].as_str().unwrap_or_default()),
             source["line"],
             source["column"],
-            source["text"].as_str().unwrap_or_default()
+            printable(source["text"].as_str().unwrap_or_default())
         ));
     }
     if let Some(left) = image.sleep_left_ms {
@@ -196,6 +213,17 @@ mod tests {
 
     use super::*;
     use mova_lang::image::{PRODUCER, Skipped};
+
+    #[test]
+    fn text_from_the_image_is_shown_without_what_a_terminal_obeys() {
+        assert_eq!(printable("mova 0.1.0 – ünï"), "mova 0.1.0 – ünï");
+        // The producer refuses control characters, not the bidirectional controls.
+        assert_eq!(
+            printable("mova \u{202e}0.1.0\u{2066}\u{2028}"),
+            "mova \\u{202e}0.1.0\\u{2066}\\u{2028}"
+        );
+        assert_eq!(printable("\u{1b}[2J\t\u{9b}"), "\\u{1b}[2J\\u{9}\\u{9b}");
+    }
 
     #[test]
     fn the_format_lines_say_version_reader_producer_and_what_was_skipped() {

@@ -3,9 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use mova_lang::Instr;
 use mova_lang::image::{Image, MAX_SKIPPED_LISTED};
 use mova_lang::mvb::Program;
+use mova_lang::{Instr, srcmap::SourceMap};
 use mova_testkit::TempDir;
 use std::process::{Command, Output};
 
@@ -88,4 +88,39 @@ fn millions_of_empty_optional_segments_are_counted_not_listed() {
         )),
         "{text}"
     );
+}
+
+#[test]
+fn a_source_map_cannot_write_escape_sequences_to_the_terminal() {
+    let dir = TempDir::new("hostile-source-map");
+    // A file name that sets the terminal's title and a source line that clears the screen and
+    // reverses the text after it: an embedded program's source map is the image's to say.
+    let file = "\u{1b}]0;owned\u{7}loop.mova";
+    let source = "\u{1b}[2J\u{202e}put 1\u{9b}31m;";
+    let map = SourceMap::new(file, source, [0..source.len(), 0..1, 0..1]);
+    let program = Program::with_sections(
+        vec![Instr::Put(1), Instr::Print, Instr::Halt],
+        vec![map.to_section().unwrap()],
+    )
+    .unwrap();
+    let image = Image::new(&program, 0, Vec::new(), None, true).unwrap();
+    dir.write("forged.mvs", image.encode());
+
+    let text = movahv(&dir, &["inspect", "forged.mvs"]);
+    assert!(text.status.success(), "{text:?}");
+    let text = String::from_utf8(text.stdout).unwrap();
+    for c in ['\u{1b}', '\u{7}', '\u{202e}', '\u{9b}'] {
+        assert!(!text.contains(c), "{c:?} in {text:?}");
+    }
+    assert!(
+        text.contains(
+            "source   \\u{1b}]0;owned\\u{7}loop.mova:1:1  \\u{1b}[2J\\u{202e}put 1\\u{9b}31m;\n"
+        ),
+        "{text}"
+    );
+    // JSON escapes the control characters itself and keeps the text as it is.
+    let json = movahv(&dir, &["inspect", "--json", "forged.mvs"]);
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(value["at"]["source"]["file"], file);
+    assert!(!json.stdout.contains(&0x1b), "{json:?}");
 }
