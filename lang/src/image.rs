@@ -26,8 +26,10 @@
 //! in the order of [`SEGMENTS`]; the reader takes the others in any order, each at most once,
 //! before the end segment, and skips an optional segment it does not know.
 //!
-//! **Invariant:** decoding never panics and never allocates more than the input's own size: every
-//! declared length is checked against the bytes actually present before it is used.
+//! **Invariant:** decoding never panics and allocates in proportion to the bytes present, never to
+//! a declared length (at most [`MAX_SKIPPED_LISTED`] skipped segments are listed; an embedded
+//! program as `crate::mvb` says): every declared length is checked against the bytes actually
+//! present before it is used.
 
 #![deny(clippy::indexing_slicing)]
 

@@ -15,8 +15,10 @@
 //!    end-4   4  CRC-32 (IEEE) of every byte before it
 //! ```
 //!
-//! **Invariant:** decoding never panics and never allocates more than the input's own size: every
-//! declared length is checked against the bytes actually present before it is used.
+//! **Invariant:** decoding never panics and allocates in proportion to the bytes present, never to
+//! a declared length (a decoded instruction takes 16 bytes for as few as 1 encoded, and there are
+//! at most [`MAX_SECTIONS`] sections): every declared length is checked against the bytes
+//! actually present before it is used.
 
 #![deny(clippy::indexing_slicing)]
 
@@ -409,7 +411,7 @@ impl Program {
 /// Decodes the code section, which starts at byte `start` of the file.
 fn decode_code(code: &[u8], start: usize, declared: u32) -> Result<Vec<Instr>, LoadError> {
     // The declared count is at most MAX_INSTRUCTIONS, and every instruction takes at least one
-    // byte, so this never reserves more than the bytes that are really there.
+    // byte, so this never reserves room for more instructions than the bytes there can hold.
     let mut instrs = Vec::with_capacity(to_usize(declared).min(code.len()));
     let mut rest = code;
     while let Some(&first) = rest.first() {
