@@ -361,12 +361,13 @@ fn char_width(c: char, col: usize) -> (char, usize) {
 }
 
 /// Whether a terminal would act on `c` rather than show it: a control character (an escape
-/// sequence starts with one) or a bidirectional control, which reorders the text after it. A
+/// sequence starts with one), a bidirectional control, which reorders the text after it, or a
+/// line or paragraph separator (drawn as a space, like other whitespace, in a source line). A
 /// source, and so a diagnostic, may hold any of them: one read from a state image's source map
 /// is anyone's.
 pub fn is_unseen(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// `text` with the characters [`is_unseen`] says a terminal would act on written as escapes

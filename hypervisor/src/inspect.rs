@@ -60,22 +60,12 @@ fn format_json(provenance: &Provenance) -> Value {
     value
 }
 
-/// `text` from the image, made safe to write to a terminal: control characters (an escape
-/// sequence starts with one), the bidirectional controls (which reorder what follows them) and
-/// the line and paragraph separators are shown escaped, `\u{1b}`, and everything else as it is.
-/// The producer cannot hold control characters, but an embedded program's source map can, and
-/// so can the source file a VM's `Info` names (`movahv ps`).
+/// `text` from the image, made safe to write to a terminal: what a terminal would obey rather
+/// than show (an escape sequence, a bidirectional control, a line separator) is shown escaped,
+/// `\u{1b}`. The producer cannot hold control characters, but an embedded program's source map
+/// can, and so can the source file a VM's `Info` names (`movahv ps`).
 pub(crate) fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        let reorders = matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
-        if c.is_control() || reorders || matches!(c, '\u{2028}' | '\u{2029}') {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    mova_compiler::snippet::escape_unseen(text)
 }
 
 /// The lines of the text view that say what the file says about itself.
