@@ -8,7 +8,7 @@ use crate::number::IntError;
 
 /// A character that starts no token.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid character `{ch}`")]
+#[error("invalid character `{}`", crate::snippet::escape_unseen(ch.encode_utf8(&mut [0; 4])))]
 pub struct InvalidCharacter {
     pub span: Span,
     pub ch: char,
@@ -140,3 +140,17 @@ macro_rules! codes {
     };
 }
 pub(crate) use codes;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invalid_character_a_terminal_would_obey_is_named_escaped() {
+        let error = |ch| InvalidCharacter { span: 0..1, ch }.to_string();
+        assert_eq!(error('$'), "invalid character `$`");
+        assert_eq!(error('"'), "invalid character `\"`");
+        assert_eq!(error('\u{1b}'), "invalid character `\\u{1b}`");
+        assert_eq!(error('\u{202e}'), "invalid character `\\u{202e}`");
+    }
+}

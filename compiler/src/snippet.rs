@@ -341,13 +341,47 @@ fn windows(text: &str, base: usize, focus: &[usize]) -> Vec<Range<usize>> {
 }
 
 /// What a character is drawn as and how many columns it takes, as ariadne draws it: whitespace
-/// as spaces, a tab up to the next multiple of [`TAB_WIDTH`].
+/// as spaces, a tab up to the next multiple of [`TAB_WIDTH`]; and unlike ariadne, a character a
+/// terminal would obey rather than show ([`is_unseen`]) as a visible stand-in one column wide: a
+/// control picture (`␛` for ESC) for the C0 controls and DEL, `�` for the others.
 fn char_width(c: char, col: usize) -> (char, usize) {
     match c {
         '\t' => (' ', (col / TAB_WIDTH + 1) * TAB_WIDTH - col),
         c if c.is_whitespace() => (' ', 1),
+        '\u{7f}' => ('\u{2421}', 1),
+        c if is_unseen(c) => {
+            let picture = u32::from(c)
+                .checked_add(0x2400)
+                .filter(|_| u32::from(c) < 0x20)
+                .and_then(char::from_u32);
+            (picture.unwrap_or('\u{FFFD}'), 1)
+        }
         c => (c, c.width().unwrap_or(1)),
     }
+}
+
+/// Whether a terminal would act on `c` rather than show it: a control character (an escape
+/// sequence starts with one), a bidirectional control, which reorders the text after it, or a
+/// line or paragraph separator (drawn as a space, like other whitespace, in a source line). A
+/// source, and so a diagnostic, may hold any of them: one read from a state image's source map
+/// is anyone's.
+pub fn is_unseen(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with the characters [`is_unseen`] says a terminal would act on written as escapes
+/// (`\u{1b}`), for text that is not drawn cell by cell: a file name, a character in a message.
+pub fn escape_unseen(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if is_unseen(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A group of labels drawn in one block.
@@ -508,7 +542,12 @@ fn draw_group(
     canvas.paint(Some(MARGIN), if first { '╭' } else { '├' });
     canvas.paint(Some(MARGIN), '─');
     canvas.paint(Some(MARGIN), '[');
-    canvas.plain(format_args!(" {path}:{}:{} ", drawn + 1, column + 1));
+    canvas.plain(format_args!(
+        " {}:{}:{} ",
+        escape_unseen(path),
+        drawn + 1,
+        column + 1
+    ));
     canvas.paint(Some(MARGIN), ']');
     canvas.newline();
     canvas.spaces(width + 2);
@@ -1022,6 +1061,50 @@ mod tests {
         let docs = include_str!("../../docs/language.md").replace('\n', " ");
         assert!(docs.contains(&format!("longer than {MAX_LINE_CHARS} characters")));
         assert!(docs.contains(&format!("{CONTEXT_CHARS} characters either side")));
+    }
+
+    #[test]
+    fn what_a_terminal_would_obey_is_drawn_visibly() {
+        use crate::diag::{Diagnostic, Severity, render};
+        // A source map in a state image is anyone's: its file name sets the terminal's title,
+        // its source clears the screen and reverses the text after it.
+        let source = "\u{1b}[2Jprint(1 / 0);\u{202e}\u{7f}\u{9b}\n";
+        let diagnostic = Diagnostic {
+            severity: Severity::Error,
+            code: None,
+            message: "division by zero".into(),
+            span: 0..20,
+            label: "trapped here".into(),
+            secondary: Vec::new(),
+            help: None,
+        };
+        let drawn = render(&[diagnostic], "\u{1b}]0;owned\u{7}x.mova", source, false);
+        assert!(
+            !drawn.chars().any(|c| c != '\n' && is_unseen(c)),
+            "{drawn:?}"
+        );
+        assert!(
+            drawn.contains("[ \\u{1b}]0;owned\\u{7}x.mova:1:1 ]"),
+            "{drawn}"
+        );
+        // One column each, as before, so the underline still spans them.
+        assert!(drawn.contains(" 1 │ ␛[2Jprint(1 / 0);�␡�\n"), "{drawn}");
+        assert!(drawn.contains("   │ ─────────┬────────  \n"), "{drawn}");
+        // A bidirectional control used to take no column, and its label no caret.
+        let at_bidi = Diagnostic {
+            span: 17..20,
+            ..Diagnostic {
+                severity: Severity::Error,
+                code: None,
+                message: "invalid character".into(),
+                span: 0..0,
+                label: "here".into(),
+                secondary: Vec::new(),
+                help: None,
+            }
+        };
+        let drawn = render(&[at_bidi], "x.mova", source, false);
+        assert!(drawn.contains("   │                  ┬"), "{drawn}");
     }
 
     #[test]

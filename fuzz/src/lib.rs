@@ -15,7 +15,7 @@
 
 use mova_compiler::diag::{Diagnostic, render, render_json};
 use mova_compiler::{asm, compile as lang, disassemble};
-use mova_lang::image::{Image, program_hash};
+use mova_lang::image::{Image, PRODUCER, program_hash};
 use mova_lang::mvb::Program;
 use mova_lang::strategies::seed_program;
 use mova_vm::protocol::{MAX_FRAME, MAX_HELLO_FRAME, MigrationId, Request, Response};
@@ -38,17 +38,26 @@ pub fn mvb_load(data: &[u8]) {
 
 /// `.mvs` decoding and checking: [`Image::decode`] of any bytes. An image that decodes re-encodes
 /// to bytes that decode to it (not always the same bytes: a reader takes the segments in any
-/// order, the writer in one); one that carries its program fits it (decoding checked that); and
-/// every image is checked against the seed program too, which must answer, not panic.
+/// order, the writer in one) and that are their own encoding; one that carries its program fits
+/// it (decoding checked that); and every image is checked against the seed program too, which
+/// must answer, not panic.
 pub fn mvs_decode_check(data: &[u8]) {
     let Ok(image) = Image::decode(data) else {
         return;
     };
     let bytes = image.encode();
     assert_eq!(Image::decode(&bytes).as_ref(), Ok(&image));
+    assert_eq!(
+        Image::decode(&bytes).map(|again| again.encode()).as_ref(),
+        Ok(&bytes),
+        "the encoding is canonical"
+    );
+    // Written again, an image can only grow by what version 2 adds to the version 1 it may have
+    // been: the oldest reader field, a length for each framed segment and the producer segment.
     assert!(
-        bytes.len() <= data.len(),
-        "the canonical encoding is never longer"
+        bytes.len() <= data.len() + MAX_GROWTH,
+        "the canonical encoding grew by {} bytes",
+        bytes.len() - data.len()
     );
     if let Some(program) = image.program() {
         assert_eq!(image.check(program), Ok(()));
@@ -56,6 +65,11 @@ pub fn mvs_decode_check(data: &[u8]) {
     }
     let _ = image.check(&seed_program());
 }
+
+/// The most a version 1 image grows when written as version 2: 2 bytes of oldest reader, a u32
+/// length for each of the 3 segments whose version 1 fields had none (program hash, sleep, end),
+/// and the producer segment (its header, length and text).
+const MAX_GROWTH: usize = 2 + 3 * 4 + 6 + PRODUCER.len();
 
 /// The control protocol's frame decoder: the first byte says which reader (a request before the
 /// handshake, with its 256-byte limit; a request after it; a response), and the rest is read as
@@ -414,6 +428,22 @@ pub fn seeds(examples: &[(String, String)]) -> Vec<(&'static str, String, Vec<u8
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The version 1 images the seed corpus takes from `compat/v1/` grow when written as
+    /// version 2: the target once said an image never does, and stopped at its second input.
+    #[test]
+    fn the_version_1_corpus_passes_the_image_target() {
+        let compat = concat!(env!("CARGO_MANIFEST_DIR"), "/../compat/v1");
+        let mut images = 0;
+        for entry in std::fs::read_dir(compat).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|ext| ext == "mvs") {
+                mvs_decode_check(&std::fs::read(&path).unwrap());
+                images += 1;
+            }
+        }
+        assert_eq!(images, 5);
+    }
 
     #[test]
     fn every_shape_builds_what_it_says() {

@@ -42,8 +42,9 @@ pub fn read(path: &Path) -> Result<ImageFile, HvError> {
 }
 
 /// The format version, the oldest reader version, the producer and what was skipped, as JSON.
+/// `skipped_unlisted` is there only when the image skipped more than it lists.
 fn format_json(provenance: &Provenance) -> Value {
-    json!({
+    let mut value = json!({
         "version": provenance.version,
         "min_reader": provenance.min_reader,
         "producer": provenance.producer,
@@ -52,7 +53,19 @@ fn format_json(provenance: &Provenance) -> Value {
             "offset": skipped.offset,
             "length": skipped.len,
         })).collect::<Vec<_>>(),
-    })
+    });
+    if provenance.skipped_unlisted > 0 {
+        value["skipped_unlisted"] = json!(provenance.skipped_unlisted);
+    }
+    value
+}
+
+/// `text` from the image, made safe to write to a terminal: what a terminal would obey rather
+/// than show (an escape sequence, a bidirectional control, a line separator) is shown escaped,
+/// `\u{1b}`. The producer cannot hold control characters, but an embedded program's source map
+/// can, and so can the source file a VM's `Info` names (`movahv ps`).
+pub(crate) fn printable(text: &str) -> String {
+    mova_compiler::snippet::escape_unseen(text)
 }
 
 /// The lines of the text view that say what the file says about itself.
@@ -62,7 +75,7 @@ fn format_text(provenance: &Provenance) -> String {
         provenance.version, provenance.min_reader
     );
     match &provenance.producer {
-        Some(producer) => out.push_str(&format!("producer {producer}\n")),
+        Some(producer) => out.push_str(&format!("producer {}\n", printable(producer))),
         None if provenance.version < 2 => {
             out.push_str("producer not recorded (version 1 images do not record it)\n");
         }
@@ -72,6 +85,12 @@ fn format_text(provenance: &Provenance) -> String {
         out.push_str(&format!(
             "skipped  optional segment 0x{:04X} at byte {} ({} bytes), which this Mova does not know\n",
             skipped.header, skipped.offset, skipped.len
+        ));
+    }
+    if provenance.skipped_unlisted > 0 {
+        out.push_str(&format!(
+            "skipped  {} more optional segments, not listed\n",
+            provenance.skipped_unlisted
         ));
     }
     out
@@ -152,10 +171,10 @@ pub fn to_text(path: &Path, file: &ImageFile, program: Option<&Program>) -> Stri
     if let Some(source) = at.get("source") {
         out.push_str(&format!(
             "source   {}:{}:{}  {}\n",
-            source["file"].as_str().unwrap_or_default(),
+            printable(source["file"].as_str().unwrap_or_default()),
             source["line"],
             source["column"],
-            source["text"].as_str().unwrap_or_default()
+            printable(source["text"].as_str().unwrap_or_default())
         ));
     }
     if let Some(left) = image.sleep_left_ms {
@@ -187,6 +206,17 @@ mod tests {
     use mova_lang::image::{PRODUCER, Skipped};
 
     #[test]
+    fn text_from_the_image_is_shown_without_what_a_terminal_obeys() {
+        assert_eq!(printable("mova 0.1.0 – ünï"), "mova 0.1.0 – ünï");
+        // The producer refuses control characters, not the bidirectional controls.
+        assert_eq!(
+            printable("mova \u{202e}0.1.0\u{2066}\u{2028}"),
+            "mova \\u{202e}0.1.0\\u{2066}\\u{2028}"
+        );
+        assert_eq!(printable("\u{1b}[2J\t\u{9b}"), "\\u{1b}[2J\\u{9}\\u{9b}");
+    }
+
+    #[test]
     fn the_format_lines_say_version_reader_producer_and_what_was_skipped() {
         let newer = Provenance {
             version: 3,
@@ -197,6 +227,7 @@ mod tests {
                 offset: 74,
                 len: 15,
             }],
+            skipped_unlisted: 0,
         };
         assert_eq!(
             format_text(&newer),
@@ -233,5 +264,13 @@ mod tests {
             ..ours
         };
         assert!(format_text(&unsigned).ends_with("producer not recorded\n"));
+        let crowded = Provenance {
+            skipped_unlisted: 99_936,
+            ..newer
+        };
+        assert!(format_text(&crowded).ends_with(
+            "which this Mova does not know\nskipped  99936 more optional segments, not listed\n"
+        ));
+        assert_eq!(format_json(&crowded)["skipped_unlisted"], 99_936);
     }
 }

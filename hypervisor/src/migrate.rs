@@ -918,14 +918,16 @@ fn taken_back(from: &Side) -> SourceAfter {
     }
 }
 
-/// Why [`resolve`] did not give a VM in doubt its computation back.
+/// Why [`resolve`] did not give a VM in doubt its computation back. The target's address comes
+/// from the VM's `Info` answer, so it is shown escaped (`\u{1b}`): an escape sequence in it
+/// could make the terminal show another address than the one a token would be sent to.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
     /// The target took the state: this copy must never run again.
     #[error(
         "{vm} is superseded: its computation moved to {} in migration {}, so this copy must never \
          run again; stop it with `movahv kill {vm}`",
-        .by.to_addr,
+        .by.to_addr.escape_debug(),
         .by.migration
     )]
     Superseded { vm: Target, by: Handoff },
@@ -934,7 +936,7 @@ pub enum ResolveError {
         "{vm} handed its state to {} in migration {}, and {why}: if that VM does not run the \
          computation, `{}` runs it here from where it paused; if it does, `movahv kill {vm}` \
          stops this copy",
-        .handoff.to_addr,
+        .handoff.to_addr.escape_debug(),
         .handoff.migration,
         resume(.vm, true)
     )]
@@ -948,7 +950,7 @@ pub enum ResolveError {
     #[error(
         "{vm} handed its state to {} in migration {}, which is not on this host: give its token \
          to ask it, `movahv resume {vm} --to-token TOKEN`",
-        .handoff.to_addr,
+        .handoff.to_addr.escape_debug(),
         .handoff.migration
     )]
     NeedsToken { vm: Target, handoff: Handoff },
@@ -1235,6 +1237,21 @@ mod tests {
         for (error, message) in resolve_cases {
             assert_eq!(error.to_string(), message, "{error:?}");
         }
+        // The address is the VM's to say: an escape sequence in it could make the terminal show
+        // another one than a token given for it would be sent to.
+        let forged = ResolveError::NeedsToken {
+            vm: from.clone(),
+            handoff: Handoff {
+                to_addr: "evil:1\u{1b}[8m\u{1b}[1K\r10.0.0.2:40001".into(),
+                ..handoff.clone()
+            },
+        };
+        assert!(
+            forged.to_string().starts_with(
+                "4242 handed its state to evil:1\\u{1b}[8m\\u{1b}[1K\\r10.0.0.2:40001 "
+            ),
+            "{forged}"
+        );
     }
 
     /// What a failure says as data: its kind, where the source is, the command that settles it.

@@ -177,7 +177,10 @@ pub fn to_table(entries: &[Entry]) -> String {
         let uptime = info.map_or_else(|| "-".to_owned(), |info| duration(info.uptime_ms));
         // A blank VM that received a program shows where that program came from, if it knows.
         let program = match loaded.and_then(|loaded| loaded.source.as_ref()) {
-            Some(source) if entry.record.program == "(serve)" => format!("(serve) {source}"),
+            // The name comes from the source map of whatever image the VM received.
+            Some(source) if entry.record.program == "(serve)" => {
+                format!("(serve) {}", crate::inspect::printable(source))
+            }
             Some(_) | None => entry.record.program.clone(),
         };
         rows.push([
@@ -237,6 +240,42 @@ mod tests {
         assert_eq!(duration(1234), "1.2s");
         assert_eq!(duration(307_000), "5m07s");
         assert_eq!(duration(10_920_000), "3h02m");
+    }
+
+    #[test]
+    fn a_received_program_s_source_is_shown_without_escape_sequences() {
+        let entry = Entry {
+            record: Record {
+                pid: 1,
+                addr: ([127, 0, 0, 1], 4000).into(),
+                program: "(serve)".into(),
+                started_ms: 0,
+                token: String::new(),
+            },
+            answer: Answer::Info(VmInfo {
+                pid: 1,
+                addr: "127.0.0.1:4000".into(),
+                program: "(serve)".into(),
+                started_ms: 0,
+                state: VmState::Paused,
+                held: false,
+                restores: 1,
+                loaded: Some(Loaded {
+                    ip: 0,
+                    stack_depth: 0,
+                    instructions: 1,
+                    program_hash: String::new(),
+                    source: Some("\u{1b}]0;owned\u{7}x.mova".into()),
+                }),
+                uptime_ms: 0,
+                now_ms: 0,
+            }),
+        };
+        let table = to_table(&[entry]);
+        assert!(
+            table.ends_with("  (serve) \\u{1b}]0;owned\\u{7}x.mova\n"),
+            "{table:?}"
+        );
     }
 
     #[test]

@@ -66,7 +66,7 @@ impl Format {
     }
 }
 
-/// What the header of a file says, once [`open`] accepted it.
+/// What the header of a file says, once `open` accepted it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
     /// The version that wrote the file.

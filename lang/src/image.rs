@@ -26,8 +26,10 @@
 //! in the order of [`SEGMENTS`]; the reader takes the others in any order, each at most once,
 //! before the end segment, and skips an optional segment it does not know.
 //!
-//! **Invariant:** decoding never panics and never allocates more than the input's own size: every
-//! declared length is checked against the bytes actually present before it is used.
+//! **Invariant:** decoding never panics and allocates in proportion to the bytes present, never to
+//! a declared length (at most [`MAX_SKIPPED_LISTED`] skipped segments are listed; an embedded
+//! program as `crate::mvb` says): every declared length is checked against the bytes actually
+//! present before it is used.
 
 #![deny(clippy::indexing_slicing)]
 
@@ -173,9 +175,16 @@ pub struct Provenance {
     pub min_reader: u16,
     /// The producer segment's text (`mova 0.1.0`), if the image has one; version 1 has none.
     pub producer: Option<String>,
-    /// The optional segments this build does not know, which it skipped.
+    /// The optional segments this build does not know, which it skipped: the first
+    /// [`MAX_SKIPPED_LISTED`] of them.
     pub skipped: Vec<Skipped>,
+    /// How many more it skipped, counted but not listed: an image can hold millions of empty
+    /// segments (6 bytes each), and listing each would take four times the image's size.
+    pub skipped_unlisted: usize,
 }
+
+/// The most skipped segments a [`Provenance`] lists; it counts the others.
+pub const MAX_SKIPPED_LISTED: usize = 64;
 
 /// An optional segment a reader skipped because it does not know it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -916,6 +925,7 @@ impl Image {
             min_reader: header.min_reader,
             producer,
             skipped: found.skipped,
+            skipped_unlisted: found.skipped_unlisted,
         };
         Ok((image, provenance))
     }
@@ -937,13 +947,15 @@ fn write_framed(out: &mut Vec<u8>, header: u16, payload: &[u8]) {
 
 /// The segments the structural walk found: each known one with the offset of its header and its
 /// fields (after its header and, for a framed one of version 2, its length), the first
-/// duplicate, the first unknown required segment and the unknown optional ones.
+/// duplicate, the first unknown required segment and the unknown optional ones (the first
+/// [`MAX_SKIPPED_LISTED`], and how many more).
 #[derive(Default)]
 struct Found<'a> {
     segments: Vec<(Segment, usize, &'a [u8])>,
     duplicate: Option<(Segment, usize, usize)>,
     required_unknown: Option<(u16, usize)>,
     skipped: Vec<Skipped>,
+    skipped_unlisted: usize,
 }
 
 impl<'a> Found<'a> {
@@ -957,14 +969,16 @@ impl<'a> Found<'a> {
     }
 
     fn unknown(&mut self, header: u16, offset: usize, len: usize) {
-        if header & SEGMENT_OPTIONAL != 0 {
+        if header & SEGMENT_OPTIONAL == 0 {
+            self.required_unknown.get_or_insert((header, offset));
+        } else if self.skipped.len() == MAX_SKIPPED_LISTED {
+            self.skipped_unlisted += 1;
+        } else {
             self.skipped.push(Skipped {
                 header,
                 offset,
                 len,
             });
-        } else {
-            self.required_unknown.get_or_insert((header, offset));
         }
     }
 
@@ -1204,7 +1218,8 @@ mod tests {
                     version: 2,
                     min_reader: 2,
                     producer: Some(PRODUCER.into()),
-                    skipped: Vec::new()
+                    skipped: Vec::new(),
+                    skipped_unlisted: 0,
                 }
             ))
         );
@@ -1217,7 +1232,8 @@ mod tests {
                     version: 1,
                     min_reader: 1,
                     producer: None,
-                    skipped: Vec::new()
+                    skipped: Vec::new(),
+                    skipped_unlisted: 0,
                 }
             ))
         );
@@ -1523,7 +1539,8 @@ mod tests {
                     header: 0x8ABC,
                     offset: 74,
                     len: 15
-                }]
+                }],
+                skipped_unlisted: 0,
             }
         );
         let error = Image::decode(&raw_versions(5, 3, &segments)).unwrap_err();
@@ -1583,6 +1600,22 @@ mod tests {
                 ContainerError::ChecksumMismatch { .. }
             ))
         ));
+        // However many there are, the skipped segments listed stay few: 6 bytes make an empty
+        // one, and a list of all would take four times the image's size.
+        let many = 100_000;
+        let empty = framed(0x8001, &[]);
+        let (_, provenance) =
+            Image::decode_file(&raw2(&[&base[..], &vec![empty; many]].concat())).unwrap();
+        assert_eq!(provenance.skipped.len(), MAX_SKIPPED_LISTED);
+        assert_eq!(
+            provenance.skipped.last(),
+            Some(&Skipped {
+                header: 0x8001,
+                offset: 74 + 6 * (MAX_SKIPPED_LISTED - 1),
+                len: 0
+            })
+        );
+        assert_eq!(provenance.skipped_unlisted, many - MAX_SKIPPED_LISTED);
         // Version 1 segments have no length, so there an unknown one cannot be skipped.
         assert_eq!(
             Image::decode(&raw(&[ip(1), stack(&[17]), hash(&seed()), producer(b"x")])),

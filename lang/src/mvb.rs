@@ -15,8 +15,10 @@
 //!    end-4   4  CRC-32 (IEEE) of every byte before it
 //! ```
 //!
-//! **Invariant:** decoding never panics and never allocates more than the input's own size: every
-//! declared length is checked against the bytes actually present before it is used.
+//! **Invariant:** decoding never panics and allocates in proportion to the bytes present, never to
+//! a declared length (a decoded instruction takes 16 bytes for as few as 1 encoded, and there are
+//! at most [`MAX_SECTIONS`] sections): every declared length is checked against the bytes
+//! actually present before it is used.
 
 #![deny(clippy::indexing_slicing)]
 
@@ -48,6 +50,11 @@ pub const SECTION_HEADER_LEN: usize = 6;
 /// The most instructions a program may have (instruction indices must fit the state image's u32 IP
 /// with room to spare).
 pub const MAX_INSTRUCTIONS: u32 = 1 << 24;
+
+/// The most sections a program may have. Today's writers write at most one; without a limit the
+/// 6 bytes of an empty section would cost a reader some 60 bytes of memory each (a 64 MiB file of
+/// them: 680 MB).
+pub const MAX_SECTIONS: u32 = 1 << 10;
 
 /// The largest `.mvb` file a VM loads.
 pub const MAX_FILE_LEN: usize = 256 << 20;
@@ -106,6 +113,12 @@ pub enum VerifyError {
         /// The number of instructions.
         count: usize,
     },
+    /// There are more sections than [`MAX_SECTIONS`].
+    #[error("the program has {count} sections, at most {MAX_SECTIONS} are allowed")]
+    TooManySections {
+        /// The number of sections.
+        count: usize,
+    },
     /// A jump leaves the code.
     #[error(
         "jump target out of range: `{instr}` at instruction {index} goes to instruction {target}, \
@@ -158,6 +171,12 @@ pub enum LoadError {
     /// The header declares more instructions than [`MAX_INSTRUCTIONS`].
     #[error("the header declares {declared} instructions, at most {MAX_INSTRUCTIONS} are allowed")]
     TooManyInstructions {
+        /// The declared count.
+        declared: u32,
+    },
+    /// The header declares more sections than [`MAX_SECTIONS`].
+    #[error("the header declares {declared} sections, at most {MAX_SECTIONS} are allowed")]
+    TooManySections {
         /// The declared count.
         declared: u32,
     },
@@ -245,6 +264,11 @@ impl Program {
             .ok()
             .filter(|&len| len <= MAX_INSTRUCTIONS)
             .ok_or(VerifyError::TooManyInstructions { count: code.len() })?;
+        if sections.len() > to_usize(MAX_SECTIONS) {
+            return Err(VerifyError::TooManySections {
+                count: sections.len(),
+            });
+        }
         for (index, instr) in (0..len).zip(&code) {
             match instr.jump_target(index) {
                 Some(JumpTarget::Index(target)) if target <= len => {}
@@ -355,6 +379,11 @@ impl Program {
         }
         let code_len = reader.u32(Part::Header)?;
         let section_count = reader.u32(Part::Header)?;
+        if section_count > MAX_SECTIONS {
+            return Err(LoadError::TooManySections {
+                declared: section_count,
+            });
+        }
 
         let code_start = reader.pos();
         let code = reader.take(Part::Code, to_usize(code_len))?;
@@ -382,7 +411,7 @@ impl Program {
 /// Decodes the code section, which starts at byte `start` of the file.
 fn decode_code(code: &[u8], start: usize, declared: u32) -> Result<Vec<Instr>, LoadError> {
     // The declared count is at most MAX_INSTRUCTIONS, and every instruction takes at least one
-    // byte, so this never reserves more than the bytes that are really there.
+    // byte, so this never reserves room for more instructions than the bytes there can hold.
     let mut instrs = Vec::with_capacity(to_usize(declared).min(code.len()));
     let mut rest = code;
     while let Some(&first) = rest.first() {
@@ -547,8 +576,12 @@ mod tests {
                 ..
             }))
         ));
-        assert!(matches!(
+        assert_eq!(
             Program::decode(&with(20, &[0xFF, 0xFF, 0xFF, 0xFF])),
+            Err(LoadError::TooManySections { declared: u32::MAX })
+        );
+        assert!(matches!(
+            Program::decode(&with(20, &[0, 0, 0, 1])),
             Err(LoadError::Container(ContainerError::Truncated {
                 part: Part::SectionHeader(0),
                 ..
@@ -562,6 +595,46 @@ mod tests {
                 start: good.len(),
                 extra: 1
             }))
+        );
+    }
+
+    #[test]
+    fn a_file_of_empty_sections_is_refused_before_it_is_read() {
+        let empty = |count: usize| {
+            vec![
+                Section {
+                    kind: SECTION_OPTIONAL | 0x0F01,
+                    payload: Vec::new(),
+                };
+                count
+            ]
+        };
+        let limit = to_usize(MAX_SECTIONS);
+        let most = Program::with_sections(seed().code().to_vec(), empty(limit)).unwrap();
+        assert_eq!(Program::decode(&most.encode()), Ok(most.clone()));
+        assert_eq!(
+            Program::with_sections(seed().code().to_vec(), empty(limit + 1)),
+            Err(VerifyError::TooManySections { count: limit + 1 })
+        );
+        // One more: refused from the header, whatever follows it.
+        let mut bytes = most.encode();
+        bytes[20..24].copy_from_slice(&(MAX_SECTIONS + 1).to_be_bytes());
+        let error = Program::decode(&bytes).unwrap_err();
+        assert_eq!(
+            error,
+            LoadError::TooManySections {
+                declared: MAX_SECTIONS + 1
+            }
+        );
+        assert_eq!(
+            error.to_string(),
+            "the header declares 1025 sections, at most 1024 are allowed"
+        );
+        assert_eq!(
+            Program::decode(&bytes[..24]),
+            Err(LoadError::TooManySections {
+                declared: MAX_SECTIONS + 1
+            })
         );
     }
 

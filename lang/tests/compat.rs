@@ -29,7 +29,8 @@ fn image(name: &str) -> Image {
             version: 1,
             min_reader: 1,
             producer: None,
-            skipped: Vec::new()
+            skipped: Vec::new(),
+            skipped_unlisted: 0,
         },
         "{name}"
     );

@@ -79,6 +79,7 @@ fn decodes_canonically_or_is_refused(bytes: &[u8]) -> Result<(), TestCaseError> 
             min_reader: 2,
             producer: Some(PRODUCER.to_owned()),
             skipped: Vec::new(),
+            skipped_unlisted: 0,
         };
         if provenance == ours {
             prop_assert_eq!(&encoded, bytes);

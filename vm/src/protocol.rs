@@ -307,8 +307,9 @@ impl TryFrom<WireInfo> for VmInfo {
             }
             (state, _, _) => {
                 return Err(format!(
-                    "unknown state `{state}`, expected one of `running`, `paused`, `restored`, \
-                     `waiting`, `in doubt`, `superseded`"
+                    "unknown state `{}`, expected one of `running`, `paused`, `restored`, \
+                     `waiting`, `in doubt`, `superseded`",
+                    state.escape_debug()
                 ));
             }
         };
@@ -938,6 +939,13 @@ mod tests {
                 map.insert("state".into(), "restores".into());
             }),
             "unknown state `restores`",
+        );
+        // The state is the VM's to say, and is shown escaped.
+        malformed(
+            forged(&running, |map| {
+                map.insert("state".into(), "\u{1b}[2Jrunning".into());
+            }),
+            "unknown state `\\u{1b}[2Jrunning`",
         );
         malformed(
             forged(&in_doubt, |map| {

@@ -101,12 +101,12 @@ fn assemble_with_limit(
 
 fn verify_error(error: VerifyError, end: usize) -> AsmError {
     match error {
-        VerifyError::TooManyInstructions { .. } | VerifyError::SectionTooLarge { .. } => {
-            AsmError::TooLarge(TooLarge {
-                span: end..end,
-                what: error.to_string(),
-            })
-        }
+        VerifyError::TooManyInstructions { .. }
+        | VerifyError::TooManySections { .. }
+        | VerifyError::SectionTooLarge { .. } => AsmError::TooLarge(TooLarge {
+            span: end..end,
+            what: error.to_string(),
+        }),
         VerifyError::JumpOutOfRange {
             index,
             instr,

@@ -63,7 +63,9 @@ fn compile_here(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<
             warnings: diagnostics,
         }),
         Err(
-            error @ (VerifyError::TooManyInstructions { .. } | VerifyError::SectionTooLarge { .. }),
+            error @ (VerifyError::TooManyInstructions { .. }
+            | VerifyError::TooManySections { .. }
+            | VerifyError::SectionTooLarge { .. }),
         ) => {
             diagnostics.push(too_large(source.len(), error.to_string()));
             Err(diagnostics)
