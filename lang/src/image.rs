@@ -183,6 +183,18 @@ pub struct Provenance {
     pub skipped_unlisted: usize,
 }
 
+impl Provenance {
+    /// What every version 1 image says about itself: it names no oldest reader and no producer,
+    /// and it cannot hold a segment a reader may skip.
+    pub const VERSION_1: Provenance = Provenance {
+        version: 1,
+        min_reader: 1,
+        producer: None,
+        skipped: Vec::new(),
+        skipped_unlisted: 0,
+    };
+}
+
 /// The most skipped segments a [`Provenance`] lists; it counts the others.
 pub const MAX_SKIPPED_LISTED: usize = 64;
 
@@ -1226,16 +1238,7 @@ mod tests {
         // The same state in version 1 loads as the same image, and re-encodes as version 2.
         assert_eq!(
             Image::decode_file(&seed_image_v1()),
-            Ok((
-                image.clone(),
-                Provenance {
-                    version: 1,
-                    min_reader: 1,
-                    producer: None,
-                    skipped: Vec::new(),
-                    skipped_unlisted: 0,
-                }
-            ))
+            Ok((image.clone(), Provenance::VERSION_1))
         );
         assert_eq!(raw(&[ip(1), stack(&[17]), hash(&seed())]), seed_image_v1());
     }

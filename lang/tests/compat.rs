@@ -23,17 +23,7 @@ fn read(name: &str) -> Vec<u8> {
 /// again it is a version 2 image of the same state.
 fn image(name: &str) -> Image {
     let (image, provenance) = Image::decode_file(&read(name)).unwrap();
-    assert_eq!(
-        provenance,
-        Provenance {
-            version: 1,
-            min_reader: 1,
-            producer: None,
-            skipped: Vec::new(),
-            skipped_unlisted: 0,
-        },
-        "{name}"
-    );
+    assert_eq!(provenance, Provenance::VERSION_1, "{name}");
     let (again, provenance) = Image::decode_file(&image.encode()).unwrap();
     assert_eq!(provenance.version, 2);
     assert_eq!(again, image, "{name} written again");
