@@ -218,6 +218,24 @@ struct LineLabel<'l, 'd> {
     draw_msg: bool,
 }
 
+impl<'l, 'd> LineLabel<'l, 'd> {
+    /// A multi-line label on a line: at its start column (without its message) if it starts
+    /// there, else at its end column (with it) if it ends there.
+    fn multi(label: &'l Label<'d>, start: Option<usize>, end: Option<usize>) -> Option<Self> {
+        let (col, draw_msg) = match (start, end) {
+            (Some(col), _) => (col, false),
+            (None, Some(col)) => (col, true),
+            (None, None) => return None,
+        };
+        Some(LineLabel {
+            col,
+            label,
+            multi: true,
+            draw_msg,
+        })
+    }
+}
+
 fn same(a: &Label<'_>, b: &Label<'_>) -> bool {
     std::ptr::eq(a, b)
 }
@@ -574,26 +592,17 @@ fn draw_group(
             .collect();
         let row = Row::new(index, line, &focus);
 
+        // A multi-line label shows on this line where it starts (without its message) or where
+        // it ends (with it); `at_start` says whether its start counts here.
+        let multi_label = |label: &Label<'_>, at_start: bool| {
+            let start = (at_start && on_line(label.span.start)).then(|| row.col(label.span.start));
+            (start, on_line(label.last).then(|| row.col(label.last)))
+        };
         let margin_label = multi
             .iter()
             .filter_map(|&label| {
-                if on_line(label.span.start) {
-                    Some(LineLabel {
-                        col: row.col(label.span.start),
-                        label,
-                        multi: true,
-                        draw_msg: false,
-                    })
-                } else if on_line(label.last) {
-                    Some(LineLabel {
-                        col: row.col(label.last),
-                        label,
-                        multi: true,
-                        draw_msg: true,
-                    })
-                } else {
-                    None
-                }
+                let (start, end) = multi_label(label, true);
+                LineLabel::multi(label, start, end)
             })
             .min_by_key(|ll| (ll.col, std::cmp::Reverse(ll.label.span.start)));
         let is_margin = |label: &Label<'_>| margin_label.is_some_and(|m| same(m.label, label));
@@ -601,23 +610,8 @@ fn draw_group(
         let mut line_labels: Vec<LineLabel<'_, '_>> = multi
             .iter()
             .filter_map(|&label| {
-                if on_line(label.span.start) && !is_margin(label) {
-                    Some(LineLabel {
-                        col: row.col(label.span.start),
-                        label,
-                        multi: true,
-                        draw_msg: false,
-                    })
-                } else if on_line(label.last) {
-                    Some(LineLabel {
-                        col: row.col(label.last),
-                        label,
-                        multi: true,
-                        draw_msg: true,
-                    })
-                } else {
-                    None
-                }
+                let (start, end) = multi_label(label, !is_margin(label));
+                LineLabel::multi(label, start, end)
             })
             .collect();
         for &label in &group.labels {
