@@ -44,7 +44,7 @@ pub fn generate(program: &Program) -> Result<Generated, LangError> {
         code: Vec::new(),
         spans: Vec::new(),
         depth: 0,
-        slots: vec![None; program.vars],
+        slots: vec![None; program.vars.len()],
         loops: Vec::new(),
         labels: Vec::new(),
         fixups: Vec::new(),
@@ -234,6 +234,7 @@ impl Generator {
                 ExprKind::Var(var) if self.is_top(var) => self.emit(Instr::Print, span),
                 ExprKind::Const(_)
                 | ExprKind::Var(_)
+                | ExprKind::Call(_)
                 | ExprKind::Unary(..)
                 | ExprKind::Binary(..) => {
                     self.expr(View::of(value));
@@ -292,6 +293,8 @@ impl Generator {
             StmtKind::Continue(id) => self.leave(*id, false, span),
             StmtKind::Halt => self.emit(Instr::Halt, span),
             StmtKind::Block(stmts) => self.block(stmts, span),
+            StmtKind::Return(value) => self.ret(value.as_ref(), span),
+            StmtKind::Call(call) => self.call(call, span, false),
         }
     }
 
@@ -340,7 +343,9 @@ impl Generator {
             | StmtKind::While { .. }
             | StmtKind::Loop { .. }
             | StmtKind::Halt
-            | StmtKind::Block(_) => return None,
+            | StmtKind::Block(_)
+            | StmtKind::Return(_)
+            | StmtKind::Call(_) => return None,
         };
         let context = self.loops.iter().rev().find(|context| context.id == id)?;
         (context.depth == self.depth).then_some(if breaking {
@@ -483,6 +488,22 @@ impl Generator {
         }))
     }
 
+    /// A call (`value`: its result is used). Generated once the VM has calls.
+    fn call(&mut self, _call: &crate::mova::hir::Call, span: &Span, _value: bool) {
+        self.error.get_or_insert(LangError::internal(
+            span.clone(),
+            "calls are not generated yet",
+        ));
+    }
+
+    /// `return` (with its value). Generated once the VM has calls.
+    fn ret(&mut self, _value: Option<&Expr>, span: &Span) {
+        self.error.get_or_insert(LangError::internal(
+            span.clone(),
+            "returns are not generated yet",
+        ));
+    }
+
     /// Pushes a copy of a variable.
     fn read(&mut self, var: VarId, span: &Span) {
         if self.is_top(var) {
@@ -531,6 +552,7 @@ impl Generator {
         match &expr.kind {
             ExprKind::Const(value) => self.emit(Instr::Put(*value), span),
             ExprKind::Var(var) => self.read(*var, span),
+            ExprKind::Call(call) => self.call(call, span, true),
             ExprKind::Unary(op, operand) => {
                 self.expr(View::of(operand));
                 let instr = match op {
@@ -615,7 +637,10 @@ impl Generator {
                     ExprKind::Unary(UnaryOp::Not, operand) => {
                         self.cond(View::of(operand), !when, target);
                     }
-                    ExprKind::Var(_) | ExprKind::Unary(UnaryOp::Neg, _) | ExprKind::Binary(..) => {
+                    ExprKind::Var(_)
+                    | ExprKind::Call(_)
+                    | ExprKind::Unary(UnaryOp::Neg, _)
+                    | ExprKind::Binary(..) => {
                         self.test(value, when, target);
                     }
                 }
@@ -695,10 +720,12 @@ impl<'a> View<'a> {
     fn of(expr: &'a Expr) -> View<'a> {
         match &expr.kind {
             ExprKind::Binary(first, ops) => View { first, ops },
-            ExprKind::Const(_) | ExprKind::Var(_) | ExprKind::Unary(..) => View {
-                first: expr,
-                ops: &[],
-            },
+            ExprKind::Const(_) | ExprKind::Var(_) | ExprKind::Call(_) | ExprKind::Unary(..) => {
+                View {
+                    first: expr,
+                    ops: &[],
+                }
+            }
         }
     }
 
@@ -768,7 +795,9 @@ fn continues(stmt: &Stmt, id: LoopId) -> bool {
         | StmtKind::Print(_)
         | StmtKind::Sleep(_)
         | StmtKind::Break(_)
-        | StmtKind::Halt => false,
+        | StmtKind::Halt
+        | StmtKind::Return(_)
+        | StmtKind::Call(_) => false,
     }
 }
 
@@ -791,6 +820,7 @@ fn mentions(value: View<'_>, var: VarId) -> bool {
     let leaf = match &value.first.kind {
         ExprKind::Const(_) => false,
         ExprKind::Var(other) => *other == var,
+        ExprKind::Call(call) => call.args.iter().any(|arg| mentions(View::of(arg), var)),
         ExprKind::Unary(_, operand) => mentions(View::of(operand), var),
         ExprKind::Binary(..) => mentions(View::of(value.first), var),
     };

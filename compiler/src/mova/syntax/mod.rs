@@ -223,9 +223,9 @@ fn syntax(error: SyntaxError<Token<'_>>, tokens: &[(Token<'_>, Span)], source: &
 }
 
 /// The keywords, for suggestions.
-const KEYWORDS: [&str; 12] = [
+const KEYWORDS: [&str; 14] = [
     "var", "print", "sleep", "if", "else", "while", "loop", "break", "continue", "halt", "true",
-    "false",
+    "false", "fn", "return",
 ];
 
 /// Checks that `(`/`)` and `{`/`}` balance, reporting each unclosed opener and each closer with
