@@ -849,3 +849,109 @@ impl<'s> Checker<'s> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mova::syntax;
+
+    /// The codes `check` reports for `source`, which must parse.
+    fn codes(source: &str) -> Vec<&'static str> {
+        let (stmts, errors) = syntax::parse(source);
+        assert_eq!(errors, [], "{source}");
+        check(&stmts).1.iter().map(LangError::code).collect()
+    }
+
+    #[test]
+    fn functions_are_declared_before_anything_is_checked() {
+        // Called before its declaration, and mutually recursive.
+        let source = "print(even(10));\n\
+                      fn even(n: int) -> int { if n == 0 { return 1; } return odd(n - 1); }\n\
+                      fn odd(n: int) -> int { if n == 0 { return 0; } return even(n - 1); }\n";
+        assert_eq!(codes(source), [] as [&str; 0]);
+        let (stmts, _) = syntax::parse(source);
+        let program = check(&stmts).0;
+        assert_eq!(program.functions.len(), 2);
+        assert_eq!(program.function(FuncId(2)).unwrap().name, "odd");
+        assert!(program.function(FuncId::MAIN).is_none());
+    }
+
+    #[test]
+    fn a_function_sees_its_parameters_and_locals_only() {
+        // Parameters are assignable; an inner block may shadow one, the body's top level may not.
+        assert_eq!(
+            codes(
+                "fn f(a: int) -> int { a += 1; { var a = 2; print(a); } return a; }\nprint(f(1));"
+            ),
+            [] as [&str; 0]
+        );
+        assert_eq!(
+            codes("fn f(a: int) -> int { var a = 2; return a; }\nprint(f(1));"),
+            ["E0006"]
+        );
+        // The main program's variables are not visible, wherever they are declared.
+        assert_eq!(
+            codes("fn f() -> int { return x; }\nvar x = 1;\nprint(x + f());"),
+            ["E0005"]
+        );
+        // A variable may share a function's name: calls and reads do not mix.
+        assert_eq!(
+            codes("fn f(x: int) -> int { return x; }\nvar f = f(2);\nprint(f(f));"),
+            [] as [&str; 0]
+        );
+    }
+
+    #[test]
+    fn what_ends_a_function_with_a_result() {
+        for body in [
+            "return 1;",
+            "loop { return 1; }",
+            "while true { }",
+            "halt;",
+            "if 1 { return 1; } else { return 2; }",
+            "{ return 3; }",
+        ] {
+            let source = format!("fn f() -> int {{ {body} }}\nprint(f());");
+            assert_eq!(codes(&source), [] as [&str; 0], "{source}");
+        }
+        for body in ["", "if 1 { return 1; }", "loop { break; }", "print(1);"] {
+            let source = format!("fn f() -> int {{ {body} }}\nprint(f());");
+            assert_eq!(codes(&source), ["E0025"], "{source}");
+        }
+    }
+
+    #[test]
+    fn loops_inside_a_function_may_be_left() {
+        assert_eq!(
+            codes(
+                "fn f(n: int) { outer: { while n > 0 { n--; if n == 3 { break outer; } continue; } } }\nf(5);"
+            ),
+            [] as [&str; 0]
+        );
+        // A label of the main program's is not one of the function's.
+        assert_eq!(
+            codes("fn f() { while true { break outer; } }\nouter: { f(); break; }"),
+            ["E0009"]
+        );
+    }
+
+    #[test]
+    fn calls_are_never_folded() {
+        let source = "fn one() -> int { return 1; }\nprint(one() * 0 + 2 * 3);";
+        let (stmts, _) = syntax::parse(source);
+        let program = check(&stmts).0;
+        let [stmt] = program.body.as_slice() else {
+            panic!("{:?}", program.body);
+        };
+        let StmtKind::Print(value) = &stmt.kind else {
+            panic!("{stmt:?}");
+        };
+        // `2 * 3` folds; the call and what it is part of stay.
+        let ExprKind::Binary(first, rest) = &value.kind else {
+            panic!("{value:?}");
+        };
+        assert!(matches!(first.kind, ExprKind::Call(_)), "{first:?}");
+        assert_eq!(rest.len(), 2);
+        assert_eq!(rest[1].rhs.as_const(), Some(6));
+    }
+}
