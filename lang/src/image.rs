@@ -35,12 +35,13 @@
 
 use crate::bytes::to_usize;
 use crate::container::{self, ContainerError, Format};
+use crate::func::{self, FUNCTIONS, Frame, MAX_CALL_DEPTH};
 use crate::isa::{Instr, STACK_LIMIT, Sleeps};
 use crate::mvb::{
     CHECKSUM_LEN, HEADER_LEN, LoadError, MAX_FILE_LEN, Program, SECTION_HEADER_LEN,
     SECTION_OPTIONAL,
 };
-use crate::verify::Heights;
+use crate::verify::{Heights, StackHeights};
 use sha2::{Digest, Sha256};
 use std::fmt;
 
@@ -86,6 +87,8 @@ pub const PROGRAM_HASH_SEGMENT: u16 = 0x5048;
 pub const PROGRAM_SEGMENT: u16 = 0x5052;
 /// The header of the sleep remainder segment.
 pub const SLEEP_SEGMENT: u16 = 0x534C;
+/// The header of the frames segment (version 2 on): `FR`, required.
+pub const FRAMES_SEGMENT: u16 = 0x4652;
 /// The header of the producer segment (version 2 on): `PV`, with the optional bit.
 pub const PRODUCER_SEGMENT: u16 = 0xD056;
 /// The header of the end segment, which carries the checksum.
@@ -113,8 +116,10 @@ pub const MAX_IMAGE_LEN: usize = MAX_FILE_LEN + (1 << 20);
 pub type ProgramHash = [u8; 32];
 
 /// The hash of `program`'s instructions: SHA-256 of the concatenated `.mvb` encoding of every
-/// instruction ([`Instr::encode_into`]), without the `.mvb` header or sections, so that a program
-/// built with and without a source map is the same program.
+/// instruction ([`Instr::encode_into`]), then, for a program with functions, its function
+/// table's section kind and payload (what its calls mean), without the `.mvb` header or other
+/// sections, so that a program built with and without a source map and debug info is the same
+/// program.
 pub fn program_hash(program: &Program) -> ProgramHash {
     let mut hasher = Sha256::new();
     let mut buf = Vec::with_capacity(16);
@@ -122,6 +127,12 @@ pub fn program_hash(program: &Program) -> ProgramHash {
         buf.clear();
         instr.encode_into(&mut buf);
         hasher.update(&buf);
+    }
+    for section in program.sections() {
+        if section.kind == FUNCTIONS {
+            hasher.update(section.kind.to_be_bytes());
+            hasher.update(&section.payload);
+        }
     }
     hasher.finalize().into()
 }
@@ -147,6 +158,60 @@ fn short_hex(hash: &ProgramHash) -> String {
     hex
 }
 
+/// The length of one frame in the frames segment: u16 function, u32 return IP, u32 base.
+pub const FRAME_LEN: usize = 10;
+
+/// A function as errors name it.
+fn function_name(function: u16) -> String {
+    match function {
+        func::MAIN => String::from("the main program"),
+        function => format!("function {function}"),
+    }
+}
+
+/// Why a frame of an image cannot be one of a run of the program.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// The frame names no function of the program (or the main program).
+    #[error("the program has no such function (it has {} besides the main program)", count - 1)]
+    NoFunction {
+        /// How many functions the program has, the main program included.
+        count: usize,
+    },
+    /// The frame's base is below its caller's or above the stack.
+    #[error(
+        "its base {base} is not between its caller's base {below} and the stack's height {stack}"
+    )]
+    Base {
+        base: u32,
+        /// The caller's base.
+        below: usize,
+        /// The stack's height.
+        stack: usize,
+    },
+    /// The return IP does not follow a call of the frame's function in its caller.
+    #[error("its return IP {return_ip} does not follow a call of it in {}", function_name(*caller))]
+    ReturnIp {
+        return_ip: u32,
+        /// The caller's function.
+        caller: u16,
+    },
+    /// The caller's frame cannot hold that many values at its call.
+    #[error(
+        "{} would hold {} at its call, but a run has {} there",
+        function_name(*caller), values(*height),
+        possible.map_or(String::from("no way to get"), |possible| possible.to_string())
+    )]
+    CallerHeight {
+        /// The values the caller's frame holds at the call, the arguments included.
+        height: usize,
+        /// What a run can have there.
+        possible: Option<Heights>,
+        /// The caller's function.
+        caller: u16,
+    },
+}
+
 /// The saved state of a paused program.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Image {
@@ -161,6 +226,9 @@ pub struct Image {
     pub program: Option<Program>,
     /// The milliseconds an interrupted sleep at the IP had left when the VM paused.
     pub sleep_left_ms: Option<u64>,
+    /// The calls in progress, outermost first (the main program's frame is implicit): empty
+    /// when the program is not inside a function.
+    pub frames: Vec<Frame>,
 }
 
 /// What an image file says about itself, beside the state it holds: which format version wrote
@@ -224,6 +292,8 @@ pub enum Segment {
     Program,
     /// The sleep remainder segment ([`SLEEP_SEGMENT`]).
     Sleep,
+    /// The frames segment ([`FRAMES_SEGMENT`]).
+    Frames,
     /// The producer segment ([`PRODUCER_SEGMENT`]).
     Producer,
     /// The end segment ([`END_SEGMENT`]).
@@ -266,7 +336,7 @@ pub struct SegmentInfo {
 
 /// Every segment this build knows, in the order the writer emits them. Adding a segment is a row
 /// here, a variant of [`Segment`], and the code that encodes and decodes its payload.
-pub const SEGMENTS: [SegmentInfo; 7] = [
+pub const SEGMENTS: [SegmentInfo; 8] = [
     SegmentInfo {
         segment: Segment::Ip,
         header: IP_SEGMENT,
@@ -306,6 +376,14 @@ pub const SEGMENTS: [SegmentInfo; 7] = [
         required: false,
         layout: Layout::Framed { fixed: Some(8) },
         since: 1,
+    },
+    SegmentInfo {
+        segment: Segment::Frames,
+        header: FRAMES_SEGMENT,
+        name: "frames segment",
+        required: false,
+        layout: Layout::Framed { fixed: None },
+        since: 2,
     },
     SegmentInfo {
         segment: Segment::Producer,
@@ -564,6 +642,44 @@ pub enum ImageError {
         /// The heights a run of the program can have at the IP.
         possible: Heights,
     },
+    /// The frames segment does not hold frames.
+    #[error(
+        "the frames segment at byte {offset} is {len} bytes long, which is not a count and {FRAME_LEN} bytes per frame"
+    )]
+    FramesLength {
+        /// Where the segment starts.
+        offset: usize,
+        /// Its payload's length.
+        len: usize,
+    },
+    /// The image has more frames than a VM allows.
+    #[error("the image has {count} call frames, at most {MAX_CALL_DEPTH} are allowed")]
+    TooManyFrames {
+        /// The number of frames.
+        count: usize,
+    },
+    /// A frame cannot be one of a run of the program.
+    #[error("frame {frame} ({}): {reason}", function_name(*function))]
+    BadFrame {
+        /// The frame, 1 for the outermost call.
+        frame: usize,
+        /// The function it says it runs.
+        function: u16,
+        /// What is wrong with it.
+        reason: FrameError,
+    },
+    /// The IP is not in the code of the function the innermost frame runs.
+    #[error(
+        "the IP {ip} is not in the code of {} (instructions {}..{})",
+        function_name(*function), code.start, code.end
+    )]
+    IpOutsideFunction {
+        ip: u32,
+        /// The innermost frame's function.
+        function: u16,
+        /// Its code.
+        code: std::ops::Range<u32>,
+    },
     /// The image has a sleep remainder but the IP is not on a sleep.
     #[error(
         "the image has {left_ms} ms of sleep left at IP {ip}, but there the program has {found}, not a sleep"
@@ -609,6 +725,19 @@ impl Image {
         sleep_left_ms: Option<u64>,
         with_program: bool,
     ) -> Result<Image, ImageError> {
+        Image::with_frames(program, ip, stack, Vec::new(), sleep_left_ms, with_program)
+    }
+
+    /// The state of `program` inside the calls `frames` (outermost first), at `ip` in the
+    /// innermost one's function; otherwise as [`Image::new`].
+    pub fn with_frames(
+        program: &Program,
+        ip: u32,
+        stack: Vec<i64>,
+        frames: Vec<Frame>,
+        sleep_left_ms: Option<u64>,
+        with_program: bool,
+    ) -> Result<Image, ImageError> {
         if with_program {
             let len = mvb_len(program);
             if len > MAX_FILE_LEN {
@@ -621,6 +750,7 @@ impl Image {
             program_hash: program_hash(program),
             program: with_program.then(|| program.clone()),
             sleep_left_ms,
+            frames,
         };
         image.check(program)?;
         Ok(image)
@@ -660,17 +790,21 @@ impl Image {
             });
         }
         let instr = code.get(at).copied();
-        let Some(possible) = program.stack_heights().at(self.ip) else {
+        let heights = program.stack_heights();
+        let base = self.check_frames(program, &heights)?;
+        let Some(possible) = heights.at(self.ip) else {
             return Err(ImageError::UnreachableIp {
                 ip: self.ip,
                 found: InstrAt(instr),
             });
         };
-        if !possible.contains(self.stack.len()) {
+        // `check_frames` made sure the innermost frame's base is on the stack.
+        let height = self.stack.len().saturating_sub(base);
+        if !possible.contains(height) {
             return Err(ImageError::ImpossibleStackHeight {
                 ip: self.ip,
                 found: InstrAt(instr),
-                height: self.stack.len(),
+                height,
                 possible,
             });
         }
@@ -706,6 +840,79 @@ impl Image {
         Ok(())
     }
 
+    /// Checks the frames against `program` (with its stack heights): each names a function, its
+    /// return IP follows a call of that function in its caller's code, at which the caller's
+    /// frame holds what it had then (the callee's base and parameters above its own base), the
+    /// bases are ordered and on the stack, and the IP is in the innermost function's code.
+    /// Returns the innermost frame's base (0: the main program's).
+    fn check_frames(&self, program: &Program, heights: &StackHeights) -> Result<usize, ImageError> {
+        if self.frames.len() > MAX_CALL_DEPTH {
+            return Err(ImageError::TooManyFrames {
+                count: self.frames.len(),
+            });
+        }
+        let functions = program.functions();
+        let (mut caller, mut caller_base) = (func::MAIN, 0usize);
+        for (number, frame) in (1..).zip(&self.frames) {
+            let bad = |reason| ImageError::BadFrame {
+                frame: number,
+                function: frame.function,
+                reason,
+            };
+            let Some(callee) = functions
+                .get(usize::from(frame.function))
+                .filter(|_| frame.function != func::MAIN)
+            else {
+                return Err(bad(FrameError::NoFunction {
+                    count: functions.len(),
+                }));
+            };
+            let base = usize::try_from(frame.base).unwrap_or(usize::MAX);
+            if base < caller_base || base > self.stack.len() {
+                return Err(bad(FrameError::Base {
+                    base: frame.base,
+                    below: caller_base,
+                    stack: self.stack.len(),
+                }));
+            }
+            let call = frame.return_ip.checked_sub(1);
+            let code = program.code_range(caller);
+            let calls = call
+                .filter(|call| code.contains(call))
+                .and_then(|call| program.code().get(usize::try_from(call).ok()?))
+                .and_then(Instr::callee);
+            if calls != Some(frame.function) {
+                return Err(bad(FrameError::ReturnIp {
+                    return_ip: frame.return_ip,
+                    caller,
+                }));
+            }
+            // The caller's frame at its call: everything up to the callee's base, plus the
+            // arguments, which the callee's frame now holds as its first slots.
+            let height = base - caller_base + usize::from(callee.params);
+            let possible = call.and_then(|call| heights.at(call));
+            if !possible.is_some_and(|possible| possible.contains(height)) {
+                return Err(bad(FrameError::CallerHeight {
+                    height,
+                    possible,
+                    caller,
+                }));
+            }
+            (caller, caller_base) = (frame.function, base);
+        }
+        let code = program.code_range(caller);
+        // The end of the code is the main program's only, when it has no functions.
+        let at_end = caller == func::MAIN && program.functions().len() == 1;
+        if !(code.contains(&self.ip) || at_end && self.ip == code.end) {
+            return Err(ImageError::IpOutsideFunction {
+                ip: self.ip,
+                function: caller,
+                code,
+            });
+        }
+        Ok(caller_base)
+    }
+
     /// Encodes the image as `.mvs` bytes of format version [`IMAGE_VERSION`]: the segments IP,
     /// stack, program hash, then the program and the sleep remainder if there are any, the
     /// producer ([`PRODUCER`]) and the end segment.
@@ -724,6 +931,11 @@ impl Image {
             + framed(32)
             + program.as_ref().map_or(0, |bytes| framed(bytes.len()))
             + self.sleep_left_ms.map_or(0, |_| framed(8))
+            + if self.frames.is_empty() {
+                0
+            } else {
+                framed(4 + FRAME_LEN * self.frames.len())
+            }
             + framed(PRODUCER.len())
             + framed(4);
         let mut out = Vec::with_capacity(len);
@@ -746,6 +958,9 @@ impl Image {
         }
         if let Some(left) = self.sleep_left_ms {
             write_framed(&mut out, SLEEP_SEGMENT, &left.to_be_bytes());
+        }
+        if !self.frames.is_empty() {
+            write_framed(&mut out, FRAMES_SEGMENT, &encode_frames(&self.frames));
         }
         write_framed(&mut out, PRODUCER_SEGMENT, PRODUCER.as_bytes());
 
@@ -906,6 +1121,18 @@ impl Image {
                     .to_owned(),
             ),
         };
+        let frames = match found.get(Segment::Frames) {
+            None => Vec::new(),
+            Some((offset, fields)) => decode_frames(fields).ok_or(ImageError::FramesLength {
+                offset,
+                len: fields.len(),
+            })?,
+        };
+        if frames.len() > MAX_CALL_DEPTH {
+            return Err(ImageError::TooManyFrames {
+                count: frames.len(),
+            });
+        }
         let program = match found.get(Segment::Program) {
             None => None,
             Some((offset, fields)) => {
@@ -928,6 +1155,7 @@ impl Image {
             program_hash,
             program,
             sleep_left_ms,
+            frames,
         };
         if let Some(program) = &image.program {
             image.check(program)?;
@@ -947,6 +1175,43 @@ impl From<ContainerError<Part>> for ImageError {
     fn from(error: ContainerError<Part>) -> ImageError {
         ImageError::Container(error)
     }
+}
+
+/// The frames segment's payload: a u32 count, then each frame's u16 function, u32 return IP and
+/// u32 base, outermost first.
+fn encode_frames(frames: &[Frame]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + FRAME_LEN * frames.len());
+    out.extend_from_slice(
+        &u32::try_from(frames.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
+    for frame in frames {
+        out.extend_from_slice(&frame.function.to_be_bytes());
+        out.extend_from_slice(&frame.return_ip.to_be_bytes());
+        out.extend_from_slice(&frame.base.to_be_bytes());
+    }
+    out
+}
+
+/// Reads the frames segment's payload, or `None` when its length is not its count's.
+fn decode_frames(fields: &[u8]) -> Option<Vec<Frame>> {
+    let (count, rest) = fields.split_first_chunk::<4>()?;
+    let count = to_usize(u32::from_be_bytes(*count));
+    if rest.len() != count.checked_mul(FRAME_LEN)? {
+        return None;
+    }
+    let (frames, _) = rest.as_chunks::<FRAME_LEN>();
+    Some(
+        frames
+            .iter()
+            .map(|&[f0, f1, r0, r1, r2, r3, b0, b1, b2, b3]| Frame {
+                function: u16::from_be_bytes([f0, f1]),
+                return_ip: u32::from_be_bytes([r0, r1, r2, r3]),
+                base: u32::from_be_bytes([b0, b1, b2, b3]),
+            })
+            .collect(),
+    )
 }
 
 /// Appends a framed segment: its header, its u32 length and its payload.

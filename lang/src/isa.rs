@@ -34,18 +34,22 @@ pub enum OperandKind {
     SignedOffset,
     /// A duration in milliseconds (`u32`, 4 bytes).
     Millis,
-    /// A stack slot counted from the bottom of the stack, slot 0 first (`u16`, 2 bytes).
+    /// A stack slot counted from the bottom of the current frame, slot 0 first (`u16`, 2 bytes).
     Slot,
+    /// A function number, an index into the program's function table (`u16`, 2 bytes); function
+    /// 0 is the main program, which no call names.
+    Function,
 }
 
 impl OperandKind {
     /// Every operand kind, in declaration order.
-    pub const ALL: [OperandKind; 5] = [
+    pub const ALL: [OperandKind; 6] = [
         OperandKind::Value,
         OperandKind::BackwardDistance,
         OperandKind::SignedOffset,
         OperandKind::Millis,
         OperandKind::Slot,
+        OperandKind::Function,
     ];
 
     /// The number of bytes the operand takes in `.mvb`.
@@ -53,7 +57,7 @@ impl OperandKind {
         match self {
             OperandKind::Value => 8,
             OperandKind::BackwardDistance | OperandKind::SignedOffset | OperandKind::Millis => 4,
-            OperandKind::Slot => 2,
+            OperandKind::Slot | OperandKind::Function => 2,
         }
     }
 
@@ -63,7 +67,7 @@ impl OperandKind {
             OperandKind::Value => (i64::MIN, i64::MAX),
             OperandKind::BackwardDistance | OperandKind::Millis => (0, u32::MAX as i64),
             OperandKind::SignedOffset => (i32::MIN as i64, i32::MAX as i64),
-            OperandKind::Slot => (0, u16::MAX as i64),
+            OperandKind::Slot | OperandKind::Function => (0, u16::MAX as i64),
         }
     }
 
@@ -75,6 +79,7 @@ impl OperandKind {
             OperandKind::SignedOffset => "offset",
             OperandKind::Millis => "ms",
             OperandKind::Slot => "slot",
+            OperandKind::Function => "function",
         }
     }
 
@@ -84,7 +89,7 @@ impl OperandKind {
             OperandKind::Value => "i64",
             OperandKind::BackwardDistance | OperandKind::Millis => "u32",
             OperandKind::SignedOffset => "i32",
-            OperandKind::Slot => "u16",
+            OperandKind::Slot | OperandKind::Function => "u16",
         }
     }
 
@@ -99,7 +104,13 @@ impl OperandKind {
                 "a signed offset in instructions: the target is `index + offset`"
             }
             OperandKind::Millis => "a duration in milliseconds",
-            OperandKind::Slot => "a stack slot counted from the bottom, slot 0 first",
+            OperandKind::Slot => {
+                "a stack slot counted from the bottom of the current frame (in the main program, \
+                 of the stack), slot 0 first"
+            }
+            OperandKind::Function => {
+                "a function number: an index into the function table, 1 for its first function"
+            }
         }
     }
 
@@ -130,7 +141,10 @@ impl OperandKind {
     pub const fn is_jump(self) -> bool {
         match self {
             OperandKind::BackwardDistance | OperandKind::SignedOffset => true,
-            OperandKind::Value | OperandKind::Millis | OperandKind::Slot => false,
+            OperandKind::Value
+            | OperandKind::Millis
+            | OperandKind::Slot
+            | OperandKind::Function => false,
         }
     }
 
@@ -144,7 +158,9 @@ impl OperandKind {
                 i64::from(u32::from_be_bytes(bytes.try_into().ok()?))
             }
             OperandKind::SignedOffset => i64::from(i32::from_be_bytes(bytes.try_into().ok()?)),
-            OperandKind::Slot => i64::from(u16::from_be_bytes(bytes.try_into().ok()?)),
+            OperandKind::Slot | OperandKind::Function => {
+                i64::from(u16::from_be_bytes(bytes.try_into().ok()?))
+            }
         })
     }
 }
@@ -175,6 +191,12 @@ pub enum Flow {
     Jump,
     /// Nowhere: the program stops.
     Halt,
+    /// Into the function its operand names, and, once that returns, to the next instruction.
+    /// Its stack effect is the callee's, not the table's: it takes the callee's parameters and
+    /// leaves its results.
+    Call,
+    /// Back to the caller, to the instruction after its call.
+    Return,
 }
 
 /// Where a sleeping instruction's duration comes from (the table's `sleeps(…)` column).
@@ -423,6 +445,7 @@ macro_rules! define_isa {
     (@ty SignedOffset) => { i32 };
     (@ty Millis) => { u32 };
     (@ty Slot) => { u16 };
+    (@ty Function) => { u16 };
 
     (@sleep) => { None };
     (@sleep $from:ident) => { Some(SleepFrom::$from) };
@@ -533,6 +556,13 @@ macro_rules! for_each_opcode {
         "Multiply the top by the value in slot `slot`; overflow traps.";
     0x29 IncJlt "INCJLT" (Value, SignedOffset) [1 -> 1, Branch] "a → a+1"
         "Add 1 to the top (overflow traps); if it is then less than `value`, jump to `index + offset`.";
+    // Functions: frames in VM memory, slots counted from the frame's base.
+    0x2A Call "CALL" (Function) [0 -> 0, Call] "args → results"
+        "Call `function`: its parameters, the top values, become its slots 0, 1, …; the call's stack effect is the function's, parameters to results (0 or 1); too deep a call traps.";
+    0x2B Ret "RET" [0 -> 0, Return] "… →"
+        "Return from a function without a result: drop its frame's values and go back after the call.";
+    0x2C RetV "RETV" [1 -> 0, Return] "… a → a"
+        "Return the top value: drop the frame's values, then push the value for the caller.";
         }
     };
 }
@@ -638,7 +668,10 @@ impl Instr {
         let target = match opcode.operand_kinds().get(at)? {
             OperandKind::BackwardDistance => i64::from(index) - offset,
             OperandKind::SignedOffset => i64::from(index) + offset,
-            OperandKind::Value | OperandKind::Millis | OperandKind::Slot => return None,
+            OperandKind::Value
+            | OperandKind::Millis
+            | OperandKind::Slot
+            | OperandKind::Function => return None,
         };
         Some(match u32::try_from(target) {
             Ok(target) => JumpTarget::Index(target),
@@ -663,21 +696,32 @@ impl Instr {
     }
 
     /// Where control can go once this instruction, sitting at `index`, has completed, as its
-    /// opcode's [`Flow`] says: the next instruction, the jump target, both (the next one first) or
-    /// neither.
+    /// opcode's [`Flow`] says, within the function it is in: the next instruction, the jump
+    /// target, both (the next one first) or neither. A call goes on to the next instruction (once
+    /// its callee has returned); a return goes nowhere in its own function.
     pub fn successors(&self, index: u32) -> impl Iterator<Item = JumpTarget> {
         let next = match index.checked_add(1) {
             Some(next) => JumpTarget::Index(next),
             None => JumpTarget::OutOfRange(i64::from(index) + 1),
         };
         let (falls_through, jumps) = match self.opcode().flow() {
-            Flow::Next => (true, false),
+            Flow::Next | Flow::Call => (true, false),
             Flow::Branch => (true, true),
             Flow::Jump => (false, true),
-            Flow::Halt => (false, false),
+            Flow::Halt | Flow::Return => (false, false),
         };
         let target = jumps.then(|| self.jump_target(index)).flatten();
         falls_through.then_some(next).into_iter().chain(target)
+    }
+
+    /// The function this instruction calls, if it is a call.
+    pub fn callee(&self) -> Option<u16> {
+        let opcode = self.opcode();
+        let at = opcode
+            .operand_kinds()
+            .iter()
+            .position(|kind| *kind == OperandKind::Function)?;
+        u16::try_from(*self.operands().get(at)?).ok()
     }
 
     /// The instruction with its jump operand replaced by `offset`, if it is a jump and the

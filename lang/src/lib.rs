@@ -8,6 +8,8 @@
 
 mod bytes;
 pub mod container;
+pub mod debuginfo;
+pub mod func;
 pub mod image;
 pub mod isa;
 pub mod mvb;

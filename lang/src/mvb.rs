@@ -24,7 +24,9 @@
 
 use crate::bytes::to_usize;
 use crate::container::{self, ContainerError, Format};
-use crate::isa::{Instr, InstrDecodeError, JumpTarget, Opcode};
+use crate::debuginfo::{DEBUG_INFO, DebugInfo};
+use crate::func::{self, FUNCTIONS, Function, MAX_FUNCTIONS};
+use crate::isa::{Flow, Instr, InstrDecodeError, JumpTarget, Opcode};
 use crate::srcmap::{SOURCE_MAP, SourceMap};
 use crate::verify::StackHeights;
 use std::fmt;
@@ -102,6 +104,9 @@ impl Section {
 pub struct Program {
     code: Vec<Instr>,
     sections: Vec<Section>,
+    /// The function table, the main program first (the only one of a program without a
+    /// [`FUNCTIONS`] section).
+    functions: Vec<Function>,
 }
 
 /// Why code and sections do not make a valid program.
@@ -150,6 +155,83 @@ pub enum VerifyError {
         name: &'static str,
         /// What is wrong with it.
         reason: String,
+    },
+    /// A section kind that may appear once appears again.
+    #[error("section {index} is a second {name}")]
+    DuplicateSection {
+        /// The position of the second one among the sections.
+        index: usize,
+        /// What kind of section it is.
+        name: &'static str,
+    },
+    /// There are more functions than [`MAX_FUNCTIONS`].
+    #[error("the program has {count} functions, at most {MAX_FUNCTIONS} are allowed")]
+    TooManyFunctions {
+        /// The number of functions.
+        count: usize,
+    },
+    /// A call names no function of the program.
+    #[error(
+        "`{instr}` at instruction {index} calls {}, but the program has {} function{}",
+        if *function == 0 { String::from("the main program, which is not a function") }
+        else { format!("function {function}") },
+        count - 1, if *count == 2 { "" } else { "s" }
+    )]
+    CallTarget {
+        /// The index of the call.
+        index: u32,
+        /// The call itself.
+        instr: Instr,
+        /// The function it names.
+        function: u16,
+        /// How many functions the program has, the main program included.
+        count: usize,
+    },
+    /// Control leaves a function other than by returning: a jump out of its code, or running
+    /// off its end.
+    #[error(
+        "`{instr}` at instruction {index} {} instruction {target}, outside {} (instructions {}..{})",
+        if instr.jump_target(*index).is_some() { "can go to" } else { "runs on into" },
+        function_name(*function), code.start, code.end
+    )]
+    LeavesFunction {
+        /// The index of the instruction.
+        index: u32,
+        /// The instruction.
+        instr: Instr,
+        /// Where control would go.
+        target: u32,
+        /// The function it is in.
+        function: u16,
+        /// That function's code.
+        code: std::ops::Range<u32>,
+    },
+    /// A return that does not fit the function it is in: in the main program, or with a
+    /// value in a function without a result, or without one in a function with a result.
+    #[error(
+        "`{instr}` at instruction {index} {}",
+        if *function == 0 { String::from("returns from the main program, which is not a function") }
+        else if *results == 0 { format!("returns a value from function {function}, which has no result") }
+        else { format!("returns no value from function {function}, which has a result (use RETV)") }
+    )]
+    Return {
+        /// The index of the return.
+        index: u32,
+        /// The return itself.
+        instr: Instr,
+        /// The function it is in.
+        function: u16,
+        /// How many results that function has.
+        results: u8,
+    },
+    /// A function whose stack heights are not one exact height at every instruction, or that
+    /// would take values from below its frame.
+    #[error("function {function}: {reason}")]
+    Heights {
+        /// The function.
+        function: u16,
+        /// What is wrong, and where.
+        reason: crate::verify::HeightError,
     },
     /// A section's payload is longer than its u32 length field can say.
     #[error("section {index} is {len} bytes long, more than a section can hold")]
@@ -291,6 +373,8 @@ impl Program {
                 None => {}
             }
         }
+        let mut functions = vec![Function::MAIN];
+        let mut seen = [false; 3];
         for (index, section) in sections.iter().enumerate() {
             if u32::try_from(section.payload.len()).is_err() {
                 return Err(VerifyError::SectionTooLarge {
@@ -298,22 +382,119 @@ impl Program {
                     len: section.payload.len(),
                 });
             }
+            let invalid = |name: &'static str, reason: String| VerifyError::InvalidSection {
+                index,
+                name,
+                reason,
+            };
+            let (once, name) = match section.kind {
+                SOURCE_MAP => (0, "source map"),
+                FUNCTIONS => (1, "function table"),
+                DEBUG_INFO => (2, "debug info"),
+                // Unknown optional sections are kept, not interpreted.
+                _ if section.is_optional() => continue,
+                kind => return Err(VerifyError::UnknownSection { index, kind }),
+            };
+            if let Some(seen) = seen.get_mut(once) {
+                if *seen {
+                    return Err(VerifyError::DuplicateSection { index, name });
+                }
+                *seen = true;
+            }
             match section.kind {
                 SOURCE_MAP => {
-                    SourceMap::decode(&section.payload, code.len()).map_err(|error| {
-                        VerifyError::InvalidSection {
-                            index,
-                            name: "source map",
-                            reason: error.to_string(),
-                        }
-                    })?;
+                    SourceMap::decode(&section.payload, code.len())
+                        .map_err(|error| invalid(name, error.to_string()))?;
                 }
-                // Unknown optional sections are kept, not interpreted.
-                _ if section.is_optional() => {}
-                kind => return Err(VerifyError::UnknownSection { index, kind }),
+                FUNCTIONS => {
+                    functions = func::decode_table(&section.payload, len)
+                        .map_err(|error| invalid(name, error.to_string()))?;
+                }
+                _ => {}
             }
         }
-        Ok(Program { code, sections })
+        // Debug info names functions, so it is checked once the function table is known.
+        if let Some((index, section)) = (0..)
+            .zip(&sections)
+            .find(|(_, section)| section.kind == DEBUG_INFO)
+        {
+            DebugInfo::decode(&section.payload, &functions, len).map_err(|error| {
+                VerifyError::InvalidSection {
+                    index,
+                    name: "debug info",
+                    reason: error.to_string(),
+                }
+            })?;
+        }
+        check_functions(&code, &functions, len)?;
+        Ok(Program {
+            code,
+            sections,
+            functions,
+        })
+    }
+
+    /// Verifies `code` with the function table `functions` (functions 1, 2, …: the main program
+    /// is implicit) and `sections`, to which the table's section is added when there are
+    /// functions. See [`crate::func`] for the layout of the code and the table.
+    pub fn with_functions(
+        code: Vec<Instr>,
+        functions: &[Function],
+        mut sections: Vec<Section>,
+    ) -> Result<Program, VerifyError> {
+        if functions.len() > MAX_FUNCTIONS {
+            return Err(VerifyError::TooManyFunctions {
+                count: functions.len(),
+            });
+        }
+        if !functions.is_empty() {
+            sections.insert(
+                0,
+                Section {
+                    kind: FUNCTIONS,
+                    payload: func::encode_table(functions),
+                },
+            );
+        }
+        Program::with_sections(code, sections)
+    }
+
+    /// The function table: the main program (function 0) first, then functions 1, 2, ….
+    pub fn functions(&self) -> &[Function] {
+        &self.functions
+    }
+
+    /// The number of the function whose code holds instruction `ip`.
+    pub fn function_at(&self, ip: u32) -> u16 {
+        func::function_at(&self.functions, ip)
+    }
+
+    /// The code of function `function`: the instructions from its entry up to the next
+    /// function's (empty for a number that names no function).
+    pub fn code_range(&self, function: u16) -> std::ops::Range<u32> {
+        func::code_range(&self.functions, function, self.len())
+    }
+
+    /// The number of instructions.
+    pub fn len(&self) -> u32 {
+        // `with_sections` bounded it by MAX_INSTRUCTIONS.
+        u32::try_from(self.code.len()).unwrap_or(MAX_INSTRUCTIONS)
+    }
+
+    /// Whether the program has no instructions.
+    pub fn is_empty(&self) -> bool {
+        self.code.is_empty()
+    }
+
+    /// The program's debug info, if it has some.
+    pub fn debug_info(&self) -> Option<DebugInfo> {
+        self.sections
+            .iter()
+            .find(|section| section.kind == DEBUG_INFO)
+            // `with_sections` checked it, so decoding succeeds.
+            .and_then(|section| {
+                DebugInfo::decode(&section.payload, &self.functions, self.len()).ok()
+            })
     }
 
     /// The instructions.
@@ -408,6 +589,77 @@ impl Program {
     }
 }
 
+/// The name of function `function` in messages.
+fn function_name(function: u16) -> String {
+    if function == 0 {
+        String::from("the main program")
+    } else {
+        format!("function {function}")
+    }
+}
+
+/// Checks how the code and its functions fit together: every call names a function, control
+/// stays inside each function's code (the main program may run off the end of the code only
+/// when it has no functions), every return fits its function, and each function's stack heights
+/// are exact (see [`crate::verify`]).
+fn check_functions(code: &[Instr], functions: &[Function], len: u32) -> Result<(), VerifyError> {
+    let has_functions = functions.len() > 1;
+    let mut function: u16 = 0;
+    let mut range = func::code_range(functions, 0, len);
+    for (index, instr) in (0..len).zip(code) {
+        while index >= range.end {
+            function = function.saturating_add(1);
+            range = func::code_range(functions, function, len);
+        }
+        if let Some(callee) = instr.callee()
+            && (callee == 0 || usize::from(callee) >= functions.len())
+        {
+            return Err(VerifyError::CallTarget {
+                index,
+                instr: *instr,
+                function: callee,
+                count: functions.len(),
+            });
+        }
+        if instr.opcode().flow() == Flow::Return {
+            let results = functions
+                .get(usize::from(function))
+                .map_or(0, |function| function.results);
+            let fits = function != 0 && (results == 1) == matches!(instr, Instr::RetV);
+            if !fits {
+                return Err(VerifyError::Return {
+                    index,
+                    instr: *instr,
+                    function,
+                    results,
+                });
+            }
+        }
+        if !has_functions {
+            continue;
+        }
+        for target in instr.successors(index) {
+            let JumpTarget::Index(target) = target else {
+                continue;
+            };
+            if !range.contains(&target) {
+                return Err(VerifyError::LeavesFunction {
+                    index,
+                    instr: *instr,
+                    target,
+                    function,
+                    code: range.clone(),
+                });
+            }
+        }
+    }
+    if has_functions {
+        crate::verify::check_function_heights(code, functions, len)
+            .map_err(|(function, reason)| VerifyError::Heights { function, reason })?;
+    }
+    Ok(())
+}
+
 /// Decodes the code section, which starts at byte `start` of the file.
 fn decode_code(code: &[u8], start: usize, declared: u32) -> Result<Vec<Instr>, LoadError> {
     // The declared count is at most MAX_INSTRUCTIONS, and every instruction takes at least one
@@ -495,22 +747,22 @@ mod tests {
         assert_eq!(Program::decode(&program.encode()), Ok(program));
 
         let required = Section {
-            kind: 0x0002,
+            kind: 0x0003,
             payload: Vec::new(),
         };
         assert_eq!(
             Program::with_sections(Vec::new(), vec![required]),
-            Err(VerifyError::UnknownSection { index: 0, kind: 2 })
+            Err(VerifyError::UnknownSection { index: 0, kind: 3 })
         );
         let mut bytes = Program::new(Vec::new()).unwrap().encode();
         bytes.truncate(HEADER_LEN);
         bytes[23] = 1;
-        bytes.extend_from_slice(&[0, 2, 0, 0, 0, 0, 0, 0, 0, 0]);
+        bytes.extend_from_slice(&[0, 3, 0, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(
             Program::decode(&resealed(bytes)),
             Err(LoadError::Invalid(VerifyError::UnknownSection {
                 index: 0,
-                kind: 2
+                kind: 3
             }))
         );
     }

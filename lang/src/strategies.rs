@@ -2,7 +2,7 @@
 //! property tests of every crate, and fixtures made from the seed program.
 
 use crate::image::{IMAGE_HEADER_LEN, Image};
-use crate::isa::{Instr, Opcode, OperandKind};
+use crate::isa::{Flow, Instr, Opcode, OperandKind};
 use crate::mvb::{Program, SECTION_OPTIONAL, Section};
 use proptest::prelude::*;
 
@@ -86,10 +86,18 @@ pub fn instr() -> impl Strategy<Value = Instr> {
     })
 }
 
-/// A valid program of up to `max_len` instructions: any instructions, with every jump folded so
-/// that it lands inside the code, plus up to two optional sections when `sections` is set.
+/// Any instruction but calls and returns, which only a program with functions can have.
+pub fn plain_instr() -> impl Strategy<Value = Instr> {
+    instr().prop_filter("not a call or a return", |instr| {
+        !matches!(instr.opcode().flow(), Flow::Call | Flow::Return)
+    })
+}
+
+/// A valid program without functions of up to `max_len` instructions: any instructions but
+/// calls and returns, with every jump folded so that it lands inside the code, plus up to two
+/// optional sections when `sections` is set.
 pub fn program_with(max_len: usize, sections: bool) -> impl Strategy<Value = Program> {
-    let code = prop::collection::vec(instr(), 0..max_len).prop_map(|code| {
+    let code = prop::collection::vec(plain_instr(), 0..max_len).prop_map(|code| {
         let len = i64::try_from(code.len()).unwrap_or(i64::MAX);
         (0i64..)
             .zip(code)
@@ -130,7 +138,9 @@ fn fold_jump(instr: Instr, index: i64, len: i64) -> Instr {
     let folded = match kind {
         OperandKind::BackwardDistance => raw % (index + 1),
         OperandKind::SignedOffset => raw.rem_euclid(len + 1) - index,
-        OperandKind::Value | OperandKind::Millis | OperandKind::Slot => return instr,
+        OperandKind::Value | OperandKind::Millis | OperandKind::Slot | OperandKind::Function => {
+            return instr;
+        }
     };
     instr
         .with_jump_offset(folded)

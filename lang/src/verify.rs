@@ -24,6 +24,7 @@
 //!
 //! [`Image::check`]: crate::image::Image::check
 
+use crate::func::Function;
 use crate::isa::{Instr, JumpTarget, STACK_LIMIT, StackEffect};
 use crate::mvb::Program;
 use std::fmt;
@@ -57,8 +58,7 @@ impl Heights {
     /// The heights after an instruction with `effect` completes, starting from these; `None` when
     /// it cannot complete from any of them (it always finds too few values, or always overflows
     /// the stack).
-    fn after(self, effect: StackEffect) -> Option<Heights> {
-        let (pops, pushes) = (u32::from(effect.pops), u32::from(effect.pushes));
+    fn after(self, pops: u32, pushes: u32) -> Option<Heights> {
         // It runs only with at least `pops` values, and completes only if the result fits.
         let min = u32::from(self.min).max(pops);
         let max = u32::from(self.max).min((u32::from(LIMIT) + pops).checked_sub(pushes)?);
@@ -103,42 +103,222 @@ pub struct StackHeights {
 }
 
 impl StackHeights {
-    /// Computes the heights for `program`, starting from instruction 0 with an empty stack.
+    /// Computes the heights for `program`: for the main program from instruction 0 with an
+    /// empty stack, and for each function from its entry with its parameters, counted from its
+    /// frame's base.
     pub fn of(program: &Program) -> StackHeights {
         let code = program.code();
-        let mut at = vec![None; code.len() + 1];
-        // How many times each interval changed, and whether it waits in the worklist.
-        let mut changes = vec![0u8; code.len() + 1];
-        let mut queued = vec![false; code.len() + 1];
-        let mut work = Vec::new();
-        join(&mut at, &mut changes, &mut queued, &mut work, 0, EMPTY);
-        while let Some(index) = work.pop() {
-            if let Some(flag) = queued.get_mut(index) {
-                *flag = false;
-            }
-            // The end of the code has no instruction and so no way on.
-            let (Some(instr), Some(&Some(before))) = (code.get(index), at.get(index)) else {
-                continue;
-            };
-            let Some(after) = before.after(instr.opcode().stack_effect()) else {
-                continue;
-            };
-            for target in successors(instr, index) {
-                join(&mut at, &mut changes, &mut queued, &mut work, target, after);
-            }
+        let functions = program.functions();
+        let mut analysis = Analysis::new(code.len());
+        for (number, function) in (0..=u16::MAX).zip(functions) {
+            let range = program.code_range(number);
+            // A verified program's functions have exact heights: this cannot fail for them.
+            let _ = analysis.run(code, functions, function, range, false);
         }
-        StackHeights { at }
+        StackHeights { at: analysis.at }
     }
 
-    /// The heights possible at `ip` (the code length: the end of the code), or `None` when no run
-    /// of the program gets there (or `ip` is past the end).
+    /// The heights possible at `ip` (the code length: the end of the code), counted from the
+    /// base of the frame of the function `ip` is in, or `None` when no run of the program gets
+    /// there (or `ip` is past the end).
     pub fn at(&self, ip: u32) -> Option<Heights> {
         let index = usize::try_from(ip).ok()?;
         self.at.get(index).copied().flatten()
     }
 }
 
+/// Why a function's stack heights are not exact.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HeightError {
+    /// Two paths reach an instruction with different heights.
+    #[error("the paths to instruction {index} disagree on the stack: {heights} in its frame")]
+    Disagree {
+        /// The instruction.
+        index: u32,
+        /// The heights that reach it.
+        heights: Heights,
+    },
+    /// An instruction takes more values than its frame holds.
+    #[error("`{instr}` at instruction {index} takes {needed} value{}, but the frame holds {height}", if *needed == 1 { "" } else { "s" })]
+    Underflow {
+        /// The instruction.
+        index: u32,
+        /// The instruction itself.
+        instr: Instr,
+        /// The values it takes.
+        needed: u32,
+        /// The values the frame holds there.
+        height: u16,
+    },
+    /// The frame would grow beyond what the stack holds.
+    #[error(
+        "`{instr}` at instruction {index} grows the frame beyond the stack's {STACK_LIMIT} values"
+    )]
+    Overflow {
+        /// The instruction.
+        index: u32,
+        /// The instruction itself.
+        instr: Instr,
+    },
+}
+
+/// Checks that every function but the main program has one exact height at each instruction it
+/// reaches and never takes values from below its frame; returns the first function that does
+/// not, and why.
+pub(crate) fn check_function_heights(
+    code: &[Instr],
+    functions: &[Function],
+    len: u32,
+) -> Result<(), (u16, HeightError)> {
+    let mut analysis = Analysis::new(code.len());
+    for (number, function) in (0..=u16::MAX).zip(functions).skip(1) {
+        let range = crate::func::code_range(functions, number, len);
+        analysis
+            .run(code, functions, function, range, true)
+            .map_err(|error| (number, error))?;
+    }
+    Ok(())
+}
+
+/// What an instruction does to the stack: the table's effect, but a call's is its callee's.
+fn effect(instr: &Instr, functions: &[Function]) -> (u32, u32) {
+    match instr.callee() {
+        Some(callee) => functions.get(usize::from(callee)).map_or((0, 0), |callee| {
+            (u32::from(callee.params), u32::from(callee.results))
+        }),
+        None => {
+            let StackEffect { pops, pushes } = instr.opcode().stack_effect();
+            (u32::from(pops), u32::from(pushes))
+        }
+    }
+}
+
+/// The dataflow's state: the heights found so far, and its worklist.
+struct Analysis {
+    /// One entry per instruction, then one for the end of the code.
+    at: Vec<Option<Heights>>,
+    /// How many times each interval changed.
+    changes: Vec<u8>,
+    /// Whether each instruction waits in the worklist.
+    queued: Vec<bool>,
+    work: Vec<usize>,
+}
+
+impl Analysis {
+    fn new(len: usize) -> Analysis {
+        Analysis {
+            at: vec![None; len + 1],
+            changes: vec![0; len + 1],
+            queued: vec![false; len + 1],
+            work: Vec::new(),
+        }
+    }
+
+    /// Follows every path through one function's code from its entry, where the frame holds its
+    /// parameters. `exact` asks for one height per instruction and no instruction that cannot
+    /// complete; without it, heights are intervals and such an instruction simply leads nowhere.
+    fn run(
+        &mut self,
+        code: &[Instr],
+        functions: &[Function],
+        function: &Function,
+        range: std::ops::Range<u32>,
+        exact: bool,
+    ) -> Result<(), HeightError> {
+        let entry = Heights {
+            min: function.params,
+            max: function.params,
+        };
+        self.join(
+            usize::try_from(range.start).unwrap_or(usize::MAX),
+            entry,
+            exact,
+        )?;
+        while let Some(index) = self.work.pop() {
+            if let Some(flag) = self.queued.get_mut(index) {
+                *flag = false;
+            }
+            // The end of the code has no instruction and so no way on.
+            let (Some(instr), Some(&Some(before))) = (code.get(index), self.at.get(index)) else {
+                continue;
+            };
+            let at = u32::try_from(index).unwrap_or(u32::MAX);
+            let (pops, pushes) = effect(instr, functions);
+            let Some(after) = before.after(pops, pushes) else {
+                if !exact {
+                    continue;
+                }
+                return Err(if u32::from(before.min) < pops {
+                    HeightError::Underflow {
+                        index: at,
+                        instr: *instr,
+                        needed: pops,
+                        height: before.min,
+                    }
+                } else {
+                    HeightError::Overflow {
+                        index: at,
+                        instr: *instr,
+                    }
+                });
+            };
+            for target in successors(instr, index) {
+                // Control stays inside the function: the program's checks made sure of it.
+                if u32::try_from(target).is_ok_and(|target| target <= range.end) {
+                    self.join(target, after, exact)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds `heights` to the interval at `target`, widening it once it has changed
+    /// [`PRECISE_JOINS`] times (or, when `exact`, refusing any change), and queues `target`
+    /// again if it changed.
+    fn join(&mut self, target: usize, heights: Heights, exact: bool) -> Result<(), HeightError> {
+        let (Some(slot), Some(count), Some(flag)) = (
+            self.at.get_mut(target),
+            self.changes.get_mut(target),
+            self.queued.get_mut(target),
+        ) else {
+            return Ok(());
+        };
+        let joined = match *slot {
+            None => heights,
+            Some(old) => {
+                let mut joined = old.hull(heights);
+                if joined == old {
+                    return Ok(());
+                }
+                if exact {
+                    return Err(HeightError::Disagree {
+                        index: u32::try_from(target).unwrap_or(u32::MAX),
+                        heights: joined,
+                    });
+                }
+                if *count >= PRECISE_JOINS {
+                    if joined.min < old.min {
+                        joined.min = 0;
+                    }
+                    if joined.max > old.max {
+                        joined.max = LIMIT;
+                    }
+                }
+                joined
+            }
+        };
+        *slot = Some(joined);
+        *count = count.saturating_add(1);
+        if !*flag {
+            *flag = true;
+            self.work.push(target);
+        }
+        Ok(())
+    }
+}
+
 /// The state every run starts in: no values.
+#[cfg(test)]
 const EMPTY: Heights = Heights { min: 0, max: 0 };
 
 /// Where control can go from `instr` at `index`. The program is verified, so every target is in
@@ -152,49 +332,6 @@ fn successors(instr: &Instr, index: usize) -> impl Iterator<Item = usize> {
             JumpTarget::Index(target) => usize::try_from(target).ok(),
             JumpTarget::OutOfRange(_) => None,
         })
-}
-
-/// Adds `heights` to the interval at `target`, widening it once it has changed
-/// [`PRECISE_JOINS`] times, and queues `target` again if it changed.
-fn join(
-    at: &mut [Option<Heights>],
-    changes: &mut [u8],
-    queued: &mut [bool],
-    work: &mut Vec<usize>,
-    target: usize,
-    heights: Heights,
-) {
-    let (Some(slot), Some(count), Some(flag)) = (
-        at.get_mut(target),
-        changes.get_mut(target),
-        queued.get_mut(target),
-    ) else {
-        return;
-    };
-    let joined = match *slot {
-        None => heights,
-        Some(old) => {
-            let mut joined = old.hull(heights);
-            if joined == old {
-                return;
-            }
-            if *count >= PRECISE_JOINS {
-                if joined.min < old.min {
-                    joined.min = 0;
-                }
-                if joined.max > old.max {
-                    joined.max = LIMIT;
-                }
-            }
-            joined
-        }
-    };
-    *slot = Some(joined);
-    *count = count.saturating_add(1);
-    if !*flag {
-        *flag = true;
-        work.push(target);
-    }
 }
 
 #[cfg(test)]
@@ -313,13 +450,12 @@ mod tests {
             min: LIMIT,
             max: LIMIT,
         };
-        let effect = |pops, pushes| StackEffect { pops, pushes };
-        assert_eq!(full.after(effect(0, 1)), None);
-        assert_eq!(full.after(effect(1, 2)), None);
-        assert_eq!(full.after(effect(1, 1)), exactly(LIMIT));
-        assert_eq!(full.after(effect(2, 1)), exactly(LIMIT - 1));
-        assert_eq!(EMPTY.after(effect(0, 1)), exactly(1));
-        assert_eq!(EMPTY.after(effect(1, 0)), None);
+        assert_eq!(full.after(0, 1), None);
+        assert_eq!(full.after(1, 2), None);
+        assert_eq!(full.after(1, 1), exactly(LIMIT));
+        assert_eq!(full.after(2, 1), exactly(LIMIT - 1));
+        assert_eq!(EMPTY.after(0, 1), exactly(1));
+        assert_eq!(EMPTY.after(1, 0), None);
     }
 
     #[test]

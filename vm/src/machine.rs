@@ -9,6 +9,7 @@
 //! state that caused the trap.
 
 use crate::interrupt::Interrupt;
+use mova_lang::func::{Frame, MAX_CALL_DEPTH};
 use mova_lang::image::{Image, ImageError};
 use mova_lang::isa::Instr;
 use mova_lang::mvb::Program;
@@ -32,6 +33,22 @@ pub struct Vm {
     /// The time a sleep had left when a pause interrupted it. The IP then still points at that
     /// sleep, which finishes this remainder, not its full duration, when the VM runs again.
     sleep_left: Option<Duration>,
+    /// The calls in progress, outermost first; the main program's frame (base 0) is implicit.
+    /// At most [`MAX_CALL_DEPTH`]; they live here, in VM memory, so that recursion never
+    /// recurses in Rust.
+    frames: Vec<Frame>,
+}
+
+/// One line of a backtrace: a function, the instruction it is at, and where its frame starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceEntry {
+    /// The function (0 for the main program).
+    pub function: u16,
+    /// The instruction it is at: the VM's IP for the innermost frame, the `CALL` it waits in
+    /// for the others.
+    pub ip: u32,
+    /// The height of the stack below its frame.
+    pub base: u32,
 }
 
 /// How a call to [`Vm::run`] ended.
@@ -62,11 +79,19 @@ pub enum TrapKind {
     /// A push onto a full stack.
     #[error("stack overflow: the stack already holds {STACK_LIMIT} values")]
     StackOverflow,
+    /// A call beyond the most calls in progress a VM allows.
+    #[error(
+        "stack overflow: {MAX_CALL_DEPTH} calls are already in progress (the most a VM allows)"
+    )]
+    CallDepth,
+    /// A return with no call in progress (only a forged state can get there).
+    #[error("return without a call in progress")]
+    NoCall,
     /// Fewer values on the stack than the instruction takes.
     #[error("stack underflow: it needs {needed} value{}, the stack holds {depth}", if *needed == 1 { "" } else { "s" })]
     StackUnderflow {
         /// How many values the instruction takes.
-        needed: u8,
+        needed: u16,
         /// How many the stack holds.
         depth: usize,
     },
@@ -126,7 +151,34 @@ impl Vm {
             stack: empty_stack(),
             depth: 0,
             sleep_left: None,
+            frames: Vec::new(),
         }
+    }
+
+    /// The calls in progress, outermost first (the main program's frame is not listed).
+    pub fn frames(&self) -> &[Frame] {
+        &self.frames
+    }
+
+    /// Where the program is, innermost frame first and the main program last: each function
+    /// with the instruction it is at and its frame's base.
+    pub fn backtrace(&self) -> Vec<TraceEntry> {
+        let mut trace = Vec::with_capacity(self.frames.len() + 1);
+        let mut ip = self.ip;
+        for frame in self.frames.iter().rev() {
+            trace.push(TraceEntry {
+                function: frame.function,
+                ip,
+                base: frame.base,
+            });
+            ip = frame.return_ip.saturating_sub(1);
+        }
+        trace.push(TraceEntry {
+            function: mova_lang::func::MAIN,
+            ip,
+            base: 0,
+        });
+        trace
     }
 
     pub fn program(&self) -> &Program {
@@ -149,10 +201,11 @@ impl Vm {
         let sleep_left_ms = self
             .sleep_left
             .map(|left| u64::try_from(left.as_millis()).unwrap_or(u64::MAX));
-        Image::new(
+        Image::with_frames(
             &self.program,
             self.ip,
             self.stack().to_vec(),
+            self.frames.clone(),
             sleep_left_ms,
             with_program,
         )
@@ -173,6 +226,7 @@ impl Vm {
             stack,
             depth,
             sleep_left: image.sleep_left_ms.map(Duration::from_millis),
+            frames: image.frames.clone(),
         })
     }
 
@@ -210,8 +264,12 @@ impl Vm {
             return Outcome::Paused;
         }
         let code = self.program.code();
+        let functions = self.program.functions();
         let requested = interrupt.flag();
         let stack = &mut *self.stack;
+        let frames = &mut self.frames;
+        // The base of the current frame: slots count from it.
+        let mut fp = frames.last().map_or(0, |frame| frame.base as usize);
         // The stack pointer (the number of values) and the IP live in locals while the loop
         // runs, and are stored back on every way out of it.
         let mut sp = self.depth;
@@ -261,9 +319,19 @@ impl Vm {
                 leave!(Outcome::Halted);
             };
             let underflow = |depth| TrapKind::StackUnderflow {
-                needed: instr.opcode().stack_effect().pops,
+                needed: u16::from(instr.opcode().stack_effect().pops),
                 depth,
             };
+            // Pauses before this instruction if a request is pending (calls and returns check,
+            // so that recursion without loops pauses too).
+            macro_rules! poll {
+                () => {{
+                    if requested.load(Ordering::Relaxed) {
+                        self.ip = ip as u32;
+                        leave!(Outcome::Paused);
+                    }
+                }};
+            }
             // The top value, or a stack underflow. `sp - 1` wraps to an index no stack has when
             // the stack is empty, so one bounds check covers both.
             macro_rules! top {
@@ -336,14 +404,15 @@ impl Vm {
             macro_rules! local {
                 ($slot:expr, $op:expr) => {{
                     let slot = $slot;
-                    let s = match stack.get(usize::from(slot)) {
-                        Some(&s) if usize::from(slot) < sp => s,
+                    let slot_index = fp + usize::from(slot);
+                    let s = match stack.get(slot_index) {
+                        Some(&s) if slot_index < sp => s,
                         // On an empty stack this is an underflow, as for every instruction that
                         // takes a value, not a slot out of range.
                         Some(_) | None if sp == 0 => trap!(underflow(sp)),
                         Some(_) | None => trap!(TrapKind::SlotOutOfRange {
                             slot,
-                            depth: sp,
+                            depth: sp - fp,
                             storing: false
                         }),
                     };
@@ -387,19 +456,19 @@ impl Vm {
                     push!(top);
                 }
                 Instr::Load(slot) => {
-                    let slot_index = usize::from(slot);
+                    let slot_index = fp + usize::from(slot);
                     match stack.get(slot_index) {
                         Some(&value) if slot_index < sp => push!(value),
                         Some(_) | None => trap!(TrapKind::SlotOutOfRange {
                             slot,
-                            depth: sp,
+                            depth: sp - fp,
                             storing: false
                         }),
                     }
                 }
                 Instr::Store(slot) => {
                     let value = *top!();
-                    let slot_index = usize::from(slot);
+                    let slot_index = fp + usize::from(slot);
                     match stack.get_mut(slot_index) {
                         Some(target) if slot_index + 1 < sp => {
                             *target = value;
@@ -407,10 +476,54 @@ impl Vm {
                         }
                         Some(_) | None => trap!(TrapKind::SlotOutOfRange {
                             slot,
-                            depth: sp - 1,
+                            depth: (sp - 1).saturating_sub(fp),
                             storing: true
                         }),
                     }
+                }
+                Instr::Call(function) => {
+                    poll!();
+                    let Some(callee) = functions.get(usize::from(function)) else {
+                        // A verified program calls only functions it has.
+                        trap!(TrapKind::NoCall);
+                    };
+                    let params = usize::from(callee.params);
+                    if sp - fp < params {
+                        trap!(TrapKind::StackUnderflow {
+                            needed: callee.params,
+                            depth: sp - fp,
+                        });
+                    }
+                    if frames.len() >= MAX_CALL_DEPTH {
+                        trap!(TrapKind::CallDepth);
+                    }
+                    fp = sp - params;
+                    frames.push(Frame {
+                        function,
+                        return_ip: ip as u32 + 1,
+                        base: fp as u32,
+                    });
+                    ip = callee.entry as usize;
+                    continue;
+                }
+                Instr::Ret | Instr::RetV => {
+                    poll!();
+                    let value = match (instr, sp.checked_sub(1).and_then(|at| stack.get(at))) {
+                        (Instr::RetV, Some(&value)) if sp > fp => Some(value),
+                        (Instr::RetV, _) => trap!(underflow(sp - fp)),
+                        _ => None,
+                    };
+                    let Some(frame) = frames.pop() else {
+                        trap!(TrapKind::NoCall);
+                    };
+                    sp = frame.base as usize;
+                    if let Some(value) = value {
+                        // The frame held at least this value, so there is room for it.
+                        push!(value);
+                    }
+                    fp = frames.last().map_or(0, |frame| frame.base as usize);
+                    ip = frame.return_ip as usize;
+                    continue;
                 }
                 Instr::Neg => {
                     let top = top!();
@@ -462,7 +575,7 @@ impl Vm {
                 Instr::ModK(k) => immediate!(BinOp::Rem, k),
                 Instr::AddTo(slot) => {
                     let value = *top!();
-                    let slot_index = usize::from(slot);
+                    let slot_index = fp + usize::from(slot);
                     match stack.get_mut(slot_index) {
                         Some(target) if slot_index + 1 < sp => {
                             let (op, a, b) = (BinOp::Add, *target, value);
@@ -478,7 +591,7 @@ impl Vm {
                         }
                         Some(_) | None => trap!(TrapKind::SlotOutOfRange {
                             slot,
-                            depth: sp - 1,
+                            depth: (sp - 1).saturating_sub(fp),
                             storing: true
                         }),
                     }
@@ -534,7 +647,7 @@ fn arith_trap(error: ArithError, op: BinOp, a: i64, b: i64) -> TrapKind {
 mod tests {
     use super::*;
     use crate::interrupt::request_after;
-    use mova_lang::isa::Opcode;
+    use mova_lang::isa::{Flow, Opcode};
 
     fn vm(source: &str) -> Vm {
         Vm::new(mova_compiler::assemble(source).unwrap())
@@ -718,8 +831,14 @@ mod tests {
 
     #[test]
     fn underflow_is_checked_for_every_consumer() {
+        use Instr::{Call, Halt, Put, Ret};
         // Every opcode that takes values, as the table says, on every stack too short for it.
-        for &opcode in Opcode::ALL {
+        // Returns are only in functions, where the verifier leaves no height short of what they
+        // take; a call's need is its callee's, checked below.
+        for &opcode in Opcode::ALL
+            .iter()
+            .filter(|opcode| opcode.flow() != Flow::Return)
+        {
             let needed = opcode.stack_effect().pops;
             let zeros = vec![0; opcode.operand_kinds().len()];
             let instr = Instr::new(opcode, &zeros).unwrap();
@@ -734,7 +853,7 @@ mod tests {
                         Outcome::Trapped(Trap {
                             kind: TrapKind::StackUnderflow { needed: n, depth: d },
                             ..
-                        }) if *n == needed && *d == depth
+                        }) if *n == u16::from(needed) && *d == depth
                     ),
                     "{instr} on {depth} values: {outcome:?}"
                 );
@@ -746,6 +865,17 @@ mod tests {
             t.to_string(),
             "trap at instruction 1 (`SUB`): stack underflow: it needs 2 values, the stack holds 1"
         );
+        // The main program's heights are intervals, so a call there can find too few values.
+        let mut vm = with_functions(vec![Put(1), Call(1), Halt], &[(2, 0, vec![Ret])]);
+        let Outcome::Trapped(t) = vm.run(&mut io::sink(), &Interrupt::new()) else {
+            panic!("expected a trap")
+        };
+        assert_eq!(
+            t.to_string(),
+            "trap at instruction 1 (`CALL 1`): stack underflow: it needs 2 values, the stack holds 1"
+        );
+        assert_eq!(vm.stack(), [1]);
+        assert!(vm.frames().is_empty());
     }
 
     #[test]
@@ -886,5 +1016,185 @@ mod tests {
         };
         assert!(matches!(&t.kind, TrapKind::Output(e) if e.kind() == io::ErrorKind::BrokenPipe));
         assert_eq!(t.ip, 1);
+    }
+
+    /// A program of functions built by hand: `main` then each `(params, results, code)`.
+    fn with_functions(main: Vec<Instr>, functions: &[(u16, u8, Vec<Instr>)]) -> Vm {
+        let mut code = main;
+        let mut table = Vec::new();
+        for (params, results, body) in functions {
+            table.push(mova_lang::func::Function {
+                entry: code.len() as u32,
+                params: *params,
+                results: *results,
+            });
+            code.extend_from_slice(body);
+        }
+        Vm::new(Program::with_functions(code, &table, Vec::new()).unwrap())
+    }
+
+    /// `fib(n)`, function 1, recursively; main prints `fib(n)`.
+    fn fib(n: i64) -> Vm {
+        use Instr::*;
+        with_functions(
+            vec![Put(n), Call(1), Print, Halt],
+            &[(
+                1,
+                1,
+                vec![
+                    Load(0),
+                    JltK(2, 10),
+                    Pop,
+                    Load(0),
+                    Add(-1),
+                    Call(1),
+                    Load(0),
+                    Add(-2),
+                    Call(1),
+                    AddS,
+                    RetV,
+                    RetV,
+                ],
+            )],
+        )
+    }
+
+    #[test]
+    fn recursive_calls_return_their_values() {
+        let mut vm = fib(20);
+        let mut out = Vec::new();
+        assert!(matches!(
+            vm.run(&mut out, &Interrupt::new()),
+            Outcome::Halted
+        ));
+        assert_eq!(String::from_utf8(out).unwrap(), "6765\n");
+        assert_eq!(vm.stack(), [6765]);
+        assert!(vm.frames().is_empty());
+    }
+
+    #[test]
+    fn slots_count_from_the_frame_and_returns_drop_the_frame() {
+        use Instr::*;
+        // main keeps 7 below the call; f(a, b) = a - b with a local, leaving junk on its frame.
+        let mut vm = with_functions(
+            vec![Put(7), Put(10), Put(3), Call(1), Print, Halt],
+            &[(
+                2,
+                1,
+                vec![Load(0), Load(1), Sub, Put(99), Put(98), Load(2), RetV],
+            )],
+        );
+        let mut out = Vec::new();
+        assert!(matches!(
+            vm.run(&mut out, &Interrupt::new()),
+            Outcome::Halted
+        ));
+        assert_eq!(String::from_utf8(out).unwrap(), "7\n");
+        assert_eq!(vm.stack(), [7, 7]);
+    }
+
+    #[test]
+    fn unbounded_recursion_is_a_stack_overflow_trap() {
+        use Instr::*;
+        // f() { f(); }: no values, only frames.
+        let mut vm = with_functions(vec![Call(1), Halt], &[(0, 0, vec![Call(1), Ret])]);
+        let outcome = vm.run(&mut Vec::new(), &Interrupt::new());
+        let Outcome::Trapped(trap) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(matches!(trap.kind, TrapKind::CallDepth));
+        assert!(trap.to_string().contains("stack overflow"), "{trap}");
+        assert_eq!(vm.frames().len(), MAX_CALL_DEPTH);
+        assert_eq!(vm.backtrace().len(), MAX_CALL_DEPTH + 1);
+        // g(n) { g(n + 1); }: values too; the stack fills first.
+        let mut vm = with_functions(
+            vec![Put(0), Call(1), Halt],
+            &[(
+                1,
+                0,
+                vec![
+                    Load(0),
+                    Put(0),
+                    Put(0),
+                    Put(0),
+                    Put(0),
+                    Put(0),
+                    Put(0),
+                    Put(0),
+                    Put(0),
+                    Load(0),
+                    Call(1),
+                    Ret,
+                ],
+            )],
+        );
+        let outcome = vm.run(&mut Vec::new(), &Interrupt::new());
+        let Outcome::Trapped(trap) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(matches!(trap.kind, TrapKind::StackOverflow), "{trap}");
+    }
+
+    #[test]
+    fn a_pause_lands_in_recursion_without_loops_and_resumes_exactly() {
+        let interrupt = Interrupt::new();
+        let mut vm = fib(25);
+        let request = request_after(&interrupt, Duration::from_millis(5));
+        request.join().unwrap();
+        // Requested before the run: the first check is on the way in; then clear and pause at
+        // once by requesting again from the start, on calls only.
+        let mut out = Vec::new();
+        assert!(matches!(vm.run(&mut out, &interrupt), Outcome::Paused));
+        interrupt.clear();
+        let mut pauses = 0;
+        loop {
+            let stopper = {
+                let interrupt = interrupt.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_micros(200));
+                    interrupt.request();
+                })
+            };
+            let outcome = vm.run(&mut out, &interrupt);
+            stopper.join().unwrap();
+            interrupt.clear();
+            match outcome {
+                Outcome::Paused => {
+                    pauses += 1;
+                    // Through an image, into a fresh VM, as a migration does.
+                    let image = vm.save(false).unwrap();
+                    let decoded = Image::decode(&image.encode()).unwrap();
+                    assert_eq!(decoded.frames, vm.frames());
+                    vm = Vm::from_image(vm.program().clone(), &decoded).unwrap();
+                }
+                Outcome::Halted => break,
+                Outcome::Trapped(trap) => panic!("{trap}"),
+            }
+        }
+        assert!(pauses > 0);
+        assert_eq!(String::from_utf8(out).unwrap(), "75025\n");
+    }
+
+    #[test]
+    fn a_backtrace_lists_the_calls_innermost_first() {
+        use Instr::*;
+        // main calls f(0), f calls g(x) = 1 / x.
+        let mut vm = with_functions(
+            vec![Put(0), Call(1), Halt],
+            &[
+                (1, 0, vec![Load(0), Call(2), Pop, Ret]),
+                (1, 1, vec![Put(1), Load(0), Div, RetV]),
+            ],
+        );
+        let Outcome::Trapped(trap) = vm.run(&mut Vec::new(), &Interrupt::new()) else {
+            panic!("expected a trap")
+        };
+        assert!(matches!(trap.kind, TrapKind::Arith { .. }));
+        let trace: Vec<(u16, u32, u32)> = vm
+            .backtrace()
+            .iter()
+            .map(|entry| (entry.function, entry.ip, entry.base))
+            .collect();
+        assert_eq!(trace, [(2, 9, 1), (1, 4, 0), (0, 1, 0)]);
     }
 }

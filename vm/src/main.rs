@@ -297,6 +297,8 @@ fn trap_exit(vm: Option<&Vm>, trap: &Trap, color: ColorChoice) -> ExitCode {
             ExitCode::from(exit::OUTPUT_FAILED)
         }
         TrapKind::StackOverflow
+        | TrapKind::CallDepth
+        | TrapKind::NoCall
         | TrapKind::StackUnderflow { .. }
         | TrapKind::Arith { .. }
         | TrapKind::SlotOutOfRange { .. }

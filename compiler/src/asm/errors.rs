@@ -196,7 +196,7 @@ impl From<AsmError> for Diagnostic {
                     OperandKind::BackwardDistance | OperandKind::SignedOffset => {
                         format!("write `{opcode} <label>` or `{opcode} <{name}>`")
                     }
-                    OperandKind::Millis | OperandKind::Slot => {
+                    OperandKind::Millis | OperandKind::Slot | OperandKind::Function => {
                         let (lo, hi) = kind.range();
                         format!("write `{opcode} <{name}>`, with the {name} in {lo}..={hi}")
                     }

@@ -119,12 +119,17 @@ fn verify_error(error: VerifyError, end: usize) -> AsmError {
             target,
             len,
         },
-        VerifyError::UnknownSection { .. } | VerifyError::InvalidSection { .. } => {
-            AsmError::Internal(Internal {
-                span: end..end,
-                what: error.to_string(),
-            })
-        }
+        VerifyError::UnknownSection { .. }
+        | VerifyError::InvalidSection { .. }
+        | VerifyError::DuplicateSection { .. }
+        | VerifyError::TooManyFunctions { .. }
+        | VerifyError::CallTarget { .. }
+        | VerifyError::LeavesFunction { .. }
+        | VerifyError::Return { .. }
+        | VerifyError::Heights { .. } => AsmError::Internal(Internal {
+            span: end..end,
+            what: error.to_string(),
+        }),
     }
 }
 

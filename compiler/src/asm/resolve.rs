@@ -228,7 +228,8 @@ impl<'a, 's> Resolver<'a, 's> {
                     OperandKind::SignedOffset
                     | OperandKind::Value
                     | OperandKind::Millis
-                    | OperandKind::Slot => Some(target - here),
+                    | OperandKind::Slot
+                    | OperandKind::Function => Some(target - here),
                 }
             }
         }

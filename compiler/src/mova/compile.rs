@@ -73,7 +73,13 @@ fn compile_here(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<
         Err(
             error @ (VerifyError::JumpOutOfRange { .. }
             | VerifyError::UnknownSection { .. }
-            | VerifyError::InvalidSection { .. }),
+            | VerifyError::InvalidSection { .. }
+            | VerifyError::DuplicateSection { .. }
+            | VerifyError::TooManyFunctions { .. }
+            | VerifyError::CallTarget { .. }
+            | VerifyError::LeavesFunction { .. }
+            | VerifyError::Return { .. }
+            | VerifyError::Heights { .. }),
         ) => {
             // Code generation only emits verified shapes; if that ever breaks, say so rather
             // than write a file the VM would refuse.
