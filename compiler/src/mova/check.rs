@@ -28,7 +28,7 @@ pub fn check(stmts: &[ast::Stmt<'_>]) -> (hir::Program, Vec<LangError>) {
     let functions = declared
         .iter()
         .enumerate()
-        .map(|(i, function)| checker.function(FuncId(i + 1), function))
+        .map(|(i, (function, decl))| checker.function(FuncId(i + 1), function, decl))
         .collect();
     checker.unused_functions();
     let mut errors = checker.errors;
@@ -148,18 +148,21 @@ impl<'s> Checker<'s> {
 
     /// Numbers the top-level function declarations in source order and records their
     /// signatures, reporting duplicate names and unknown types; returns them in that order.
-    fn declare_functions<'a>(&mut self, stmts: &'a [ast::Stmt<'s>]) -> Vec<&'a ast::Function<'s>> {
-        let declared: Vec<&ast::Function<'s>> = stmts
+    fn declare_functions<'a>(
+        &mut self,
+        stmts: &'a [ast::Stmt<'s>],
+    ) -> Vec<(&'a ast::Function<'s>, Span)> {
+        let declared: Vec<(&ast::Function<'s>, Span)> = stmts
             .iter()
             .filter_map(|stmt| {
                 if let ast::StmtKind::Fn(function) = &stmt.kind {
-                    Some(function.as_ref())
+                    Some((function.as_ref(), stmt.span.clone()))
                 } else {
                     None
                 }
             })
             .collect();
-        for (i, function) in declared.iter().enumerate() {
+        for (i, (function, _)) in declared.iter().enumerate() {
             let id = FuncId(i + 1);
             let name = function.name.text;
             let first = self.functions.get(name).copied();
@@ -214,7 +217,7 @@ impl<'s> Checker<'s> {
 
     /// Checks a function's body, in a scope that holds its parameters and nothing of the main
     /// program's.
-    fn function(&mut self, id: FuncId, function: &ast::Function<'s>) -> hir::Function {
+    fn function(&mut self, id: FuncId, function: &ast::Function<'s>, decl: &Span) -> hir::Function {
         self.function = Some(Context {
             id,
             name: function.name.text,
@@ -263,6 +266,7 @@ impl<'s> Checker<'s> {
         hir::Function {
             name: function.name.text.to_owned(),
             span: function.name.span.clone(),
+            decl: decl.clone(),
             params,
             result: function.result.is_some(),
             body,

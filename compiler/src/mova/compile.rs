@@ -3,7 +3,8 @@
 
 use crate::mova::errors::LangError;
 use crate::mova::{check, codegen, syntax};
-use mova_lang::mvb::{Program, VerifyError};
+use mova_lang::debuginfo::DEBUG_INFO;
+use mova_lang::mvb::{Program, Section, VerifyError};
 use mova_lang::srcmap::SourceMap;
 
 /// A successful compilation: the program and the warnings found on the way.
@@ -15,8 +16,10 @@ pub struct Compiled {
 }
 
 /// Compiles `source`. With `source_map`, the program carries a source map naming that file, so
-/// that runtime traps can point at the source; without, the bytecode is exactly the instructions
-/// (so the seed program's `.mvb` is byte-identical to the one assembled from the seed listing).
+/// that runtime traps can point at the source, and debug info (each function's name, each
+/// variable's slot and live range); without, the bytecode is exactly the instructions and the
+/// function table (so the seed program's `.mvb` is byte-identical to the one assembled from the
+/// seed listing).
 ///
 /// On failure, returns every error and warning, in source order.
 pub fn compile(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<LangError>> {
@@ -40,7 +43,7 @@ fn compile_here(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<
     if diagnostics.iter().any(is_error) {
         return Err(diagnostics);
     }
-    let generated = match codegen::generate(&program) {
+    let mut generated = match codegen::generate(&program) {
         Ok(generated) => generated,
         Err(error) => {
             diagnostics.push(error);
@@ -56,8 +59,19 @@ fn compile_here(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<
                 return Err(diagnostics);
             }
         }
+        // The main program's declaration is the whole source.
+        let end = u32::try_from(source.len()).unwrap_or(u32::MAX);
+        for name in &mut generated.debug.functions {
+            if name.function == mova_lang::func::MAIN {
+                name.span = 0..end;
+            }
+        }
+        sections.push(Section {
+            kind: DEBUG_INFO,
+            payload: generated.debug.encode(),
+        });
     }
-    match Program::with_sections(generated.code, sections) {
+    match Program::with_functions(generated.code, &generated.functions, sections) {
         Ok(program) => Ok(Compiled {
             program,
             warnings: diagnostics,

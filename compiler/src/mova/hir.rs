@@ -56,6 +56,8 @@ pub struct Function {
     pub name: String,
     /// Its name in the declaration.
     pub span: Span,
+    /// The whole declaration, from `fn` to the closing brace.
+    pub decl: Span,
     /// Its parameters, which are its stack slots 0..n.
     pub params: Vec<VarId>,
     /// Whether it returns a value (`-> int`).
@@ -219,6 +221,16 @@ impl Expr {
         }
         self.span = span;
         self
+    }
+
+    /// The variable this expression reads, if it is just that.
+    pub fn as_var(&self) -> Option<VarId> {
+        match self.kind {
+            ExprKind::Var(var) => Some(var),
+            ExprKind::Const(_) | ExprKind::Call(_) | ExprKind::Unary(..) | ExprKind::Binary(..) => {
+                None
+            }
+        }
     }
 
     /// The constant this expression is, if it is one.
