@@ -218,9 +218,10 @@ impl Vm {
     /// Runs until the program halts, traps, or `interrupt` asks it to pause. Output goes to `out`,
     /// which is flushed before every sleep and before returning.
     ///
-    /// A pending request is honoured before the first instruction, and then on every backward jump
-    /// and during every sleep: a loop cannot run without passing one of those, and code without
-    /// loops finishes within its own length. To resume a paused VM, clear the request and call
+    /// A pending request is honoured before the first instruction, and then on every backward
+    /// jump, every call and every return and during every sleep: a loop or a recursion cannot run
+    /// without passing one of those, and code without loops or calls finishes within its own
+    /// length. To resume a paused VM, clear the request and call
     /// `run` again.
     pub fn run<W: Write>(&mut self, out: &mut W, interrupt: &Interrupt) -> Outcome {
         let outcome = self.execute(out, interrupt);
