@@ -163,22 +163,7 @@ impl Vm {
     /// Where the program is, innermost frame first and the main program last: each function
     /// with the instruction it is at and its frame's base.
     pub fn backtrace(&self) -> Vec<TraceEntry> {
-        let mut trace = Vec::with_capacity(self.frames.len() + 1);
-        let mut ip = self.ip;
-        for frame in self.frames.iter().rev() {
-            trace.push(TraceEntry {
-                function: frame.function,
-                ip,
-                base: frame.base,
-            });
-            ip = frame.return_ip.saturating_sub(1);
-        }
-        trace.push(TraceEntry {
-            function: mova_lang::func::MAIN,
-            ip,
-            base: 0,
-        });
-        trace
+        crate::backtrace::trace(self.ip, &self.frames)
     }
 
     pub fn program(&self) -> &Program {
