@@ -1,6 +1,6 @@
 //! Debug info: an optional `.mvb` section (written by `movac -g`, and always by `mova prog.mova`)
 //! that names what the code does not: each function (its code range is the function table's)
-//! and each local variable's slot over the instructions where the slot holds it, so that a
+//! (the main program's is [`func::MAIN_NAME`]) and each local variable's slot over the instructions where the slot holds it, so that a
 //! backtrace and `movahv inspect` can speak of `gcd(a = 21, b = 0)` instead of slots.
 //!
 //! Payload layout (big-endian, `docs/formats.md`):
@@ -37,7 +37,7 @@ const LOCAL_MIN_LEN: usize = 22;
 /// The names of a program's functions and local variables.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct DebugInfo {
-    /// The functions' names, in any order (the main program's is `main`).
+    /// The functions' names, in any order (the main program's is [`func::MAIN_NAME`]).
     pub functions: Vec<FunctionName>,
     /// The local variables, parameters included.
     pub locals: Vec<Local>,
@@ -296,7 +296,7 @@ mod tests {
             functions: vec![
                 FunctionName {
                     function: 0,
-                    name: "main".into(),
+                    name: crate::func::MAIN_NAME.into(),
                     span: 0..0,
                 },
                 FunctionName {

@@ -22,6 +22,10 @@ pub const FUNCTIONS: u16 = 0x0002;
 /// The number of the main program, which every program has.
 pub const MAIN: u16 = 0;
 
+/// What backtraces and debug info call the main program: in angle brackets, as Python's
+/// `<module>`, so that no function can be mistaken for it (a function may be called `main`).
+pub const MAIN_NAME: &str = "<main>";
+
 /// The most functions a program may declare besides the main program (numbers must fit `CALL`'s
 /// u16 operand).
 pub const MAX_FUNCTIONS: usize = u16::MAX as usize;

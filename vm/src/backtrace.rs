@@ -87,7 +87,7 @@ impl<'p> Symbols<'p> {
         self.debug.is_some()
     }
 
-    /// The name of `function` as the program gives it: its debug info's, else `main` for the
+    /// The name of `function` as the program gives it: its debug info's, else `<main>` for the
     /// main program and `function N` for the others. Not escaped.
     pub fn name(&self, function: u16) -> String {
         match self
@@ -96,7 +96,7 @@ impl<'p> Symbols<'p> {
             .and_then(|debug| debug.function_name(function))
         {
             Some(name) => name.to_owned(),
-            None if function == MAIN => String::from("main"),
+            None if function == MAIN => String::from(mova_lang::func::MAIN_NAME),
             None => format!("function {function}"),
         }
     }

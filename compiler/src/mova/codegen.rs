@@ -98,7 +98,7 @@ pub fn generate(program: &Program) -> Result<Generated, LangError> {
     generator.close_all();
     let mut names = vec![FunctionName {
         function: 0,
-        name: String::from("main"),
+        name: String::from(mova_lang::func::MAIN_NAME),
         span: 0..0,
     }];
     let mut table = Vec::with_capacity(program.functions.len());

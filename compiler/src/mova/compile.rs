@@ -487,7 +487,7 @@ mod tests {
             .iter()
             .map(|name| (name.function, name.name.as_str()))
             .collect();
-        assert_eq!(names, [(0, "main"), (1, "gcd")]);
+        assert_eq!(names, [(0, "<main>"), (1, "gcd")]);
         assert_eq!(
             info.functions[0].span,
             0..u32::try_from(source.len()).unwrap()
