@@ -317,6 +317,60 @@ mod tests {
     }
 
     #[test]
+    fn functions_get_their_debug_names_unless_those_would_not_read_back() {
+        use mova_lang::debuginfo::{DEBUG_INFO, DebugInfo, FunctionName};
+        use mova_lang::mvb::Section;
+        let source = "CALL 1\nCALL 2\nCALL 3\nCALL 4\nCALL 5\nHALT\n\
+                      .fn a 0 -> 0\nRET\n.fn b 0 -> 0\nRET\n.fn c 0 -> 0\nRET\n\
+                      .fn d 0 -> 0\nRET\n.fn e 0 -> 0\nRET\n";
+        let plain = assemble(source).unwrap();
+        assert_eq!(
+            function_names(&plain),
+            ["main", "f1", "f2", "f3", "f4", "f5"]
+        );
+        let name = |function, name: &str| FunctionName {
+            function,
+            name: name.to_owned(),
+            span: 0..0,
+        };
+        let info = DebugInfo {
+            // `f1` is function 2's generated-looking name, `twice` is taken twice, `main` is
+            // the main program's, `not one` is no assembler name; `f5` is function 5's own.
+            functions: vec![
+                name(1, "twice"),
+                name(2, "f1"),
+                name(3, "twice"),
+                name(4, "not one"),
+                name(5, "f5"),
+            ],
+            locals: Vec::new(),
+        };
+        let named = Program::with_functions(
+            plain.code().to_vec(),
+            &plain.functions()[1..],
+            vec![Section {
+                kind: DEBUG_INFO,
+                payload: info.encode(),
+            }],
+        )
+        .unwrap();
+        assert_eq!(
+            function_names(&named),
+            ["main", "twice", "f2", "f3", "f4", "f5"]
+        );
+        let listing = disassemble(&named);
+        assert!(
+            listing.contains("\n.fn twice 0 -> 0                ; function 1\n"),
+            "{listing}"
+        );
+        assert!(
+            listing.contains("CALL twice              ; 0: CALL 1\n"),
+            "{listing}"
+        );
+        assert_eq!(assemble(&listing).unwrap().encode(), plain.encode());
+    }
+
+    #[test]
     fn the_end_of_the_code_gets_a_label_when_jumped_to() {
         let program = assemble("PUT 0\nJZ 1").unwrap();
         let text = disassemble(&program);

@@ -150,7 +150,7 @@ fn fold_jump(instr: Instr, index: i64, len: i64) -> Instr {
 
 /// A valid program with functions: 1 to 4 functions of 1 to 3 parameters and 0 or 1 results,
 /// and a main program that calls each of them (with small first arguments) and prints what they
-/// return, then halts. Each body is built from a small structured grammar that keeps the stack
+/// return, 1 to 12 times in a loop, then halts. Each body is built from a small structured grammar that keeps the stack
 /// height exact, as the verifier requires of functions: straight-line arithmetic over the
 /// parameters, calls with the right number of arguments, forward conditional jumps whose two ways
 /// meet at the same height, stores into parameters, and at most one call of itself, on its first
@@ -232,14 +232,17 @@ impl Builder {
         u16::try_from(self.signatures.len()).unwrap_or(u16::MAX)
     }
 
-    /// The main program: a few statements and a call of every function, then `HALT`.
+    /// The main program: a loop, run 1 to 12 times, of a few statements and a call of every
+    /// function (its counter the one value below them), then `HALT`.
     fn main(&mut self) -> Vec<Instr> {
         let mut body = Body {
             function: 0,
             calls: CALL_SITES,
             called_itself: true,
         };
-        let mut code = self.statements(&mut body, 2);
+        let repeat = 1 + i64::from(self.pick(12));
+        let mut code = vec![Instr::Put(0)];
+        code.extend(self.statements(&mut body, 2));
         for function in 1..=self.count() {
             let (params, results) = self.signature(function);
             for param in 0..params {
@@ -256,6 +259,10 @@ impl Builder {
                 code.push(Instr::Pop);
             }
         }
+        // Back to the loop's first statement, after the counter's `PUT`.
+        let back = 1 - i32::try_from(code.len()).unwrap_or(i32::MAX);
+        code.push(Instr::IncJlt(repeat, back));
+        code.push(Instr::Pop);
         code.push(Instr::Halt);
         code
     }
