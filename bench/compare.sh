@@ -21,7 +21,7 @@ cd "$ROOT"
 DOC=docs/performance.md
 START_MARKER='<!-- bench/compare.sh: start -->'
 END_MARKER='<!-- bench/compare.sh: end -->'
-PROGRAMS=(count nested collatz print)
+PROGRAMS=(count nested collatz print fib)
 EXTRAS=(startup compile)
 # Implementations, in table order. `lua` is Lua 5.4, `luajit-joff` LuaJIT's interpreter.
 IMPLS=(mova lua luajit-joff luajit python)
@@ -40,7 +40,7 @@ usage: bash bench/compare.sh [--runs N] [--quick] [--only NAME[,NAME...]] [--no-
 
   --runs N     timed rounds per program (default 5); each round runs every implementation once
   --quick      one round (the same as --runs 1)
-  --only NAME  run only these benchmarks: count, nested, collatz, print, startup, compile
+  --only NAME  run only these benchmarks: count, nested, collatz, print, fib, startup, compile
                (comma-separated or repeated); docs/performance.md is then left as it is
   --no-doc     print the tables without writing them into docs/performance.md
 EOF

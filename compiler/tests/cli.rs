@@ -129,6 +129,7 @@ fn assembling_is_deterministic() {
 
 #[test]
 fn every_example_round_trips_through_the_disassembler() {
+    // Programs with functions included: the listing's `.fn` lines rebuild the function table.
     for source in all_examples() {
         let stem = source.file_stem().unwrap().to_string_lossy().into_owned();
         let dir = TempDir::new(&format!("round-trip-{stem}"));

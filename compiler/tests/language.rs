@@ -75,10 +75,15 @@ fn listing_beside_source(source: &str, file: &str) -> String {
     let listing = disassemble(&program);
     let width = listing.lines().map(str::len).max().unwrap_or(0);
     let mut out = String::new();
-    // The header, then a line per instruction, then perhaps a label for the end of the code.
+    // The header (a comment line, and one per section not shown), then a line per
+    // instruction, then perhaps a label for the end of the code.
+    let header = listing
+        .lines()
+        .take_while(|line| line.starts_with(';'))
+        .count();
     for (number, line) in listing.lines().enumerate() {
         let at = number
-            .checked_sub(1)
+            .checked_sub(header)
             .and_then(|index| map.span(u32::try_from(index).unwrap()));
         match at {
             Some(span) => {

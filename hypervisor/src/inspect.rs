@@ -4,7 +4,10 @@ use crate::HvError;
 use mova_compiler::driver::Options;
 use mova_lang::image::{Image, MAX_IMAGE_LEN, Provenance, hash_hex};
 use mova_lang::mvb::Program;
+use mova_vm::backtrace::{self, Row, Symbols, shown, thousands};
+use mova_vm::machine::TraceEntry;
 use serde_json::{Value, json};
+use std::fmt::Write as _;
 use std::path::Path;
 
 /// An image file, decoded: its state, what it says about itself, and its size in bytes.
@@ -130,11 +133,185 @@ fn location(image: &Image, program: Option<&Program>) -> Value {
     value
 }
 
+/// Whether the image gets a backtrace: when it is inside calls, or its program names its locals
+/// (so that even the main program's variables are shown by name). Images of programs without
+/// functions or debug info (every version 1 image) show and say exactly what they did.
+fn has_backtrace(image: &Image, symbols: &Symbols<'_>) -> bool {
+    !image.frames.is_empty() || symbols.has_debug_info()
+}
+
+/// A frame's values: the stack from its base up to the next frame's base (the innermost's up to
+/// the top). An outer frame's arguments to the call it waits in are its callee's slots.
+fn frame_slots<'i>(image: &'i Image, trace: &[TraceEntry], index: usize) -> &'i [i64] {
+    let Some(entry) = trace.get(index) else {
+        return &[];
+    };
+    let top = match index.checked_sub(1).and_then(|inner| trace.get(inner)) {
+        Some(inner) => inner.base as usize,
+        None => image.stack.len(),
+    };
+    image
+        .stack
+        .get(entry.base as usize..top.min(image.stack.len()))
+        .unwrap_or_default()
+}
+
+/// The locals of a frame by name with their values (`None` for a slot the frame does not hold,
+/// which only a forged image can have), or `None` without debug info.
+fn frame_locals(
+    symbols: &Symbols<'_>,
+    entry: &TraceEntry,
+    slots: &[i64],
+) -> Option<Vec<(String, u16, Option<i64>)>> {
+    let locals = symbols.locals(entry.function, entry.ip)?;
+    Some(
+        locals
+            .into_iter()
+            .map(|local| {
+                let value = slots.get(usize::from(local.slot)).copied();
+                (local.name.clone(), local.slot, value)
+            })
+            .collect(),
+    )
+}
+
+/// The backtrace as JSON, every frame (at most 10,001), innermost first.
+fn backtrace_json(image: &Image, symbols: &Symbols<'_>) -> Value {
+    let trace = backtrace::trace(image.ip, &image.frames);
+    let frames: Vec<Value> = trace
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            let slots = frame_slots(image, &trace, index);
+            let mut value = json!({
+                "function": entry.function,
+                "name": symbols.name(entry.function),
+                "ip": entry.ip,
+                "base": entry.base,
+                "slots": slots,
+            });
+            if let Some(instr) = symbols.instruction(entry.ip) {
+                value["instruction"] = json!(instr.to_string());
+            }
+            if let Some(source) = symbols.source(entry.ip) {
+                value["source"] = json!({
+                    "file": source.file,
+                    "line": source.line,
+                    "column": source.column,
+                    "text": source.text,
+                });
+            }
+            if let Some(locals) = frame_locals(symbols, entry, slots) {
+                value["locals"] = locals
+                    .into_iter()
+                    .map(|(name, slot, value)| json!({"name": name, "slot": slot, "value": value}))
+                    .collect();
+            }
+            value
+        })
+        .collect();
+    Value::Array(frames)
+}
+
+/// The most raw slots of a frame the text view shows.
+const SHOWN_SLOTS: usize = 8;
+
+/// The backtrace for people: a line per frame (function, instruction, source line), its locals
+/// by name or its raw slots under it; long ones cut as `mova` cuts them (`backtrace::rows`).
+fn backtrace_text(image: &Image, symbols: &Symbols<'_>) -> String {
+    let trace = backtrace::trace(image.ip, &image.frames);
+    let calls = image.frames.len();
+    let mut out = format!(
+        "calls    {} in progress; the backtrace, innermost first:\n",
+        thousands(calls)
+    );
+    let width = trace.len().saturating_sub(1).to_string().len().max(2) + 3;
+    let mut cut = false;
+    for row in backtrace::rows(&trace) {
+        match row {
+            Row::Frame(index) => {
+                let Some(entry) = trace.get(index) else {
+                    continue;
+                };
+                let _ = write!(
+                    out,
+                    "{index:>width$}: {} at instruction {}",
+                    shown(&symbols.name(entry.function)),
+                    entry.ip
+                );
+                if let Some(instr) = symbols.instruction(entry.ip) {
+                    let _ = write!(out, " (`{instr}`)");
+                }
+                if let Some(source) = symbols.source(entry.ip) {
+                    let _ = write!(
+                        out,
+                        "  {}:{}:{}  {}",
+                        shown(&source.file),
+                        source.line,
+                        source.column,
+                        shown(&source.text)
+                    );
+                }
+                out.push('\n');
+                let slots = frame_slots(image, &trace, index);
+                let indent = width + 4;
+                match frame_locals(symbols, entry, slots) {
+                    Some(locals) => {
+                        for (name, slot, value) in locals {
+                            let value = value.map_or_else(
+                                || format!("(slot {slot} is not on the stack)"),
+                                |value| value.to_string(),
+                            );
+                            let _ = writeln!(out, "{:indent$}{} = {value}", "", shown(&name));
+                        }
+                    }
+                    None if !slots.is_empty() => {
+                        let _ = write!(out, "{:indent$}slots", "");
+                        for value in slots.iter().take(SHOWN_SLOTS) {
+                            let _ = write!(out, "  {value}");
+                        }
+                        if slots.len() > SHOWN_SLOTS {
+                            let _ = write!(out, "  … {} more", slots.len() - SHOWN_SLOTS);
+                            cut = true;
+                        }
+                        out.push('\n');
+                    }
+                    None => {}
+                }
+            }
+            Row::Repeated(range) => {
+                cut = true;
+                let _ = writeln!(
+                    out,
+                    "{:width$}  [{} more {} in the same call, like the one above]",
+                    "",
+                    thousands(range.len()),
+                    if range.len() == 1 { "frame" } else { "frames" }
+                );
+            }
+            Row::Elided(range) => {
+                cut = true;
+                let left_out = trace.get(range).unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "{:width$}  … {} …",
+                    "",
+                    backtrace::elided(symbols, left_out)
+                );
+            }
+        }
+    }
+    if cut {
+        out.push_str("         (frames and slots left out here are all in --json)\n");
+    }
+    out
+}
+
 /// The image as JSON; `program` supplies the code when the image does not carry it.
 pub fn to_json(file: &ImageFile, program: Option<&Program>) -> Value {
     let image = &file.image;
     let program = image.program().or(program);
-    json!({
+    let mut value = json!({
         "size": file.size,
         "format": format_json(&file.provenance),
         "program_hash": hash_hex(&image.program_hash),
@@ -142,7 +319,13 @@ pub fn to_json(file: &ImageFile, program: Option<&Program>) -> Value {
         "at": location(image, program),
         "stack": image.stack,
         "sleep_left_ms": image.sleep_left_ms,
-    })
+    });
+    let symbols = Symbols::of(program);
+    if has_backtrace(image, &symbols) {
+        value["calls"] = json!(image.frames.len());
+        value["backtrace"] = backtrace_json(image, &symbols);
+    }
+    value
 }
 
 /// The image for people.
@@ -179,6 +362,10 @@ pub fn to_text(path: &Path, file: &ImageFile, program: Option<&Program>) -> Stri
     }
     if let Some(left) = image.sleep_left_ms {
         out.push_str(&format!("sleep    {left} ms left of the sleep at the ip\n"));
+    }
+    let symbols = Symbols::of(program_ref);
+    if has_backtrace(image, &symbols) {
+        out.push_str(&backtrace_text(image, &symbols));
     }
     out.push_str(&format!(
         "stack    {} value{}, bottom first\n",

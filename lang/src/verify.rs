@@ -10,6 +10,13 @@
 //! refuses a state whose height is outside its IP's interval: no run of the program can be in that
 //! state, and resuming it would only trap (or worse, run on from a state the program never makes).
 //!
+//! A program with functions is analysed one function at a time, each from its entry with its
+//! parameters on its frame, and its heights are counted from its frame's base; a call's effect is
+//! its callee's (parameters to results). In every function but the main program the heights must
+//! be exact — one height per instruction, no instruction taking values from below its frame —
+//! which `Program::with_sections` checks through [`check_function_heights`], so a function never
+//! reaches into its caller's values.
+//!
 //! The analysis is a dataflow over the control-flow graph with a worklist. An interval only grows;
 //! after [`PRECISE_JOINS`] changes at one instruction, a bound that still moves is widened at once
 //! to the end of its range (0, or [`STACK_LIMIT`]), as a loop that keeps growing the stack would

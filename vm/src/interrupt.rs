@@ -1,8 +1,8 @@
 //! A request to pause the VM, shared between the interpreter and whoever asks it to stop: the
 //! signal handler and the control channel.
 //!
-//! The interpreter polls [`Interrupt::is_requested`] on backward jumps (one relaxed atomic load, so
-//! tight loops stay fast) and sleeps through [`Interrupt::sleep`], which a request wakes at once.
+//! The interpreter polls [`Interrupt::is_requested`] on backward jumps, calls and returns (one
+//! relaxed atomic load, so tight loops and recursion stay fast) and sleeps through [`Interrupt::sleep`], which a request wakes at once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};

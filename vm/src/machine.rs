@@ -163,22 +163,7 @@ impl Vm {
     /// Where the program is, innermost frame first and the main program last: each function
     /// with the instruction it is at and its frame's base.
     pub fn backtrace(&self) -> Vec<TraceEntry> {
-        let mut trace = Vec::with_capacity(self.frames.len() + 1);
-        let mut ip = self.ip;
-        for frame in self.frames.iter().rev() {
-            trace.push(TraceEntry {
-                function: frame.function,
-                ip,
-                base: frame.base,
-            });
-            ip = frame.return_ip.saturating_sub(1);
-        }
-        trace.push(TraceEntry {
-            function: mova_lang::func::MAIN,
-            ip,
-            base: 0,
-        });
-        trace
+        crate::backtrace::trace(self.ip, &self.frames)
     }
 
     pub fn program(&self) -> &Program {
@@ -233,9 +218,10 @@ impl Vm {
     /// Runs until the program halts, traps, or `interrupt` asks it to pause. Output goes to `out`,
     /// which is flushed before every sleep and before returning.
     ///
-    /// A pending request is honoured before the first instruction, and then on every backward jump
-    /// and during every sleep: a loop cannot run without passing one of those, and code without
-    /// loops finishes within its own length. To resume a paused VM, clear the request and call
+    /// A pending request is honoured before the first instruction, and then on every backward
+    /// jump, every call and every return and during every sleep: a loop or a recursion cannot run
+    /// without passing one of those, and code without loops or calls finishes within its own
+    /// length. To resume a paused VM, clear the request and call
     /// `run` again.
     pub fn run<W: Write>(&mut self, out: &mut W, interrupt: &Interrupt) -> Outcome {
         let outcome = self.execute(out, interrupt);

@@ -11,7 +11,7 @@ use mova_vm::control::{self, Board, Event};
 use mova_vm::output::Stdout;
 use mova_vm::runtime::{self, Record};
 use mova_vm::session::{End, Identity, Session};
-use mova_vm::{Interrupt, Trap, TrapKind, Vm, exit};
+use mova_vm::{Interrupt, Trap, TrapKind, Vm, backtrace, exit};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use std::io;
@@ -310,31 +310,43 @@ fn trap_exit(vm: Option<&Vm>, trap: &Trap, color: ColorChoice) -> ExitCode {
 }
 
 /// Prints a trap: with the source line that caused it when the program has a source map, else as
-/// one line naming the instruction.
+/// one line naming the instruction; then, for a trap inside a function, the backtrace.
 fn report_trap(vm: Option<&Vm>, trap: &Trap, color: ColorChoice) {
-    let Some((map, span)) = vm
-        .and_then(|vm| vm.program().source_map())
+    let map = vm.and_then(|vm| vm.program().source_map());
+    match map
+        .as_ref()
         .and_then(|map| map.span(trap.ip).map(|span| (map, span)))
-    else {
-        report!("error: {trap}");
-        return;
-    };
-    let diagnostic = Diagnostic {
-        severity: Severity::Error,
-        code: None,
-        message: trap.kind.to_string(),
-        span,
-        label: format!(
-            "trapped here, at instruction {} (`{}`)",
-            trap.ip, trap.instr
-        ),
-        secondary: Vec::new(),
-        help: None,
-    };
-    stdio::eprint(format_args!(
-        "{}",
-        render(&[diagnostic], &map.file, &map.source, color.for_stderr())
-    ));
+    {
+        Some((map, span)) => {
+            let diagnostic = Diagnostic {
+                severity: Severity::Error,
+                code: None,
+                message: trap.kind.to_string(),
+                span,
+                label: format!(
+                    "trapped here, at instruction {} (`{}`)",
+                    trap.ip, trap.instr
+                ),
+                secondary: Vec::new(),
+                help: None,
+            };
+            stdio::eprint(format_args!(
+                "{}",
+                render(&[diagnostic], &map.file, &map.source, color.for_stderr())
+            ));
+        }
+        None => report!("error: {trap}"),
+    }
+    // A trap in the main program is all on its line; one in a call also says how it got there.
+    if let Some(vm) = vm
+        && !vm.frames().is_empty()
+    {
+        let symbols = backtrace::Symbols::of(Some(vm.program()));
+        stdio::eprint(format_args!(
+            "{}",
+            backtrace::render(&symbols, &vm.backtrace())
+        ));
+    }
 }
 
 /// Turns SIGINT, SIGTERM and SIGHUP into a stop at the next instruction boundary, with output

@@ -1,28 +1,51 @@
-//! Semantic checks: resolves names and labels, checks literals, folds constants and finds unused
-//! variables and unreachable code, turning the syntax tree into the checked program
-//! ([`hir`](crate::mova::hir)). Every problem is a [`LangError`]; checking goes on after an error so one
-//! run reports them all.
+//! Semantic checks: resolves names, labels and calls, checks literals, folds constants and finds
+//! unused variables, parameters and functions and unreachable code, turning the syntax tree into
+//! the checked program ([`hir`](crate::mova::hir)). Every problem is a [`LangError`]; checking goes
+//! on after an error so one run reports them all.
+//!
+//! Functions are declared first (so a call may come before its function, and functions may call
+//! each other), then the main program is checked, then each function's body in a scope of its
+//! own: its parameters and locals, never the main program's variables.
 
 use crate::diag::{Span, SuggestionBudget};
-use crate::mova::errors::LangError;
-use crate::mova::hir::{self, ExprKind, LoopId, StmtKind, VarId};
+use crate::mova::errors::{LangError, NameHint};
+use crate::mova::hir::{self, ExprKind, FuncId, LoopId, StmtKind, VarId};
 use crate::mova::syntax::ast::{self, BinaryOp, UnaryOp};
 use crate::number::IntError;
 use crate::shared::InvalidNumber;
 use mova_lang::ops;
 use std::collections::{HashMap, HashSet};
 
+/// The only type there is so far.
+const INT: &str = "int";
+
 /// Checks a parsed program, returning the checked program and every error and warning found, in
 /// source order. The program is meaningful only if none of them is an error.
 pub fn check(stmts: &[ast::Stmt<'_>]) -> (hir::Program, Vec<LangError>) {
     let mut checker = Checker::default();
+    let declared = checker.declare_functions(stmts);
     let body = checker.block(stmts);
+    let functions = declared
+        .iter()
+        .enumerate()
+        .map(|(i, (function, decl))| checker.function(FuncId(i + 1), function, decl))
+        .collect();
+    checker.unused_functions();
     let mut errors = checker.errors;
     errors.sort_by_key(|error| error.span().start);
+    let vars = checker
+        .vars
+        .into_iter()
+        .map(|var| hir::Variable {
+            name: var.name.to_owned(),
+            span: var.span,
+        })
+        .collect();
     (
         hir::Program {
             body,
-            vars: checker.vars.len(),
+            vars,
+            functions,
         },
         errors,
     )
@@ -39,9 +62,46 @@ struct Checker<'s> {
     next_loop: usize,
     /// Loops that some `break` leaves.
     broken: HashSet<LoopId>,
+    /// The functions by name (the first declaration of each name).
+    functions: HashMap<&'s str, FuncId>,
+    /// Each function's signature: `signatures[k - 1]` is function `k`'s.
+    signatures: Vec<Signature<'s>>,
+    /// The function whose body is being checked, if it is not the main program.
+    function: Option<Context<'s>>,
+    /// Which function calls which: `(caller, callee)`.
+    calls: Vec<(FuncId, FuncId)>,
+    /// The names of the main program's variables, for the help of an unknown name in a function.
+    main_names: HashSet<&'s str>,
     /// The suggestion searches left for misspelt names and labels.
     suggestions: SuggestionBudget,
     errors: Vec<LangError>,
+}
+
+/// What a call needs to know of a function.
+struct Signature<'s> {
+    name: &'s str,
+    /// The name in the declaration.
+    span: Span,
+    /// The parameter list, parentheses included.
+    params_span: Span,
+    params: usize,
+    result: bool,
+    /// As declared: `fn gcd(a: int, b: int) -> int`.
+    text: String,
+    /// Whether an earlier function has the same name (this one cannot be called).
+    duplicate: bool,
+}
+
+/// The function whose body is being checked.
+struct Context<'s> {
+    id: FuncId,
+    name: &'s str,
+    /// Its name in the declaration.
+    span: Span,
+    /// Its parameter list.
+    params_span: Span,
+    /// Its result type, if it has one.
+    result: Option<Span>,
 }
 
 /// The variables one block declares.
@@ -57,6 +117,8 @@ struct Var<'s> {
     span: Span,
     read: bool,
     assigned: bool,
+    /// Whether it is a function's parameter.
+    param: bool,
 }
 
 impl<'s> Checker<'s> {
@@ -77,15 +139,206 @@ impl<'s> Checker<'s> {
             .map(str::to_owned)
     }
 
+    /// The function being checked: the main program or a declared one.
+    fn current(&self) -> FuncId {
+        self.function
+            .as_ref()
+            .map_or(FuncId::MAIN, |function| function.id)
+    }
+
+    /// Numbers the top-level function declarations in source order and records their
+    /// signatures, reporting duplicate names and unknown types; returns them in that order.
+    fn declare_functions<'a>(
+        &mut self,
+        stmts: &'a [ast::Stmt<'s>],
+    ) -> Vec<(&'a ast::Function<'s>, Span)> {
+        let declared: Vec<(&ast::Function<'s>, Span)> = stmts
+            .iter()
+            .filter_map(|stmt| {
+                if let ast::StmtKind::Fn(function) = &stmt.kind {
+                    Some((function.as_ref(), stmt.span.clone()))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        for (i, (function, _)) in declared.iter().enumerate() {
+            let id = FuncId(i + 1);
+            let name = function.name.text;
+            let first = self.functions.get(name).copied();
+            if let Some(first) = first {
+                let first = self
+                    .signatures
+                    .get(first.0 - 1)
+                    .map_or(function.name.span.clone(), |first| first.span.clone());
+                self.errors.push(LangError::DuplicateFunction {
+                    span: function.name.span.clone(),
+                    first,
+                    name: name.to_owned(),
+                });
+            } else {
+                self.functions.insert(name, id);
+            }
+            let types = function
+                .params
+                .iter()
+                .map(|param| &param.ty)
+                .chain(function.result.as_ref());
+            for ty in types {
+                if ty.text != INT {
+                    self.errors.push(LangError::UnknownType {
+                        span: ty.span.clone(),
+                        name: ty.text.to_owned(),
+                    });
+                }
+            }
+            let params: Vec<String> = function
+                .params
+                .iter()
+                .map(|param| format!("{}: {}", param.name.text, param.ty.text))
+                .collect();
+            let result = function
+                .result
+                .as_ref()
+                .map(|ty| format!(" -> {}", ty.text))
+                .unwrap_or_default();
+            self.signatures.push(Signature {
+                name,
+                span: function.name.span.clone(),
+                params_span: function.params_span.clone(),
+                params: function.params.len(),
+                result: function.result.is_some(),
+                text: format!("fn {name}({}){result}", params.join(", ")),
+                duplicate: first.is_some(),
+            });
+        }
+        declared
+    }
+
+    /// Checks a function's body, in a scope that holds its parameters and nothing of the main
+    /// program's.
+    fn function(&mut self, id: FuncId, function: &ast::Function<'s>, decl: &Span) -> hir::Function {
+        self.function = Some(Context {
+            id,
+            name: function.name.text,
+            span: function.name.span.clone(),
+            params_span: function.params_span.clone(),
+            result: function.result.as_ref().map(|ty| ty.span.clone()),
+        });
+        let outer_loops = std::mem::take(&mut self.loops);
+        self.scopes.push(Scope::default());
+        let mut params = Vec::with_capacity(function.params.len());
+        for param in &function.params {
+            let first = self
+                .scopes
+                .last()
+                .and_then(|scope| scope.names.get(param.name.text).copied());
+            if let Some(first) = first {
+                let first = self
+                    .vars
+                    .get(first.0)
+                    .map_or(param.name.span.clone(), |var| var.span.clone());
+                self.errors.push(LangError::DuplicateParameter {
+                    span: param.name.span.clone(),
+                    first,
+                    name: param.name.text.to_owned(),
+                });
+                continue;
+            }
+            params.push(self.declare(&param.name, true));
+        }
+        // The body's statements share the parameters' scope: a `var` of a parameter's name in
+        // it is a duplicate declaration, as in C.
+        let body = self.stmts(&function.body.stmts);
+        let span = &function.body.span;
+        let end = span.end.saturating_sub(1).max(span.start)..span.end;
+        let reaches_end = !body.iter().any(|stmt| self.diverges(stmt).is_some());
+        if let (Some(result), true) = (&function.result, reaches_end) {
+            self.errors.push(LangError::MissingReturn {
+                span: end.clone(),
+                name: function.name.text.to_owned(),
+                result: result.span.clone(),
+            });
+        }
+        self.end_scope();
+        self.loops = outer_loops;
+        self.function = None;
+        hir::Function {
+            name: function.name.text.to_owned(),
+            span: function.name.span.clone(),
+            decl: decl.clone(),
+            params,
+            result: function.result.is_some(),
+            body,
+            end,
+        }
+    }
+
+    /// Warns of each function the main program never reaches through calls.
+    fn unused_functions(&mut self) {
+        let mut callees: HashMap<FuncId, Vec<FuncId>> = HashMap::new();
+        for &(caller, callee) in &self.calls {
+            callees.entry(caller).or_default().push(callee);
+        }
+        let mut reached = HashSet::from([FuncId::MAIN]);
+        let mut todo = vec![FuncId::MAIN];
+        while let Some(caller) = todo.pop() {
+            for &callee in callees.get(&caller).map(Vec::as_slice).unwrap_or_default() {
+                if reached.insert(callee) {
+                    todo.push(callee);
+                }
+            }
+        }
+        for (i, signature) in self.signatures.iter().enumerate() {
+            let unused = !reached.contains(&FuncId(i + 1))
+                && !signature.duplicate
+                && !signature.name.starts_with('_');
+            if unused {
+                self.errors.push(LangError::UnusedFunction {
+                    span: signature.span.clone(),
+                    name: signature.name.to_owned(),
+                });
+            }
+        }
+    }
+
+    /// Declares a variable or a parameter in the innermost scope.
+    fn declare(&mut self, name: &ast::Name<'s>, param: bool) -> VarId {
+        let var = VarId(self.vars.len());
+        self.vars.push(Var {
+            name: name.text,
+            span: name.span.clone(),
+            read: false,
+            assigned: false,
+            param,
+        });
+        if let Some(scope) = self.scopes.last_mut() {
+            scope.names.insert(name.text, var);
+            scope.order.push(var);
+        }
+        if self.function.is_none() {
+            self.main_names.insert(name.text);
+        }
+        var
+    }
+
     /// Checks a block in a new scope.
     fn block(&mut self, stmts: &[ast::Stmt<'s>]) -> Vec<hir::Stmt> {
         self.scopes.push(Scope::default());
+        let out = self.stmts(stmts);
+        self.end_scope();
+        out
+    }
+
+    /// Checks statements in the innermost scope, warning of the first unreachable one.
+    fn stmts(&mut self, stmts: &[ast::Stmt<'s>]) -> Vec<hir::Stmt> {
         let mut out = Vec::with_capacity(stmts.len());
         let mut diverged: Option<(Span, &'static str)> = None;
         let mut reported = false;
         for stmt in stmts {
+            // A function declaration runs nothing, so it is neither unreachable nor the cause.
             if let (Some((cause, what)), false) = (&diverged, reported)
-                && !matches!(stmt.kind, ast::StmtKind::Error)
+                && !matches!(stmt.kind, ast::StmtKind::Error | ast::StmtKind::Fn(_))
             {
                 self.errors.push(LangError::Unreachable {
                     span: stmt.span.clone(),
@@ -101,7 +354,6 @@ impl<'s> Checker<'s> {
                 out.push(stmt);
             }
         }
-        self.end_scope();
         out
     }
 
@@ -110,13 +362,23 @@ impl<'s> Checker<'s> {
             let Some(info) = self.vars.get(var.0) else {
                 continue;
             };
-            if !info.read && !info.name.starts_with('_') {
-                self.errors.push(LangError::UnusedVariable {
-                    span: info.span.clone(),
-                    name: info.name.to_owned(),
-                    assigned: info.assigned,
-                });
+            if info.read || info.name.starts_with('_') {
+                continue;
             }
+            let (span, name, assigned) = (info.span.clone(), info.name.to_owned(), info.assigned);
+            self.errors.push(if info.param {
+                LangError::UnusedParameter {
+                    span,
+                    name,
+                    assigned,
+                }
+            } else {
+                LangError::UnusedVariable {
+                    span,
+                    name,
+                    assigned,
+                }
+            });
         }
     }
 
@@ -126,6 +388,7 @@ impl<'s> Checker<'s> {
             StmtKind::Break(_) => Some("`break`"),
             StmtKind::Continue(_) => Some("`continue`"),
             StmtKind::Halt => Some("`halt`"),
+            StmtKind::Return(_) => Some("`return`"),
             StmtKind::Loop { id, .. } if !self.broken.contains(id) => Some("infinite loop"),
             StmtKind::While { id, cond, .. }
                 if cond.as_const().is_some_and(|c| c != 0) && !self.broken.contains(id) =>
@@ -146,7 +409,8 @@ impl<'s> Checker<'s> {
             | StmtKind::Declare { .. }
             | StmtKind::Assign { .. }
             | StmtKind::Print(_)
-            | StmtKind::Sleep(_) => None,
+            | StmtKind::Sleep(_)
+            | StmtKind::Call(_) => None,
         }
     }
 
@@ -173,17 +437,7 @@ impl<'s> Checker<'s> {
                     });
                     return None;
                 }
-                let var = VarId(self.vars.len());
-                self.vars.push(Var {
-                    name: name.text,
-                    span: name.span.clone(),
-                    read: false,
-                    assigned: false,
-                });
-                if let Some(scope) = self.scopes.last_mut() {
-                    scope.names.insert(name.text, var);
-                    scope.order.push(var);
-                }
+                let var = self.declare(name, false);
                 StmtKind::Declare { var, init }
             }
             ast::StmtKind::Assign { name, op, value } => {
@@ -265,19 +519,116 @@ impl<'s> Checker<'s> {
             }
             ast::StmtKind::Halt => StmtKind::Halt,
             ast::StmtKind::Block(block) => StmtKind::Block(self.block(&block.stmts)),
+            ast::StmtKind::Fn(function) => {
+                // Top-level declarations were numbered before the main program was checked;
+                // one anywhere else is an error, and its body is not checked.
+                if self.function.is_some() || self.scopes.len() > 1 {
+                    self.errors.push(LangError::NestedFunction {
+                        span: function.name.span.clone(),
+                        name: function.name.text.to_owned(),
+                    });
+                }
+                return None;
+            }
+            ast::StmtKind::Return(value) => {
+                let value = value.as_ref().map(|value| self.expr(value));
+                let Some(function) = &self.function else {
+                    self.errors
+                        .push(LangError::ReturnOutsideFunction { span: span.clone() });
+                    return None;
+                };
+                let name = function.name.to_owned();
+                match (&value, &function.result) {
+                    (Some(value), None) => self.errors.push(LangError::ReturnWithValue {
+                        span: value.span.clone(),
+                        name,
+                        declared: function.params_span.clone(),
+                    }),
+                    (None, Some(result)) => self.errors.push(LangError::ReturnWithoutValue {
+                        span: span.clone(),
+                        name,
+                        result: result.clone(),
+                    }),
+                    (Some(_), Some(_)) | (None, None) => {}
+                }
+                StmtKind::Return(value)
+            }
+            ast::StmtKind::Call(call) => StmtKind::Call(self.call(call, &span, false)?),
             ast::StmtKind::Error => return None,
         };
         Some(hir::Stmt { kind, span })
     }
 
+    /// What a name that is no variable in scope is instead: a variable of the main program
+    /// (when checking a function), or (if `functions`) a function.
+    fn hint(&self, name: &str, functions: bool) -> Option<NameHint> {
+        if functions && self.functions.contains_key(name) {
+            Some(NameHint::Function)
+        } else if self.function.is_some() && self.main_names.contains(name) {
+            Some(NameHint::MainVariable)
+        } else {
+            None
+        }
+    }
+
+    /// Checks a call: the function exists, takes as many arguments, and has a result if one
+    /// is `needed`.
+    fn call(&mut self, call: &ast::Call<'s>, span: &Span, needed: bool) -> Option<hir::Call> {
+        let args: Vec<hir::Expr> = call.args.iter().map(|arg| self.expr(arg)).collect();
+        let name = call.name.text;
+        let Some(id) = self.functions.get(name).copied() else {
+            let variable = self.lookup(name).is_some();
+            let names: Vec<&'s str> = self.signatures.iter().map(|s| s.name).collect();
+            let suggestion = self
+                .suggestions
+                .did_you_mean(name, names)
+                .map(str::to_owned);
+            self.errors.push(LangError::UnknownFunction {
+                span: call.name.span.clone(),
+                name: name.to_owned(),
+                suggestion,
+                variable,
+            });
+            return None;
+        };
+        self.calls.push((self.current(), id));
+        let signature = self.signatures.get(id.0 - 1)?;
+        if signature.params != args.len() {
+            self.errors.push(LangError::WrongArgumentCount {
+                span: span.clone(),
+                name: name.to_owned(),
+                expected: signature.params,
+                found: args.len(),
+                signature: signature.text.clone(),
+                declared: signature.params_span.clone(),
+            });
+            return None;
+        }
+        if needed && !signature.result {
+            self.errors.push(LangError::NoValue {
+                span: span.clone(),
+                name: name.to_owned(),
+                declared: signature.span.clone(),
+            });
+            return None;
+        }
+        Some(hir::Call { function: id, args })
+    }
+
     /// Resolves the variable an assignment writes, reporting it if it is not declared.
     fn assigned(&mut self, name: &ast::Name<'s>) -> Option<VarId> {
         let Some(var) = self.lookup(name.text) else {
-            let suggestion = self.suggest(name.text);
+            let hint = self.hint(name.text, false);
+            let suggestion = if hint.is_some() {
+                None
+            } else {
+                self.suggest(name.text)
+            };
             self.errors.push(LangError::UndeclaredAssignment {
                 span: name.span.clone(),
                 name: name.text.to_owned(),
                 suggestion,
+                hint,
             });
             return None;
         };
@@ -301,6 +652,16 @@ impl<'s> Checker<'s> {
         span: &Span,
         breaking: bool,
     ) -> Option<LoopId> {
+        // In a function with no loop around the statement, it would leave the function.
+        if let (Some(function), true) = (&self.function, self.loops.is_empty()) {
+            self.errors.push(LangError::JumpOutOfFunction {
+                span: span.clone(),
+                keyword: if breaking { "break" } else { "continue" },
+                name: function.name.to_owned(),
+                function: function.span.clone(),
+            });
+            return None;
+        }
         match label {
             None => {
                 let innermost = self.loops.last().map(|&(_, id)| id);
@@ -356,14 +717,27 @@ impl<'s> Checker<'s> {
                     }
                 }
                 None => {
-                    let suggestion = self.suggest(name.text);
+                    let hint = self.hint(name.text, true);
+                    let suggestion = if hint.is_some() {
+                        None
+                    } else {
+                        self.suggest(name.text)
+                    };
                     self.errors.push(LangError::UnknownVariable {
                         span: span.clone(),
                         name: name.text.to_owned(),
                         suggestion,
+                        hint,
                     });
                     constant(0)
                 }
+            },
+            ast::ExprKind::Call(call) => match self.call(call, &span, true) {
+                Some(call) => hir::Expr {
+                    kind: ExprKind::Call(call),
+                    span,
+                },
+                None => constant(0),
             },
             // `-9223372036854775808` is the negation of a literal one past `i64::MAX`. As in
             // Java, the `-` must apply to the literal itself: a parenthesised literal's span
@@ -477,5 +851,111 @@ impl<'s> Checker<'s> {
                 0
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mova::syntax;
+
+    /// The codes `check` reports for `source`, which must parse.
+    fn codes(source: &str) -> Vec<&'static str> {
+        let (stmts, errors) = syntax::parse(source);
+        assert_eq!(errors, [], "{source}");
+        check(&stmts).1.iter().map(LangError::code).collect()
+    }
+
+    #[test]
+    fn functions_are_declared_before_anything_is_checked() {
+        // Called before its declaration, and mutually recursive.
+        let source = "print(even(10));\n\
+                      fn even(n: int) -> int { if n == 0 { return 1; } return odd(n - 1); }\n\
+                      fn odd(n: int) -> int { if n == 0 { return 0; } return even(n - 1); }\n";
+        assert_eq!(codes(source), [] as [&str; 0]);
+        let (stmts, _) = syntax::parse(source);
+        let program = check(&stmts).0;
+        assert_eq!(program.functions.len(), 2);
+        assert_eq!(program.function(FuncId(2)).unwrap().name, "odd");
+        assert!(program.function(FuncId::MAIN).is_none());
+    }
+
+    #[test]
+    fn a_function_sees_its_parameters_and_locals_only() {
+        // Parameters are assignable; an inner block may shadow one, the body's top level may not.
+        assert_eq!(
+            codes(
+                "fn f(a: int) -> int { a += 1; { var a = 2; print(a); } return a; }\nprint(f(1));"
+            ),
+            [] as [&str; 0]
+        );
+        assert_eq!(
+            codes("fn f(a: int) -> int { var a = 2; return a; }\nprint(f(1));"),
+            ["E0006"]
+        );
+        // The main program's variables are not visible, wherever they are declared.
+        assert_eq!(
+            codes("fn f() -> int { return x; }\nvar x = 1;\nprint(x + f());"),
+            ["E0005"]
+        );
+        // A variable may share a function's name: calls and reads do not mix.
+        assert_eq!(
+            codes("fn f(x: int) -> int { return x; }\nvar f = f(2);\nprint(f(f));"),
+            [] as [&str; 0]
+        );
+    }
+
+    #[test]
+    fn what_ends_a_function_with_a_result() {
+        for body in [
+            "return 1;",
+            "loop { return 1; }",
+            "while true { }",
+            "halt;",
+            "if 1 { return 1; } else { return 2; }",
+            "{ return 3; }",
+        ] {
+            let source = format!("fn f() -> int {{ {body} }}\nprint(f());");
+            assert_eq!(codes(&source), [] as [&str; 0], "{source}");
+        }
+        for body in ["", "if 1 { return 1; }", "loop { break; }", "print(1);"] {
+            let source = format!("fn f() -> int {{ {body} }}\nprint(f());");
+            assert_eq!(codes(&source), ["E0025"], "{source}");
+        }
+    }
+
+    #[test]
+    fn loops_inside_a_function_may_be_left() {
+        assert_eq!(
+            codes(
+                "fn f(n: int) { outer: { while n > 0 { n--; if n == 3 { break outer; } continue; } } }\nf(5);"
+            ),
+            [] as [&str; 0]
+        );
+        // A label of the main program's is not one of the function's.
+        assert_eq!(
+            codes("fn f() { while true { break outer; } }\nouter: { f(); break; }"),
+            ["E0009"]
+        );
+    }
+
+    #[test]
+    fn calls_are_never_folded() {
+        let source = "fn one() -> int { return 1; }\nprint(one() * 0 + 2 * 3);";
+        let (stmts, _) = syntax::parse(source);
+        let program = check(&stmts).0;
+        let [stmt] = program.body.as_slice() else {
+            panic!("{:?}", program.body);
+        };
+        let StmtKind::Print(value) = &stmt.kind else {
+            panic!("{stmt:?}");
+        };
+        // `2 * 3` folds; the call and what it is part of stay.
+        let ExprKind::Binary(first, rest) = &value.kind else {
+            panic!("{value:?}");
+        };
+        assert!(matches!(first.kind, ExprKind::Call(_)), "{first:?}");
+        assert_eq!(rest.len(), 2);
+        assert_eq!(rest[1].rhs.as_const(), Some(6));
     }
 }

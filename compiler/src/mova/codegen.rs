@@ -17,6 +17,20 @@
 //!
 //! Constant sub-expressions were already folded by the checker.
 //!
+//! Functions (`docs/language.md`, "Functions"): the main program's code comes first, ending in
+//! `HALT` when functions follow it and its end can be reached, then each function's, in their
+//! order, which is their number. A function's frame starts with its parameters, slots 0..n (the
+//! arguments its caller pushed, left to right), and its variables follow, so every rule above
+//! applies inside functions as it does in the main program: depths and slots count from the
+//! frame's base. `return e;` is `e` then `RETV` (a bare `RETV` when `e` is the top variable),
+//! `return;` and a reachable end of a function without a result `RET`; a call is its arguments
+//! then `CALL k`, and a call statement of a function with a result drops it with `POP`. Nothing
+//! is ever generated so that control runs off a function's code: where the last instruction
+//! falls through, or a jump goes to the end, the function gets its return (main its `HALT`).
+//!
+//! Each variable's slot and the instructions at which the slot holds it are recorded, for the
+//! debug info section.
+//!
 //! A chain of operations is read through a [`View`], which can stand for any prefix of it: the
 //! left operand of `a + b - c`'s `-` is the first two-thirds of the chain. Chains are walked with
 //! loops, so code generation recurses only as deep as the program nests (brackets, blocks,
@@ -24,9 +38,13 @@
 
 use crate::diag::Span;
 use crate::mova::errors::LangError;
-use crate::mova::hir::{Branch, Expr, ExprKind, LoopId, Operation, Program, Stmt, StmtKind, VarId};
+use crate::mova::hir::{
+    Branch, Call, Expr, ExprKind, LoopId, Operation, Program, Stmt, StmtKind, VarId,
+};
 use crate::mova::syntax::ast::{BinaryOp, UnaryOp};
-use mova_lang::isa::{Instr, STACK_LIMIT};
+use mova_lang::debuginfo::{DebugInfo, FunctionName, Local};
+use mova_lang::func::{Function, MAX_FUNCTIONS};
+use mova_lang::isa::{Flow, Instr, STACK_LIMIT};
 use mova_lang::ops::BinOp;
 
 /// Generated code: the instructions and, for each, the span of the source it came from.
@@ -36,6 +54,11 @@ pub struct Generated {
     pub code: Vec<Instr>,
     /// `spans[i]` is the source of `code[i]`.
     pub spans: Vec<Span>,
+    /// The function table: functions 1, 2, … (the main program is implicit).
+    pub functions: Vec<Function>,
+    /// The names of the functions (the main program's is `main`, over `0..0`: the caller
+    /// knows the source's length) and each variable's slot and live range.
+    pub debug: DebugInfo,
 }
 
 /// Generates code for a checked program (one without errors).
@@ -44,16 +67,109 @@ pub fn generate(program: &Program) -> Result<Generated, LangError> {
         code: Vec::new(),
         spans: Vec::new(),
         depth: 0,
-        slots: vec![None; program.vars],
+        slots: vec![None; program.vars.len()],
         loops: Vec::new(),
         labels: Vec::new(),
         fixups: Vec::new(),
+        signatures: program
+            .functions
+            .iter()
+            .map(|function| (function.params.len(), function.result))
+            .collect(),
+        function: 0,
+        open: Vec::new(),
+        live: Vec::new(),
         error: None,
     };
+    if let Some(function) = program.functions.get(MAX_FUNCTIONS) {
+        generator.too_large(
+            &function.span,
+            &format!("more than {} functions", thousands(MAX_FUNCTIONS)),
+        );
+        return generator.finish(Vec::new(), DebugInfo::default());
+    }
     for stmt in &program.body {
         generator.stmt(stmt);
     }
-    generator.finish()
+    if !program.functions.is_empty() && generator.reaches_end(0) {
+        let span = program.body.last().map_or(0..0, |stmt| stmt.span.clone());
+        generator.emit(Instr::Halt, &span);
+    }
+    generator.close_all();
+    let mut names = vec![FunctionName {
+        function: 0,
+        name: String::from("main"),
+        span: 0..0,
+    }];
+    let mut table = Vec::with_capacity(program.functions.len());
+    for (number, function) in (1u16..).zip(&program.functions) {
+        let entry = generator.code.len();
+        generator.function = number;
+        generator.depth = 0;
+        for var in &function.params {
+            if let Some(slot) = generator.slots.get_mut(var.0) {
+                *slot = Some(generator.depth);
+            }
+            generator.open.push((*var, generator.depth, entry));
+            generator.depth += 1;
+        }
+        if generator.depth > STACK_LIMIT {
+            generator.too_large(
+                &function.span,
+                &format!("more than {} parameters", thousands(STACK_LIMIT)),
+            );
+        }
+        for stmt in &function.body {
+            generator.stmt(stmt);
+        }
+        if generator.reaches_end(entry) {
+            // For a function with a result the checker proved the end unreachable: only a jump
+            // that is never taken goes there, and the `RETV` is never run.
+            let ret = if function.result {
+                Instr::RetV
+            } else {
+                Instr::Ret
+            };
+            generator.emit(ret, &function.end);
+        }
+        generator.close_all();
+        table.push(Function {
+            entry: u32::try_from(entry).unwrap_or(u32::MAX),
+            params: u16::try_from(function.params.len()).unwrap_or(u16::MAX),
+            results: u8::from(function.result),
+        });
+        names.push(FunctionName {
+            function: number,
+            name: function.name.clone(),
+            span: offsets(&function.decl),
+        });
+    }
+    let locals = std::mem::take(&mut generator.live)
+        .into_iter()
+        .filter_map(|(function, slot, var, live)| {
+            let variable = program.vars.get(var.0)?;
+            Some(Local {
+                function,
+                slot: u16::try_from(slot).ok()?,
+                name: variable.name.clone(),
+                live: offsets(&live),
+                span: offsets(&variable.span),
+            })
+        })
+        .collect();
+    generator.finish(
+        table,
+        DebugInfo {
+            functions: names,
+            locals,
+        },
+    )
+}
+
+/// A span as the `u32` offsets of the formats (sources and programs are far smaller).
+fn offsets(span: &Span) -> std::ops::Range<u32> {
+    let at = |offset: usize| u32::try_from(offset).unwrap_or(u32::MAX);
+    at(span.start)..at(span.end)
 }
 
 /// A jump target, bound to an instruction index once known.
@@ -90,12 +206,68 @@ struct Generator {
     labels: Vec<Option<usize>>,
     /// Forward jumps to patch: the jump's index, its label, and the source an error would blame.
     fixups: Vec<(usize, Label, Span)>,
+    /// Each function's number of parameters and whether it has a result: `signatures[k - 1]`
+    /// is function `k`'s.
+    signatures: Vec<(usize, bool)>,
+    /// The number of the function being generated (0: the main program).
+    function: u16,
+    /// The variables in scope: each one's id, slot and the first instruction at which its slot
+    /// holds it.
+    open: Vec<(VarId, usize, usize)>,
+    /// The variables gone out of scope: function, slot, id and the instructions at which the
+    /// slot held it.
+    live: Vec<(u16, usize, VarId, Span)>,
     /// The first limit exceeded, if any.
     error: Option<LangError>,
 }
 
 impl Generator {
-    fn finish(mut self) -> Result<Generated, LangError> {
+    /// Whether control can run off the end of the code from `entry` on: its last instruction
+    /// falls through (or there is none), or a jump goes to the end.
+    fn reaches_end(&self, entry: usize) -> bool {
+        let end = self.code.len();
+        let falls = match self.code.get(entry..).and_then(<[Instr]>::last) {
+            None => true,
+            Some(last) => match last.opcode().flow() {
+                Flow::Next | Flow::Branch | Flow::Call => true,
+                Flow::Jump | Flow::Halt | Flow::Return => false,
+            },
+        };
+        falls
+            || self
+                .fixups
+                .iter()
+                .any(|(_, label, _)| self.labels.get(label.0).copied().flatten() == Some(end))
+    }
+
+    /// Ends the live range of the variables in scope from `open` on, which the `POP`s about to
+    /// be emitted drop from the top down (from a stack `depth` high), one per instruction.
+    fn close(&mut self, open: usize, depth: usize) {
+        let pops_at = self.code.len();
+        let function = self.function;
+        for (var, slot, start) in self.open.drain(open.min(self.open.len())..) {
+            // The pop that drops slot `s` is the `(depth - 1 - s)`th; the slot holds the
+            // variable until that one has run.
+            let end = (pops_at + depth.saturating_sub(slot)).max(start);
+            self.live.push((function, slot, var, start..end));
+        }
+    }
+
+    /// Ends the live range of every variable in scope at the end of the code: the end of the
+    /// main program or of a function, which drops them all at once.
+    fn close_all(&mut self) {
+        let end = self.code.len();
+        let function = self.function;
+        for (var, slot, start) in self.open.drain(..) {
+            self.live.push((function, slot, var, start..end.max(start)));
+        }
+    }
+
+    fn finish(
+        mut self,
+        functions: Vec<Function>,
+        debug: DebugInfo,
+    ) -> Result<Generated, LangError> {
         for (at, label, span) in std::mem::take(&mut self.fixups) {
             let target = self
                 .labels
@@ -113,6 +285,8 @@ impl Generator {
             None => Ok(Generated {
                 code: self.code,
                 spans: self.spans,
+                functions,
+                debug,
             }),
         }
     }
@@ -209,9 +383,11 @@ impl Generator {
 
     fn block(&mut self, stmts: &[Stmt], span: &Span) {
         let base = self.depth;
+        let open = self.open.len();
         for stmt in stmts {
             self.stmt(stmt);
         }
+        self.close(open, self.depth);
         // Drop the block's variables.
         for _ in base..self.depth {
             self.emit(Instr::Pop, span);
@@ -223,9 +399,11 @@ impl Generator {
         match &stmt.kind {
             StmtKind::Declare { var, init } => {
                 self.expr(View::of(init));
-                if let Some(slot) = self.slots.get_mut(var.0) {
-                    *slot = Some(self.depth.saturating_sub(1));
+                let slot = self.depth.saturating_sub(1);
+                if let Some(at) = self.slots.get_mut(var.0) {
+                    *at = Some(slot);
                 }
+                self.open.push((*var, slot, self.code.len()));
             }
             StmtKind::Assign { var, op, value } => {
                 self.assign(*var, *op, View::of(value), span);
@@ -234,6 +412,7 @@ impl Generator {
                 ExprKind::Var(var) if self.is_top(var) => self.emit(Instr::Print, span),
                 ExprKind::Const(_)
                 | ExprKind::Var(_)
+                | ExprKind::Call(_)
                 | ExprKind::Unary(..)
                 | ExprKind::Binary(..) => {
                     self.expr(View::of(value));
@@ -292,6 +471,8 @@ impl Generator {
             StmtKind::Continue(id) => self.leave(*id, false, span),
             StmtKind::Halt => self.emit(Instr::Halt, span),
             StmtKind::Block(stmts) => self.block(stmts, span),
+            StmtKind::Return(value) => self.ret(value.as_ref(), span),
+            StmtKind::Call(call) => self.call(call, span, false),
         }
     }
 
@@ -340,7 +521,9 @@ impl Generator {
             | StmtKind::While { .. }
             | StmtKind::Loop { .. }
             | StmtKind::Halt
-            | StmtKind::Block(_) => return None,
+            | StmtKind::Block(_)
+            | StmtKind::Return(_)
+            | StmtKind::Call(_) => return None,
         };
         let context = self.loops.iter().rev().find(|context| context.id == id)?;
         (context.depth == self.depth).then_some(if breaking {
@@ -483,6 +666,52 @@ impl Generator {
         }))
     }
 
+    /// A call: its arguments left to right, then `CALL`, which takes them and leaves the
+    /// function's result, if it has one. Unless the `value` is used, the result is dropped.
+    fn call(&mut self, call: &Call, span: &Span, value: bool) {
+        let below = self.depth;
+        for arg in &call.args {
+            self.expr(View::of(arg));
+        }
+        let result = call
+            .function
+            .0
+            .checked_sub(1)
+            .and_then(|index| self.signatures.get(index))
+            .is_some_and(|&(_, result)| result);
+        let number = u16::try_from(call.function.0).unwrap_or_else(|_| {
+            self.too_large(
+                span,
+                &format!("more than {} functions", thousands(MAX_FUNCTIONS)),
+            );
+            0
+        });
+        self.emit(Instr::Call(number), span);
+        // The table's stack effect of `CALL` is no effect: the callee's is the real one.
+        self.depth = below + usize::from(result);
+        if result && !value {
+            self.emit(Instr::Pop, span);
+        }
+    }
+
+    /// `return value;` or `return;`. What follows is unreachable, and generated as if the
+    /// return had not been taken, so the depths of the enclosing blocks stay right.
+    fn ret(&mut self, value: Option<&Expr>, span: &Span) {
+        let depth = self.depth;
+        match value {
+            // `RETV` takes the top value, so the top variable is returned as it is.
+            Some(value) if value.as_var().is_some_and(|var| self.is_top(var)) => {}
+            Some(value) => self.expr(View::of(value)),
+            None => {
+                self.emit(Instr::Ret, span);
+                self.depth = depth;
+                return;
+            }
+        }
+        self.emit(Instr::RetV, span);
+        self.depth = depth;
+    }
+
     /// Pushes a copy of a variable.
     fn read(&mut self, var: VarId, span: &Span) {
         if self.is_top(var) {
@@ -531,6 +760,7 @@ impl Generator {
         match &expr.kind {
             ExprKind::Const(value) => self.emit(Instr::Put(*value), span),
             ExprKind::Var(var) => self.read(*var, span),
+            ExprKind::Call(call) => self.call(call, span, true),
             ExprKind::Unary(op, operand) => {
                 self.expr(View::of(operand));
                 let instr = match op {
@@ -615,7 +845,10 @@ impl Generator {
                     ExprKind::Unary(UnaryOp::Not, operand) => {
                         self.cond(View::of(operand), !when, target);
                     }
-                    ExprKind::Var(_) | ExprKind::Unary(UnaryOp::Neg, _) | ExprKind::Binary(..) => {
+                    ExprKind::Var(_)
+                    | ExprKind::Call(_)
+                    | ExprKind::Unary(UnaryOp::Neg, _)
+                    | ExprKind::Binary(..) => {
                         self.test(value, when, target);
                     }
                 }
@@ -695,10 +928,12 @@ impl<'a> View<'a> {
     fn of(expr: &'a Expr) -> View<'a> {
         match &expr.kind {
             ExprKind::Binary(first, ops) => View { first, ops },
-            ExprKind::Const(_) | ExprKind::Var(_) | ExprKind::Unary(..) => View {
-                first: expr,
-                ops: &[],
-            },
+            ExprKind::Const(_) | ExprKind::Var(_) | ExprKind::Call(_) | ExprKind::Unary(..) => {
+                View {
+                    first: expr,
+                    ops: &[],
+                }
+            }
         }
     }
 
@@ -768,7 +1003,9 @@ fn continues(stmt: &Stmt, id: LoopId) -> bool {
         | StmtKind::Print(_)
         | StmtKind::Sleep(_)
         | StmtKind::Break(_)
-        | StmtKind::Halt => false,
+        | StmtKind::Halt
+        | StmtKind::Return(_)
+        | StmtKind::Call(_) => false,
     }
 }
 
@@ -791,6 +1028,7 @@ fn mentions(value: View<'_>, var: VarId) -> bool {
     let leaf = match &value.first.kind {
         ExprKind::Const(_) => false,
         ExprKind::Var(other) => *other == var,
+        ExprKind::Call(call) => call.args.iter().any(|arg| mentions(View::of(arg), var)),
         ExprKind::Unary(_, operand) => mentions(View::of(operand), var),
         ExprKind::Binary(..) => mentions(View::of(value.first), var),
     };

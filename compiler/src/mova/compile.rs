@@ -3,7 +3,8 @@
 
 use crate::mova::errors::LangError;
 use crate::mova::{check, codegen, syntax};
-use mova_lang::mvb::{Program, VerifyError};
+use mova_lang::debuginfo::DEBUG_INFO;
+use mova_lang::mvb::{Program, Section, VerifyError};
 use mova_lang::srcmap::SourceMap;
 
 /// A successful compilation: the program and the warnings found on the way.
@@ -15,8 +16,10 @@ pub struct Compiled {
 }
 
 /// Compiles `source`. With `source_map`, the program carries a source map naming that file, so
-/// that runtime traps can point at the source; without, the bytecode is exactly the instructions
-/// (so the seed program's `.mvb` is byte-identical to the one assembled from the seed listing).
+/// that runtime traps can point at the source, and debug info (each function's name, each
+/// variable's slot and live range); without, the bytecode is exactly the instructions and the
+/// function table (so the seed program's `.mvb` is byte-identical to the one assembled from the
+/// seed listing).
 ///
 /// On failure, returns every error and warning, in source order.
 pub fn compile(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<LangError>> {
@@ -40,7 +43,7 @@ fn compile_here(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<
     if diagnostics.iter().any(is_error) {
         return Err(diagnostics);
     }
-    let generated = match codegen::generate(&program) {
+    let mut generated = match codegen::generate(&program) {
         Ok(generated) => generated,
         Err(error) => {
             diagnostics.push(error);
@@ -56,8 +59,19 @@ fn compile_here(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<
                 return Err(diagnostics);
             }
         }
+        // The main program's declaration is the whole source.
+        let end = u32::try_from(source.len()).unwrap_or(u32::MAX);
+        for name in &mut generated.debug.functions {
+            if name.function == mova_lang::func::MAIN {
+                name.span = 0..end;
+            }
+        }
+        sections.push(Section {
+            kind: DEBUG_INFO,
+            payload: generated.debug.encode(),
+        });
     }
-    match Program::with_sections(generated.code, sections) {
+    match Program::with_functions(generated.code, &generated.functions, sections) {
         Ok(program) => Ok(Compiled {
             program,
             warnings: diagnostics,
@@ -102,6 +116,7 @@ fn too_large(end: usize, what: String) -> LangError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mova_lang::func::Function;
     use mova_lang::isa::Instr;
 
     fn code(source: &str) -> Vec<Instr> {
@@ -316,11 +331,13 @@ mod tests {
         let (ifs, if_at) = wrap("if x { x = 1 + x;", "x = 2;", "}");
         let (minus, minus_at) = wrap("- ", "x", "");
         let (not, not_at) = wrap("!", "x", "");
+        // Calls nested in calls' arguments: each argument list is a level.
+        let (calls, calls_at) = wrap("f(", "x", ")");
         let labels: String = (0..n)
             .map(|i| format!("{}l{i}:\n", " ".repeat(i)))
             .collect();
         let label_at = labels.rfind(':').unwrap_or(0) + 1;
-        let prelude = "var x = 1;\n";
+        let prelude = "fn f(a: int) -> int { return a; }\nvar x = 1;\n";
         [
             // `var _y = …;`, not `print(…)`, whose own `(` would count a level.
             (format!("var _y = {parens};"), at + "var _y = ".len()),
@@ -329,6 +346,7 @@ mod tests {
             (ifs, if_at),
             (format!("var _y = {minus};"), minus_at + "var _y = ".len()),
             (format!("var _y = {not};"), not_at + "var _y = ".len()),
+            (format!("var _y = {calls};"), calls_at + "var _y = ".len()),
             (format!("{labels}{}halt;", " ".repeat(n)), label_at),
         ]
         .into_iter()
@@ -360,6 +378,156 @@ mod tests {
         assert_eq!(map.file, "x.mova");
         assert_eq!(map.span(1), Some(11..20));
         assert_eq!(compile(source, None).unwrap().program.source_map(), None);
+    }
+
+    #[test]
+    fn functions_follow_the_main_program_with_their_parameters_in_slots() {
+        let source = "fn add(a: int, b: int) -> int { return a + b; }\n\
+                      fn show(x: int) { print(x); }\n\
+                      show(add(1, 2));\n\
+                      add(3, 4);\n";
+        let program = compile(source, None).unwrap().program;
+        assert_eq!(
+            program.code(),
+            [
+                // main: arguments left to right, CALL; a dropped result is popped; HALT.
+                Instr::Put(1),
+                Instr::Put(2),
+                Instr::Call(1),
+                Instr::Call(2),
+                Instr::Put(3),
+                Instr::Put(4),
+                Instr::Call(1),
+                Instr::Pop,
+                Instr::Halt,
+                // add: `a` from its slot, `b` added from its own.
+                Instr::Load(0),
+                Instr::AddL(1),
+                Instr::RetV,
+                // show: the top variable printed in place, and the end returns.
+                Instr::Print,
+                Instr::Ret,
+            ]
+        );
+        assert_eq!(
+            program.functions(),
+            [
+                Function::MAIN,
+                Function {
+                    entry: 9,
+                    params: 2,
+                    results: 1
+                },
+                Function {
+                    entry: 12,
+                    params: 1,
+                    results: 0
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn the_rules_of_the_main_program_apply_inside_functions() {
+        // The top variable stepped in place, a counting loop, a bare RETV of the top variable.
+        let source = "fn count(n: int) -> int {\n\
+                      var i = 0;\n\
+                      while i < 10 { i++; }\n\
+                      return i;\n}\n\
+                      print(count(1));\n";
+        let code = code(source);
+        let function = &code[5..];
+        assert_eq!(
+            function,
+            [
+                Instr::Put(0),
+                Instr::JgeK(10, 2),
+                Instr::IncJlt(10, 0),
+                Instr::RetV,
+            ],
+            "{code:?}"
+        );
+        // Main ends in an instruction that does not fall through: no HALT is added.
+        let code = self::code("fn f() { }\nloop { f(); }\n");
+        assert_eq!(code, [Instr::Call(1), Instr::Goto(1), Instr::Ret]);
+    }
+
+    #[test]
+    fn no_code_runs_off_the_end_of_a_function() {
+        // Both branches return: the jump over the `else` goes to the end, which gets a RETV
+        // that never runs. Without a result, the end gets its RET.
+        for source in [
+            "fn f(x: int) -> int { if x { return 1; } else { return 2; } }\nprint(f(1));",
+            "fn f(x: int) { if x { print(1); } else { print(2); } }\nf(1);",
+            "fn f(x: int) { while x > 0 { x--; } }\nf(3);",
+            "fn f() -> int { return 1; print(2); }\nprint(f());",
+        ] {
+            let compiled = compile(source, Some("f.mova")).unwrap_or_else(|e| panic!("{e:#?}"));
+            let last = compiled.program.code().last().copied();
+            assert!(
+                matches!(last, Some(Instr::Ret | Instr::RetV)),
+                "{source}: {:?}",
+                compiled.program.code()
+            );
+        }
+    }
+
+    #[test]
+    fn debug_info_names_functions_and_variables_with_their_live_ranges() {
+        let source = "fn gcd(a: int, b: int) -> int {\n\
+                      while b != 0 { var t = b; b = a % b; a = t; }\n\
+                      return a;\n}\n\
+                      var x = gcd(12, 18);\n\
+                      print(x);\n";
+        let program = compile(source, Some("gcd.mova")).unwrap().program;
+        assert_eq!(compile(source, None).unwrap().program.debug_info(), None);
+        let info = program.debug_info().unwrap();
+        let names: Vec<(u16, &str)> = info
+            .functions
+            .iter()
+            .map(|name| (name.function, name.name.as_str()))
+            .collect();
+        assert_eq!(names, [(0, "main"), (1, "gcd")]);
+        assert_eq!(
+            info.functions[0].span,
+            0..u32::try_from(source.len()).unwrap()
+        );
+        let decl = source.find("fn gcd").unwrap();
+        assert_eq!(info.functions[1].span.start, u32::try_from(decl).unwrap());
+        let code = program.code();
+        let gcd = program.code_range(1);
+        let locals: Vec<(u16, u16, &str)> = info
+            .locals
+            .iter()
+            .map(|local| (local.function, local.slot, local.name.as_str()))
+            .collect();
+        assert_eq!(
+            locals,
+            [(0, 0, "x"), (1, 2, "t"), (1, 0, "a"), (1, 1, "b")],
+            "{info:#?}"
+        );
+        let local = |name: &str| info.locals.iter().find(|l| l.name == name).unwrap();
+        // Parameters live through the whole function; `x` from after the call that computes
+        // it to the end of the main program.
+        assert_eq!(local("a").live, gcd.clone());
+        assert_eq!(local("b").live, gcd.clone());
+        assert_eq!(local("x").live, 3..program.code_range(0).end);
+        assert_eq!(code[2], Instr::Call(1));
+        // `t` from after the `DUP` that makes it to the `POP` that drops it, included.
+        let t = local("t").live.clone();
+        assert_eq!(code[t.start as usize - 1], Instr::Dup);
+        assert_eq!(code[t.end as usize - 1], Instr::Pop);
+        assert_eq!(
+            info.locals_at(1, t.start)
+                .iter()
+                .map(|l| l.name.as_str())
+                .collect::<Vec<_>>(),
+            ["a", "b", "t"]
+        );
+        assert_eq!(local("t").span, {
+            let at = u32::try_from(source.find("var t").unwrap() + 4).unwrap();
+            at..at + 1
+        });
     }
 
     #[test]

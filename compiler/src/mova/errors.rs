@@ -10,7 +10,8 @@ codes! {
     /// A language diagnostic's stable code.
     pub enum LangCode {
         E0001, E0002, E0003, E0004, E0005, E0006, E0007, E0008, E0009, E0010, E0011, E0012,
-        E0013, E0014, E0015, E9999, W0001, W0002, W0003,
+        E0013, E0014, E0015, E0016, E0017, E0018, E0019, E0020, E0021, E0022, E0023, E0024,
+        E0025, E0026, E0027, E9999, W0001, W0002, W0003, W0004, W0005,
     }
 }
 
@@ -58,6 +59,8 @@ pub enum LangError {
         name: String,
         /// A close name in scope, if there is one.
         suggestion: Option<String>,
+        /// What else the name is, if it is something.
+        hint: Option<NameHint>,
     },
     /// A second declaration of a name in the same scope.
     #[error("`{name}` is already declared in this scope")]
@@ -102,6 +105,8 @@ pub enum LangError {
         name: String,
         /// A close name in scope, if there is one.
         suggestion: Option<String>,
+        /// What else the name is, if it is something.
+        hint: Option<NameHint>,
     },
     /// An integer literal with a digit its base does not have.
     #[error(transparent)]
@@ -125,6 +130,116 @@ pub enum LangError {
         span: Span,
         /// The limit ([`MAX_NESTING`](crate::mova::syntax::MAX_NESTING)).
         limit: usize,
+    },
+    /// A call of a name that no function has.
+    #[error("cannot find function `{name}`")]
+    UnknownFunction {
+        /// The name called.
+        span: Span,
+        name: String,
+        /// A function with a close name, if there is one.
+        suggestion: Option<String>,
+        /// Whether a variable of that name is in scope (variables cannot be called).
+        variable: bool,
+    },
+    /// A call with more or fewer arguments than the function has parameters.
+    #[error(
+        "function `{name}` takes {} but {} {} supplied",
+        count(*expected, "argument"),
+        count(*found, "argument"),
+        if *found == 1 { "was" } else { "were" }
+    )]
+    WrongArgumentCount {
+        /// The call.
+        span: Span,
+        name: String,
+        expected: usize,
+        found: usize,
+        /// The function's signature, as declared (`fn gcd(a: int, b: int) -> int`).
+        signature: String,
+        /// The parameter list of the declaration.
+        declared: Span,
+    },
+    /// A call of a function without a result where a value is needed.
+    #[error("function `{name}` returns no value")]
+    NoValue {
+        /// The call.
+        span: Span,
+        name: String,
+        /// The declaration's name.
+        declared: Span,
+    },
+    /// A second function of the same name.
+    #[error("function `{name}` is declared twice")]
+    DuplicateFunction {
+        /// The second declaration's name.
+        span: Span,
+        /// The first declaration's name.
+        first: Span,
+        name: String,
+    },
+    /// Two parameters of one function with the same name.
+    #[error("parameter `{name}` appears twice in the parameter list")]
+    DuplicateParameter {
+        /// The second parameter's name.
+        span: Span,
+        /// The first one's.
+        first: Span,
+        name: String,
+    },
+    /// `return` in the main program.
+    #[error("`return` outside of a function")]
+    ReturnOutsideFunction {
+        /// The statement.
+        span: Span,
+    },
+    /// `return;` in a function that has a result.
+    #[error("`return;` in function `{name}`, which returns a value")]
+    ReturnWithoutValue {
+        /// The statement.
+        span: Span,
+        name: String,
+        /// The function's result type.
+        result: Span,
+    },
+    /// `return value;` in a function without a result.
+    #[error("`return` with a value in function `{name}`, which has no result")]
+    ReturnWithValue {
+        /// The value.
+        span: Span,
+        name: String,
+        /// The function's parameter list, after which a result type would be declared.
+        declared: Span,
+    },
+    /// `break` or `continue` in a function with no loop around it inside the function.
+    #[error("`{keyword}` cannot leave function `{name}`")]
+    JumpOutOfFunction {
+        /// The statement.
+        span: Span,
+        /// `break` or `continue`.
+        keyword: &'static str,
+        name: String,
+        /// The function's name in its declaration.
+        function: Span,
+    },
+    /// A function with a result whose end can be reached.
+    #[error("function `{name}` can reach its end without returning a value")]
+    MissingReturn {
+        /// The closing brace of its body.
+        span: Span,
+        name: String,
+        /// Its result type.
+        result: Span,
+    },
+    /// A type name that is not a type.
+    #[error("cannot find type `{name}`")]
+    UnknownType { span: Span, name: String },
+    /// A function declared inside a block.
+    #[error("function `{name}` is declared inside a block")]
+    NestedFunction {
+        /// The declaration's name.
+        span: Span,
+        name: String,
     },
     /// A case that cannot happen: the compiler broke an invariant of its own.
     #[error(transparent)]
@@ -155,6 +270,31 @@ pub enum LangError {
         span: Span,
         reason: String,
     },
+    /// A function the main program never calls, directly or through other functions.
+    #[error("function `{name}` is never called")]
+    UnusedFunction {
+        /// The declaration's name.
+        span: Span,
+        name: String,
+    },
+    /// A parameter that is never read.
+    #[error("unused parameter: `{name}`")]
+    UnusedParameter {
+        /// The parameter's name.
+        span: Span,
+        name: String,
+        /// Whether it is assigned to in the body.
+        assigned: bool,
+    },
+}
+
+/// What a name that is no variable in scope is instead, when that explains the error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameHint {
+    /// A function: it is called, `name(…)`, not read.
+    Function,
+    /// A variable of the main program, used in a function: functions do not see them.
+    MainVariable,
 }
 
 impl LangError {
@@ -181,10 +321,24 @@ impl LangError {
             LangError::TooLarge(_) => LangCode::E0013,
             LangError::InconsistentIndentation { .. } => LangCode::E0014,
             LangError::TooDeep { .. } => LangCode::E0015,
+            LangError::UnknownFunction { .. } => LangCode::E0016,
+            LangError::WrongArgumentCount { .. } => LangCode::E0017,
+            LangError::NoValue { .. } => LangCode::E0018,
+            LangError::DuplicateFunction { .. } => LangCode::E0019,
+            LangError::DuplicateParameter { .. } => LangCode::E0020,
+            LangError::ReturnOutsideFunction { .. } => LangCode::E0021,
+            LangError::ReturnWithoutValue { .. } => LangCode::E0022,
+            LangError::ReturnWithValue { .. } => LangCode::E0023,
+            LangError::JumpOutOfFunction { .. } => LangCode::E0024,
+            LangError::MissingReturn { .. } => LangCode::E0025,
+            LangError::UnknownType { .. } => LangCode::E0026,
+            LangError::NestedFunction { .. } => LangCode::E0027,
             LangError::Internal(_) => LangCode::E9999,
             LangError::UnusedVariable { .. } => LangCode::W0001,
             LangError::Unreachable { .. } => LangCode::W0002,
             LangError::AlwaysTraps { .. } => LangCode::W0003,
+            LangError::UnusedFunction { .. } => LangCode::W0004,
+            LangError::UnusedParameter { .. } => LangCode::W0005,
         }
     }
 
@@ -219,7 +373,21 @@ impl LangError {
             | LangError::TooDeep { span, .. }
             | LangError::UnusedVariable { span, .. }
             | LangError::Unreachable { span, .. }
-            | LangError::AlwaysTraps { span, .. } => span,
+            | LangError::AlwaysTraps { span, .. }
+            | LangError::UnknownFunction { span, .. }
+            | LangError::WrongArgumentCount { span, .. }
+            | LangError::NoValue { span, .. }
+            | LangError::DuplicateFunction { span, .. }
+            | LangError::DuplicateParameter { span, .. }
+            | LangError::ReturnOutsideFunction { span }
+            | LangError::ReturnWithoutValue { span, .. }
+            | LangError::ReturnWithValue { span, .. }
+            | LangError::JumpOutOfFunction { span, .. }
+            | LangError::MissingReturn { span, .. }
+            | LangError::UnknownType { span, .. }
+            | LangError::NestedFunction { span, .. }
+            | LangError::UnusedFunction { span, .. }
+            | LangError::UnusedParameter { span, .. } => span,
         }
     }
 
@@ -291,8 +459,10 @@ impl From<LangError> for Diagnostic {
                 span,
                 suggestion,
                 name,
+                hint,
             } => error_at(span, "not found in this scope".into()).with_help(
-                did_you_mean(suggestion)
+                hinted(name, *hint)
+                    .or_else(|| did_you_mean(suggestion))
                     .unwrap_or_else(|| format!("declare it first: `var {name} = 0;`")),
             ),
             LangError::DuplicateDeclaration { span, first, name } => error_at(
@@ -333,8 +503,10 @@ impl From<LangError> for Diagnostic {
                 span,
                 suggestion,
                 name,
+                hint,
             } => error_at(span, "not declared".into()).with_help(
-                did_you_mean(suggestion)
+                hinted(name, *hint)
+                    .or_else(|| did_you_mean(suggestion))
                     .unwrap_or_else(|| format!("declare it with `var {name} = …;`")),
             ),
             LangError::InvalidNumber(invalid) => invalid.diagnostic(code).with_help(
@@ -355,6 +527,105 @@ impl From<LangError> for Diagnostic {
                      compute an inner part into a variable first",
                 )
             }
+            LangError::UnknownFunction {
+                span,
+                name,
+                suggestion,
+                variable,
+            } => error_at(span, "no function has this name".into()).with_help(
+                match (suggestion, variable) {
+                    (Some(suggestion), _) => {
+                        format!("a function with a similar name exists: `{suggestion}`")
+                    }
+                    (None, true) => format!("`{name}` is a variable, and a variable cannot be called"),
+                    (None, false) => format!(
+                        "declare it at the top level: `fn {name}(…) {{ … }}`, before or after its use"
+                    ),
+                },
+            ),
+            LangError::WrongArgumentCount {
+                span,
+                expected,
+                found,
+                signature,
+                declared,
+                ..
+            } => error_at(
+                span,
+                format!(
+                    "expected {}, found {found}",
+                    count(*expected, "argument")
+                ),
+            )
+            .with_secondary(declared.clone(), format!("`{signature}` declared here"))
+            .with_help(format!(
+                "pass one argument for each parameter of `{signature}`"
+            )),
+            LangError::NoValue {
+                span,
+                name,
+                declared,
+            } => error_at(span, "this call has no value to use".into())
+                .with_secondary(declared.clone(), "declared without a result type")
+                .with_help(format!(
+                    "call it as a statement, `{name}(…);`, or give it a result: `fn {name}(…) -> int` and `return …;`"
+                )),
+            LangError::DuplicateFunction { span, first, name } => error_at(
+                span,
+                format!("`{name}` declared again here"),
+            )
+            .with_secondary(first.clone(), "first declared here")
+            .with_help("rename one of them: functions share one name space for the whole program"),
+            LangError::DuplicateParameter { span, first, name } => error_at(
+                span,
+                format!("`{name}` used again here"),
+            )
+            .with_secondary(first.clone(), "first used here")
+            .with_help("give each parameter a name of its own"),
+            LangError::ReturnOutsideFunction { span } => {
+                error_at(span, "not inside a function".into()).with_help(
+                    "the main program ends with `halt;` or by running off its end",
+                )
+            }
+            LangError::ReturnWithoutValue { span, result, .. } => {
+                error_at(span, "returns no value".into())
+                    .with_secondary(result.clone(), "the function returns an `int`")
+                    .with_help("return a value: `return …;`")
+            }
+            LangError::ReturnWithValue {
+                span,
+                name,
+                declared,
+            } => error_at(span, "this value has nowhere to go".into())
+                .with_secondary(declared.clone(), "no result type is declared after this")
+                .with_help(format!(
+                    "declare a result type, `fn {name}(…) -> int`, or write `return;`"
+                )),
+            LangError::JumpOutOfFunction {
+                span,
+                keyword,
+                function,
+                ..
+            } => error_at(span, "no loop encloses this inside its function".into())
+                .with_secondary(function.clone(), "the function begins here")
+                .with_help(format!(
+                    "a loop outside a function is not visible inside it, even around a call: leave the function with `return` and `{keyword}` in the caller"
+                )),
+            LangError::MissingReturn { span, result, .. } => error_at(
+                span,
+                "control reaches the end of the function here".into(),
+            )
+            .with_secondary(result.clone(), "the function returns an `int`")
+            .with_help("add `return …;` before the closing brace"),
+            LangError::UnknownType { span, .. } => error_at(span, "not a type".into())
+                .with_help("the only type is `int`"),
+            LangError::NestedFunction { span, .. } => error_at(
+                span,
+                "declared inside a block".into(),
+            )
+            .with_help(
+                "declare functions at the top level, outside every block: before or after the code that calls them",
+            ),
             LangError::Internal(internal) => internal.diagnostic(code),
             LangError::UnusedVariable {
                 span,
@@ -378,7 +649,46 @@ impl From<LangError> for Diagnostic {
                 )
             }
             LangError::AlwaysTraps { span, .. } => warning_at(span, "this traps whenever it runs"),
+            LangError::UnusedFunction { span, name } => {
+                warning_at(span, "declared, but the main program never calls it").with_help(
+                    format!("if this is intentional, prefix it with an underscore: `_{name}`"),
+                )
+            }
+            LangError::UnusedParameter {
+                span,
+                name,
+                assigned,
+            } => warning_at(
+                span,
+                if *assigned {
+                    "assigned, but its value is never read"
+                } else {
+                    "never read"
+                },
+            )
+            .with_help(format!(
+                "if this is intentional, prefix it with an underscore: `_{name}`"
+            )),
         }
+    }
+}
+
+/// The help for a name that is no variable but something else.
+fn hinted(name: &str, hint: Option<NameHint>) -> Option<String> {
+    Some(match hint? {
+        NameHint::Function => format!("`{name}` is a function: call it, `{name}(…)`"),
+        NameHint::MainVariable => format!(
+            "`{name}` is a variable of the main program, and functions do not see the main program's variables: pass it as a parameter"
+        ),
+    })
+}
+
+/// `n` things, singular or plural: `1 argument`, `2 arguments`.
+fn count(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
     }
 }
 

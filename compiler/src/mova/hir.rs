@@ -14,13 +14,58 @@ pub struct VarId(pub usize);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LoopId(pub usize);
 
+/// A function: 0 is the main program, 1..=n the declared functions in source order (the
+/// numbering of `CALL`'s operand, of frames and of debug info).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FuncId(pub usize);
+
+impl FuncId {
+    /// The main program.
+    pub const MAIN: FuncId = FuncId(0);
+}
+
 /// A checked program.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Program {
-    /// The top-level statements.
+    /// The top-level statements outside functions: the main program, function 0.
     pub body: Vec<Stmt>,
-    /// How many variables the program declares (each [`VarId`] is below this).
-    pub vars: usize,
+    /// Every variable and parameter the program declares, by [`VarId`].
+    pub vars: Vec<Variable>,
+    /// The declared functions: `functions[k - 1]` is function `k`.
+    pub functions: Vec<Function>,
+}
+
+impl Program {
+    /// The function numbered `id` (not the main program).
+    pub fn function(&self, id: FuncId) -> Option<&Function> {
+        self.functions.get(id.0.checked_sub(1)?)
+    }
+}
+
+/// A variable or a parameter, as debug information names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Variable {
+    pub name: String,
+    /// Its name in its declaration.
+    pub span: Span,
+}
+
+/// A declared function.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Function {
+    pub name: String,
+    /// Its name in the declaration.
+    pub span: Span,
+    /// The whole declaration, from `fn` to the closing brace.
+    pub decl: Span,
+    /// Its parameters, which are its stack slots 0..n.
+    pub params: Vec<VarId>,
+    /// Whether it returns a value (`-> int`).
+    pub result: bool,
+    /// Its body's statements, in the scope of its parameters.
+    pub body: Vec<Stmt>,
+    /// The closing brace of its body.
+    pub end: Span,
 }
 
 /// A checked statement.
@@ -78,6 +123,18 @@ pub enum StmtKind {
     Halt,
     /// A nested scope.
     Block(Vec<Stmt>),
+    /// Returns from the function, with a value if it has a result.
+    Return(Option<Expr>),
+    /// A call whose result, if it has one, is dropped.
+    Call(Call),
+}
+
+/// A call: the arguments are pushed left to right and become the callee's first slots.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Call {
+    /// The function called (never [`FuncId::MAIN`]).
+    pub function: FuncId,
+    pub args: Vec<Expr>,
 }
 
 /// One `if` of an `if … else if …` chain.
@@ -106,6 +163,8 @@ pub enum ExprKind {
     Const(i64),
     /// A variable's value.
     Var(VarId),
+    /// The value a function returns. Never folded: a call runs when the program does.
+    Call(Call),
     /// `-e` or `!e`.
     Unary(UnaryOp, Box<Expr>),
     /// A chain of operations, `((first op₁ rhs₁) op₂ rhs₂) …`, as in the syntax tree
@@ -138,15 +197,16 @@ impl Expr {
                 rest.push(operation);
                 ExprKind::Binary(first, rest)
             }
-            kind @ (ExprKind::Const(_) | ExprKind::Var(_) | ExprKind::Unary(..)) => {
-                ExprKind::Binary(
-                    Box::new(Expr {
-                        kind,
-                        span: self.span,
-                    }),
-                    vec![operation],
-                )
-            }
+            kind @ (ExprKind::Const(_)
+            | ExprKind::Var(_)
+            | ExprKind::Call(_)
+            | ExprKind::Unary(..)) => ExprKind::Binary(
+                Box::new(Expr {
+                    kind,
+                    span: self.span,
+                }),
+                vec![operation],
+            ),
         };
         Expr { kind, span }
     }
@@ -163,11 +223,23 @@ impl Expr {
         self
     }
 
+    /// The variable this expression reads, if it is just that.
+    pub fn as_var(&self) -> Option<VarId> {
+        match self.kind {
+            ExprKind::Var(var) => Some(var),
+            ExprKind::Const(_) | ExprKind::Call(_) | ExprKind::Unary(..) | ExprKind::Binary(..) => {
+                None
+            }
+        }
+    }
+
     /// The constant this expression is, if it is one.
     pub fn as_const(&self) -> Option<i64> {
         match self.kind {
             ExprKind::Const(value) => Some(value),
-            ExprKind::Var(_) | ExprKind::Unary(..) | ExprKind::Binary(..) => None,
+            ExprKind::Var(_) | ExprKind::Call(_) | ExprKind::Unary(..) | ExprKind::Binary(..) => {
+                None
+            }
         }
     }
 }

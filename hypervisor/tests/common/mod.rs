@@ -13,6 +13,7 @@
     clippy::wildcard_enum_match_arm
 )]
 
+pub mod functions;
 pub mod proxy;
 
 pub use mova_testkit::{ChildGuard, TIMEOUT};

@@ -79,8 +79,46 @@ pub enum StmtKind<'s> {
     Halt,
     /// `{ … }`
     Block(Block<'s>),
+    /// `fn name(params) -> type { … }`: allowed only at the top level (the checker says so).
+    Fn(Box<Function<'s>>),
+    /// `return;` or `return value;`
+    Return(Option<Expr<'s>>),
+    /// `name(args);`: a call whose result, if any, is discarded.
+    Call(Call<'s>),
     /// A statement that did not parse; its error was reported.
     Error,
+}
+
+/// A function declaration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Function<'s> {
+    pub name: Name<'s>,
+    pub params: Vec<Param<'s>>,
+    /// The parenthesised parameter list, parentheses included.
+    pub params_span: Span,
+    /// The result type's name after `->`, if the function has a result.
+    pub result: Option<Name<'s>>,
+    /// The body, braces included.
+    pub body: Block<'s>,
+}
+
+/// A parameter: `name: type`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Param<'s> {
+    pub name: Name<'s>,
+    /// The type's name (`int` is the only one so far).
+    pub ty: Name<'s>,
+}
+
+/// A call: `name(args)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Call<'s> {
+    /// The function called.
+    pub name: Name<'s>,
+    /// The arguments, left to right.
+    pub args: Vec<Expr<'s>>,
+    /// The parenthesised argument list, parentheses included.
+    pub args_span: Span,
 }
 
 /// One `if` of an `if … else if …` chain.
@@ -157,6 +195,8 @@ pub enum ExprKind<'s> {
     Bool(bool),
     /// A variable.
     Var(Name<'s>),
+    /// A call of a function, as a value.
+    Call(Call<'s>),
     /// `-e` or `!e`.
     Unary(UnaryOp, Box<Expr<'s>>),
     /// A chain of binary operations, `first op₁ rhs₁ op₂ rhs₂ …`, meaning
@@ -380,6 +420,33 @@ fn dump_stmt(out: &mut String, stmt: &Stmt<'_>, depth: usize) -> fmt::Result {
         },
         StmtKind::Halt => line(out, depth, format_args!("halt"), span),
         StmtKind::Block(block) => dump_block(out, "block", block, depth),
+        StmtKind::Fn(function) => {
+            let params: Vec<String> = function
+                .params
+                .iter()
+                .map(|param| format!("{}: {}", param.name.text, param.ty.text))
+                .collect();
+            let result = function
+                .result
+                .as_ref()
+                .map(|ty| format!(" -> {}", ty.text))
+                .unwrap_or_default();
+            line(
+                out,
+                depth,
+                format_args!("fn {}({}){result}", function.name.text, params.join(", ")),
+                span,
+            )?;
+            dump_block(out, "body", &function.body, depth + 1)
+        }
+        StmtKind::Return(value) => {
+            line(out, depth, format_args!("return"), span)?;
+            match value {
+                Some(value) => dump_expr(out, value, depth + 1),
+                None => Ok(()),
+            }
+        }
+        StmtKind::Call(call) => dump_call(out, call, span, depth),
         StmtKind::Error => line(out, depth, format_args!("<error>"), span),
     }
 }
@@ -401,6 +468,7 @@ fn dump_expr(out: &mut String, expr: &Expr<'_>, depth: usize) -> fmt::Result {
         },
         ExprKind::Bool(value) => line(out, depth, format_args!("bool {value}"), span),
         ExprKind::Var(name) => line(out, depth, format_args!("name {}", name.text), span),
+        ExprKind::Call(call) => dump_call(out, call, span, depth),
         ExprKind::Unary(op, operand) => {
             line(out, depth, format_args!("unary {}", op.symbol()), span)?;
             dump_expr(out, operand, depth + 1)
@@ -416,4 +484,12 @@ fn dump_expr(out: &mut String, expr: &Expr<'_>, depth: usize) -> fmt::Result {
         }
         ExprKind::Error => line(out, depth, format_args!("<error>"), span),
     }
+}
+
+fn dump_call(out: &mut String, call: &Call<'_>, span: &Span, depth: usize) -> fmt::Result {
+    line(out, depth, format_args!("call {}", call.name.text), span)?;
+    for arg in &call.args {
+        dump_expr(out, arg, depth + 1)?;
+    }
+    Ok(())
 }

@@ -72,10 +72,17 @@ pub fn layout<'s>(
             depth += 1;
         } else if *token == Token::Colon {
             {
+                // A name and a colon after `(` or `,` is a parameter and its type
+                // (`fn f(a: int, b: int)`), never a label.
+                let parameter = i
+                    .checked_sub(2)
+                    .and_then(|before| tokens.get(before))
+                    .is_some_and(|(before, _)| matches!(before, Token::LParen | Token::Comma));
                 let labelled = i
                     .checked_sub(1)
                     .and_then(|prev| tokens.get(prev))
-                    .filter(|(prev, _)| matches!(prev, Token::Ident(_) | Token::Loop));
+                    .filter(|(prev, _)| matches!(prev, Token::Ident(_) | Token::Loop))
+                    .filter(|_| !parameter);
                 let braced = matches!(tokens.get(i + 1), Some((Token::LBrace, _)));
                 if let (Some((_, label)), false) = (labelled, braced) {
                     out.push((Token::Indent, span.end..span.end));
@@ -221,6 +228,14 @@ mod tests {
                 "{source:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_parameter_and_its_type_are_no_label() {
+        assert_eq!(
+            shape("fn f(a: int,\n  b: int) {\n  l:\n    a++;\n}"),
+            "fn f ( a : int , b : int ) { l : < a ++ ; > }"
+        );
     }
 
     #[test]

@@ -49,6 +49,12 @@ pub enum Token<'s> {
     /// `false`
     #[token("false")]
     False,
+    /// `fn`
+    #[token("fn")]
+    Fn,
+    /// `return`
+    #[token("return")]
+    Return,
     /// A variable or label name.
     #[regex(r"[A-Za-z_][A-Za-z0-9_]*")]
     Ident(&'s str),
@@ -78,6 +84,12 @@ pub enum Token<'s> {
     /// `:`
     #[token(":")]
     Colon,
+    /// `,`
+    #[token(",")]
+    Comma,
+    /// `->`
+    #[token("->")]
+    Arrow,
     /// `=`
     #[token("=")]
     Assign,
@@ -163,12 +175,16 @@ impl fmt::Display for Token<'_> {
             Token::Halt => "halt",
             Token::True => "true",
             Token::False => "false",
+            Token::Fn => "fn",
+            Token::Return => "return",
             Token::LParen => "(",
             Token::RParen => ")",
             Token::LBrace => "{",
             Token::RBrace => "}",
             Token::Semi => ";",
             Token::Colon => ":",
+            Token::Comma => ",",
+            Token::Arrow => "->",
             Token::Assign => "=",
             Token::PlusAssign => "+=",
             Token::MinusAssign => "-=",
@@ -277,6 +293,37 @@ mod tests {
                 Token::NotEq,
                 Token::Ident("f"),
                 Token::Ident("loops"),
+            ]
+        );
+    }
+
+    #[test]
+    fn function_tokens() {
+        assert_eq!(
+            tokens("fn f(a: int, b) -> int { return a--> 0; } fns returns"),
+            [
+                Token::Fn,
+                Token::Ident("f"),
+                Token::LParen,
+                Token::Ident("a"),
+                Token::Colon,
+                Token::Ident("int"),
+                Token::Comma,
+                Token::Ident("b"),
+                Token::RParen,
+                Token::Arrow,
+                Token::Ident("int"),
+                Token::LBrace,
+                Token::Return,
+                Token::Ident("a"),
+                // `-->` is `--` and `>`, as before there was an arrow.
+                Token::MinusMinus,
+                Token::Gt,
+                Token::Int("0"),
+                Token::Semi,
+                Token::RBrace,
+                Token::Ident("fns"),
+                Token::Ident("returns"),
             ]
         );
     }

@@ -117,7 +117,7 @@ pub(crate) fn parse_here(source: &str) -> (Vec<ast::Stmt<'_>>, Vec<LangError>) {
 ///
 /// A `(`, `{` or indented body opens a level until it closes; a prefix `-` or `!` opens one
 /// until its operand ends, which is after the next name or literal, or after the bracket that
-/// follows it closes. A `-` is a prefix operator unless it follows what can end an operand.
+/// follows it closes (a call's argument list, after a function's name). A `-` is a prefix operator unless it follows what can end an operand.
 fn nesting(tokens: &[(Token<'_>, Span)]) -> Option<LangError> {
     // For each open bracket, the prefix operators written before it: they close with it.
     let mut open: Vec<usize> = Vec::new();
@@ -125,7 +125,10 @@ fn nesting(tokens: &[(Token<'_>, Span)]) -> Option<LangError> {
     let mut pending = 0usize;
     let mut level = 0usize;
     let mut previous: Option<Token<'_>> = None;
-    for (token, span) in tokens {
+    for (i, (token, span)) in tokens.iter().enumerate() {
+        // A function's name before its arguments does not end the operand: `-f(x)` ends at `)`.
+        let callee = matches!(token, Token::Ident(_))
+            && matches!(tokens.get(i + 1), Some((Token::LParen, _)));
         let ends_operand = matches!(
             previous,
             Some(Token::Int(_) | Token::Ident(_) | Token::True | Token::False | Token::RParen)
@@ -141,6 +144,8 @@ fn nesting(tokens: &[(Token<'_>, Span)]) -> Option<LangError> {
         } else if *token == Token::Bang || (*token == Token::Minus && !ends_operand) {
             pending += 1;
             level += 1;
+        } else if callee {
+            // The prefix operators before it close with its argument list.
         } else {
             // Anything else ends the operand of the prefix operators before it (or is an error
             // the parser reports).
@@ -223,9 +228,9 @@ fn syntax(error: SyntaxError<Token<'_>>, tokens: &[(Token<'_>, Span)], source: &
 }
 
 /// The keywords, for suggestions.
-const KEYWORDS: [&str; 12] = [
+const KEYWORDS: [&str; 14] = [
     "var", "print", "sleep", "if", "else", "while", "loop", "break", "continue", "halt", "true",
-    "false",
+    "false", "fn", "return",
 ];
 
 /// Checks that `(`/`)` and `{`/`}` balance, reporting each unclosed opener and each closer with

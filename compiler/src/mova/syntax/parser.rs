@@ -7,7 +7,8 @@
 //! delimiter.
 
 use super::ast::{
-    AssignOp, BinaryOp, Block, Branch, Expr, ExprKind, Name, Operation, Stmt, StmtKind, UnaryOp,
+    AssignOp, BinaryOp, Block, Branch, Call, Expr, ExprKind, Function, Name, Operation, Param,
+    Stmt, StmtKind, UnaryOp,
 };
 use super::lexer::Token;
 use crate::diag::Span;
@@ -72,6 +73,10 @@ where
             span: name.span.clone(),
             kind: ExprKind::Var(name),
         });
+        let call = call_of(expr.clone()).map_with(|call, e| Expr {
+            kind: ExprKind::Call(call),
+            span: span_of(e),
+        });
         let parens = expr
             .delimited_by(just(Token::LParen), just(Token::RParen))
             .map_with(|inner: Expr<'s>, e| Expr {
@@ -87,7 +92,7 @@ where
                     span: span.into_range(),
                 },
             )));
-        let atom = choice((int, boolean, var, parens)).labelled(EXPRESSION);
+        let atom = choice((int, boolean, call, var, parens)).labelled(EXPRESSION);
 
         // An operation whose left operand is a chain continues it (see `ExprKind::Binary`).
         let binary = |op: BinaryOp| {
@@ -113,6 +118,7 @@ where
                     kind @ (ExprKind::Int { .. }
                     | ExprKind::Bool(_)
                     | ExprKind::Var(_)
+                    | ExprKind::Call(_)
                     | ExprKind::Unary(..)
                     | ExprKind::Error) => ExprKind::Binary(
                         Box::new(Expr {
@@ -151,6 +157,40 @@ where
             infix(left(2), just(Token::OrOr), binary(BinaryOp::Or)),
         ))
         .labelled(EXPRESSION)
+    })
+}
+
+/// `name(args…)`, the arguments parsed by `expr`; a list that does not parse is skipped to its
+/// closing parenthesis.
+fn call_of<'t, 's: 't, I>(
+    expr: impl Parser<'t, I, Expr<'s>, Extra<'t, 's>> + Clone,
+) -> impl Parser<'t, I, Call<'s>, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+{
+    let args = expr
+        .separated_by(just(Token::Comma))
+        .allow_trailing()
+        .collect::<Vec<_>>()
+        .delimited_by(just(Token::LParen), just(Token::RParen))
+        .map_with(|args, e| (args, span_of(e)))
+        .recover_with(via_parser(nested_delimiters(
+            Token::LParen,
+            Token::RParen,
+            [(Token::LBrace, Token::RBrace)],
+            |span: SimpleSpan| {
+                let span = span.into_range();
+                let error = Expr {
+                    kind: ExprKind::Error,
+                    span: span.clone(),
+                };
+                (vec![error], span)
+            },
+        )));
+    name().then(args).map(|(name, (args, args_span))| Call {
+        name,
+        args,
+        args_span,
     })
 }
 
@@ -303,12 +343,43 @@ where
         let continue_stmt = jump(Token::Continue).map(StmtKind::Continue);
         let halt = just(Token::Halt).then_ignore(semi).to(StmtKind::Halt);
         let block_stmt = block.clone().map(StmtKind::Block);
+        let ty = || name().labelled("type");
+        let param = name()
+            .then_ignore(just(Token::Colon))
+            .then(ty())
+            .map(|(name, ty)| Param { name, ty });
+        let params = param
+            .separated_by(just(Token::Comma))
+            .allow_trailing()
+            .collect::<Vec<_>>()
+            .delimited_by(just(Token::LParen), just(Token::RParen))
+            .map_with(|params, e| (params, span_of(e)));
+        let fn_decl = just(Token::Fn)
+            .ignore_then(name())
+            .then(params)
+            .then(just(Token::Arrow).ignore_then(ty()).or_not())
+            .then(block.clone())
+            .map(|(((name, (params, params_span)), result), body)| {
+                StmtKind::Fn(Box::new(Function {
+                    name,
+                    params,
+                    params_span,
+                    result,
+                    body,
+                }))
+            });
+        let return_stmt = just(Token::Return)
+            .ignore_then(expr().or_not())
+            .then_ignore(semi)
+            .map(StmtKind::Return);
+        let call_stmt = call_of(expr()).then_ignore(semi).map(StmtKind::Call);
 
         let simple = choice((
             var,
             labelled,
             assign,
             step,
+            call_stmt,
             print,
             sleep,
             while_stmt,
@@ -317,6 +388,8 @@ where
             continue_stmt,
             halt,
             block_stmt,
+            fn_decl,
+            return_stmt,
         ))
         .map_with(|kind, e| Stmt {
             kind,
@@ -448,6 +521,42 @@ mod tests {
         assert!(tree.contains("else @"), "{tree}");
         assert!(tree.contains("loop outer"), "{tree}");
         assert!(tree.contains("break outer"), "{tree}");
+    }
+
+    #[test]
+    fn functions_calls_and_returns() {
+        let (tree, errors) = parse_str(
+            "fn f(a: int, b: int,) -> int { return a + g(b, 1); }\nfn g() { return; }\ng();\nprint(-f(1, 2) * 3);",
+        );
+        assert_eq!(errors, []);
+        let shape: Vec<&str> = tree
+            .lines()
+            .map(|line| line.split(" @").next().unwrap().trim())
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                "fn f(a: int, b: int) -> int",
+                "body",
+                "return",
+                "binary +",
+                "name a",
+                "call g",
+                "name b",
+                "int 1",
+                "fn g()",
+                "body",
+                "return",
+                "call g",
+                "print",
+                "binary *",
+                "unary -",
+                "call f",
+                "int 1",
+                "int 2",
+                "int 3",
+            ]
+        );
     }
 
     #[test]
