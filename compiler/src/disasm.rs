@@ -2,12 +2,14 @@
 //! program.
 //!
 //! Jump targets get labels (`L4` names instruction 4, and `L<len>` the end of the code); each line
-//! ends with a comment giving the instruction's index, and for jumps the raw operand, so the listing
-//! also shows what is in the file.
+//! ends with a comment giving the instruction's index, and for jumps and calls the raw operand, so
+//! the listing also shows what is in the file. Each function starts with its `.fn` line, named as
+//! the program's debug info names it (`f1`, `f2`, … otherwise), and calls name their function.
 
+use mova_lang::func::{FUNCTIONS, MAX_FUNCTIONS};
 use mova_lang::isa::{Instr, JumpTarget, Opcode};
 use mova_lang::mvb::{MAX_FILE_LEN, MAX_INSTRUCTIONS, Program, SECTION_HEADER_LEN};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 /// Width of the label column.
 const LABEL_WIDTH: usize = 8;
@@ -16,6 +18,57 @@ const INSTR_WIDTH: usize = 24;
 /// At most this many optional sections are noted one per line; the others are summed up in one
 /// line, so that a listing's length is bounded by its instructions, not by its sections.
 pub const MAX_SECTION_NOTES: usize = 8;
+/// The longest function name from debug info a listing shows; a function with a longer name (or
+/// one the assembler would not read back, see [`function_names`]) is shown by its generated name.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// The names a listing gives `program`'s functions, by number (0, the main program, is `main`).
+///
+/// A function is shown by the name its debug info gives it when that name is an assembler
+/// name (`[A-Za-z_][A-Za-z0-9_]*`) of at most [`MAX_NAME_LEN`] bytes, is not `main`, was not
+/// taken by an earlier function and is not the generated name of another function; otherwise by
+/// its generated name, `f` and its number. So every function has one name, no two share one,
+/// and a generated name never clashes with a name from the debug info. (Labels, `L` and an
+/// index, are another namespace: a `CALL` operand is always a function's name.)
+pub fn function_names(program: &Program) -> Vec<String> {
+    let info = program.debug_info();
+    let count = program.functions().len();
+    let mut taken = HashSet::new();
+    let mut names = Vec::with_capacity(count);
+    names.push(String::from("main"));
+    for number in (1..=u16::MAX).take(count.saturating_sub(1)) {
+        let generated = format!("f{number}");
+        let given = info
+            .as_ref()
+            .and_then(|info| info.function_name(number))
+            .filter(|name| is_listing_name(name))
+            .filter(|name| *name == generated || !is_generated(name))
+            .filter(|name| !taken.contains(*name));
+        let name = given.map_or(generated, str::to_owned);
+        taken.insert(name.clone());
+        names.push(name);
+    }
+    names
+}
+
+/// Whether `name` is an assembler name a listing may show: `[A-Za-z_][A-Za-z0-9_]*`, at most
+/// [`MAX_NAME_LEN`] bytes, and not `main`.
+fn is_listing_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    let starts_well = bytes
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic() || first == b'_');
+    starts_well
+        && bytes.all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
+        && name.len() <= MAX_NAME_LEN
+        && name != "main"
+}
+
+/// Whether `name` has the shape of a generated name, `f` and digits.
+fn is_generated(name: &str) -> bool {
+    name.strip_prefix('f')
+        .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+}
 
 /// Disassembles `program` into `.mvasm` text, at most [`max_listing_len`] bytes long.
 pub fn disassemble(program: &Program) -> String {
@@ -29,7 +82,12 @@ pub fn disassemble(program: &Program) -> String {
         .collect();
 
     let mut out = header_line(code.len());
-    let sections = program.sections();
+    // The function table is what the `.fn` lines show.
+    let sections: Vec<_> = program
+        .sections()
+        .iter()
+        .filter(|section| section.kind != FUNCTIONS)
+        .collect();
     for section in sections.iter().take(MAX_SECTION_NOTES) {
         out.push_str(&section_line(section.kind, section.payload.len()));
     }
@@ -40,7 +98,22 @@ pub fn disassemble(program: &Program) -> String {
         let bytes = rest.iter().map(|section| section.payload.len()).sum();
         out.push_str(&rest_line(rest.len(), bytes));
     }
+    let names = function_names(program);
+    let functions = program.functions();
+    let mut next_function = 1;
     for (index, instr) in (0u32..).zip(code) {
+        if let Some(function) = functions.get(next_function)
+            && function.entry == index
+        {
+            let name = names.get(next_function).map_or("", String::as_str);
+            out.push_str(&fn_line(
+                name,
+                function.params,
+                function.results,
+                next_function,
+            ));
+            next_function += 1;
+        }
         let label = if targets.contains(&index) {
             label(index)
         } else {
@@ -50,9 +123,13 @@ pub fn disassemble(program: &Program) -> String {
             Some(JumpTarget::Index(target)) => Some(target),
             Some(JumpTarget::OutOfRange(_)) | None => None,
         };
+        let callee = instr
+            .callee()
+            .and_then(|callee| names.get(usize::from(callee)))
+            .map(String::as_str);
         out.push_str(&instr_line(
             &label,
-            &text(instr, target),
+            &text(instr, target, callee),
             &comment(index, instr),
         ));
     }
@@ -64,9 +141,10 @@ pub fn disassemble(program: &Program) -> String {
 }
 
 /// The longest listing [`disassemble`] can print: of a program with the most instructions a
-/// `.mvb` may hold, each of the widest line, and the most section notes. This is the limit on
-/// `.mvasm` input, so that every listing is read back. It is derived from the lines' own
-/// formatting and the instruction set, never written down separately.
+/// `.mvb` may hold, each of the widest line, the most functions, each with the widest `.fn`
+/// line, and the most section notes. This is the limit on `.mvasm` input, so that every listing
+/// is read back. It is derived from the lines' own formatting and the instruction set, never
+/// written down separately.
 pub fn max_listing_len() -> usize {
     let instructions = usize::try_from(MAX_INSTRUCTIONS).unwrap_or(usize::MAX);
     let most_sections = MAX_FILE_LEN / SECTION_HEADER_LEN;
@@ -74,30 +152,36 @@ pub fn max_listing_len() -> usize {
         + MAX_SECTION_NOTES * section_line(u16::MAX, MAX_FILE_LEN).len()
         + rest_line(most_sections, MAX_FILE_LEN).len()
         + instructions * max_line_len()
+        + MAX_FUNCTIONS * max_fn_line_len()
         + end_line(MAX_INSTRUCTIONS).len()
 }
 
+/// The length of the widest `.fn` line: the longest name, the largest counts and number.
+pub fn max_fn_line_len() -> usize {
+    fn_line(&"x".repeat(MAX_NAME_LEN), u16::MAX, 1, MAX_FUNCTIONS).len()
+}
+
 /// An upper bound on the length of the line of one instruction: the longest label (of the
-/// largest index), the widest text and the widest comment of any opcode with any operands at the
-/// ends of their ranges, at the largest index.
+/// largest index) and the widest line of any opcode with any operands at the ends of their
+/// ranges (a call naming a function by the longest name), at the largest index.
 pub fn max_line_len() -> usize {
-    let mut widest_text = 0;
-    let mut widest_comment = 0;
     let last = MAX_INSTRUCTIONS - 1;
+    let longest_name = "x".repeat(MAX_NAME_LEN);
+    let mut widest = 0;
     for &opcode in Opcode::ALL {
         for instr in extreme_instrs(opcode) {
-            widest_text = widest_text
-                .max(text(&instr, None).len())
-                .max(text(&instr, Some(MAX_INSTRUCTIONS)).len());
-            widest_comment = widest_comment.max(comment(last, &instr).len());
+            let texts = [
+                text(&instr, None, None),
+                text(&instr, Some(MAX_INSTRUCTIONS), None),
+                text(&instr, None, Some(&longest_name)),
+            ];
+            for text in texts {
+                let line = instr_line(&label(MAX_INSTRUCTIONS), &text, &comment(last, &instr));
+                widest = widest.max(line.len());
+            }
         }
     }
-    instr_line(
-        &label(MAX_INSTRUCTIONS),
-        &"x".repeat(widest_text),
-        &"x".repeat(widest_comment),
-    )
-    .len()
+    widest
 }
 
 /// `opcode` with every combination of its operands at the ends of their ranges.
@@ -145,8 +229,26 @@ fn label(index: u32) -> String {
     format!("L{index}:")
 }
 
-/// The instruction as the assembler reads it: with its jump operand as the label of `target`.
-fn text(instr: &Instr, target: Option<u32>) -> String {
+/// The line that starts function `number`, after a blank line.
+fn fn_line(name: &str, params: u16, results: u8, number: usize) -> String {
+    let directive = format!(".fn {name} {params} -> {results}");
+    format!(
+        "\n{directive:<width$}{gap}; function {number}\n",
+        width = LABEL_WIDTH + INSTR_WIDTH,
+        gap = if directive.len() >= LABEL_WIDTH + INSTR_WIDTH {
+            " "
+        } else {
+            ""
+        },
+    )
+}
+
+/// The instruction as the assembler reads it: with its jump operand as the label of `target`,
+/// and a call's operand as its callee's name `callee`.
+fn text(instr: &Instr, target: Option<u32>, callee: Option<&str>) -> String {
+    if let Some(callee) = callee.filter(|_| instr.callee().is_some()) {
+        return format!("{} {callee}", instr.opcode());
+    }
     match (target, instr.opcode().jump_operand()) {
         (Some(target), Some(at)) => {
             let operands: Vec<String> = instr
@@ -167,11 +269,13 @@ fn text(instr: &Instr, target: Option<u32>) -> String {
     }
 }
 
-/// The comment: the index, and for a jump the instruction as stored, with its numeric operand.
+/// The comment: the index, and for a jump or a call the instruction as stored, with its numeric
+/// operand.
 fn comment(index: u32, instr: &Instr) -> String {
-    match instr.opcode().jump_operand() {
-        Some(_) => format!("{index}: {instr}"),
-        None => index.to_string(),
+    if instr.opcode().jump_operand().is_some() || instr.callee().is_some() {
+        format!("{index}: {instr}")
+    } else {
+        index.to_string()
     }
 }
 
@@ -213,6 +317,60 @@ mod tests {
     }
 
     #[test]
+    fn functions_get_their_debug_names_unless_those_would_not_read_back() {
+        use mova_lang::debuginfo::{DEBUG_INFO, DebugInfo, FunctionName};
+        use mova_lang::mvb::Section;
+        let source = "CALL 1\nCALL 2\nCALL 3\nCALL 4\nCALL 5\nHALT\n\
+                      .fn a 0 -> 0\nRET\n.fn b 0 -> 0\nRET\n.fn c 0 -> 0\nRET\n\
+                      .fn d 0 -> 0\nRET\n.fn e 0 -> 0\nRET\n";
+        let plain = assemble(source).unwrap();
+        assert_eq!(
+            function_names(&plain),
+            ["main", "f1", "f2", "f3", "f4", "f5"]
+        );
+        let name = |function, name: &str| FunctionName {
+            function,
+            name: name.to_owned(),
+            span: 0..0,
+        };
+        let info = DebugInfo {
+            // `f1` is function 2's generated-looking name, `twice` is taken twice, `main` is
+            // the main program's, `not one` is no assembler name; `f5` is function 5's own.
+            functions: vec![
+                name(1, "twice"),
+                name(2, "f1"),
+                name(3, "twice"),
+                name(4, "not one"),
+                name(5, "f5"),
+            ],
+            locals: Vec::new(),
+        };
+        let named = Program::with_functions(
+            plain.code().to_vec(),
+            &plain.functions()[1..],
+            vec![Section {
+                kind: DEBUG_INFO,
+                payload: info.encode(),
+            }],
+        )
+        .unwrap();
+        assert_eq!(
+            function_names(&named),
+            ["main", "twice", "f2", "f3", "f4", "f5"]
+        );
+        let listing = disassemble(&named);
+        assert!(
+            listing.contains("\n.fn twice 0 -> 0                ; function 1\n"),
+            "{listing}"
+        );
+        assert!(
+            listing.contains("CALL twice              ; 0: CALL 1\n"),
+            "{listing}"
+        );
+        assert_eq!(assemble(&listing).unwrap().encode(), plain.encode());
+    }
+
+    #[test]
     fn the_end_of_the_code_gets_a_label_when_jumped_to() {
         let program = assemble("PUT 0\nJZ 1").unwrap();
         let text = disassemble(&program);
@@ -227,8 +385,11 @@ mod tests {
         for &opcode in Opcode::ALL {
             for instr in extreme_instrs(opcode) {
                 for target in [None, Some(0), Some(MAX_INSTRUCTIONS)] {
-                    let line =
-                        instr_line(&label(last), &text(&instr, target), &comment(last, &instr));
+                    let line = instr_line(
+                        &label(last),
+                        &text(&instr, target, Some(&"x".repeat(MAX_NAME_LEN))),
+                        &comment(last, &instr),
+                    );
                     assert!(line.len() <= widest, "{line:?} is wider than {widest}");
                 }
             }
@@ -237,7 +398,7 @@ mod tests {
         let jump = Instr::new(Opcode::IncJlt, &[i64::MIN, i64::from(i32::MIN)]).unwrap();
         let line = instr_line(
             &label(MAX_INSTRUCTIONS),
-            &text(&jump, None),
+            &text(&jump, None, None),
             &comment(last, &jump),
         );
         assert_eq!(line.len(), widest);
@@ -252,8 +413,11 @@ mod tests {
         // What the issue met: 1.6 M wide instructions already overflow the `.mova` limit.
         assert!(1_600_000 * max_line_len() > MAX_SOURCE_LEN);
         assert!(1_600_000 * max_line_len() < max_listing_len());
+        // The `.fn` lines are bounded by the most functions a program may have.
+        assert!(max_fn_line_len() < 120, "{}", max_fn_line_len());
         // The sections' notes are bounded by the number noted one per line.
-        let notes = max_listing_len() - instructions * max_line_len();
+        let notes =
+            max_listing_len() - instructions * max_line_len() - MAX_FUNCTIONS * max_fn_line_len();
         assert!(notes < (MAX_SECTION_NOTES + 3) * 100, "{notes}");
     }
 

@@ -129,15 +129,8 @@ fn assembling_is_deterministic() {
 
 #[test]
 fn every_example_round_trips_through_the_disassembler() {
-    // A listing does not say yet where functions begin, so the assembler cannot rebuild the
-    // function table of a program with functions: those examples round-trip once `.mvasm` has
-    // a syntax for functions (issue 11, the assembler's part). Every other example does now.
-    let without_functions = all_examples().into_iter().filter(|path| {
-        path.extension().is_some_and(|ext| ext == "mvasm")
-            || mova_compiler::compile::compile(&fs::read_to_string(path).unwrap(), None)
-                .is_ok_and(|compiled| compiled.program.functions().len() == 1)
-    });
-    for source in without_functions {
+    // Programs with functions included: the listing's `.fn` lines rebuild the function table.
+    for source in all_examples() {
         let stem = source.file_stem().unwrap().to_string_lossy().into_owned();
         let dir = TempDir::new(&format!("round-trip-{stem}"));
         let context = source.display();

@@ -75,16 +75,19 @@ fn listing_beside_source(source: &str, file: &str) -> String {
     let listing = disassemble(&program);
     let width = listing.lines().map(str::len).max().unwrap_or(0);
     let mut out = String::new();
-    // The header (a comment line, and one per section not shown), then a line per
-    // instruction, then perhaps a label for the end of the code.
-    let header = listing
-        .lines()
-        .take_while(|line| line.starts_with(';'))
-        .count();
-    for (number, line) in listing.lines().enumerate() {
-        let at = number
-            .checked_sub(header)
-            .and_then(|index| map.span(u32::try_from(index).unwrap()));
+    // An instruction's line ends with a comment that starts with its index; the header's
+    // comment lines, a function's blank and `.fn` lines and a label for the end of the code
+    // stand alone.
+    let index = |line: &str| -> Option<u32> {
+        if line.starts_with(';') || line.starts_with('.') {
+            return None;
+        }
+        let (_, comment) = line.split_once("; ")?;
+        let digits: String = comment.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    };
+    for line in listing.lines() {
+        let at = index(line).and_then(|index| map.span(index));
         match at {
             Some(span) => {
                 let (line_number, _) = map.line_column(span.start);

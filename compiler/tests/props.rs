@@ -5,8 +5,10 @@
 
 use mova_compiler::asm::assemble_errors;
 use mova_compiler::{assemble, disassemble};
+use mova_lang::debuginfo::{DEBUG_INFO, DebugInfo, FunctionName};
 use mova_lang::isa::Opcode;
-use mova_lang::strategies::program_with;
+use mova_lang::mvb::{Program, Section};
+use mova_lang::strategies::{program_with, program_with_functions};
 use proptest::prelude::*;
 
 /// Text made of the assembler's own vocabulary, so that generated inputs get past the lexer and
@@ -54,6 +56,48 @@ proptest! {
         let reassembled = assemble(&listing).unwrap_or_else(|d| panic!("{listing}\n{d:?}"));
         prop_assert_eq!(reassembled.encode(), program.encode());
         prop_assert_eq!(disassemble(&reassembled), listing);
+    }
+
+    #[test]
+    fn disassembly_of_functions_reassembles_to_the_same_program(program in program_with_functions()) {
+        let listing = disassemble(&program);
+        let reassembled = assemble(&listing).unwrap_or_else(|d| panic!("{listing}\n{d:?}"));
+        prop_assert_eq!(reassembled.encode(), program.encode());
+        prop_assert_eq!(disassemble(&reassembled), listing);
+    }
+
+    /// Whatever names the debug info gives the functions — clashing, generated-looking,
+    /// `main`, not names at all, too long — the listing names each function once, and reads
+    /// back to the same code and function table.
+    #[test]
+    fn debug_info_names_never_break_the_round_trip(
+        program in program_with_functions(),
+        names in prop::collection::vec(prop::sample::select(vec![
+            "fact", "fact", "f1", "f2", "f3", "f02", "main", "L1", "PRINT", "two words", "",
+            "ä", "x_very_long_name_that_goes_on_and_on_well_past_the_sixty_four_bytes_a_listing_shows",
+        ]), 0..6),
+    ) {
+        let info = DebugInfo {
+            functions: (1..)
+                .zip(&names)
+                .filter(|(number, _)| usize::from(*number) < program.functions().len())
+                .map(|(function, name)| FunctionName {
+                    function,
+                    name: (*name).to_owned(),
+                    span: 0..0,
+                })
+                .collect(),
+            locals: Vec::new(),
+        };
+        let named = Program::with_functions(
+            program.code().to_vec(),
+            &program.functions()[1..],
+            vec![Section { kind: DEBUG_INFO, payload: info.encode() }],
+        )
+        .unwrap();
+        let listing = disassemble(&named);
+        let reassembled = assemble(&listing).unwrap_or_else(|d| panic!("{listing}\n{d:?}"));
+        prop_assert_eq!(reassembled.encode(), program.encode());
     }
 }
 

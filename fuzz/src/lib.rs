@@ -174,13 +174,14 @@ pub fn assemble_source(source: &str) {
     let again = asm::assemble(&listing)
         .unwrap_or_else(|errors| panic!("the listing does not assemble: {errors:?}"));
     assert_eq!(
-        again.code(),
-        program.code(),
+        (again.code(), again.functions()),
+        (program.code(), program.functions()),
         "the listing reassembles differently"
     );
-    // Without the source map (which the listing names but does not carry), the listing is a
-    // fixed point.
-    let bare = Program::new(program.code().to_vec()).unwrap();
+    // Without the source map and debug info (which the listing notes but does not carry), the
+    // listing is a fixed point.
+    let functions = program.functions().get(1..).unwrap_or_default();
+    let bare = Program::with_functions(program.code().to_vec(), functions, Vec::new()).unwrap();
     assert_eq!(
         disassemble(&again),
         disassemble(&bare),
@@ -330,6 +331,26 @@ pub fn deep_source(data: &[u8]) -> Deep {
     Deep::Mova(s)
 }
 
+/// An image of `program` (with it embedded) at the entry of the function its main program's
+/// first reachable call calls, one frame deep, so that the image fuzzer starts from a frames
+/// segment; `None` for a program without calls.
+pub fn inside_first_call(program: &Program) -> Option<Image> {
+    let heights = program.stack_heights();
+    let main = program.code_range(mova_lang::func::MAIN);
+    let (call, callee, height) = main.clone().find_map(|ip| {
+        let callee = program.code().get(usize::try_from(ip).ok()?)?.callee()?;
+        Some((ip, callee, heights.at(ip)?.min))
+    })?;
+    let function = program.functions().get(usize::from(callee))?;
+    let frame = mova_lang::func::Frame {
+        function: callee,
+        return_ip: call + 1,
+        base: u32::from(height).checked_sub(u32::from(function.params))?,
+    };
+    let stack = vec![1; usize::from(height)];
+    Image::with_frames(program, function.entry, stack, vec![frame], None, true).ok()
+}
+
 /// The seed corpus of every target, as (target, file name, bytes): the examples' sources and
 /// their bytecode with and without a source map, images of the seed program at each of its
 /// instructions (with and without the program, mid-sleep), one frame of each message, and a
@@ -346,10 +367,20 @@ pub fn seeds(examples: &[(String, String)]) -> Vec<(&'static str, String, Vec<u8
         };
         if let Some(program) = program {
             seeds.push(("mvb_load", format!("{name}-g.mvb"), program.encode()));
-            let bare = Program::new(program.code().to_vec()).unwrap();
+            // Without the source map and debug info, but with its function table.
+            let functions = program.functions().get(1..).unwrap_or_default();
+            let bare =
+                Program::with_functions(program.code().to_vec(), functions, Vec::new()).unwrap();
             seeds.push(("mvb_load", format!("{name}.mvb"), bare.encode()));
             let image = Image::new(&program, 0, Vec::new(), None, true).unwrap();
             seeds.push(("mvs_decode_check", format!("{name}.mvs"), image.encode()));
+            if let Some(image) = inside_first_call(&program) {
+                seeds.push((
+                    "mvs_decode_check",
+                    format!("{name}-call.mvs"),
+                    image.encode(),
+                ));
+            }
         }
     }
     let seed = seed_program();
@@ -443,6 +474,22 @@ mod tests {
             }
         }
         assert_eq!(images, 5);
+    }
+
+    /// The examples with functions give the image fuzzer a frames segment to start from.
+    #[test]
+    fn the_calls_example_seeds_an_image_with_frames() {
+        let source = include_str!("../../examples/calls.mvasm");
+        let program = asm::assemble_errors(source, None).0.unwrap();
+        let image = inside_first_call(&program).unwrap();
+        assert_eq!(image.frames.len(), 1);
+        mvs_decode_check(&image.encode());
+        mvb_load(&program.encode());
+        assemble_source(source);
+        let seeds = seeds(&[("calls.mvasm".into(), source.into())]);
+        assert!(seeds.iter().any(
+            |(target, name, _)| *target == "mvs_decode_check" && name == "calls.mvasm-call.mvs"
+        ));
     }
 
     #[test]

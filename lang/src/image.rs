@@ -2266,6 +2266,207 @@ mod tests {
         );
     }
 
+    /// `f(n) = n == 0 ? 0 : f(n - 1)`, called from the main program with 3:
+    /// `0 PUT 3, 1 CALL 1, 2 PRINT, 3 HALT`, then `f` at 4..12:
+    /// `4 LOAD 0, 5 JZ +5, 6 LOAD 0, 7 ADD -1, 8 CALL 1, 9 RETV, 10 PUT 0, 11 RETV`.
+    fn recursive() -> Program {
+        Program::with_functions(
+            vec![
+                Instr::Put(3),
+                Instr::Call(1),
+                Instr::Print,
+                Instr::Halt,
+                Instr::Load(0),
+                Instr::Jz(5),
+                Instr::Load(0),
+                Instr::Add(-1),
+                Instr::Call(1),
+                Instr::RetV,
+                Instr::Put(0),
+                Instr::RetV,
+            ],
+            &[func::Function {
+                entry: 4,
+                params: 1,
+                results: 1,
+            }],
+            Vec::new(),
+        )
+        .unwrap()
+    }
+
+    fn frame(function: u16, return_ip: u32, base: u32) -> Frame {
+        Frame {
+            function,
+            return_ip,
+            base,
+        }
+    }
+
+    /// Two calls deep, at `f`'s entry: `f(3)` called `f(2)`.
+    fn two_deep() -> (u32, Vec<i64>, Vec<Frame>) {
+        (4, vec![3, 2], vec![frame(1, 2, 0), frame(1, 9, 1)])
+    }
+
+    /// The error `Image::with_frames` gives for this state of [`recursive`], as text.
+    fn frame_error(ip: u32, stack: Vec<i64>, frames: Vec<Frame>) -> String {
+        Image::with_frames(&recursive(), ip, stack, frames, None, false)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn frames_round_trip_and_only_images_with_frames_carry_the_segment() {
+        let program = recursive();
+        let (ip, stack, frames) = two_deep();
+        for with_program in [false, true] {
+            let image = Image::with_frames(
+                &program,
+                ip,
+                stack.clone(),
+                frames.clone(),
+                None,
+                with_program,
+            )
+            .unwrap();
+            let bytes = image.encode();
+            let decoded = Image::decode(&bytes).unwrap();
+            assert_eq!(decoded, image);
+            decoded.check(&program).unwrap();
+            let header = FRAMES_SEGMENT.to_be_bytes();
+            assert!(bytes.windows(2).any(|pair| pair == header));
+        }
+        // In the main program, before its call: no frames, no segment (the image of a program
+        // without calls keeps its bytes).
+        let image = Image::new(&program, 1, vec![3], None, false).unwrap();
+        assert!(image.frames.is_empty());
+        let bytes = image.encode();
+        assert_eq!(Image::decode(&bytes).unwrap(), image);
+        let expected_len = IMAGE_HEADER_LEN + 6 + 8 + 8 + 38 + 6 + PRODUCER.len() + 10;
+        assert_eq!(bytes.len(), expected_len);
+    }
+
+    #[test]
+    fn each_bad_frame_is_refused_with_what_is_wrong() {
+        assert_eq!(
+            frame_error(4, vec![3], vec![frame(2, 2, 0)]),
+            "frame 1 (function 2): the program has no such function (it has 1 besides the main program)"
+        );
+        assert_eq!(
+            frame_error(4, vec![3], vec![frame(0, 2, 0)]),
+            "frame 1 (the main program): the program has no such function (it has 1 besides the main program)"
+        );
+        assert_eq!(
+            frame_error(4, vec![3], vec![frame(1, 2, 5)]),
+            "frame 1 (function 1): its base 5 is not between its caller's base 0 and the stack's height 1"
+        );
+        assert_eq!(
+            frame_error(
+                4,
+                vec![3, 2],
+                vec![frame(1, 2, 0), frame(1, 9, 1), frame(1, 9, 0)]
+            ),
+            "frame 3 (function 1): its base 0 is not between its caller's base 1 and the stack's height 2"
+        );
+        assert_eq!(
+            frame_error(4, vec![3], vec![frame(1, 3, 0)]),
+            "frame 1 (function 1): its return IP 3 does not follow a call of it in the main program"
+        );
+        assert_eq!(
+            frame_error(4, vec![3], vec![frame(1, 0, 0)]),
+            "frame 1 (function 1): its return IP 0 does not follow a call of it in the main program"
+        );
+        // The call at 8 is in `f`, not in the main program.
+        assert_eq!(
+            frame_error(4, vec![3], vec![frame(1, 9, 0)]),
+            "frame 1 (function 1): its return IP 9 does not follow a call of it in the main program"
+        );
+        assert_eq!(
+            frame_error(4, vec![3, 3], vec![frame(1, 2, 1)]),
+            "frame 1 (function 1): the main program would hold 2 values at its call, but a run has 1 value there"
+        );
+        assert_eq!(
+            frame_error(2, vec![3], vec![frame(1, 2, 0)]),
+            "the IP 2 is not in the code of function 1 (instructions 4..12)"
+        );
+        assert_eq!(
+            frame_error(5, vec![3, 3], Vec::new()),
+            "the IP 5 is not in the code of the main program (instructions 0..4)"
+        );
+        // A program with functions ends in HALT: the end of the code is no main program's IP.
+        assert_eq!(
+            frame_error(12, Vec::new(), Vec::new()),
+            "the IP 12 is not in the code of the main program (instructions 0..4)"
+        );
+        // The height counts from the innermost frame's base.
+        assert_eq!(
+            frame_error(4, vec![3, 2, 1], two_deep().2),
+            "the stack holds 2 values at IP 4 (`LOAD 0`), but a run of the program has 1 value there"
+        );
+    }
+
+    #[test]
+    fn too_many_frames_are_refused_by_check_and_by_decode() {
+        let program = recursive();
+        let frames = vec![frame(1, 9, 0); MAX_CALL_DEPTH + 1];
+        let error =
+            Image::with_frames(&program, 4, vec![1], frames.clone(), None, false).unwrap_err();
+        assert_eq!(error, ImageError::TooManyFrames { count: 10_001 });
+        assert_eq!(
+            error.to_string(),
+            "the image has 10001 call frames, at most 10000 are allowed"
+        );
+        // Written anyway, as a forged image would be: the decoder refuses it before checking.
+        let forged = Image {
+            ip: 4,
+            stack: vec![1],
+            program_hash: program_hash(&program),
+            program: Some(program),
+            sleep_left_ms: None,
+            frames,
+        };
+        assert_eq!(
+            Image::decode(&forged.encode()),
+            Err(ImageError::TooManyFrames { count: 10_001 })
+        );
+    }
+
+    #[test]
+    fn a_frames_segment_of_the_wrong_length_is_refused() {
+        let program = recursive();
+        for payload in [
+            vec![0, 0, 0],
+            vec![0, 0, 0, 1],
+            vec![0, 0, 0, 0, 0],
+            [&[0, 0, 0, 1][..], &[0; FRAME_LEN + 1]].concat(),
+        ] {
+            let bytes = raw2(&[
+                ip(4),
+                stack(&[3]),
+                hash2(&program),
+                framed(FRAMES_SEGMENT, &payload),
+            ]);
+            let error = Image::decode(&bytes).unwrap_err();
+            assert!(
+                matches!(error, ImageError::FramesLength { len, .. } if len == payload.len()),
+                "{error:?}"
+            );
+        }
+        let bytes = raw2(&[
+            ip(4),
+            stack(&[3]),
+            hash2(&program),
+            framed(FRAMES_SEGMENT, &[0, 0, 0, 1, 0]),
+        ]);
+        let offset = IMAGE_HEADER_LEN + 6 + 16 + 38;
+        assert_eq!(
+            Image::decode(&bytes).unwrap_err().to_string(),
+            format!(
+                "the frames segment at byte {offset} is 5 bytes long, which is not a count and 10 bytes per frame"
+            )
+        );
+    }
+
     #[test]
     fn error_messages_read_well() {
         assert_eq!(

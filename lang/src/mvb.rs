@@ -965,6 +965,173 @@ mod tests {
         ));
     }
 
+    fn function(entry: u32, params: u16, results: u8) -> Function {
+        Function {
+            entry,
+            params,
+            results,
+        }
+    }
+
+    /// The error `Program::with_functions` gives, as text.
+    fn function_error(code: Vec<Instr>, functions: &[Function]) -> String {
+        Program::with_functions(code, functions, Vec::new())
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn a_call_must_name_a_function() {
+        let one = [function(2, 0, 0)];
+        assert_eq!(
+            function_error(vec![Instr::Call(2), Instr::Halt, Instr::Ret], &one),
+            "`CALL 2` at instruction 0 calls function 2, but the program has 1 function"
+        );
+        assert_eq!(
+            function_error(vec![Instr::Call(0), Instr::Halt, Instr::Ret], &one),
+            "`CALL 0` at instruction 0 calls the main program, which is not a function, but the program has 1 function"
+        );
+        assert_eq!(
+            Program::new(vec![Instr::Call(1)]).unwrap_err(),
+            VerifyError::CallTarget {
+                index: 0,
+                instr: Instr::Call(1),
+                function: 1,
+                count: 1
+            }
+        );
+    }
+
+    #[test]
+    fn control_may_leave_a_function_only_by_returning() {
+        let one = [function(2, 0, 0)];
+        assert_eq!(
+            function_error(vec![Instr::Put(1), Instr::Pop, Instr::Ret], &one),
+            "`POP` at instruction 1 runs on into instruction 2, outside the main program (instructions 0..2)"
+        );
+        assert_eq!(
+            function_error(vec![Instr::Call(1), Instr::Halt, Instr::Jmp(-1)], &one),
+            "`JMP -1` at instruction 2 can go to instruction 1, outside function 1 (instructions 2..3)"
+        );
+        assert_eq!(
+            function_error(
+                vec![Instr::Call(1), Instr::Halt, Instr::Put(1), Instr::Pop],
+                &one
+            ),
+            "`POP` at instruction 3 runs on into instruction 4, outside function 1 (instructions 2..4)"
+        );
+        // Jumping to the end of the code is leaving too, once there are functions.
+        assert_eq!(
+            function_error(vec![Instr::Call(1), Instr::Jmp(2), Instr::Ret], &one),
+            "`JMP 2` at instruction 1 can go to instruction 3, outside the main program (instructions 0..2)"
+        );
+    }
+
+    #[test]
+    fn a_return_must_fit_its_function() {
+        assert_eq!(
+            Program::new(vec![Instr::Put(1), Instr::RetV])
+                .unwrap_err()
+                .to_string(),
+            "`RETV` at instruction 1 returns from the main program, which is not a function"
+        );
+        assert_eq!(
+            function_error(
+                vec![Instr::Call(1), Instr::Halt, Instr::Put(1), Instr::RetV],
+                &[function(2, 0, 0)]
+            ),
+            "`RETV` at instruction 3 returns a value from function 1, which has no result"
+        );
+        assert_eq!(
+            function_error(
+                vec![Instr::Call(1), Instr::Pop, Instr::Halt, Instr::Ret],
+                &[function(3, 0, 1)]
+            ),
+            "`RET` at instruction 3 returns no value from function 1, which has a result (use RETV)"
+        );
+    }
+
+    #[test]
+    fn a_function_has_one_exact_height_within_its_frame() {
+        let pick = [function(2, 1, 1)];
+        // `LOAD 0; JZ +2; PUT 7; RETV`: the RETV is reached with 1 and with 2 values.
+        assert_eq!(
+            function_error(
+                vec![
+                    Instr::Call(1),
+                    Instr::Halt,
+                    Instr::Load(0),
+                    Instr::Jz(2),
+                    Instr::Put(7),
+                    Instr::RetV
+                ],
+                &pick
+            ),
+            "function 1: the paths to instruction 5 disagree on the stack: 1 to 2 values in its frame"
+        );
+        assert_eq!(
+            function_error(
+                vec![Instr::Halt, Instr::Pop, Instr::Pop, Instr::Ret],
+                &[function(1, 1, 0)]
+            ),
+            "function 1: `POP` at instruction 2 takes 1 value, but the frame holds 0"
+        );
+        let mut full = vec![Instr::Halt];
+        full.extend(std::iter::repeat_n(Instr::Put(0), 65_536));
+        full.push(Instr::Ret);
+        assert_eq!(
+            function_error(full, &[function(1, 0, 0)]),
+            "function 1: `PUT 0` at instruction 65536 grows the frame beyond the stack's 65535 values"
+        );
+    }
+
+    #[test]
+    fn one_function_table_and_not_too_many_functions() {
+        let functions = [function(1, 0, 0)];
+        let code = vec![Instr::Halt, Instr::Ret];
+        let again = Section {
+            kind: FUNCTIONS,
+            payload: func::encode_table(&functions),
+        };
+        let error = Program::with_functions(code.clone(), &functions, vec![again]).unwrap_err();
+        assert_eq!(
+            error,
+            VerifyError::DuplicateSection {
+                index: 1,
+                name: "function table"
+            }
+        );
+        assert_eq!(error.to_string(), "section 1 is a second function table");
+        let many = vec![function(1, 0, 0); MAX_FUNCTIONS + 1];
+        let error = Program::with_functions(code, &many, Vec::new()).unwrap_err();
+        assert_eq!(error, VerifyError::TooManyFunctions { count: 65_536 });
+        assert_eq!(
+            error.to_string(),
+            "the program has 65536 functions, at most 65535 are allowed"
+        );
+    }
+
+    #[test]
+    fn a_program_with_functions_round_trips_and_answers_where_each_instruction_is() {
+        let program = Program::with_functions(
+            vec![
+                Instr::Put(1),
+                Instr::Call(1),
+                Instr::Halt,
+                Instr::Load(0),
+                Instr::Ret,
+            ],
+            &[function(3, 1, 0)],
+            Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(Program::decode(&program.encode()), Ok(program.clone()));
+        assert_eq!(program.sections()[0].kind, FUNCTIONS);
+        assert_eq!(program.function_at(2), 0);
+        assert_eq!(program.function_at(3), 1);
+        assert_eq!(program.code_range(1), 3..5);
+    }
+
     #[test]
     fn error_messages_read_well() {
         let err = Program::decode(&seed().encode()[..30]).unwrap_err();

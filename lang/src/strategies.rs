@@ -147,3 +147,300 @@ fn fold_jump(instr: Instr, index: i64, len: i64) -> Instr {
         .or_else(|| instr.with_jump_offset(0))
         .unwrap_or(instr)
 }
+
+/// A valid program with functions: 1 to 4 functions of 1 to 3 parameters and 0 or 1 results,
+/// and a main program that calls each of them (with small first arguments) and prints what they
+/// return, 1 to 12 times in a loop, then halts. Each body is built from a small structured grammar that keeps the stack
+/// height exact, as the verifier requires of functions: straight-line arithmetic over the
+/// parameters, calls with the right number of arguments, forward conditional jumps whose two ways
+/// meet at the same height, stores into parameters, and at most one call of itself, on its first
+/// parameter minus one behind a guard that returns when it is not positive. Calls go to later
+/// functions only (and to itself), each call's first argument is reduced modulo 6, so every run
+/// ends — by halting, or by trapping on an arithmetic overflow — after a bounded number of calls.
+pub fn program_with_functions() -> impl Strategy<Value = Program> {
+    (
+        prop::collection::vec((1u16..=3, 0u8..=1), 1..=4),
+        prop::collection::vec(any::<u32>(), 16..400),
+    )
+        .prop_map(|(signatures, choices)| functions_program(&signatures, choices))
+}
+
+/// The program [`program_with_functions`] builds from `signatures` (each function's parameters
+/// and results) and the `choices` that decide everything else, in order (once they run out, each
+/// choice is 0, which picks the smallest option).
+pub fn functions_program(signatures: &[(u16, u8)], choices: Vec<u32>) -> Program {
+    let mut builder = Builder {
+        choices,
+        at: 0,
+        signatures: signatures.to_vec(),
+    };
+    let mut code = builder.main();
+    let mut functions = Vec::new();
+    for number in (1..=u16::MAX).take(signatures.len()) {
+        let entry = u32::try_from(code.len()).unwrap_or(u32::MAX);
+        let (params, results) = builder.signature(number);
+        functions.push(crate::func::Function {
+            entry,
+            params,
+            results,
+        });
+        code.extend(builder.function(number));
+    }
+    match Program::with_functions(code, &functions, Vec::new()) {
+        Ok(program) => program,
+        Err(error) => unreachable!("the grammar keeps every function's heights exact: {error}"),
+    }
+}
+
+/// Builds code from the grammar of [`program_with_functions`], taking its decisions from a list
+/// of choices.
+struct Builder {
+    choices: Vec<u32>,
+    at: usize,
+    /// Functions 1, 2, …: parameters and results.
+    signatures: Vec<(u16, u8)>,
+}
+
+/// The most call sites in one body: with the first argument of each call below 6, it bounds the
+/// number of calls a run makes.
+const CALL_SITES: u32 = 2;
+
+/// What one body may still do: its function, and how many calls it may still write.
+struct Body {
+    function: u16,
+    calls: u32,
+    called_itself: bool,
+}
+
+impl Builder {
+    /// The next choice, in `0..n` (0 when `n` is 0).
+    fn pick(&mut self, n: u32) -> u32 {
+        let choice = self.choices.get(self.at).copied().unwrap_or(0);
+        self.at += 1;
+        choice.checked_rem(n).unwrap_or(0)
+    }
+
+    fn signature(&self, function: u16) -> (u16, u8) {
+        usize::from(function)
+            .checked_sub(1)
+            .and_then(|index| self.signatures.get(index))
+            .copied()
+            .unwrap_or((0, 0))
+    }
+
+    fn count(&self) -> u16 {
+        u16::try_from(self.signatures.len()).unwrap_or(u16::MAX)
+    }
+
+    /// The main program: a loop, run 1 to 12 times, of a few statements and a call of every
+    /// function (its counter the one value below them), then `HALT`.
+    fn main(&mut self) -> Vec<Instr> {
+        let mut body = Body {
+            function: 0,
+            calls: CALL_SITES,
+            called_itself: true,
+        };
+        let repeat = 1 + i64::from(self.pick(12));
+        let mut code = vec![Instr::Put(0)];
+        code.extend(self.statements(&mut body, 2));
+        for function in 1..=self.count() {
+            let (params, results) = self.signature(function);
+            for param in 0..params {
+                if param == 0 {
+                    code.push(Instr::Put(i64::from(self.pick(6))));
+                } else {
+                    let value = self.value();
+                    code.push(Instr::Put(value));
+                }
+            }
+            code.push(Instr::Call(function));
+            if results == 1 {
+                code.push(Instr::Print);
+                code.push(Instr::Pop);
+            }
+        }
+        // Back to the loop's first statement, after the counter's `PUT`.
+        let back = 1 - i32::try_from(code.len()).unwrap_or(i32::MAX);
+        code.push(Instr::IncJlt(repeat, back));
+        code.push(Instr::Pop);
+        code.push(Instr::Halt);
+        code
+    }
+
+    /// A function's code: the guard, statements, and its return.
+    fn function(&mut self, function: u16) -> Vec<Instr> {
+        let (_, results) = self.signature(function);
+        let mut body = Body {
+            function,
+            calls: CALL_SITES,
+            called_itself: false,
+        };
+        // `if n <= 0 return …`: `LOAD 0; JGTK 0, +k; POP; (PUT v; RETV | RET); POP`.
+        let mut code = vec![Instr::Load(0)];
+        let base: Vec<Instr> = if results == 1 {
+            vec![Instr::Put(self.value()), Instr::RetV]
+        } else {
+            vec![Instr::Ret]
+        };
+        let skip = i32::try_from(base.len() + 2).unwrap_or(i32::MAX);
+        code.push(Instr::JgtK(0, skip));
+        code.push(Instr::Pop);
+        code.extend(base);
+        code.push(Instr::Pop);
+        code.extend(self.statements(&mut body, 2));
+        if results == 1 {
+            code.extend(self.expr(&mut body, 2));
+            code.push(Instr::RetV);
+        } else {
+            code.push(Instr::Ret);
+        }
+        code
+    }
+
+    fn value(&mut self) -> i64 {
+        i64::from(self.pick(41)) - 20
+    }
+
+    /// Up to three statements, each leaving the height as it found it.
+    fn statements(&mut self, body: &mut Body, depth: u32) -> Vec<Instr> {
+        let mut code = Vec::new();
+        for _ in 0..self.pick(4) {
+            code.extend(self.statement(body, depth));
+        }
+        code
+    }
+
+    fn statement(&mut self, body: &mut Body, depth: u32) -> Vec<Instr> {
+        let (params, _) = self.signature(body.function);
+        let mut code = Vec::new();
+        match self.pick(5) {
+            // `if expr { … }`: both ways meet with the height they started from.
+            0 if depth > 0 => {
+                code.extend(self.expr(body, 1));
+                let inner = self.statements(body, depth - 1);
+                let skip = i32::try_from(inner.len() + 1).unwrap_or(i32::MAX);
+                code.push(Instr::Jz(skip));
+                code.extend(inner);
+            }
+            // A store into a parameter other than the first, which the guard counts down.
+            1 if params > 1 => {
+                let slot = 1 + u16::try_from(self.pick(u32::from(params - 1))).unwrap_or(0);
+                code.extend(self.expr(body, 1));
+                code.push(if self.pick(2) == 0 {
+                    Instr::Store(slot)
+                } else {
+                    Instr::AddTo(slot)
+                });
+            }
+            // A call as a statement, its result (if any) dropped.
+            2 => {
+                if let Some((call, results)) = self.call(body, 1) {
+                    code.extend(call);
+                    if results == 1 {
+                        code.push(Instr::Pop);
+                    }
+                }
+            }
+            _ => {
+                code.extend(self.expr(body, 2));
+                code.push(Instr::Print);
+                code.push(Instr::Pop);
+            }
+        }
+        code
+    }
+
+    /// Code that pushes exactly one value.
+    fn expr(&mut self, body: &mut Body, depth: u32) -> Vec<Instr> {
+        let (params, _) = self.signature(body.function);
+        let choice = if depth == 0 {
+            self.pick(2)
+        } else {
+            self.pick(7)
+        };
+        let mut code = Vec::new();
+        match choice {
+            0 if params > 0 => {
+                code.push(Instr::Load(
+                    u16::try_from(self.pick(u32::from(params))).unwrap_or(0),
+                ));
+            }
+            2 => {
+                code.extend(self.expr(body, depth - 1));
+                code.extend(self.expr(body, depth - 1));
+                code.push(match self.pick(3) {
+                    0 => Instr::AddS,
+                    1 => Instr::Sub,
+                    _ => Instr::Mul,
+                });
+            }
+            3 => {
+                code.extend(self.expr(body, depth - 1));
+                let value = self.value();
+                code.push(match self.pick(3) {
+                    0 => Instr::Add(value),
+                    1 => Instr::MulK(value),
+                    _ => Instr::ModK(if value == 0 { 7 } else { value }),
+                });
+            }
+            4 if params > 0 => {
+                code.extend(self.expr(body, depth - 1));
+                let slot = u16::try_from(self.pick(u32::from(params))).unwrap_or(0);
+                code.push(match self.pick(3) {
+                    0 => Instr::AddL(slot),
+                    1 => Instr::SubL(slot),
+                    _ => Instr::MulL(slot),
+                });
+            }
+            5 | 6 => match self.call(body, depth - 1) {
+                Some((call, 1)) => code.extend(call),
+                Some((call, _)) => {
+                    code.extend(call);
+                    code.push(Instr::Put(self.value()));
+                }
+                None => code.push(Instr::Put(self.value())),
+            },
+            _ => code.push(Instr::Put(self.value())),
+        }
+        code
+    }
+
+    /// A call of a later function or of the body's own, with its arguments; and the callee's
+    /// number of results. `None` when the body may write no more calls or none is possible.
+    fn call(&mut self, body: &mut Body, depth: u32) -> Option<(Vec<Instr>, u8)> {
+        if body.calls == 0 {
+            return None;
+        }
+        let count = self.count();
+        let later = count.saturating_sub(body.function);
+        // The choices: each later function, and (once) the body's own.
+        let itself = body.function != 0 && !body.called_itself;
+        let options = u32::from(later) + u32::from(itself);
+        if options == 0 {
+            return None;
+        }
+        let choice = self.pick(options);
+        let callee = if choice < u32::from(later) {
+            body.function + 1 + u16::try_from(choice).unwrap_or(0)
+        } else {
+            body.called_itself = true;
+            body.function
+        };
+        body.calls -= 1;
+        let (params, results) = self.signature(callee);
+        let mut code = Vec::new();
+        for param in 0..params {
+            if param == 0 && callee == body.function {
+                code.push(Instr::Load(0));
+                code.push(Instr::Add(-1));
+            } else if param == 0 {
+                code.extend(self.expr(body, depth.min(1)));
+                code.push(Instr::ModK(6));
+            } else {
+                code.extend(self.expr(body, depth.min(1)));
+            }
+        }
+        code.push(Instr::Call(callee));
+        Some((code, results))
+    }
+}

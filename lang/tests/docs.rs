@@ -159,3 +159,24 @@ fn the_version_1_image_doc_example_loads() {
         Image::new(&seed(), 1, vec![17], None, false).unwrap()
     );
 }
+
+/// The function table's example payload in `docs/formats.md` is what the encoder writes.
+#[test]
+fn the_function_table_example_is_the_encoders() {
+    use mova_lang::func::{Function, encode_table};
+    let payload = encode_table(&[Function {
+        entry: 5,
+        params: 1,
+        results: 1,
+    }]);
+    let hex: Vec<String> = payload.iter().map(|byte| format!("{byte:02X}")).collect();
+    let spaced = format!(
+        "`{}  {}  {}  {}`",
+        hex[..2].join(" "),
+        hex[2..6].join(" "),
+        hex[6..8].join(" "),
+        hex[8]
+    );
+    let doc = fs::read_to_string(FORMATS_DOC).unwrap();
+    assert!(doc.contains(&spaced), "{spaced}");
+}

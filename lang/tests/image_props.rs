@@ -1,15 +1,18 @@
 //! Property tests of the `.mvs` state image: valid images round-trip, and no byte string, however
-//! damaged, makes the decoder panic; truncated or corrupted images are refused.
+//! damaged, makes the decoder panic; truncated or corrupted images are refused; and made-up call
+//! frames are judged the same way by every path that checks them.
 
 #![allow(clippy::unwrap_used, clippy::wildcard_enum_match_arm)]
 
 use mova_lang::container::ContainerError;
+use mova_lang::func::Frame;
+use mova_lang::image::program_hash;
 use mova_lang::image::{
     END_SEGMENT, IMAGE_SIGNATURE, IP_SEGMENT, Image, ImageError, PRODUCER, PRODUCER_SEGMENT,
     PROGRAM_HASH_SEGMENT, PROGRAM_SEGMENT, Provenance, SLEEP_SEGMENT, STACK_SEGMENT,
 };
 use mova_lang::isa::{Instr, Sleeps};
-use mova_lang::strategies::{program, resealed};
+use mova_lang::strategies::{program, program_with_functions, resealed};
 use proptest::prelude::*;
 
 /// A valid image: any program, any IP a run of it can get to, a stack of a height possible there
@@ -396,4 +399,61 @@ fn truncation_is_refused(bytes: &[u8], cut: prop::sample::Index) -> Result<(), T
         truncated
     );
     Ok(())
+}
+
+/// Frames made up: any function number up to two past the program's last, any return IP up to
+/// two past the end of the code, any base up to two past the stack's top.
+fn forged_state() -> impl Strategy<Value = (mova_lang::mvb::Program, u32, Vec<i64>, Vec<Frame>)> {
+    (
+        program_with_functions(),
+        any::<u32>(),
+        0usize..8,
+        prop::collection::vec((any::<u16>(), any::<u32>(), any::<u32>()), 0..4),
+    )
+        .prop_map(|(program, ip, height, raw)| {
+            let len = program.code().len() as u32;
+            let functions = program.functions().len() as u32;
+            let frames = raw
+                .into_iter()
+                .map(|(function, return_ip, base)| Frame {
+                    function: (u32::from(function) % (functions + 2)) as u16,
+                    return_ip: return_ip % (len + 2),
+                    base: base % (height as u32 + 2),
+                })
+                .collect();
+            let ip = ip % (len + 1);
+            (program, ip, vec![1; height], frames)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(mova_lang::strategies::cases(512)))]
+
+    /// Made-up frames are accepted or refused — never a panic — and consistently: with or
+    /// without the program embedded, by `check` and by decoding the image's bytes, and an
+    /// accepted image round-trips.
+    #[test]
+    fn forged_frames_are_judged_consistently((program, ip, stack, frames) in forged_state()) {
+        let bare = Image::with_frames(&program, ip, stack.clone(), frames.clone(), None, false);
+        let embedded = Image::with_frames(&program, ip, stack.clone(), frames.clone(), None, true);
+        prop_assert_eq!(bare.as_ref().err(), embedded.as_ref().err());
+        // The same state written without any check, as a forger would: decoding it (which checks
+        // the state against the embedded program) says what `check` says.
+        let forged = Image {
+            ip,
+            stack,
+            program_hash: program_hash(&program),
+            program: Some(program.clone()),
+            sleep_left_ms: None,
+            frames,
+        };
+        let decoded = Image::decode(&forged.encode());
+        prop_assert_eq!(decoded.as_ref().err(), bare.as_ref().err());
+        if let Ok(image) = embedded {
+            prop_assert_eq!(decoded.as_ref().ok(), Some(&image));
+            prop_assert!(image.check(&program).is_ok());
+            let again = Image::decode(&image.encode()).unwrap();
+            prop_assert_eq!(again, image);
+        }
+    }
 }

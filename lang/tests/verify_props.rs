@@ -1,13 +1,16 @@
 //! Property tests of the stack-height verifier against an oracle that enumerates states: for random
 //! programs, every (IP, height) a run can reach when only the number of values counts — every
 //! path taken, each instruction applied by its stack effect — lies in the heights the verifier
-//! computes, and those heights are closed under every instruction's effect.
+//! computes, and those heights are closed under every instruction's effect; and for programs with
+//! functions, every state with frames a run can reach is an image `Image::check` accepts.
 
 #![allow(clippy::unwrap_used, clippy::wildcard_enum_match_arm)]
 
+use mova_lang::func::Frame;
+use mova_lang::image::Image;
 use mova_lang::isa::{Instr, JumpTarget, STACK_LIMIT};
 use mova_lang::mvb::Program;
-use mova_lang::strategies::program_with;
+use mova_lang::strategies::{program_with, program_with_functions};
 use proptest::prelude::*;
 use std::collections::{HashSet, VecDeque};
 
@@ -90,6 +93,73 @@ proptest! {
                     );
                 }
             }
+        }
+    }
+}
+
+/// A state of a run with calls, as far as counts go: the IP, the whole stack's height and the
+/// calls in progress.
+type CallState = (u32, usize, Vec<Frame>);
+
+/// Where the instruction at a state's IP takes it: into a call, back out of one, or on in the
+/// function, every way it can go.
+fn call_steps(program: &Program, (ip, height, frames): &CallState) -> Vec<CallState> {
+    let Some(instr) = program.code().get(*ip as usize) else {
+        return Vec::new();
+    };
+    let base = frames.last().map_or(0, |frame| frame.base as usize);
+    let local = height - base;
+    match instr {
+        Instr::Call(function) => {
+            let callee = program.functions()[usize::from(*function)];
+            let params = usize::from(callee.params);
+            if local < params {
+                return Vec::new();
+            }
+            let mut frames = frames.clone();
+            frames.push(Frame {
+                function: *function,
+                return_ip: ip + 1,
+                base: (height - params) as u32,
+            });
+            vec![(callee.entry, *height, frames)]
+        }
+        Instr::Ret | Instr::RetV => {
+            let results = usize::from(matches!(instr, Instr::RetV));
+            let mut frames = frames.clone();
+            match frames.pop() {
+                Some(frame) if local >= results => {
+                    vec![(frame.return_ip, frame.base as usize + results, frames)]
+                }
+                _ => Vec::new(),
+            }
+        }
+        _ => steps(instr, *ip, local)
+            .into_iter()
+            .map(|(target, after)| (target, base + after, frames.clone()))
+            .collect(),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(mova_lang::strategies::cases(128)))]
+
+    /// Every state a run of a program with calls can reach — every path taken, calls followed
+    /// into their function and returns back out, frames and all — is one `Image::check`
+    /// accepts: the VM never saves an image it would refuse.
+    #[test]
+    fn every_state_a_run_with_calls_reaches_is_an_image(program in program_with_functions()) {
+        let mut seen = HashSet::new();
+        let mut queue = VecDeque::from([(0u32, 0usize, Vec::new())]);
+        while let Some(state) = queue.pop_front() {
+            // Bounded: recursion (every way taken, whatever the values) would go on for ever.
+            if seen.len() > 3_000 || state.2.len() > 12 || !seen.insert(state.clone()) {
+                continue;
+            }
+            let (ip, height, frames) = state.clone();
+            let image = Image::with_frames(&program, ip, vec![0; height], frames, None, false);
+            prop_assert!(image.is_ok(), "{:?}: {:?}", state, image.err());
+            queue.extend(call_steps(&program, &state));
         }
     }
 }

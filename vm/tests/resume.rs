@@ -2,7 +2,9 @@
 //! included: a program that is paused many times, saved, encoded, decoded and restored into a
 //! fresh VM each time prints exactly what it prints when it runs straight through. And whatever
 //! state a VM stops in — a pause, a halt or a trap, in any valid program — the verifier that
-//! `Image::check` runs accepts it: a VM never saves an image it would refuse.
+//! `Image::check` runs accepts it: a VM never saves an image it would refuse. Both hold for
+//! programs with calls, paused inside them (every call and return checks for a pause request),
+//! whose frames travel in the image.
 
 #![allow(
     clippy::unwrap_used,
@@ -15,9 +17,10 @@ use mova_compiler::compile::compile;
 use mova_lang::image::Image;
 use mova_lang::isa::Instr;
 use mova_lang::mvb::Program;
-use mova_lang::strategies::{cases, program_with};
+use mova_lang::strategies::{cases, program_with, program_with_functions};
 use mova_vm::{Interrupt, Outcome, Vm};
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
 use std::io;
 use std::thread;
 use std::time::Duration;
@@ -163,4 +166,164 @@ fn every_example_has_one_stack_height_at_each_instruction() {
         checked += 1;
     }
     assert!(checked >= 10, "only {checked} examples found");
+}
+
+/// How a run ended, comparably: `Halted`, or the trap's message and where it happened.
+fn ending(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Trapped(trap) => format!("trapped: {trap}"),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Doubly recursive Fibonacci numbers, printed for 0 to 21: tens of thousands of calls and no
+/// loop in the function, so pauses land at calls and returns.
+const FIB: &str = "
+        PUT 0
+top:    DUP
+        CALL fib
+        PRINT
+        POP
+        INCJLT 22, top
+        POP
+        HALT
+.fn fib 1 -> 1
+        LOAD 0
+        JLTK 2, small   ; fib(n) = n for n < 2
+        POP
+        LOAD 0
+        ADD -1
+        CALL fib
+        LOAD 0
+        ADD -2
+        CALL fib
+        ADDS
+        RETV
+small:  RETV
+";
+
+fn calls_example() -> Program {
+    mova_compiler::assemble(FIB).unwrap()
+}
+
+/// Output that asks for a pause once every `every` lines the program prints: the VM stops at
+/// the next call, return or backward jump, wherever that is — deterministically, and inside
+/// functions when they print.
+struct Pauser {
+    out: Vec<u8>,
+    interrupt: Interrupt,
+    every: usize,
+    lines: usize,
+}
+
+impl io::Write for Pauser {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        for _ in bytes.iter().filter(|&&byte| byte == b'\n') {
+            self.lines += 1;
+            if self.every > 0 && self.lines.is_multiple_of(self.every) {
+                self.interrupt.request();
+            }
+        }
+        self.out.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs `program` to its end, asking for a pause after each of `delays` (µs, cycled; none when
+/// empty) and after every `every` lines of output (never when 0), and going on from an image of
+/// each pause, through its bytes, in a fresh VM; returns the output, how it ended, and how many
+/// pauses were taken inside a call.
+fn run_paused(program: &Program, delays: &[u64], every: usize) -> (Vec<u8>, String, usize) {
+    let interrupt = Interrupt::new();
+    let mut vm = Vm::new(program.clone());
+    let mut out = Pauser {
+        out: Vec::new(),
+        interrupt: interrupt.clone(),
+        every,
+        lines: 0,
+    };
+    let mut in_calls = 0;
+    for round in 0.. {
+        interrupt.clear();
+        let handle = (!delays.is_empty()).then(|| {
+            let requester = interrupt.clone();
+            let delay = Duration::from_micros(delays[round % delays.len()]);
+            thread::spawn(move || {
+                thread::sleep(delay);
+                requester.request();
+            })
+        });
+        let outcome = vm.run(&mut out, &interrupt);
+        if let Some(handle) = handle {
+            handle.join().unwrap();
+        }
+        if !matches!(outcome, Outcome::Paused) {
+            return (out.out, ending(&outcome), in_calls);
+        }
+        if !vm.frames().is_empty() {
+            in_calls += 1;
+        }
+        let bytes = vm.save(round % 2 == 0).unwrap().encode();
+        let image = Image::decode(&bytes).unwrap();
+        assert_eq!(image.frames, vm.frames());
+        vm = Vm::from_image(program.clone(), &image).unwrap();
+        assert!(round < 1_000_000, "the program does not end");
+    }
+    unreachable!()
+}
+
+fn straight(program: &Program) -> (Vec<u8>, String) {
+    let mut out = Vec::new();
+    let outcome = Vm::new(program.clone()).run(&mut out, &Interrupt::new());
+    (out, ending(&outcome))
+}
+
+#[test]
+fn pausing_inside_recursion_and_restoring_changes_nothing() {
+    let program = calls_example();
+    let expected = straight(&program);
+    let mut in_calls = 0;
+    // Pauses as soon as possible: at the first call or return after each restore.
+    for delays in [[0u64].as_slice(), &[0, 1, 2], &[3, 0]] {
+        let (out, end, paused) = run_paused(&program, delays, 0);
+        assert_eq!((out, end), expected.clone());
+        in_calls += paused;
+    }
+    assert!(in_calls >= 3, "only {in_calls} pauses inside a call");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(64)))]
+
+    /// A program with calls, paused many times — after every line or few it prints, at the next
+    /// call, return or backward jump — and resumed from the bytes of each pause's image, prints
+    /// what it prints straight through and ends the same way.
+    #[test]
+    fn programs_with_calls_resume_anywhere(
+        program in program_with_functions(),
+        every in 1usize..4,
+    ) {
+        let (expected_out, expected_end) = straight(&program);
+        let (out, end, _) = run_paused(&program, &[], every);
+        prop_assert_eq!(String::from_utf8(out).unwrap(), String::from_utf8(expected_out).unwrap());
+        prop_assert_eq!(end, expected_end);
+    }
+}
+
+/// The property above pauses inside calls, not only between them: over a fixed set of generated
+/// programs, many pauses land with frames on the VM.
+#[test]
+fn generated_programs_pause_inside_calls() {
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = program_with_functions();
+    let mut in_calls = 0;
+    for _ in 0..64 {
+        let program = strategy.new_tree(&mut runner).unwrap().current();
+        in_calls += run_paused(&program, &[], 1).2;
+    }
+    assert!(in_calls >= 50, "only {in_calls} pauses inside a call");
 }

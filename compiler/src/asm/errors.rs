@@ -4,12 +4,13 @@
 use crate::diag::{Diagnostic, Span};
 use crate::shared::{self, codes};
 use mova_lang::isa::{Instr, Opcode, OperandKind};
+use mova_lang::verify::HeightError;
 
 codes! {
     /// An assembler diagnostic's stable code.
     pub enum AsmCode {
         A0001, A0002, A0003, A0004, A0005, A0006, A0007, A0008, A0009, A0010, A0011, A0012,
-        A0013, A9999,
+        A0013, A0014, A0015, A0016, A0017, A0018, A0019, A0020, A0021, A0022, A0023, A9999,
     }
 }
 
@@ -118,6 +119,108 @@ pub enum AsmError {
     /// A program beyond the format's limits (too many instructions, a source map too large).
     #[error(transparent)]
     TooLarge(shared::TooLarge),
+    /// A call that names no function: a number outside `1..=n`, or the main program.
+    #[error("call to {}", callee_words(*function, *count))]
+    CallTarget {
+        /// The operand.
+        span: Span,
+        instr: Instr,
+        /// The function number it names.
+        function: u16,
+        /// How many functions the program has, the main program included.
+        count: usize,
+    },
+    /// Control leaves a function other than by returning: a jump to another function's code,
+    /// or running off the end of one (the main program's included) into the next.
+    #[error("control leaves {}", quoted(function))]
+    LeavesFunction {
+        /// The instruction.
+        span: Span,
+        instr: Instr,
+        /// Where control would go: another function's name, or the end of the code.
+        target: String,
+        /// Whether it gets there by a jump (or by running on).
+        jumps: bool,
+        /// The function it leaves.
+        function: String,
+        /// How many results that function has (how it should end).
+        results: Option<u8>,
+    },
+    /// A return that does not fit where it is.
+    #[error("`{instr}` in {}, {}", quoted(function), return_words(*results))]
+    Return {
+        /// The instruction.
+        span: Span,
+        instr: Instr,
+        /// The function it is in.
+        function: String,
+        /// How many results that function has; `None` for the main program.
+        results: Option<u8>,
+    },
+    /// A function whose stack is not one exact height at every instruction, or that takes
+    /// values from below its frame.
+    #[error("the stack of {} {}", quoted(function), height_words(reason))]
+    Heights {
+        /// The instruction where it goes wrong.
+        span: Span,
+        /// The function's `.fn` line.
+        declared: Span,
+        function: String,
+        reason: HeightError,
+    },
+    /// More functions than a program may have.
+    #[error("too many functions: {count}, at most {limit} are allowed")]
+    TooManyFunctions {
+        /// The first `.fn` past the limit.
+        span: Span,
+        /// How many the source declares.
+        count: usize,
+        /// How many are allowed ([`MAX_FUNCTIONS`](mova_lang::func::MAX_FUNCTIONS)).
+        limit: usize,
+    },
+    /// A call to a function name that no `.fn` declares.
+    #[error("undefined function `{name}`")]
+    UndefinedFunction {
+        /// The use.
+        span: Span,
+        name: String,
+        /// A close function name, if there is one.
+        suggestion: Option<String>,
+    },
+    /// A function name declared twice, or `main`, the main program's.
+    #[error("duplicate function `{name}`")]
+    DuplicateFunction {
+        /// The second declaration's name.
+        span: Span,
+        /// The first declaration's name; `None` for `main`.
+        first: Option<Span>,
+        name: String,
+    },
+    /// A parameter or result count that does not fit a function.
+    #[error("invalid {what} count `{text}`")]
+    BadSignature {
+        /// The count.
+        span: Span,
+        /// `parameter` or `result`.
+        what: &'static str,
+        text: String,
+    },
+    /// A function (or the main program, before a first `.fn`) without an instruction.
+    #[error("{} has no instructions", quoted(function))]
+    EmptyFunction {
+        /// The `.fn` line (the first one, for the main program).
+        span: Span,
+        function: String,
+        /// Whether it is the main program.
+        main: bool,
+    },
+    /// A directive the assembler does not know.
+    #[error("unknown directive `{name}`")]
+    UnknownDirective {
+        /// The directive.
+        span: Span,
+        name: String,
+    },
     /// A case that cannot happen: the assembler broke an invariant of its own.
     #[error(transparent)]
     Internal(shared::Internal),
@@ -145,6 +248,16 @@ impl AsmError {
             AsmError::GotoForward { .. } => AsmCode::A0011,
             AsmError::JumpOutOfRange { .. } => AsmCode::A0012,
             AsmError::TooLarge(_) => AsmCode::A0013,
+            AsmError::CallTarget { .. } => AsmCode::A0014,
+            AsmError::LeavesFunction { .. } => AsmCode::A0015,
+            AsmError::Return { .. } => AsmCode::A0016,
+            AsmError::Heights { .. } => AsmCode::A0017,
+            AsmError::TooManyFunctions { .. } => AsmCode::A0018,
+            AsmError::UndefinedFunction { .. } => AsmCode::A0019,
+            AsmError::DuplicateFunction { .. } => AsmCode::A0020,
+            AsmError::BadSignature { .. } => AsmCode::A0021,
+            AsmError::EmptyFunction { .. } => AsmCode::A0022,
+            AsmError::UnknownDirective { .. } => AsmCode::A0023,
             AsmError::Internal(_) => AsmCode::A9999,
         }
     }
@@ -196,7 +309,8 @@ impl From<AsmError> for Diagnostic {
                     OperandKind::BackwardDistance | OperandKind::SignedOffset => {
                         format!("write `{opcode} <label>` or `{opcode} <{name}>`")
                     }
-                    OperandKind::Millis | OperandKind::Slot | OperandKind::Function => {
+                    OperandKind::Function => format!("write `{opcode} <name>` or `{opcode} <{name}>`"),
+                    OperandKind::Millis | OperandKind::Slot => {
                         let (lo, hi) = kind.range();
                         format!("write `{opcode} <{name}>`, with the {name} in {lo}..={hi}")
                     }
@@ -256,10 +370,170 @@ impl From<AsmError> for Diagnostic {
                 format!("the code has {len} instructions: targets must be in 0..={len}"),
             ),
             AsmError::TooLarge(too_large) => too_large.diagnostic(code),
+            AsmError::CallTarget { span, count, .. } => {
+                error_at(span, "not a function".into()).with_help(match count {
+                    1 => String::from("the program has no functions: declare one with `.fn NAME PARAMS -> RESULTS`"),
+                    count => format!(
+                        "functions are numbered 1..={} in the order of their `.fn` lines; call one by its name",
+                        count - 1
+                    ),
+                })
+            }
+            AsmError::LeavesFunction {
+                span,
+                target,
+                jumps,
+                results,
+                ..
+            } => {
+                let label = match (jumps, target.as_str()) {
+                    (true, _) => format!("can jump to {target}"),
+                    (false, END_OF_CODE) => format!("runs off {target}"),
+                    (false, _) => format!("runs on into {target}"),
+                };
+                let help = match (jumps, results) {
+                    (true, _) => String::from(
+                        "jumps stay inside their function's code; use `CALL` to run another function",
+                    ),
+                    (false, None) => String::from("end the main program with `HALT`"),
+                    (false, Some(0)) => String::from("end the function with `RET`"),
+                    (false, Some(_)) => String::from("end the function with `RETV`"),
+                };
+                error_at(span, label).with_help(help)
+            }
+            AsmError::Return { span, results, .. } => {
+                error_at(span, "does not fit its function".into()).with_help(match results {
+                    None => "the main program ends with `HALT`; only a function returns",
+                    Some(0) => "a function declared `-> 0` returns with `RET`",
+                    Some(_) => "a function declared `-> 1` returns its result with `RETV`",
+                })
+            }
+            AsmError::Heights {
+                span,
+                declared,
+                reason,
+                ..
+            } => {
+                let (label, help) = match reason {
+                    HeightError::Disagree { heights, .. } => (
+                        format!("reached with {heights} in its frame"),
+                        "in a function, every way to an instruction must leave the same number of values on the stack",
+                    ),
+                    HeightError::Underflow { needed, height, .. } => (
+                        format!("needs {}, the frame holds {height}", values(*needed)),
+                        "a function's frame starts with its parameters; it cannot take values below them",
+                    ),
+                    HeightError::Overflow { .. } => (
+                        String::from("grows the frame beyond the stack"),
+                        "the stack holds at most 65535 values",
+                    ),
+                };
+                error_at(span, label)
+                    .with_secondary(declared.clone(), "in this function")
+                    .with_help(help)
+            }
+            AsmError::TooManyFunctions { span, .. } => error_at(span, "one function too many".into())
+                .with_help("the function table numbers functions with a u16"),
+            AsmError::UndefinedFunction {
+                span,
+                suggestion,
+                name,
+            } => {
+                let diagnostic = error_at(span, "no function of this name".into());
+                match suggestion {
+                    Some(suggestion) => {
+                        diagnostic.with_help(format!("did you mean `{suggestion}`?"))
+                    }
+                    None => diagnostic.with_help(format!(
+                        "declare it with `.fn {name} PARAMS -> RESULTS` before its code"
+                    )),
+                }
+            }
+            AsmError::DuplicateFunction { span, first, .. } => match first {
+                Some(first) => error_at(span, "declared again here".into())
+                    .with_secondary(first.clone(), "first declared here")
+                    .with_help("rename one of the two functions"),
+                None => error_at(span, "the main program's name".into()).with_help(
+                    "the code before the first `.fn` is the main program, called `main`; name this function otherwise",
+                ),
+            },
+            AsmError::BadSignature { span, what, .. } => {
+                let (label, help) = match *what {
+                    "result" => ("not 0 or 1", "a function returns no value (`-> 0`) or one (`-> 1`)"),
+                    _ => ("not in 0..=65535", "a function takes 0 to 65535 parameters"),
+                };
+                error_at(span, label.into()).with_help(help)
+            }
+            AsmError::EmptyFunction { span, main, .. } => {
+                if *main {
+                    error_at(span, "the main program ends here, before any instruction".into())
+                        .with_help("the code before the first `.fn` is the main program; it needs at least a `HALT`")
+                } else {
+                    error_at(span, "declared here, without a body".into()).with_help(
+                        "a function's code runs from its `.fn` line to the next one; it needs at least a `RET`",
+                    )
+                }
+            }
+            AsmError::UnknownDirective { span, .. } => error_at(span, "not a directive".into())
+                .with_help("the one directive is `.fn NAME PARAMS -> RESULTS`, which starts a function"),
             AsmError::Internal(internal) => internal.diagnostic(code),
         }
     }
 }
+
+/// `fact`, or `the main program`, as messages name a function.
+fn quoted(function: &str) -> String {
+    if function == MAIN_NAME {
+        String::from("the main program")
+    } else {
+        format!("`{function}`")
+    }
+}
+
+/// What a call to function number `function` of a program with `count` functions (the main
+/// program included) reaches.
+fn callee_words(function: u16, count: usize) -> String {
+    match (function, count) {
+        (0, _) => String::from("the main program, which is not a function"),
+        (function, 1) => format!("function {function}, but the program has no functions"),
+        (function, 2) => format!("function {function}, but the program has 1 function"),
+        (function, count) => format!(
+            "function {function}, but the program has {} functions",
+            count - 1
+        ),
+    }
+}
+
+fn return_words(results: Option<u8>) -> &'static str {
+    match results {
+        None => "which is not a function",
+        Some(0) => "which returns no value",
+        Some(_) => "which returns a value",
+    }
+}
+
+fn height_words(reason: &HeightError) -> &'static str {
+    match reason {
+        HeightError::Disagree { .. } => "has different heights on different paths",
+        HeightError::Underflow { .. } => "runs out of values",
+        HeightError::Overflow { .. } => "overflows",
+    }
+}
+
+/// `1 value`, `2 values`.
+fn values(count: u32) -> String {
+    if count == 1 {
+        String::from("1 value")
+    } else {
+        format!("{count} values")
+    }
+}
+
+/// Where a jump to the end of the code goes, in words.
+pub const END_OF_CODE: &str = "the end of the code";
+
+/// The name the assembler gives the main program, in debug info and in messages.
+pub const MAIN_NAME: &str = "main";
 
 fn one_of(items: &[String]) -> String {
     let mut items: Vec<&str> = items.iter().map(String::as_str).collect();
@@ -288,6 +562,16 @@ pub(crate) fn error_span(error: &AsmError) -> &Span {
         | AsmError::LabelNotAllowed { span, .. }
         | AsmError::UndefinedLabel { span, .. }
         | AsmError::GotoForward { span, .. }
-        | AsmError::JumpOutOfRange { span, .. } => span,
+        | AsmError::JumpOutOfRange { span, .. }
+        | AsmError::CallTarget { span, .. }
+        | AsmError::LeavesFunction { span, .. }
+        | AsmError::Return { span, .. }
+        | AsmError::Heights { span, .. }
+        | AsmError::TooManyFunctions { span, .. }
+        | AsmError::UndefinedFunction { span, .. }
+        | AsmError::DuplicateFunction { span, .. }
+        | AsmError::BadSignature { span, .. }
+        | AsmError::EmptyFunction { span, .. }
+        | AsmError::UnknownDirective { span, .. } => span,
     }
 }

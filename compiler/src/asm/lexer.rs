@@ -23,6 +23,12 @@ pub enum Token<'s> {
     /// The `,` between operands.
     #[token(",")]
     Comma,
+    /// The `->` between a function's parameter and result counts.
+    #[token("->")]
+    Arrow,
+    /// A directive, `.` and a name (`.fn`), kept with its dot.
+    #[regex(r"\.[A-Za-z_][A-Za-z0-9_]*")]
+    Directive(&'s str),
     /// A mnemonic or a label name.
     #[regex(r"[A-Za-z_][A-Za-z0-9_]*")]
     Ident(&'s str),
@@ -41,6 +47,8 @@ impl fmt::Display for Token<'_> {
             Token::Newline => f.write_str("end of line"),
             Token::Colon => f.write_str("`:`"),
             Token::Comma => f.write_str("`,`"),
+            Token::Arrow => f.write_str("`->`"),
+            Token::Directive(name) => write!(f, "directive `{name}`"),
             Token::Ident(name) => write!(f, "`{name}`"),
             Token::Int(text) => write!(f, "number `{text}`"),
             Token::Error => f.write_str("invalid character"),
@@ -59,6 +67,30 @@ pub fn lex(source: &str) -> Vec<(Token<'_>, Span)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lexes_directives_and_arrows() {
+        let tokens: Vec<_> = lex(".fn fact 1 -> 1\n.Fn ->1 -1 .")
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(
+            tokens,
+            [
+                Token::Directive(".fn"),
+                Token::Ident("fact"),
+                Token::Int("1"),
+                Token::Arrow,
+                Token::Int("1"),
+                Token::Newline,
+                Token::Directive(".Fn"),
+                Token::Arrow,
+                Token::Int("1"),
+                Token::Int("-1"),
+                Token::Error,
+            ]
+        );
+    }
 
     #[test]
     fn lexes_labels_instructions_comments_and_errors() {

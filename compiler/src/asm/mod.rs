@@ -13,12 +13,15 @@ pub use errors::{AsmCode, AsmError};
 
 use crate::diag::{Diagnostic, Span};
 use crate::shared::{Internal, InvalidCharacter, TooLarge};
-use errors::error_span;
+use errors::{END_OF_CODE, MAIN_NAME, error_span};
 use lexer::Token;
-use mova_lang::mvb::{MAX_INSTRUCTIONS, Program, VerifyError};
+use mova_lang::debuginfo::{DEBUG_INFO, DebugInfo, FunctionName};
+use mova_lang::func::{self, Function, MAX_FUNCTIONS};
+use mova_lang::mvb::{MAX_INSTRUCTIONS, Program, Section, VerifyError};
 use mova_lang::srcmap::SourceMap;
+use mova_lang::verify::HeightError;
 use parser::{Expected, Pattern};
-use resolve::Resolver;
+use resolve::{FunctionDecl, Limits, Resolver};
 
 /// Assembles `.mvasm` source into a verified program, or returns every problem found.
 pub fn assemble(source: &str) -> Result<Program, Vec<Diagnostic>> {
@@ -30,15 +33,20 @@ pub fn assemble(source: &str) -> Result<Program, Vec<Diagnostic>> {
 }
 
 /// Assembles `source`, returning the program (when there are no errors) and the errors, in source
-/// order. With `source_map`, the program carries a source map naming that file.
+/// order. With `source_map`, the program carries a source map naming that file and, when it has
+/// functions, debug info naming them.
 pub fn assemble_errors(source: &str, source_map: Option<&str>) -> (Option<Program>, Vec<AsmError>) {
-    assemble_with_limit(source, MAX_INSTRUCTIONS, source_map)
+    let limits = Limits {
+        instructions: MAX_INSTRUCTIONS,
+        functions: MAX_FUNCTIONS,
+    };
+    assemble_with_limits(source, limits, source_map)
 }
 
-/// [`assemble_errors`] with a smaller instruction limit, so tests can reach it.
-fn assemble_with_limit(
+/// [`assemble_errors`] with smaller limits, so tests can reach them.
+fn assemble_with_limits(
     source: &str,
-    limit: u32,
+    limits: Limits,
     source_map: Option<&str>,
 ) -> (Option<Program>, Vec<AsmError>) {
     let tokens = lexer::lex(source);
@@ -69,15 +77,17 @@ fn assemble_with_limit(
             }),
     );
 
-    let mut resolver = Resolver::new(&lines, limit, &mut errors);
+    let mut resolver = Resolver::new(&lines, limits, &mut errors);
     let (code, spans) = resolver.resolve(&lines);
+    let declared = resolver.functions().to_vec();
     errors.sort_by_key(|error| error_span(error).start);
     if !errors.is_empty() {
         return (None, errors);
     }
+    let functions: Vec<Function> = declared.iter().map(|decl| decl.function).collect();
     let mut sections = Vec::new();
     if let Some(file) = source_map {
-        match SourceMap::new(file, source, spans).to_section() {
+        match SourceMap::new(file, source, spans.clone()).to_section() {
             Ok(section) => sections.push(section),
             Err(error) => {
                 errors.push(AsmError::TooLarge(TooLarge {
@@ -88,17 +98,190 @@ fn assemble_with_limit(
             }
         }
     }
-    match Program::with_sections(code, sections) {
+    if source_map.is_some() && !declared.is_empty() {
+        sections.push(Section {
+            kind: DEBUG_INFO,
+            payload: debug_info(&declared).encode(),
+        });
+    }
+    let len = code.len();
+    match Program::with_functions(code, &functions, sections) {
         Ok(program) => (Some(program), errors),
         Err(error) => {
-            // The resolver checks what the verifier checks, so this only guards against the two
-            // drifting apart: report it at the end of the file rather than lose it.
-            errors.push(verify_error(error, source.len()));
+            // The verifier checks how the code and its functions fit together (the resolver
+            // checks the rest, and what it can report at once); its error points at the
+            // instruction it names.
+            let at = Site {
+                spans: &spans,
+                declared: &declared,
+                end: source.len(),
+                len,
+            };
+            errors.push(at.error(error));
             (None, errors)
         }
     }
 }
 
+/// The debug info of an assembled program: the names of its functions, the main program's
+/// `main`, each at its `.fn` line; no locals, which `.mvasm` does not name.
+fn debug_info(declared: &[FunctionDecl<'_>]) -> DebugInfo {
+    let main = FunctionName {
+        function: func::MAIN,
+        name: MAIN_NAME.to_owned(),
+        span: 0..0,
+    };
+    let span = |span: &Span| {
+        u32::try_from(span.start).unwrap_or(u32::MAX)..u32::try_from(span.end).unwrap_or(u32::MAX)
+    };
+    let functions = std::iter::once(main)
+        .chain(
+            (1..=u16::MAX)
+                .zip(declared)
+                .map(|(number, decl)| FunctionName {
+                    function: number,
+                    name: decl.name.to_owned(),
+                    span: span(&decl.span),
+                }),
+        )
+        .collect();
+    DebugInfo {
+        functions,
+        locals: Vec::new(),
+    }
+}
+
+/// What a verifier error is reported with: where each instruction is in the source, and the
+/// functions as declared.
+struct Site<'a, 's> {
+    /// Each instruction's span.
+    spans: &'a [Span],
+    declared: &'a [FunctionDecl<'s>],
+    /// The end of the source.
+    end: usize,
+    /// The number of instructions.
+    len: usize,
+}
+
+impl Site<'_, '_> {
+    /// The span of instruction `index` (the end of the source if there is none).
+    fn span(&self, index: u32) -> Span {
+        usize::try_from(index)
+            .ok()
+            .and_then(|index| self.spans.get(index))
+            .cloned()
+            .unwrap_or(self.end..self.end)
+    }
+
+    /// The name of function `function`: `main` for the main program.
+    fn name(&self, function: u16) -> String {
+        match function.checked_sub(1) {
+            None => MAIN_NAME.to_owned(),
+            Some(index) => self.declared.get(usize::from(index)).map_or_else(
+                || format!("function {function}"),
+                |decl| decl.name.to_owned(),
+            ),
+        }
+    }
+
+    /// How many results function `function` has; `None` for the main program.
+    fn results(&self, function: u16) -> Option<u8> {
+        let index = function.checked_sub(1)?;
+        Some(
+            self.declared
+                .get(usize::from(index))
+                .map_or(0, |decl| decl.function.results),
+        )
+    }
+
+    /// What instruction `target` is part of, in words.
+    fn place(&self, target: u32) -> String {
+        if usize::try_from(target).is_ok_and(|target| target >= self.len) {
+            return END_OF_CODE.to_owned();
+        }
+        let functions: Vec<Function> = std::iter::once(Function::MAIN)
+            .chain(self.declared.iter().map(|decl| decl.function))
+            .collect();
+        match func::function_at(&functions, target) {
+            func::MAIN => String::from("the main program"),
+            function => format!("`{}`", self.name(function)),
+        }
+    }
+
+    fn error(&self, error: VerifyError) -> AsmError {
+        let end = self.end;
+        match error {
+            VerifyError::CallTarget {
+                index,
+                instr,
+                function,
+                count,
+            } => AsmError::CallTarget {
+                span: self.span(index),
+                instr,
+                function,
+                count,
+            },
+            VerifyError::LeavesFunction {
+                index,
+                instr,
+                target,
+                function,
+                ..
+            } => AsmError::LeavesFunction {
+                span: self.span(index),
+                instr,
+                target: self.place(target),
+                jumps: instr.jump_target(index) == Some(mova_lang::isa::JumpTarget::Index(target)),
+                function: self.name(function),
+                results: self.results(function),
+            },
+            VerifyError::Return {
+                index,
+                instr,
+                function,
+                ..
+            } => AsmError::Return {
+                span: self.span(index),
+                instr,
+                function: self.name(function),
+                results: self.results(function),
+            },
+            VerifyError::Heights { function, reason } => {
+                let index = match &reason {
+                    HeightError::Disagree { index, .. }
+                    | HeightError::Underflow { index, .. }
+                    | HeightError::Overflow { index, .. } => *index,
+                };
+                let declared = function
+                    .checked_sub(1)
+                    .and_then(|index| self.declared.get(usize::from(index)))
+                    .map_or(end..end, |decl| decl.span.clone());
+                AsmError::Heights {
+                    span: self.span(index),
+                    declared,
+                    function: self.name(function),
+                    reason,
+                }
+            }
+            VerifyError::TooManyFunctions { count } => AsmError::TooManyFunctions {
+                span: end..end,
+                count,
+                limit: MAX_FUNCTIONS,
+            },
+            error @ (VerifyError::TooManyInstructions { .. }
+            | VerifyError::TooManySections { .. }
+            | VerifyError::JumpOutOfRange { .. }
+            | VerifyError::UnknownSection { .. }
+            | VerifyError::InvalidSection { .. }
+            | VerifyError::DuplicateSection { .. }
+            | VerifyError::SectionTooLarge { .. }) => verify_error(error, end),
+        }
+    }
+}
+
+/// A verifier error that no source causes (the resolver reports them first, or the assembler
+/// never writes what they refuse), at the end of the file rather than lost.
 fn verify_error(error: VerifyError, end: usize) -> AsmError {
     match error {
         VerifyError::TooManyInstructions { .. }
@@ -186,7 +369,11 @@ mod tests {
     #[test]
     fn too_many_instructions_is_reported_once_at_the_first_one_past_the_limit() {
         let source = "PUT 1\nPRINT\nPOP\nHALT\n";
-        let (program, errors) = assemble_with_limit(source, 2, None);
+        let limits = Limits {
+            instructions: 2,
+            functions: MAX_FUNCTIONS,
+        };
+        let (program, errors) = assemble_with_limits(source, limits, None);
         assert_eq!(program, None);
         assert_eq!(
             errors.iter().map(AsmError::code).collect::<Vec<_>>(),
@@ -197,6 +384,71 @@ mod tests {
             "asm",
             "error-a0013_too_many_instructions",
             format!("{source}\n── diagnostics ──\n{rendered}")
+        );
+    }
+
+    #[test]
+    fn too_many_functions_is_reported_once_at_the_first_one_past_the_limit() {
+        let source = "HALT\n.fn a 0 -> 0\nRET\n.fn b 0 -> 0\nRET\n.fn c 0 -> 0\nRET\n";
+        let limits = Limits {
+            instructions: MAX_INSTRUCTIONS,
+            functions: 1,
+        };
+        let (program, errors) = assemble_with_limits(source, limits, None);
+        assert_eq!(program, None);
+        assert_eq!(
+            errors.iter().map(AsmError::code).collect::<Vec<_>>(),
+            ["A0018"]
+        );
+        let rendered =
+            crate::diag::render(&[errors[0].clone().into()], "many.mvasm", source, false);
+        mova_testkit::assert_snapshot!(
+            "asm",
+            "error-a0018_too_many_functions",
+            format!("{source}\n── diagnostics ──\n{rendered}")
+        );
+    }
+
+    #[test]
+    fn calls_resolve_names_and_numbers_and_debug_info_names_the_functions() {
+        let source =
+            "PUT 2\nCALL twice\nCALL 1\nPRINT\nHALT\n.fn twice 1 -> 1\nLOAD 0\nMULK 2\nRETV\n";
+        let program = assemble(source).unwrap();
+        assert_eq!(program.code()[1], Instr::Call(1));
+        assert_eq!(program.code()[2], Instr::Call(1));
+        assert_eq!(
+            program.functions()[1..],
+            [Function {
+                entry: 5,
+                params: 1,
+                results: 1
+            }]
+        );
+        // Without -g, no debug info; with it, the names (main's too) and no locals.
+        assert_eq!(program.debug_info(), None);
+        let (with_g, errors) = assemble_errors(source, Some("t.mvasm"));
+        assert_eq!(errors, []);
+        let info = with_g.unwrap().debug_info().unwrap();
+        assert_eq!(info.function_name(0), Some("main"));
+        assert_eq!(info.function_name(1), Some("twice"));
+        assert_eq!(info.functions[1].span, 35..51);
+        assert_eq!(&source[35..51], ".fn twice 1 -> 1");
+        assert!(info.locals.is_empty());
+        // A program without functions gets no debug info, even with -g.
+        let (plain, _) = assemble_errors("PUT 1\nPRINT\n", Some("p.mvasm"));
+        assert_eq!(plain.unwrap().debug_info(), None);
+    }
+
+    #[test]
+    fn verifier_errors_point_at_their_instruction() {
+        let source = "CALL f\nHALT\n.fn f 0 -> 0\nPUT 1\nRETV\n";
+        let (_, errors) = assemble_errors(source, None);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].code(), "A0016");
+        assert_eq!(&source[error_span(&errors[0]).clone()], "RETV");
+        assert_eq!(
+            errors[0].to_string(),
+            "`RETV` in `f`, which returns no value"
         );
     }
 

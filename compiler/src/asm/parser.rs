@@ -35,7 +35,27 @@ pub struct InstrSyntax<'s> {
     pub operands: Vec<Spanned<Operand<'s>>>,
 }
 
-/// One source line: any labels defined on it, then at most one instruction.
+/// A `.fn NAME PARAMS -> RESULTS` line as written: the start of a function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FnSyntax<'s> {
+    /// The directive, as written (`.fn`, in any case).
+    pub directive: Spanned<&'s str>,
+    /// The function's name.
+    pub name: Spanned<&'s str>,
+    /// The number token of its parameter count (checked later).
+    pub params: Spanned<&'s str>,
+    /// The number token of its result count (checked later).
+    pub results: Spanned<&'s str>,
+}
+
+impl FnSyntax<'_> {
+    /// The span of the whole directive, from `.fn` to the result count.
+    pub fn span(&self) -> Span {
+        self.directive.span.start..self.results.span.end
+    }
+}
+
+/// One source line: any labels defined on it, then at most one instruction; or a directive.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Line<'s> {
     /// A line that parsed.
@@ -45,6 +65,10 @@ pub enum Line<'s> {
         /// The instruction, if the line has one.
         instr: Option<InstrSyntax<'s>>,
     },
+    /// A `.fn` line: the code after it, up to the next `.fn`, is a function.
+    Function(FnSyntax<'s>),
+    /// A directive other than `.fn`, with whatever follows it on its line; the resolver reports it.
+    Directive(Spanned<&'s str>),
     /// A line that did not parse; its error was reported.
     Error,
 }
@@ -106,12 +130,47 @@ where
     // A line ends at a line break or the end of the input; checking that here, without consuming
     // it, makes a line with trailing junk fail as a whole, so recovery can skip it.
     let end_of_line = just(Token::Newline).ignored().or(end()).rewind();
-    let line = label
+    let count = select! { Token::Int(text) => text }.map_with(|node, e| Spanned {
+        node,
+        span: e.span(),
+    });
+    let function = select! { Token::Directive(name) if name.eq_ignore_ascii_case(".fn") => name }
+        .labelled("directive")
+        .map_with(|node, e| Spanned {
+            node,
+            span: e.span(),
+        })
+        .then(spanned_name.labelled("function name"))
+        .then(count.labelled("parameter count"))
+        .then_ignore(just(Token::Arrow))
+        .then(count.labelled("result count"))
+        .map(|(((directive, name), params), results)| {
+            Line::Function(FnSyntax {
+                directive,
+                name,
+                params,
+                results,
+            })
+        });
+    // A `.fn` line that does not parse is a syntax error, not an unknown directive.
+    let other_directive =
+        select! { Token::Directive(name) if !name.eq_ignore_ascii_case(".fn") => name }
+            .labelled("directive")
+            .map_with(|node, e| Spanned {
+                node,
+                span: e.span(),
+            })
+            .then_ignore(any().and_is(just(Token::Newline).not()).repeated())
+            .map(Line::Directive);
+    let plain = label
         .repeated()
         .collect::<Vec<_>>()
         .then(instr.or_not())
+        .map(|(labels, instr)| Line::Ok { labels, instr });
+    let line = function
+        .or(other_directive)
+        .or(plain)
         .then_ignore(end_of_line)
-        .map(|(labels, instr)| Line::Ok { labels, instr })
         .recover_with(via_parser(
             any()
                 .and_is(just(Token::Newline).not())
@@ -160,6 +219,24 @@ mod tests {
             instr.as_ref().unwrap().operands[0].node,
             Operand::Label("a")
         );
+    }
+
+    #[test]
+    fn parses_function_directives() {
+        let (lines, errors) = parse_str("HALT\n.fn fact 1 -> 1\n.FN g 0->0\n.weird 1 2 :\n");
+        assert_eq!(errors, []);
+        let Line::Function(function) = &lines[1] else {
+            panic!("{lines:?}")
+        };
+        assert_eq!(function.name.node, "fact");
+        assert_eq!((function.params.node, function.results.node), ("1", "1"));
+        assert_eq!(function.span(), 5..20);
+        assert!(matches!(&lines[2], Line::Function(g) if g.directive.node == ".FN"));
+        assert!(matches!(&lines[3], Line::Directive(d) if d.node == ".weird"));
+        // A label cannot name a directive, and a `.fn` takes its counts.
+        let (lines, errors) = parse_str("top: .fn f 0 -> 0\n.fn f 0\n.fn 1 -> 1\n");
+        assert_eq!(lines[..3], [Line::Error, Line::Error, Line::Error]);
+        assert_eq!(errors.len(), 3, "{errors:?}");
     }
 
     #[test]

@@ -1,30 +1,107 @@
-//! The resolver: parsed lines to instructions. Labels are collected first, then each
-//! instruction's mnemonic and operand are resolved; label operands become the distance their
-//! opcode's operand kind measures.
+//! The resolver: parsed lines to instructions. Labels and functions are collected first, then
+//! each instruction's mnemonic and operand are resolved; label operands become the distance their
+//! opcode's operand kind measures, and function names (`CALL` operands) their function's number.
 
-use super::errors::AsmError;
-use super::parser::{InstrSyntax, Line, Operand, Spanned};
+use super::errors::{AsmError, MAIN_NAME};
+use super::parser::{FnSyntax, InstrSyntax, Line, Operand, Spanned};
 use crate::diag::{Span, did_you_mean};
 use crate::number::{IntError, parse_int};
 use crate::shared::{InvalidNumber, TooLarge};
+use mova_lang::func::Function;
 use mova_lang::isa::{Instr, JumpTarget, Opcode, OperandError, OperandKind};
 use std::collections::HashMap;
 
-/// Turns parsed lines into instructions: first finds where every label points, then resolves each
-/// instruction's mnemonic and operand.
+/// A function as its `.fn` line declares it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct FunctionDecl<'s> {
+    /// Its name.
+    pub(crate) name: &'s str,
+    /// Where its name is on its `.fn` line.
+    pub(crate) name_span: Span,
+    /// The whole `.fn` line's directive, from `.fn` to the result count.
+    pub(crate) span: Span,
+    /// Its entry (the index of the first instruction after the line) and counts.
+    pub(crate) function: Function,
+}
+
+/// Turns parsed lines into instructions: first finds where every label points and which
+/// functions the `.fn` lines declare, then resolves each instruction's mnemonic and operand.
 pub(crate) struct Resolver<'a, 's> {
     labels: HashMap<&'s str, (u32, Span)>,
+    /// The functions, 1, 2, … in order.
+    functions: Vec<FunctionDecl<'s>>,
+    /// Each function's number, by name.
+    names: HashMap<&'s str, u16>,
     len: u32,
     limit: u32,
     errors: &'a mut Vec<AsmError>,
 }
 
+/// The limits a resolver enforces: instructions and functions (smaller in tests, so they can
+/// reach them).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) instructions: u32,
+    pub(crate) functions: usize,
+}
+
 impl<'a, 's> Resolver<'a, 's> {
-    pub(crate) fn new(lines: &[Line<'s>], limit: u32, errors: &'a mut Vec<AsmError>) -> Self {
+    pub(crate) fn new(lines: &[Line<'s>], limits: Limits, errors: &'a mut Vec<AsmError>) -> Self {
         let mut labels: HashMap<&'s str, (u32, Span)> = HashMap::new();
+        let mut functions: Vec<FunctionDecl<'s>> = Vec::new();
+        let mut names: HashMap<&'s str, u16> = HashMap::new();
+        let declared = lines
+            .iter()
+            .filter(|line| matches!(line, Line::Function(_)))
+            .count();
         let mut index: u32 = 0;
         for line in lines {
             match line {
+                Line::Function(syntax) => {
+                    if functions.len() == limits.functions {
+                        errors.push(AsmError::TooManyFunctions {
+                            span: syntax.directive.span.into_range(),
+                            count: declared,
+                            limit: limits.functions,
+                        });
+                    }
+                    Self::check_previous_not_empty(&functions, syntax, index, errors);
+                    let number = u16::try_from(functions.len() + 1).unwrap_or(u16::MAX);
+                    let name = syntax.name.node;
+                    let span = syntax.name.span.into_range();
+                    if name == MAIN_NAME {
+                        errors.push(AsmError::DuplicateFunction {
+                            span: span.clone(),
+                            first: None,
+                            name: name.to_owned(),
+                        });
+                    } else if let Some(&first) = names.get(name) {
+                        let first = usize::from(first) - 1;
+                        errors.push(AsmError::DuplicateFunction {
+                            span: span.clone(),
+                            first: functions.get(first).map(|first| first.name_span.clone()),
+                            name: name.to_owned(),
+                        });
+                    } else {
+                        names.insert(name, number);
+                    }
+                    let params = count(syntax.params, "parameter", u16::MAX.into(), errors);
+                    let results = count(syntax.results, "result", 1, errors);
+                    functions.push(FunctionDecl {
+                        name,
+                        name_span: span,
+                        span: syntax.span(),
+                        function: Function {
+                            entry: index,
+                            params: u16::try_from(params).unwrap_or(0),
+                            results: u8::try_from(results).unwrap_or(0),
+                        },
+                    });
+                }
+                Line::Directive(directive) => errors.push(AsmError::UnknownDirective {
+                    span: directive.span.into_range(),
+                    name: directive.node.to_owned(),
+                }),
                 Line::Ok {
                     labels: defined,
                     instr,
@@ -51,12 +128,53 @@ impl<'a, 's> Resolver<'a, 's> {
                 Line::Error => index = index.saturating_add(1),
             }
         }
+        if let Some(last) = functions.last()
+            && last.function.entry == index
+        {
+            errors.push(AsmError::EmptyFunction {
+                span: last.span.clone(),
+                function: last.name.to_owned(),
+                main: false,
+            });
+        }
         Resolver {
             labels,
+            functions,
+            names,
             len: index,
-            limit,
+            limit: limits.instructions,
             errors,
         }
+    }
+
+    /// Reports the function before the `.fn` line `syntax`, at instruction `index`, if it has
+    /// no instruction: the main program, for the first `.fn`.
+    fn check_previous_not_empty(
+        functions: &[FunctionDecl<'s>],
+        syntax: &FnSyntax<'s>,
+        index: u32,
+        errors: &mut Vec<AsmError>,
+    ) {
+        match functions.last() {
+            None if index == 0 => errors.push(AsmError::EmptyFunction {
+                span: syntax.span(),
+                function: MAIN_NAME.to_owned(),
+                main: true,
+            }),
+            Some(previous) if previous.function.entry == index => {
+                errors.push(AsmError::EmptyFunction {
+                    span: previous.span.clone(),
+                    function: previous.name.to_owned(),
+                    main: false,
+                });
+            }
+            None | Some(_) => {}
+        }
+    }
+
+    /// The functions the `.fn` lines declare, 1, 2, … in order.
+    pub(crate) fn functions(&self) -> &[FunctionDecl<'s>] {
+        &self.functions
     }
 
     /// The instructions, each with the span of its line's instruction text.
@@ -90,7 +208,7 @@ impl<'a, 's> Resolver<'a, 's> {
                     }
                     index = index.saturating_add(1);
                 }
-                Line::Ok { instr: None, .. } => {}
+                Line::Ok { instr: None, .. } | Line::Function(_) | Line::Directive(_) => {}
                 Line::Error => index = index.saturating_add(1),
             }
         }
@@ -149,6 +267,17 @@ impl<'a, 's> Resolver<'a, 's> {
                 return None;
             }
         };
+        if let Some(callee) = instr.callee()
+            && (callee == 0 || usize::from(callee) > self.functions.len())
+        {
+            self.errors.push(AsmError::CallTarget {
+                span,
+                instr,
+                function: callee,
+                count: self.functions.len() + 1,
+            });
+            return None;
+        }
         if let Some(JumpTarget::OutOfRange(target)) = instr.jump_target(index) {
             self.jump_out_of_range(span, instr, index, target);
             return None;
@@ -199,6 +328,27 @@ impl<'a, 's> Resolver<'a, 's> {
                     None
                 }
             },
+            Operand::Label(name) if kind == OperandKind::Function => {
+                if let Some(&number) = self.names.get(name) {
+                    return Some(i64::from(number));
+                }
+                if name == MAIN_NAME {
+                    self.errors.push(AsmError::CallTarget {
+                        span,
+                        instr: Instr::Call(0),
+                        function: 0,
+                        count: self.functions.len() + 1,
+                    });
+                } else {
+                    self.errors.push(AsmError::UndefinedFunction {
+                        span,
+                        name: name.to_owned(),
+                        suggestion: did_you_mean(name, self.names.keys().copied())
+                            .map(str::to_owned),
+                    });
+                }
+                None
+            }
             Operand::Label(name) => {
                 if !kind.is_jump() {
                     self.errors
@@ -232,6 +382,30 @@ impl<'a, 's> Resolver<'a, 's> {
                     | OperandKind::Function => Some(target - here),
                 }
             }
+        }
+    }
+}
+
+/// A `.fn` line's count: a number in `0..=max`, or 0 after reporting why it is not.
+fn count(text: Spanned<&str>, what: &'static str, max: i64, errors: &mut Vec<AsmError>) -> i64 {
+    let span = text.span.into_range();
+    match parse_int(text.node) {
+        Ok(value) if (0..=max).contains(&value) => value,
+        Ok(_) | Err(IntError::OutOfRange) => {
+            errors.push(AsmError::BadSignature {
+                span,
+                what,
+                text: text.node.to_owned(),
+            });
+            0
+        }
+        Err(reason) => {
+            errors.push(AsmError::InvalidNumber(InvalidNumber {
+                span,
+                text: text.node.to_owned(),
+                reason,
+            }));
+            0
         }
     }
 }
