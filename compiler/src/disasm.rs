@@ -6,6 +6,7 @@
 //! the listing also shows what is in the file. Each function starts with its `.fn` line, named as
 //! the program's debug info names it (`f1`, `f2`, … otherwise), and calls name their function.
 
+use crate::asm::MAIN_WORD;
 use mova_lang::func::{FUNCTIONS, MAX_FUNCTIONS};
 use mova_lang::isa::{Instr, JumpTarget, Opcode};
 use mova_lang::mvb::{MAX_FILE_LEN, MAX_INSTRUCTIONS, Program, SECTION_HEADER_LEN};
@@ -22,7 +23,8 @@ pub const MAX_SECTION_NOTES: usize = 8;
 /// one the assembler would not read back, see [`function_names`]) is shown by its generated name.
 pub const MAX_NAME_LEN: usize = 64;
 
-/// The names a listing gives `program`'s functions, by number (0, the main program, is `main`).
+/// The names a listing gives `program`'s functions, by number (0, the main program, is
+/// [`MAIN_WORD`], the word `.mvasm` reserves for it).
 ///
 /// A function is shown by the name its debug info gives it when that name is an assembler
 /// name (`[A-Za-z_][A-Za-z0-9_]*`) of at most [`MAX_NAME_LEN`] bytes, is not `main`, was not
@@ -35,7 +37,7 @@ pub fn function_names(program: &Program) -> Vec<String> {
     let count = program.functions().len();
     let mut taken = HashSet::new();
     let mut names = Vec::with_capacity(count);
-    names.push(String::from("main"));
+    names.push(String::from(MAIN_WORD));
     for number in (1..=u16::MAX).take(count.saturating_sub(1)) {
         let generated = format!("f{number}");
         let given = info
@@ -61,7 +63,7 @@ fn is_listing_name(name: &str) -> bool {
     starts_well
         && bytes.all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
         && name.len() <= MAX_NAME_LEN
-        && name != "main"
+        && name != MAIN_WORD
 }
 
 /// Whether `name` has the shape of a generated name, `f` and digits.

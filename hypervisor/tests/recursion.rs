@@ -131,7 +131,7 @@ fn a_1000_deep_recursion_migrates_mid_way_and_its_image_shows_the_frames() {
     assert_eq!(frames.len() as u64, calls + 1);
     for (index, frame) in frames.iter().enumerate() {
         if index as u64 == calls {
-            assert_eq!(frame["name"], "main", "{frame}");
+            assert_eq!(frame["name"], "<main>", "{frame}");
             assert_eq!(frame["instruction"], "CALL 1", "{frame}");
             continue;
         }
@@ -160,7 +160,10 @@ fn a_1000_deep_recursion_migrates_mid_way_and_its_image_shows_the_frames() {
         "{text}"
     );
     assert!(text.contains(&format!("n = {}", calls - 1)), "{text}");
-    assert!(text.contains("main at instruction 1 (`CALL 1`)"), "{text}");
+    assert!(
+        text.contains("<main> at instruction 1 (`CALL 1`)"),
+        "{text}"
+    );
     assert!(text.contains("in --json"), "{text}");
     assert!(text.lines().count() < 60, "{text}");
 }

@@ -483,7 +483,7 @@ impl From<AsmError> for Diagnostic {
 
 /// `fact`, or `the main program`, as messages name a function.
 fn quoted(function: &str) -> String {
-    if function == MAIN_NAME {
+    if function == MAIN_WORD {
         String::from("the main program")
     } else {
         format!("`{function}`")
@@ -532,8 +532,12 @@ fn values(count: u32) -> String {
 /// Where a jump to the end of the code goes, in words.
 pub const END_OF_CODE: &str = "the end of the code";
 
-/// The name the assembler gives the main program, in debug info and in messages.
-pub const MAIN_NAME: &str = "main";
+/// The word `.mvasm` text reserves for the main program: no `.fn` line may declare it and no
+/// `CALL` name it. (Debug info and backtraces call the main program [`func::MAIN_NAME`],
+/// `<main>`, which no source name can be.)
+///
+/// [`func::MAIN_NAME`]: mova_lang::func::MAIN_NAME
+pub const MAIN_WORD: &str = "main";
 
 fn one_of(items: &[String]) -> String {
     let mut items: Vec<&str> = items.iter().map(String::as_str).collect();

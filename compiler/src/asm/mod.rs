@@ -13,7 +13,8 @@ pub use errors::{AsmCode, AsmError};
 
 use crate::diag::{Diagnostic, Span};
 use crate::shared::{Internal, InvalidCharacter, TooLarge};
-use errors::{END_OF_CODE, MAIN_NAME, error_span};
+pub use errors::MAIN_WORD;
+use errors::{END_OF_CODE, error_span};
 use lexer::Token;
 use mova_lang::debuginfo::{DEBUG_INFO, DebugInfo, FunctionName};
 use mova_lang::func::{self, Function, MAX_FUNCTIONS};
@@ -123,12 +124,13 @@ fn assemble_with_limits(
     }
 }
 
-/// The debug info of an assembled program: the names of its functions, the main program's
-/// `main`, each at its `.fn` line; no locals, which `.mvasm` does not name.
+/// The debug info of an assembled program: the names of its functions, each at its `.fn` line,
+/// and the main program's [`func::MAIN_NAME`] (as the compiler gives it); no locals, which
+/// `.mvasm` does not name.
 fn debug_info(declared: &[FunctionDecl<'_>]) -> DebugInfo {
     let main = FunctionName {
         function: func::MAIN,
-        name: MAIN_NAME.to_owned(),
+        name: func::MAIN_NAME.to_owned(),
         span: 0..0,
     };
     let span = |span: &Span| {
@@ -176,7 +178,7 @@ impl Site<'_, '_> {
     /// The name of function `function`: `main` for the main program.
     fn name(&self, function: u16) -> String {
         match function.checked_sub(1) {
-            None => MAIN_NAME.to_owned(),
+            None => MAIN_WORD.to_owned(),
             Some(index) => self.declared.get(usize::from(index)).map_or_else(
                 || format!("function {function}"),
                 |decl| decl.name.to_owned(),
@@ -429,7 +431,7 @@ mod tests {
         let (with_g, errors) = assemble_errors(source, Some("t.mvasm"));
         assert_eq!(errors, []);
         let info = with_g.unwrap().debug_info().unwrap();
-        assert_eq!(info.function_name(0), Some("main"));
+        assert_eq!(info.function_name(0), Some(func::MAIN_NAME));
         assert_eq!(info.function_name(1), Some("twice"));
         assert_eq!(info.functions[1].span, 35..51);
         assert_eq!(&source[35..51], ".fn twice 1 -> 1");

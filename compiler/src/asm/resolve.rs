@@ -2,7 +2,7 @@
 //! each instruction's mnemonic and operand are resolved; label operands become the distance their
 //! opcode's operand kind measures, and function names (`CALL` operands) their function's number.
 
-use super::errors::{AsmError, MAIN_NAME};
+use super::errors::{AsmError, MAIN_WORD};
 use super::parser::{FnSyntax, InstrSyntax, Line, Operand, Spanned};
 use crate::diag::{Span, did_you_mean};
 use crate::number::{IntError, parse_int};
@@ -69,7 +69,7 @@ impl<'a, 's> Resolver<'a, 's> {
                     let number = u16::try_from(functions.len() + 1).unwrap_or(u16::MAX);
                     let name = syntax.name.node;
                     let span = syntax.name.span.into_range();
-                    if name == MAIN_NAME {
+                    if name == MAIN_WORD {
                         errors.push(AsmError::DuplicateFunction {
                             span: span.clone(),
                             first: None,
@@ -158,7 +158,7 @@ impl<'a, 's> Resolver<'a, 's> {
         match functions.last() {
             None if index == 0 => errors.push(AsmError::EmptyFunction {
                 span: syntax.span(),
-                function: MAIN_NAME.to_owned(),
+                function: MAIN_WORD.to_owned(),
                 main: true,
             }),
             Some(previous) if previous.function.entry == index => {
@@ -332,7 +332,7 @@ impl<'a, 's> Resolver<'a, 's> {
                 if let Some(&number) = self.names.get(name) {
                     return Some(i64::from(number));
                 }
-                if name == MAIN_NAME {
+                if name == MAIN_WORD {
                     self.errors.push(AsmError::CallTarget {
                         span,
                         instr: Instr::Call(0),

@@ -45,7 +45,7 @@ impl Fixture {
         let mut table = Vec::new();
         let mut names = vec![FunctionName {
             function: 0,
-            name: "main".into(),
+            name: mova_lang::func::MAIN_NAME.into(),
             span: 0..0,
         }];
         let mut ranges = Vec::new();
