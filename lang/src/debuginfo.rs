@@ -287,6 +287,8 @@ mod tests {
                 entry: 4,
                 params: 2,
                 results: 1,
+                ref_params: 0,
+                ref_results: 0,
             },
         ]
     }

@@ -35,7 +35,8 @@
 
 use crate::bytes::to_usize;
 use crate::container::{self, ContainerError, Format};
-use crate::func::{self, FUNCTIONS, Frame, MAX_CALL_DEPTH};
+use crate::func::{self, Frame, MAX_CALL_DEPTH};
+use crate::heap::{Object, Ref};
 use crate::isa::{Instr, STACK_LIMIT, Sleeps};
 use crate::mvb::{
     CHECKSUM_LEN, HEADER_LEN, LoadError, MAX_FILE_LEN, Program, SECTION_HEADER_LEN,
@@ -116,10 +117,10 @@ pub const MAX_IMAGE_LEN: usize = MAX_FILE_LEN + (1 << 20);
 pub type ProgramHash = [u8; 32];
 
 /// The hash of `program`'s instructions: SHA-256 of the concatenated `.mvb` encoding of every
-/// instruction ([`Instr::encode_into`]), then, for a program with functions, its function
-/// table's section kind and payload (what its calls mean), without the `.mvb` header or other
-/// sections, so that a program built with and without a source map and debug info is the same
-/// program.
+/// instruction ([`Instr::encode_into`]), then each required section's kind and payload in file
+/// order (the function table, which says what calls mean, and the string constants), without the
+/// `.mvb` header or the optional sections, so that a program built with and without a source map
+/// and debug info is the same program.
 pub fn program_hash(program: &Program) -> ProgramHash {
     let mut hasher = Sha256::new();
     let mut buf = Vec::with_capacity(16);
@@ -128,8 +129,10 @@ pub fn program_hash(program: &Program) -> ProgramHash {
         instr.encode_into(&mut buf);
         hasher.update(&buf);
     }
+    // The required sections say what the code means (the function table, the string
+    // constants); the optional ones only describe it.
     for section in program.sections() {
-        if section.kind == FUNCTIONS {
+        if !section.is_optional() {
             hasher.update(section.kind.to_be_bytes());
             hasher.update(&section.payload);
         }
@@ -229,6 +232,28 @@ pub struct Image {
     /// The calls in progress, outermost first (the main program's frame is implicit): empty
     /// when the program is not inside a function.
     pub frames: Vec<Frame>,
+    /// The reference stack, bottom first: each a heap object of [`heap`](Self::heap) by index,
+    /// or a string constant of the program.
+    pub refs: Vec<Ref>,
+    /// The heap objects the references reach, each once, numbered from 0.
+    pub heap: Vec<Object>,
+}
+
+/// A paused program's state, as [`Image::of_state`] takes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct State {
+    /// The index of the next instruction.
+    pub ip: u32,
+    /// The operand stack, bottom first.
+    pub stack: Vec<i64>,
+    /// The calls in progress, outermost first.
+    pub frames: Vec<Frame>,
+    /// The reference stack, bottom first.
+    pub refs: Vec<Ref>,
+    /// The heap objects the references reach, each once, numbered from 0.
+    pub heap: Vec<Object>,
+    /// The milliseconds an interrupted sleep at the IP had left.
+    pub sleep_left_ms: Option<u64>,
 }
 
 /// What an image file says about itself, beside the state it holds: which format version wrote
@@ -738,6 +763,32 @@ impl Image {
         sleep_left_ms: Option<u64>,
         with_program: bool,
     ) -> Result<Image, ImageError> {
+        let state = State {
+            ip,
+            stack,
+            frames,
+            refs: Vec::new(),
+            heap: Vec::new(),
+            sleep_left_ms,
+        };
+        Image::of_state(program, state, with_program)
+    }
+
+    /// The image of `program` in `state`; `with_program` embeds the program. Refuses what
+    /// [`Image::check`] refuses, and a program too large to embed.
+    pub fn of_state(
+        program: &Program,
+        state: State,
+        with_program: bool,
+    ) -> Result<Image, ImageError> {
+        let State {
+            ip,
+            stack,
+            frames,
+            refs,
+            heap,
+            sleep_left_ms,
+        } = state;
         if with_program {
             let len = mvb_len(program);
             if len > MAX_FILE_LEN {
@@ -751,6 +802,8 @@ impl Image {
             program: with_program.then(|| program.clone()),
             sleep_left_ms,
             frames,
+            refs,
+            heap,
         };
         image.check(program)?;
         Ok(image)
@@ -1156,6 +1209,8 @@ impl Image {
             program,
             sleep_left_ms,
             frames,
+            heap: Vec::new(),
+            refs: Vec::new(),
         };
         if let Some(program) = &image.program {
             image.check(program)?;
@@ -1209,6 +1264,7 @@ fn decode_frames(fields: &[u8]) -> Option<Vec<Frame>> {
                 function: u16::from_be_bytes([f0, f1]),
                 return_ip: u32::from_be_bytes([r0, r1, r2, r3]),
                 base: u32::from_be_bytes([b0, b1, b2, b3]),
+                ref_base: 0,
             })
             .collect(),
     )
@@ -2289,6 +2345,8 @@ mod tests {
                 entry: 4,
                 params: 1,
                 results: 1,
+                ref_params: 0,
+                ref_results: 0,
             }],
             Vec::new(),
         )
@@ -2300,6 +2358,7 @@ mod tests {
             function,
             return_ip,
             base,
+            ref_base: 0,
         }
     }
 
@@ -2424,6 +2483,8 @@ mod tests {
             program: Some(program),
             sleep_left_ms: None,
             frames,
+            heap: Vec::new(),
+            refs: Vec::new(),
         };
         assert_eq!(
             Image::decode(&forged.encode()),

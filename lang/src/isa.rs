@@ -39,24 +39,30 @@ pub enum OperandKind {
     /// A function number, an index into the program's function table (`u16`, 2 bytes); function
     /// 0 is the main program, which no call names.
     Function,
+    /// A string constant's number, an index into the program's strings section (`u32`, 4 bytes).
+    Constant,
 }
 
 impl OperandKind {
     /// Every operand kind, in declaration order.
-    pub const ALL: [OperandKind; 6] = [
+    pub const ALL: [OperandKind; 7] = [
         OperandKind::Value,
         OperandKind::BackwardDistance,
         OperandKind::SignedOffset,
         OperandKind::Millis,
         OperandKind::Slot,
         OperandKind::Function,
+        OperandKind::Constant,
     ];
 
     /// The number of bytes the operand takes in `.mvb`.
     pub const fn width(self) -> usize {
         match self {
             OperandKind::Value => 8,
-            OperandKind::BackwardDistance | OperandKind::SignedOffset | OperandKind::Millis => 4,
+            OperandKind::BackwardDistance
+            | OperandKind::SignedOffset
+            | OperandKind::Millis
+            | OperandKind::Constant => 4,
             OperandKind::Slot | OperandKind::Function => 2,
         }
     }
@@ -66,6 +72,7 @@ impl OperandKind {
         match self {
             OperandKind::Value => (i64::MIN, i64::MAX),
             OperandKind::BackwardDistance | OperandKind::Millis => (0, u32::MAX as i64),
+            OperandKind::Constant => (0, crate::heap::MAX_CONSTANTS as i64 - 1),
             OperandKind::SignedOffset => (i32::MIN as i64, i32::MAX as i64),
             OperandKind::Slot | OperandKind::Function => (0, u16::MAX as i64),
         }
@@ -80,6 +87,7 @@ impl OperandKind {
             OperandKind::Millis => "ms",
             OperandKind::Slot => "slot",
             OperandKind::Function => "function",
+            OperandKind::Constant => "constant",
         }
     }
 
@@ -87,7 +95,7 @@ impl OperandKind {
     pub const fn type_name(self) -> &'static str {
         match self {
             OperandKind::Value => "i64",
-            OperandKind::BackwardDistance | OperandKind::Millis => "u32",
+            OperandKind::BackwardDistance | OperandKind::Millis | OperandKind::Constant => "u32",
             OperandKind::SignedOffset => "i32",
             OperandKind::Slot | OperandKind::Function => "u16",
         }
@@ -110,6 +118,9 @@ impl OperandKind {
             }
             OperandKind::Function => {
                 "a function number: an index into the function table, 1 for its first function"
+            }
+            OperandKind::Constant => {
+                "a string constant's number: an index into the strings section, 0 for the first"
             }
         }
     }
@@ -144,7 +155,8 @@ impl OperandKind {
             OperandKind::Value
             | OperandKind::Millis
             | OperandKind::Slot
-            | OperandKind::Function => false,
+            | OperandKind::Function
+            | OperandKind::Constant => false,
         }
     }
 
@@ -154,7 +166,7 @@ impl OperandKind {
     pub fn read(self, bytes: &[u8]) -> Option<i64> {
         Some(match self {
             OperandKind::Value => i64::from_be_bytes(bytes.try_into().ok()?),
-            OperandKind::BackwardDistance | OperandKind::Millis => {
+            OperandKind::BackwardDistance | OperandKind::Millis | OperandKind::Constant => {
                 i64::from(u32::from_be_bytes(bytes.try_into().ok()?))
             }
             OperandKind::SignedOffset => i64::from(i32::from_be_bytes(bytes.try_into().ok()?)),
@@ -165,16 +177,28 @@ impl OperandKind {
     }
 }
 
-/// How many values an instruction takes from the top of the stack and how many it leaves there.
+/// How many values an instruction takes from the top of each stack and how many it leaves there:
+/// the operand stack of ints, and the reference stack of strings and arrays ([`crate::heap`]).
 ///
-/// `pops` is also the number of values the stack must hold for the instruction to run: the VM traps
-/// with a stack underflow before executing an instruction that finds fewer.
+/// `pops` (`ref_pops`) is also the number of values the stack must hold for the instruction to
+/// run: the VM traps with a stack underflow before executing an instruction that finds fewer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct StackEffect {
-    /// Values consumed from the top of the stack.
+    /// Values consumed from the top of the int stack.
     pub pops: u8,
-    /// Values left on the top of the stack in their place.
+    /// Values left on the top of the int stack in their place.
     pub pushes: u8,
+    /// References consumed from the top of the reference stack.
+    pub ref_pops: u8,
+    /// References left on the top of the reference stack in their place.
+    pub ref_pushes: u8,
+}
+
+impl StackEffect {
+    /// Whether the instruction touches the reference stack.
+    pub const fn uses_refs(self) -> bool {
+        self.ref_pops > 0 || self.ref_pushes > 0
+    }
 }
 
 /// Where control goes once an instruction has completed (a trapping instruction goes nowhere).
@@ -277,7 +301,8 @@ impl std::ops::Deref for Operands {
 macro_rules! define_isa {
     ($(
         $hex:literal $name:ident $mnemonic:literal $(($k1:ident $(, $k2:ident)?))?
-            [$pops:literal -> $pushes:literal $(, $flow:ident)?] $(sleeps($sleep:ident))?
+            [$pops:literal -> $pushes:literal $(, $flow:ident)?]
+            $(refs[$rpops:literal -> $rpushes:literal])? $(sleeps($sleep:ident))?
             $picture:literal $meaning:literal;
     )*) => {
         /// An operation code: the first byte of every encoded instruction.
@@ -324,7 +349,12 @@ macro_rules! define_isa {
             /// What the opcode does to the stack.
             pub const fn stack_effect(self) -> StackEffect {
                 match self {
-                    $(Opcode::$name => StackEffect { pops: $pops, pushes: $pushes },)*
+                    $(Opcode::$name => StackEffect {
+                        pops: $pops,
+                        pushes: $pushes,
+                        ref_pops: define_isa!(@first $($rpops)?),
+                        ref_pushes: define_isa!(@first $($rpushes)?),
+                    },)*
                 }
             }
 
@@ -432,7 +462,8 @@ macro_rules! define_isa {
                     opcode.byte(),
                     opcode.mnemonic(),
                     operands,
-                    opcode.stack_picture(),
+                    // A table cell's pipe must be escaped, in a code span too (GFM).
+                    opcode.stack_picture().replace('|', "\\|"),
                     opcode.meaning(),
                 ));
             }
@@ -446,6 +477,10 @@ macro_rules! define_isa {
     (@ty Millis) => { u32 };
     (@ty Slot) => { u16 };
     (@ty Function) => { u16 };
+    (@ty Constant) => { u32 };
+
+    (@first) => { 0 };
+    (@first $value:literal) => { $value };
 
     (@sleep) => { None };
     (@sleep $from:ident) => { Some(SleepFrom::$from) };
@@ -463,9 +498,11 @@ macro_rules! define_isa {
 }
 
 /// The instruction set, one row per opcode:
-/// `hex Name "MNEMONIC" (OperandKind, OperandKind)? [pops -> pushes, Flow?] sleeps(SleepFrom)?
-/// "stack picture" "meaning";` with up to two operands, a [`Flow`] that is `Next` unless given and
-/// a [`SleepFrom`] for the opcodes that sleep. Expands to `$callback! { rows }`, so any macro can
+/// `hex Name "MNEMONIC" (OperandKind, OperandKind)? [pops -> pushes, Flow?]
+/// refs[ref_pops -> ref_pushes]? sleeps(SleepFrom)? "stack picture" "meaning";` with up to two
+/// operands, a [`Flow`] that is `Next` unless given, the effect on the reference stack for the
+/// opcodes that touch it, and a [`SleepFrom`] for the opcodes that sleep. A stack picture shows the
+/// int stack, then `|` and the reference stack when the opcode touches it. Expands to `$callback! { rows }`, so any macro can
 /// generate code from the rows; `define_isa!` is the one that defines the instruction set.
 macro_rules! for_each_opcode {
     ($callback:ident) => {
@@ -563,6 +600,57 @@ macro_rules! for_each_opcode {
         "Return from a function without a result: drop its frame's values and go back after the call.";
     0x2C RetV "RETV" [1 -> 0, Return] "… a → a"
         "Return the top value: drop the frame's values, then push the value for the caller.";
+    // Strings and arrays (DESIGN §8): references on the reference stack, objects on the heap.
+    // Each checks the kind of object it finds (a string, an array of ints, an array of
+    // references) and every index against the length.
+    0x2D Const "CONST" (Constant) [0 -> 0] refs[0 -> 1] "| → s"
+        "Push a reference to string constant `constant` (no allocation: constants are immutable).";
+    0x2E RLoad "RLOAD" (Slot) [0 -> 0] refs[0 -> 1] "| → r"
+        "Push a copy of reference slot `slot`, counted from the frame's reference base.";
+    0x2F RStore "RSTORE" (Slot) [0 -> 0] refs[1 -> 0] "| r →"
+        "Pop a reference and write it into reference slot `slot`, which must lie below it.";
+    0x30 RPop "RPOP" [0 -> 0] refs[1 -> 0] "| r →"
+        "Drop the top reference.";
+    0x31 RDup "RDUP" [0 -> 0] refs[1 -> 2] "| r → r r"
+        "Push a copy of the top reference.";
+    0x32 RetR "RETR" [0 -> 0, Return] refs[1 -> 0] "| … r → r"
+        "Return the top reference: drop the frame's values and references, then push it for the caller.";
+    0x33 Concat "CONCAT" [0 -> 0] refs[2 -> 1] "| a b → a+b"
+        "Replace two strings by a new string, `a` then `b`.";
+    0x34 ToStr "TOSTR" [1 -> 0] refs[0 -> 1] "n → | → s"
+        "Pop an int and push a new string of it in decimal.";
+    0x35 Show "SHOW" [0 -> 0] refs[1 -> 1] "| r → s"
+        "Replace a reference by the string `print` shows for it: a string itself, an array as `[1, 2]` with its strings quoted.";
+    0x36 PrintR "PRINTR" [0 -> 0] refs[1 -> 0] "| r →"
+        "Pop a reference and print it as `SHOW` shows it, then a newline.";
+    0x37 Len "LEN" [0 -> 1] refs[1 -> 0] "→ n | r →"
+        "Pop a string or an array and push its length (a string's in bytes).";
+    0x38 Get "GET" [1 -> 1] refs[1 -> 0] "i → v | a →"
+        "Pop an index and a string or an array of ints; push its byte or element at the index (out of range traps).";
+    0x39 GetR "GETR" [1 -> 0] refs[1 -> 1] "i → | a → v"
+        "Pop an index and an array of references; push its element at the index (out of range traps).";
+    0x3A Set "SET" [2 -> 0] refs[1 -> 0] "i v → | a →"
+        "Pop a value, an index and an array of ints; write the value at the index (out of range traps).";
+    0x3B SetR "SETR" [1 -> 0] refs[2 -> 0] "i → | a v →"
+        "Pop a reference, an index and an array of references; write the reference at the index.";
+    0x3C NewI "NEWI" [0 -> 0] refs[0 -> 1] "| → a"
+        "Push a new empty array of ints.";
+    0x3D NewR "NEWR" [0 -> 0] refs[0 -> 1] "| → a"
+        "Push a new empty array of references.";
+    0x3E Append "APPEND" [1 -> 0] refs[1 -> 1] "v → | a → a"
+        "Pop an int and add it at the end of the array of ints on top, which stays.";
+    0x3F AppendR "APPENDR" [0 -> 0] refs[2 -> 1] "| a v → a"
+        "Pop a reference and add it at the end of the array of references below it, which stays.";
+    0x40 Fill "FILL" [2 -> 0] refs[0 -> 1] "n v → | → a"
+        "Pop a value and a length; push a new array of ints holding the value that many times (a negative length traps).";
+    0x41 FillR "FILLR" [1 -> 0] refs[1 -> 1] "n → | v → a"
+        "Pop a length and a reference; push a new array of references holding it that many times.";
+    0x42 Remove "REMOVE" [0 -> 1] refs[1 -> 0] "→ v | a →"
+        "Pop an array of ints, remove its last element and push it (an empty array traps).";
+    0x43 RemoveR "REMOVER" [0 -> 0] refs[1 -> 1] "| a → v"
+        "Pop an array of references, remove its last element and push it (an empty array traps).";
+    0x44 Cmp "CMP" [0 -> 1] refs[2 -> 0] "→ c | a b →"
+        "Pop two strings and push -1, 0 or 1 as `a` is below, equal to or above `b`, byte by byte.";
         }
     };
 }
@@ -671,7 +759,8 @@ impl Instr {
             OperandKind::Value
             | OperandKind::Millis
             | OperandKind::Slot
-            | OperandKind::Function => return None,
+            | OperandKind::Function
+            | OperandKind::Constant => return None,
         };
         Some(match u32::try_from(target) {
             Ok(target) => JumpTarget::Index(target),

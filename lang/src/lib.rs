@@ -10,6 +10,7 @@ mod bytes;
 pub mod container;
 pub mod debuginfo;
 pub mod func;
+pub mod heap;
 pub mod image;
 pub mod isa;
 pub mod mvb;

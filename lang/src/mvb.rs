@@ -25,8 +25,9 @@
 use crate::bytes::to_usize;
 use crate::container::{self, ContainerError, Format};
 use crate::debuginfo::{DEBUG_INFO, DebugInfo};
-use crate::func::{self, FUNCTIONS, Function, MAX_FUNCTIONS};
-use crate::isa::{Flow, Instr, InstrDecodeError, JumpTarget, Opcode};
+use crate::func::{self, FUNCTIONS, FUNCTIONS_REFS, Function, MAX_FUNCTIONS, Returns};
+use crate::heap::{self, STRINGS};
+use crate::isa::{Instr, InstrDecodeError, JumpTarget, Opcode};
 use crate::srcmap::{SOURCE_MAP, SourceMap};
 use crate::verify::StackHeights;
 use std::fmt;
@@ -107,6 +108,8 @@ pub struct Program {
     /// The function table, the main program first (the only one of a program without a
     /// [`FUNCTIONS`] section).
     functions: Vec<Function>,
+    /// The string constants (of the [`STRINGS`] section; none without one).
+    constants: Vec<Box<[u8]>>,
 }
 
 /// Why code and sections do not make a valid program.
@@ -206,13 +209,13 @@ pub enum VerifyError {
         /// That function's code.
         code: std::ops::Range<u32>,
     },
-    /// A return that does not fit the function it is in: in the main program, or with a
-    /// value in a function without a result, or without one in a function with a result.
+    /// A return that does not fit the function it is in: in the main program, or returning
+    /// something else than the function's table entry says it returns.
     #[error(
         "`{instr}` at instruction {index} {}",
         if *function == 0 { String::from("returns from the main program, which is not a function") }
-        else if *results == 0 { format!("returns a value from function {function}, which has no result") }
-        else { format!("returns no value from function {function}, which has a result (use RETV)") }
+        else { format!("returns {} from function {function}, which returns {} (use {})",
+            Returns::of_return(instr).map_or("?", Returns::words), returns.words(), returns.instr()) }
     )]
     Return {
         /// The index of the return.
@@ -221,11 +224,26 @@ pub enum VerifyError {
         instr: Instr,
         /// The function it is in.
         function: u16,
-        /// How many results that function has.
-        results: u8,
+        /// What that function returns.
+        returns: Returns,
+    },
+    /// A `CONST` names a string the program does not have.
+    #[error(
+        "`{instr}` at instruction {index} names string constant {constant}, but the program has {count}"
+    )]
+    Constant {
+        /// The index of the instruction.
+        index: u32,
+        /// The instruction.
+        instr: Instr,
+        /// The constant it names.
+        constant: u32,
+        /// How many string constants the program has.
+        count: usize,
     },
     /// A function whose stack heights are not one exact height at every instruction, or that
-    /// would take values from below its frame.
+    /// would take values from below its frame; or any function, the main program included, whose
+    /// reference heights are not.
     #[error("function {function}: {reason}")]
     Heights {
         /// The function.
@@ -374,7 +392,8 @@ impl Program {
             }
         }
         let mut functions = vec![Function::MAIN];
-        let mut seen = [false; 3];
+        let mut constants = Vec::new();
+        let mut seen = [false; 4];
         for (index, section) in sections.iter().enumerate() {
             if u32::try_from(section.payload.len()).is_err() {
                 return Err(VerifyError::SectionTooLarge {
@@ -389,8 +408,9 @@ impl Program {
             };
             let (once, name) = match section.kind {
                 SOURCE_MAP => (0, "source map"),
-                FUNCTIONS => (1, "function table"),
+                FUNCTIONS | FUNCTIONS_REFS => (1, "function table"),
                 DEBUG_INFO => (2, "debug info"),
+                STRINGS => (3, "strings"),
                 // Unknown optional sections are kept, not interpreted.
                 _ if section.is_optional() => continue,
                 kind => return Err(VerifyError::UnknownSection { index, kind }),
@@ -406,8 +426,12 @@ impl Program {
                     SourceMap::decode(&section.payload, code.len())
                         .map_err(|error| invalid(name, error.to_string()))?;
                 }
-                FUNCTIONS => {
-                    functions = func::decode_table(&section.payload, len)
+                FUNCTIONS | FUNCTIONS_REFS => {
+                    functions = func::decode_table(section.kind, &section.payload, len)
+                        .map_err(|error| invalid(name, error.to_string()))?;
+                }
+                STRINGS => {
+                    constants = heap::decode_strings(&section.payload)
                         .map_err(|error| invalid(name, error.to_string()))?;
                 }
                 _ => {}
@@ -426,11 +450,12 @@ impl Program {
                 }
             })?;
         }
-        check_functions(&code, &functions, len)?;
+        check_functions(&code, &functions, constants.len(), len)?;
         Ok(Program {
             code,
             sections,
             functions,
+            constants,
         })
     }
 
@@ -451,7 +476,7 @@ impl Program {
             sections.insert(
                 0,
                 Section {
-                    kind: FUNCTIONS,
+                    kind: func::table_kind(functions),
                     payload: func::encode_table(functions),
                 },
             );
@@ -462,6 +487,11 @@ impl Program {
     /// The function table: the main program (function 0) first, then functions 1, 2, ….
     pub fn functions(&self) -> &[Function] {
         &self.functions
+    }
+
+    /// The string constants, which `CONST` names by index.
+    pub fn constants(&self) -> &[Box<[u8]>] {
+        &self.constants
     }
 
     /// The number of the function whose code holds instruction `ip`.
@@ -602,8 +632,14 @@ fn function_name(function: u16) -> String {
 /// stays inside each function's code (the main program may run off the end of the code only
 /// when it has no functions), every return fits its function, and each function's stack heights
 /// are exact (see [`crate::verify`]).
-fn check_functions(code: &[Instr], functions: &[Function], len: u32) -> Result<(), VerifyError> {
+fn check_functions(
+    code: &[Instr],
+    functions: &[Function],
+    constants: usize,
+    len: u32,
+) -> Result<(), VerifyError> {
     let has_functions = functions.len() > 1;
+    let mut uses_refs = functions.iter().any(Function::uses_refs);
     let mut function: u16 = 0;
     let mut range = func::code_range(functions, 0, len);
     for (index, instr) in (0..len).zip(code) {
@@ -611,6 +647,7 @@ fn check_functions(code: &[Instr], functions: &[Function], len: u32) -> Result<(
             function = function.saturating_add(1);
             range = func::code_range(functions, function, len);
         }
+        uses_refs |= instr.opcode().stack_effect().uses_refs();
         if let Some(callee) = instr.callee()
             && (callee == 0 || usize::from(callee) >= functions.len())
         {
@@ -621,17 +658,26 @@ fn check_functions(code: &[Instr], functions: &[Function], len: u32) -> Result<(
                 count: functions.len(),
             });
         }
-        if instr.opcode().flow() == Flow::Return {
-            let results = functions
+        if let Instr::Const(constant) = *instr
+            && usize::try_from(constant).map_or(true, |constant| constant >= constants)
+        {
+            return Err(VerifyError::Constant {
+                index,
+                instr: *instr,
+                constant,
+                count: constants,
+            });
+        }
+        if let Some(returned) = Returns::of_return(instr) {
+            let returns = functions
                 .get(usize::from(function))
-                .map_or(0, |function| function.results);
-            let fits = function != 0 && (results == 1) == matches!(instr, Instr::RetV);
-            if !fits {
+                .map_or(Returns::Nothing, Function::returns);
+            if function == 0 || returned != returns {
                 return Err(VerifyError::Return {
                     index,
                     instr: *instr,
                     function,
-                    results,
+                    returns,
                 });
             }
         }
@@ -653,8 +699,8 @@ fn check_functions(code: &[Instr], functions: &[Function], len: u32) -> Result<(
             }
         }
     }
-    if has_functions {
-        crate::verify::check_function_heights(code, functions, len)
+    if has_functions || uses_refs {
+        crate::verify::check_function_heights(code, functions, len, uses_refs)
             .map_err(|(function, reason)| VerifyError::Heights { function, reason })?;
     }
     Ok(())
@@ -747,22 +793,25 @@ mod tests {
         assert_eq!(Program::decode(&program.encode()), Ok(program));
 
         let required = Section {
-            kind: 0x0003,
+            kind: 0x0013,
             payload: Vec::new(),
         };
         assert_eq!(
             Program::with_sections(Vec::new(), vec![required]),
-            Err(VerifyError::UnknownSection { index: 0, kind: 3 })
+            Err(VerifyError::UnknownSection {
+                index: 0,
+                kind: 0x13
+            })
         );
         let mut bytes = Program::new(Vec::new()).unwrap().encode();
         bytes.truncate(HEADER_LEN);
         bytes[23] = 1;
-        bytes.extend_from_slice(&[0, 3, 0, 0, 0, 0, 0, 0, 0, 0]);
+        bytes.extend_from_slice(&[0, 0x13, 0, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(
             Program::decode(&resealed(bytes)),
             Err(LoadError::Invalid(VerifyError::UnknownSection {
                 index: 0,
-                kind: 3
+                kind: 0x13
             }))
         );
     }
@@ -970,6 +1019,8 @@ mod tests {
             entry,
             params,
             results,
+            ref_params: 0,
+            ref_results: 0,
         }
     }
 
@@ -1028,6 +1079,42 @@ mod tests {
     }
 
     #[test]
+    fn string_constants_come_from_the_strings_section() {
+        let strings = Section {
+            kind: STRINGS,
+            payload: heap::encode_strings(&["hi", "there"]),
+        };
+        let code = vec![Instr::Const(1), Instr::PrintR];
+        let program = Program::with_sections(code.clone(), vec![strings.clone()]).unwrap();
+        assert_eq!(&*program.constants()[1], b"there");
+        assert_eq!(Program::decode(&program.encode()), Ok(program.clone()));
+        assert_ne!(
+            crate::image::program_hash(&program),
+            crate::image::program_hash(
+                &Program::with_sections(
+                    code.clone(),
+                    vec![Section {
+                        kind: STRINGS,
+                        payload: heap::encode_strings(&["hi", "those"]),
+                    }]
+                )
+                .unwrap()
+            ),
+            "the constants are part of the program's identity"
+        );
+        assert_eq!(
+            Program::new(code).unwrap_err().to_string(),
+            "`CONST 1` at instruction 0 names string constant 1, but the program has 0"
+        );
+        assert_eq!(
+            Program::with_sections(vec![], vec![strings.clone(), strings])
+                .unwrap_err()
+                .to_string(),
+            "section 1 is a second strings"
+        );
+    }
+
+    #[test]
     fn a_return_must_fit_its_function() {
         assert_eq!(
             Program::new(vec![Instr::Put(1), Instr::RetV])
@@ -1040,14 +1127,25 @@ mod tests {
                 vec![Instr::Call(1), Instr::Halt, Instr::Put(1), Instr::RetV],
                 &[function(2, 0, 0)]
             ),
-            "`RETV` at instruction 3 returns a value from function 1, which has no result"
+            "`RETV` at instruction 3 returns an int from function 1, which returns no value (use RET)"
         );
         assert_eq!(
             function_error(
                 vec![Instr::Call(1), Instr::Pop, Instr::Halt, Instr::Ret],
                 &[function(3, 0, 1)]
             ),
-            "`RET` at instruction 3 returns no value from function 1, which has a result (use RETV)"
+            "`RET` at instruction 3 returns no value from function 1, which returns an int (use RETV)"
+        );
+        let returns_ref = Function {
+            ref_results: 1,
+            ..function(3, 0, 0)
+        };
+        assert_eq!(
+            function_error(
+                vec![Instr::Call(1), Instr::RPop, Instr::Halt, Instr::NewI, Instr::RetV],
+                &[returns_ref]
+            ),
+            "`RETV` at instruction 4 returns an int from function 1, which returns a reference (use RETR)"
         );
     }
 

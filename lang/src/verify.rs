@@ -107,6 +107,8 @@ impl fmt::Display for Heights {
 pub struct StackHeights {
     /// One entry per instruction, then one for the end of the code; `None` where no run gets.
     at: Vec<Option<Heights>>,
+    /// The reference heights, likewise.
+    refs: Vec<Option<u16>>,
 }
 
 impl StackHeights {
@@ -122,7 +124,17 @@ impl StackHeights {
             // A verified program's functions have exact heights: this cannot fail for them.
             let _ = analysis.run(code, functions, function, range, false);
         }
-        StackHeights { at: analysis.at }
+        StackHeights {
+            at: analysis.at,
+            refs: analysis.refs,
+        }
+    }
+
+    /// The number of references the frame of the function `ip` is in holds at `ip` (exact in
+    /// every function), or `None` when no run of the program gets there.
+    pub fn refs_at(&self, ip: u32) -> Option<u16> {
+        let index = usize::try_from(ip).ok()?;
+        self.refs.get(index).copied().flatten()
     }
 
     /// The heights possible at `ip` (the code length: the end of the code), counted from the
@@ -167,36 +179,93 @@ pub enum HeightError {
         /// The instruction itself.
         instr: Instr,
     },
+    /// Two paths reach an instruction with different numbers of references in the frame.
+    #[error(
+        "the paths to instruction {index} disagree on the reference stack: {first} and {second} references in its frame"
+    )]
+    RefsDisagree {
+        /// The instruction.
+        index: u32,
+        /// The height the first path found.
+        first: u16,
+        /// The height another path brings.
+        second: u16,
+    },
+    /// An instruction takes more references than its frame holds.
+    #[error("`{instr}` at instruction {index} takes {needed} reference{}, but the frame holds {height}", if *needed == 1 { "" } else { "s" })]
+    RefsUnderflow {
+        /// The instruction.
+        index: u32,
+        /// The instruction itself.
+        instr: Instr,
+        /// The references it takes.
+        needed: u32,
+        /// The references the frame holds there.
+        height: u16,
+    },
+    /// The frame would grow beyond what the reference stack holds.
+    #[error(
+        "`{instr}` at instruction {index} grows the frame beyond the reference stack's {STACK_LIMIT} references"
+    )]
+    RefsOverflow {
+        /// The instruction.
+        index: u32,
+        /// The instruction itself.
+        instr: Instr,
+    },
 }
 
 /// Checks that every function but the main program has one exact height at each instruction it
-/// reaches and never takes values from below its frame; returns the first function that does
-/// not, and why.
+/// reaches and never takes values from below its frame, and, when the program uses references
+/// (`refs`), that every function, the main program included, has one exact reference height at
+/// each instruction and never takes references from below its frame; returns the first function
+/// that does not, and why.
 pub(crate) fn check_function_heights(
     code: &[Instr],
     functions: &[Function],
     len: u32,
+    refs: bool,
 ) -> Result<(), (u16, HeightError)> {
     let mut analysis = Analysis::new(code.len());
-    for (number, function) in (0..=u16::MAX).zip(functions).skip(1) {
+    let skip = if refs { 0 } else { 1 };
+    for (number, function) in (0..=u16::MAX).zip(functions).skip(skip) {
         let range = crate::func::code_range(functions, number, len);
         analysis
-            .run(code, functions, function, range, true)
+            .run(code, functions, function, range, number != 0)
             .map_err(|error| (number, error))?;
     }
     Ok(())
 }
 
-/// What an instruction does to the stack: the table's effect, but a call's is its callee's.
-fn effect(instr: &Instr, functions: &[Function]) -> (u32, u32) {
+/// What an instruction does to the stacks: the table's effect, but a call's is its callee's.
+fn effect(instr: &Instr, functions: &[Function]) -> StackEffect {
+    match instr.callee() {
+        Some(callee) => functions.get(usize::from(callee)).map_or(
+            StackEffect {
+                pops: 0,
+                pushes: 0,
+                ref_pops: 0,
+                ref_pushes: 0,
+            },
+            |callee| StackEffect {
+                // Parameters beyond 255 are counted by `pops_of` below.
+                pops: 0,
+                pushes: callee.results,
+                ref_pops: 0,
+                ref_pushes: callee.ref_results,
+            },
+        ),
+        None => instr.opcode().stack_effect(),
+    }
+}
+
+/// The values and references an instruction takes: the table's, or a call's callee's parameters.
+fn pops_of(instr: &Instr, functions: &[Function], effect: StackEffect) -> (u32, u32) {
     match instr.callee() {
         Some(callee) => functions.get(usize::from(callee)).map_or((0, 0), |callee| {
-            (u32::from(callee.params), u32::from(callee.results))
+            (u32::from(callee.params), u32::from(callee.ref_params))
         }),
-        None => {
-            let StackEffect { pops, pushes } = instr.opcode().stack_effect();
-            (u32::from(pops), u32::from(pushes))
-        }
+        None => (u32::from(effect.pops), u32::from(effect.ref_pops)),
     }
 }
 
@@ -204,6 +273,8 @@ fn effect(instr: &Instr, functions: &[Function]) -> (u32, u32) {
 struct Analysis {
     /// One entry per instruction, then one for the end of the code.
     at: Vec<Option<Heights>>,
+    /// The reference height at each instruction (exact), then at the end of the code.
+    refs: Vec<Option<u16>>,
     /// How many times each interval changed.
     changes: Vec<u8>,
     /// Whether each instruction waits in the worklist.
@@ -215,6 +286,7 @@ impl Analysis {
     fn new(len: usize) -> Analysis {
         Analysis {
             at: vec![None; len + 1],
+            refs: vec![None; len + 1],
             changes: vec![0; len + 1],
             queued: vec![false; len + 1],
             work: Vec::new(),
@@ -224,6 +296,8 @@ impl Analysis {
     /// Follows every path through one function's code from its entry, where the frame holds its
     /// parameters. `exact` asks for one height per instruction and no instruction that cannot
     /// complete; without it, heights are intervals and such an instruction simply leads nowhere.
+    /// Reference heights are always exact: an instruction that would take references from below
+    /// its frame, or paths that disagree on them, are errors either way.
     fn run(
         &mut self,
         code: &[Instr],
@@ -239,6 +313,7 @@ impl Analysis {
         self.join(
             usize::try_from(range.start).unwrap_or(usize::MAX),
             entry,
+            function.ref_params,
             exact,
         )?;
         while let Some(index) = self.work.pop() {
@@ -246,11 +321,33 @@ impl Analysis {
                 *flag = false;
             }
             // The end of the code has no instruction and so no way on.
-            let (Some(instr), Some(&Some(before))) = (code.get(index), self.at.get(index)) else {
+            let (Some(instr), Some(&Some(before)), Some(&Some(refs))) =
+                (code.get(index), self.at.get(index), self.refs.get(index))
+            else {
                 continue;
             };
             let at = u32::try_from(index).unwrap_or(u32::MAX);
-            let (pops, pushes) = effect(instr, functions);
+            let effect = effect(instr, functions);
+            let (pops, ref_pops) = pops_of(instr, functions, effect);
+            let pushes = u32::from(effect.pushes);
+            let ref_pushes = u32::from(effect.ref_pushes);
+            if u32::from(refs) < ref_pops {
+                return Err(HeightError::RefsUnderflow {
+                    index: at,
+                    instr: *instr,
+                    needed: ref_pops,
+                    height: refs,
+                });
+            }
+            let Some(refs_after) = u16::try_from(u32::from(refs) - ref_pops + ref_pushes)
+                .ok()
+                .filter(|after| *after <= LIMIT)
+            else {
+                return Err(HeightError::RefsOverflow {
+                    index: at,
+                    instr: *instr,
+                });
+            };
             let Some(after) = before.after(pops, pushes) else {
                 if !exact {
                     continue;
@@ -272,7 +369,7 @@ impl Analysis {
             for target in successors(instr, index) {
                 // Control stays inside the function: the program's checks made sure of it.
                 if u32::try_from(target).is_ok_and(|target| target <= range.end) {
-                    self.join(target, after, exact)?;
+                    self.join(target, after, refs_after, exact)?;
                 }
             }
         }
@@ -280,16 +377,34 @@ impl Analysis {
     }
 
     /// Adds `heights` to the interval at `target`, widening it once it has changed
-    /// [`PRECISE_JOINS`] times (or, when `exact`, refusing any change), and queues `target`
-    /// again if it changed.
-    fn join(&mut self, target: usize, heights: Heights, exact: bool) -> Result<(), HeightError> {
-        let (Some(slot), Some(count), Some(flag)) = (
+    /// [`PRECISE_JOINS`] times (or, when `exact`, refusing any change), and `refs` to its
+    /// reference height (refusing a different one), and queues `target` again if it changed.
+    fn join(
+        &mut self,
+        target: usize,
+        heights: Heights,
+        refs: u16,
+        exact: bool,
+    ) -> Result<(), HeightError> {
+        let (Some(slot), Some(ref_slot), Some(count), Some(flag)) = (
             self.at.get_mut(target),
+            self.refs.get_mut(target),
             self.changes.get_mut(target),
             self.queued.get_mut(target),
         ) else {
             return Ok(());
         };
+        match *ref_slot {
+            Some(first) if first != refs => {
+                return Err(HeightError::RefsDisagree {
+                    index: u32::try_from(target).unwrap_or(u32::MAX),
+                    first,
+                    second: refs,
+                });
+            }
+            Some(_) => {}
+            None => *ref_slot = Some(refs),
+        }
         let joined = match *slot {
             None => heights,
             Some(old) => {
@@ -463,6 +578,39 @@ mod tests {
         assert_eq!(full.after(2, 1), exactly(LIMIT - 1));
         assert_eq!(EMPTY.after(0, 1), exactly(1));
         assert_eq!(EMPTY.after(1, 0), None);
+    }
+
+    fn verify_error(code: Vec<Instr>) -> String {
+        Program::new(code).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn reference_heights_are_exact_everywhere_the_main_program_included() {
+        use Instr::*;
+        // `NEWI; PUT 1; APPEND; LEN; PRINT`: one reference until LEN takes it.
+        let program = Program::new(vec![NewI, Put(1), Append, Len, Print]).unwrap();
+        let heights = StackHeights::of(&program);
+        assert_eq!(heights.refs_at(0), Some(0));
+        assert_eq!(heights.refs_at(1), Some(1));
+        assert_eq!(heights.refs_at(3), Some(1));
+        assert_eq!(heights.refs_at(4), Some(0));
+        assert_eq!(heights.refs_at(5), Some(0));
+        assert_eq!(heights.at(5), exactly(1));
+        // A reference taken from an empty reference stack.
+        assert_eq!(
+            verify_error(vec![Put(1), Len]),
+            "function 0: `LEN` at instruction 1 takes 1 reference, but the frame holds 0"
+        );
+        // Paths that disagree: a loop that pushes a reference each time round.
+        assert_eq!(
+            verify_error(vec![NewI, Goto(1)]),
+            "function 0: the paths to instruction 0 disagree on the reference stack: 0 and 1 references in its frame"
+        );
+        // A branch that pushes a reference on one way only.
+        assert_eq!(
+            verify_error(vec![Put(0), Jz(2), NewI, Halt]),
+            "function 0: the paths to instruction 3 disagree on the reference stack: 0 and 1 references in its frame"
+        );
     }
 
     #[test]

@@ -168,6 +168,8 @@ fn the_function_table_example_is_the_encoders() {
         entry: 5,
         params: 1,
         results: 1,
+        ref_params: 0,
+        ref_results: 0,
     }]);
     let hex: Vec<String> = payload.iter().map(|byte| format!("{byte:02X}")).collect();
     let spaced = format!(

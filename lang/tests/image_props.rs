@@ -419,6 +419,7 @@ fn forged_state() -> impl Strategy<Value = (mova_lang::mvb::Program, u32, Vec<i6
                     function: (u32::from(function) % (functions + 2)) as u16,
                     return_ip: return_ip % (len + 2),
                     base: base % (height as u32 + 2),
+                    ref_base: 0,
                 })
                 .collect();
             let ip = ip % (len + 1);
@@ -446,6 +447,8 @@ proptest! {
             program: Some(program.clone()),
             sleep_left_ms: None,
             frames,
+            heap: Vec::new(),
+            refs: Vec::new(),
         };
         let decoded = Image::decode(&forged.encode());
         prop_assert_eq!(decoded.as_ref().err(), bare.as_ref().err());

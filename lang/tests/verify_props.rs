@@ -121,6 +121,7 @@ fn call_steps(program: &Program, (ip, height, frames): &CallState) -> Vec<CallSt
                 function: *function,
                 return_ip: ip + 1,
                 base: (height - params) as u32,
+                ref_base: 0,
             });
             vec![(callee.entry, *height, frames)]
         }

@@ -488,6 +488,7 @@ impl Vm {
                         function,
                         return_ip: ip as u32 + 1,
                         base: fp as u32,
+                        ref_base: 0,
                     });
                     ip = callee.entry as usize;
                     continue;
@@ -1013,6 +1014,8 @@ mod tests {
                 entry: code.len() as u32,
                 params: *params,
                 results: *results,
+                ref_params: 0,
+                ref_results: 0,
             });
             code.extend_from_slice(body);
         }

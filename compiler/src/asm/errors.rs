@@ -310,7 +310,7 @@ impl From<AsmError> for Diagnostic {
                         format!("write `{opcode} <label>` or `{opcode} <{name}>`")
                     }
                     OperandKind::Function => format!("write `{opcode} <name>` or `{opcode} <{name}>`"),
-                    OperandKind::Millis | OperandKind::Slot => {
+                    OperandKind::Millis | OperandKind::Slot | OperandKind::Constant => {
                         let (lo, hi) = kind.range();
                         format!("write `{opcode} <{name}>`, with the {name} in {lo}..={hi}")
                     }
@@ -427,6 +427,21 @@ impl From<AsmError> for Diagnostic {
                         String::from("grows the frame beyond the stack"),
                         "the stack holds at most 65535 values",
                     ),
+                    HeightError::RefsDisagree { first, second, .. } => (
+                        format!("reached with {first} and with {second} references in its frame"),
+                        "every way to an instruction must leave the same number of references on the reference stack",
+                    ),
+                    HeightError::RefsUnderflow { needed, height, .. } => (
+                        format!(
+                            "needs {needed} reference{}, the frame holds {height}",
+                            if *needed == 1 { "" } else { "s" }
+                        ),
+                        "a frame starts with its reference parameters; it cannot take references below them",
+                    ),
+                    HeightError::RefsOverflow { .. } => (
+                        String::from("grows the frame beyond the reference stack"),
+                        "the reference stack holds at most 65535 references",
+                    ),
                 };
                 error_at(span, label)
                     .with_secondary(declared.clone(), "in this function")
@@ -517,6 +532,9 @@ fn height_words(reason: &HeightError) -> &'static str {
         HeightError::Disagree { .. } => "has different heights on different paths",
         HeightError::Underflow { .. } => "runs out of values",
         HeightError::Overflow { .. } => "overflows",
+        HeightError::RefsDisagree { .. } => "has different reference heights on different paths",
+        HeightError::RefsUnderflow { .. } => "runs out of references",
+        HeightError::RefsOverflow { .. } => "overflows the reference stack",
     }
 }
 

@@ -253,7 +253,10 @@ impl Site<'_, '_> {
                 let index = match &reason {
                     HeightError::Disagree { index, .. }
                     | HeightError::Underflow { index, .. }
-                    | HeightError::Overflow { index, .. } => *index,
+                    | HeightError::Overflow { index, .. }
+                    | HeightError::RefsDisagree { index, .. }
+                    | HeightError::RefsUnderflow { index, .. }
+                    | HeightError::RefsOverflow { index, .. } => *index,
                 };
                 let declared = function
                     .checked_sub(1)
@@ -277,6 +280,7 @@ impl Site<'_, '_> {
             | VerifyError::UnknownSection { .. }
             | VerifyError::InvalidSection { .. }
             | VerifyError::DuplicateSection { .. }
+            | VerifyError::Constant { .. }
             | VerifyError::SectionTooLarge { .. }) => verify_error(error, end),
         }
     }
@@ -311,6 +315,7 @@ fn verify_error(error: VerifyError, end: usize) -> AsmError {
         | VerifyError::CallTarget { .. }
         | VerifyError::LeavesFunction { .. }
         | VerifyError::Return { .. }
+        | VerifyError::Constant { .. }
         | VerifyError::Heights { .. } => AsmError::Internal(Internal {
             span: end..end,
             what: error.to_string(),
@@ -423,7 +428,9 @@ mod tests {
             [Function {
                 entry: 5,
                 params: 1,
-                results: 1
+                results: 1,
+                ref_params: 0,
+                ref_results: 0,
             }]
         );
         // Without -g, no debug info; with it, the names (main's too) and no locals.

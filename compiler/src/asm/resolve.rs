@@ -95,6 +95,8 @@ impl<'a, 's> Resolver<'a, 's> {
                             entry: index,
                             params: u16::try_from(params).unwrap_or(0),
                             results: u8::try_from(results).unwrap_or(0),
+                            ref_params: 0,
+                            ref_results: 0,
                         },
                     });
                 }
@@ -379,7 +381,8 @@ impl<'a, 's> Resolver<'a, 's> {
                     | OperandKind::Value
                     | OperandKind::Millis
                     | OperandKind::Slot
-                    | OperandKind::Function => Some(target - here),
+                    | OperandKind::Function
+                    | OperandKind::Constant => Some(target - here),
                 }
             }
         }

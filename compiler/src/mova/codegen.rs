@@ -137,6 +137,8 @@ pub fn generate(program: &Program) -> Result<Generated, LangError> {
             entry: u32::try_from(entry).unwrap_or(u32::MAX),
             params: u16::try_from(function.params.len()).unwrap_or(u16::MAX),
             results: u8::from(function.result),
+            ref_params: 0,
+            ref_results: 0,
         });
         names.push(FunctionName {
             function: number,

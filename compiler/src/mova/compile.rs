@@ -93,6 +93,7 @@ fn compile_here(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<
             | VerifyError::CallTarget { .. }
             | VerifyError::LeavesFunction { .. }
             | VerifyError::Return { .. }
+            | VerifyError::Constant { .. }
             | VerifyError::Heights { .. }),
         ) => {
             // Code generation only emits verified shapes; if that ever breaks, say so rather
@@ -416,12 +417,16 @@ mod tests {
                 Function {
                     entry: 9,
                     params: 2,
-                    results: 1
+                    results: 1,
+                    ref_params: 0,
+                    ref_results: 0,
                 },
                 Function {
                     entry: 12,
                     params: 1,
-                    results: 0
+                    results: 0,
+                    ref_params: 0,
+                    ref_results: 0,
                 },
             ]
         );
