@@ -14,6 +14,9 @@
 //!  L×…  per local: u16 function number, u16 slot, u32 first and u32 end (exclusive) instruction
 //!       of its live range, u32 start and u32 end byte offsets of its declaration, u16 name
 //!       length N, N bytes of name (UTF-8)
+//!  then, only if the program has locals on the reference stack (strings and arrays):
+//!    4  reference local count R
+//!  R×…  per reference local: as a local, its slot a reference slot
 //! ```
 //!
 //! Every function number names a function of the program, every live range lies inside that
@@ -59,8 +62,10 @@ pub struct FunctionName {
 pub struct Local {
     /// The function whose frame holds it.
     pub function: u16,
-    /// Its slot, counted from the frame's base.
+    /// Its slot, counted from the frame's base (of the reference stack if `reference`).
     pub slot: u16,
+    /// Whether it lives on the reference stack (a string or an array) rather than the int stack.
+    pub reference: bool,
     /// Its name.
     pub name: String,
     /// The instructions at which the slot holds it: from the first to before the end.
@@ -116,14 +121,11 @@ impl DebugInfo {
             put_span(&mut out, &function.span);
             put_name(&mut out, &function.name);
         }
-        let count = u32::try_from(self.locals.len()).unwrap_or(u32::MAX);
-        out.extend_from_slice(&count.to_be_bytes());
-        for local in self.locals.iter().take(to_usize(count)) {
-            out.extend_from_slice(&local.function.to_be_bytes());
-            out.extend_from_slice(&local.slot.to_be_bytes());
-            put_span(&mut out, &local.live);
-            put_span(&mut out, &local.span);
-            put_name(&mut out, &local.name);
+        let (refs, ints): (Vec<&Local>, Vec<&Local>) =
+            self.locals.iter().partition(|local| local.reference);
+        put_locals(&mut out, &ints);
+        if !refs.is_empty() {
+            put_locals(&mut out, &refs);
         }
         out
     }
@@ -165,27 +167,35 @@ impl DebugInfo {
                 span,
             });
         }
-        let count = to_usize(u32::from_be_bytes(cursor.array().map_err(length)?));
-        bound(payload, &cursor, count, LOCAL_MIN_LEN)?;
-        let mut locals = Vec::with_capacity(count);
-        for index in 0..count {
-            let function = u16::from_be_bytes(cursor.array().map_err(length)?);
-            let slot = u16::from_be_bytes(cursor.array().map_err(length)?);
-            let live = take_span(&mut cursor).map_err(length)?;
-            let span = take_span(&mut cursor).map_err(length)?;
-            let name = take_name(&mut cursor, payload, || format!("local {index}"))?;
-            known(function, &|| format!("local `{name}`"))?;
-            let code = func::code_range(functions, function, len);
-            if live.start > live.end || live.start < code.start || live.end > code.end {
-                return Err(DebugInfoError::Live { name, live, code });
+        let mut locals = Vec::new();
+        for reference in [false, true] {
+            // The reference locals' list is there only if bytes are left for it.
+            if reference && cursor.pos() == payload.len() {
+                break;
             }
-            locals.push(Local {
-                function,
-                slot,
-                name,
-                live,
-                span,
-            });
+            let count = to_usize(u32::from_be_bytes(cursor.array().map_err(length)?));
+            bound(payload, &cursor, count, LOCAL_MIN_LEN)?;
+            locals.reserve(count);
+            for index in 0..count {
+                let function = u16::from_be_bytes(cursor.array().map_err(length)?);
+                let slot = u16::from_be_bytes(cursor.array().map_err(length)?);
+                let live = take_span(&mut cursor).map_err(length)?;
+                let span = take_span(&mut cursor).map_err(length)?;
+                let name = take_name(&mut cursor, payload, || format!("local {index}"))?;
+                known(function, &|| format!("local `{name}`"))?;
+                let code = func::code_range(functions, function, len);
+                if live.start > live.end || live.start < code.start || live.end > code.end {
+                    return Err(DebugInfoError::Live { name, live, code });
+                }
+                locals.push(Local {
+                    function,
+                    slot,
+                    reference,
+                    name,
+                    live,
+                    span,
+                });
+            }
         }
         if cursor.pos() != payload.len() {
             return Err(DebugInfoError::Length {
@@ -207,15 +217,16 @@ impl DebugInfo {
             .map(|name| name.name.as_str())
     }
 
-    /// The locals of `function` live at instruction `ip`, by slot (and in declaration order
-    /// among those of one slot, which cannot both be live).
+    /// The locals of `function` live at instruction `ip`: the int stack's by slot, then the
+    /// reference stack's by slot (and in declaration order among those of one slot, which cannot
+    /// both be live).
     pub fn locals_at(&self, function: u16, ip: u32) -> Vec<&Local> {
         let mut live: Vec<&Local> = self
             .locals
             .iter()
             .filter(|local| local.function == function && local.live.contains(&ip))
             .collect();
-        live.sort_by_key(|local| local.slot);
+        live.sort_by_key(|local| (local.reference, local.slot));
         live
     }
 }
@@ -236,6 +247,18 @@ fn bound(
         });
     }
     Ok(())
+}
+
+fn put_locals(out: &mut Vec<u8>, locals: &[&Local]) {
+    let count = u32::try_from(locals.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&count.to_be_bytes());
+    for local in locals.iter().take(to_usize(count)) {
+        out.extend_from_slice(&local.function.to_be_bytes());
+        out.extend_from_slice(&local.slot.to_be_bytes());
+        put_span(out, &local.live);
+        put_span(out, &local.span);
+        put_name(out, &local.name);
+    }
 }
 
 fn put_span(out: &mut Vec<u8>, span: &Range<u32>) {
@@ -314,6 +337,7 @@ mod tests {
                     name: "b".into(),
                     live: 4..9,
                     span: 20..26,
+                    reference: false,
                 },
                 Local {
                     function: 1,
@@ -321,6 +345,7 @@ mod tests {
                     name: "a".into(),
                     live: 4..9,
                     span: 13..19,
+                    reference: false,
                 },
                 Local {
                     function: 0,
@@ -328,6 +353,7 @@ mod tests {
                     name: "x".into(),
                     live: 1..4,
                     span: 0..9,
+                    reference: false,
                 },
             ],
         }
@@ -350,6 +376,31 @@ mod tests {
         assert_eq!(names(1, 5), ["a", "b"]);
         assert_eq!(names(0, 0), Vec::<String>::new());
         assert_eq!(names(0, 3), ["x"]);
+    }
+
+    #[test]
+    fn reference_locals_follow_in_a_list_of_their_own() {
+        let mut with_refs = info();
+        with_refs.locals.push(Local {
+            function: 1,
+            slot: 0,
+            reference: true,
+            name: "s".into(),
+            live: 5..9,
+            span: 27..33,
+        });
+        let bytes = with_refs.encode();
+        assert_eq!(bytes.len(), info().encode().len() + 4 + 22 + 1);
+        let decoded = DebugInfo::decode(&bytes, &functions(), 9).unwrap();
+        let names: Vec<_> = decoded
+            .locals_at(1, 5)
+            .iter()
+            .map(|local| (local.name.as_str(), local.reference))
+            .collect();
+        assert_eq!(names, [("a", false), ("b", false), ("s", true)]);
+        for cut in info().encode().len() + 1..bytes.len() {
+            assert!(DebugInfo::decode(&bytes[..cut], &functions(), 9).is_err(), "{cut}");
+        }
     }
 
     #[test]

@@ -156,6 +156,7 @@ pub fn generate(program: &Program) -> Result<Generated, LangError> {
                 name: variable.name.clone(),
                 live: offsets(&live),
                 span: offsets(&variable.span),
+                reference: false,
             })
         })
         .collect();
