@@ -5,7 +5,8 @@
 #
 # Builds the release binaries, installs missing peers when it can (apt-get as root, or sudo -n),
 # checks that every implementation of each program in bench/programs/ prints exactly the same
-# bytes, then times them interleaved (round-robin, N rounds, median per implementation), measures
+# bytes (measuring each one's peak memory on that run), then times them interleaved (round-robin,
+# N rounds, median per implementation), measures
 # start-up and compile speed, prints Markdown tables and writes them into docs/performance.md
 # between its markers. Nothing here is asserted: these are measurements. See docs/performance.md.
 set -euo pipefail
@@ -21,7 +22,7 @@ cd "$ROOT"
 DOC=docs/performance.md
 START_MARKER='<!-- bench/compare.sh: start -->'
 END_MARKER='<!-- bench/compare.sh: end -->'
-PROGRAMS=(count nested collatz print fib)
+PROGRAMS=(count nested collatz print fib sieve strings sort)
 EXTRAS=(startup compile)
 # Implementations, in table order. `lua` is Lua 5.4, `luajit-joff` LuaJIT's interpreter.
 IMPLS=(mova lua luajit-joff luajit python)
@@ -40,8 +41,9 @@ usage: bash bench/compare.sh [--runs N] [--quick] [--only NAME[,NAME...]] [--no-
 
   --runs N     timed rounds per program (default 5); each round runs every implementation once
   --quick      one round (the same as --runs 1)
-  --only NAME  run only these benchmarks: count, nested, collatz, print, fib, startup, compile
-               (comma-separated or repeated); docs/performance.md is then left as it is
+  --only NAME  run only these benchmarks: count, nested, collatz, print, fib, sieve, strings,
+               sort, startup, compile (comma-separated or repeated); docs/performance.md is then
+               left as it is
   --no-doc     print the tables without writing them into docs/performance.md
 EOF
 }
@@ -153,6 +155,12 @@ fmt() {
         if (v >= 100) printf "%.0f", v; else printf "%#.3g", v }'
 }
 
+# KiB as MB (10^6 bytes), to 3 significant digits; n/a stays n/a.
+fmt_kib() {
+    [[ $1 == n/a ]] && { printf 'n/a'; return; }
+    awk -v kib="$1" 'BEGIN { v = kib * 1024 / 1e6; if (v >= 100) printf "%.0f", v; else printf "%#.3g", v }'
+}
+
 # a / b to 2 decimals; n/a if either is n/a.
 ratio() {
     if [[ $1 == n/a || $2 == n/a ]]; then printf 'n/a'; return; fi
@@ -190,6 +198,8 @@ install_packages() {
 missing=()
 command -v lua5.4 >/dev/null && command -v luac5.4 >/dev/null || missing+=(lua5.4)
 command -v luajit >/dev/null || missing+=(luajit)
+# GNU time (`/usr/bin/time -f %M`) measures peak memory; the shell's `time` keyword cannot.
+[[ -x /usr/bin/time ]] || missing+=(time)
 if ((${#missing[@]} > 0)); then
     install_packages "${missing[@]}" ||
         log "could not install ${missing[*]} (needs apt-get, as root or with passwordless sudo)"
@@ -229,6 +239,39 @@ if command -v python3 >/dev/null; then
 else
     note "python3 is not installed: the Python 3 column is n/a."
 fi
+# Peak memory: the maximum resident set size of the whole process, in KiB, from the kernel's
+# rusage of the child (ru_maxrss), through GNU time, or else a few lines of Python doing the same.
+if [[ -x /usr/bin/time ]] && /usr/bin/time -f %M -o "$WORK/time.probe" true 2>/dev/null &&
+    [[ $(cat "$WORK/time.probe") =~ ^[0-9]+$ ]]; then
+    MAXRSS=gnu
+    MEMORY_METHOD="\`/usr/bin/time -f %M\` (the kernel's \`ru_maxrss\` of the process)"
+elif have python; then
+    MAXRSS=python
+    MEMORY_METHOD="the kernel's \`ru_maxrss\` of the process, read by Python's \`resource.getrusage(RUSAGE_CHILDREN)\` (GNU time is not installed)"
+else
+    MAXRSS=none
+    MEMORY_METHOD="not measured"
+    note "neither GNU time (/usr/bin/time) nor python3 is available: the peak memory table is n/a."
+fi
+
+# Runs "$@" with its standard output into file $1 and its peak memory (KiB) into file $2; the
+# status is the command's.
+run_measured() {
+    local output=$1 rss=$2
+    shift 2
+    case $MAXRSS in
+        gnu) /usr/bin/time -f %M -o "$rss" "$@" >"$output" ;;
+        python)
+            "$PYTHON" -c '
+import resource, subprocess, sys
+status = subprocess.call(sys.argv[2:])
+with open(sys.argv[1], "w") as f:
+    f.write("%d\n" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(status if status >= 0 else 128 - status)' "$rss" "$@" >"$output" ;;
+        *) printf 'n/a\n' >"$rss"; "$@" >"$output" ;;
+    esac
+}
+
 HYPERFINE=0
 if command -v hyperfine >/dev/null && hyperfine --help 2>&1 | grep -q -- '--shell'; then
     HYPERFINE=1
@@ -253,6 +296,7 @@ set_cmd() {
 
 LOAD_START=$(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null || echo unknown)
 declare -A RESULT=()   # "program,impl" -> median microseconds, or n/a
+declare -A MEMORY=()   # "program,impl" -> peak resident set size in KiB, or n/a
 declare -A RUNS_OF=()  # program -> the implementations it is timed on
 for prog in "${PROGRAMS[@]}"; do
     selected "$prog" || continue
@@ -265,6 +309,7 @@ for prog in "${PROGRAMS[@]}"; do
     impls=()
     for impl in "${IMPLS[@]}"; do
         RESULT[$prog,$impl]=n/a
+        MEMORY[$prog,$impl]=n/a
         have "$impl" || continue
         # LuaJIT implements Lua 5.1 (plus extensions): a program using later syntax, such as the
         # integer division `//`, is not a LuaJIT program. That is reported, not a failure.
@@ -278,8 +323,10 @@ for prog in "${PROGRAMS[@]}"; do
         set_cmd "$impl" "$prog"
         out=$WORK/$prog.$impl.out
         status=0
-        "${CMD[@]}" >"$out" || status=$?
+        run_measured "$out" "$WORK/$prog.$impl.rss" "${CMD[@]}" || status=$?
         ((status == 0)) || die "\`${CMD[*]}\` failed (exit status $status)"
+        MEMORY[$prog,$impl]=$(tail -n 1 "$WORK/$prog.$impl.rss")
+        [[ ${MEMORY[$prog,$impl]} =~ ^[0-9]+$ ]] || MEMORY[$prog,$impl]=n/a
         if [[ $impl != mova ]] && ! cmp -s "$WORK/$prog.mova.out" "$out"; then
             {
                 printf 'compare.sh: error: %s prints something else than Mova on %s:\n' \
@@ -491,6 +538,18 @@ report() {
             row="| \`$prog\` |"
             for impl in "${IMPLS[@]}"; do row+=" $(fmt "${RESULT[$prog,$impl]}") |"; done
             printf '%s %s |\n' "$row" "$(ratio "${RESULT[$prog,mova]}" "${RESULT[$prog,lua]}")"
+        done
+        printf '\n'
+        printf 'Peak memory: the maximum resident set size of the whole process in MB (10^6 bytes), measured on the checking run by %s:\n\n' "$MEMORY_METHOD"
+        row='| Benchmark |'
+        for impl in "${IMPLS[@]}"; do row+=" ${TITLE[$impl]} |"; done
+        printf '%s Mova / Lua 5.4 |\n' "$row"
+        printf '|---|---:|---:|---:|---:|---:|---:|\n'
+        for prog in "${PROGRAMS[@]}"; do
+            selected "$prog" || continue
+            row="| \`$prog\` |"
+            for impl in "${IMPLS[@]}"; do row+=" $(fmt_kib "${MEMORY[$prog,$impl]}") |"; done
+            printf '%s %s |\n' "$row" "$(ratio "${MEMORY[$prog,mova]}" "${MEMORY[$prog,lua]}")"
         done
     fi
     if selected startup; then
