@@ -6,9 +6,9 @@
 # Builds the release binaries, installs missing peers when it can (apt-get as root, or sudo -n),
 # checks that every implementation of each program in bench/programs/ prints exactly the same
 # bytes (measuring each one's peak memory on that run), then times them interleaved (round-robin,
-# N rounds, median per implementation), measures
-# start-up and compile speed, prints Markdown tables and writes them into docs/performance.md
-# between its markers. Nothing here is asserted: these are measurements. See docs/performance.md.
+# N rounds, median per implementation), measures start-up and compile speed, prints Markdown
+# tables and writes them into docs/performance.md between its markers. Nothing here is asserted:
+# these are measurements. See docs/performance.md.
 set -euo pipefail
 export LC_ALL=C
 # Settings that would change how fast a peer runs: each runs as it does by default (for instance
