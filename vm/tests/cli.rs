@@ -351,6 +351,61 @@ fn division_by_zero_traps() {
 }
 
 #[test]
+fn arrays_trap_on_a_bad_index_an_empty_pop_and_a_negative_length() {
+    assert_traps(
+        "index",
+        "NEWI\nPUT 1\nAPPEND\nPUT 5\nGET\n",
+        &[
+            "instruction 4",
+            "`GET`",
+            "index out of bounds: the length is 1 but the index is 5",
+        ],
+    );
+    assert_traps(
+        "empty-pop",
+        "NEWI\nREMOVE\n",
+        &["`REMOVE`", "pop from an empty array: the length is 0"],
+    );
+    assert_traps(
+        "negative-length",
+        "PUT -4\nPUT 0\nFILL\n",
+        &["`FILL`", "negative array length: -4"],
+    );
+}
+
+#[test]
+fn the_heap_limit_is_a_trap_never_an_abort() {
+    let dir = TempDir::new("max-heap");
+    // array(2^40, 0): a trap under the default 1 GiB limit, before anything is allocated.
+    let huge = dir.write("huge.mvasm", "PUT 1099511627776\nPUT 0\nFILL\n");
+    mova(&huge)
+        .arg("--color=never")
+        .assert()
+        .code(1)
+        .stderr(no_panic())
+        .stderr(predicates::str::contains(
+            "out of memory: the heap would hold 8796093022240 bytes, more than its limit of 1073741824 bytes (mova --max-heap)",
+        ));
+    // array(200000, 0) is 1.6 MB: fine by default, a trap under --max-heap 1M.
+    let big = dir.write("big.mvasm", "PUT 200000\nPUT 0\nFILL\nLEN\nPRINT\n");
+    mova(&big).assert().success().stdout("200000\n");
+    for limit in ["1M", "1048576", "1024k", "1MiB"] {
+        mova(&big)
+            .args(["--max-heap", limit, "--color=never"])
+            .assert()
+            .code(1)
+            .stderr(predicates::str::contains("limit of 1048576 bytes"));
+    }
+    for bad in ["0", "1X", "-5", "", "99999999999999999999", "16777216T"] {
+        mova(&big)
+            .args(["--max-heap", bad])
+            .assert()
+            .code(2)
+            .stderr(no_panic());
+    }
+}
+
+#[test]
 fn stack_underflow_traps() {
     assert_traps(
         "underflow",
