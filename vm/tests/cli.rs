@@ -405,6 +405,30 @@ fn the_heap_limit_is_a_trap_never_an_abort() {
     }
 }
 
+/// The peak resident memory of process `pid` in KiB, from `/proc/PID/status` (`VmHWM`).
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn a_loop_that_makes_garbage_three_million_times_stays_under_64_mb() {
+    let dir = TempDir::new("garbage");
+    // 3,000,000 times: str(i) + str(i), dropped at once; then it prints the count and sleeps, so
+    // that its peak memory can be read while it is still there.
+    let program = dir.write(
+        "garbage.mvasm",
+        "PUT 0\nloop: DUP\nTOSTR\nRDUP\nCONCAT\nRPOP\nINCJLT 3000000, loop\nPRINT\nSLEEP 60000\n",
+    );
+    let mut mova = Mova::spawn(&program);
+    let lines = mova.lines(Some(1));
+    assert_eq!(lines.next().1, "3000000");
+    let pid = mova.process().id();
+    let peak = peak_rss_kib(pid).expect("/proc/PID/status has VmHWM");
+    assert!(peak < 64 * 1024, "peak resident memory {peak} KiB");
+}
+
 #[test]
 fn stack_underflow_traps() {
     assert_traps(
