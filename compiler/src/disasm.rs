@@ -435,8 +435,15 @@ fn comment(index: u32, instr: &Instr) -> String {
 }
 
 fn instr_line(label: &str, text: &str, comment: &str) -> String {
+    // An instruction wider than its column (a long string, large operands) still gets a space
+    // before its comment.
+    let gap = if text.chars().count() >= INSTR_WIDTH {
+        " "
+    } else {
+        ""
+    };
     format!(
-        "{label:<LABEL_WIDTH$}{text:<INSTR_WIDTH$}; {comment}\n",
+        "{label:<LABEL_WIDTH$}{text:<INSTR_WIDTH$}{gap}; {comment}\n",
         label = pad_label(label),
     )
 }
