@@ -399,7 +399,10 @@ mod tests {
             .collect();
         assert_eq!(names, [("a", false), ("b", false), ("s", true)]);
         for cut in info().encode().len() + 1..bytes.len() {
-            assert!(DebugInfo::decode(&bytes[..cut], &functions(), 9).is_err(), "{cut}");
+            assert!(
+                DebugInfo::decode(&bytes[..cut], &functions(), 9).is_err(),
+                "{cut}"
+            );
         }
     }
 

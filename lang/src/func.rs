@@ -234,7 +234,11 @@ pub fn encode_table(functions: &[Function]) -> Vec<u8> {
 
 /// Decodes and checks a function table section of `kind` ([`FUNCTIONS`] or [`FUNCTIONS_REFS`])
 /// for code of `len` instructions: the functions, the main program first.
-pub fn decode_table(kind: u16, payload: &[u8], len: u32) -> Result<Vec<Function>, FunctionTableError> {
+pub fn decode_table(
+    kind: u16,
+    payload: &[u8],
+    len: u32,
+) -> Result<Vec<Function>, FunctionTableError> {
     let entry_len = if kind == FUNCTIONS_REFS {
         REFS_ENTRY_LEN
     } else {
@@ -354,7 +358,11 @@ mod tests {
     #[test]
     fn bad_tables_are_refused_with_what_is_wrong() {
         let bytes = |entries: &[(u32, u16, u8)]| encode_table(&table(entries));
-        let error = |payload: &[u8]| decode_table(FUNCTIONS, payload, 10).unwrap_err().to_string();
+        let error = |payload: &[u8]| {
+            decode_table(FUNCTIONS, payload, 10)
+                .unwrap_err()
+                .to_string()
+        };
         assert_eq!(
             error(&[]),
             "it declares 0 functions (2 bytes), but holds 0 bytes"
@@ -415,7 +423,9 @@ mod tests {
             ref_results: 1,
         }]);
         assert_eq!(
-            decode_table(FUNCTIONS_REFS, &both, 9).unwrap_err().to_string(),
+            decode_table(FUNCTIONS_REFS, &both, 9)
+                .unwrap_err()
+                .to_string(),
             "function 1 declares 2 results, at most 1 is allowed"
         );
     }

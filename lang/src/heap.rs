@@ -225,7 +225,9 @@ enum Resolved<'a> {
 
 fn resolve<L: Lookup + ?Sized>(heap: &L, value: Ref) -> Resolved<'_> {
     match value.target() {
-        Target::Constant(index) => heap.constant(index).map_or(Resolved::Dangling, Resolved::Str),
+        Target::Constant(index) => heap
+            .constant(index)
+            .map_or(Resolved::Dangling, Resolved::Str),
         Target::Object(index) => match heap.object(index) {
             Some(Object::Str(bytes)) => Resolved::Str(bytes),
             Some(Object::Ints(values)) => Resolved::Ints(values),
@@ -272,7 +274,9 @@ pub fn show<L: Lookup + ?Sized>(
         if !budget(out) {
             out.truncate(start.saturating_add(limits.max_len));
             // Cut at a character boundary, then mark the cut.
-            while out.len() > start && std::str::from_utf8(out.get(start..).unwrap_or_default()).is_err() {
+            while out.len() > start
+                && std::str::from_utf8(out.get(start..).unwrap_or_default()).is_err()
+            {
                 out.pop();
             }
             out.extend_from_slice("…".as_bytes());
@@ -484,7 +488,10 @@ mod tests {
         assert_eq!(Ref::object(5).target(), Target::Object(5));
         assert_eq!(Ref::constant(5).target(), Target::Constant(5));
         assert_eq!(Ref::constant(0).0, CONSTANT_BIT);
-        assert_eq!(Ref::object(MAX_OBJECTS).target(), Target::Object(MAX_OBJECTS));
+        assert_eq!(
+            Ref::object(MAX_OBJECTS).target(),
+            Target::Object(MAX_OBJECTS)
+        );
         assert_eq!(Ref::constant(3).to_string(), "c#3");
         for kind in Kind::ALL {
             assert_eq!(Kind::from_tag(kind.tag()), Some(kind));

@@ -1142,7 +1142,13 @@ mod tests {
         };
         assert_eq!(
             function_error(
-                vec![Instr::Call(1), Instr::RPop, Instr::Halt, Instr::NewI, Instr::RetV],
+                vec![
+                    Instr::Call(1),
+                    Instr::RPop,
+                    Instr::Halt,
+                    Instr::NewI,
+                    Instr::RetV
+                ],
                 &[returns_ref]
             ),
             "`RETV` at instruction 4 returns an int from function 1, which returns a reference (use RETR)"

@@ -51,6 +51,14 @@ fn compile_here(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<
         }
     };
     let mut sections = Vec::new();
+    // A program without strings has no strings section, so that its bytes are what they were
+    // before there were strings.
+    if !generated.strings.is_empty() {
+        sections.push(Section {
+            kind: mova_lang::heap::STRINGS,
+            payload: mova_lang::heap::encode_strings(&generated.strings),
+        });
+    }
     if let Some(file) = source_map {
         match SourceMap::new(file, source, generated.spans.iter().cloned()).to_section() {
             Ok(section) => sections.push(section),
