@@ -71,11 +71,13 @@ fn nested_image(sandbox: &Sandbox, symbols: bool, embedded: bool) {
             function: 1,
             return_ip: 2,
             base: 0,
+            ref_base: 0,
         },
         Frame {
             function: 2,
             return_ip: 5,
             base: 1,
+            ref_base: 0,
         },
     ];
     let image =
@@ -150,6 +152,7 @@ fn forged_names_in_an_image_reach_no_terminal() {
             name: "x\u{1b}[2J\u{202e}".into(),
             live: 8..12,
             span: 0..0,
+            reference: false,
         }],
     };
     let sections: Vec<Section> = honest
@@ -170,11 +173,13 @@ fn forged_names_in_an_image_reach_no_terminal() {
             function: 1,
             return_ip: 2,
             base: 0,
+            ref_base: 0,
         },
         mova_lang::func::Frame {
             function: 2,
             return_ip: 5,
             base: 1,
+            ref_base: 0,
         },
     ];
     let image = Image::with_frames(&program, 10, vec![0, 0, 100, 0], frames, None, true).unwrap();

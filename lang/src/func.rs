@@ -119,11 +119,14 @@ pub enum Returns {
 impl Returns {
     /// What a return instruction returns (`None` for any other instruction).
     pub fn of_return(instr: &crate::Instr) -> Option<Returns> {
-        match instr {
-            crate::Instr::Ret => Some(Returns::Nothing),
-            crate::Instr::RetV => Some(Returns::Int),
-            crate::Instr::RetR => Some(Returns::Ref),
-            _ => None,
+        if matches!(instr, crate::Instr::Ret) {
+            Some(Returns::Nothing)
+        } else if matches!(instr, crate::Instr::RetV) {
+            Some(Returns::Int)
+        } else if matches!(instr, crate::Instr::RetR) {
+            Some(Returns::Ref)
+        } else {
+            None
         }
     }
 

@@ -339,10 +339,8 @@ impl Analysis {
                     height: refs,
                 });
             }
-            let Some(refs_after) = u16::try_from(u32::from(refs) - ref_pops + ref_pushes)
-                .ok()
-                .filter(|after| *after <= LIMIT)
-            else {
+            // LIMIT is u16::MAX (asserted above), so the conversion is the bound.
+            let Ok(refs_after) = u16::try_from(u32::from(refs) - ref_pops + ref_pushes) else {
                 return Err(HeightError::RefsOverflow {
                     index: at,
                     instr: *instr,

@@ -42,6 +42,7 @@ pub fn trace(ip: u32, frames: &[Frame]) -> Vec<TraceEntry> {
             function: frame.function,
             ip,
             base: frame.base,
+            ref_base: frame.ref_base,
         });
         ip = frame.return_ip.saturating_sub(1);
     }
@@ -49,6 +50,7 @@ pub fn trace(ip: u32, frames: &[Frame]) -> Vec<TraceEntry> {
         function: MAIN,
         ip,
         base: 0,
+        ref_base: 0,
     });
     trace
 }
@@ -357,6 +359,7 @@ mod tests {
                 function,
                 ip,
                 base: 0,
+                ref_base: 0,
             })
             .collect()
     }
@@ -409,6 +412,7 @@ mod tests {
             function,
             ip: 0,
             base: 0,
+            ref_base: 0,
         };
         let same: Vec<_> = (0..9980).map(|_| entry(1)).collect();
         assert_eq!(elided(&symbols, &same), "9,980 more frames of `function 1`");

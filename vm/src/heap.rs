@@ -213,7 +213,7 @@ impl Heap {
     fn mark(&self, roots: &[Ref]) -> Vec<bool> {
         let mut marks = vec![false; self.slots.len()];
         let mut work: Vec<u32> = Vec::new();
-        let mut visit = |value: &Ref, marks: &mut Vec<bool>, work: &mut Vec<u32>| {
+        let visit = |value: &Ref, marks: &mut Vec<bool>, work: &mut Vec<u32>| {
             if let Target::Object(index) = value.target()
                 && let Some(mark) = marks.get_mut(index as usize)
                 && !*mark
@@ -254,10 +254,7 @@ impl Heap {
                 }
             }
         };
-        let roots: Vec<Ref> = roots
-            .iter()
-            .map(|&root| number(root, &mut order))
-            .collect();
+        let roots: Vec<Ref> = roots.iter().map(|&root| number(root, &mut order)).collect();
         let mut objects = Vec::new();
         let mut at = 0;
         while let Some(&index) = order.get(at) {
@@ -297,6 +294,7 @@ impl Heap {
 }
 
 /// A heap with the program's string constants: where a reference is looked up to show it.
+#[derive(Debug)]
 pub struct View<'a> {
     pub heap: &'a Heap,
     pub constants: &'a [Box<[u8]>],
@@ -335,7 +333,10 @@ mod tests {
         assert_eq!(d, c, "the freed entry is reused");
         heap.collect(&[]);
         assert_eq!(heap.bytes(), 0);
-        assert_eq!(heap.stats().iter().map(|(_, s)| s.objects).sum::<usize>(), 0);
+        assert_eq!(
+            heap.stats().iter().map(|(_, s)| s.objects).sum::<usize>(),
+            0
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod backtrace;
 pub mod client;
 pub mod control;
 pub mod exit;
+pub mod heap;
 pub mod interrupt;
 pub mod machine;
 pub mod output;
@@ -15,4 +16,4 @@ pub mod runtime;
 pub mod session;
 
 pub use interrupt::Interrupt;
-pub use machine::{Outcome, STACK_LIMIT, Trap, TrapKind, Vm};
+pub use machine::{Outcome, RestoreError, STACK_LIMIT, Trap, TrapKind, Vm};

@@ -8,9 +8,11 @@
 //! it. A trap reports the faulting instruction with the stack untouched, so a trapped VM shows the
 //! state that caused the trap.
 
+use crate::heap::{self, Heap, OutOfMemory, View};
 use crate::interrupt::Interrupt;
 use mova_lang::func::{Frame, MAX_CALL_DEPTH};
-use mova_lang::image::{Image, ImageError};
+use mova_lang::heap::{Kind, Limits, Object, Ref, Target, heap_bytes_for};
+use mova_lang::image::{Image, ImageError, State};
 use mova_lang::isa::Instr;
 use mova_lang::mvb::Program;
 use mova_lang::ops::{self, ArithError, BinOp, Operation};
@@ -21,7 +23,8 @@ use std::time::Duration;
 
 pub use mova_lang::isa::STACK_LIMIT;
 
-/// A program and its execution state: the instruction pointer and the operand stack.
+/// A program and its execution state: the instruction pointer, the operand stack, the reference
+/// stack, the call frames and the heap.
 #[derive(Debug)]
 pub struct Vm {
     program: Program,
@@ -30,6 +33,12 @@ pub struct Vm {
     /// reallocate; `stack[..depth]` are the values, bottom first.
     stack: Box<[i64; STACK_LIMIT]>,
     depth: usize,
+    /// The reference stack's storage, likewise (zeroed pages the system maps only when touched,
+    /// so an int-only program pays nothing for it); `refs[..ref_depth]` are the references.
+    refs: Box<[Ref; STACK_LIMIT]>,
+    ref_depth: usize,
+    /// The strings and arrays the program made.
+    heap: Heap,
     /// The time a sleep had left when a pause interrupted it. The IP then still points at that
     /// sleep, which finishes this remainder, not its full duration, when the VM runs again.
     sleep_left: Option<Duration>,
@@ -49,6 +58,8 @@ pub struct TraceEntry {
     pub ip: u32,
     /// The height of the stack below its frame.
     pub base: u32,
+    /// The height of the reference stack below its frame.
+    pub ref_base: u32,
 }
 
 /// How a call to [`Vm::run`] ended.
@@ -119,6 +130,63 @@ pub enum TrapKind {
         /// The duration.
         ms: i64,
     },
+    /// A push onto a full reference stack.
+    #[error("stack overflow: the reference stack already holds {STACK_LIMIT} references")]
+    RefStackOverflow,
+    /// Fewer references on the reference stack than the instruction takes.
+    #[error("stack underflow: it needs {needed} reference{}, the reference stack holds {depth}", if *needed == 1 { "" } else { "s" })]
+    RefStackUnderflow {
+        /// How many references the instruction takes.
+        needed: u16,
+        /// How many the reference stack holds (in the frame).
+        depth: usize,
+    },
+    /// A reference slot that is not on the reference stack.
+    #[error("reference slot {slot} is out of range: the frame holds {depth} reference{}{}", if *depth == 1 { "" } else { "s" }, if *storing { " below the stored one" } else { "" })]
+    RefSlotOutOfRange {
+        slot: u16,
+        /// How many references the slot could address.
+        depth: usize,
+        /// Whether the access was a store.
+        storing: bool,
+    },
+    /// An index outside a string or an array.
+    #[error("index out of bounds: the length is {len} but the index is {index}")]
+    IndexOutOfBounds {
+        /// The index.
+        index: i64,
+        /// The length of the string or array.
+        len: usize,
+    },
+    /// `pop` of an empty array.
+    #[error("pop from an empty array: the length is 0")]
+    PopEmpty,
+    /// `array(n, v)` with a negative `n`.
+    #[error("negative array length: {len}")]
+    NegativeLength {
+        /// The length asked for.
+        len: i64,
+    },
+    /// An allocation beyond the heap limit, even after collecting the garbage.
+    #[error(
+        "out of memory: the heap would hold {} bytes, more than its limit of {limit} bytes (mova --max-heap)",
+        if *needed == usize::MAX { String::from("more than 2^64") } else { needed.to_string() }
+    )]
+    OutOfMemory {
+        /// The bytes the heap would hold.
+        needed: usize,
+        /// Its limit.
+        limit: usize,
+    },
+    /// A reference to the wrong kind of object for the instruction (only forged bytecode gets
+    /// here: the compiler's types rule it out), or to nothing.
+    #[error("wrong kind of value: it needs {expected}, the reference is to {found}")]
+    WrongKind {
+        /// What the instruction needs, in words.
+        expected: &'static str,
+        /// What it found, in words.
+        found: &'static str,
+    },
     /// Writing the program's output failed.
     #[error("cannot write output: {0}")]
     Output(io::Error),
@@ -132,6 +200,20 @@ fn arith_suffix(error: &ArithError) -> &'static str {
     }
 }
 
+/// Why a state image cannot become a VM.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The image is not a state of the program.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// Its heap is larger than this VM's limit.
+    #[error(
+        "the image's heap holds {} bytes, more than this VM's limit of {} bytes (mova --max-heap)",
+        .0.needed, .0.limit
+    )]
+    Heap(OutOfMemory),
+}
+
 impl fmt::Display for Trap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -143,16 +225,45 @@ impl fmt::Display for Trap {
 }
 
 impl Vm {
-    /// A VM at the start of `program`, with an empty stack.
+    /// A VM at the start of `program`, with empty stacks and an empty heap of at most
+    /// [`heap::DEFAULT_MAX_HEAP`] bytes.
     pub fn new(program: Program) -> Vm {
+        Vm::with_heap_limit(program, heap::DEFAULT_MAX_HEAP)
+    }
+
+    /// A VM at the start of `program` whose heap may hold up to `max_heap` bytes.
+    pub fn with_heap_limit(program: Program, max_heap: usize) -> Vm {
         Vm {
             program,
             ip: 0,
             stack: empty_stack(),
             depth: 0,
+            refs: empty_refs(),
+            ref_depth: 0,
+            heap: Heap::new(max_heap),
             sleep_left: None,
             frames: Vec::new(),
         }
+    }
+
+    /// The reference stack, bottom first.
+    pub fn refs(&self) -> &[Ref] {
+        self.refs.get(..self.ref_depth).unwrap_or_default()
+    }
+
+    /// The heap.
+    pub fn heap(&self) -> &Heap {
+        &self.heap
+    }
+
+    /// The text `print` shows for `value` (a string as its text, an array with its strings
+    /// quoted), at most `limits.max_len` bytes.
+    pub fn show(&self, value: Ref, limits: Limits) -> String {
+        let view = View {
+            heap: &self.heap,
+            constants: self.program.constants(),
+        };
+        mova_lang::heap::show_string(&view, value, false, limits)
     }
 
     /// The calls in progress, outermost first (the main program's frame is not listed).
@@ -182,22 +293,38 @@ impl Vm {
 
     /// The VM's state as an image, with the program embedded if `with_program`. Only meaningful
     /// between runs (the VM is then at an instruction boundary).
+    ///
+    /// The image holds only the heap objects the reference stack reaches, renumbered in the
+    /// order a walk from it meets them: garbage never travels.
     pub fn save(&self, with_program: bool) -> Result<Image, ImageError> {
         let sleep_left_ms = self
             .sleep_left
             .map(|left| u64::try_from(left.as_millis()).unwrap_or(u64::MAX));
-        Image::with_frames(
-            &self.program,
-            self.ip,
-            self.stack().to_vec(),
-            self.frames.clone(),
+        let (heap, refs) = self.heap.export(self.refs());
+        let state = State {
+            ip: self.ip,
+            stack: self.stack().to_vec(),
+            frames: self.frames.clone(),
+            refs,
+            heap,
             sleep_left_ms,
-            with_program,
-        )
+        };
+        Image::of_state(&self.program, state, with_program)
     }
 
-    /// A VM for `program` in the state `image` holds, if the image fits the program.
-    pub fn from_image(program: Program, image: &Image) -> Result<Vm, ImageError> {
+    /// A VM for `program` in the state `image` holds, if the image fits the program, with a heap
+    /// of at most [`heap::DEFAULT_MAX_HEAP`] bytes.
+    pub fn from_image(program: Program, image: &Image) -> Result<Vm, RestoreError> {
+        Vm::from_image_with_heap_limit(program, image, heap::DEFAULT_MAX_HEAP)
+    }
+
+    /// A VM for `program` in the state `image` holds, whose heap may hold up to `max_heap` bytes:
+    /// refused if the image does not fit the program, or its heap does not fit the limit.
+    pub fn from_image_with_heap_limit(
+        program: Program,
+        image: &Image,
+        max_heap: usize,
+    ) -> Result<Vm, RestoreError> {
         image.check(&program)?;
         let mut stack = empty_stack();
         let depth = image.stack.len();
@@ -205,11 +332,20 @@ impl Vm {
         for (slot, value) in stack.iter_mut().zip(&image.stack) {
             *slot = *value;
         }
+        let mut refs = empty_refs();
+        let ref_depth = image.refs.len();
+        for (slot, value) in refs.iter_mut().zip(&image.refs) {
+            *slot = *value;
+        }
+        let heap = Heap::import(image.heap.clone(), max_heap).map_err(RestoreError::Heap)?;
         Ok(Vm {
             program,
             ip: image.ip,
             stack,
             depth,
+            refs,
+            ref_depth,
+            heap,
             sleep_left: image.sleep_left_ms.map(Duration::from_millis),
             frames: image.frames.clone(),
         })
@@ -252,19 +388,36 @@ impl Vm {
         let code = self.program.code();
         let functions = self.program.functions();
         let requested = interrupt.flag();
+        let constants = self.program.constants();
         let stack = &mut *self.stack;
+        let refs = &mut *self.refs;
+        let heap = &mut self.heap;
         let frames = &mut self.frames;
         // The base of the current frame: slots count from it.
         let mut fp = frames.last().map_or(0, |frame| frame.base as usize);
-        // The stack pointer (the number of values) and the IP live in locals while the loop
-        // runs, and are stored back on every way out of it.
+        let mut rfp = frames.last().map_or(0, |frame| frame.ref_base as usize);
+        // The stack pointers (the number of values and of references) and the IP live in locals
+        // while the loop runs, and are stored back on every way out of it.
         let mut sp = self.depth;
+        let mut rsp = self.ref_depth;
         let mut ip = self.ip as usize;
+        // A buffer for what `PRINTR` shows of an array, kept between instructions.
+        let mut shown: Vec<u8> = Vec::new();
         macro_rules! leave {
             ($outcome:expr) => {{
                 self.depth = sp;
+                self.ref_depth = rsp;
                 return $outcome;
             }};
+        }
+        // The value of a `Result<_, TrapKind>`, or its trap.
+        macro_rules! tri {
+            ($result:expr) => {
+                match $result {
+                    Ok(value) => value,
+                    Err(kind) => trap!(kind),
+                }
+            };
         }
         // Traps on the current instruction: every trap leaves the loop through its one exit below.
         macro_rules! trap {
@@ -339,6 +492,75 @@ impl Vm {
                         }
                         None => trap!(TrapKind::StackOverflow),
                     }
+                }};
+            }
+            let ref_underflow = |depth| TrapKind::RefStackUnderflow {
+                needed: u16::from(instr.opcode().stack_effect().ref_pops),
+                depth,
+            };
+            // The top reference, or a stack underflow.
+            macro_rules! rtop {
+                () => {
+                    match refs.get_mut(rsp.wrapping_sub(1)) {
+                        Some(top) => top,
+                        None => trap!(ref_underflow(rsp)),
+                    }
+                };
+            }
+            // The two top references `(a, b)`, `b` on top, or a stack underflow.
+            macro_rules! rtop2 {
+                () => {
+                    match (refs.get(rsp.wrapping_sub(2)), refs.get(rsp.wrapping_sub(1))) {
+                        (Some(&a), Some(&b)) if rsp >= 2 => (a, b),
+                        _ => trap!(ref_underflow(rsp)),
+                    }
+                };
+            }
+            // The two top values `(a, b)`, `b` on top, or a stack underflow.
+            macro_rules! top2 {
+                () => {
+                    match (stack.get(sp.wrapping_sub(2)), stack.get(sp.wrapping_sub(1))) {
+                        (Some(&a), Some(&b)) if sp >= 2 => (a, b),
+                        _ => trap!(underflow(sp)),
+                    }
+                };
+            }
+            // Pushes a reference, or traps with a stack overflow.
+            macro_rules! rpush {
+                ($value:expr) => {{
+                    let value = $value;
+                    match refs.get_mut(rsp) {
+                        Some(slot) => {
+                            *slot = value;
+                            rsp += 1;
+                        }
+                        None => trap!(TrapKind::RefStackOverflow),
+                    }
+                }};
+            }
+            // Traps unless one more value (reference) fits, before anything is changed.
+            macro_rules! room {
+                () => {
+                    if sp >= STACK_LIMIT {
+                        trap!(TrapKind::StackOverflow);
+                    }
+                };
+            }
+            macro_rules! ref_room {
+                () => {
+                    if rsp >= STACK_LIMIT {
+                        trap!(TrapKind::RefStackOverflow);
+                    }
+                };
+            }
+            // Makes room on the heap for `bytes` more (`None`: more than any heap holds),
+            // collecting first if it is time, or traps with "out of memory". The instruction's
+            // operands are still on the reference stack, so the collector keeps them.
+            macro_rules! reserve {
+                ($bytes:expr) => {{
+                    let bytes: Option<usize> = $bytes;
+                    let roots = refs.get(..rsp).unwrap_or_default();
+                    tri!(reserve(heap, bytes, roots));
                 }};
             }
             // Jumps if the top compares with `k` as the comparison `op` says (it gives 1),
@@ -480,38 +702,303 @@ impl Vm {
                             depth: sp - fp,
                         });
                     }
+                    let ref_params = usize::from(callee.ref_params);
+                    if rsp.saturating_sub(rfp) < ref_params {
+                        trap!(TrapKind::RefStackUnderflow {
+                            needed: callee.ref_params,
+                            depth: rsp.saturating_sub(rfp),
+                        });
+                    }
                     if frames.len() >= MAX_CALL_DEPTH {
                         trap!(TrapKind::CallDepth);
                     }
                     fp = sp - params;
+                    rfp = rsp - ref_params;
                     frames.push(Frame {
                         function,
                         return_ip: ip as u32 + 1,
                         base: fp as u32,
-                        ref_base: 0,
+                        ref_base: rfp as u32,
                     });
                     ip = callee.entry as usize;
                     continue;
                 }
-                Instr::Ret | Instr::RetV => {
+                Instr::Ret | Instr::RetV | Instr::RetR => {
                     poll!();
                     let value = match (instr, sp.checked_sub(1).and_then(|at| stack.get(at))) {
                         (Instr::RetV, Some(&value)) if sp > fp => Some(value),
-                        (Instr::RetV, _) => trap!(underflow(sp - fp)),
+                        (Instr::RetV, _) => trap!(underflow(sp.saturating_sub(fp))),
+                        _ => None,
+                    };
+                    let ref_value = match (instr, rsp.checked_sub(1).and_then(|at| refs.get(at))) {
+                        (Instr::RetR, Some(&value)) if rsp > rfp => Some(value),
+                        (Instr::RetR, _) => trap!(ref_underflow(rsp.saturating_sub(rfp))),
                         _ => None,
                     };
                     let Some(frame) = frames.pop() else {
                         trap!(TrapKind::NoCall);
                     };
                     sp = frame.base as usize;
+                    rsp = frame.ref_base as usize;
                     if let Some(value) = value {
                         // The frame held at least this value, so there is room for it.
                         push!(value);
                     }
+                    if let Some(value) = ref_value {
+                        rpush!(value);
+                    }
                     fp = frames.last().map_or(0, |frame| frame.base as usize);
+                    rfp = frames.last().map_or(0, |frame| frame.ref_base as usize);
                     ip = frame.return_ip as usize;
                     continue;
                 }
+                Instr::Const(constant) => rpush!(Ref::constant(constant)),
+                Instr::RLoad(slot) => {
+                    let index = rfp + usize::from(slot);
+                    match refs.get(index) {
+                        Some(&value) if index < rsp => rpush!(value),
+                        Some(_) | None => trap!(TrapKind::RefSlotOutOfRange {
+                            slot,
+                            depth: rsp.saturating_sub(rfp),
+                            storing: false
+                        }),
+                    }
+                }
+                Instr::RStore(slot) => {
+                    let value = *rtop!();
+                    let index = rfp + usize::from(slot);
+                    match refs.get_mut(index) {
+                        Some(target) if index + 1 < rsp => {
+                            *target = value;
+                            rsp -= 1;
+                        }
+                        Some(_) | None => trap!(TrapKind::RefSlotOutOfRange {
+                            slot,
+                            depth: rsp.saturating_sub(1).saturating_sub(rfp),
+                            storing: true
+                        }),
+                    }
+                }
+                Instr::RPop => {
+                    rtop!();
+                    rsp -= 1;
+                }
+                Instr::RDup => {
+                    let top = *rtop!();
+                    rpush!(top);
+                }
+                Instr::Concat => {
+                    let (a, b) = rtop2!();
+                    let len = {
+                        let a = tri!(string(heap, constants, a));
+                        let b = tri!(string(heap, constants, b));
+                        a.len().checked_add(b.len())
+                    };
+                    reserve!(len.and_then(|len| heap_bytes_for(Kind::Str, len)));
+                    let joined = {
+                        let a = tri!(string(heap, constants, a));
+                        let b = tri!(string(heap, constants, b));
+                        [a, b].concat()
+                    };
+                    let value = heap.insert(Object::Str(joined.into()));
+                    rsp -= 2;
+                    rpush!(value);
+                }
+                Instr::ToStr => {
+                    let n = *top!();
+                    ref_room!();
+                    let text = n.to_string();
+                    reserve!(heap_bytes_for(Kind::Str, text.len()));
+                    let value = heap.insert(Object::Str(text.into_bytes().into()));
+                    sp -= 1;
+                    rpush!(value);
+                }
+                Instr::Show => {
+                    let value = *rtop!();
+                    if string(heap, constants, value).is_err() {
+                        let budget = heap.limit().saturating_sub(heap.bytes());
+                        let mut text = Vec::new();
+                        let view = View { heap, constants };
+                        let limits = Limits { max_len: budget };
+                        mova_lang::heap::show(&view, value, false, limits, &mut text);
+                        if text.len() > budget {
+                            trap!(TrapKind::OutOfMemory {
+                                needed: heap.bytes().saturating_add(text.len()),
+                                limit: heap.limit(),
+                            });
+                        }
+                        reserve!(heap_bytes_for(Kind::Str, text.len()));
+                        let shown = heap.insert(Object::Str(text.into()));
+                        if let Some(top) = refs.get_mut(rsp - 1) {
+                            *top = shown;
+                        }
+                    }
+                }
+                Instr::PrintR => {
+                    let value = *rtop!();
+                    let written = match string(heap, constants, value) {
+                        Ok(bytes) => out.write_all(bytes),
+                        Err(_) => {
+                            shown.clear();
+                            let view = View { heap, constants };
+                            mova_lang::heap::show(&view, value, false, Limits::NONE, &mut shown);
+                            out.write_all(&shown)
+                        }
+                    };
+                    if let Err(error) = written.and_then(|()| out.write_all(b"\n")) {
+                        trap!(TrapKind::Output(error));
+                    }
+                    rsp -= 1;
+                }
+                Instr::Len => {
+                    let value = *rtop!();
+                    room!();
+                    let len = tri!(sequence(heap, constants, value)).len();
+                    push!(i64::try_from(len).unwrap_or(i64::MAX));
+                    rsp -= 1;
+                }
+                Instr::Get => {
+                    let index = *top!();
+                    let value = *rtop!();
+                    let element = match tri!(sequence(heap, constants, value)) {
+                        Sequence::Bytes(bytes) => at(bytes, index).map(|byte| i64::from(*byte)),
+                        Sequence::Ints(values) => at(values, index).copied(),
+                        Sequence::Refs(_) => {
+                            trap!(wrong("a string or an array of ints", Kind::Refs))
+                        }
+                    };
+                    let element = tri!(element);
+                    if let Some(top) = stack.get_mut(sp - 1) {
+                        *top = element;
+                    }
+                    rsp -= 1;
+                }
+                Instr::GetR => {
+                    let index = *top!();
+                    let value = *rtop!();
+                    let array = tri!(ref_array(heap, value));
+                    let element = *tri!(at(array, index));
+                    if let Some(top) = refs.get_mut(rsp - 1) {
+                        *top = element;
+                    }
+                    sp -= 1;
+                }
+                Instr::Set => {
+                    let (index, element) = top2!();
+                    let value = *rtop!();
+                    let array = tri!(int_array_mut(heap, value));
+                    *tri!(at_mut(array, index)) = element;
+                    sp -= 2;
+                    rsp -= 1;
+                }
+                Instr::SetR => {
+                    let index = *top!();
+                    let (value, element) = rtop2!();
+                    let array = tri!(ref_array_mut(heap, value));
+                    *tri!(at_mut(array, index)) = element;
+                    sp -= 1;
+                    rsp -= 2;
+                }
+                Instr::NewI | Instr::NewR => {
+                    ref_room!();
+                    reserve!(Some(mova_lang::heap::OBJECT_OVERHEAD));
+                    let object = if matches!(instr, Instr::NewI) {
+                        Object::Ints(Vec::new())
+                    } else {
+                        Object::Refs(Vec::new())
+                    };
+                    let value = heap.insert(object);
+                    rpush!(value);
+                }
+                Instr::Append => {
+                    let element = *top!();
+                    let value = *rtop!();
+                    let (len, capacity) = {
+                        let array = tri!(int_array_mut(heap, value));
+                        (array.len(), array.capacity())
+                    };
+                    if len == capacity {
+                        reserve!(capacity.max(4).checked_mul(Kind::Ints.element_len()));
+                    }
+                    let array = tri!(int_array_mut(heap, value));
+                    let before = array.capacity();
+                    array.push(element);
+                    let after = array.capacity();
+                    heap.resized(before * 8, after * 8);
+                    sp -= 1;
+                }
+                Instr::AppendR => {
+                    let (value, element) = rtop2!();
+                    let (len, capacity) = {
+                        let array = tri!(ref_array_mut(heap, value));
+                        (array.len(), array.capacity())
+                    };
+                    if len == capacity {
+                        reserve!(capacity.max(4).checked_mul(Kind::Refs.element_len()));
+                    }
+                    let array = tri!(ref_array_mut(heap, value));
+                    let before = array.capacity();
+                    array.push(element);
+                    let after = array.capacity();
+                    heap.resized(before * 4, after * 4);
+                    rsp -= 1;
+                }
+                Instr::Fill => {
+                    let (len, element) = top2!();
+                    ref_room!();
+                    let Ok(len) = usize::try_from(len) else {
+                        trap!(TrapKind::NegativeLength { len });
+                    };
+                    reserve!(heap_bytes_for(Kind::Ints, len));
+                    let value = heap.insert(Object::Ints(vec![element; len]));
+                    sp -= 2;
+                    rpush!(value);
+                }
+                Instr::FillR => {
+                    let len = *top!();
+                    let element = *rtop!();
+                    let Ok(len) = usize::try_from(len) else {
+                        trap!(TrapKind::NegativeLength { len });
+                    };
+                    reserve!(heap_bytes_for(Kind::Refs, len));
+                    let value = heap.insert(Object::Refs(vec![element; len]));
+                    if let Some(top) = refs.get_mut(rsp - 1) {
+                        *top = value;
+                    }
+                    sp -= 1;
+                }
+                Instr::Remove => {
+                    let value = *rtop!();
+                    room!();
+                    let array = tri!(int_array_mut(heap, value));
+                    let Some(element) = array.pop() else {
+                        trap!(TrapKind::PopEmpty);
+                    };
+                    push!(element);
+                    rsp -= 1;
+                }
+                Instr::RemoveR => {
+                    let value = *rtop!();
+                    let array = tri!(ref_array_mut(heap, value));
+                    let Some(element) = array.pop() else {
+                        trap!(TrapKind::PopEmpty);
+                    };
+                    if let Some(top) = refs.get_mut(rsp - 1) {
+                        *top = element;
+                    }
+                }
+                Instr::Cmp => {
+                    let (a, b) = rtop2!();
+                    room!();
+                    let order = {
+                        let a = tri!(string(heap, constants, a));
+                        let b = tri!(string(heap, constants, b));
+                        a.cmp(b) as i64
+                    };
+                    push!(order);
+                    rsp -= 2;
+                }
+
                 Instr::Neg => {
                     let top = top!();
                     match ops::neg(*top) {
@@ -595,12 +1082,163 @@ impl Vm {
         };
         self.ip = ip as u32;
         self.depth = sp;
+        self.ref_depth = rsp;
         Outcome::Trapped(Trap {
             ip: ip as u32,
             instr: code.get(ip).copied().unwrap_or(Instr::Halt),
             kind,
         })
     }
+}
+
+/// What a reference to a string or an array holds, to read.
+enum Sequence<'a> {
+    /// A string's bytes (a constant's or a heap string's).
+    Bytes(&'a [u8]),
+    Ints(&'a [i64]),
+    Refs(&'a [Ref]),
+}
+
+impl Sequence<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Sequence::Bytes(bytes) => bytes.len(),
+            Sequence::Ints(values) => values.len(),
+            Sequence::Refs(refs) => refs.len(),
+        }
+    }
+}
+
+/// What `value` refers to, to read; a reference to nothing (never in a checked state) is a
+/// wrong kind.
+fn sequence<'a>(
+    heap: &'a Heap,
+    constants: &'a [Box<[u8]>],
+    value: Ref,
+) -> Result<Sequence<'a>, TrapKind> {
+    match value.target() {
+        Target::Constant(index) => constants
+            .get(index as usize)
+            .map(|bytes| Sequence::Bytes(bytes))
+            .ok_or(nothing("a string or an array")),
+        Target::Object(_) => match heap.get(value) {
+            Some(Object::Str(bytes)) => Ok(Sequence::Bytes(bytes)),
+            Some(Object::Ints(values)) => Ok(Sequence::Ints(values)),
+            Some(Object::Refs(refs)) => Ok(Sequence::Refs(refs)),
+            None => Err(nothing("a string or an array")),
+        },
+    }
+}
+
+/// The trap of a reference to nothing.
+#[cold]
+fn nothing(expected: &'static str) -> TrapKind {
+    TrapKind::WrongKind {
+        expected,
+        found: "nothing",
+    }
+}
+
+/// The bytes of the string `value` refers to, or a wrong kind.
+fn string<'a>(
+    heap: &'a Heap,
+    constants: &'a [Box<[u8]>],
+    value: Ref,
+) -> Result<&'a [u8], TrapKind> {
+    match sequence(heap, constants, value) {
+        Ok(Sequence::Bytes(bytes)) => Ok(bytes),
+        Ok(Sequence::Ints(_)) => Err(wrong("a string", Kind::Ints)),
+        Ok(Sequence::Refs(_)) => Err(wrong("a string", Kind::Refs)),
+        Err(_) => Err(nothing("a string")),
+    }
+}
+
+/// The trap of an array instruction whose reference is not to a heap object: a string constant,
+/// or nothing.
+#[cold]
+fn missing(expected: Kind, value: Ref) -> TrapKind {
+    match value.target() {
+        Target::Constant(_) => wrong(expected.words(), Kind::Str),
+        Target::Object(_) => nothing(expected.words()),
+    }
+}
+
+#[cold]
+fn wrong(expected: &'static str, found: Kind) -> TrapKind {
+    TrapKind::WrongKind {
+        expected,
+        found: found.words(),
+    }
+}
+
+/// The array of references `value` refers to, to read.
+fn ref_array(heap: &Heap, value: Ref) -> Result<&[Ref], TrapKind> {
+    match heap.get(value) {
+        Some(Object::Refs(refs)) => Ok(refs),
+        Some(object) => Err(wrong(Kind::Refs.words(), object.kind())),
+        None => Err(missing(Kind::Refs, value)),
+    }
+}
+
+/// The array of ints `value` refers to, to change.
+fn int_array_mut(heap: &mut Heap, value: Ref) -> Result<&mut Vec<i64>, TrapKind> {
+    match heap.get_mut(value) {
+        Some(Object::Ints(values)) => Ok(values),
+        Some(object) => Err(wrong(Kind::Ints.words(), object.kind())),
+        None => Err(missing(Kind::Ints, value)),
+    }
+}
+
+/// The array of references `value` refers to, to change.
+fn ref_array_mut(heap: &mut Heap, value: Ref) -> Result<&mut Vec<Ref>, TrapKind> {
+    match heap.get_mut(value) {
+        Some(Object::Refs(refs)) => Ok(refs),
+        Some(object) => Err(wrong(Kind::Refs.words(), object.kind())),
+        None => Err(missing(Kind::Refs, value)),
+    }
+}
+
+/// Element `index` of `items`, or the out-of-bounds trap naming the index and the length.
+fn at<T>(items: &[T], index: i64) -> Result<&T, TrapKind> {
+    let len = items.len();
+    usize::try_from(index)
+        .ok()
+        .and_then(|at| items.get(at))
+        .ok_or(TrapKind::IndexOutOfBounds { index, len })
+}
+
+/// Element `index` of `items`, to change, or the out-of-bounds trap.
+fn at_mut<T>(items: &mut [T], index: i64) -> Result<&mut T, TrapKind> {
+    let len = items.len();
+    usize::try_from(index)
+        .ok()
+        .and_then(|at| items.get_mut(at))
+        .ok_or(TrapKind::IndexOutOfBounds { index, len })
+}
+
+/// Makes room for `bytes` more on `heap` (see [`Heap::reserve`]), or the out-of-memory trap.
+fn reserve(heap: &mut Heap, bytes: Option<usize>, roots: &[Ref]) -> Result<(), TrapKind> {
+    let out_of_memory = |needed, limit| TrapKind::OutOfMemory { needed, limit };
+    let Some(bytes) = bytes else {
+        return Err(out_of_memory(usize::MAX, heap.limit()));
+    };
+    heap.reserve(bytes, roots)
+        .map_err(|error| out_of_memory(error.needed, error.limit))?;
+    if heap.table_full() {
+        return Err(out_of_memory(
+            heap.bytes().saturating_add(bytes),
+            heap.limit(),
+        ));
+    }
+    Ok(())
+}
+
+/// A zeroed reference stack storage of the full size.
+fn empty_refs() -> Box<[Ref; STACK_LIMIT]> {
+    let storage = vec![Ref(0); STACK_LIMIT].into_boxed_slice();
+    storage
+        .try_into()
+        .unwrap_or_else(|_| Box::new([Ref(0); STACK_LIMIT]))
 }
 
 /// A zeroed stack storage of the full size.
@@ -822,9 +1460,12 @@ mod tests {
         // Every opcode that takes values, as the table says, on every stack too short for it.
         // Returns are only in functions, where the verifier leaves no height short of what they
         // take; a call's need is its callee's, checked below.
+        // Instructions on references need references the verifier counts exactly: a program
+        // that runs short of them does not load (their underflow is tested below, on a forged
+        // state).
         for &opcode in Opcode::ALL
             .iter()
-            .filter(|opcode| opcode.flow() != Flow::Return)
+            .filter(|opcode| opcode.flow() != Flow::Return && !opcode.stack_effect().uses_refs())
         {
             let needed = opcode.stack_effect().pops;
             let zeros = vec![0; opcode.operand_kinds().len()];
@@ -992,6 +1633,300 @@ mod tests {
                 "reader went away",
             ))
         }
+    }
+
+    /// A VM for `code` with the string constants `strings`, whose heap may hold `max_heap` bytes.
+    fn with_strings(code: Vec<Instr>, strings: &[&str], max_heap: usize) -> Vm {
+        let section = mova_lang::mvb::Section {
+            kind: mova_lang::heap::STRINGS,
+            payload: mova_lang::heap::encode_strings(strings),
+        };
+        Vm::with_heap_limit(
+            Program::with_sections(code, vec![section]).unwrap(),
+            max_heap,
+        )
+    }
+
+    fn run_vm(vm: &mut Vm) -> (Outcome, String) {
+        let mut out = Vec::new();
+        let outcome = vm.run(&mut out, &Interrupt::new());
+        (outcome, String::from_utf8(out).unwrap())
+    }
+
+    fn trapped(vm: &mut Vm) -> String {
+        match run_vm(vm).0 {
+            Outcome::Trapped(trap) => trap.to_string(),
+            other @ (Outcome::Halted | Outcome::Paused) => panic!("expected a trap, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn strings_concatenate_compare_and_print() {
+        use Instr::*;
+        let mut vm = with_strings(
+            vec![
+                Const(0),
+                Const(1),
+                Concat,
+                RDup,
+                PrintR,
+                Put(-42),
+                ToStr,
+                Concat,
+                RDup,
+                Len,
+                Print,
+                Pop,
+                RDup,
+                Put(2),
+                Get,
+                Print,
+                Pop,
+                Const(0),
+                Cmp,
+                Print,
+                Pop,
+                Const(1),
+                Const(0),
+                Cmp,
+                Print,
+                Pop,
+            ],
+            &["ab", "cd"],
+            heap::DEFAULT_MAX_HEAP,
+        );
+        let (outcome, out) = run_vm(&mut vm);
+        assert!(matches!(outcome, Outcome::Halted), "{outcome:?}");
+        // "abcd"; "abcd-42" has 7 bytes, byte 2 is 'c' (99); "abcd-42" > "ab"; "cd" > "ab".
+        assert_eq!(out, "abcd\n7\n99\n1\n1\n");
+        assert!(vm.refs().is_empty());
+    }
+
+    #[test]
+    fn arrays_grow_shrink_and_show_as_print_shows_them() {
+        use Instr::*;
+        let mut vm = with_strings(
+            vec![
+                NewI,
+                Put(1),
+                Append,
+                Put(2),
+                Append,
+                Put(3),
+                Append,
+                RDup,
+                Remove,
+                Print,
+                Pop,
+                RDup,
+                Put(0),
+                Put(9),
+                Set,
+                // An array of references holding the string, the array twice, and array(3, 5).
+                NewR,
+                Const(0),
+                AppendR,
+                RLoad(0),
+                AppendR,
+                RLoad(0),
+                AppendR,
+                Put(3),
+                Put(5),
+                Fill,
+                AppendR,
+                RDup,
+                Show,
+                PrintR,
+                RDup,
+                Len,
+                Print,
+                Pop,
+                Put(1),
+                GetR,
+                PrintR,
+                PrintR,
+            ],
+            &["a\"b"],
+            heap::DEFAULT_MAX_HEAP,
+        );
+        let (outcome, out) = run_vm(&mut vm);
+        assert!(matches!(outcome, Outcome::Halted), "{outcome:?}");
+        assert_eq!(
+            out,
+            "3\n[\"a\\\"b\", [9, 2], [9, 2], [5, 5, 5]]\n4\n[9, 2]\n[9, 2]\n"
+        );
+        assert!(vm.refs().is_empty());
+    }
+
+    #[test]
+    fn bad_indexes_empty_pops_and_negative_lengths_trap_naming_what_was_wrong() {
+        use Instr::*;
+        let cases: Vec<(Vec<Instr>, &str)> = vec![
+            (
+                vec![NewI, Put(1), Append, Put(5), Get],
+                "trap at instruction 4 (`GET`): index out of bounds: the length is 1 but the index is 5",
+            ),
+            (
+                vec![NewI, Put(-1), Get],
+                "trap at instruction 2 (`GET`): index out of bounds: the length is 0 but the index is -1",
+            ),
+            (
+                vec![Const(0), Put(2), Get],
+                "trap at instruction 2 (`GET`): index out of bounds: the length is 2 but the index is 2",
+            ),
+            (
+                vec![NewI, Remove],
+                "trap at instruction 1 (`REMOVE`): pop from an empty array: the length is 0",
+            ),
+            (
+                vec![Put(-4), Put(0), Fill],
+                "trap at instruction 2 (`FILL`): negative array length: -4",
+            ),
+            (
+                vec![Const(0), Put(0), Put(1), Set],
+                "trap at instruction 3 (`SET`): wrong kind of value: it needs an array of ints, the reference is to a string",
+            ),
+            (
+                vec![NewI, Put(0), GetR],
+                "trap at instruction 2 (`GETR`): wrong kind of value: it needs an array of references, the reference is to an array of ints",
+            ),
+        ];
+        for (code, expected) in cases {
+            let mut vm = with_strings(code.clone(), &["hi"], heap::DEFAULT_MAX_HEAP);
+            assert_eq!(trapped(&mut vm), expected, "{code:?}");
+            // The state is the faulting instruction's: its operands are still there.
+            assert_eq!(vm.ip() as usize, code.len() - 1);
+        }
+    }
+
+    #[test]
+    fn the_heap_limit_is_an_out_of_memory_trap_before_anything_is_allocated() {
+        use Instr::*;
+        // array(2^40, 0): refused by the limit, not handed to the system allocator.
+        let mut vm = with_strings(vec![Put(1 << 40), Put(0), Fill], &[], 1 << 20);
+        assert_eq!(
+            trapped(&mut vm),
+            "trap at instruction 2 (`FILL`): out of memory: the heap would hold 8796093022240 bytes, \
+             more than its limit of 1048576 bytes (mova --max-heap)"
+        );
+        assert_eq!(vm.stack(), [1 << 40, 0]);
+        // A string doubled until it does not fit.
+        let mut vm = with_strings(
+            vec![Const(0), RDup, Concat, Goto(2)],
+            &["0123456789abcdef"],
+            1 << 20,
+        );
+        let message = trapped(&mut vm);
+        assert!(message.contains("(`CONCAT`): out of memory"), "{message}");
+        assert!(vm.heap().bytes() <= 1 << 20);
+    }
+
+    #[test]
+    fn a_loop_that_makes_garbage_runs_in_bounded_memory() {
+        use Instr::*;
+        // 300,000 times: str(i) + "x", dropped.
+        let mut vm = with_strings(
+            vec![
+                Put(0),
+                Dup,
+                ToStr,
+                Const(0),
+                Concat,
+                RPop,
+                IncJlt(300_000, -5),
+            ],
+            &["x"],
+            heap::DEFAULT_MAX_HEAP,
+        );
+        let (outcome, _) = run_vm(&mut vm);
+        assert!(matches!(outcome, Outcome::Halted), "{outcome:?}");
+        assert!(vm.heap().collections() > 0);
+        assert!(
+            vm.heap().bytes() <= 2 * heap::MIN_THRESHOLD,
+            "{} bytes",
+            vm.heap().bytes()
+        );
+    }
+
+    #[test]
+    fn a_saved_heap_keeps_its_sharing_and_drops_its_garbage() {
+        use Instr::*;
+        // Two references to one array, and garbage; then, on the restored VM, a write through one
+        // is seen through the other.
+        let code = vec![
+            NewI,
+            Put(1),
+            Append,
+            RDup,
+            Const(0),
+            Put(0),
+            ToStr,
+            Concat,
+            RPop,
+            Sleep(60_000),
+            Put(0),
+            Put(7),
+            Set,
+            Put(0),
+            Get,
+            Print,
+        ];
+        let mut vm = with_strings(code, &["garbage"], heap::DEFAULT_MAX_HEAP);
+        let interrupt = Interrupt::new();
+        let handle = request_after(&interrupt, Duration::from_millis(20));
+        let outcome = vm.run(&mut io::sink(), &interrupt);
+        handle.join().unwrap();
+        assert!(matches!(outcome, Outcome::Paused), "{outcome:?}");
+        assert_eq!(
+            vm.heap()
+                .stats()
+                .iter()
+                .map(|(_, s)| s.objects)
+                .sum::<usize>(),
+            3
+        );
+        let mut image = vm.save(false).unwrap();
+        assert_eq!(image.refs, [Ref::object(0), Ref::object(0)]);
+        assert_eq!(image.heap, [Object::Ints(vec![1])]);
+        image.sleep_left_ms = Some(1);
+        let mut restored = Vm::from_image(vm.program().clone(), &image).unwrap();
+        let (outcome, out) = run_vm(&mut restored);
+        assert!(matches!(outcome, Outcome::Halted), "{outcome:?}");
+        assert_eq!(out, "7\n");
+        // A heap larger than the restoring VM's limit is refused.
+        let error = Vm::from_image_with_heap_limit(vm.program().clone(), &image, 10).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the image's heap holds 40 bytes, more than this VM's limit of 10 bytes (mova --max-heap)"
+        );
+    }
+
+    #[test]
+    fn functions_take_and_return_references() {
+        use Instr::*;
+        // f(n, s) = s + str(n), called twice; main prints the result.
+        let main = vec![Const(0), Put(4), Call(1), Put(2), Call(1), PrintR, Halt];
+        let body = vec![RLoad(0), Load(0), ToStr, Concat, RetR];
+        let entry = main.len() as u32;
+        let code = [main, body].concat();
+        let table = [mova_lang::func::Function {
+            entry,
+            params: 1,
+            results: 0,
+            ref_params: 1,
+            ref_results: 1,
+        }];
+        let strings = mova_lang::mvb::Section {
+            kind: mova_lang::heap::STRINGS,
+            payload: mova_lang::heap::encode_strings(&["n="]),
+        };
+        let program = Program::with_functions(code, &table, vec![strings]).unwrap();
+        let mut vm = Vm::new(program);
+        let (outcome, out) = run_vm(&mut vm);
+        assert!(matches!(outcome, Outcome::Halted), "{outcome:?}");
+        assert_eq!(out, "n=42\n");
+        assert!(vm.frames().is_empty());
+        assert!(vm.refs().is_empty());
     }
 
     #[test]

@@ -54,6 +54,9 @@ struct Cli {
     #[command(flatten)]
     control: ControlArgs,
 
+    #[command(flatten)]
+    heap: HeapArgs,
+
     /// When to colour diagnostics
     #[arg(long, value_enum, default_value_t, global = true, value_name = "WHEN")]
     color: ColorChoice,
@@ -65,7 +68,44 @@ enum Command {
     Serve {
         #[command(flatten)]
         control: ControlArgs,
+
+        #[command(flatten)]
+        heap: HeapArgs,
     },
+}
+
+#[derive(Clone, Copy, Debug, Args)]
+struct HeapArgs {
+    /// The most bytes the program's strings and arrays may take (a number with an optional
+    /// binary suffix: K, M, G, T, e.g. 64M); beyond it the program traps with "out of memory",
+    /// and an image whose heap is larger is refused [default: 1G]
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+    max_heap: usize,
+}
+
+/// Parses a size in bytes: digits, then optionally `K`, `M`, `G` or `T` (powers of 1024, either
+/// case, optionally followed by `B` or `iB`).
+fn parse_size(text: &str) -> Result<usize, String> {
+    let trimmed = text.trim();
+    let digits = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (number, suffix) = trimmed.split_at(digits);
+    let number: usize = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size: expected a number like 64M"))?;
+    let shift = match suffix.to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        "T" | "TB" | "TIB" => 40,
+        _ => return Err(format!("`{text}` has an unknown unit: use K, M, G or T")),
+    };
+    number
+        .checked_mul(1usize << shift)
+        .filter(|size| *size > 0)
+        .ok_or_else(|| format!("`{text}` is not a usable size (1 byte to 2^64)"))
 }
 
 #[derive(Clone, Debug, Args)]
@@ -89,12 +129,18 @@ struct ControlArgs {
 
 fn main() -> ExitCode {
     let cli: Cli = stdio::parse(exit::OUTPUT_FAILED);
-    let (program_path, control, restore, paused) = match cli.command {
-        Some(Command::Serve { control }) => (None, control, None, true),
-        None => (cli.program, cli.control, cli.restore, cli.paused),
+    let (program_path, control, heap, restore, paused) = match cli.command {
+        Some(Command::Serve { control, heap }) => (None, control, heap, None, true),
+        None => (cli.program, cli.control, cli.heap, cli.restore, cli.paused),
     };
 
-    let vm = match load(program_path.as_deref(), restore.as_deref(), cli.color) {
+    let loaded = load(
+        program_path.as_deref(),
+        restore.as_deref(),
+        heap.max_heap,
+        cli.color,
+    );
+    let vm = match loaded {
         Ok(vm) => vm,
         Err(code) => return code,
     };
@@ -160,7 +206,8 @@ fn main() -> ExitCode {
         Stdout::new(),
         identity,
         board,
-    );
+    )
+    .with_heap_limit(heap.max_heap);
     match session.run() {
         (End::Halted, _) => ExitCode::from(exit::HALTED),
         (End::Stopped(reason), _) => {
@@ -180,6 +227,7 @@ fn main() -> ExitCode {
 fn load(
     path: Option<&Path>,
     restore: Option<&Path>,
+    max_heap: usize,
     color: ColorChoice,
 ) -> Result<Option<Vm>, ExitCode> {
     let failed = |message: String| {
@@ -208,7 +256,7 @@ fn load(
         None => None,
     };
     let Some(image_path) = restore else {
-        return Ok(program.map(Vm::new));
+        return Ok(program.map(|program| Vm::with_heap_limit(program, max_heap)));
     };
     let bytes = mova_compiler::io::read_limited(image_path, MAX_IMAGE_LEN)
         .map_err(|error| failed(error.to_string()))?;
@@ -224,12 +272,14 @@ fn load(
             )));
         }
     };
-    Vm::from_image(program, &image).map(Some).map_err(|error| {
-        failed(format!(
-            "cannot restore `{}`: {error}",
-            image_path.display()
-        ))
-    })
+    Vm::from_image_with_heap_limit(program, &image, max_heap)
+        .map(Some)
+        .map_err(|error| {
+            failed(format!(
+                "cannot restore `{}`: {error}",
+                image_path.display()
+            ))
+        })
 }
 
 /// Binds the control socket: on `--port` if given, else on PID ^ 34567 when that is a usable port
@@ -302,7 +352,15 @@ fn trap_exit(vm: Option<&Vm>, trap: &Trap, color: ColorChoice) -> ExitCode {
         | TrapKind::StackUnderflow { .. }
         | TrapKind::Arith { .. }
         | TrapKind::SlotOutOfRange { .. }
-        | TrapKind::NegativeSleep { .. } => {
+        | TrapKind::NegativeSleep { .. }
+        | TrapKind::RefStackOverflow
+        | TrapKind::RefStackUnderflow { .. }
+        | TrapKind::RefSlotOutOfRange { .. }
+        | TrapKind::IndexOutOfBounds { .. }
+        | TrapKind::PopEmpty
+        | TrapKind::NegativeLength { .. }
+        | TrapKind::OutOfMemory { .. }
+        | TrapKind::WrongKind { .. } => {
             report_trap(vm, trap, color);
             ExitCode::from(exit::TRAPPED)
         }

@@ -169,6 +169,8 @@ pub struct Session<W: Write> {
     /// What `Info` says about the loaded program itself, worked out once per program (hashing a
     /// large one takes long) and forgotten whenever a command may have replaced it.
     program_facts: OnceCell<ProgramFacts>,
+    /// The heap limit of the VMs restored from images here (`mova --max-heap`).
+    max_heap: usize,
 }
 
 impl<W: Write> std::fmt::Debug for Session<W> {
@@ -208,9 +210,17 @@ impl<W: Write> Session<W> {
             restores: 0,
             board,
             program_facts: OnceCell::new(),
+            max_heap: crate::heap::DEFAULT_MAX_HEAP,
         };
         session.publish();
         session
+    }
+
+    /// Restores images into VMs whose heap may hold up to `max_heap` bytes (an image whose heap
+    /// is larger is refused).
+    pub fn with_heap_limit(mut self, max_heap: usize) -> Self {
+        self.max_heap = max_heap;
+        self
     }
 
     /// Runs until the program ends or the VM is stopped; returns how, and the VM as it was. Every
@@ -556,7 +566,7 @@ impl<W: Write> Session<W> {
                 );
             }
         };
-        let restored = match Vm::from_image(program, &image) {
+        let restored = match Vm::from_image_with_heap_limit(program, &image, self.max_heap) {
             Ok(vm) => vm,
             Err(error) => return Response::Error(format!("refused the image: {error}")),
         };

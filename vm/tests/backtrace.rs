@@ -72,6 +72,8 @@ impl Fixture {
                 entry,
                 params: *params,
                 results: *results,
+                ref_params: 0,
+                ref_results: 0,
             });
             push(&mut code, body);
             ranges.push(entry..code.len() as u32);
@@ -100,6 +102,7 @@ impl Fixture {
                         name: (*name).into(),
                         live: ranges[usize::from(*function) - 1].clone(),
                         span: at.start as u32..at.end as u32,
+                        reference: false,
                     }
                 })
                 .collect();
@@ -259,6 +262,8 @@ fn a_trap_in_the_main_program_prints_no_backtrace() {
             entry: 5,
             params: 0,
             results: 0,
+            ref_params: 0,
+            ref_results: 0,
         }],
         Vec::new(),
     )

@@ -351,6 +351,85 @@ fn division_by_zero_traps() {
 }
 
 #[test]
+fn arrays_trap_on_a_bad_index_an_empty_pop_and_a_negative_length() {
+    assert_traps(
+        "index",
+        "NEWI\nPUT 1\nAPPEND\nPUT 5\nGET\n",
+        &[
+            "instruction 4",
+            "`GET`",
+            "index out of bounds: the length is 1 but the index is 5",
+        ],
+    );
+    assert_traps(
+        "empty-pop",
+        "NEWI\nREMOVE\n",
+        &["`REMOVE`", "pop from an empty array: the length is 0"],
+    );
+    assert_traps(
+        "negative-length",
+        "PUT -4\nPUT 0\nFILL\n",
+        &["`FILL`", "negative array length: -4"],
+    );
+}
+
+#[test]
+fn the_heap_limit_is_a_trap_never_an_abort() {
+    let dir = TempDir::new("max-heap");
+    // array(2^40, 0): a trap under the default 1 GiB limit, before anything is allocated.
+    let huge = dir.write("huge.mvasm", "PUT 1099511627776\nPUT 0\nFILL\n");
+    mova(&huge)
+        .arg("--color=never")
+        .assert()
+        .code(1)
+        .stderr(no_panic())
+        .stderr(predicates::str::contains(
+            "out of memory: the heap would hold 8796093022240 bytes, more than its limit of 1073741824 bytes (mova --max-heap)",
+        ));
+    // array(200000, 0) is 1.6 MB: fine by default, a trap under --max-heap 1M.
+    let big = dir.write("big.mvasm", "PUT 200000\nPUT 0\nFILL\nLEN\nPRINT\n");
+    mova(&big).assert().success().stdout("200000\n");
+    for limit in ["1M", "1048576", "1024k", "1MiB"] {
+        mova(&big)
+            .args(["--max-heap", limit, "--color=never"])
+            .assert()
+            .code(1)
+            .stderr(predicates::str::contains("limit of 1048576 bytes"));
+    }
+    for bad in ["0", "1X", "-5", "", "99999999999999999999", "16777216T"] {
+        mova(&big)
+            .args(["--max-heap", bad])
+            .assert()
+            .code(2)
+            .stderr(no_panic());
+    }
+}
+
+/// The peak resident memory of process `pid` in KiB, from `/proc/PID/status` (`VmHWM`).
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn a_loop_that_makes_garbage_three_million_times_stays_under_64_mb() {
+    let dir = TempDir::new("garbage");
+    // 3,000,000 times: str(i) + str(i), dropped at once; then it prints the count and sleeps, so
+    // that its peak memory can be read while it is still there.
+    let program = dir.write(
+        "garbage.mvasm",
+        "PUT 0\nloop: DUP\nTOSTR\nRDUP\nCONCAT\nRPOP\nINCJLT 3000000, loop\nPRINT\nSLEEP 60000\n",
+    );
+    let mut mova = Mova::spawn(&program);
+    let lines = mova.lines(Some(1));
+    assert_eq!(lines.next().1, "3000000");
+    let pid = mova.process().id();
+    let peak = peak_rss_kib(pid).expect("/proc/PID/status has VmHWM");
+    assert!(peak < 64 * 1024, "peak resident memory {peak} KiB");
+}
+
+#[test]
 fn stack_underflow_traps() {
     assert_traps(
         "underflow",

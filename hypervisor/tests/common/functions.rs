@@ -62,6 +62,8 @@ impl Fixture {
                 entry,
                 params: *params,
                 results: *results,
+                ref_params: 0,
+                ref_results: 0,
             });
             push(&mut code, body);
             ranges.push(entry..code.len() as u32);
@@ -90,6 +92,7 @@ impl Fixture {
                         name: (*name).into(),
                         live: ranges[usize::from(*function) - 1].clone(),
                         span: at.start as u32..at.end as u32,
+                        reference: false,
                     }
                 })
                 .collect();
