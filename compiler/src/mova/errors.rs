@@ -761,15 +761,14 @@ impl From<LangError> for Diagnostic {
                 binary,
                 operand,
             } => {
-                let diagnostic = error_at(span, format!("`{op}` is not defined for `{ty}`"))
-                    .with_secondary(
-                        operand.clone(),
-                        if *binary {
-                            format!("this is `{ty}`")
-                        } else {
-                            format!("the operand is `{ty}`")
-                        },
-                    );
+                // A prefix operator's operation and operand are side by side: one label says
+                // it all.
+                let diagnostic = if *binary {
+                    error_at(span, format!("`{op}` is not defined for `{ty}`"))
+                        .with_secondary(operand.clone(), format!("this is `{ty}`"))
+                } else {
+                    error_at(span, format!("`{op}` is not defined for `{ty}`"))
+                };
                 let array = ty.starts_with('[');
                 match (*op, array) {
                     ("==" | "!=", true) => diagnostic.with_help(

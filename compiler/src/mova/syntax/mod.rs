@@ -115,6 +115,11 @@ pub(crate) fn parse_here(source: &str) -> (Vec<ast::Stmt<'_>>, Vec<LangError>) {
     drop(tokens);
     let (stmts, syntax_errors) = parser::parse(&laid_out, source.len());
     let unmatched: HashSet<Span> = unmatched.into_iter().collect();
+    let unterminated: HashSet<Span> = laid_out
+        .iter()
+        .filter(|(token, _)| matches!(token, Token::UnterminatedStr(_)))
+        .map(|(_, span)| span.clone())
+        .collect();
     for error in syntax_errors {
         // These were reported already, more precisely: an invalid character, a closing
         // delimiter with nothing to close, or the end of input inside an unclosed delimiter.
@@ -122,7 +127,17 @@ pub(crate) fn parse_here(source: &str) -> (Vec<ast::Stmt<'_>>, Vec<LangError>) {
         if at_end || invalid.contains(&error.span) || unmatched.contains(&error.span) {
             continue;
         }
-        errors.push(syntax(error, &laid_out, source));
+        let error = syntax(error, &laid_out, source);
+        // A string its line ends took the rest of the line: what is missing after it was in it.
+        if let LangError::Syntax {
+            missing_semi: Some(previous),
+            ..
+        } = &error
+            && unterminated.contains(previous)
+        {
+            continue;
+        }
+        errors.push(error);
     }
     errors.sort_by_key(|error| error.span().start);
     (stmts, errors)
