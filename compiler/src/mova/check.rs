@@ -919,6 +919,7 @@ impl<'s> Checker<'s> {
         value: Option<&ast::Expr<'s>>,
         span: &Span,
     ) -> Option<StmtKind> {
+        let step = value.is_none();
         let Some((last, inner)) = indexes.split_last() else {
             let var = self.assigned(name);
             let target = var
@@ -926,8 +927,9 @@ impl<'s> Checker<'s> {
                 .map(|info| (info.ty.clone(), info.origin.clone()));
             let value = self.operand(value, target.as_ref().map(|(ty, _)| ty), span);
             let (var, (ty, (origin, label))) = (var?, target?);
+            // `++` and `--` step ints only (`s++` would be `s += 1`).
             if let Some(op) = op
-                && !supports(op, &ty)
+                && (!supports(op, &ty) || (step && !Type::Int.agrees(&ty)))
             {
                 self.errors.push(LangError::NoOperator {
                     span: span.clone(),
@@ -979,7 +981,7 @@ impl<'s> Checker<'s> {
         let value = self.operand(value, element.as_ref(), span);
         let element = element?;
         if let Some(op) = op
-            && !supports(op, &element)
+            && (!supports(op, &element) || (step && !Type::Int.agrees(&element)))
         {
             self.errors.push(LangError::NoOperator {
                 span: span.clone(),
@@ -1069,7 +1071,7 @@ impl<'s> Checker<'s> {
         let agrees = self.expect(rhs, &lhs.ty, Some(because), None);
         match (boolean, &lhs.ty, agrees) {
             (true, _, _) => Type::Int,
-            (false, Type::Unknown, _) => rhs.ty.clone(),
+            (false, Type::Unknown, _) => Type::Unknown,
             (false, ty, true) => ty.clone(),
             (false, _, false) => Type::Unknown,
         }
@@ -1501,5 +1503,55 @@ mod tests {
         assert!(matches!(first.kind, ExprKind::Call(_)), "{first:?}");
         assert_eq!(rest.len(), 2);
         assert_eq!(rest[1].rhs.as_const(), Some(6));
+    }
+
+    #[test]
+    fn types_are_inferred_from_initialisers_and_contexts() {
+        let source = "var s = \"a\";\nvar m = [[1], []];\nvar w: [[str]] = [[]];\nvar e = array(2, m[0]);\nvar b = s[0] + len(m) + len(w[0]) + e[1][0];\nprint(b);";
+        assert_eq!(codes(source), [] as [&str; 0]);
+        let (stmts, _) = syntax::parse(source);
+        let program = check(&stmts).0;
+        let types: Vec<String> = program.vars.iter().map(|var| var.ty.to_string()).collect();
+        assert_eq!(types, ["str", "[[int]]", "[[str]]", "[[int]]", "int"]);
+    }
+
+    #[test]
+    fn one_mistake_is_reported_once() {
+        // An unknown name, type or function has no type to mismatch with what follows.
+        assert_eq!(codes("var x = y + \"a\";\nprint(x - 1, x[0]);"), ["E0005"]);
+        assert_eq!(
+            codes("var xs: [foo] = [1];\nprint(xs[0] + \"a\");"),
+            ["E0026"]
+        );
+        assert_eq!(codes("print(g(1) + 2, [g(2)]);"), ["E0016", "E0016"]);
+        // A string and an int in one chain: the first wrong operand only.
+        assert_eq!(codes("print(\"a\" + 1 + 2);"), ["E0028"]);
+    }
+
+    #[test]
+    fn operators_by_type() {
+        for ok in [
+            "\"a\" + \"b\"",
+            "\"a\" < \"b\"",
+            "\"a\" == \"a\" && 1",
+            "len([1]) * 2",
+        ] {
+            assert_eq!(codes(&format!("print({ok});")), [] as [&str; 0], "{ok}");
+        }
+        for bad in [
+            "[1] == [1]",
+            "\"a\" * 2",
+            "!\"a\"",
+            "[1] + [2]",
+            "\"a\" || 1",
+        ] {
+            assert_eq!(codes(&format!("print({bad});")), ["E0031"], "{bad}");
+        }
+        assert_eq!(codes("var xs = [1];\nxs += [2];\nprint(xs);"), ["E0031"]);
+        assert_eq!(codes("var s = \"a\";\ns++;\nprint(s);"), ["E0031"]);
+        assert_eq!(
+            codes("var s = \"a\";\ns += \"b\";\nprint(s);"),
+            [] as [&str; 0]
+        );
     }
 }
