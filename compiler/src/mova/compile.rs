@@ -342,6 +342,8 @@ mod tests {
         let (not, not_at) = wrap("!", "x", "");
         // Calls nested in calls' arguments: each argument list is a level.
         let (calls, calls_at) = wrap("f(", "x", ")");
+        // Arrays in arrays: each literal is a level.
+        let (arrays, arrays_at) = wrap("[", "x", "]");
         let labels: String = (0..n)
             .map(|i| format!("{}l{i}:\n", " ".repeat(i)))
             .collect();
@@ -356,6 +358,7 @@ mod tests {
             (format!("var _y = {minus};"), minus_at + "var _y = ".len()),
             (format!("var _y = {not};"), not_at + "var _y = ".len()),
             (format!("var _y = {calls};"), calls_at + "var _y = ".len()),
+            (format!("var _y = {arrays};"), arrays_at + "var _y = ".len()),
             (format!("{labels}{}halt;", " ".repeat(n)), label_at),
         ]
         .into_iter()
@@ -377,6 +380,19 @@ mod tests {
             assert_eq!(too_deep.len(), 1, "{}: {errors:#?}", &source[..80]);
             assert_eq!(too_deep[0].span().start, at, "{}", &source[..80]);
         }
+        // A chain of indexes nests its expression too: each index after the first counts a
+        // level until the statement ends.
+        let chain = |n: usize| format!("var s = \"a\";\nprint(s{});", "[0]".repeat(n));
+        let codes = |source: &str| -> Vec<&'static str> {
+            compile(source, None)
+                .unwrap_err()
+                .iter()
+                .map(LangError::code)
+                .collect()
+        };
+        // `print(` is a level, the chain `n - 1` more, and the last index's brackets one.
+        assert_eq!(codes(&chain(MAX_NESTING - 1)), ["E0030"]);
+        assert_eq!(codes(&chain(MAX_NESTING)), ["E0015"]);
     }
 
     #[test]

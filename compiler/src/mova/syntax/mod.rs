@@ -148,14 +148,28 @@ pub(crate) fn parse_here(source: &str) -> (Vec<ast::Stmt<'_>>, Vec<LangError>) {
 /// A `(`, `[`, `{` or indented body opens a level until it closes; a prefix `-` or `!` opens one
 /// until its operand ends, which is after the next name or literal, or after the bracket that
 /// follows it closes (a call's argument list, after a function's name). A `-` is a prefix operator unless it follows what can end an operand.
+/// Each index after the first of a chain, `a[i][j]…`, nests the expression one level deeper, so
+/// it counts one level until the statement ends (at `;` or a brace).
 fn nesting(tokens: &[(Token<'_>, Span)]) -> Option<LangError> {
     // For each open bracket, the prefix operators written before it: they close with it.
     let mut open: Vec<usize> = Vec::new();
     // Prefix operators waiting for their operand.
     let mut pending = 0usize;
     let mut level = 0usize;
+    // The levels of the index chains in the statement so far.
+    let mut chained = 0usize;
     let mut previous: Option<Token<'_>> = None;
     for (i, (token, span)) in tokens.iter().enumerate() {
+        if matches!(
+            token,
+            Token::Semi | Token::LBrace | Token::RBrace | Token::Indent | Token::Dedent
+        ) {
+            level = level.saturating_sub(chained);
+            chained = 0;
+        } else if *token == Token::LBracket && previous == Some(Token::RBracket) {
+            chained += 1;
+            level += 1;
+        }
         // A function's name before its arguments does not end the operand: `-f(x)` ends at `)`.
         let callee = matches!(token, Token::Ident(_))
             && matches!(tokens.get(i + 1), Some((Token::LParen, _)));
