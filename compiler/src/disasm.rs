@@ -5,9 +5,14 @@
 //! ends with a comment giving the instruction's index, and for jumps and calls the raw operand, so
 //! the listing also shows what is in the file. Each function starts with its `.fn` line, named as
 //! the program's debug info names it (`f1`, `f2`, … otherwise), and calls name their function.
+//! A `CONST` shows its string (`CONST "hi"`); when the assembler would not rebuild the program's
+//! strings section from those alone, the listing declares every constant with a `.string`
+//! line, in order, first (see [`strings_listed`]).
 
 use crate::asm::MAIN_WORD;
-use mova_lang::func::{FUNCTIONS, MAX_FUNCTIONS};
+use crate::asm::string::quote;
+use mova_lang::func::{FUNCTIONS, FUNCTIONS_REFS, Function, MAX_FUNCTIONS};
+use mova_lang::heap::STRINGS;
 use mova_lang::isa::{Instr, JumpTarget, Opcode};
 use mova_lang::mvb::{MAX_FILE_LEN, MAX_INSTRUCTIONS, Program, SECTION_HEADER_LEN};
 use std::collections::{BTreeSet, HashSet};
@@ -22,6 +27,9 @@ pub const MAX_SECTION_NOTES: usize = 8;
 /// The longest function name from debug info a listing shows; a function with a longer name (or
 /// one the assembler would not read back, see [`function_names`]) is shown by its generated name.
 pub const MAX_NAME_LEN: usize = 64;
+/// The longest quoted string (quotes and escapes included) a `CONST` line shows; a longer one is
+/// declared by a `.string` line and named by its number.
+pub const MAX_INLINE_STRING: usize = 48;
 
 /// The names a listing gives `program`'s functions, by number (0, the main program, is
 /// [`MAIN_WORD`], the word `.mvasm` reserves for it).
@@ -84,11 +92,12 @@ pub fn disassemble(program: &Program) -> String {
         .collect();
 
     let mut out = header_line(code.len());
-    // The function table is what the `.fn` lines show.
+    // The function table is what the `.fn` lines show, the strings what `CONST` and `.string`
+    // lines show.
     let sections: Vec<_> = program
         .sections()
         .iter()
-        .filter(|section| section.kind != FUNCTIONS)
+        .filter(|section| ![FUNCTIONS, FUNCTIONS_REFS, STRINGS].contains(&section.kind))
         .collect();
     for section in sections.iter().take(MAX_SECTION_NOTES) {
         out.push_str(&section_line(section.kind, section.payload.len()));
@@ -100,6 +109,12 @@ pub fn disassemble(program: &Program) -> String {
         let bytes = rest.iter().map(|section| section.payload.len()).sum();
         out.push_str(&rest_line(rest.len(), bytes));
     }
+    let strings = strings_listed(program);
+    if strings.declared {
+        for (number, quoted) in (0u32..).zip(&strings.quoted) {
+            out.push_str(&string_line(quoted, number));
+        }
+    }
     let names = function_names(program);
     let functions = program.functions();
     let mut next_function = 1;
@@ -108,12 +123,7 @@ pub fn disassemble(program: &Program) -> String {
             && function.entry == index
         {
             let name = names.get(next_function).map_or("", String::as_str);
-            out.push_str(&fn_line(
-                name,
-                function.params,
-                function.results,
-                next_function,
-            ));
+            out.push_str(&fn_line(name, function, next_function));
             next_function += 1;
         }
         let label = if targets.contains(&index) {
@@ -125,13 +135,17 @@ pub fn disassemble(program: &Program) -> String {
             Some(JumpTarget::Index(target)) => Some(target),
             Some(JumpTarget::OutOfRange(_)) | None => None,
         };
-        let callee = instr
-            .callee()
-            .and_then(|callee| names.get(usize::from(callee)))
-            .map(String::as_str);
+        let symbol = if let Instr::Const(constant) = instr {
+            strings.inline(*constant)
+        } else {
+            instr
+                .callee()
+                .and_then(|callee| names.get(usize::from(callee)))
+                .map(String::as_str)
+        };
         out.push_str(&instr_line(
             &label,
-            &text(instr, target, callee),
+            &text(instr, target, symbol),
             &comment(index, instr),
         ));
     }
@@ -142,40 +156,135 @@ pub fn disassemble(program: &Program) -> String {
     out
 }
 
+/// How a listing shows a program's string constants.
+struct Strings {
+    /// Each constant, quoted.
+    quoted: Vec<String>,
+    /// Whether the listing declares them all with `.string` lines.
+    declared: bool,
+    /// For each constant, whether a `CONST` naming it shows its text (else its number).
+    inline: Vec<bool>,
+}
+
+impl Strings {
+    /// What `CONST constant` shows as its operand: the quoted string, or `None` for the number.
+    fn inline(&self, constant: u32) -> Option<&str> {
+        let index = usize::try_from(constant).ok()?;
+        self.inline
+            .get(index)
+            .copied()
+            .filter(|inline| *inline)
+            .and_then(|_| self.quoted.get(index))
+            .map(String::as_str)
+    }
+}
+
+/// How the listing of `program` shows its strings. Without `.string` lines the assembler numbers
+/// the strings of `CONST` lines in the order they first appear, each text once; so when the
+/// program's constants are exactly that (each named, in that order, no two alike, none longer
+/// than [`MAX_INLINE_STRING`] quoted) every `CONST` shows its string and there is no `.string`
+/// line. Otherwise the listing declares every constant with a `.string` line, in order, and a
+/// `CONST` shows its string when that is short and the first constant with that text (the one
+/// `CONST "text"` names), else its number.
+fn strings_listed(program: &Program) -> Strings {
+    let quoted: Vec<String> = program.constants().iter().map(|text| quote(text)).collect();
+    let short: Vec<bool> = quoted
+        .iter()
+        .map(|quoted| quoted.len() <= MAX_INLINE_STRING)
+        .collect();
+    let mut first_use: Vec<u32> = Vec::new();
+    let mut seen = HashSet::new();
+    for instr in program.code() {
+        if let Instr::Const(constant) = instr
+            && seen.insert(*constant)
+        {
+            first_use.push(*constant);
+        }
+    }
+    let distinct = program.constants().iter().collect::<HashSet<_>>().len() == quoted.len();
+    let in_order = first_use
+        .iter()
+        .copied()
+        .eq(0..u32::try_from(quoted.len()).unwrap_or(0));
+    if distinct && in_order && short.iter().all(|short| *short) {
+        return Strings {
+            inline: vec![true; quoted.len()],
+            quoted,
+            declared: false,
+        };
+    }
+    let mut first_of = HashSet::new();
+    let inline = program
+        .constants()
+        .iter()
+        .zip(&short)
+        .map(|(text, short)| first_of.insert(text) && *short)
+        .collect();
+    Strings {
+        quoted,
+        declared: !program.constants().is_empty(),
+        inline,
+    }
+}
+
 /// The longest listing [`disassemble`] can print: of a program with the most instructions a
 /// `.mvb` may hold, each of the widest line, the most functions, each with the widest `.fn`
-/// line, and the most section notes. This is the limit on `.mvasm` input, so that every listing
-/// is read back. It is derived from the lines' own formatting and the instruction set, never
-/// written down separately.
+/// line, the longest `.string` lines a file's strings can make, and the most section notes.
+/// This is the limit on `.mvasm` input, so that every listing is read back. It is derived from
+/// the lines' own formatting and the instruction set, never written down separately.
 pub fn max_listing_len() -> usize {
     let instructions = usize::try_from(MAX_INSTRUCTIONS).unwrap_or(usize::MAX);
     let most_sections = MAX_FILE_LEN / SECTION_HEADER_LEN;
     header_line(instructions).len()
         + MAX_SECTION_NOTES * section_line(u16::MAX, MAX_FILE_LEN).len()
         + rest_line(most_sections, MAX_FILE_LEN).len()
+        + max_string_lines_len()
         + instructions * max_line_len()
         + MAX_FUNCTIONS * max_fn_line_len()
         + end_line(MAX_INSTRUCTIONS).len()
 }
 
+/// The most bytes a quoted string takes per byte of the string: 6, for a control character
+/// written `\u{1f}`.
+pub const MAX_QUOTE_RATIO: usize = 6;
+
+/// An upper bound on the length of the `.string` lines of a file's strings, which take at most
+/// [`MAX_FILE_LEN`] bytes of it, 4 bytes for each string's length and its bytes. A string of `n`
+/// bytes gets a line of at most the line of an empty string, with the largest number, plus
+/// [`MAX_QUOTE_RATIO`] times `n`; so the bound is the larger of the file filled with empty
+/// strings and the file filled with one string's bytes.
+pub fn max_string_lines_len() -> usize {
+    let most = MAX_FILE_LEN / 4;
+    let empty = string_line("\"\"", u32::try_from(most).unwrap_or(u32::MAX)).len();
+    (most * empty).max(MAX_FILE_LEN * MAX_QUOTE_RATIO)
+}
+
 /// The length of the widest `.fn` line: the longest name, the largest counts and number.
 pub fn max_fn_line_len() -> usize {
-    fn_line(&"x".repeat(MAX_NAME_LEN), u16::MAX, 1, MAX_FUNCTIONS).len()
+    let widest = Function {
+        entry: 0,
+        params: u16::MAX,
+        results: 0,
+        ref_params: u16::MAX,
+        ref_results: 1,
+    };
+    fn_line(&"x".repeat(MAX_NAME_LEN), &widest, MAX_FUNCTIONS).len()
 }
 
 /// An upper bound on the length of the line of one instruction: the longest label (of the
 /// largest index) and the widest line of any opcode with any operands at the ends of their
-/// ranges (a call naming a function by the longest name), at the largest index.
+/// ranges (a call naming a function by the longest name, a `CONST` showing the longest string),
+/// at the largest index.
 pub fn max_line_len() -> usize {
     let last = MAX_INSTRUCTIONS - 1;
-    let longest_name = "x".repeat(MAX_NAME_LEN);
     let mut widest = 0;
     for &opcode in Opcode::ALL {
+        let longest_symbol = longest_symbol(opcode);
         for instr in extreme_instrs(opcode) {
             let texts = [
                 text(&instr, None, None),
                 text(&instr, Some(MAX_INSTRUCTIONS), None),
-                text(&instr, None, Some(&longest_name)),
+                text(&instr, None, Some(&longest_symbol)),
             ];
             for text in texts {
                 let line = instr_line(&label(MAX_INSTRUCTIONS), &text, &comment(last, &instr));
@@ -184,6 +293,17 @@ pub fn max_line_len() -> usize {
         }
     }
     widest
+}
+
+/// The longest operand a listing shows by a name for `opcode`: a quoted string of
+/// [`MAX_INLINE_STRING`] bytes for `CONST`, a name of [`MAX_NAME_LEN`] for a call (and any
+/// other opcode, which shows none).
+fn longest_symbol(opcode: Opcode) -> String {
+    if opcode == Opcode::Const {
+        format!("\"{}\"", "x".repeat(MAX_INLINE_STRING - 2))
+    } else {
+        "x".repeat(MAX_NAME_LEN)
+    }
 }
 
 /// `opcode` with every combination of its operands at the ends of their ranges.
@@ -231,9 +351,37 @@ fn label(index: u32) -> String {
     format!("L{index}:")
 }
 
+/// The line that declares string constant `number`, `quoted`.
+fn string_line(quoted: &str, number: u32) -> String {
+    format!(".string {quoted} ; constant {number}\n")
+}
+
+/// A function's parameters as its `.fn` line counts them: `2` ints, `2r` references, `1 2r`
+/// both.
+fn params_words(function: &Function) -> String {
+    match (function.params, function.ref_params) {
+        (ints, 0) => ints.to_string(),
+        (0, refs) => format!("{refs}r"),
+        (ints, refs) => format!("{ints} {refs}r"),
+    }
+}
+
+/// A function's result as its `.fn` line counts it: `0`, `1` (an int) or `1r` (a reference).
+fn results_words(function: &Function) -> String {
+    match function.returns() {
+        mova_lang::func::Returns::Nothing => String::from("0"),
+        mova_lang::func::Returns::Int => String::from("1"),
+        mova_lang::func::Returns::Ref => String::from("1r"),
+    }
+}
+
 /// The line that starts function `number`, after a blank line.
-fn fn_line(name: &str, params: u16, results: u8, number: usize) -> String {
-    let directive = format!(".fn {name} {params} -> {results}");
+fn fn_line(name: &str, function: &Function, number: usize) -> String {
+    let directive = format!(
+        ".fn {name} {} -> {}",
+        params_words(function),
+        results_words(function)
+    );
     format!(
         "\n{directive:<width$}{gap}; function {number}\n",
         width = LABEL_WIDTH + INSTR_WIDTH,
@@ -246,10 +394,12 @@ fn fn_line(name: &str, params: u16, results: u8, number: usize) -> String {
 }
 
 /// The instruction as the assembler reads it: with its jump operand as the label of `target`,
-/// and a call's operand as its callee's name `callee`.
-fn text(instr: &Instr, target: Option<u32>, callee: Option<&str>) -> String {
-    if let Some(callee) = callee.filter(|_| instr.callee().is_some()) {
-        return format!("{} {callee}", instr.opcode());
+/// and a call's or a `CONST`'s operand as `symbol`, its callee's name or its quoted string.
+fn text(instr: &Instr, target: Option<u32>, symbol: Option<&str>) -> String {
+    if let Some(symbol) =
+        symbol.filter(|_| instr.callee().is_some() || matches!(instr, Instr::Const(_)))
+    {
+        return format!("{} {symbol}", instr.opcode());
     }
     match (target, instr.opcode().jump_operand()) {
         (Some(target), Some(at)) => {
@@ -271,10 +421,13 @@ fn text(instr: &Instr, target: Option<u32>, callee: Option<&str>) -> String {
     }
 }
 
-/// The comment: the index, and for a jump or a call the instruction as stored, with its numeric
-/// operand.
+/// The comment: the index, and for a jump, a call or a `CONST` the instruction as stored, with
+/// its numeric operand.
 fn comment(index: u32, instr: &Instr) -> String {
-    if instr.opcode().jump_operand().is_some() || instr.callee().is_some() {
+    if instr.opcode().jump_operand().is_some()
+        || instr.callee().is_some()
+        || matches!(instr, Instr::Const(_))
+    {
         format!("{index}: {instr}")
     } else {
         index.to_string()
@@ -282,8 +435,15 @@ fn comment(index: u32, instr: &Instr) -> String {
 }
 
 fn instr_line(label: &str, text: &str, comment: &str) -> String {
+    // An instruction wider than its column (a long string, large operands) still gets a space
+    // before its comment.
+    let gap = if text.chars().count() >= INSTR_WIDTH {
+        " "
+    } else {
+        ""
+    };
     format!(
-        "{label:<LABEL_WIDTH$}{text:<INSTR_WIDTH$}; {comment}\n",
+        "{label:<LABEL_WIDTH$}{text:<INSTR_WIDTH$}{gap}; {comment}\n",
         label = pad_label(label),
     )
 }
@@ -372,6 +532,124 @@ mod tests {
         assert_eq!(assemble(&listing).unwrap().encode(), plain.encode());
     }
 
+    /// `code` with `strings` as its strings section, verified.
+    fn with_strings(code: Vec<Instr>, strings: &[&str]) -> Program {
+        use mova_lang::heap::encode_strings;
+        use mova_lang::mvb::Section;
+        let section = Section {
+            kind: STRINGS,
+            payload: encode_strings(strings),
+        };
+        Program::with_sections(code, vec![section]).unwrap()
+    }
+
+    #[test]
+    fn constants_show_their_strings_and_read_back() {
+        let source = "CONST \"hi \\\"you\\\"\\n\"\nCONST \"\\u{1}é\"\nCONCAT\nPRINTR\nHALT\n";
+        let program = assemble(source).unwrap();
+        let text = disassemble(&program);
+        assert_eq!(
+            text,
+            "; Mova bytecode, 5 instructions\n\
+             \x20       CONST \"hi \\\"you\\\"\\n\"    ; 0: CONST 0\n\
+             \x20       CONST \"\\u{1}é\"          ; 1: CONST 1\n\
+             \x20       CONCAT                  ; 2\n\
+             \x20       PRINTR                  ; 3\n\
+             \x20       HALT                    ; 4\n"
+        );
+        assert_eq!(assemble(&text).unwrap().encode(), program.encode());
+    }
+
+    #[test]
+    fn strings_the_assembler_would_not_rebuild_are_declared_with_string_lines() {
+        let long = "x".repeat(MAX_INLINE_STRING);
+        let pop = |n| std::iter::repeat_n(Instr::RPop, n);
+        // Out of order, twice the same text, one unused, one too long to show inline.
+        let cases: Vec<(Vec<Instr>, Vec<&str>)> = vec![
+            (vec![Instr::Const(1), Instr::Const(0)], vec!["a", "b"]),
+            (vec![Instr::Const(0), Instr::Const(1)], vec!["a", "a"]),
+            (vec![Instr::Const(0)], vec!["a", "unused"]),
+            (vec![Instr::Const(0)], vec![&long]),
+            (Vec::new(), vec!["never named"]),
+        ];
+        for (mut code, strings) in cases {
+            code.extend(pop(code.len()));
+            code.push(Instr::Halt);
+            let program = with_strings(code, &strings);
+            let text = disassemble(&program);
+            assert!(text.contains(" ; constant 0\n"), "{text}");
+            let again = assemble(&text).unwrap_or_else(|d| panic!("{text}\n{d:?}"));
+            assert_eq!(again.encode(), program.encode(), "{text}");
+            assert_eq!(disassemble(&again), text);
+        }
+        // A repeated text is shown for its first constant, the other by number.
+        let program = with_strings(
+            vec![
+                Instr::Const(0),
+                Instr::Const(1),
+                Instr::RPop,
+                Instr::RPop,
+                Instr::Halt,
+            ],
+            &["a", "a"],
+        );
+        let text = disassemble(&program);
+        assert!(
+            text.contains("CONST \"a\"               ; 0: CONST 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("CONST 1                 ; 1: CONST 1\n"),
+            "{text}"
+        );
+        // The strings in order of first use, each once, need no `.string` line.
+        let program = with_strings(vec![Instr::Const(0), Instr::RPop, Instr::Halt], &["a"]);
+        assert!(!disassemble(&program).contains(".string"));
+    }
+
+    #[test]
+    fn fn_lines_show_reference_counts() {
+        let source = "HALT\n.fn a 2r -> 1r\nCONCAT\nRETR\n.fn b 1 1r -> 1\nLEN\nADDL 0\nRETV\n\
+                      .fn c 3 -> 0\nRET\n";
+        let program = assemble(source).unwrap();
+        let text = disassemble(&program);
+        assert!(
+            text.contains("\n.fn f1 2r -> 1r                 ; function 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n.fn f2 1 1r -> 1                ; function 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n.fn f3 3 -> 0                   ; function 3\n"),
+            "{text}"
+        );
+        assert_eq!(assemble(&text).unwrap().encode(), program.encode());
+    }
+
+    #[test]
+    fn string_lines_are_within_their_bound() {
+        // An empty string's line is the widest per byte of the section (4 bytes a string).
+        let most = u32::try_from(MAX_FILE_LEN / 4).unwrap();
+        assert!(string_line("\"\"", most).len() * 4 > 2 * MAX_QUOTE_RATIO);
+        for text in [
+            "",
+            "a",
+            "\u{1}",
+            "\u{1f}\u{7f}",
+            "\u{9f}",
+            "é",
+            "😀",
+            "\"\\",
+        ] {
+            let quoted = quote(text.as_bytes());
+            assert!(quoted.len() <= 2 + MAX_QUOTE_RATIO * text.len(), "{quoted}");
+            let line = string_line(&quoted, most);
+            assert!(line.len() <= string_line("\"\"", most).len() + MAX_QUOTE_RATIO * text.len());
+        }
+    }
+
     #[test]
     fn the_end_of_the_code_gets_a_label_when_jumped_to() {
         let program = assemble("PUT 0\nJZ 1").unwrap();
@@ -389,13 +667,24 @@ mod tests {
                 for target in [None, Some(0), Some(MAX_INSTRUCTIONS)] {
                     let line = instr_line(
                         &label(last),
-                        &text(&instr, target, Some(&"x".repeat(MAX_NAME_LEN))),
+                        &text(&instr, target, Some(&longest_symbol(opcode))),
                         &comment(last, &instr),
                     );
                     assert!(line.len() <= widest, "{line:?} is wider than {widest}");
                 }
             }
         }
+        // A `CONST` of the longest string of the widest characters (the columns count
+        // characters, not bytes) is within it too.
+        let wide = format!("\"{}\"", "😀".repeat((MAX_INLINE_STRING - 2) / 4));
+        assert!(wide.len() <= MAX_INLINE_STRING);
+        let constant = Instr::Const(u32::MAX >> 1);
+        let line = instr_line(
+            &label(last),
+            &text(&constant, None, Some(&wide)),
+            &comment(last, &constant),
+        );
+        assert!(line.len() <= widest, "{line:?} is wider than {widest}");
         // The bound is reached, by the widest mnemonic with two operands at their widest.
         let jump = Instr::new(Opcode::IncJlt, &[i64::MIN, i64::from(i32::MIN)]).unwrap();
         let line = instr_line(
@@ -418,8 +707,10 @@ mod tests {
         // The `.fn` lines are bounded by the most functions a program may have.
         assert!(max_fn_line_len() < 120, "{}", max_fn_line_len());
         // The sections' notes are bounded by the number noted one per line.
-        let notes =
-            max_listing_len() - instructions * max_line_len() - MAX_FUNCTIONS * max_fn_line_len();
+        let notes = max_listing_len()
+            - instructions * max_line_len()
+            - MAX_FUNCTIONS * max_fn_line_len()
+            - max_string_lines_len();
         assert!(notes < (MAX_SECTION_NOTES + 3) * 100, "{notes}");
     }
 

@@ -6,7 +6,9 @@
 use mova_compiler::asm::assemble_errors;
 use mova_compiler::{assemble, disassemble};
 use mova_lang::debuginfo::{DEBUG_INFO, DebugInfo, FunctionName};
-use mova_lang::isa::Opcode;
+use mova_lang::func::{Function, Returns};
+use mova_lang::heap::{STRINGS, encode_strings};
+use mova_lang::isa::{Instr, Opcode};
 use mova_lang::mvb::{Program, Section};
 use mova_lang::strategies::{program_with, program_with_functions};
 use proptest::prelude::*;
@@ -25,6 +27,14 @@ fn asm_like() -> impl Strategy<Value = String> {
         Just(":".to_owned()),
         Just("\n".to_owned()),
         Just(";c".to_owned()),
+        Just("\"s;t\"".to_owned()),
+        Just("\"\\q\\u{41}\"".to_owned()),
+        Just("\"open".to_owned()),
+        Just(".string".to_owned()),
+        Just(".fn".to_owned()),
+        Just("->".to_owned()),
+        Just("2r".to_owned()),
+        Just("1r".to_owned()),
         any::<i64>().prop_map(|n| n.to_string()),
         any::<u64>().prop_map(|n| format!("0x{n:x}")),
         Just("99999999999999999999".to_owned()),
@@ -301,5 +311,294 @@ proptest! {
         let tree = mova_compiler::mova::syntax::ast::dump(&stmts);
         // The dump grows with the chain, not with its square.
         prop_assert!(tree.len() < 40 * source.len());
+    }
+}
+
+/// Strings a generated program's constants are drawn from: empty, escaped, non-ASCII, one with
+/// a `;` (which must not start a comment), one too long for a `CONST` line to show.
+const STRING_POOL: [&str; 10] = [
+    "",
+    "a",
+    "hello, ",
+    "ä ☃ 😀",
+    "tab\t and line\n",
+    "quote \" and back \\",
+    "\u{1}\u{7f}\u{85}\0",
+    "semi;colon",
+    "a string long enough that a listing declares it with a .string line",
+    "a",
+];
+
+/// The signature of a generated function: int and reference parameters, and what it returns.
+#[derive(Clone, Copy, Debug)]
+struct Signature {
+    params: u16,
+    ref_params: u16,
+    returns: Returns,
+}
+
+/// Builds a valid program that uses the reference stack, from a list of choices (0 once they
+/// run out): a main program and functions whose bodies are statements of a small grammar that
+/// keeps both stacks' heights exact (reference expressions push one reference, int expressions
+/// one int, statements leave both as they were), as the verifier requires everywhere.
+struct RefBuilder {
+    choices: Vec<u32>,
+    at: usize,
+    signatures: Vec<Signature>,
+    /// Whether constants are numbered in the order of their first use, each text once (what the
+    /// assembler builds from literals); else the table is `table`, drawn at random.
+    canonical: bool,
+    table: Vec<&'static str>,
+}
+
+impl RefBuilder {
+    fn pick(&mut self, n: u32) -> u32 {
+        let choice = self.choices.get(self.at).copied().unwrap_or(0);
+        self.at += 1;
+        choice.checked_rem(n).unwrap_or(0)
+    }
+
+    fn constant(&mut self) -> Instr {
+        if self.canonical {
+            let text = STRING_POOL[self.pick(STRING_POOL.len() as u32) as usize];
+            let index = match self.table.iter().position(|t| *t == text) {
+                Some(index) => index,
+                None => {
+                    self.table.push(text);
+                    self.table.len() - 1
+                }
+            };
+            Instr::Const(u32::try_from(index).unwrap())
+        } else {
+            let len = u32::try_from(self.table.len()).unwrap();
+            Instr::Const(self.pick(len))
+        }
+    }
+
+    /// Code that pushes one reference, in a frame of `refs` references, calling only functions
+    /// after `function`.
+    fn ref_expr(&mut self, function: u16, refs: u16, depth: u32, code: &mut Vec<Instr>) {
+        let options = if depth == 0 { 3 } else { 9 };
+        match self.pick(options) {
+            0 | 1 => code.push(self.constant()),
+            2 if refs > 0 => code.push(Instr::RLoad(
+                u16::try_from(self.pick(u32::from(refs))).unwrap(),
+            )),
+            2 => {
+                code.push(Instr::Put(i64::from(self.pick(100))));
+                code.push(Instr::ToStr);
+            }
+            3 => {
+                self.ref_expr(function, refs, depth - 1, code);
+                self.ref_expr(function, refs + 1, depth - 1, code);
+                code.push(Instr::Concat);
+            }
+            4 => {
+                self.ref_expr(function, refs, depth - 1, code);
+                code.push(Instr::Show);
+            }
+            5 => {
+                code.push(Instr::NewI);
+                for _ in 0..self.pick(3) {
+                    code.push(Instr::Put(i64::from(self.pick(1000))));
+                    code.push(Instr::Append);
+                }
+            }
+            6 => {
+                code.push(Instr::NewR);
+                for _ in 0..self.pick(3) {
+                    self.ref_expr(function, refs + 1, depth - 1, code);
+                    code.push(Instr::AppendR);
+                }
+            }
+            7 => {
+                code.push(Instr::Put(i64::from(self.pick(4))));
+                self.ref_expr(function, refs, depth - 1, code);
+                code.push(Instr::FillR);
+            }
+            _ => self.call(function, refs, depth - 1, Returns::Ref, code),
+        }
+    }
+
+    /// Code that pushes one int.
+    fn int_expr(&mut self, function: u16, refs: u16, depth: u32, code: &mut Vec<Instr>) {
+        match self.pick(if depth == 0 { 1 } else { 4 }) {
+            0 => code.push(Instr::Put(i64::from(self.pick(50)))),
+            1 => {
+                self.ref_expr(function, refs, depth - 1, code);
+                code.push(Instr::Len);
+            }
+            2 => {
+                self.ref_expr(function, refs, depth - 1, code);
+                self.ref_expr(function, refs + 1, depth - 1, code);
+                code.push(Instr::Cmp);
+            }
+            _ => self.call(function, refs, depth - 1, Returns::Int, code),
+        }
+    }
+
+    /// A call of a later function returning `returns` (or, if there is none, the expression
+    /// another way), with its arguments.
+    fn call(
+        &mut self,
+        function: u16,
+        refs: u16,
+        depth: u32,
+        returns: Returns,
+        code: &mut Vec<Instr>,
+    ) {
+        let later: Vec<u16> = (function + 1..=u16::try_from(self.signatures.len()).unwrap())
+            .filter(|f| self.signatures[usize::from(*f) - 1].returns == returns)
+            .collect();
+        if later.is_empty() {
+            match returns {
+                Returns::Ref => code.push(self.constant()),
+                Returns::Int | Returns::Nothing => code.push(Instr::Put(1)),
+            }
+            if returns == Returns::Nothing {
+                code.push(Instr::Pop);
+            }
+            return;
+        }
+        let callee = later[self.pick(u32::try_from(later.len()).unwrap()) as usize];
+        let signature = self.signatures[usize::from(callee) - 1];
+        for _ in 0..signature.params {
+            code.push(Instr::Put(i64::from(self.pick(10))));
+        }
+        for pushed in 0..signature.ref_params {
+            self.ref_expr(function, refs + pushed, depth.min(1), code);
+        }
+        code.push(Instr::Call(callee));
+    }
+
+    /// A statement: leaves both stacks as they were.
+    fn statement(&mut self, function: u16, refs: u16, depth: u32, code: &mut Vec<Instr>) {
+        match self.pick(7) {
+            0 => {
+                self.ref_expr(function, refs, depth, code);
+                code.push(Instr::PrintR);
+            }
+            1 => {
+                self.ref_expr(function, refs, depth, code);
+                code.push(Instr::RPop);
+            }
+            2 if refs > 0 => {
+                self.ref_expr(function, refs, depth, code);
+                code.push(Instr::RStore(
+                    u16::try_from(self.pick(u32::from(refs))).unwrap(),
+                ));
+            }
+            3 => {
+                self.int_expr(function, refs, depth, code);
+                code.push(Instr::Print);
+                code.push(Instr::Pop);
+            }
+            4 => {
+                self.ref_expr(function, refs, depth, code);
+                code.extend([Instr::RDup, Instr::RPop, Instr::RPop]);
+            }
+            5 if depth > 0 => {
+                // if c { statement }: a forward jump whose two ways meet at the same heights.
+                code.push(Instr::Put(i64::from(self.pick(2))));
+                let jump = code.len();
+                code.push(Instr::Jz(0));
+                self.statement(function, refs, depth - 1, code);
+                let offset = i32::try_from(code.len() - jump).unwrap();
+                code[jump] = Instr::Jz(offset);
+            }
+            _ => self.call(function, refs, depth, Returns::Nothing, code),
+        }
+    }
+
+    /// A body: up to two reference locals, a few statements, and its ending.
+    fn body(&mut self, function: u16, refs: u16, ending: Option<Returns>) -> Vec<Instr> {
+        let mut code = Vec::new();
+        let mut refs = refs;
+        for _ in 0..self.pick(3) {
+            self.ref_expr(function, refs, 1, &mut code);
+            refs += 1;
+        }
+        for _ in 0..1 + self.pick(4) {
+            self.statement(function, refs, 2, &mut code);
+        }
+        match ending {
+            None => code.push(Instr::Halt),
+            Some(Returns::Nothing) => code.push(Instr::Ret),
+            Some(Returns::Int) => {
+                self.int_expr(function, refs, 1, &mut code);
+                code.push(Instr::RetV);
+            }
+            Some(Returns::Ref) => {
+                self.ref_expr(function, refs, 1, &mut code);
+                code.push(Instr::RetR);
+            }
+        }
+        code
+    }
+
+    fn program(mut self) -> Program {
+        let mut code = self.body(0, 0, None);
+        let mut functions = Vec::new();
+        for number in 1..=u16::try_from(self.signatures.len()).unwrap() {
+            let signature = self.signatures[usize::from(number) - 1];
+            functions.push(Function {
+                entry: u32::try_from(code.len()).unwrap(),
+                params: signature.params,
+                results: u8::from(signature.returns == Returns::Int),
+                ref_params: signature.ref_params,
+                ref_results: u8::from(signature.returns == Returns::Ref),
+            });
+            code.extend(self.body(number, signature.ref_params, Some(signature.returns)));
+        }
+        let sections = if self.table.is_empty() {
+            Vec::new()
+        } else {
+            vec![Section {
+                kind: STRINGS,
+                payload: encode_strings(&self.table),
+            }]
+        };
+        Program::with_functions(code, &functions, sections)
+            .unwrap_or_else(|error| panic!("the grammar keeps the heights exact: {error}"))
+    }
+}
+
+/// A valid program of strings, arrays and functions over references (see [`RefBuilder`]), its
+/// constants either as the assembler numbers literals or a random table (out of order, repeated,
+/// unused).
+fn ref_program() -> impl Strategy<Value = Program> {
+    let signature =
+        (0u16..=2, 0u16..=2, 0u8..3).prop_map(|(params, ref_params, returns)| Signature {
+            params,
+            ref_params,
+            returns: [Returns::Nothing, Returns::Int, Returns::Ref][usize::from(returns)],
+        });
+    (
+        prop::collection::vec(signature, 0..=3),
+        prop::collection::vec(any::<u32>(), 16..400),
+        any::<bool>(),
+        prop::collection::vec(prop::sample::select(STRING_POOL.to_vec()), 1..6),
+    )
+        .prop_map(|(signatures, choices, canonical, table)| {
+            RefBuilder {
+                choices,
+                at: 0,
+                signatures,
+                canonical,
+                table: if canonical { Vec::new() } else { table },
+            }
+            .program()
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(mova_lang::strategies::cases(256)))]
+
+    #[test]
+    fn disassembly_of_reference_programs_reassembles_to_the_same_program(program in ref_program()) {
+        let listing = disassemble(&program);
+        let reassembled = assemble(&listing).unwrap_or_else(|d| panic!("{listing}\n{d:?}"));
+        prop_assert_eq!(reassembled.encode(), program.encode(), "{}", listing);
+        prop_assert_eq!(disassemble(&reassembled), listing);
     }
 }

@@ -33,12 +33,8 @@ pub struct Vm {
     /// reallocate; `stack[..depth]` are the values, bottom first.
     stack: Box<[i64; STACK_LIMIT]>,
     depth: usize,
-    /// The reference stack's storage, likewise (zeroed pages the system maps only when touched,
-    /// so an int-only program pays nothing for it); `refs[..ref_depth]` are the references.
-    refs: Box<[Ref; STACK_LIMIT]>,
-    ref_depth: usize,
-    /// The strings and arrays the program made.
-    heap: Heap,
+    /// The reference stack and the heap.
+    refs: Refs,
     /// The time a sleep had left when a pause interrupted it. The IP then still points at that
     /// sleep, which finishes this remainder, not its full duration, when the VM runs again.
     sleep_left: Option<Duration>,
@@ -238,9 +234,12 @@ impl Vm {
             ip: 0,
             stack: empty_stack(),
             depth: 0,
-            refs: empty_refs(),
-            ref_depth: 0,
-            heap: Heap::new(max_heap),
+            refs: Refs {
+                slots: empty_refs(),
+                depth: 0,
+                heap: Heap::new(max_heap),
+                shown: Vec::new(),
+            },
             sleep_left: None,
             frames: Vec::new(),
         }
@@ -248,19 +247,19 @@ impl Vm {
 
     /// The reference stack, bottom first.
     pub fn refs(&self) -> &[Ref] {
-        self.refs.get(..self.ref_depth).unwrap_or_default()
+        self.refs.live()
     }
 
     /// The heap.
     pub fn heap(&self) -> &Heap {
-        &self.heap
+        &self.refs.heap
     }
 
     /// The text `print` shows for `value` (a string as its text, an array with its strings
     /// quoted), at most `limits.max_len` bytes.
     pub fn show(&self, value: Ref, limits: Limits) -> String {
         let view = View {
-            heap: &self.heap,
+            heap: &self.refs.heap,
             constants: self.program.constants(),
         };
         mova_lang::heap::show_string(&view, value, false, limits)
@@ -300,7 +299,7 @@ impl Vm {
         let sleep_left_ms = self
             .sleep_left
             .map(|left| u64::try_from(left.as_millis()).unwrap_or(u64::MAX));
-        let (heap, refs) = self.heap.export(self.refs());
+        let (heap, refs) = self.refs.heap.export(self.refs());
         let state = State {
             ip: self.ip,
             stack: self.stack().to_vec(),
@@ -332,20 +331,22 @@ impl Vm {
         for (slot, value) in stack.iter_mut().zip(&image.stack) {
             *slot = *value;
         }
-        let mut refs = empty_refs();
-        let ref_depth = image.refs.len();
-        for (slot, value) in refs.iter_mut().zip(&image.refs) {
+        let mut slots = empty_refs();
+        for (slot, value) in slots.iter_mut().zip(&image.refs) {
             *slot = *value;
         }
-        let heap = Heap::import(image.heap.clone(), max_heap).map_err(RestoreError::Heap)?;
+        let refs = Refs {
+            slots,
+            depth: image.refs.len(),
+            heap: Heap::import(image.heap.clone(), max_heap).map_err(RestoreError::Heap)?,
+            shown: Vec::new(),
+        };
         Ok(Vm {
             program,
             ip: image.ip,
             stack,
             depth,
             refs,
-            ref_depth,
-            heap,
             sleep_left: image.sleep_left_ms.map(Duration::from_millis),
             frames: image.frames.clone(),
         })
@@ -390,23 +391,19 @@ impl Vm {
         let requested = interrupt.flag();
         let constants = self.program.constants();
         let stack = &mut *self.stack;
-        let refs = &mut *self.refs;
-        let heap = &mut self.heap;
+        // The reference stack and the heap stay in memory: only the instructions on references
+        // (out of line, in `step_refs`) and calls and returns touch them.
+        let refs = &mut self.refs;
         let frames = &mut self.frames;
         // The base of the current frame: slots count from it.
         let mut fp = frames.last().map_or(0, |frame| frame.base as usize);
-        let mut rfp = frames.last().map_or(0, |frame| frame.ref_base as usize);
-        // The stack pointers (the number of values and of references) and the IP live in locals
-        // while the loop runs, and are stored back on every way out of it.
+        // The stack pointer (the number of values) and the IP live in locals while the loop
+        // runs, and are stored back on every way out of it.
         let mut sp = self.depth;
-        let mut rsp = self.ref_depth;
         let mut ip = self.ip as usize;
-        // A buffer for what `PRINTR` shows of an array, kept between instructions.
-        let mut shown: Vec<u8> = Vec::new();
         macro_rules! leave {
             ($outcome:expr) => {{
                 self.depth = sp;
-                self.ref_depth = rsp;
                 return $outcome;
             }};
         }
@@ -492,75 +489,6 @@ impl Vm {
                         }
                         None => trap!(TrapKind::StackOverflow),
                     }
-                }};
-            }
-            let ref_underflow = |depth| TrapKind::RefStackUnderflow {
-                needed: u16::from(instr.opcode().stack_effect().ref_pops),
-                depth,
-            };
-            // The top reference, or a stack underflow.
-            macro_rules! rtop {
-                () => {
-                    match refs.get_mut(rsp.wrapping_sub(1)) {
-                        Some(top) => top,
-                        None => trap!(ref_underflow(rsp)),
-                    }
-                };
-            }
-            // The two top references `(a, b)`, `b` on top, or a stack underflow.
-            macro_rules! rtop2 {
-                () => {
-                    match (refs.get(rsp.wrapping_sub(2)), refs.get(rsp.wrapping_sub(1))) {
-                        (Some(&a), Some(&b)) if rsp >= 2 => (a, b),
-                        _ => trap!(ref_underflow(rsp)),
-                    }
-                };
-            }
-            // The two top values `(a, b)`, `b` on top, or a stack underflow.
-            macro_rules! top2 {
-                () => {
-                    match (stack.get(sp.wrapping_sub(2)), stack.get(sp.wrapping_sub(1))) {
-                        (Some(&a), Some(&b)) if sp >= 2 => (a, b),
-                        _ => trap!(underflow(sp)),
-                    }
-                };
-            }
-            // Pushes a reference, or traps with a stack overflow.
-            macro_rules! rpush {
-                ($value:expr) => {{
-                    let value = $value;
-                    match refs.get_mut(rsp) {
-                        Some(slot) => {
-                            *slot = value;
-                            rsp += 1;
-                        }
-                        None => trap!(TrapKind::RefStackOverflow),
-                    }
-                }};
-            }
-            // Traps unless one more value (reference) fits, before anything is changed.
-            macro_rules! room {
-                () => {
-                    if sp >= STACK_LIMIT {
-                        trap!(TrapKind::StackOverflow);
-                    }
-                };
-            }
-            macro_rules! ref_room {
-                () => {
-                    if rsp >= STACK_LIMIT {
-                        trap!(TrapKind::RefStackOverflow);
-                    }
-                };
-            }
-            // Makes room on the heap for `bytes` more (`None`: more than any heap holds),
-            // collecting first if it is time, or traps with "out of memory". The instruction's
-            // operands are still on the reference stack, so the collector keeps them.
-            macro_rules! reserve {
-                ($bytes:expr) => {{
-                    let bytes: Option<usize> = $bytes;
-                    let roots = refs.get(..rsp).unwrap_or_default();
-                    tri!(reserve(heap, bytes, roots));
                 }};
             }
             // Jumps if the top compares with `k` as the comparison `op` says (it gives 1),
@@ -703,302 +631,93 @@ impl Vm {
                         });
                     }
                     let ref_params = usize::from(callee.ref_params);
-                    if rsp.saturating_sub(rfp) < ref_params {
+                    let Some(ref_base) = refs.depth.checked_sub(ref_params) else {
                         trap!(TrapKind::RefStackUnderflow {
                             needed: callee.ref_params,
-                            depth: rsp.saturating_sub(rfp),
+                            depth: refs.depth,
                         });
-                    }
+                    };
                     if frames.len() >= MAX_CALL_DEPTH {
                         trap!(TrapKind::CallDepth);
                     }
                     fp = sp - params;
-                    rfp = rsp - ref_params;
                     frames.push(Frame {
                         function,
                         return_ip: ip as u32 + 1,
                         base: fp as u32,
-                        ref_base: rfp as u32,
+                        ref_base: ref_base as u32,
                     });
                     ip = callee.entry as usize;
                     continue;
                 }
-                Instr::Ret | Instr::RetV | Instr::RetR => {
+                Instr::Ret | Instr::RetV => {
                     poll!();
                     let value = match (instr, sp.checked_sub(1).and_then(|at| stack.get(at))) {
                         (Instr::RetV, Some(&value)) if sp > fp => Some(value),
                         (Instr::RetV, _) => trap!(underflow(sp.saturating_sub(fp))),
                         _ => None,
                     };
-                    let ref_value = match (instr, rsp.checked_sub(1).and_then(|at| refs.get(at))) {
-                        (Instr::RetR, Some(&value)) if rsp > rfp => Some(value),
-                        (Instr::RetR, _) => trap!(ref_underflow(rsp.saturating_sub(rfp))),
-                        _ => None,
+                    let Some(frame) = frames.pop() else {
+                        trap!(TrapKind::NoCall);
+                    };
+                    sp = frame.base as usize;
+                    refs.depth = frame.ref_base as usize;
+                    if let Some(value) = value {
+                        // The frame held at least this value, so there is room for it.
+                        push!(value);
+                    }
+                    fp = frames.last().map_or(0, |frame| frame.base as usize);
+                    ip = frame.return_ip as usize;
+                    continue;
+                }
+                Instr::RetR => {
+                    poll!();
+                    let rfp = frames.last().map_or(0, |frame| frame.ref_base as usize);
+                    let value = match refs.top() {
+                        Some(value) if refs.depth > rfp => value,
+                        Some(_) | None => trap!(TrapKind::RefStackUnderflow {
+                            needed: 1,
+                            depth: refs.depth.saturating_sub(rfp),
+                        }),
                     };
                     let Some(frame) = frames.pop() else {
                         trap!(TrapKind::NoCall);
                     };
                     sp = frame.base as usize;
-                    rsp = frame.ref_base as usize;
-                    if let Some(value) = value {
-                        // The frame held at least this value, so there is room for it.
-                        push!(value);
-                    }
-                    if let Some(value) = ref_value {
-                        rpush!(value);
-                    }
+                    refs.depth = frame.ref_base as usize;
+                    // The frame held at least this reference, so there is room for it.
+                    refs.push(value);
                     fp = frames.last().map_or(0, |frame| frame.base as usize);
-                    rfp = frames.last().map_or(0, |frame| frame.ref_base as usize);
                     ip = frame.return_ip as usize;
                     continue;
                 }
-                Instr::Const(constant) => rpush!(Ref::constant(constant)),
-                Instr::RLoad(slot) => {
-                    let index = rfp + usize::from(slot);
-                    match refs.get(index) {
-                        Some(&value) if index < rsp => rpush!(value),
-                        Some(_) | None => trap!(TrapKind::RefSlotOutOfRange {
-                            slot,
-                            depth: rsp.saturating_sub(rfp),
-                            storing: false
-                        }),
-                    }
+                Instr::Const(_)
+                | Instr::RLoad(_)
+                | Instr::RStore(_)
+                | Instr::RPop
+                | Instr::RDup
+                | Instr::Concat
+                | Instr::ToStr
+                | Instr::Show
+                | Instr::PrintR
+                | Instr::Len
+                | Instr::Get
+                | Instr::GetR
+                | Instr::Set
+                | Instr::SetR
+                | Instr::NewI
+                | Instr::NewR
+                | Instr::Append
+                | Instr::AppendR
+                | Instr::Fill
+                | Instr::FillR
+                | Instr::Remove
+                | Instr::RemoveR
+                | Instr::Cmp => {
+                    // Out of line: the int instructions' loop keeps its registers to itself.
+                    let rfp = frames.last().map_or(0, |frame| frame.ref_base as usize);
+                    sp = tri!(step_refs(refs, constants, *instr, stack, sp, rfp, out));
                 }
-                Instr::RStore(slot) => {
-                    let value = *rtop!();
-                    let index = rfp + usize::from(slot);
-                    match refs.get_mut(index) {
-                        Some(target) if index + 1 < rsp => {
-                            *target = value;
-                            rsp -= 1;
-                        }
-                        Some(_) | None => trap!(TrapKind::RefSlotOutOfRange {
-                            slot,
-                            depth: rsp.saturating_sub(1).saturating_sub(rfp),
-                            storing: true
-                        }),
-                    }
-                }
-                Instr::RPop => {
-                    rtop!();
-                    rsp -= 1;
-                }
-                Instr::RDup => {
-                    let top = *rtop!();
-                    rpush!(top);
-                }
-                Instr::Concat => {
-                    let (a, b) = rtop2!();
-                    let len = {
-                        let a = tri!(string(heap, constants, a));
-                        let b = tri!(string(heap, constants, b));
-                        a.len().checked_add(b.len())
-                    };
-                    reserve!(len.and_then(|len| heap_bytes_for(Kind::Str, len)));
-                    let joined = {
-                        let a = tri!(string(heap, constants, a));
-                        let b = tri!(string(heap, constants, b));
-                        [a, b].concat()
-                    };
-                    let value = heap.insert(Object::Str(joined.into()));
-                    rsp -= 2;
-                    rpush!(value);
-                }
-                Instr::ToStr => {
-                    let n = *top!();
-                    ref_room!();
-                    let text = n.to_string();
-                    reserve!(heap_bytes_for(Kind::Str, text.len()));
-                    let value = heap.insert(Object::Str(text.into_bytes().into()));
-                    sp -= 1;
-                    rpush!(value);
-                }
-                Instr::Show => {
-                    let value = *rtop!();
-                    if string(heap, constants, value).is_err() {
-                        let budget = heap.limit().saturating_sub(heap.bytes());
-                        let mut text = Vec::new();
-                        let view = View { heap, constants };
-                        let limits = Limits { max_len: budget };
-                        mova_lang::heap::show(&view, value, false, limits, &mut text);
-                        if text.len() > budget {
-                            trap!(TrapKind::OutOfMemory {
-                                needed: heap.bytes().saturating_add(text.len()),
-                                limit: heap.limit(),
-                            });
-                        }
-                        reserve!(heap_bytes_for(Kind::Str, text.len()));
-                        let shown = heap.insert(Object::Str(text.into()));
-                        if let Some(top) = refs.get_mut(rsp - 1) {
-                            *top = shown;
-                        }
-                    }
-                }
-                Instr::PrintR => {
-                    let value = *rtop!();
-                    let written = match string(heap, constants, value) {
-                        Ok(bytes) => out.write_all(bytes),
-                        Err(_) => {
-                            shown.clear();
-                            let view = View { heap, constants };
-                            mova_lang::heap::show(&view, value, false, Limits::NONE, &mut shown);
-                            out.write_all(&shown)
-                        }
-                    };
-                    if let Err(error) = written.and_then(|()| out.write_all(b"\n")) {
-                        trap!(TrapKind::Output(error));
-                    }
-                    rsp -= 1;
-                }
-                Instr::Len => {
-                    let value = *rtop!();
-                    room!();
-                    let len = tri!(sequence(heap, constants, value)).len();
-                    push!(i64::try_from(len).unwrap_or(i64::MAX));
-                    rsp -= 1;
-                }
-                Instr::Get => {
-                    let index = *top!();
-                    let value = *rtop!();
-                    let element = match tri!(sequence(heap, constants, value)) {
-                        Sequence::Bytes(bytes) => at(bytes, index).map(|byte| i64::from(*byte)),
-                        Sequence::Ints(values) => at(values, index).copied(),
-                        Sequence::Refs(_) => {
-                            trap!(wrong("a string or an array of ints", Kind::Refs))
-                        }
-                    };
-                    let element = tri!(element);
-                    if let Some(top) = stack.get_mut(sp - 1) {
-                        *top = element;
-                    }
-                    rsp -= 1;
-                }
-                Instr::GetR => {
-                    let index = *top!();
-                    let value = *rtop!();
-                    let array = tri!(ref_array(heap, value));
-                    let element = *tri!(at(array, index));
-                    if let Some(top) = refs.get_mut(rsp - 1) {
-                        *top = element;
-                    }
-                    sp -= 1;
-                }
-                Instr::Set => {
-                    let (index, element) = top2!();
-                    let value = *rtop!();
-                    let array = tri!(int_array_mut(heap, value));
-                    *tri!(at_mut(array, index)) = element;
-                    sp -= 2;
-                    rsp -= 1;
-                }
-                Instr::SetR => {
-                    let index = *top!();
-                    let (value, element) = rtop2!();
-                    let array = tri!(ref_array_mut(heap, value));
-                    *tri!(at_mut(array, index)) = element;
-                    sp -= 1;
-                    rsp -= 2;
-                }
-                Instr::NewI | Instr::NewR => {
-                    ref_room!();
-                    reserve!(Some(mova_lang::heap::OBJECT_OVERHEAD));
-                    let object = if matches!(instr, Instr::NewI) {
-                        Object::Ints(Vec::new())
-                    } else {
-                        Object::Refs(Vec::new())
-                    };
-                    let value = heap.insert(object);
-                    rpush!(value);
-                }
-                Instr::Append => {
-                    let element = *top!();
-                    let value = *rtop!();
-                    let (len, capacity) = {
-                        let array = tri!(int_array_mut(heap, value));
-                        (array.len(), array.capacity())
-                    };
-                    if len == capacity {
-                        reserve!(capacity.max(4).checked_mul(Kind::Ints.element_len()));
-                    }
-                    let array = tri!(int_array_mut(heap, value));
-                    let before = array.capacity();
-                    array.push(element);
-                    let after = array.capacity();
-                    heap.resized(before * 8, after * 8);
-                    sp -= 1;
-                }
-                Instr::AppendR => {
-                    let (value, element) = rtop2!();
-                    let (len, capacity) = {
-                        let array = tri!(ref_array_mut(heap, value));
-                        (array.len(), array.capacity())
-                    };
-                    if len == capacity {
-                        reserve!(capacity.max(4).checked_mul(Kind::Refs.element_len()));
-                    }
-                    let array = tri!(ref_array_mut(heap, value));
-                    let before = array.capacity();
-                    array.push(element);
-                    let after = array.capacity();
-                    heap.resized(before * 4, after * 4);
-                    rsp -= 1;
-                }
-                Instr::Fill => {
-                    let (len, element) = top2!();
-                    ref_room!();
-                    let Ok(len) = usize::try_from(len) else {
-                        trap!(TrapKind::NegativeLength { len });
-                    };
-                    reserve!(heap_bytes_for(Kind::Ints, len));
-                    let value = heap.insert(Object::Ints(vec![element; len]));
-                    sp -= 2;
-                    rpush!(value);
-                }
-                Instr::FillR => {
-                    let len = *top!();
-                    let element = *rtop!();
-                    let Ok(len) = usize::try_from(len) else {
-                        trap!(TrapKind::NegativeLength { len });
-                    };
-                    reserve!(heap_bytes_for(Kind::Refs, len));
-                    let value = heap.insert(Object::Refs(vec![element; len]));
-                    if let Some(top) = refs.get_mut(rsp - 1) {
-                        *top = value;
-                    }
-                    sp -= 1;
-                }
-                Instr::Remove => {
-                    let value = *rtop!();
-                    room!();
-                    let array = tri!(int_array_mut(heap, value));
-                    let Some(element) = array.pop() else {
-                        trap!(TrapKind::PopEmpty);
-                    };
-                    push!(element);
-                    rsp -= 1;
-                }
-                Instr::RemoveR => {
-                    let value = *rtop!();
-                    let array = tri!(ref_array_mut(heap, value));
-                    let Some(element) = array.pop() else {
-                        trap!(TrapKind::PopEmpty);
-                    };
-                    if let Some(top) = refs.get_mut(rsp - 1) {
-                        *top = element;
-                    }
-                }
-                Instr::Cmp => {
-                    let (a, b) = rtop2!();
-                    room!();
-                    let order = {
-                        let a = tri!(string(heap, constants, a));
-                        let b = tri!(string(heap, constants, b));
-                        a.cmp(b) as i64
-                    };
-                    push!(order);
-                    rsp -= 2;
-                }
-
                 Instr::Neg => {
                     let top = top!();
                     match ops::neg(*top) {
@@ -1082,13 +801,468 @@ impl Vm {
         };
         self.ip = ip as u32;
         self.depth = sp;
-        self.ref_depth = rsp;
         Outcome::Trapped(Trap {
             ip: ip as u32,
             instr: code.get(ip).copied().unwrap_or(Instr::Halt),
             kind,
         })
     }
+}
+
+/// The reference stack and the heap of a VM.
+#[derive(Debug)]
+struct Refs {
+    /// The reference stack's storage, allocated at its full size once (zeroed pages the system
+    /// maps only when touched, so an int-only program pays nothing for it); `slots[..depth]` are
+    /// the references, bottom first.
+    slots: Box<[Ref; STACK_LIMIT]>,
+    depth: usize,
+    /// The strings and arrays the program made.
+    heap: Heap,
+    /// A buffer for what `PRINTR` shows of an array, kept between instructions.
+    shown: Vec<u8>,
+}
+
+impl Refs {
+    /// The references, bottom first.
+    fn live(&self) -> &[Ref] {
+        self.slots.get(..self.depth).unwrap_or_default()
+    }
+
+    fn top(&self) -> Option<Ref> {
+        self.slots.get(self.depth.checked_sub(1)?).copied()
+    }
+
+    /// Pushes a reference where one was just removed (so there is room).
+    fn push(&mut self, value: Ref) {
+        if let Some(slot) = self.slots.get_mut(self.depth) {
+            *slot = value;
+            self.depth += 1;
+        }
+    }
+}
+
+/// Executes one instruction on references (all but calls and returns): returns the new int
+/// stack pointer, or the trap, having changed nothing. Out of line, so that the int
+/// instructions' dispatch loop carries none of this code or its registers.
+#[inline(never)]
+fn step_refs<W: Write>(
+    state: &mut Refs,
+    constants: &[Box<[u8]>],
+    instr: Instr,
+    stack: &mut [i64; STACK_LIMIT],
+    sp: usize,
+    rfp: usize,
+    out: &mut W,
+) -> Result<usize, TrapKind> {
+    let mut sp = sp;
+    let mut rsp = state.depth;
+    let refs = &mut *state.slots;
+    let heap = &mut state.heap;
+    let shown = &mut state.shown;
+    macro_rules! trap {
+        ($kind:expr) => {
+            return Err($kind)
+        };
+    }
+    macro_rules! tri {
+        ($result:expr) => {
+            match $result {
+                Ok(value) => value,
+                Err(kind) => trap!(kind),
+            }
+        };
+    }
+    let underflow = |depth| TrapKind::StackUnderflow {
+        needed: u16::from(instr.opcode().stack_effect().pops),
+        depth,
+    };
+    macro_rules! top {
+        () => {
+            match stack.get_mut(sp.wrapping_sub(1)) {
+                Some(top) => top,
+                None => trap!(underflow(sp)),
+            }
+        };
+    }
+    macro_rules! push {
+        ($value:expr) => {{
+            let value = $value;
+            match stack.get_mut(sp) {
+                Some(slot) => {
+                    *slot = value;
+                    sp += 1;
+                }
+                None => trap!(TrapKind::StackOverflow),
+            }
+        }};
+    }
+    let ref_underflow = |depth| TrapKind::RefStackUnderflow {
+        needed: u16::from(instr.opcode().stack_effect().ref_pops),
+        depth,
+    };
+    // The top reference, or a stack underflow.
+    macro_rules! rtop {
+        () => {
+            match refs.get_mut(rsp.wrapping_sub(1)) {
+                Some(top) => top,
+                None => trap!(ref_underflow(rsp)),
+            }
+        };
+    }
+    // The two top references `(a, b)`, `b` on top, or a stack underflow.
+    macro_rules! rtop2 {
+        () => {
+            match (refs.get(rsp.wrapping_sub(2)), refs.get(rsp.wrapping_sub(1))) {
+                (Some(&a), Some(&b)) if rsp >= 2 => (a, b),
+                _ => trap!(ref_underflow(rsp)),
+            }
+        };
+    }
+    // The two top values `(a, b)`, `b` on top, or a stack underflow.
+    macro_rules! top2 {
+        () => {
+            match (stack.get(sp.wrapping_sub(2)), stack.get(sp.wrapping_sub(1))) {
+                (Some(&a), Some(&b)) if sp >= 2 => (a, b),
+                _ => trap!(underflow(sp)),
+            }
+        };
+    }
+    // Pushes a reference, or traps with a stack overflow.
+    macro_rules! rpush {
+        ($value:expr) => {{
+            let value = $value;
+            match refs.get_mut(rsp) {
+                Some(slot) => {
+                    *slot = value;
+                    rsp += 1;
+                }
+                None => trap!(TrapKind::RefStackOverflow),
+            }
+        }};
+    }
+    // Traps unless one more value (reference) fits, before anything is changed.
+    macro_rules! room {
+        () => {
+            if sp >= STACK_LIMIT {
+                trap!(TrapKind::StackOverflow);
+            }
+        };
+    }
+    macro_rules! ref_room {
+        () => {
+            if rsp >= STACK_LIMIT {
+                trap!(TrapKind::RefStackOverflow);
+            }
+        };
+    }
+    // Makes room on the heap for `bytes` more (`None`: more than any heap holds),
+    // collecting first if it is time, or traps with "out of memory". The instruction's
+    // operands are still on the reference stack, so the collector keeps them.
+    macro_rules! reserve {
+        ($bytes:expr) => {{
+            let bytes: Option<usize> = $bytes;
+            let roots = refs.get(..rsp).unwrap_or_default();
+            tri!(reserve(heap, bytes, roots));
+        }};
+    }
+    match instr {
+        Instr::Const(constant) => rpush!(Ref::constant(constant)),
+        Instr::RLoad(slot) => {
+            let index = rfp + usize::from(slot);
+            match refs.get(index) {
+                Some(&value) if index < rsp => rpush!(value),
+                Some(_) | None => trap!(TrapKind::RefSlotOutOfRange {
+                    slot,
+                    depth: rsp.saturating_sub(rfp),
+                    storing: false
+                }),
+            }
+        }
+        Instr::RStore(slot) => {
+            let value = *rtop!();
+            let index = rfp + usize::from(slot);
+            match refs.get_mut(index) {
+                Some(target) if index + 1 < rsp => {
+                    *target = value;
+                    rsp -= 1;
+                }
+                Some(_) | None => trap!(TrapKind::RefSlotOutOfRange {
+                    slot,
+                    depth: rsp.saturating_sub(1).saturating_sub(rfp),
+                    storing: true
+                }),
+            }
+        }
+        Instr::RPop => {
+            rtop!();
+            rsp -= 1;
+        }
+        Instr::RDup => {
+            let top = *rtop!();
+            rpush!(top);
+        }
+        Instr::Concat => {
+            let (a, b) = rtop2!();
+            let len = {
+                let a = tri!(string(heap, constants, a));
+                let b = tri!(string(heap, constants, b));
+                a.len().checked_add(b.len())
+            };
+            reserve!(len.and_then(|len| heap_bytes_for(Kind::Str, len)));
+            let joined = {
+                let a = tri!(string(heap, constants, a));
+                let b = tri!(string(heap, constants, b));
+                [a, b].concat()
+            };
+            let value = heap.insert(Object::Str(joined.into()));
+            rsp -= 2;
+            rpush!(value);
+        }
+        Instr::ToStr => {
+            let n = *top!();
+            ref_room!();
+            let text = n.to_string();
+            reserve!(heap_bytes_for(Kind::Str, text.len()));
+            let value = heap.insert(Object::Str(text.into_bytes().into()));
+            sp -= 1;
+            rpush!(value);
+        }
+        Instr::Show => {
+            let value = *rtop!();
+            if string(heap, constants, value).is_err() {
+                let budget = heap.limit().saturating_sub(heap.bytes());
+                let mut text = Vec::new();
+                let view = View { heap, constants };
+                let limits = Limits { max_len: budget };
+                mova_lang::heap::show(&view, value, false, limits, &mut text);
+                if text.len() > budget {
+                    trap!(TrapKind::OutOfMemory {
+                        needed: heap.bytes().saturating_add(text.len()),
+                        limit: heap.limit(),
+                    });
+                }
+                reserve!(heap_bytes_for(Kind::Str, text.len()));
+                let shown = heap.insert(Object::Str(text.into()));
+                if let Some(top) = refs.get_mut(rsp - 1) {
+                    *top = shown;
+                }
+            }
+        }
+        Instr::PrintR => {
+            let value = *rtop!();
+            let written = match string(heap, constants, value) {
+                Ok(bytes) => out.write_all(bytes),
+                Err(_) => {
+                    shown.clear();
+                    let view = View { heap, constants };
+                    mova_lang::heap::show(&view, value, false, Limits::NONE, shown);
+                    out.write_all(shown)
+                }
+            };
+            if let Err(error) = written.and_then(|()| out.write_all(b"\n")) {
+                trap!(TrapKind::Output(error));
+            }
+            rsp -= 1;
+        }
+        Instr::Len => {
+            let value = *rtop!();
+            room!();
+            let len = tri!(sequence(heap, constants, value)).len();
+            push!(i64::try_from(len).unwrap_or(i64::MAX));
+            rsp -= 1;
+        }
+        Instr::Get => {
+            let index = *top!();
+            let value = *rtop!();
+            let element = match tri!(sequence(heap, constants, value)) {
+                Sequence::Bytes(bytes) => at(bytes, index).map(|byte| i64::from(*byte)),
+                Sequence::Ints(values) => at(values, index).copied(),
+                Sequence::Refs(_) => {
+                    trap!(wrong("a string or an array of ints", Kind::Refs))
+                }
+            };
+            let element = tri!(element);
+            if let Some(top) = stack.get_mut(sp - 1) {
+                *top = element;
+            }
+            rsp -= 1;
+        }
+        Instr::GetR => {
+            let index = *top!();
+            let value = *rtop!();
+            let array = tri!(ref_array(heap, value));
+            let element = *tri!(at(array, index));
+            if let Some(top) = refs.get_mut(rsp - 1) {
+                *top = element;
+            }
+            sp -= 1;
+        }
+        Instr::Set => {
+            let (index, element) = top2!();
+            let value = *rtop!();
+            let array = tri!(int_array_mut(heap, value));
+            *tri!(at_mut(array, index)) = element;
+            sp -= 2;
+            rsp -= 1;
+        }
+        Instr::SetR => {
+            let index = *top!();
+            let (value, element) = rtop2!();
+            let array = tri!(ref_array_mut(heap, value));
+            *tri!(at_mut(array, index)) = element;
+            sp -= 1;
+            rsp -= 2;
+        }
+        Instr::NewI | Instr::NewR => {
+            ref_room!();
+            reserve!(Some(mova_lang::heap::OBJECT_OVERHEAD));
+            let object = if matches!(instr, Instr::NewI) {
+                Object::Ints(Vec::new())
+            } else {
+                Object::Refs(Vec::new())
+            };
+            let value = heap.insert(object);
+            rpush!(value);
+        }
+        Instr::Append => {
+            let element = *top!();
+            let value = *rtop!();
+            let (len, capacity) = {
+                let array = tri!(int_array_mut(heap, value));
+                (array.len(), array.capacity())
+            };
+            if len == capacity {
+                reserve!(capacity.max(4).checked_mul(Kind::Ints.element_len()));
+            }
+            let array = tri!(int_array_mut(heap, value));
+            let before = array.capacity();
+            array.push(element);
+            let after = array.capacity();
+            heap.resized(before * 8, after * 8);
+            sp -= 1;
+        }
+        Instr::AppendR => {
+            let (value, element) = rtop2!();
+            let (len, capacity) = {
+                let array = tri!(ref_array_mut(heap, value));
+                (array.len(), array.capacity())
+            };
+            if len == capacity {
+                reserve!(capacity.max(4).checked_mul(Kind::Refs.element_len()));
+            }
+            let array = tri!(ref_array_mut(heap, value));
+            let before = array.capacity();
+            array.push(element);
+            let after = array.capacity();
+            heap.resized(before * 4, after * 4);
+            rsp -= 1;
+        }
+        Instr::Fill => {
+            let (len, element) = top2!();
+            ref_room!();
+            let Ok(len) = usize::try_from(len) else {
+                trap!(TrapKind::NegativeLength { len });
+            };
+            reserve!(heap_bytes_for(Kind::Ints, len));
+            let value = heap.insert(Object::Ints(vec![element; len]));
+            sp -= 2;
+            rpush!(value);
+        }
+        Instr::FillR => {
+            let len = *top!();
+            let element = *rtop!();
+            let Ok(len) = usize::try_from(len) else {
+                trap!(TrapKind::NegativeLength { len });
+            };
+            reserve!(heap_bytes_for(Kind::Refs, len));
+            let value = heap.insert(Object::Refs(vec![element; len]));
+            if let Some(top) = refs.get_mut(rsp - 1) {
+                *top = value;
+            }
+            sp -= 1;
+        }
+        Instr::Remove => {
+            let value = *rtop!();
+            room!();
+            let array = tri!(int_array_mut(heap, value));
+            let Some(element) = array.pop() else {
+                trap!(TrapKind::PopEmpty);
+            };
+            push!(element);
+            rsp -= 1;
+        }
+        Instr::RemoveR => {
+            let value = *rtop!();
+            let array = tri!(ref_array_mut(heap, value));
+            let Some(element) = array.pop() else {
+                trap!(TrapKind::PopEmpty);
+            };
+            if let Some(top) = refs.get_mut(rsp - 1) {
+                *top = element;
+            }
+        }
+        Instr::Cmp => {
+            let (a, b) = rtop2!();
+            room!();
+            let order = {
+                let a = tri!(string(heap, constants, a));
+                let b = tri!(string(heap, constants, b));
+                a.cmp(b) as i64
+            };
+            push!(order);
+            rsp -= 2;
+        }
+
+        // Every other instruction is the dispatch loop's.
+        Instr::Put(_)
+        | Instr::Add(_)
+        | Instr::Goto(_)
+        | Instr::Print
+        | Instr::Sleep(_)
+        | Instr::Halt
+        | Instr::Pop
+        | Instr::Dup
+        | Instr::Load(_)
+        | Instr::Store(_)
+        | Instr::AddS
+        | Instr::Sub
+        | Instr::Mul
+        | Instr::Div
+        | Instr::Mod
+        | Instr::Neg
+        | Instr::Not
+        | Instr::Eq
+        | Instr::Ne
+        | Instr::Lt
+        | Instr::Le
+        | Instr::Gt
+        | Instr::Ge
+        | Instr::Jmp(_)
+        | Instr::Jz(_)
+        | Instr::Jnz(_)
+        | Instr::SleepS
+        | Instr::JeqK(..)
+        | Instr::JneK(..)
+        | Instr::JltK(..)
+        | Instr::JleK(..)
+        | Instr::JgtK(..)
+        | Instr::JgeK(..)
+        | Instr::MulK(_)
+        | Instr::DivK(_)
+        | Instr::ModK(_)
+        | Instr::AddTo(_)
+        | Instr::AddL(_)
+        | Instr::SubL(_)
+        | Instr::MulL(_)
+        | Instr::IncJlt(..)
+        | Instr::Call(_)
+        | Instr::Ret
+        | Instr::RetV
+        | Instr::RetR => {}
+    }
+    state.depth = rsp;
+    Ok(sp)
 }
 
 /// What a reference to a string or an array holds, to read.

@@ -1,16 +1,20 @@
 //! What can be wrong with a `.mvasm` file: [`AsmError`], its codes ([`AsmCode::ALL`]) and its
 //! diagnostics.
 
+use super::string::StringError;
 use crate::diag::{Diagnostic, Span};
 use crate::shared::{self, codes};
+use mova_lang::func::Returns;
 use mova_lang::isa::{Instr, Opcode, OperandKind};
 use mova_lang::verify::HeightError;
+use std::fmt;
 
 codes! {
     /// An assembler diagnostic's stable code.
     pub enum AsmCode {
         A0001, A0002, A0003, A0004, A0005, A0006, A0007, A0008, A0009, A0010, A0011, A0012,
-        A0013, A0014, A0015, A0016, A0017, A0018, A0019, A0020, A0021, A0022, A0023, A9999,
+        A0013, A0014, A0015, A0016, A0017, A0018, A0019, A0020, A0021, A0022, A0023, A0024,
+        A0025, A0026, A9999,
     }
 }
 
@@ -76,6 +80,32 @@ pub enum AsmError {
         /// The first definition.
         first: Span,
         name: String,
+    },
+    /// A string literal where a number or a label goes: any operand but `CONST`'s.
+    #[error("`{opcode}` takes a number, not a string")]
+    StringNotAllowed {
+        /// The string operand.
+        span: Span,
+        opcode: Opcode,
+        /// The operand kind it takes.
+        kind: OperandKind,
+    },
+    /// A string literal that holds no string: it is not closed on its line, or has a bad escape.
+    #[error("{reason}")]
+    BadString {
+        /// The literal (unterminated) or the escape.
+        span: Span,
+        reason: StringError,
+    },
+    /// `CONST` with a number that names no string a `.string` line declares.
+    #[error("`CONST {text}` names no declared string")]
+    UndeclaredConstant {
+        /// The operand.
+        span: Span,
+        /// The number as written.
+        text: String,
+        /// How many strings the `.string` lines declare.
+        declared: usize,
     },
     /// A label used where only a number can go.
     #[error("`{opcode}` takes a number, not a label")]
@@ -143,28 +173,33 @@ pub enum AsmError {
         jumps: bool,
         /// The function it leaves.
         function: String,
-        /// How many results that function has (how it should end).
-        results: Option<u8>,
+        /// What that function returns (how it should end); `None` for the main program.
+        returns: Option<Returns>,
     },
     /// A return that does not fit where it is.
-    #[error("`{instr}` in {}, {}", quoted(function), return_words(*results))]
+    #[error("`{instr}` in {}, {}", quoted(function), return_words(*returns))]
     Return {
         /// The instruction.
         span: Span,
         instr: Instr,
         /// The function it is in.
         function: String,
-        /// How many results that function has; `None` for the main program.
-        results: Option<u8>,
+        /// What that function returns; `None` for the main program.
+        returns: Option<Returns>,
     },
-    /// A function whose stack is not one exact height at every instruction, or that takes
-    /// values from below its frame.
-    #[error("the stack of {} {}", quoted(function), height_words(reason))]
+    /// A function whose stack (or reference stack) is not one exact height at every
+    /// instruction, or that takes values (or references) from below its frame.
+    #[error(
+        "the {} of {} {}",
+        stack_words(reason),
+        quoted(function),
+        height_words(reason)
+    )]
     Heights {
         /// The instruction where it goes wrong.
         span: Span,
-        /// The function's `.fn` line.
-        declared: Span,
+        /// The function's `.fn` line; `None` for the main program.
+        declared: Option<Span>,
         function: String,
         reason: HeightError,
     },
@@ -197,12 +232,13 @@ pub enum AsmError {
         name: String,
     },
     /// A parameter or result count that does not fit a function.
-    #[error("invalid {what} count `{text}`")]
+    #[error("invalid {part} `{text}`")]
     BadSignature {
-        /// The count.
+        /// The count (both, for a pair of parameter counts).
         span: Span,
-        /// `parameter` or `result`.
-        what: &'static str,
+        /// Which count.
+        part: SignaturePart,
+        /// The count as written.
         text: String,
     },
     /// A function (or the main program, before a first `.fn`) without an instruction.
@@ -251,6 +287,7 @@ impl AsmError {
             AsmError::CallTarget { .. } => AsmCode::A0014,
             AsmError::LeavesFunction { .. } => AsmCode::A0015,
             AsmError::Return { .. } => AsmCode::A0016,
+            AsmError::Heights { reason, .. } if is_refs(reason) => AsmCode::A0026,
             AsmError::Heights { .. } => AsmCode::A0017,
             AsmError::TooManyFunctions { .. } => AsmCode::A0018,
             AsmError::UndefinedFunction { .. } => AsmCode::A0019,
@@ -258,6 +295,9 @@ impl AsmError {
             AsmError::BadSignature { .. } => AsmCode::A0021,
             AsmError::EmptyFunction { .. } => AsmCode::A0022,
             AsmError::UnknownDirective { .. } => AsmCode::A0023,
+            AsmError::BadString { .. } => AsmCode::A0024,
+            AsmError::UndeclaredConstant { .. } => AsmCode::A0025,
+            AsmError::StringNotAllowed { .. } => AsmCode::A0009,
             AsmError::Internal(_) => AsmCode::A9999,
         }
     }
@@ -310,7 +350,8 @@ impl From<AsmError> for Diagnostic {
                         format!("write `{opcode} <label>` or `{opcode} <{name}>`")
                     }
                     OperandKind::Function => format!("write `{opcode} <name>` or `{opcode} <{name}>`"),
-                    OperandKind::Millis | OperandKind::Slot | OperandKind::Constant => {
+                    OperandKind::Constant => format!("write `{opcode} \"<text>\"`, the string in quotes"),
+                    OperandKind::Millis | OperandKind::Slot => {
                         let (lo, hi) = kind.range();
                         format!("write `{opcode} <{name}>`, with the {name} in {lo}..={hi}")
                     }
@@ -337,12 +378,50 @@ impl From<AsmError> for Diagnostic {
                     .with_secondary(first.clone(), "first defined here")
                     .with_help("rename one of the two labels")
             }
+            AsmError::LabelNotAllowed { span, kind, .. } if *kind == OperandKind::Constant => {
+                error_at(span, "a label".into())
+                    .with_help("`CONST` takes the string itself, in quotes: `CONST \"text\"`")
+            }
             AsmError::LabelNotAllowed { span, kind, .. } => error_at(span, "a label".into())
                 .with_help(format!(
                     "labels are jump targets; this operand is a {} ({})",
                     kind.name(),
                     kind.type_name()
                 )),
+            AsmError::StringNotAllowed { span, kind, .. } => error_at(span, "a string".into())
+                .with_help(format!(
+                    "only `CONST` takes a string; this operand is a {} ({})",
+                    kind.name(),
+                    kind.type_name()
+                )),
+            AsmError::BadString { span, reason } => {
+                let (label, help) = match reason {
+                    StringError::Unterminated => (
+                        "the line ends before the closing `\"`",
+                        "a string ends on its line: write a line break as `\\n`",
+                    ),
+                    StringError::UnknownEscape(_) => ("not an escape", ESCAPES),
+                    StringError::MalformedUnicode => (
+                        "not `\\u{` and 1 to 6 hexadecimal digits and `}`",
+                        "write a character by its number as `\\u{e9}` (é)",
+                    ),
+                    StringError::NotAChar(_) => (
+                        "no character has this number",
+                        "a `\\u{…}` escape names a Unicode scalar value: 0 to 10FFFF, except D800 to DFFF",
+                    ),
+                };
+                error_at(span, label.into()).with_help(help)
+            }
+            AsmError::UndeclaredConstant { span, declared, .. } => {
+                let label = match declared {
+                    0 => String::from("no `.string` line declares a string"),
+                    1 => String::from("one `.string` line declares string 0"),
+                    n => format!("the `.string` lines declare strings 0 to {}", n - 1),
+                };
+                error_at(span, label).with_help(
+                    "write the string itself, in quotes: `CONST \"text\"` (a number names a string a `.string` line declares)",
+                )
+            }
             AsmError::UndefinedLabel {
                 span,
                 suggestion,
@@ -383,7 +462,7 @@ impl From<AsmError> for Diagnostic {
                 span,
                 target,
                 jumps,
-                results,
+                returns,
                 ..
             } => {
                 let label = match (jumps, target.as_str()) {
@@ -391,21 +470,28 @@ impl From<AsmError> for Diagnostic {
                     (false, END_OF_CODE) => format!("runs off {target}"),
                     (false, _) => format!("runs on into {target}"),
                 };
-                let help = match (jumps, results) {
+                let help = match (jumps, returns) {
                     (true, _) => String::from(
                         "jumps stay inside their function's code; use `CALL` to run another function",
                     ),
                     (false, None) => String::from("end the main program with `HALT`"),
-                    (false, Some(0)) => String::from("end the function with `RET`"),
-                    (false, Some(_)) => String::from("end the function with `RETV`"),
+                    (false, Some(returns)) => {
+                        format!("end the function with `{}`", returns.instr())
+                    }
                 };
                 error_at(span, label).with_help(help)
             }
-            AsmError::Return { span, results, .. } => {
-                error_at(span, "does not fit its function".into()).with_help(match results {
-                    None => "the main program ends with `HALT`; only a function returns",
-                    Some(0) => "a function declared `-> 0` returns with `RET`",
-                    Some(_) => "a function declared `-> 1` returns its result with `RETV`",
+            AsmError::Return { span, returns, .. } => {
+                error_at(span, "does not fit its function".into()).with_help(match returns {
+                    None => String::from("the main program ends with `HALT`; only a function returns"),
+                    Some(Returns::Nothing) => {
+                        String::from("a function declared `-> 0` returns with `RET`")
+                    }
+                    Some(returns) => format!(
+                        "a function declared `{}` returns its result with `{}`",
+                        declared_results(*returns),
+                        returns.instr()
+                    ),
                 })
             }
             AsmError::Heights {
@@ -428,24 +514,40 @@ impl From<AsmError> for Diagnostic {
                         "the stack holds at most 65535 values",
                     ),
                     HeightError::RefsDisagree { first, second, .. } => (
-                        format!("reached with {first} and with {second} references in its frame"),
-                        "every way to an instruction must leave the same number of references on the reference stack",
+                        format!("reached with {} on one path, {} on another", references(u32::from(*first)), references(u32::from(*second))),
+                        if declared.is_some() {
+                            "every way to an instruction must leave the same number of references on the reference stack, counted from the function's frame"
+                        } else {
+                            "every way to an instruction must leave the same number of references on the reference stack, in the main program too"
+                        },
                     ),
                     HeightError::RefsUnderflow { needed, height, .. } => (
                         format!(
-                            "needs {needed} reference{}, the frame holds {height}",
-                            if *needed == 1 { "" } else { "s" }
+                            "needs {}, {} holds {height}",
+                            references(*needed),
+                            if declared.is_some() { "the frame" } else { "the reference stack" }
                         ),
-                        "a frame starts with its reference parameters; it cannot take references below them",
+                        if declared.is_some() {
+                            "a function's frame starts with its reference parameters (`2r` on its `.fn` line); it cannot take references below them"
+                        } else {
+                            "the main program starts with no references: push one first (`CONST`, `NEWI`, `NEWR`, `TOSTR`, …)"
+                        },
                     ),
                     HeightError::RefsOverflow { .. } => (
-                        String::from("grows the frame beyond the reference stack"),
+                        String::from(if declared.is_some() {
+                            "grows the frame beyond the reference stack"
+                        } else {
+                            "grows the reference stack beyond its limit"
+                        }),
                         "the reference stack holds at most 65535 references",
                     ),
                 };
-                error_at(span, label)
-                    .with_secondary(declared.clone(), "in this function")
-                    .with_help(help)
+                let diagnostic = error_at(span, label);
+                match declared {
+                    Some(declared) => diagnostic.with_secondary(declared.clone(), "in this function"),
+                    None => diagnostic,
+                }
+                .with_help(help)
             }
             AsmError::TooManyFunctions { span, .. } => error_at(span, "one function too many".into())
                 .with_help("the function table numbers functions with a u16"),
@@ -472,10 +574,12 @@ impl From<AsmError> for Diagnostic {
                     "the code before the first `.fn` is the main program, called `main`; name this function otherwise",
                 ),
             },
-            AsmError::BadSignature { span, what, .. } => {
-                let (label, help) = match *what {
-                    "result" => ("not 0 or 1", "a function returns no value (`-> 0`) or one (`-> 1`)"),
-                    _ => ("not in 0..=65535", "a function takes 0 to 65535 parameters"),
+            AsmError::BadSignature { span, part, .. } => {
+                let (label, help) = match part {
+                    SignaturePart::Results => ("not 0, 1 or 1r", "a function returns nothing (`-> 0`), an int (`-> 1`) or a reference (`-> 1r`)"),
+                    SignaturePart::Params => ("not in 0..=65535", "a function takes 0 to 65535 int parameters"),
+                    SignaturePart::RefParams => ("not in 0r..=65535r", "a function takes 0 to 65535 reference parameters"),
+                    SignaturePart::ParamPair => ("not an int count then a reference count", "write the ints first, then the references with an `r`: `.fn f 1 2r -> 0` takes 1 int and 2 references"),
                 };
                 error_at(span, label.into()).with_help(help)
             }
@@ -490,9 +594,33 @@ impl From<AsmError> for Diagnostic {
                 }
             }
             AsmError::UnknownDirective { span, .. } => error_at(span, "not a directive".into())
-                .with_help("the one directive is `.fn NAME PARAMS -> RESULTS`, which starts a function"),
+                .with_help("the directives are `.fn NAME PARAMS -> RESULTS`, which starts a function, and `.string \"text\"`, which declares a string constant"),
             AsmError::Internal(internal) => internal.diagnostic(code),
         }
+    }
+}
+
+/// The part of a `.fn` line a [`AsmError::BadSignature`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignaturePart {
+    /// The count of int parameters (`2`).
+    Params,
+    /// The count of reference parameters (`2r`).
+    RefParams,
+    /// The two parameter counts, not an int count then a reference count (`1r 2`).
+    ParamPair,
+    /// The result count (`0`, `1` or `1r`).
+    Results,
+}
+
+impl fmt::Display for SignaturePart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SignaturePart::Params => "parameter count",
+            SignaturePart::RefParams => "reference parameter count",
+            SignaturePart::ParamPair => "parameter counts",
+            SignaturePart::Results => "result count",
+        })
     }
 }
 
@@ -519,11 +647,39 @@ fn callee_words(function: u16, count: usize) -> String {
     }
 }
 
-fn return_words(results: Option<u8>) -> &'static str {
-    match results {
+fn return_words(returns: Option<Returns>) -> &'static str {
+    match returns {
         None => "which is not a function",
-        Some(0) => "which returns no value",
-        Some(_) => "which returns a value",
+        Some(Returns::Nothing) => "which returns no value",
+        Some(Returns::Int) => "which returns an int",
+        Some(Returns::Ref) => "which returns a reference",
+    }
+}
+
+/// How a `.fn` line declares what its function returns.
+fn declared_results(returns: Returns) -> &'static str {
+    match returns {
+        Returns::Nothing => "-> 0",
+        Returns::Int => "-> 1",
+        Returns::Ref => "-> 1r",
+    }
+}
+
+/// Whether a height error is about the reference stack.
+fn is_refs(reason: &HeightError) -> bool {
+    matches!(
+        reason,
+        HeightError::RefsDisagree { .. }
+            | HeightError::RefsUnderflow { .. }
+            | HeightError::RefsOverflow { .. }
+    )
+}
+
+fn stack_words(reason: &HeightError) -> &'static str {
+    if is_refs(reason) {
+        "reference stack"
+    } else {
+        "stack"
     }
 }
 
@@ -532,9 +688,21 @@ fn height_words(reason: &HeightError) -> &'static str {
         HeightError::Disagree { .. } => "has different heights on different paths",
         HeightError::Underflow { .. } => "runs out of values",
         HeightError::Overflow { .. } => "overflows",
-        HeightError::RefsDisagree { .. } => "has different reference heights on different paths",
+        HeightError::RefsDisagree { .. } => "has different heights on different paths",
         HeightError::RefsUnderflow { .. } => "runs out of references",
-        HeightError::RefsOverflow { .. } => "overflows the reference stack",
+        HeightError::RefsOverflow { .. } => "overflows",
+    }
+}
+
+/// The escapes a string literal may hold, in a help line.
+const ESCAPES: &str = "the escapes are `\\n`, `\\t`, `\\r`, `\\0`, `\\\\`, `\\\"` and `\\u{…}`";
+
+/// `1 reference`, `2 references`.
+fn references(count: u32) -> String {
+    if count == 1 {
+        String::from("1 reference")
+    } else {
+        format!("{count} references")
     }
 }
 
@@ -582,6 +750,9 @@ pub(crate) fn error_span(error: &AsmError) -> &Span {
         | AsmError::OutOfRange { span, .. }
         | AsmError::DuplicateLabel { span, .. }
         | AsmError::LabelNotAllowed { span, .. }
+        | AsmError::StringNotAllowed { span, .. }
+        | AsmError::BadString { span, .. }
+        | AsmError::UndeclaredConstant { span, .. }
         | AsmError::UndefinedLabel { span, .. }
         | AsmError::GotoForward { span, .. }
         | AsmError::JumpOutOfRange { span, .. }

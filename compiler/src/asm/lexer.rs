@@ -37,6 +37,13 @@ pub enum Token<'s> {
     /// tokens; [`parse_int`] checks the digits.
     #[regex(r"[+-]?[0-9][0-9A-Za-z_]*")]
     Int(&'s str),
+    /// A string literal, with its quotes, as written: `"hi\n"`. It ends on its line; the
+    /// resolver decodes its escapes (see [`super::string`]).
+    #[regex(r#""([^"\\\n\r]|\\[^\n\r])*""#)]
+    Str(&'s str),
+    /// A string literal that its line ends in, before a closing `"`.
+    #[regex(r#""([^"\\\n\r]|\\[^\n\r])*\\?"#, allow_greedy = true)]
+    Unterminated(&'s str),
     /// A character that starts no token.
     Error,
 }
@@ -51,6 +58,7 @@ impl fmt::Display for Token<'_> {
             Token::Directive(name) => write!(f, "directive `{name}`"),
             Token::Ident(name) => write!(f, "`{name}`"),
             Token::Int(text) => write!(f, "number `{text}`"),
+            Token::Str(text) | Token::Unterminated(text) => write!(f, "string `{text}`"),
             Token::Error => f.write_str("invalid character"),
         }
     }
@@ -88,6 +96,28 @@ mod tests {
                 Token::Int("1"),
                 Token::Int("-1"),
                 Token::Error,
+            ]
+        );
+    }
+
+    #[test]
+    fn lexes_strings_to_the_end_of_their_line() {
+        let tokens: Vec<_> = lex(r#"CONST "a;b\"c" ; note
+.string "open \
+"x"#)
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+        assert_eq!(
+            tokens,
+            [
+                Token::Ident("CONST"),
+                Token::Str(r#""a;b\"c""#),
+                Token::Newline,
+                Token::Directive(".string"),
+                Token::Unterminated(r#""open \"#),
+                Token::Newline,
+                Token::Unterminated(r#""x"#),
             ]
         );
     }

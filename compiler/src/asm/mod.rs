@@ -8,6 +8,7 @@ mod errors;
 pub mod lexer;
 pub mod parser;
 mod resolve;
+pub mod string;
 
 pub use errors::{AsmCode, AsmError};
 
@@ -17,7 +18,8 @@ pub use errors::MAIN_WORD;
 use errors::{END_OF_CODE, error_span};
 use lexer::Token;
 use mova_lang::debuginfo::{DEBUG_INFO, DebugInfo, FunctionName};
-use mova_lang::func::{self, Function, MAX_FUNCTIONS};
+use mova_lang::func::{self, Function, MAX_FUNCTIONS, Returns};
+use mova_lang::heap::{self, STRINGS};
 use mova_lang::mvb::{MAX_INSTRUCTIONS, Program, Section, VerifyError};
 use mova_lang::srcmap::SourceMap;
 use mova_lang::verify::HeightError;
@@ -53,14 +55,27 @@ fn assemble_with_limits(
     let tokens = lexer::lex(source);
     let mut errors: Vec<AsmError> = tokens
         .iter()
-        .filter(|(token, _)| *token == Token::Error)
-        .map(|(_, span)| AsmError::InvalidCharacter(InvalidCharacter::at(source, span)))
+        .filter_map(|(token, span)| {
+            if *token == Token::Error {
+                Some(AsmError::InvalidCharacter(InvalidCharacter::at(
+                    source, span,
+                )))
+            } else if matches!(token, Token::Unterminated(_)) {
+                Some(AsmError::BadString {
+                    span: span.clone(),
+                    reason: string::StringError::Unterminated,
+                })
+            } else {
+                None
+            }
+        })
         .collect();
     let (lines, syntax_errors) = parser::parse(&tokens, source.len());
-    // An invalid character was reported already; do not report it again as unexpected.
+    // An invalid character or an unterminated string was reported already; do not report it
+    // again as unexpected.
     let invalid: Vec<Span> = tokens
         .iter()
-        .filter(|(token, _)| *token == Token::Error)
+        .filter(|(token, _)| matches!(token, Token::Error | Token::Unterminated(_)))
         .map(|(_, span)| span.clone())
         .collect();
     errors.extend(
@@ -81,12 +96,20 @@ fn assemble_with_limits(
     let mut resolver = Resolver::new(&lines, limits, &mut errors);
     let (code, spans) = resolver.resolve(&lines);
     let declared = resolver.functions().to_vec();
+    let strings = resolver.strings().to_vec();
     errors.sort_by_key(|error| error_span(error).start);
     if !errors.is_empty() {
         return (None, errors);
     }
     let functions: Vec<Function> = declared.iter().map(|decl| decl.function).collect();
     let mut sections = Vec::new();
+    // The string constants, when there are some (a program without strings is as before).
+    if !strings.is_empty() {
+        sections.push(Section {
+            kind: STRINGS,
+            payload: heap::encode_strings(&strings),
+        });
+    }
     if let Some(file) = source_map {
         match SourceMap::new(file, source, spans.clone()).to_section() {
             Ok(section) => sections.push(section),
@@ -186,13 +209,13 @@ impl Site<'_, '_> {
         }
     }
 
-    /// How many results function `function` has; `None` for the main program.
-    fn results(&self, function: u16) -> Option<u8> {
+    /// What function `function` returns; `None` for the main program.
+    fn returns(&self, function: u16) -> Option<Returns> {
         let index = function.checked_sub(1)?;
         Some(
             self.declared
                 .get(usize::from(index))
-                .map_or(0, |decl| decl.function.results),
+                .map_or(Returns::Nothing, |decl| decl.function.returns()),
         )
     }
 
@@ -236,7 +259,7 @@ impl Site<'_, '_> {
                 target: self.place(target),
                 jumps: instr.jump_target(index) == Some(mova_lang::isa::JumpTarget::Index(target)),
                 function: self.name(function),
-                results: self.results(function),
+                returns: self.returns(function),
             },
             VerifyError::Return {
                 index,
@@ -247,7 +270,7 @@ impl Site<'_, '_> {
                 span: self.span(index),
                 instr,
                 function: self.name(function),
-                results: self.results(function),
+                returns: self.returns(function),
             },
             VerifyError::Heights { function, reason } => {
                 let index = match &reason {
@@ -261,7 +284,7 @@ impl Site<'_, '_> {
                 let declared = function
                     .checked_sub(1)
                     .and_then(|index| self.declared.get(usize::from(index)))
-                    .map_or(end..end, |decl| decl.span.clone());
+                    .map(|decl| decl.span.clone());
                 AsmError::Heights {
                     span: self.span(index),
                     declared,
@@ -414,6 +437,100 @@ mod tests {
             "error-a0018_too_many_functions",
             format!("{source}\n── diagnostics ──\n{rendered}")
         );
+    }
+
+    #[test]
+    fn refs_overflow_is_reported_at_the_instruction_that_overflows() {
+        let pushes = mova_lang::isa::STACK_LIMIT + 1;
+        let source = format!("{}HALT\n", "CONST \"a\"\n".repeat(pushes));
+        let (program, errors) = assemble_errors(&source, None);
+        assert_eq!(program, None);
+        assert_eq!(
+            errors.iter().map(AsmError::code).collect::<Vec<_>>(),
+            ["A0026"]
+        );
+        let at = error_span(&errors[0]).start;
+        assert_eq!(source[..at].lines().count(), pushes - 1);
+        let rendered =
+            crate::diag::render(&[errors[0].clone().into()], "deep.mvasm", &source, false);
+        mova_testkit::assert_snapshot!(
+            "asm",
+            "error-a0026_refs_overflow",
+            format!("{pushes} lines `CONST \"a\"`, then `HALT`\n── diagnostics ──\n{rendered}")
+        );
+    }
+
+    #[test]
+    fn string_literals_become_constants_each_text_once_in_order_of_first_use() {
+        let source = "CONST \"b\"\nCONST \"a\\n\"\nCONST \"b\"\nCONCAT\nCONCAT\nPRINTR\nHALT\n";
+        let program = assemble(source).unwrap();
+        assert_eq!(
+            &program.code()[..3],
+            [Instr::Const(0), Instr::Const(1), Instr::Const(0)]
+        );
+        let constants: Vec<&[u8]> = program.constants().iter().map(|c| &c[..]).collect();
+        assert_eq!(constants, [&b"b"[..], b"a\n"]);
+        // A program without strings has no strings section.
+        let plain = assemble("PUT 1\nPRINT\nHALT\n").unwrap();
+        assert!(plain.sections().iter().all(|s| s.kind != STRINGS));
+        assert!(plain.constants().is_empty());
+    }
+
+    #[test]
+    fn string_lines_declare_the_first_constants_and_numbers_name_them() {
+        let source = ".string \"x\"\n.string \"y\"\n.STRING \"x\"\n\
+                      CONST \"y\"\nCONST 2\nCONST \"z\"\nCONST \"x\"\nRPOP\nRPOP\nRPOP\nRPOP\nHALT\n";
+        let program = assemble(source).unwrap();
+        assert_eq!(
+            &program.code()[..4],
+            [
+                Instr::Const(1),
+                Instr::Const(2),
+                Instr::Const(3),
+                Instr::Const(0)
+            ]
+        );
+        let constants: Vec<&[u8]> = program.constants().iter().map(|c| &c[..]).collect();
+        assert_eq!(constants, [&b"x"[..], b"y", b"x", b"z"]);
+        assert_eq!(codes(".string \"x\"\nCONST 1\n"), ["A0025"]);
+        assert_eq!(codes(".string 1\nHALT\n"), ["A0002"]);
+        assert_eq!(codes(".string \"\\q\"\nHALT\n"), ["A0024"]);
+    }
+
+    #[test]
+    fn fn_lines_declare_reference_parameters_and_results() {
+        let source = "HALT\n.fn a 2r -> 1r\nCONCAT\nRETR\n.fn b 1 1r -> 1\nLEN\nADDL 0\nRETV\n\
+                      .fn c 0 0r -> 0r\nRET\n";
+        let program = assemble(source).unwrap();
+        assert_eq!(
+            program.functions()[1..],
+            [
+                Function {
+                    entry: 1,
+                    params: 0,
+                    results: 0,
+                    ref_params: 2,
+                    ref_results: 1
+                },
+                Function {
+                    entry: 3,
+                    params: 1,
+                    results: 1,
+                    ref_params: 1,
+                    ref_results: 0
+                },
+                Function::ints(6, 0, 0),
+            ]
+        );
+        assert!(
+            program
+                .sections()
+                .iter()
+                .any(|s| s.kind == func::FUNCTIONS_REFS)
+        );
+        assert_eq!(codes("HALT\n.fn f 1r 1r -> 0\nRET\n"), ["A0021"]);
+        assert_eq!(codes("HALT\n.fn f 1 -> 1 1\nRET\n"), ["A0002"]);
+        assert_eq!(codes("HALT\n.fn f 1x -> 0\nRET\n"), ["A0006"]);
     }
 
     #[test]

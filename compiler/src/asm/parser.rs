@@ -17,13 +17,15 @@ pub struct Spanned<T> {
     pub span: SimpleSpan,
 }
 
-/// An operand as written: a number token (checked later) or a label name.
+/// An operand as written: a number token (checked later), a label name or a string literal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Operand<'s> {
     /// A number token's text.
     Int(&'s str),
     /// A label name.
     Label(&'s str),
+    /// A string literal's text, with its quotes (decoded later).
+    Str(&'s str),
 }
 
 /// An instruction as written: its mnemonic and its operands, separated by commas.
@@ -42,10 +44,23 @@ pub struct FnSyntax<'s> {
     pub directive: Spanned<&'s str>,
     /// The function's name.
     pub name: Spanned<&'s str>,
-    /// The number token of its parameter count (checked later).
+    /// The number token of its parameter count (checked later): `2` counts ints, `2r`
+    /// references.
     pub params: Spanned<&'s str>,
-    /// The number token of its result count (checked later).
+    /// A second parameter count, if there is one (`1 2r`: the resolver checks it counts
+    /// references and the first ints).
+    pub more_params: Option<Spanned<&'s str>>,
+    /// The number token of its result count (checked later): `0`, `1` or `1r`.
     pub results: Spanned<&'s str>,
+}
+
+/// A `.string "text"` line as written: the declaration of the program's next string constant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StringSyntax<'s> {
+    /// The directive, as written (`.string`, in any case).
+    pub directive: Spanned<&'s str>,
+    /// The literal, with its quotes.
+    pub text: Spanned<&'s str>,
 }
 
 impl FnSyntax<'_> {
@@ -67,6 +82,8 @@ pub enum Line<'s> {
     },
     /// A `.fn` line: the code after it, up to the next `.fn`, is a function.
     Function(FnSyntax<'s>),
+    /// A `.string` line: it declares a string constant.
+    String(StringSyntax<'s>),
     /// A directive other than `.fn`, with whatever follows it on its line; the resolver reports it.
     Directive(Spanned<&'s str>),
     /// A line that did not parse; its error was reported.
@@ -102,6 +119,11 @@ pub fn parse<'s>(
     (lines.unwrap_or_default(), errors)
 }
 
+/// Whether `name` is a directive the parser reads (`.fn`, `.string`, in any case).
+fn is_known_directive(name: &str) -> bool {
+    name.eq_ignore_ascii_case(".fn") || name.eq_ignore_ascii_case(".string")
+}
+
 fn parser<'t, 's: 't, I>() -> impl Parser<'t, I, Vec<Line<'s>>, extra::Err<Rich<'t, Token<'s>>>>
 where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
@@ -117,6 +139,7 @@ where
     let operand = select! {
         Token::Int(text) => Operand::Int(text),
         Token::Ident(name) => Operand::Label(name),
+        Token::Str(text) => Operand::Str(text),
     }
     .map_with(|node, e| Spanned {
         node,
@@ -142,32 +165,49 @@ where
         })
         .then(spanned_name.labelled("function name"))
         .then(count.labelled("parameter count"))
+        .then(count.labelled("parameter count").or_not())
         .then_ignore(just(Token::Arrow))
         .then(count.labelled("result count"))
-        .map(|(((directive, name), params), results)| {
+        .map(|((((directive, name), params), more_params), results)| {
             Line::Function(FnSyntax {
                 directive,
                 name,
                 params,
+                more_params,
                 results,
             })
         });
-    // A `.fn` line that does not parse is a syntax error, not an unknown directive.
-    let other_directive =
-        select! { Token::Directive(name) if !name.eq_ignore_ascii_case(".fn") => name }
-            .labelled("directive")
-            .map_with(|node, e| Spanned {
-                node,
-                span: e.span(),
-            })
-            .then_ignore(any().and_is(just(Token::Newline).not()).repeated())
-            .map(Line::Directive);
+    let string = select! { Token::Directive(name) if name.eq_ignore_ascii_case(".string") => name }
+        .labelled("directive")
+        .map_with(|node, e| Spanned {
+            node,
+            span: e.span(),
+        })
+        .then(
+            select! { Token::Str(text) => text }
+                .labelled("string")
+                .map_with(|node, e| Spanned {
+                    node,
+                    span: e.span(),
+                }),
+        )
+        .map(|(directive, text)| Line::String(StringSyntax { directive, text }));
+    // A `.fn` or `.string` line that does not parse is a syntax error, not an unknown directive.
+    let other_directive = select! { Token::Directive(name) if !is_known_directive(name) => name }
+        .labelled("directive")
+        .map_with(|node, e| Spanned {
+            node,
+            span: e.span(),
+        })
+        .then_ignore(any().and_is(just(Token::Newline).not()).repeated())
+        .map(Line::Directive);
     let plain = label
         .repeated()
         .collect::<Vec<_>>()
         .then(instr.or_not())
         .map(|(labels, instr)| Line::Ok { labels, instr });
     let line = function
+        .or(string)
         .or(other_directive)
         .or(plain)
         .then_ignore(end_of_line)
@@ -235,6 +275,30 @@ mod tests {
         assert!(matches!(&lines[3], Line::Directive(d) if d.node == ".weird"));
         // A label cannot name a directive, and a `.fn` takes its counts.
         let (lines, errors) = parse_str("top: .fn f 0 -> 0\n.fn f 0\n.fn 1 -> 1\n");
+        assert_eq!(lines[..3], [Line::Error, Line::Error, Line::Error]);
+        assert_eq!(errors.len(), 3, "{errors:?}");
+    }
+
+    #[test]
+    fn parses_string_operands_string_lines_and_reference_counts() {
+        let (lines, errors) = parse_str(".string \"a\"\nCONST \"b\"\n.fn f 1 2r -> 1r\n");
+        assert_eq!(errors, []);
+        assert!(matches!(&lines[0], Line::String(s) if s.text.node == "\"a\""));
+        let Line::Ok {
+            instr: Some(instr), ..
+        } = &lines[1]
+        else {
+            panic!("{lines:?}")
+        };
+        assert_eq!(instr.operands[0].node, Operand::Str("\"b\""));
+        let Line::Function(function) = &lines[2] else {
+            panic!("{lines:?}")
+        };
+        assert_eq!(function.params.node, "1");
+        assert_eq!(function.more_params.map(|count| count.node), Some("2r"));
+        assert_eq!(function.results.node, "1r");
+        // A `.string` takes one string, and a `.fn` at most two parameter counts.
+        let (lines, errors) = parse_str(".string\n.string x\n.fn f 1 2r 3r -> 0\n");
         assert_eq!(lines[..3], [Line::Error, Line::Error, Line::Error]);
         assert_eq!(errors.len(), 3, "{errors:?}");
     }

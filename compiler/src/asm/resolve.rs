@@ -2,8 +2,9 @@
 //! each instruction's mnemonic and operand are resolved; label operands become the distance their
 //! opcode's operand kind measures, and function names (`CALL` operands) their function's number.
 
-use super::errors::{AsmError, MAIN_WORD};
+use super::errors::{AsmError, MAIN_WORD, SignaturePart};
 use super::parser::{FnSyntax, InstrSyntax, Line, Operand, Spanned};
+use super::string;
 use crate::diag::{Span, did_you_mean};
 use crate::number::{IntError, parse_int};
 use crate::shared::{InvalidNumber, TooLarge};
@@ -34,6 +35,13 @@ pub(crate) struct Resolver<'a, 's> {
     names: HashMap<&'s str, u16>,
     len: u32,
     limit: u32,
+    /// The string constants, in order: those the `.string` lines declare, then those `CONST`
+    /// literals add.
+    strings: Vec<String>,
+    /// How many of `strings` the `.string` lines declare.
+    declared_strings: usize,
+    /// Each string's first constant, by its text.
+    string_numbers: HashMap<String, u32>,
     errors: &'a mut Vec<AsmError>,
 }
 
@@ -55,8 +63,17 @@ impl<'a, 's> Resolver<'a, 's> {
             .filter(|line| matches!(line, Line::Function(_)))
             .count();
         let mut index: u32 = 0;
+        let mut strings = Vec::new();
+        let mut string_numbers = HashMap::new();
         for line in lines {
             match line {
+                Line::String(syntax) => {
+                    // A bad literal still declares a constant, so the numbers after it stay.
+                    let text = literal(syntax.text, errors).unwrap_or_default();
+                    let number = u32::try_from(strings.len()).unwrap_or(u32::MAX);
+                    string_numbers.entry(text.clone()).or_insert(number);
+                    strings.push(text);
+                }
                 Line::Function(syntax) => {
                     if functions.len() == limits.functions {
                         errors.push(AsmError::TooManyFunctions {
@@ -85,18 +102,18 @@ impl<'a, 's> Resolver<'a, 's> {
                     } else {
                         names.insert(name, number);
                     }
-                    let params = count(syntax.params, "parameter", u16::MAX.into(), errors);
-                    let results = count(syntax.results, "result", 1, errors);
+                    let (params, ref_params) = params(syntax, errors);
+                    let (results, ref_results) = results(syntax.results, errors);
                     functions.push(FunctionDecl {
                         name,
                         name_span: span,
                         span: syntax.span(),
                         function: Function {
                             entry: index,
-                            params: u16::try_from(params).unwrap_or(0),
-                            results: u8::try_from(results).unwrap_or(0),
-                            ref_params: 0,
-                            ref_results: 0,
+                            params,
+                            results,
+                            ref_params,
+                            ref_results,
                         },
                     });
                 }
@@ -145,6 +162,9 @@ impl<'a, 's> Resolver<'a, 's> {
             names,
             len: index,
             limit: limits.instructions,
+            declared_strings: strings.len(),
+            strings,
+            string_numbers,
             errors,
         }
     }
@@ -179,6 +199,23 @@ impl<'a, 's> Resolver<'a, 's> {
         &self.functions
     }
 
+    /// The string constants, in order: those of the `.string` lines, then those `CONST`
+    /// literals added (complete once [`Resolver::resolve`] has run).
+    pub(crate) fn strings(&self) -> &[String] {
+        &self.strings
+    }
+
+    /// The constant holding `text`: the first with that text, or a new one.
+    fn intern(&mut self, text: String) -> u32 {
+        if let Some(&number) = self.string_numbers.get(&text) {
+            return number;
+        }
+        let number = u32::try_from(self.strings.len()).unwrap_or(u32::MAX);
+        self.string_numbers.insert(text.clone(), number);
+        self.strings.push(text);
+        number
+    }
+
     /// The instructions, each with the span of its line's instruction text.
     pub(crate) fn resolve(&mut self, lines: &[Line<'s>]) -> (Vec<Instr>, Vec<Span>) {
         let mut code = Vec::new();
@@ -210,7 +247,10 @@ impl<'a, 's> Resolver<'a, 's> {
                     }
                     index = index.saturating_add(1);
                 }
-                Line::Ok { instr: None, .. } | Line::Function(_) | Line::Directive(_) => {}
+                Line::Ok { instr: None, .. }
+                | Line::Function(_)
+                | Line::String(_)
+                | Line::Directive(_) => {}
                 Line::Error => index = index.saturating_add(1),
             }
         }
@@ -314,6 +354,44 @@ impl<'a, 's> Resolver<'a, 's> {
     ) -> Option<i64> {
         let span = operand.span.into_range();
         match operand.node {
+            Operand::Str(text) if kind == OperandKind::Constant => {
+                let text = literal(
+                    Spanned {
+                        node: text,
+                        span: operand.span,
+                    },
+                    self.errors,
+                )?;
+                Some(i64::from(self.intern(text)))
+            }
+            Operand::Str(_) => {
+                self.errors
+                    .push(AsmError::StringNotAllowed { span, opcode, kind });
+                None
+            }
+            Operand::Int(text) if kind == OperandKind::Constant => match parse_int(text) {
+                Ok(value)
+                    if usize::try_from(value).is_ok_and(|value| value < self.declared_strings) =>
+                {
+                    Some(value)
+                }
+                Ok(_) | Err(IntError::OutOfRange) => {
+                    self.errors.push(AsmError::UndeclaredConstant {
+                        span,
+                        text: text.to_owned(),
+                        declared: self.declared_strings,
+                    });
+                    None
+                }
+                Err(reason) => {
+                    self.errors.push(AsmError::InvalidNumber(InvalidNumber {
+                        span,
+                        text: text.to_owned(),
+                        reason,
+                    }));
+                    None
+                }
+            },
             Operand::Int(text) => match parse_int(text) {
                 Ok(value) => Some(value),
                 Err(IntError::OutOfRange) => {
@@ -389,26 +467,119 @@ impl<'a, 's> Resolver<'a, 's> {
     }
 }
 
-/// A `.fn` line's count: a number in `0..=max`, or 0 after reporting why it is not.
-fn count(text: Spanned<&str>, what: &'static str, max: i64, errors: &mut Vec<AsmError>) -> i64 {
-    let span = text.span.into_range();
-    match parse_int(text.node) {
-        Ok(value) if (0..=max).contains(&value) => value,
-        Ok(_) | Err(IntError::OutOfRange) => {
-            errors.push(AsmError::BadSignature {
-                span,
-                what,
-                text: text.node.to_owned(),
-            });
-            0
-        }
+/// A `.fn` line's count as written: `2` counts ints, `2r` references.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Count {
+    value: i64,
+    refs: bool,
+}
+
+/// Reads a `.fn` count token: a number, with an `r` after it for a count of references; `None`
+/// after reporting an invalid number.
+fn count(text: Spanned<&str>, errors: &mut Vec<AsmError>) -> Option<Count> {
+    let (digits, refs) = match text.node.strip_suffix(['r', 'R']) {
+        Some(digits) => (digits, true),
+        None => (text.node, false),
+    };
+    match parse_int(digits) {
+        Ok(value) => Some(Count { value, refs }),
+        // Too large for an i64 is too large for a count too.
+        Err(IntError::OutOfRange) => Some(Count {
+            value: i64::MAX,
+            refs,
+        }),
         Err(reason) => {
             errors.push(AsmError::InvalidNumber(InvalidNumber {
-                span,
+                span: text.span.into_range(),
                 text: text.node.to_owned(),
                 reason,
             }));
-            0
+            None
+        }
+    }
+}
+
+/// A parameter count in `0..=65535`, or 0 after reporting why it is not.
+fn param_count(
+    count: Count,
+    text: Spanned<&str>,
+    part: SignaturePart,
+    errors: &mut Vec<AsmError>,
+) -> u16 {
+    u16::try_from(count.value).unwrap_or_else(|_| {
+        errors.push(AsmError::BadSignature {
+            span: text.span.into_range(),
+            part,
+            text: text.node.to_owned(),
+        });
+        0
+    })
+}
+
+/// A `.fn` line's parameter counts, ints and references: `2` (ints), `2r` (references) or `1 2r`
+/// (both, ints first); zeros after reporting why they are not.
+fn params(syntax: &FnSyntax<'_>, errors: &mut Vec<AsmError>) -> (u16, u16) {
+    let first = count(syntax.params, errors);
+    let second = syntax.more_params.map(|text| (text, count(text, errors)));
+    match (first, second) {
+        (Some(ints), None) if !ints.refs => (
+            param_count(ints, syntax.params, SignaturePart::Params, errors),
+            0,
+        ),
+        (Some(refs), None) => (
+            0,
+            param_count(refs, syntax.params, SignaturePart::RefParams, errors),
+        ),
+        (Some(ints), Some((text, Some(refs)))) if !ints.refs && refs.refs => (
+            param_count(ints, syntax.params, SignaturePart::Params, errors),
+            param_count(refs, text, SignaturePart::RefParams, errors),
+        ),
+        (Some(_), Some((text, Some(_)))) => {
+            errors.push(AsmError::BadSignature {
+                span: syntax.params.span.start..text.span.end,
+                part: SignaturePart::ParamPair,
+                text: format!("{} {}", syntax.params.node, text.node),
+            });
+            (0, 0)
+        }
+        (None, _) | (_, Some((_, None))) => (0, 0),
+    }
+}
+
+/// A `.fn` line's result counts, ints and references: `0`, `1` (an int) or `1r` (a
+/// reference); zeros after reporting why it is none of those.
+fn results(text: Spanned<&str>, errors: &mut Vec<AsmError>) -> (u8, u8) {
+    match count(text, errors) {
+        Some(Count { value: 0, .. }) | None => (0, 0),
+        Some(Count {
+            value: 1,
+            refs: false,
+        }) => (1, 0),
+        Some(Count {
+            value: 1,
+            refs: true,
+        }) => (0, 1),
+        Some(_) => {
+            errors.push(AsmError::BadSignature {
+                span: text.span.into_range(),
+                part: SignaturePart::Results,
+                text: text.node.to_owned(),
+            });
+            (0, 0)
+        }
+    }
+}
+
+/// The string a literal holds, or `None` after reporting each bad escape in it.
+fn literal(text: Spanned<&str>, errors: &mut Vec<AsmError>) -> Option<String> {
+    match string::decode(text.node, text.span.start) {
+        Ok(decoded) => Some(decoded),
+        Err(bad) => {
+            errors.extend(
+                bad.into_iter()
+                    .map(|(span, reason)| AsmError::BadString { span, reason }),
+            );
+            None
         }
     }
 }
