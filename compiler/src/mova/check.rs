@@ -1,4 +1,5 @@
-//! Semantic checks: resolves names, labels and calls, checks literals, folds constants and finds
+//! Semantic checks: resolves names, labels and calls, checks types and literals, folds constants
+//! and finds
 //! unused variables, parameters and functions and unreachable code, turning the syntax tree into
 //! the checked program ([`hir`](crate::mova::hir)). Every problem is a [`LangError`]; checking goes
 //! on after an error so one run reports them all.
@@ -9,15 +10,49 @@
 
 use crate::diag::{Span, SuggestionBudget};
 use crate::mova::errors::{LangError, NameHint};
-use crate::mova::hir::{self, ExprKind, FuncId, LoopId, StmtKind, VarId};
+use crate::mova::hir::{self, Builtin, ExprKind, FuncId, LoopId, StmtKind, Type, VarId};
 use crate::mova::syntax::ast::{self, BinaryOp, UnaryOp};
 use crate::number::IntError;
 use crate::shared::InvalidNumber;
 use mova_lang::ops;
 use std::collections::{HashMap, HashSet};
 
-/// The only type there is so far.
-const INT: &str = "int";
+/// The names of the builtin functions, which no declared function may take.
+pub const BUILTINS: [&str; 5] = ["len", "str", "array", "push", "pop"];
+
+/// The help for a condition that is no int.
+const CONDITION_HELP: &str =
+    "a condition is an int (non-zero is true): compare, as in `len(s) > 0` or `s != \"\"`";
+
+/// The help for an index that is no int.
+const INDEX_HELP: &str = "an index is an int: `a[0]`, `a[len(a) - 1]`";
+
+/// What a call resolved to.
+enum Callee {
+    /// A declared function.
+    User(hir::Call),
+    /// A builtin, with its checked arguments.
+    Builtin(Builtin, Vec<hir::Expr>),
+}
+
+/// Whether a value of type `ty` has the binary operator `op`: ints have all of them, strings
+/// `+` (concatenation) and the comparisons, arrays none.
+fn supports(op: BinaryOp, ty: &Type) -> bool {
+    match ty {
+        Type::Int | Type::Unknown => true,
+        Type::Str => matches!(
+            op,
+            BinaryOp::Add
+                | BinaryOp::Eq
+                | BinaryOp::Ne
+                | BinaryOp::Lt
+                | BinaryOp::Le
+                | BinaryOp::Gt
+                | BinaryOp::Ge
+        ),
+        Type::Array(_) => false,
+    }
+}
 
 /// Checks a parsed program, returning the checked program and every error and warning found, in
 /// source order. The program is meaningful only if none of them is an error.
@@ -39,6 +74,7 @@ pub fn check(stmts: &[ast::Stmt<'_>]) -> (hir::Program, Vec<LangError>) {
         .map(|var| hir::Variable {
             name: var.name.to_owned(),
             span: var.span,
+            ty: var.ty,
         })
         .collect();
     (
@@ -84,8 +120,10 @@ struct Signature<'s> {
     span: Span,
     /// The parameter list, parentheses included.
     params_span: Span,
-    params: usize,
-    result: bool,
+    /// Each parameter's name, type, and the span of both (`a: int`).
+    params: Vec<(&'s str, Type, Span)>,
+    /// The result type, with its span.
+    result: Option<(Type, Span)>,
     /// As declared: `fn gcd(a: int, b: int) -> int`.
     text: String,
     /// Whether an earlier function has the same name (this one cannot be called).
@@ -100,8 +138,8 @@ struct Context<'s> {
     span: Span,
     /// Its parameter list.
     params_span: Span,
-    /// Its result type, if it has one.
-    result: Option<Span>,
+    /// Its result type, if it has one, with its span and as written.
+    result: Option<(Type, Span, String)>,
 }
 
 /// The variables one block declares.
@@ -119,6 +157,9 @@ struct Var<'s> {
     assigned: bool,
     /// Whether it is a function's parameter.
     param: bool,
+    ty: Type,
+    /// What says its type (its annotation or its initial value), and how a diagnostic labels it.
+    origin: (Span, &'static str),
 }
 
 impl<'s> Checker<'s> {
@@ -166,7 +207,13 @@ impl<'s> Checker<'s> {
             let id = FuncId(i + 1);
             let name = function.name.text;
             let first = self.functions.get(name).copied();
-            if let Some(first) = first {
+            let builtin = Builtin::named(name).is_some();
+            if builtin {
+                self.errors.push(LangError::BuiltinRedefined {
+                    span: function.name.span.clone(),
+                    name: name.to_owned(),
+                });
+            } else if let Some(first) = first {
                 let first = self
                     .signatures
                     .get(first.0 - 1)
@@ -179,37 +226,36 @@ impl<'s> Checker<'s> {
             } else {
                 self.functions.insert(name, id);
             }
-            let types = function
+            let params: Vec<(&'s str, Type, Span)> = function
                 .params
                 .iter()
-                .map(|param| &param.ty)
-                .chain(function.result.as_ref());
-            for ty in types {
-                if ty.text != INT {
-                    self.errors.push(LangError::UnknownType {
-                        span: ty.span.clone(),
-                        name: ty.text.to_owned(),
-                    });
-                }
-            }
-            let params: Vec<String> = function
-                .params
-                .iter()
-                .map(|param| format!("{}: {}", param.name.text, param.ty.text))
+                .map(|param| {
+                    let span = param.name.span.start..param.ty.span.end;
+                    (param.name.text, self.resolve(&param.ty), span)
+                })
                 .collect();
             let result = function
                 .result
                 .as_ref()
-                .map(|ty| format!(" -> {}", ty.text))
+                .map(|ty| (self.resolve(ty), ty.span.clone()));
+            let texts: Vec<String> = function
+                .params
+                .iter()
+                .map(|param| format!("{}: {}", param.name.text, param.ty))
+                .collect();
+            let result_text = function
+                .result
+                .as_ref()
+                .map(|ty| format!(" -> {ty}"))
                 .unwrap_or_default();
             self.signatures.push(Signature {
                 name,
                 span: function.name.span.clone(),
                 params_span: function.params_span.clone(),
-                params: function.params.len(),
-                result: function.result.is_some(),
-                text: format!("fn {name}({}){result}", params.join(", ")),
-                duplicate: first.is_some(),
+                params,
+                result,
+                text: format!("fn {name}({}){result_text}", texts.join(", ")),
+                duplicate: first.is_some() || builtin,
             });
         }
         declared
@@ -218,17 +264,28 @@ impl<'s> Checker<'s> {
     /// Checks a function's body, in a scope that holds its parameters and nothing of the main
     /// program's.
     fn function(&mut self, id: FuncId, function: &ast::Function<'s>, decl: &Span) -> hir::Function {
+        let (types, result): (Vec<Type>, Option<Type>) = self
+            .signatures
+            .get(id.0 - 1)
+            .map(|signature| {
+                let types = signature.params.iter().map(|(_, ty, _)| ty.clone());
+                (types.collect(), signature.result.clone().map(|(ty, _)| ty))
+            })
+            .unwrap_or_default();
         self.function = Some(Context {
             id,
             name: function.name.text,
             span: function.name.span.clone(),
             params_span: function.params_span.clone(),
-            result: function.result.as_ref().map(|ty| ty.span.clone()),
+            result: function.result.as_ref().and_then(|written| {
+                let ty = result.clone()?;
+                Some((ty, written.span.clone(), written.to_string()))
+            }),
         });
         let outer_loops = std::mem::take(&mut self.loops);
         self.scopes.push(Scope::default());
         let mut params = Vec::with_capacity(function.params.len());
-        for param in &function.params {
+        for (param, ty) in function.params.iter().zip(types) {
             let first = self
                 .scopes
                 .last()
@@ -245,7 +302,8 @@ impl<'s> Checker<'s> {
                 });
                 continue;
             }
-            params.push(self.declare(&param.name, true));
+            let origin = (param.ty.span.clone(), "expected due to this type");
+            params.push(self.declare(&param.name, true, ty, origin));
         }
         // The body's statements share the parameters' scope: a `var` of a parameter's name in
         // it is a duplicate declaration, as in C.
@@ -258,6 +316,7 @@ impl<'s> Checker<'s> {
                 span: end.clone(),
                 name: function.name.text.to_owned(),
                 result: result.span.clone(),
+                ty: result.to_string(),
             });
         }
         self.end_scope();
@@ -268,7 +327,7 @@ impl<'s> Checker<'s> {
             span: function.name.span.clone(),
             decl: decl.clone(),
             params,
-            result: function.result.is_some(),
+            result,
             body,
             end,
         }
@@ -302,8 +361,14 @@ impl<'s> Checker<'s> {
         }
     }
 
-    /// Declares a variable or a parameter in the innermost scope.
-    fn declare(&mut self, name: &ast::Name<'s>, param: bool) -> VarId {
+    /// Declares a variable or a parameter of type `ty` in the innermost scope.
+    fn declare(
+        &mut self,
+        name: &ast::Name<'s>,
+        param: bool,
+        ty: Type,
+        origin: (Span, &'static str),
+    ) -> VarId {
         let var = VarId(self.vars.len());
         self.vars.push(Var {
             name: name.text,
@@ -311,6 +376,8 @@ impl<'s> Checker<'s> {
             read: false,
             assigned: false,
             param,
+            ty,
+            origin,
         });
         if let Some(scope) = self.scopes.last_mut() {
             scope.names.insert(name.text, var);
@@ -408,7 +475,9 @@ impl<'s> Checker<'s> {
             | StmtKind::While { .. }
             | StmtKind::Declare { .. }
             | StmtKind::Assign { .. }
+            | StmtKind::SetElement { .. }
             | StmtKind::Print(_)
+            | StmtKind::Builtin(..)
             | StmtKind::Sleep(_)
             | StmtKind::Call(_) => None,
         }
@@ -417,10 +486,22 @@ impl<'s> Checker<'s> {
     fn stmt(&mut self, stmt: &ast::Stmt<'s>) -> Option<hir::Stmt> {
         let span = stmt.span.clone();
         let kind = match &stmt.kind {
-            ast::StmtKind::Var { name, init } => {
+            ast::StmtKind::Var { name, ty, init } => {
                 // The initialiser is checked before the name exists, so `var x = x;` refers to an
-                // outer `x`.
-                let init = self.expr(init);
+                // outer `x`. An annotation says the type; without one the initialiser does.
+                let annotated = ty.as_ref().map(|ty| (self.resolve(ty), ty.span.clone()));
+                let init = self.expr(init, annotated.as_ref().map(|(ty, _)| ty));
+                let (ty, origin) = match annotated {
+                    Some((ty, span)) => {
+                        let because = (span.clone(), String::from("expected due to this type"));
+                        self.expect(&init, &ty, Some(because), None);
+                        (ty, (span, "expected due to this type"))
+                    }
+                    None => (
+                        init.ty.clone(),
+                        (init.span.clone(), "expected due to this value"),
+                    ),
+                };
                 let first = self
                     .scopes
                     .last()
@@ -437,36 +518,34 @@ impl<'s> Checker<'s> {
                     });
                     return None;
                 }
-                let var = self.declare(name, false);
+                let var = self.declare(name, false, ty, origin);
                 StmtKind::Declare { var, init }
             }
-            ast::StmtKind::Assign { name, op, value } => {
-                let value = self.expr(value);
-                let var = self.assigned(name)?;
-                StmtKind::Assign {
-                    var,
-                    op: op.binary().and_then(BinaryOp::op),
-                    value,
-                }
+            ast::StmtKind::Assign {
+                name,
+                indexes,
+                op,
+                value,
+            } => self.assign(name, indexes, op.binary(), op.symbol(), Some(value), &span)?,
+            ast::StmtKind::Step { name, indexes, up } => {
+                let (op, symbol) = if *up {
+                    (BinaryOp::Add, "++")
+                } else {
+                    (BinaryOp::Sub, "--")
+                };
+                self.assign(name, indexes, Some(op), symbol, None, &span)?
             }
-            ast::StmtKind::Step { name, up } => {
-                let var = self.assigned(name)?;
-                StmtKind::Assign {
-                    var,
-                    op: Some(if *up {
-                        ops::BinOp::Add
-                    } else {
-                        ops::BinOp::Sub
-                    }),
-                    value: hir::Expr {
-                        kind: ExprKind::Const(1),
-                        span: span.clone(),
-                    },
-                }
+            ast::StmtKind::Print(values) => {
+                StmtKind::Print(values.iter().map(|value| self.expr(value, None)).collect())
             }
-            ast::StmtKind::Print(value) => StmtKind::Print(self.expr(value)),
             ast::StmtKind::Sleep(value) => {
-                let value = self.expr(value);
+                let value = self.expr(value, Some(&Type::Int));
+                self.expect(
+                    &value,
+                    &Type::Int,
+                    None,
+                    Some("a sleep lasts an int of milliseconds"),
+                );
                 if let Some(ms) = value.as_const().filter(|ms| *ms < 0) {
                     self.errors.push(LangError::AlwaysTraps {
                         span: value.span.clone(),
@@ -482,7 +561,7 @@ impl<'s> Checker<'s> {
                 let branches = branches
                     .iter()
                     .map(|branch| hir::Branch {
-                        cond: self.expr(&branch.cond),
+                        cond: self.condition(&branch.cond),
                         then: self.block(&branch.then.stmts),
                         span: branch.span.clone(),
                     })
@@ -497,7 +576,7 @@ impl<'s> Checker<'s> {
                 }
             }
             ast::StmtKind::While { cond, body } => {
-                let cond = self.expr(cond);
+                let cond = self.condition(cond);
                 let id = self.enter_loop(None);
                 let body = self.block(&body.stmts);
                 self.loops.pop();
@@ -531,7 +610,20 @@ impl<'s> Checker<'s> {
                 return None;
             }
             ast::StmtKind::Return(value) => {
-                let value = value.as_ref().map(|value| self.expr(value));
+                let expected = self
+                    .function
+                    .as_ref()
+                    .and_then(|function| function.result.clone());
+                let value = value
+                    .as_ref()
+                    .map(|value| self.expr(value, expected.as_ref().map(|(ty, ..)| ty)));
+                if let (Some(value), Some((ty, result, _))) = (&value, &expected) {
+                    let because = (
+                        result.clone(),
+                        format!("expected `{ty}` because of the return type"),
+                    );
+                    self.expect(value, ty, Some(because), None);
+                }
                 let Some(function) = &self.function else {
                     self.errors
                         .push(LangError::ReturnOutsideFunction { span: span.clone() });
@@ -544,16 +636,22 @@ impl<'s> Checker<'s> {
                         name,
                         declared: function.params_span.clone(),
                     }),
-                    (None, Some(result)) => self.errors.push(LangError::ReturnWithoutValue {
-                        span: span.clone(),
-                        name,
-                        result: result.clone(),
-                    }),
+                    (None, Some((_, result, ty))) => {
+                        self.errors.push(LangError::ReturnWithoutValue {
+                            span: span.clone(),
+                            name,
+                            result: result.clone(),
+                            ty: ty.clone(),
+                        });
+                    }
                     (Some(_), Some(_)) | (None, None) => {}
                 }
                 StmtKind::Return(value)
             }
-            ast::StmtKind::Call(call) => StmtKind::Call(self.call(call, &span, false)?),
+            ast::StmtKind::Call(call) => match self.call(call, &span, false, None)?.0 {
+                Callee::User(call) => StmtKind::Call(call),
+                Callee::Builtin(builtin, args) => StmtKind::Builtin(builtin, args),
+            },
             ast::StmtKind::Error => return None,
         };
         Some(hir::Stmt { kind, span })
@@ -571,14 +669,31 @@ impl<'s> Checker<'s> {
         }
     }
 
-    /// Checks a call: the function exists, takes as many arguments, and has a result if one
-    /// is `needed`.
-    fn call(&mut self, call: &ast::Call<'s>, span: &Span, needed: bool) -> Option<hir::Call> {
-        let args: Vec<hir::Expr> = call.args.iter().map(|arg| self.expr(arg)).collect();
+    /// Checks a call: the function exists, takes as many arguments, of the types of its
+    /// parameters, and has a result if one is `needed`. Returns what it calls and the type of
+    /// its value; `expected` is the type the caller needs, if it knows (`array(n, [])` needs it).
+    fn call(
+        &mut self,
+        call: &ast::Call<'s>,
+        span: &Span,
+        needed: bool,
+        expected: Option<&Type>,
+    ) -> Option<(Callee, Type)> {
         let name = call.name.text;
+        if let Some(builtin) = Builtin::named(name) {
+            return self.builtin(builtin, call, span, needed, expected);
+        }
         let Some(id) = self.functions.get(name).copied() else {
+            for arg in &call.args {
+                self.expr(arg, None);
+            }
             let variable = self.lookup(name).is_some();
-            let names: Vec<&'s str> = self.signatures.iter().map(|s| s.name).collect();
+            let names: Vec<&'s str> = self
+                .signatures
+                .iter()
+                .map(|s| s.name)
+                .chain(BUILTINS)
+                .collect();
             let suggestion = self
                 .suggestions
                 .did_you_mean(name, names)
@@ -593,28 +708,374 @@ impl<'s> Checker<'s> {
         };
         self.calls.push((self.current(), id));
         let signature = self.signatures.get(id.0 - 1)?;
-        if signature.params != args.len() {
+        let (params, result) = (signature.params.clone(), signature.result.clone());
+        if params.len() != call.args.len() {
             self.errors.push(LangError::WrongArgumentCount {
                 span: span.clone(),
                 name: name.to_owned(),
-                expected: signature.params,
-                found: args.len(),
+                expected: params.len(),
+                found: call.args.len(),
                 signature: signature.text.clone(),
-                declared: signature.params_span.clone(),
+                declared: Some(signature.params_span.clone()),
             });
+            for arg in &call.args {
+                self.expr(arg, None);
+            }
             return None;
         }
-        if needed && !signature.result {
+        let declared = signature.span.clone();
+        let args = call
+            .args
+            .iter()
+            .zip(params)
+            .map(|(arg, (param, ty, param_span))| {
+                let arg = self.expr(arg, Some(&ty));
+                let because = (
+                    param_span,
+                    format!("parameter `{param}` of `{name}` is `{ty}`"),
+                );
+                self.expect(&arg, &ty, Some(because), None);
+                arg
+            })
+            .collect();
+        if needed && result.is_none() {
             self.errors.push(LangError::NoValue {
                 span: span.clone(),
                 name: name.to_owned(),
-                declared: signature.span.clone(),
+                declared: Some(declared),
             });
             return None;
         }
-        Some(hir::Call { function: id, args })
+        let ty = result.map_or(Type::Unknown, |(ty, _)| ty);
+        Some((Callee::User(hir::Call { function: id, args }), ty))
     }
 
+    /// Checks a call of a builtin (see [`Builtin`] for what each takes).
+    fn builtin(
+        &mut self,
+        builtin: Builtin,
+        call: &ast::Call<'s>,
+        span: &Span,
+        needed: bool,
+        expected: Option<&Type>,
+    ) -> Option<(Callee, Type)> {
+        let name = builtin.name();
+        if call.args.len() != builtin.params() {
+            self.errors.push(LangError::WrongArgumentCount {
+                span: span.clone(),
+                name: name.to_owned(),
+                expected: builtin.params(),
+                found: call.args.len(),
+                signature: builtin.signature().to_owned(),
+                declared: None,
+            });
+            for arg in &call.args {
+                self.expr(arg, None);
+            }
+            return None;
+        }
+        let (args, ty) = match (builtin, call.args.as_slice()) {
+            (Builtin::Len, [x]) => {
+                let x = self.expr(x, None);
+                if !matches!(x.ty, Type::Str | Type::Array(_) | Type::Unknown) {
+                    self.errors.push(LangError::TypeMismatch {
+                        span: x.span.clone(),
+                        expected: String::from("a string or an array"),
+                        found: x.ty.to_string(),
+                        because: Vec::new(),
+                        help: Some(String::from(
+                            "`len` counts a string's bytes or an array's elements",
+                        )),
+                    });
+                }
+                (vec![x], Type::Int)
+            }
+            (Builtin::Str, [n]) => {
+                let n = self.expr(n, Some(&Type::Int));
+                self.expect(
+                    &n,
+                    &Type::Int,
+                    None,
+                    Some("`str(n)` writes an int in decimal"),
+                );
+                (vec![n], Type::Str)
+            }
+            (Builtin::Array, [n, v]) => {
+                let n = self.expr(n, Some(&Type::Int));
+                self.expect(&n, &Type::Int, None, Some("`array(n, v)` has `n` elements"));
+                let element = expected.map(|ty| ty.element().unwrap_or(&Type::Unknown));
+                let v = self.expr(v, element);
+                if let Some(element) = element {
+                    self.expect(&v, element, None, None);
+                }
+                let ty = Type::Array(Box::new(v.ty.clone()));
+                (vec![n, v], ty)
+            }
+            (Builtin::Push, [a, v]) => {
+                let a = self.expr(a, None);
+                let element = self.array_argument(&a, name);
+                let v = self.expr(v, element.as_ref());
+                if let Some(element) = &element {
+                    let because = (a.span.clone(), format!("this is `{}`", a.ty));
+                    self.expect(&v, element, Some(because), None);
+                }
+                (vec![a, v], Type::Unknown)
+            }
+            (Builtin::Pop, [a]) => {
+                let a = self.expr(a, None);
+                let element = self.array_argument(&a, name);
+                (vec![a], element.unwrap_or(Type::Unknown))
+            }
+            (Builtin::Len | Builtin::Str | Builtin::Array | Builtin::Push | Builtin::Pop, _) => {
+                return None;
+            }
+        };
+        if needed && builtin == Builtin::Push {
+            self.errors.push(LangError::NoValue {
+                span: span.clone(),
+                name: name.to_owned(),
+                declared: None,
+            });
+            return None;
+        }
+        Some((Callee::Builtin(builtin, args), ty))
+    }
+
+    /// The element type of the array `a` that builtin `name` takes, reporting it if it is no
+    /// array.
+    fn array_argument(&mut self, a: &hir::Expr, name: &str) -> Option<Type> {
+        match &a.ty {
+            Type::Array(element) => Some((**element).clone()),
+            Type::Unknown => Some(Type::Unknown),
+            Type::Int | Type::Str => {
+                self.errors.push(LangError::TypeMismatch {
+                    span: a.span.clone(),
+                    expected: String::from("an array"),
+                    found: a.ty.to_string(),
+                    because: Vec::new(),
+                    help: Some(format!(
+                        "`{name}` takes an array first: `{}`",
+                        Builtin::named(name).map_or("", Builtin::signature)
+                    )),
+                });
+                None
+            }
+        }
+    }
+
+    /// The type a type annotation names, reporting a name that is no type.
+    fn resolve(&mut self, ty: &ast::Type<'s>) -> Type {
+        match &ty.kind {
+            ast::TypeKind::Name("int") => Type::Int,
+            ast::TypeKind::Name("str") => Type::Str,
+            ast::TypeKind::Name(name) => {
+                self.errors.push(LangError::UnknownType {
+                    span: ty.span.clone(),
+                    name: (*name).to_owned(),
+                });
+                Type::Unknown
+            }
+            ast::TypeKind::Array(element) => Type::Array(Box::new(self.resolve(element))),
+        }
+    }
+
+    /// Reports `value` if its type is not `expected`'s, with what says the type is expected, if
+    /// something does, and a help. Returns whether the types agree.
+    fn expect(
+        &mut self,
+        value: &hir::Expr,
+        expected: &Type,
+        because: Option<(Span, String)>,
+        help: Option<&str>,
+    ) -> bool {
+        if expected.agrees(&value.ty) {
+            return true;
+        }
+        self.errors.push(LangError::TypeMismatch {
+            span: value.span.clone(),
+            expected: format!("`{expected}`"),
+            found: value.ty.to_string(),
+            because: because.into_iter().collect(),
+            help: help.map(str::to_owned),
+        });
+        false
+    }
+
+    /// Checks a condition, which is an int.
+    fn condition(&mut self, cond: &ast::Expr<'s>) -> hir::Expr {
+        let cond = self.expr(cond, Some(&Type::Int));
+        self.expect(&cond, &Type::Int, None, Some(CONDITION_HELP));
+        cond
+    }
+
+    /// Checks an assignment (or a step, without a `value`: `x++` is `x += 1`) to a variable or
+    /// to an element of it.
+    fn assign(
+        &mut self,
+        name: &ast::Name<'s>,
+        indexes: &[ast::Index<'s>],
+        op: Option<BinaryOp>,
+        symbol: &'static str,
+        value: Option<&ast::Expr<'s>>,
+        span: &Span,
+    ) -> Option<StmtKind> {
+        let step = value.is_none();
+        let Some((last, inner)) = indexes.split_last() else {
+            let var = self.assigned(name);
+            let target = var
+                .and_then(|var| self.vars.get(var.0))
+                .map(|info| (info.ty.clone(), info.origin.clone()));
+            let value = self.operand(value, target.as_ref().map(|(ty, _)| ty), span);
+            let (var, (ty, (origin, label))) = (var?, target?);
+            // `++` and `--` step ints only (`s++` would be `s += 1`).
+            if let Some(op) = op
+                && (!supports(op, &ty) || (step && !Type::Int.agrees(&ty)))
+            {
+                self.errors.push(LangError::NoOperator {
+                    span: span.clone(),
+                    op: symbol,
+                    ty: ty.to_string(),
+                    binary: true,
+                    operand: name.span.clone(),
+                });
+                return None;
+            }
+            self.expect(&value, &ty, Some((origin, label.to_owned())), None);
+            return Some(StmtKind::Assign {
+                var,
+                op: op.and_then(BinaryOp::op),
+                value,
+            });
+        };
+        // An element is assigned through the array, which is read.
+        let mut array = self.expr(
+            &ast::Expr {
+                kind: ast::ExprKind::Var(name.clone()),
+                span: name.span.clone(),
+            },
+            None,
+        );
+        for index in inner {
+            array = self.index(array, &index.index, index.span.clone());
+        }
+        let index = self.expr(&last.index, Some(&Type::Int));
+        self.expect(&index, &Type::Int, None, Some(INDEX_HELP));
+        let element = match &array.ty {
+            Type::Array(element) => Some((**element).clone()),
+            Type::Unknown => Some(Type::Unknown),
+            Type::Str => {
+                self.errors.push(LangError::StringElement {
+                    span: last.span.clone(),
+                    string: array.span.clone(),
+                });
+                None
+            }
+            Type::Int => {
+                self.errors.push(LangError::NotIndexable {
+                    span: array.span.clone(),
+                    ty: array.ty.to_string(),
+                });
+                None
+            }
+        };
+        let value = self.operand(value, element.as_ref(), span);
+        let element = element?;
+        if let Some(op) = op
+            && (!supports(op, &element) || (step && !Type::Int.agrees(&element)))
+        {
+            self.errors.push(LangError::NoOperator {
+                span: span.clone(),
+                op: symbol,
+                ty: element.to_string(),
+                binary: true,
+                operand: last.span.clone(),
+            });
+            return None;
+        }
+        let because = (
+            array.span.clone(),
+            format!("the elements of this `{}` are `{element}`", array.ty),
+        );
+        self.expect(&value, &element, Some(because), None);
+        Some(StmtKind::SetElement {
+            array,
+            index,
+            op: op.and_then(BinaryOp::op),
+            value,
+        })
+    }
+
+    /// The value an assignment stores or applies: `value`, or the 1 of a step.
+    fn operand(
+        &mut self,
+        value: Option<&ast::Expr<'s>>,
+        expected: Option<&Type>,
+        span: &Span,
+    ) -> hir::Expr {
+        match value {
+            Some(value) => self.expr(value, expected),
+            None => hir::Expr::int(1, span.clone()),
+        }
+    }
+
+    /// `base[index]` over `span`.
+    fn index(&mut self, base: hir::Expr, index: &ast::Expr<'s>, span: Span) -> hir::Expr {
+        let index = self.expr(index, Some(&Type::Int));
+        self.expect(&index, &Type::Int, None, Some(INDEX_HELP));
+        let ty = match &base.ty {
+            Type::Str => Type::Int,
+            Type::Array(element) => (**element).clone(),
+            Type::Unknown => Type::Unknown,
+            Type::Int => {
+                self.errors.push(LangError::NotIndexable {
+                    span: base.span.clone(),
+                    ty: base.ty.to_string(),
+                });
+                Type::Unknown
+            }
+        };
+        hir::Expr {
+            kind: ExprKind::Index(Box::new(base), Box::new(index)),
+            span,
+            ty,
+        }
+    }
+
+    /// The type of `lhs op rhs`, reporting an operator its operands do not have and a right
+    /// operand of another type than the left one.
+    fn operation_type(
+        &mut self,
+        op: BinaryOp,
+        lhs: &hir::Expr,
+        rhs: &hir::Expr,
+        span: &Span,
+    ) -> Type {
+        let boolean = !matches!(
+            op,
+            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Rem
+        );
+        if !supports(op, &lhs.ty) {
+            self.errors.push(LangError::NoOperator {
+                span: span.clone(),
+                op: op.symbol(),
+                ty: lhs.ty.to_string(),
+                binary: true,
+                operand: lhs.span.clone(),
+            });
+            return if boolean { Type::Int } else { Type::Unknown };
+        }
+        let because = (
+            lhs.span.clone(),
+            format!("the left operand is `{}`", lhs.ty),
+        );
+        let agrees = self.expect(rhs, &lhs.ty, Some(because), None);
+        match (boolean, &lhs.ty, agrees) {
+            (true, _, _) => Type::Int,
+            (false, Type::Unknown, _) => Type::Unknown,
+            (false, ty, true) => ty.clone(),
+            (false, _, false) => Type::Unknown,
+        }
+    }
     /// Resolves the variable an assignment writes, reporting it if it is not declared.
     fn assigned(&mut self, name: &ast::Name<'s>) -> Option<VarId> {
         let Some(var) = self.lookup(name.text) else {
@@ -695,25 +1156,46 @@ impl<'s> Checker<'s> {
         }
     }
 
-    fn expr(&mut self, expr: &ast::Expr<'s>) -> hir::Expr {
+    /// Checks an expression; `expected` is the type its context needs, if it says one, which an
+    /// empty array (and the elements of an array) take. Whether the expression has that type is
+    /// for the caller to check ([`Checker::expect`]).
+    fn expr(&mut self, expr: &ast::Expr<'s>, expected: Option<&Type>) -> hir::Expr {
         let span = expr.span.clone();
-        let constant = |value| hir::Expr {
-            kind: ExprKind::Const(value),
+        let constant = |value| hir::Expr::int(value, span.clone());
+        // What an error made meaningless: it is reported once, and agrees with every type.
+        let unknown = || hir::Expr {
+            kind: ExprKind::Const(0),
             span: span.clone(),
+            ty: Type::Unknown,
         };
         match &expr.kind {
             ast::ExprKind::Int { text, value } => {
                 constant(self.literal(text, *value, false, &span))
             }
             ast::ExprKind::Bool(value) => constant(i64::from(*value)),
+            ast::ExprKind::Str { value, .. } => hir::Expr {
+                kind: ExprKind::Str(value.as_bytes().to_vec()),
+                span,
+                ty: Type::Str,
+            },
+            ast::ExprKind::Array(elements) => self.array(elements, expected, span),
+            ast::ExprKind::Index(base, index) => {
+                let base = self.expr(base, None);
+                self.index(base, index, span)
+            }
             ast::ExprKind::Var(name) => match self.lookup(name.text) {
                 Some(var) => {
-                    if let Some(info) = self.vars.get_mut(var.0) {
-                        info.read = true;
-                    }
+                    let ty = match self.vars.get_mut(var.0) {
+                        Some(info) => {
+                            info.read = true;
+                            info.ty.clone()
+                        }
+                        None => Type::Unknown,
+                    };
                     hir::Expr {
                         kind: ExprKind::Var(var),
                         span,
+                        ty,
                     }
                 }
                 None => {
@@ -729,15 +1211,21 @@ impl<'s> Checker<'s> {
                         suggestion,
                         hint,
                     });
-                    constant(0)
+                    unknown()
                 }
             },
-            ast::ExprKind::Call(call) => match self.call(call, &span, true) {
-                Some(call) => hir::Expr {
+            ast::ExprKind::Call(call) => match self.call(call, &span, true, expected) {
+                Some((Callee::User(call), ty)) => hir::Expr {
                     kind: ExprKind::Call(call),
                     span,
+                    ty,
                 },
-                None => constant(0),
+                Some((Callee::Builtin(builtin, args), ty)) => hir::Expr {
+                    kind: ExprKind::Builtin(builtin, args),
+                    span,
+                    ty,
+                },
+                None => unknown(),
             },
             // `-9223372036854775808` is the negation of a literal one past `i64::MAX`. As in
             // Java, the `-` must apply to the literal itself: a parenthesised literal's span
@@ -750,11 +1238,27 @@ impl<'s> Checker<'s> {
                 constant(self.literal(text, *value, true, &operand.span))
             }
             ast::ExprKind::Unary(op, operand) => {
-                let operand = self.expr(operand);
+                let operand = self.expr(operand, Some(&Type::Int));
+                if !Type::Int.agrees(&operand.ty) {
+                    self.errors.push(LangError::NoOperator {
+                        span: span.clone(),
+                        op: op.symbol(),
+                        ty: operand.ty.to_string(),
+                        binary: false,
+                        operand: operand.span.clone(),
+                    });
+                    return unknown();
+                }
                 let folded = operand.as_const().map(|value| match op {
                     UnaryOp::Neg => ops::neg(value),
                     UnaryOp::Not => Ok(ops::not(value)),
                 });
+                let ty = operand.ty.clone();
+                let unfolded = |operand| hir::Expr {
+                    kind: ExprKind::Unary(*op, Box::new(operand)),
+                    span: span.clone(),
+                    ty,
+                };
                 match folded {
                     Some(Ok(value)) => constant(value),
                     Some(Err(error)) => {
@@ -765,37 +1269,76 @@ impl<'s> Checker<'s> {
                                 operand.as_const().unwrap_or_default()
                             ),
                         });
-                        hir::Expr {
-                            kind: ExprKind::Unary(*op, Box::new(operand)),
-                            span,
-                        }
+                        unfolded(operand)
                     }
-                    None => hir::Expr {
-                        kind: ExprKind::Unary(*op, Box::new(operand)),
-                        span,
-                    },
+                    None => unfolded(operand),
                 }
             }
             // A chain is checked and folded from the left, one operation at a time: its length
             // costs no depth.
             ast::ExprKind::Binary(first, rest) => {
-                let mut value = self.expr(first);
+                let mut value = self.expr(first, None);
                 for operation in rest {
-                    let rhs = self.expr(&operation.rhs);
+                    let lhs = value.ty.clone();
+                    let rhs = self.expr(&operation.rhs, Some(&lhs));
+                    let ty = self.operation_type(operation.op, &value, &rhs, &operation.span);
                     value = match self.fold(operation.op, &value, &rhs, &operation.span) {
-                        Some(folded) => hir::Expr {
-                            kind: ExprKind::Const(folded),
-                            span: operation.span.clone(),
-                        },
-                        None => value.then(operation.op, rhs, operation.span.clone()),
+                        Some(folded) => hir::Expr::int(folded, operation.span.clone()),
+                        None => value.then(operation.op, rhs, operation.span.clone(), ty),
                     };
                 }
                 value.with_span(span)
             }
-            ast::ExprKind::Error => constant(0),
+            ast::ExprKind::Error => unknown(),
         }
     }
 
+    /// An array literal: its elements have the type the context expects, or else the first
+    /// one's; `[]` needs the context to say.
+    fn array(
+        &mut self,
+        elements: &[ast::Expr<'s>],
+        expected: Option<&Type>,
+        span: Span,
+    ) -> hir::Expr {
+        // The element type, and the first element if that is what says it.
+        let mut element: Option<(Type, Option<Span>)> = expected
+            .map(|ty| ty.element().unwrap_or(&Type::Unknown).clone())
+            .map(|ty| (ty, None));
+        let mut out = Vec::with_capacity(elements.len());
+        for value in elements {
+            let value = self.expr(value, element.as_ref().map(|(ty, _)| ty));
+            match &element {
+                Some((ty, first)) => {
+                    let because = first
+                        .clone()
+                        .map(|first| (first, format!("the first element is `{ty}`")));
+                    let ty = ty.clone();
+                    self.expect(&value, &ty, because, None);
+                }
+                None => element = Some((value.ty.clone(), Some(value.span.clone()))),
+            }
+            out.push(value);
+        }
+        let element = match element {
+            Some((ty, _)) => ty,
+            None => {
+                self.errors.push(LangError::CannotInfer {
+                    span: span.clone(),
+                    what: String::from("the empty array"),
+                    help: String::from(
+                        "say what it holds with a type where it is declared: `var xs: [int] = [];`",
+                    ),
+                });
+                Type::Unknown
+            }
+        };
+        hir::Expr {
+            kind: ExprKind::Array(out),
+            span,
+            ty: Type::Array(Box::new(element)),
+        }
+    }
     /// Folds `lhs op rhs` when the result is known at compile time. An operation on constants
     /// that would trap is left for the VM (so the program behaves as written) and reported.
     fn fold(&mut self, op: BinaryOp, lhs: &hir::Expr, rhs: &hir::Expr, span: &Span) -> Option<i64> {
@@ -947,8 +1490,11 @@ mod tests {
         let [stmt] = program.body.as_slice() else {
             panic!("{:?}", program.body);
         };
-        let StmtKind::Print(value) = &stmt.kind else {
+        let StmtKind::Print(values) = &stmt.kind else {
             panic!("{stmt:?}");
+        };
+        let [value] = values.as_slice() else {
+            panic!("{values:?}");
         };
         // `2 * 3` folds; the call and what it is part of stay.
         let ExprKind::Binary(first, rest) = &value.kind else {
@@ -957,5 +1503,55 @@ mod tests {
         assert!(matches!(first.kind, ExprKind::Call(_)), "{first:?}");
         assert_eq!(rest.len(), 2);
         assert_eq!(rest[1].rhs.as_const(), Some(6));
+    }
+
+    #[test]
+    fn types_are_inferred_from_initialisers_and_contexts() {
+        let source = "var s = \"a\";\nvar m = [[1], []];\nvar w: [[str]] = [[]];\nvar e = array(2, m[0]);\nvar b = s[0] + len(m) + len(w[0]) + e[1][0];\nprint(b);";
+        assert_eq!(codes(source), [] as [&str; 0]);
+        let (stmts, _) = syntax::parse(source);
+        let program = check(&stmts).0;
+        let types: Vec<String> = program.vars.iter().map(|var| var.ty.to_string()).collect();
+        assert_eq!(types, ["str", "[[int]]", "[[str]]", "[[int]]", "int"]);
+    }
+
+    #[test]
+    fn one_mistake_is_reported_once() {
+        // An unknown name, type or function has no type to mismatch with what follows.
+        assert_eq!(codes("var x = y + \"a\";\nprint(x - 1, x[0]);"), ["E0005"]);
+        assert_eq!(
+            codes("var xs: [foo] = [1];\nprint(xs[0] + \"a\");"),
+            ["E0026"]
+        );
+        assert_eq!(codes("print(g(1) + 2, [g(2)]);"), ["E0016", "E0016"]);
+        // A string and an int in one chain: the first wrong operand only.
+        assert_eq!(codes("print(\"a\" + 1 + 2);"), ["E0028"]);
+    }
+
+    #[test]
+    fn operators_by_type() {
+        for ok in [
+            "\"a\" + \"b\"",
+            "\"a\" < \"b\"",
+            "\"a\" == \"a\" && 1",
+            "len([1]) * 2",
+        ] {
+            assert_eq!(codes(&format!("print({ok});")), [] as [&str; 0], "{ok}");
+        }
+        for bad in [
+            "[1] == [1]",
+            "\"a\" * 2",
+            "!\"a\"",
+            "[1] + [2]",
+            "\"a\" || 1",
+        ] {
+            assert_eq!(codes(&format!("print({bad});")), ["E0031"], "{bad}");
+        }
+        assert_eq!(codes("var xs = [1];\nxs += [2];\nprint(xs);"), ["E0031"]);
+        assert_eq!(codes("var s = \"a\";\ns++;\nprint(s);"), ["E0031"]);
+        assert_eq!(
+            codes("var s = \"a\";\ns += \"b\";\nprint(s);"),
+            [] as [&str; 0]
+        );
     }
 }

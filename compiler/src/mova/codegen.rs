@@ -28,6 +28,15 @@
 //! is ever generated so that control runs off a function's code: where the last instruction
 //! falls through, or a jump goes to the end, the function gets its return (main its `HALT`).
 //!
+//! Strings and arrays (`docs/language.md`, "Types") live on the reference stack, beside the int
+//! stack: a variable, parameter or temporary of type `str` or `[T]` has a slot of the reference
+//! stack, numbered from the frame's reference base, and everything above holds for both stacks,
+//! each with its own depth (`DUP`/`RDUP`, `LOAD`/`RLOAD`, `POP`/`RPOP`, …). A block drops its int
+//! variables, then its references. A function's int parameters are its int slots 0.., its
+//! others its reference slots 0.., each in order; a call pushes each argument on its stack, left
+//! to right, so each stack gets its arguments in order. String literals are the program's string
+//! constants (`CONST k`), each text once, numbered in order of first use.
+//!
 //! Each variable's slot and the instructions at which the slot holds it are recorded, for the
 //! debug info section.
 //!
@@ -39,13 +48,14 @@
 use crate::diag::Span;
 use crate::mova::errors::LangError;
 use crate::mova::hir::{
-    Branch, Call, Expr, ExprKind, LoopId, Operation, Program, Stmt, StmtKind, VarId,
+    Branch, Builtin, Call, Expr, ExprKind, LoopId, Operation, Program, Stmt, StmtKind, Type, VarId,
 };
 use crate::mova::syntax::ast::{BinaryOp, UnaryOp};
 use mova_lang::debuginfo::{DebugInfo, FunctionName, Local};
 use mova_lang::func::{Function, MAX_FUNCTIONS};
 use mova_lang::isa::{Flow, Instr, STACK_LIMIT};
 use mova_lang::ops::BinOp;
+use std::collections::HashMap;
 
 /// Generated code: the instructions and, for each, the span of the source it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +69,9 @@ pub struct Generated {
     /// The names of the functions (the main program's is `main`, over `0..0`: the caller
     /// knows the source's length) and each variable's slot and live range.
     pub debug: DebugInfo,
+    /// The string constants, which `CONST k` names by index (none for a program without
+    /// strings: it needs no strings section).
+    pub strings: Vec<Vec<u8>>,
 }
 
 /// Generates code for a checked program (one without errors).
@@ -67,18 +80,22 @@ pub fn generate(program: &Program) -> Result<Generated, LangError> {
         code: Vec::new(),
         spans: Vec::new(),
         depth: 0,
+        rdepth: 0,
         slots: vec![None; program.vars.len()],
+        refs: program.vars.iter().map(|var| var.ty.is_ref()).collect(),
         loops: Vec::new(),
         labels: Vec::new(),
         fixups: Vec::new(),
         signatures: program
             .functions
             .iter()
-            .map(|function| (function.params.len(), function.result))
+            .map(|function| function.result.as_ref().map(Type::is_ref))
             .collect(),
         function: 0,
         open: Vec::new(),
         live: Vec::new(),
+        strings: Vec::new(),
+        constants: HashMap::new(),
         error: None,
     };
     if let Some(function) = program.functions.get(MAX_FUNCTIONS) {
@@ -106,14 +123,22 @@ pub fn generate(program: &Program) -> Result<Generated, LangError> {
         let entry = generator.code.len();
         generator.function = number;
         generator.depth = 0;
+        generator.rdepth = 0;
         for var in &function.params {
-            if let Some(slot) = generator.slots.get_mut(var.0) {
-                *slot = Some(generator.depth);
+            let depth = if generator.is_ref(*var) {
+                &mut generator.rdepth
+            } else {
+                &mut generator.depth
+            };
+            let slot = *depth;
+            *depth += 1;
+            if let Some(at) = generator.slots.get_mut(var.0) {
+                *at = Some(slot);
             }
-            generator.open.push((*var, generator.depth, entry));
-            generator.depth += 1;
+            generator.open.push((*var, slot, entry));
         }
-        if generator.depth > STACK_LIMIT {
+        let (int_params, ref_params) = (generator.depth, generator.rdepth);
+        if int_params > STACK_LIMIT || ref_params > STACK_LIMIT {
             generator.too_large(
                 &function.span,
                 &format!("more than {} parameters", thousands(STACK_LIMIT)),
@@ -125,20 +150,21 @@ pub fn generate(program: &Program) -> Result<Generated, LangError> {
         if generator.reaches_end(entry) {
             // For a function with a result the checker proved the end unreachable: only a jump
             // that is never taken goes there, and the `RETV` is never run.
-            let ret = if function.result {
-                Instr::RetV
-            } else {
-                Instr::Ret
+            let ret = match &function.result {
+                Some(ty) if ty.is_ref() => Instr::RetR,
+                Some(_) => Instr::RetV,
+                None => Instr::Ret,
             };
             generator.emit(ret, &function.end);
         }
         generator.close_all();
+        let result = function.result.as_ref().map(Type::is_ref);
         table.push(Function {
             entry: u32::try_from(entry).unwrap_or(u32::MAX),
-            params: u16::try_from(function.params.len()).unwrap_or(u16::MAX),
-            results: u8::from(function.result),
-            ref_params: 0,
-            ref_results: 0,
+            params: u16::try_from(int_params).unwrap_or(u16::MAX),
+            results: u8::from(result == Some(false)),
+            ref_params: u16::try_from(ref_params).unwrap_or(u16::MAX),
+            ref_results: u8::from(result == Some(true)),
         });
         names.push(FunctionName {
             function: number,
@@ -156,7 +182,7 @@ pub fn generate(program: &Program) -> Result<Generated, LangError> {
                 name: variable.name.clone(),
                 live: offsets(&live),
                 span: offsets(&variable.span),
-                reference: false,
+                reference: variable.ty.is_ref(),
             })
         })
         .collect();
@@ -191,8 +217,10 @@ impl Jump {
 
 struct LoopContext {
     id: LoopId,
-    /// The stack depth outside the loop body, which `break` and `continue` return to.
+    /// The stack depths (ints, references) outside the loop body, which `break` and `continue`
+    /// return to.
     depth: usize,
+    rdepth: usize,
     continue_to: Label,
     break_to: Label,
 }
@@ -200,18 +228,22 @@ struct LoopContext {
 struct Generator {
     code: Vec<Instr>,
     spans: Vec<Span>,
-    /// How many values are on the stack at this point of the code.
+    /// How many values are on the int stack at this point of the code.
     depth: usize,
-    /// The stack slot of each variable in scope.
+    /// How many references are on the reference stack at this point of the code.
+    rdepth: usize,
+    /// The stack slot of each variable in scope, on its stack.
     slots: Vec<Option<usize>>,
+    /// Whether each variable lives on the reference stack.
+    refs: Vec<bool>,
     loops: Vec<LoopContext>,
     /// Where each label is bound, once it is.
     labels: Vec<Option<usize>>,
     /// Forward jumps to patch: the jump's index, its label, and the source an error would blame.
     fixups: Vec<(usize, Label, Span)>,
-    /// Each function's number of parameters and whether it has a result: `signatures[k - 1]`
-    /// is function `k`'s.
-    signatures: Vec<(usize, bool)>,
+    /// Each function's result: none, an int (`false`) or a reference (`true`):
+    /// `signatures[k - 1]` is function `k`'s.
+    signatures: Vec<Option<bool>>,
     /// The number of the function being generated (0: the main program).
     function: u16,
     /// The variables in scope: each one's id, slot and the first instruction at which its slot
@@ -220,6 +252,10 @@ struct Generator {
     /// The variables gone out of scope: function, slot, id and the instructions at which the
     /// slot held it.
     live: Vec<(u16, usize, VarId, Span)>,
+    /// The string constants, in order of first use.
+    strings: Vec<Vec<u8>>,
+    /// Each constant's index in `strings`.
+    constants: HashMap<Vec<u8>, u32>,
     /// The first limit exceeded, if any.
     error: Option<LangError>,
 }
@@ -244,15 +280,22 @@ impl Generator {
     }
 
     /// Ends the live range of the variables in scope from `open` on, which the `POP`s about to
-    /// be emitted drop from the top down (from a stack `depth` high), one per instruction.
-    fn close(&mut self, open: usize, depth: usize) {
+    /// be emitted drop from the top down (from an int stack `depth` high, `int_pops` of them),
+    /// one per instruction, and then the `RPOP`s (from a reference stack `rdepth` high).
+    fn close(&mut self, open: usize, int_pops: usize, depth: usize, rdepth: usize) {
         let pops_at = self.code.len();
         let function = self.function;
-        for (var, slot, start) in self.open.drain(open.min(self.open.len())..) {
+        let drained: Vec<(VarId, usize, usize)> =
+            self.open.drain(open.min(self.open.len())..).collect();
+        for (var, slot, start) in drained {
             // The pop that drops slot `s` is the `(depth - 1 - s)`th; the slot holds the
-            // variable until that one has run.
-            let end = (pops_at + depth.saturating_sub(slot)).max(start);
-            self.live.push((function, slot, var, start..end));
+            // variable until that one has run. References are dropped after the ints.
+            let end = if self.is_ref(var) {
+                pops_at + int_pops + rdepth.saturating_sub(slot)
+            } else {
+                pops_at + depth.saturating_sub(slot)
+            };
+            self.live.push((function, slot, var, start..end.max(start)));
         }
     }
 
@@ -290,6 +333,7 @@ impl Generator {
                 spans: self.spans,
                 functions,
                 debug,
+                strings: self.strings,
             }),
         }
     }
@@ -316,6 +360,8 @@ impl Generator {
         // An instruction takes its operands before it pushes its results, as the VM runs it, so
         // its highest point is the depth after both.
         let peak = self.depth.saturating_sub(usize::from(effect.pops)) + usize::from(effect.pushes);
+        let rpeak = self.rdepth.saturating_sub(usize::from(effect.ref_pops))
+            + usize::from(effect.ref_pushes);
         if peak > STACK_LIMIT {
             self.too_large(
                 span,
@@ -325,7 +371,17 @@ impl Generator {
                 ),
             );
         }
+        if rpeak > STACK_LIMIT {
+            self.too_large(
+                span,
+                &format!(
+                    "more than {} strings and arrays on the reference stack at once",
+                    thousands(STACK_LIMIT)
+                ),
+            );
+        }
         self.depth = peak;
+        self.rdepth = rpeak;
         self.code.push(instr);
         self.spans.push(span.clone());
     }
@@ -380,21 +436,62 @@ impl Generator {
         })
     }
 
+    /// Whether a variable lives on the reference stack.
+    fn is_ref(&self, var: VarId) -> bool {
+        self.refs.get(var.0).copied().unwrap_or(false)
+    }
+
+    /// Whether a variable is the top of its stack.
     fn is_top(&self, var: VarId) -> bool {
-        self.depth.checked_sub(1) == Some(self.slot(var))
+        let depth = if self.is_ref(var) {
+            self.rdepth
+        } else {
+            self.depth
+        };
+        depth.checked_sub(1) == Some(self.slot(var))
     }
 
     fn block(&mut self, stmts: &[Stmt], span: &Span) {
-        let base = self.depth;
+        let (base, rbase) = (self.depth, self.rdepth);
         let open = self.open.len();
         for stmt in stmts {
             self.stmt(stmt);
         }
-        self.close(open, self.depth);
-        // Drop the block's variables.
-        for _ in base..self.depth {
+        self.close(
+            open,
+            self.depth.saturating_sub(base),
+            self.depth,
+            self.rdepth,
+        );
+        // Drop the block's variables: the ints, then the references.
+        self.drop_to(base, rbase, span);
+    }
+
+    /// Drops values until the stacks are `depth` and `rdepth` high.
+    fn drop_to(&mut self, depth: usize, rdepth: usize, span: &Span) {
+        for _ in depth..self.depth {
             self.emit(Instr::Pop, span);
         }
+        for _ in rdepth..self.rdepth {
+            self.emit(Instr::RPop, span);
+        }
+    }
+
+    /// The number of string constant `text` (added if it is new), for `CONST`.
+    fn constant(&mut self, text: &[u8], span: &Span) -> u32 {
+        if let Some(&index) = self.constants.get(text) {
+            return index;
+        }
+        let index = u32::try_from(self.strings.len())
+            .ok()
+            .filter(|&index| index < mova_lang::heap::MAX_CONSTANTS)
+            .unwrap_or_else(|| {
+                self.too_large(span, "too many string constants");
+                0
+            });
+        self.strings.push(text.to_vec());
+        self.constants.insert(text.to_vec(), index);
+        index
     }
 
     fn stmt(&mut self, stmt: &Stmt) {
@@ -402,7 +499,12 @@ impl Generator {
         match &stmt.kind {
             StmtKind::Declare { var, init } => {
                 self.expr(View::of(init));
-                let slot = self.depth.saturating_sub(1);
+                let depth = if init.ty.is_ref() {
+                    self.rdepth
+                } else {
+                    self.depth
+                };
+                let slot = depth.saturating_sub(1);
                 if let Some(at) = self.slots.get_mut(var.0) {
                     *at = Some(slot);
                 }
@@ -411,18 +513,26 @@ impl Generator {
             StmtKind::Assign { var, op, value } => {
                 self.assign(*var, *op, View::of(value), span);
             }
-            StmtKind::Print(value) => match value.kind {
-                ExprKind::Var(var) if self.is_top(var) => self.emit(Instr::Print, span),
-                ExprKind::Const(_)
-                | ExprKind::Var(_)
-                | ExprKind::Call(_)
-                | ExprKind::Unary(..)
-                | ExprKind::Binary(..) => {
-                    self.expr(View::of(value));
-                    self.emit(Instr::Print, span);
-                    self.emit(Instr::Pop, span);
+            StmtKind::SetElement {
+                array,
+                index,
+                op,
+                value,
+            } => self.set_element(array, index, *op, value, span),
+            StmtKind::Print(values) => self.print(values, span),
+            StmtKind::Builtin(builtin, args) => {
+                self.builtin(*builtin, args, span);
+                // A value is dropped.
+                match builtin {
+                    Builtin::Push => {}
+                    Builtin::Len => self.emit(Instr::Pop, span),
+                    Builtin::Str | Builtin::Array => self.emit(Instr::RPop, span),
+                    Builtin::Pop => {
+                        let int = args.first().is_some_and(|array| int_elements(&array.ty));
+                        self.emit(if int { Instr::Pop } else { Instr::RPop }, span);
+                    }
                 }
-            },
+            }
             StmtKind::Sleep(value) => {
                 match value.as_const().and_then(|ms| u32::try_from(ms).ok()) {
                     Some(ms) => self.emit(Instr::Sleep(ms), span),
@@ -518,7 +628,9 @@ impl Generator {
             StmtKind::Continue(id) => (id, false),
             StmtKind::Declare { .. }
             | StmtKind::Assign { .. }
+            | StmtKind::SetElement { .. }
             | StmtKind::Print(_)
+            | StmtKind::Builtin(..)
             | StmtKind::Sleep(_)
             | StmtKind::If { .. }
             | StmtKind::While { .. }
@@ -529,7 +641,7 @@ impl Generator {
             | StmtKind::Call(_) => return None,
         };
         let context = self.loops.iter().rev().find(|context| context.id == id)?;
-        (context.depth == self.depth).then_some(if breaking {
+        (context.depth == self.depth && context.rdepth == self.rdepth).then_some(if breaking {
             context.break_to
         } else {
             context.continue_to
@@ -542,20 +654,19 @@ impl Generator {
         let Some(context) = self.loops.iter().rev().find(|context| context.id == id) else {
             return;
         };
-        let outside = context.depth;
+        let (outside, routside) = (context.depth, context.rdepth);
         let target = if breaking {
             context.break_to
         } else {
             context.continue_to
         };
-        let depth = self.depth;
-        for _ in outside..depth {
-            self.emit(Instr::Pop, span);
-        }
+        let (depth, rdepth) = (self.depth, self.rdepth);
+        self.drop_to(outside, routside, span);
         self.jump(Jump::ALWAYS, target, span);
         // The code that follows (if any) is unreachable; it is generated as if the jump had not
         // been taken, so the depths of the enclosing blocks stay right.
         self.depth = depth;
+        self.rdepth = rdepth;
     }
 
     /// Recognises `while i < k { …; i++; }` where `i` is the top variable and no `continue` goes
@@ -598,6 +709,7 @@ impl Generator {
         self.loops.push(LoopContext {
             id,
             depth: self.depth,
+            rdepth: self.rdepth,
             continue_to: top,
             break_to: end,
         });
@@ -606,6 +718,9 @@ impl Generator {
     }
 
     fn assign(&mut self, var: VarId, op: Option<BinOp>, value: View<'_>, span: &Span) {
+        if self.is_ref(var) {
+            return self.assign_ref(var, op, value, span);
+        }
         // `x = x op e` (and `x = e op x` for `+` and `*`) is the compound `x op= e`.
         if op.is_none()
             && let Some((op, rhs)) = compound(var, value)
@@ -646,6 +761,139 @@ impl Generator {
         }
     }
 
+    /// An assignment to a string or array variable: `s = e` stores `e`; `s += e` (strings only)
+    /// concatenates, in place when `s` is the top reference.
+    fn assign_ref(&mut self, var: VarId, op: Option<BinOp>, value: View<'_>, span: &Span) {
+        let slot = self.slot_operand(var, span);
+        match op {
+            None if value.as_var() == Some(var) => {} // `s = s;`
+            None => {
+                self.expr(value);
+                self.emit(Instr::RStore(slot), span);
+            }
+            Some(op) if self.is_top(var) => {
+                self.apply_ref(op, value, span);
+            }
+            Some(op) => {
+                self.emit(Instr::RLoad(slot), span);
+                self.apply_ref(op, value, span);
+                self.emit(Instr::RStore(slot), span);
+            }
+        }
+    }
+
+    /// `array[index] = value`, or `array[index] op= value`: the array and the index are computed
+    /// once (`RDUP`, `DUP`) when the element is read too.
+    fn set_element(
+        &mut self,
+        array: &Expr,
+        index: &Expr,
+        op: Option<BinOp>,
+        value: &Expr,
+        span: &Span,
+    ) {
+        let int = int_elements(&array.ty);
+        self.expr(View::of(array));
+        self.expr(View::of(index));
+        if let Some(op) = op {
+            self.emit(Instr::RDup, span);
+            self.emit(Instr::Dup, span);
+            if int {
+                self.emit(Instr::Get, span);
+                self.apply(op, View::of(value), span);
+            } else {
+                self.emit(Instr::GetR, span);
+                self.apply_ref(op, View::of(value), span);
+            }
+        } else {
+            self.expr(View::of(value));
+        }
+        self.emit(if int { Instr::Set } else { Instr::SetR }, span);
+    }
+
+    /// `print(…)`: one int is `PRINT` (and `POP`, unless it is the top variable, which stays);
+    /// one string or array is `PRINTR`; several values are made strings and joined with spaces
+    /// into one line, which one `PRINTR` prints.
+    fn print(&mut self, values: &[Expr], span: &Span) {
+        match values {
+            [value] if !value.ty.is_ref() => match value.kind {
+                ExprKind::Var(var) if self.is_top(var) => self.emit(Instr::Print, span),
+                ExprKind::Const(_)
+                | ExprKind::Str(_)
+                | ExprKind::Array(_)
+                | ExprKind::Index(..)
+                | ExprKind::Builtin(..)
+                | ExprKind::Var(_)
+                | ExprKind::Call(_)
+                | ExprKind::Unary(..)
+                | ExprKind::Binary(..) => {
+                    self.expr(View::of(value));
+                    self.emit(Instr::Print, span);
+                    self.emit(Instr::Pop, span);
+                }
+            },
+            [value] => {
+                self.expr(View::of(value));
+                self.emit(Instr::PrintR, span);
+            }
+            [] => {
+                let empty = self.constant(b"", span);
+                self.emit(Instr::Const(empty), span);
+                self.emit(Instr::PrintR, span);
+            }
+            [first, rest @ ..] => {
+                self.text(first);
+                let space = self.constant(b" ", span);
+                for value in rest {
+                    self.emit(Instr::Const(space), span);
+                    self.emit(Instr::Concat, span);
+                    self.text(value);
+                    self.emit(Instr::Concat, span);
+                }
+                self.emit(Instr::PrintR, span);
+            }
+        }
+    }
+
+    /// Pushes `value` as `print` writes it, as a string: an int in decimal (`TOSTR`), an array
+    /// as `SHOW` renders it, a string as it is.
+    fn text(&mut self, value: &Expr) {
+        self.expr(View::of(value));
+        match &value.ty {
+            Type::Str => {}
+            Type::Array(_) => self.emit(Instr::Show, &value.span),
+            Type::Int | Type::Unknown => self.emit(Instr::ToStr, &value.span),
+        }
+    }
+
+    /// Computes a builtin's value (`push` has none).
+    fn builtin(&mut self, builtin: Builtin, args: &[Expr], span: &Span) {
+        for arg in args {
+            self.expr(View::of(arg));
+        }
+        let int = args.first().is_some_and(|first| int_elements(&first.ty));
+        let instr = match builtin {
+            Builtin::Len => Instr::Len,
+            Builtin::Str => Instr::ToStr,
+            Builtin::Array => {
+                let value_int = args.get(1).is_some_and(|value| !value.ty.is_ref());
+                if value_int { Instr::Fill } else { Instr::FillR }
+            }
+            Builtin::Push => {
+                self.emit(if int { Instr::Append } else { Instr::AppendR }, span);
+                Instr::RPop
+            }
+            Builtin::Pop => {
+                if int {
+                    Instr::Remove
+                } else {
+                    Instr::RemoveR
+                }
+            }
+        };
+        self.emit(instr, span);
+    }
+
     /// The jump for `lhs op rhs` (a comparison of the top variable with a constant, either way
     /// round) taken when its truth is `when`, if it is one.
     fn compare_top(&self, op: BinaryOp, lhs: View<'_>, rhs: View<'_>, when: bool) -> Option<Jump> {
@@ -672,7 +920,7 @@ impl Generator {
     /// A call: its arguments left to right, then `CALL`, which takes them and leaves the
     /// function's result, if it has one. Unless the `value` is used, the result is dropped.
     fn call(&mut self, call: &Call, span: &Span, value: bool) {
-        let below = self.depth;
+        let (below, rbelow) = (self.depth, self.rdepth);
         for arg in &call.args {
             self.expr(View::of(arg));
         }
@@ -681,7 +929,8 @@ impl Generator {
             .0
             .checked_sub(1)
             .and_then(|index| self.signatures.get(index))
-            .is_some_and(|&(_, result)| result);
+            .copied()
+            .flatten();
         let number = u16::try_from(call.function.0).unwrap_or_else(|_| {
             self.too_large(
                 span,
@@ -691,38 +940,48 @@ impl Generator {
         });
         self.emit(Instr::Call(number), span);
         // The table's stack effect of `CALL` is no effect: the callee's is the real one.
-        self.depth = below + usize::from(result);
-        if result && !value {
-            self.emit(Instr::Pop, span);
+        self.depth = below + usize::from(result == Some(false));
+        self.rdepth = rbelow + usize::from(result == Some(true));
+        match (result, value) {
+            (Some(false), false) => self.emit(Instr::Pop, span),
+            (Some(true), false) => self.emit(Instr::RPop, span),
+            (Some(_) | None, _) => {}
         }
     }
 
     /// `return value;` or `return;`. What follows is unreachable, and generated as if the
     /// return had not been taken, so the depths of the enclosing blocks stay right.
     fn ret(&mut self, value: Option<&Expr>, span: &Span) {
-        let depth = self.depth;
-        match value {
-            // `RETV` takes the top value, so the top variable is returned as it is.
-            Some(value) if value.as_var().is_some_and(|var| self.is_top(var)) => {}
-            Some(value) => self.expr(View::of(value)),
-            None => {
-                self.emit(Instr::Ret, span);
-                self.depth = depth;
-                return;
+        let (depth, rdepth) = (self.depth, self.rdepth);
+        let instr = match value {
+            // `RETV` and `RETR` take the top value, so the top variable is returned as it is.
+            Some(value) => {
+                if !value.as_var().is_some_and(|var| self.is_top(var)) {
+                    self.expr(View::of(value));
+                }
+                if value.ty.is_ref() {
+                    Instr::RetR
+                } else {
+                    Instr::RetV
+                }
             }
-        }
-        self.emit(Instr::RetV, span);
+            None => Instr::Ret,
+        };
+        self.emit(instr, span);
         self.depth = depth;
+        self.rdepth = rdepth;
     }
 
     /// Pushes a copy of a variable.
     fn read(&mut self, var: VarId, span: &Span) {
-        if self.is_top(var) {
-            self.emit(Instr::Dup, span);
-        } else {
-            let slot = self.slot_operand(var, span);
-            self.emit(Instr::Load(slot), span);
-        }
+        let (top, slot) = (self.is_top(var), self.slot_operand(var, span));
+        let instr = match (self.is_ref(var), top) {
+            (false, true) => Instr::Dup,
+            (false, false) => Instr::Load(slot),
+            (true, true) => Instr::RDup,
+            (true, false) => Instr::RLoad(slot),
+        };
+        self.emit(instr, span);
     }
 
     /// Generates `value`, leaving exactly one value on the stack.
@@ -762,6 +1021,29 @@ impl Generator {
         let span = &expr.span;
         match &expr.kind {
             ExprKind::Const(value) => self.emit(Instr::Put(*value), span),
+            ExprKind::Str(text) => {
+                let index = self.constant(text, span);
+                self.emit(Instr::Const(index), span);
+            }
+            ExprKind::Array(elements) => {
+                let int = int_elements(&expr.ty);
+                self.emit(if int { Instr::NewI } else { Instr::NewR }, span);
+                for element in elements {
+                    self.expr(View::of(element));
+                    let append = if int { Instr::Append } else { Instr::AppendR };
+                    self.emit(append, &element.span);
+                }
+            }
+            ExprKind::Index(base, index) => {
+                self.expr(View::of(base));
+                self.expr(View::of(index));
+                let get = match &base.ty {
+                    Type::Array(element) if element.is_ref() => Instr::GetR,
+                    Type::Int | Type::Str | Type::Array(_) | Type::Unknown => Instr::Get,
+                };
+                self.emit(get, span);
+            }
+            ExprKind::Builtin(builtin, args) => self.builtin(*builtin, args, span),
             ExprKind::Var(var) => self.read(*var, span),
             ExprKind::Call(call) => self.call(call, span, true),
             ExprKind::Unary(op, operand) => {
@@ -781,6 +1063,12 @@ impl Generator {
         let Some(op) = operation.op.op() else {
             return;
         };
+        // Strings: `+` is no commutative operation, and has no immediate forms.
+        if first.ty.is_ref() {
+            self.expr(View::of(first));
+            self.apply_ref(op, View::of(&operation.rhs), &operation.span);
+            return;
+        }
         // A constant on the left of a commutative operator goes right, where the immediate forms
         // take it. So does a variable, for the forms that read a slot.
         let commutative = matches!(op, BinOp::Add | BinOp::Mul);
@@ -795,8 +1083,11 @@ impl Generator {
         self.apply(op, rhs, &operation.span);
     }
 
-    /// Applies `op rhs` to the value on top of the stack.
+    /// Applies `op rhs` to the value on top of the stack (of its stack).
     fn apply(&mut self, op: BinOp, rhs: View<'_>, span: &Span) {
+        if rhs.ty().is_ref() {
+            return self.apply_ref(op, rhs, span);
+        }
         match (immediate(op, rhs), rhs.as_var()) {
             (Some(instr), _) => self.emit(instr, span),
             (None, Some(var)) if slot_form(op, 0).is_some() => {
@@ -809,6 +1100,19 @@ impl Generator {
                 self.expr(rhs);
                 self.emit(binary_instr(op), span);
             }
+        }
+    }
+
+    /// Applies `op rhs` to the string on top of the reference stack: `+` concatenates (`CONCAT`),
+    /// a comparison compares the bytes (`CMP`, -1, 0 or 1) and then that with 0.
+    fn apply_ref(&mut self, op: BinOp, rhs: View<'_>, span: &Span) {
+        self.expr(rhs);
+        if op == BinOp::Add {
+            self.emit(Instr::Concat, span);
+        } else {
+            self.emit(Instr::Cmp, span);
+            self.emit(Instr::Put(0), span);
+            self.emit(binary_instr(op), span);
         }
     }
 
@@ -849,6 +1153,10 @@ impl Generator {
                         self.cond(View::of(operand), !when, target);
                     }
                     ExprKind::Var(_)
+                    | ExprKind::Str(_)
+                    | ExprKind::Array(_)
+                    | ExprKind::Index(..)
+                    | ExprKind::Builtin(..)
                     | ExprKind::Call(_)
                     | ExprKind::Unary(UnaryOp::Neg, _)
                     | ExprKind::Binary(..) => {
@@ -931,13 +1239,23 @@ impl<'a> View<'a> {
     fn of(expr: &'a Expr) -> View<'a> {
         match &expr.kind {
             ExprKind::Binary(first, ops) => View { first, ops },
-            ExprKind::Const(_) | ExprKind::Var(_) | ExprKind::Call(_) | ExprKind::Unary(..) => {
-                View {
-                    first: expr,
-                    ops: &[],
-                }
-            }
+            ExprKind::Const(_)
+            | ExprKind::Str(_)
+            | ExprKind::Array(_)
+            | ExprKind::Index(..)
+            | ExprKind::Builtin(..)
+            | ExprKind::Var(_)
+            | ExprKind::Call(_)
+            | ExprKind::Unary(..) => View {
+                first: expr,
+                ops: &[],
+            },
         }
+    }
+
+    /// The type of the value.
+    fn ty(self) -> &'a Type {
+        self.ops.last().map_or(&self.first.ty, |last| &last.ty)
     }
 
     /// The last operation, its left operand (the chain before it) and its right operand, if this
@@ -1003,13 +1321,20 @@ fn continues(stmt: &Stmt, id: LoopId) -> bool {
         }
         StmtKind::Declare { .. }
         | StmtKind::Assign { .. }
+        | StmtKind::SetElement { .. }
         | StmtKind::Print(_)
+        | StmtKind::Builtin(..)
         | StmtKind::Sleep(_)
         | StmtKind::Break(_)
         | StmtKind::Halt
         | StmtKind::Return(_)
         | StmtKind::Call(_) => false,
     }
+}
+
+/// Whether an array of type `ty` holds ints (`NEWI`, `GET`, `SET`, …) rather than references.
+fn int_elements(ty: &Type) -> bool {
+    ty.element().is_some_and(|element| !element.is_ref())
 }
 
 /// `value` as `var op rhs`, if it reads `var` once as its operand in a way a compound assignment
@@ -1028,10 +1353,16 @@ fn compound(var: VarId, value: View<'_>) -> Option<(BinOp, View<'_>)> {
 
 /// Whether `value` reads `var`.
 fn mentions(value: View<'_>, var: VarId) -> bool {
+    let any = |exprs: &[Expr]| exprs.iter().any(|expr| mentions(View::of(expr), var));
     let leaf = match &value.first.kind {
-        ExprKind::Const(_) => false,
+        ExprKind::Const(_) | ExprKind::Str(_) => false,
         ExprKind::Var(other) => *other == var,
-        ExprKind::Call(call) => call.args.iter().any(|arg| mentions(View::of(arg), var)),
+        ExprKind::Array(elements) => any(elements),
+        ExprKind::Index(base, index) => {
+            mentions(View::of(base), var) || mentions(View::of(index), var)
+        }
+        ExprKind::Builtin(_, args) => any(args),
+        ExprKind::Call(call) => any(&call.args),
         ExprKind::Unary(_, operand) => mentions(View::of(operand), var),
         ExprKind::Binary(..) => mentions(View::of(value.first), var),
     };

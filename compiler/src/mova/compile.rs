@@ -51,6 +51,14 @@ fn compile_here(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<
         }
     };
     let mut sections = Vec::new();
+    // A program without strings has no strings section, so that its bytes are what they were
+    // before there were strings.
+    if !generated.strings.is_empty() {
+        sections.push(Section {
+            kind: mova_lang::heap::STRINGS,
+            payload: mova_lang::heap::encode_strings(&generated.strings),
+        });
+    }
     if let Some(file) = source_map {
         match SourceMap::new(file, source, generated.spans.iter().cloned()).to_section() {
             Ok(section) => sections.push(section),
@@ -334,6 +342,8 @@ mod tests {
         let (not, not_at) = wrap("!", "x", "");
         // Calls nested in calls' arguments: each argument list is a level.
         let (calls, calls_at) = wrap("f(", "x", ")");
+        // Arrays in arrays: each literal is a level.
+        let (arrays, arrays_at) = wrap("[", "x", "]");
         let labels: String = (0..n)
             .map(|i| format!("{}l{i}:\n", " ".repeat(i)))
             .collect();
@@ -348,6 +358,7 @@ mod tests {
             (format!("var _y = {minus};"), minus_at + "var _y = ".len()),
             (format!("var _y = {not};"), not_at + "var _y = ".len()),
             (format!("var _y = {calls};"), calls_at + "var _y = ".len()),
+            (format!("var _y = {arrays};"), arrays_at + "var _y = ".len()),
             (format!("{labels}{}halt;", " ".repeat(n)), label_at),
         ]
         .into_iter()
@@ -369,6 +380,19 @@ mod tests {
             assert_eq!(too_deep.len(), 1, "{}: {errors:#?}", &source[..80]);
             assert_eq!(too_deep[0].span().start, at, "{}", &source[..80]);
         }
+        // A chain of indexes nests its expression too: each index after the first counts a
+        // level until the statement ends.
+        let chain = |n: usize| format!("var s = \"a\";\nprint(s{});", "[0]".repeat(n));
+        let codes = |source: &str| -> Vec<&'static str> {
+            compile(source, None)
+                .unwrap_err()
+                .iter()
+                .map(LangError::code)
+                .collect()
+        };
+        // `print(` is a level, the chain `n - 1` more, and the last index's brackets one.
+        assert_eq!(codes(&chain(MAX_NESTING - 1)), ["E0030"]);
+        assert_eq!(codes(&chain(MAX_NESTING)), ["E0015"]);
     }
 
     #[test]
@@ -549,5 +573,153 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["W0001"]
         );
+    }
+
+    #[test]
+    fn strings_are_constants_once_each_and_live_on_the_reference_stack() {
+        let compiled = compile(
+            "var s = \"a\";\nvar t = s + \"b\" + \"a\";\nprint(t);",
+            None,
+        )
+        .unwrap();
+        let program = compiled.program;
+        assert_eq!(
+            program.code(),
+            [
+                Instr::Const(0),
+                Instr::RDup,
+                Instr::Const(1),
+                Instr::Concat,
+                Instr::Const(0),
+                Instr::Concat,
+                Instr::RDup,
+                Instr::PrintR,
+            ]
+        );
+        let constants: Vec<&[u8]> = program.constants().iter().map(|c| &c[..]).collect();
+        assert_eq!(constants, [b"a".as_slice(), b"b"]);
+        // An int-only program has no strings section.
+        let ints = compile("print(1);", None).unwrap().program;
+        assert!(ints.constants().is_empty());
+        assert!(ints.sections().is_empty());
+    }
+
+    #[test]
+    fn string_comparisons_and_print_of_several_values() {
+        assert_eq!(
+            code("var s = \"x\";\nprint(s < \"y\", 1, [2]);"),
+            [
+                Instr::Const(0),
+                Instr::RDup,
+                Instr::Const(1),
+                Instr::Cmp,
+                Instr::Put(0),
+                Instr::Lt,
+                Instr::ToStr,
+                Instr::Const(2),
+                Instr::Concat,
+                Instr::Put(1),
+                Instr::ToStr,
+                Instr::Concat,
+                Instr::Const(2),
+                Instr::Concat,
+                Instr::NewI,
+                Instr::Put(2),
+                Instr::Append,
+                Instr::Show,
+                Instr::Concat,
+                Instr::PrintR,
+            ]
+        );
+    }
+
+    #[test]
+    fn element_updates_compute_the_array_and_index_once() {
+        assert_eq!(
+            code("var m = [[1]];\nm[0][0] += 2;\npush(m[0], 3);\nprint(pop(m[0]));"),
+            [
+                Instr::NewR,
+                Instr::NewI,
+                Instr::Put(1),
+                Instr::Append,
+                Instr::AppendR,
+                Instr::RDup,
+                Instr::Put(0),
+                Instr::GetR,
+                Instr::Put(0),
+                Instr::RDup,
+                Instr::Dup,
+                Instr::Get,
+                Instr::Add(2),
+                Instr::Set,
+                Instr::RDup,
+                Instr::Put(0),
+                Instr::GetR,
+                Instr::Put(3),
+                Instr::Append,
+                Instr::RPop,
+                Instr::RDup,
+                Instr::Put(0),
+                Instr::GetR,
+                Instr::Remove,
+                Instr::Print,
+                Instr::Pop,
+            ]
+        );
+    }
+
+    #[test]
+    fn leaving_blocks_drops_references_too() {
+        // `break` drops the loop body's int and reference variables; the block's end as well.
+        assert_eq!(
+            code("loop {\n    var s = \"a\";\n    var n = len(s);\n    if n > 0 { break; }\n}"),
+            [
+                Instr::Const(0),
+                Instr::RDup,
+                Instr::Len,
+                Instr::JleK(0, 4),
+                Instr::Pop,
+                Instr::RPop,
+                Instr::Jmp(4),
+                Instr::Pop,
+                Instr::RPop,
+                Instr::Goto(9),
+            ]
+        );
+        // A `return` inside nested blocks of a function with references verifies: the
+        // verifier checks exact reference heights everywhere.
+        let source = "fn f(xs: [int], n: int, s: str) -> str {\n    var t = s;\n    while n > 0 {\n        var u = t + str(n);\n        if len(u) > 3 { return u; }\n        t = u;\n        n--;\n    }\n    push(xs, n);\n    return t;\n}\nprint(f([1], 3, \"ab\"));";
+        let program = compile(source, None).unwrap().program;
+        assert_eq!(
+            program.functions()[1],
+            Function {
+                entry: program.functions()[1].entry,
+                params: 1,
+                results: 0,
+                ref_params: 2,
+                ref_results: 1,
+            }
+        );
+        assert!(program.code().contains(&Instr::RetR));
+    }
+
+    #[test]
+    fn reference_locals_are_in_the_debug_info() {
+        let source = "var n = 1;\nvar s = \"a\";\nvar xs = [n];\nprint(s, xs, n);";
+        let program = compile(source, Some("t.mova")).unwrap().program;
+        let info = program.debug_info().unwrap();
+        let locals: Vec<(u16, bool, &str)> = info
+            .locals
+            .iter()
+            .map(|local| (local.slot, local.reference, local.name.as_str()))
+            .collect();
+        assert_eq!(locals, [(0, false, "n"), (0, true, "s"), (1, true, "xs")]);
+        let end = program.code_range(0).end;
+        let names: Vec<&str> = info
+            .locals_at(0, end - 1)
+            .iter()
+            .map(|local| local.name.as_str())
+            .collect();
+        assert_eq!(names, ["n", "s", "xs"]);
     }
 }

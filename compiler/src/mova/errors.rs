@@ -11,7 +11,7 @@ codes! {
     pub enum LangCode {
         E0001, E0002, E0003, E0004, E0005, E0006, E0007, E0008, E0009, E0010, E0011, E0012,
         E0013, E0014, E0015, E0016, E0017, E0018, E0019, E0020, E0021, E0022, E0023, E0024,
-        E0025, E0026, E0027, E9999, W0001, W0002, W0003, W0004, W0005,
+        E0025, E0026, E0027, E0028, E0029, E0030, E0031, E0032, E0033, E0034, E0035, E9999, W0001, W0002, W0003, W0004, W0005,
     }
 }
 
@@ -155,10 +155,11 @@ pub enum LangError {
         name: String,
         expected: usize,
         found: usize,
-        /// The function's signature, as declared (`fn gcd(a: int, b: int) -> int`).
+        /// The function's signature, as declared (`fn gcd(a: int, b: int) -> int`), or a
+        /// builtin's (`fn len(x: str | [T]) -> int`).
         signature: String,
-        /// The parameter list of the declaration.
-        declared: Span,
+        /// The parameter list of the declaration (none for a builtin).
+        declared: Option<Span>,
     },
     /// A call of a function without a result where a value is needed.
     #[error("function `{name}` returns no value")]
@@ -166,8 +167,8 @@ pub enum LangError {
         /// The call.
         span: Span,
         name: String,
-        /// The declaration's name.
-        declared: Span,
+        /// The declaration's name (none for a builtin: `push`).
+        declared: Option<Span>,
     },
     /// A second function of the same name.
     #[error("function `{name}` is declared twice")]
@@ -201,6 +202,8 @@ pub enum LangError {
         name: String,
         /// The function's result type.
         result: Span,
+        /// It, as written (`int`).
+        ty: String,
     },
     /// `return value;` in a function without a result.
     #[error("`return` with a value in function `{name}`, which has no result")]
@@ -230,6 +233,8 @@ pub enum LangError {
         name: String,
         /// Its result type.
         result: Span,
+        /// It, as written (`int`).
+        ty: String,
     },
     /// A type name that is not a type.
     #[error("cannot find type `{name}`")]
@@ -240,6 +245,79 @@ pub enum LangError {
         /// The declaration's name.
         span: Span,
         name: String,
+    },
+    /// A value of one type where another is needed.
+    #[error("mismatched types")]
+    TypeMismatch {
+        /// The value.
+        span: Span,
+        /// What is needed, in words: "`str`", "an array".
+        expected: String,
+        /// The value's type.
+        found: String,
+        /// What says which type is needed, and how it says so (an annotation, a parameter, the
+        /// other operand), if something does.
+        because: Vec<(Span, String)>,
+        /// How to fix it, when there is something to say.
+        help: Option<String>,
+    },
+    /// A value whose type nothing says: `[]` with no annotation.
+    #[error("type annotations needed for {what}")]
+    CannotInfer {
+        /// The value.
+        span: Span,
+        /// What it is: "the empty array".
+        what: String,
+        /// How to say the type: `var xs: [int] = [];`.
+        help: String,
+    },
+    /// `x[i]` where `x` is neither a string nor an array.
+    #[error("cannot index into a value of type `{ty}`")]
+    NotIndexable {
+        /// The value indexed.
+        span: Span,
+        ty: String,
+    },
+    /// An operator applied to a type it is not defined for (`==` on arrays, `-` on strings).
+    #[error("cannot apply `{op}` to {}", if *binary { format!("two values of type `{ty}`") } else { format!("a value of type `{ty}`") })]
+    NoOperator {
+        /// The operation.
+        span: Span,
+        op: &'static str,
+        ty: String,
+        /// Whether it is a binary operator.
+        binary: bool,
+        /// The (left) operand.
+        operand: Span,
+    },
+    /// A function declared with the name of a builtin function.
+    #[error("function `{name}` has the name of a builtin function")]
+    BuiltinRedefined {
+        /// The declaration's name.
+        span: Span,
+        name: String,
+    },
+    /// An assignment to a byte of a string.
+    #[error("cannot assign to a byte of a string")]
+    StringElement {
+        /// The element assigned to.
+        span: Span,
+        /// The string, and its type's source (the variable's name).
+        string: Span,
+    },
+    /// A string literal whose line ends before its closing quote.
+    #[error("unterminated string literal")]
+    UnterminatedString {
+        /// From the opening quote to the end of the line.
+        span: Span,
+    },
+    /// An escape in a string literal that is not one of the language's.
+    #[error("invalid escape in a string literal")]
+    InvalidEscape {
+        /// The escape, from its backslash.
+        span: Span,
+        /// What is wrong with it.
+        reason: String,
     },
     /// A case that cannot happen: the compiler broke an invariant of its own.
     #[error(transparent)]
@@ -333,6 +411,14 @@ impl LangError {
             LangError::MissingReturn { .. } => LangCode::E0025,
             LangError::UnknownType { .. } => LangCode::E0026,
             LangError::NestedFunction { .. } => LangCode::E0027,
+            LangError::TypeMismatch { .. } => LangCode::E0028,
+            LangError::CannotInfer { .. } => LangCode::E0029,
+            LangError::NotIndexable { .. } => LangCode::E0030,
+            LangError::NoOperator { .. } => LangCode::E0031,
+            LangError::BuiltinRedefined { .. } => LangCode::E0032,
+            LangError::StringElement { .. } => LangCode::E0033,
+            LangError::UnterminatedString { .. } => LangCode::E0034,
+            LangError::InvalidEscape { .. } => LangCode::E0035,
             LangError::Internal(_) => LangCode::E9999,
             LangError::UnusedVariable { .. } => LangCode::W0001,
             LangError::Unreachable { .. } => LangCode::W0002,
@@ -386,6 +472,14 @@ impl LangError {
             | LangError::MissingReturn { span, .. }
             | LangError::UnknownType { span, .. }
             | LangError::NestedFunction { span, .. }
+            | LangError::TypeMismatch { span, .. }
+            | LangError::CannotInfer { span, .. }
+            | LangError::NotIndexable { span, .. }
+            | LangError::NoOperator { span, .. }
+            | LangError::BuiltinRedefined { span, .. }
+            | LangError::StringElement { span, .. }
+            | LangError::UnterminatedString { span }
+            | LangError::InvalidEscape { span, .. }
             | LangError::UnusedFunction { span, .. }
             | LangError::UnusedParameter { span, .. } => span,
         }
@@ -550,25 +644,34 @@ impl From<LangError> for Diagnostic {
                 signature,
                 declared,
                 ..
-            } => error_at(
-                span,
-                format!(
-                    "expected {}, found {found}",
-                    count(*expected, "argument")
+            } => secondaries(
+                error_at(
+                    span,
+                    format!("expected {}, found {found}", count(*expected, "argument")),
                 ),
+                declared
+                    .iter()
+                    .map(|declared| (declared.clone(), format!("`{signature}` declared here"))),
             )
-            .with_secondary(declared.clone(), format!("`{signature}` declared here"))
             .with_help(format!(
                 "pass one argument for each parameter of `{signature}`"
             )),
             LangError::NoValue {
                 span,
                 name,
-                declared,
+                declared: Some(declared),
             } => error_at(span, "this call has no value to use".into())
                 .with_secondary(declared.clone(), "declared without a result type")
                 .with_help(format!(
                     "call it as a statement, `{name}(…);`, or give it a result: `fn {name}(…) -> int` and `return …;`"
+                )),
+            LangError::NoValue {
+                span,
+                name,
+                declared: None,
+            } => error_at(span, "this call has no value to use".into())
+                .with_help(format!(
+                    "`{name}` changes its array and returns nothing: call it as a statement, `{name}(…);`"
                 )),
             LangError::DuplicateFunction { span, first, name } => error_at(
                 span,
@@ -587,9 +690,11 @@ impl From<LangError> for Diagnostic {
                     "the main program ends with `halt;` or by running off its end",
                 )
             }
-            LangError::ReturnWithoutValue { span, result, .. } => {
+            LangError::ReturnWithoutValue {
+                span, result, ty, ..
+            } => {
                 error_at(span, "returns no value".into())
-                    .with_secondary(result.clone(), "the function returns an `int`")
+                    .with_secondary(result.clone(), format!("the function returns {}", a_type(ty)))
                     .with_help("return a value: `return …;`")
             }
             LangError::ReturnWithValue {
@@ -611,20 +716,92 @@ impl From<LangError> for Diagnostic {
                 .with_help(format!(
                     "a loop outside a function is not visible inside it, even around a call: leave the function with `return` and `{keyword}` in the caller"
                 )),
-            LangError::MissingReturn { span, result, .. } => error_at(
+            LangError::MissingReturn {
+                span, result, ty, ..
+            } => error_at(
                 span,
                 "control reaches the end of the function here".into(),
             )
-            .with_secondary(result.clone(), "the function returns an `int`")
+            .with_secondary(result.clone(), format!("the function returns {}", a_type(ty)))
             .with_help("add `return …;` before the closing brace"),
             LangError::UnknownType { span, .. } => error_at(span, "not a type".into())
-                .with_help("the only type is `int`"),
+                .with_help("the types are `int`, `str` and arrays of a type, `[int]`, `[[str]]`"),
             LangError::NestedFunction { span, .. } => error_at(
                 span,
                 "declared inside a block".into(),
             )
             .with_help(
                 "declare functions at the top level, outside every block: before or after the code that calls them",
+            ),
+            LangError::TypeMismatch {
+                span,
+                expected,
+                found,
+                because,
+                help,
+            } => {
+                let diagnostic = secondaries(
+                    error_at(span, format!("expected {expected}, found `{found}`")),
+                    because.clone(),
+                );
+                match help {
+                    Some(help) => diagnostic.with_help(help.clone()),
+                    None => diagnostic,
+                }
+            }
+            LangError::CannotInfer { span, help, .. } => {
+                error_at(span, "the type of this cannot be inferred".into()).with_help(help.clone())
+            }
+            LangError::NotIndexable { span, ty } => error_at(span, format!("this is `{ty}`"))
+                .with_help("only strings (`s[i]`, a byte) and arrays (`a[i]`, an element) are indexed"),
+            LangError::NoOperator {
+                span,
+                op,
+                ty,
+                binary,
+                operand,
+            } => {
+                // A prefix operator's operation and operand are side by side: one label says
+                // it all.
+                let diagnostic = if *binary {
+                    error_at(span, format!("`{op}` is not defined for `{ty}`"))
+                        .with_secondary(operand.clone(), format!("this is `{ty}`"))
+                } else {
+                    error_at(span, format!("`{op}` is not defined for `{ty}`"))
+                };
+                let array = ty.starts_with('[');
+                match (*op, array) {
+                    ("==" | "!=", true) => diagnostic.with_help(
+                        "arrays are references and are not compared: compare their lengths and elements in a loop",
+                    ),
+                    ("+", true) => diagnostic.with_help("add elements to an array with `push(a, v)`"),
+                    ("&&" | "||" | "!", false) => diagnostic.with_help(
+                        "conditions are ints: test a string with `len(s) > 0` or `s != \"\"`",
+                    ),
+                    _ if ty == "str" => diagnostic.with_help(
+                        "strings have `+` (concatenation) and the comparisons `== != < <= > >=`",
+                    ),
+                    _ => diagnostic,
+                }
+            }
+            LangError::BuiltinRedefined { span, .. } => error_at(span, "this name is taken".into())
+                .with_help(format!(
+                    "the builtin functions are {}; give the function another name",
+                    crate::mova::check::BUILTINS.map(|name| format!("`{name}`")).join(", ")
+                )),
+            LangError::StringElement { span, string } => error_at(
+                span,
+                "strings cannot be changed".into(),
+            )
+            .with_secondary(string.clone(), "this is `str`")
+            .with_help("build a new string with `+` and assign it instead, or use an array of ints"),
+            LangError::UnterminatedString { span } => error_at(
+                span,
+                "this string has no closing `\"` on its line".into(),
+            )
+            .with_help("close it with `\"`; a line break inside a string is written `\\n`"),
+            LangError::InvalidEscape { span, reason } => error_at(span, reason.clone()).with_help(
+                "the escapes are `\\n \\t \\r \\0 \\\\ \\\"` and `\\u{…}` (a Unicode scalar value in hexadecimal)",
             ),
             LangError::Internal(internal) => internal.diagnostic(code),
             LangError::UnusedVariable {
@@ -683,6 +860,24 @@ fn hinted(name: &str, hint: Option<NameHint>) -> Option<String> {
     })
 }
 
+/// `diagnostic` with the secondary labels `labels` added.
+fn secondaries(
+    mut diagnostic: Diagnostic,
+    labels: impl IntoIterator<Item = (Span, String)>,
+) -> Diagnostic {
+    diagnostic.secondary.extend(labels);
+    diagnostic
+}
+
+/// A type with its article, as a label says it: "an `int`", "a `str`", "a `[int]`".
+fn a_type(ty: &str) -> String {
+    if ty == "int" {
+        String::from("an `int`")
+    } else {
+        format!("a `{ty}`")
+    }
+}
+
 /// `n` things, singular or plural: `1 argument`, `2 arguments`.
 fn count(n: usize, thing: &str) -> String {
     if n == 1 {
@@ -695,6 +890,7 @@ fn count(n: usize, thing: &str) -> String {
 fn closing(open: &str) -> &'static str {
     match open {
         "(" => ")",
+        "[" => "]",
         _ => "}",
     }
 }

@@ -1,10 +1,131 @@
-//! The checked program: the syntax tree with every name resolved, every literal in range and
-//! constant sub-expressions folded. [`check`](crate::mova::check) builds it; code generation reads it and
+//! The checked program: the syntax tree with every name resolved, every literal in range, every
+//! expression typed and constant sub-expressions folded. [`check`](crate::mova::check) builds it; code generation reads it and
 //! may assume it is valid.
 
 use crate::diag::Span;
 use crate::mova::syntax::ast::{BinaryOp, UnaryOp};
 use mova_lang::ops::BinOp;
+use std::fmt;
+
+/// A type of the language (`docs/language.md`, "Types").
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Type {
+    /// A 64-bit signed integer (also the truth values, 1 and 0).
+    Int,
+    /// A string of UTF-8 bytes.
+    Str,
+    /// An array of values of a type.
+    Array(Box<Type>),
+    /// The type of what an error made meaningless (the error was reported): it agrees with every
+    /// type, so that one mistake is reported once. A program with errors is never generated.
+    Unknown,
+}
+
+impl Type {
+    /// Whether values of the type live on the reference stack (strings and arrays) rather than
+    /// the int stack.
+    pub fn is_ref(&self) -> bool {
+        matches!(self, Type::Str | Type::Array(_))
+    }
+
+    /// The type of an array's elements, if this is an array type.
+    pub fn element(&self) -> Option<&Type> {
+        match self {
+            Type::Array(element) => Some(element),
+            Type::Int | Type::Str | Type::Unknown => None,
+        }
+    }
+
+    /// Whether a value of type `other` may be used where this type is needed: the same type, or
+    /// an unknown one in a part of it.
+    pub fn agrees(&self, other: &Type) -> bool {
+        match (self, other) {
+            (Type::Unknown, _) | (_, Type::Unknown) => true,
+            (Type::Array(a), Type::Array(b)) => a.agrees(b),
+            (a, b) => a == b,
+        }
+    }
+
+    /// Whether an array of this element type is an array of ints (`NEWI`, `GET`, …) rather than
+    /// of references (`NEWR`, `GETR`, …).
+    pub fn is_int(&self) -> bool {
+        !self.is_ref()
+    }
+}
+
+impl fmt::Display for Type {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Type::Int => f.write_str("int"),
+            Type::Str => f.write_str("str"),
+            Type::Array(element) => write!(f, "[{element}]"),
+            Type::Unknown => f.write_str("_"),
+        }
+    }
+}
+
+/// A builtin function (`docs/language.md`, "Builtin functions").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Builtin {
+    /// `len(x)`: a string's bytes or an array's elements.
+    Len,
+    /// `str(n)`: an int in decimal.
+    Str,
+    /// `array(n, v)`: `n` copies of `v`.
+    Array,
+    /// `push(a, v)`: appends `v` to `a`; no value.
+    Push,
+    /// `pop(a)`: removes and returns `a`'s last element.
+    Pop,
+}
+
+impl Builtin {
+    /// The builtins, by name.
+    pub const ALL: [Builtin; 5] = [
+        Builtin::Len,
+        Builtin::Str,
+        Builtin::Array,
+        Builtin::Push,
+        Builtin::Pop,
+    ];
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::Len => "len",
+            Builtin::Str => "str",
+            Builtin::Array => "array",
+            Builtin::Push => "push",
+            Builtin::Pop => "pop",
+        }
+    }
+
+    /// The builtin called `name`, if there is one.
+    pub fn named(name: &str) -> Option<Builtin> {
+        Builtin::ALL
+            .into_iter()
+            .find(|builtin| builtin.name() == name)
+    }
+
+    /// Its signature, as the documentation and diagnostics write it.
+    pub fn signature(self) -> &'static str {
+        match self {
+            Builtin::Len => "fn len(x: str or [T]) -> int",
+            Builtin::Str => "fn str(n: int) -> str",
+            Builtin::Array => "fn array(n: int, v: T) -> [T]",
+            Builtin::Push => "fn push(a: [T], v: T)",
+            Builtin::Pop => "fn pop(a: [T]) -> T",
+        }
+    }
+
+    /// How many arguments it takes.
+    pub fn params(self) -> usize {
+        match self {
+            Builtin::Len | Builtin::Str | Builtin::Pop => 1,
+            Builtin::Array | Builtin::Push => 2,
+        }
+    }
+}
 
 /// A variable, numbered in order of declaration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -48,6 +169,8 @@ pub struct Variable {
     pub name: String,
     /// Its name in its declaration.
     pub span: Span,
+    /// Its type, which says which stack it lives on.
+    pub ty: Type,
 }
 
 /// A declared function.
@@ -58,10 +181,11 @@ pub struct Function {
     pub span: Span,
     /// The whole declaration, from `fn` to the closing brace.
     pub decl: Span,
-    /// Its parameters, which are its stack slots 0..n.
+    /// Its parameters, in order: the int ones are its int stack slots 0.., the others its
+    /// reference stack slots 0.., each in order.
     pub params: Vec<VarId>,
-    /// Whether it returns a value (`-> int`).
-    pub result: bool,
+    /// Its result type, if it returns a value.
+    pub result: Option<Type>,
     /// Its body's statements, in the scope of its parameters.
     pub body: Vec<Stmt>,
     /// The closing brace of its body.
@@ -94,8 +218,19 @@ pub enum StmtKind {
         /// The right-hand side.
         value: Expr,
     },
-    /// Prints a value.
-    Print(Expr),
+    /// `array[index] = value`, or with `op`, `array[index] = array[index] op value`.
+    SetElement {
+        /// The array (its type says the element's kind).
+        array: Expr,
+        index: Expr,
+        /// The compound operator, if any.
+        op: Option<BinOp>,
+        value: Expr,
+    },
+    /// Prints values on one line, separated by a space.
+    Print(Vec<Expr>),
+    /// A call of a builtin whose value, if it has one, is dropped.
+    Builtin(Builtin, Vec<Expr>),
     /// Sleeps for a number of milliseconds.
     Sleep(Expr),
     /// Runs the first branch whose condition is non-zero, else `otherwise`: an `if … else if …`
@@ -154,13 +289,23 @@ pub struct Expr {
     pub kind: ExprKind,
     /// The source expression.
     pub span: Span,
+    /// Its type.
+    pub ty: Type,
 }
 
 /// The checked expressions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ExprKind {
-    /// A constant (literals, `true`/`false`, and folded sub-expressions).
+    /// An int constant (literals, `true`/`false`, and folded sub-expressions).
     Const(i64),
+    /// A string literal's bytes (UTF-8): one of the program's string constants.
+    Str(Vec<u8>),
+    /// An array literal: a new array of these elements.
+    Array(Vec<Expr>),
+    /// `base[index]`: a string's byte (an int) or an array's element.
+    Index(Box<Expr>, Box<Expr>),
+    /// A call of a builtin function that has a value.
+    Builtin(Builtin, Vec<Expr>),
     /// A variable's value.
     Var(VarId),
     /// The value a function returns. Never folded: a call runs when the program does.
@@ -182,15 +327,27 @@ pub struct Operation {
     pub rhs: Expr,
     /// The chain up to and including this operation.
     pub span: Span,
+    /// The type of the chain up to and including this operation.
+    pub ty: Type,
 }
 
 impl Expr {
-    /// `self op rhs` over `span`: a chain continued, or a new one.
-    pub fn then(self, op: BinaryOp, rhs: Expr, span: Span) -> Expr {
+    /// An int constant over `span`.
+    pub fn int(value: i64, span: Span) -> Expr {
+        Expr {
+            kind: ExprKind::Const(value),
+            span,
+            ty: Type::Int,
+        }
+    }
+
+    /// `self op rhs` over `span`, of type `ty`: a chain continued, or a new one.
+    pub fn then(self, op: BinaryOp, rhs: Expr, span: Span, ty: Type) -> Expr {
         let operation = Operation {
             op,
             rhs,
             span: span.clone(),
+            ty: ty.clone(),
         };
         let kind = match self.kind {
             ExprKind::Binary(first, mut rest) => {
@@ -198,17 +355,22 @@ impl Expr {
                 ExprKind::Binary(first, rest)
             }
             kind @ (ExprKind::Const(_)
+            | ExprKind::Str(_)
+            | ExprKind::Array(_)
+            | ExprKind::Index(..)
+            | ExprKind::Builtin(..)
             | ExprKind::Var(_)
             | ExprKind::Call(_)
             | ExprKind::Unary(..)) => ExprKind::Binary(
                 Box::new(Expr {
                     kind,
                     span: self.span,
+                    ty: self.ty,
                 }),
                 vec![operation],
             ),
         };
-        Expr { kind, span }
+        Expr { kind, span, ty }
     }
 
     /// The same expression over another span (its parentheses, say): a chain's last operation
@@ -225,21 +387,19 @@ impl Expr {
 
     /// The variable this expression reads, if it is just that.
     pub fn as_var(&self) -> Option<VarId> {
-        match self.kind {
-            ExprKind::Var(var) => Some(var),
-            ExprKind::Const(_) | ExprKind::Call(_) | ExprKind::Unary(..) | ExprKind::Binary(..) => {
-                None
-            }
+        if let ExprKind::Var(var) = self.kind {
+            Some(var)
+        } else {
+            None
         }
     }
 
     /// The constant this expression is, if it is one.
     pub fn as_const(&self) -> Option<i64> {
-        match self.kind {
-            ExprKind::Const(value) => Some(value),
-            ExprKind::Var(_) | ExprKind::Call(_) | ExprKind::Unary(..) | ExprKind::Binary(..) => {
-                None
-            }
+        if let ExprKind::Const(value) = self.kind {
+            Some(value)
+        } else {
+            None
         }
     }
 }

@@ -25,30 +25,37 @@ pub struct Stmt<'s> {
 /// The statements of the language (`docs/language.md`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StmtKind<'s> {
-    /// `var name = init;`
+    /// `var name = init;` or `var name: type = init;`
     Var {
         /// The new variable.
         name: Name<'s>,
+        /// Its type, if annotated.
+        ty: Option<Type<'s>>,
         /// Its initial value.
         init: Expr<'s>,
     },
-    /// `name = value;` or a compound assignment such as `name += value;`
+    /// `name = value;` or a compound assignment such as `name += value;`, to a variable or an
+    /// element (`name[i][j] += value;`).
     Assign {
-        /// The variable assigned to.
+        /// The variable assigned to, or whose element is.
         name: Name<'s>,
+        /// The indexes of the element, outermost first (none for the variable itself).
+        indexes: Vec<Index<'s>>,
         /// `=` or the compound operator.
         op: AssignOp,
         /// The right-hand side.
         value: Expr<'s>,
     },
-    /// `name++;` (`up`) or `name--;`
+    /// `name++;` (`up`) or `name--;`, of a variable or an element (`a[i]++;`).
     Step {
         name: Name<'s>,
+        /// The indexes of the element, outermost first (none for the variable itself).
+        indexes: Vec<Index<'s>>,
         /// Whether it is `++`.
         up: bool,
     },
-    /// `print(value);`
-    Print(Expr<'s>),
+    /// `print(a, b, …);`
+    Print(Vec<Expr<'s>>),
     /// `sleep(ms);`
     Sleep(Expr<'s>),
     /// `if cond { … } else if cond { … } … else { … }`: an `else if` chain is a list, not an
@@ -96,8 +103,8 @@ pub struct Function<'s> {
     pub params: Vec<Param<'s>>,
     /// The parenthesised parameter list, parentheses included.
     pub params_span: Span,
-    /// The result type's name after `->`, if the function has a result.
-    pub result: Option<Name<'s>>,
+    /// The result type after `->`, if the function has a result.
+    pub result: Option<Type<'s>>,
     /// The body, braces included.
     pub body: Block<'s>,
 }
@@ -106,8 +113,42 @@ pub struct Function<'s> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Param<'s> {
     pub name: Name<'s>,
-    /// The type's name (`int` is the only one so far).
-    pub ty: Name<'s>,
+    pub ty: Type<'s>,
+}
+
+/// A type as written: `int`, `str`, `[int]`, `[[str]]`, or a name that is no type (the checker
+/// reports it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Type<'s> {
+    pub kind: TypeKind<'s>,
+    /// The whole type, brackets included.
+    pub span: Span,
+}
+
+/// The kinds of type syntax.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TypeKind<'s> {
+    /// A type's name: `int`, `str` (anything else is unknown).
+    Name(&'s str),
+    /// `[T]`: an array of `T`.
+    Array(Box<Type<'s>>),
+}
+
+impl fmt::Display for Type<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            TypeKind::Name(name) => f.write_str(name),
+            TypeKind::Array(element) => write!(f, "[{element}]"),
+        }
+    }
+}
+
+/// One index of an element assigned to: `[i]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Index<'s> {
+    pub index: Expr<'s>,
+    /// The element so far: from the variable's name to this index's `]`.
+    pub span: Span,
 }
 
 /// A call: `name(args)`.
@@ -193,6 +234,17 @@ pub enum ExprKind<'s> {
     },
     /// `true` (1) or `false` (0).
     Bool(bool),
+    /// A string literal: as written, and the text it stands for (its escapes decoded; an
+    /// invalid escape, which was reported, stands for nothing).
+    Str {
+        /// The literal as written, quotes included.
+        text: &'s str,
+        value: String,
+    },
+    /// An array literal, `[e1, e2, …]`.
+    Array(Vec<Expr<'s>>),
+    /// `base[index]`.
+    Index(Box<Expr<'s>>, Box<Expr<'s>>),
     /// A variable.
     Var(Name<'s>),
     /// A call of a function, as a value.
@@ -352,26 +404,49 @@ fn line(out: &mut String, depth: usize, text: fmt::Arguments<'_>, span: &Span) -
 fn dump_stmt(out: &mut String, stmt: &Stmt<'_>, depth: usize) -> fmt::Result {
     let span = &stmt.span;
     match &stmt.kind {
-        StmtKind::Var { name, init } => {
-            line(out, depth, format_args!("var {}", name.text), span)?;
+        StmtKind::Var { name, ty, init } => {
+            match ty {
+                Some(ty) => line(out, depth, format_args!("var {}: {ty}", name.text), span)?,
+                None => line(out, depth, format_args!("var {}", name.text), span)?,
+            }
             dump_expr(out, init, depth + 1)
         }
-        StmtKind::Assign { name, op, value } => {
+        StmtKind::Assign {
+            name,
+            indexes,
+            op,
+            value,
+        } => {
             line(
                 out,
                 depth,
-                format_args!("assign {} {}", name.text, op.symbol()),
+                format_args!("assign {}{} {}", name.text, places(indexes), op.symbol()),
                 span,
             )?;
+            for index in indexes {
+                dump_expr(out, &index.index, depth + 1)?;
+            }
             dump_expr(out, value, depth + 1)
         }
-        StmtKind::Step { name, up } => {
+        StmtKind::Step { name, indexes, up } => {
             let op = if *up { "++" } else { "--" };
-            line(out, depth, format_args!("step {}{op}", name.text), span)
+            line(
+                out,
+                depth,
+                format_args!("step {}{}{op}", name.text, places(indexes)),
+                span,
+            )?;
+            for index in indexes {
+                dump_expr(out, &index.index, depth + 1)?;
+            }
+            Ok(())
         }
-        StmtKind::Print(value) => {
+        StmtKind::Print(values) => {
             line(out, depth, format_args!("print"), span)?;
-            dump_expr(out, value, depth + 1)
+            for value in values {
+                dump_expr(out, value, depth + 1)?;
+            }
+            Ok(())
         }
         StmtKind::Sleep(value) => {
             line(out, depth, format_args!("sleep"), span)?;
@@ -424,12 +499,12 @@ fn dump_stmt(out: &mut String, stmt: &Stmt<'_>, depth: usize) -> fmt::Result {
             let params: Vec<String> = function
                 .params
                 .iter()
-                .map(|param| format!("{}: {}", param.name.text, param.ty.text))
+                .map(|param| format!("{}: {}", param.name.text, param.ty))
                 .collect();
             let result = function
                 .result
                 .as_ref()
-                .map(|ty| format!(" -> {}", ty.text))
+                .map(|ty| format!(" -> {}", ty))
                 .unwrap_or_default();
             line(
                 out,
@@ -451,6 +526,11 @@ fn dump_stmt(out: &mut String, stmt: &Stmt<'_>, depth: usize) -> fmt::Result {
     }
 }
 
+/// `[_]` for each index of an element assigned to, whose expressions follow as children.
+fn places(indexes: &[Index<'_>]) -> String {
+    "[_]".repeat(indexes.len())
+}
+
 fn dump_block(out: &mut String, what: &str, block: &Block<'_>, depth: usize) -> fmt::Result {
     line(out, depth, format_args!("{what}"), &block.span)?;
     for stmt in &block.stmts {
@@ -467,6 +547,19 @@ fn dump_expr(out: &mut String, expr: &Expr<'_>, depth: usize) -> fmt::Result {
             Err(_) => line(out, depth, format_args!("int {text} (invalid)"), span),
         },
         ExprKind::Bool(value) => line(out, depth, format_args!("bool {value}"), span),
+        ExprKind::Str { value, .. } => line(out, depth, format_args!("str {value:?}"), span),
+        ExprKind::Array(elements) => {
+            line(out, depth, format_args!("array"), span)?;
+            for element in elements {
+                dump_expr(out, element, depth + 1)?;
+            }
+            Ok(())
+        }
+        ExprKind::Index(base, index) => {
+            line(out, depth, format_args!("index"), span)?;
+            dump_expr(out, base, depth + 1)?;
+            dump_expr(out, index, depth + 1)
+        }
         ExprKind::Var(name) => line(out, depth, format_args!("name {}", name.text), span),
         ExprKind::Call(call) => dump_call(out, call, span, depth),
         ExprKind::Unary(op, operand) => {

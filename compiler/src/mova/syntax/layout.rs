@@ -73,11 +73,14 @@ pub fn layout<'s>(
         } else if *token == Token::Colon {
             {
                 // A name and a colon after `(` or `,` is a parameter and its type
-                // (`fn f(a: int, b: int)`), never a label.
+                // (`fn f(a: int, b: int)`), and after `var` a variable and its type
+                // (`var xs: [int] = [];`): never a label.
                 let parameter = i
                     .checked_sub(2)
                     .and_then(|before| tokens.get(before))
-                    .is_some_and(|(before, _)| matches!(before, Token::LParen | Token::Comma));
+                    .is_some_and(|(before, _)| {
+                        matches!(before, Token::LParen | Token::Comma | Token::Var)
+                    });
                 let labelled = i
                     .checked_sub(1)
                     .and_then(|prev| tokens.get(prev))
@@ -235,6 +238,14 @@ mod tests {
         assert_eq!(
             shape("fn f(a: int,\n  b: int) {\n  l:\n    a++;\n}"),
             "fn f ( a : int , b : int ) { l : < a ++ ; > }"
+        );
+    }
+
+    #[test]
+    fn a_variable_and_its_type_are_no_label() {
+        assert_eq!(
+            shape("var xs: [int] = [];\nl:\n  xs[0]++;"),
+            "var xs : [ int ] = [ ] ; l : < xs [ 0 ] ++ ; >"
         );
     }
 

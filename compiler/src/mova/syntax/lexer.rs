@@ -62,12 +62,25 @@ pub enum Token<'s> {
     /// digit, so that `12ab` is one malformed literal; the parser checks the digits.
     #[regex(r"[0-9][0-9A-Za-z_]*")]
     Int(&'s str),
+    /// A string literal, quotes and escapes as written: `"a\tb"`. A string ends on its line.
+    #[regex(r#""([^"\\\n]|\\[^\n])*""#)]
+    Str(&'s str),
+    /// A string literal that its line ends before closing (E0034): the lexer takes it to the end
+    /// of the line, so that what follows on later lines still lexes as written.
+    #[regex(r#""([^"\\\n]|\\[^\n])*\\?"#)]
+    UnterminatedStr(&'s str),
     /// `(`
     #[token("(")]
     LParen,
     /// `)`
     #[token(")")]
     RParen,
+    /// `[`
+    #[token("[")]
+    LBracket,
+    /// `]`
+    #[token("]")]
+    RBracket,
     /// `{`
     #[token("{")]
     LBrace,
@@ -179,6 +192,8 @@ impl fmt::Display for Token<'_> {
             Token::Return => "return",
             Token::LParen => "(",
             Token::RParen => ")",
+            Token::LBracket => "[",
+            Token::RBracket => "]",
             Token::LBrace => "{",
             Token::RBrace => "}",
             Token::Semi => ";",
@@ -209,6 +224,9 @@ impl fmt::Display for Token<'_> {
             Token::OrOr => "||",
             Token::Ident(name) => return write!(f, "`{name}`"),
             Token::Int(text) => return write!(f, "number `{text}`"),
+            Token::Str(text) | Token::UnterminatedStr(text) => {
+                return write!(f, "string `{text}`");
+            }
             Token::Indent => return f.write_str("indented block"),
             Token::Dedent => return f.write_str("end of indented block"),
             Token::Error => return f.write_str("invalid character"),
@@ -245,6 +263,123 @@ pub fn lex(source: &str) -> Vec<(Token<'_>, Span)> {
         .spanned()
         .map(|(token, span)| (token.unwrap_or(Token::Error), span))
         .collect()
+}
+
+/// An invalid escape in a string literal: where it is (the backslash to the end of the escape)
+/// and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadEscape {
+    pub span: Span,
+    /// What is wrong, as a diagnostic's label says it.
+    pub reason: String,
+}
+
+/// The most hexadecimal digits a `\u{…}` escape may have (Rust's limit).
+pub const MAX_UNICODE_DIGITS: usize = 6;
+
+/// The text a string literal stands for, with its escapes (`\n \t \r \0 \\ \"` and `\u{…}`)
+/// decoded, and each invalid one: `literal` is the token as written, quotes included (a closing one
+/// may be missing), starting at byte `at` of the source. An invalid escape stands for nothing.
+pub fn unescape(literal: &str, at: usize) -> (String, Vec<BadEscape>) {
+    let body = literal.strip_prefix('"').unwrap_or(literal);
+    let body = body.strip_suffix('"').unwrap_or(body);
+    let mut out = String::with_capacity(body.len());
+    let mut errors = Vec::new();
+    let mut chars = body.char_indices().peekable();
+    // Offsets in `body` are one past the opening quote.
+    let offset = |i: usize| at + 1 + i;
+    while let Some((i, c)) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let Some((j, escape)) = chars.next() else {
+            errors.push(BadEscape {
+                span: offset(i)..offset(i + 1),
+                reason: String::from("a `\\` must be followed by an escape"),
+            });
+            break;
+        };
+        let simple = match escape {
+            'n' => Some('\n'),
+            't' => Some('\t'),
+            'r' => Some('\r'),
+            '0' => Some('\0'),
+            '\\' => Some('\\'),
+            '"' => Some('"'),
+            _ => None,
+        };
+        if let Some(simple) = simple {
+            out.push(simple);
+            continue;
+        }
+        let end_of = |k: usize, c: char| offset(k + c.len_utf8());
+        if escape != 'u' {
+            errors.push(BadEscape {
+                span: offset(i)..end_of(j, escape),
+                reason: format!("unknown escape `\\{escape}`"),
+            });
+            continue;
+        }
+        if chars.peek().is_none_or(|&(_, c)| c != '{') {
+            errors.push(BadEscape {
+                span: offset(i)..end_of(j, escape),
+                reason: String::from("`\\u` must be followed by `{`, as in `\\u{e9}`"),
+            });
+            continue;
+        }
+        chars.next();
+        let mut digits = String::new();
+        let mut end = None;
+        let mut last = j + 1;
+        while let Some(&(k, c)) = chars.peek() {
+            if c == '}' {
+                chars.next();
+                end = Some(k + 1);
+                break;
+            }
+            if !c.is_ascii_hexdigit() {
+                break;
+            }
+            chars.next();
+            digits.push(c);
+            last = k;
+        }
+        let Some(end) = end else {
+            let stop = chars.peek().map_or(body.len(), |&(k, _)| k).max(last + 1);
+            errors.push(BadEscape {
+                span: offset(i)..offset(stop),
+                reason: String::from(
+                    "this `\\u{` is not closed by `}` after its hexadecimal digits",
+                ),
+            });
+            continue;
+        };
+        let span = offset(i)..offset(end);
+        let reason = if digits.is_empty() {
+            Some(String::from("`\\u{}` has no digits"))
+        } else if digits.len() > MAX_UNICODE_DIGITS {
+            Some(format!(
+                "`\\u{{…}}` has at most {MAX_UNICODE_DIGITS} hexadecimal digits"
+            ))
+        } else {
+            match u32::from_str_radix(&digits, 16)
+                .ok()
+                .map(|n| (n, char::from_u32(n)))
+            {
+                Some((_, Some(c))) => {
+                    out.push(c);
+                    None
+                }
+                Some((n, None)) => Some(format!("{n:#X} is not a Unicode scalar value")),
+                None => Some(String::from("not a hexadecimal number")),
+            }
+        };
+        if let Some(reason) = reason {
+            errors.push(BadEscape { span, reason });
+        }
+    }
+    (out, errors)
 }
 
 #[cfg(test)]
@@ -326,6 +461,71 @@ mod tests {
                 Token::Ident("returns"),
             ]
         );
+    }
+
+    #[test]
+    fn strings_and_brackets() {
+        assert_eq!(
+            tokens(r#"var s = "a\"b" + "";  xs[0] "open"#),
+            [
+                Token::Var,
+                Token::Ident("s"),
+                Token::Assign,
+                Token::Str(r#""a\"b""#),
+                Token::Plus,
+                Token::Str(r#""""#),
+                Token::Semi,
+                Token::Ident("xs"),
+                Token::LBracket,
+                Token::Int("0"),
+                Token::RBracket,
+                Token::UnterminatedStr(r#""open"#),
+            ]
+        );
+        // A string ends on its line; a `\` at the end of a line is part of the unterminated one.
+        assert_eq!(
+            tokens("\"ab\\\nx"),
+            [Token::UnterminatedStr("\"ab\\"), Token::Ident("x")]
+        );
+    }
+
+    #[test]
+    fn escapes() {
+        let value = |literal: &str| {
+            let (text, errors) = unescape(literal, 0);
+            assert_eq!(errors, [], "{literal}");
+            text
+        };
+        assert_eq!(value(r#""a\nb\t\r\0\\\"""#), "a\nb\t\r\0\\\"");
+        assert_eq!(value(r#""\u{e9}\u{1F600}x\u{0}""#), "é😀x\0");
+        assert_eq!(value(r#""héllo""#), "héllo");
+        let errors = |literal: &str| -> Vec<(Span, String)> {
+            unescape(literal, 10)
+                .1
+                .into_iter()
+                .map(|error| (error.span, error.reason))
+                .collect()
+        };
+        assert_eq!(
+            errors(r#""a\qb""#),
+            [(12..14, String::from("unknown escape `\\q`"))]
+        );
+        assert_eq!(errors(r#""\u{}""#)[0].0, 11..15);
+        assert_eq!(
+            errors(r#""\u{D800}""#)[0].1,
+            "0xD800 is not a Unicode scalar value"
+        );
+        assert_eq!(errors(r#""\u{1234567}""#)[0].0, 11..22);
+        assert_eq!(errors(r#""\u{12""#)[0].0, 11..16);
+        assert_eq!(errors(r#""\u{12x}""#)[0].0, 11..16);
+        assert_eq!(errors(r#""\u12""#)[0].0, 11..13);
+        assert_eq!(
+            errors(r#""ab\"#),
+            [(13..14, String::from("a `\\` must be followed by an escape"))]
+        );
+        // Every escape is reported, and the rest is decoded.
+        let (text, bad) = unescape(r#""\a\b\n""#, 0);
+        assert_eq!((text.as_str(), bad.len()), ("\n", 2));
     }
 
     #[test]

@@ -71,6 +71,21 @@ pub(crate) fn parse_here(source: &str) -> (Vec<ast::Stmt<'_>>, Vec<LangError>) {
         .filter(|(token, _)| *token == Token::Error)
         .map(|(_, span)| LangError::InvalidCharacter(InvalidCharacter::at(source, span)))
         .collect();
+    // String literals: one that its line ends is reported here, and so is every invalid escape.
+    for (token, span) in &tokens {
+        let (Token::Str(text) | Token::UnterminatedStr(text)) = token else {
+            continue;
+        };
+        if matches!(token, Token::UnterminatedStr(_)) {
+            errors.push(LangError::UnterminatedString { span: span.clone() });
+        }
+        errors.extend(lexer::unescape(text, span.start).1.into_iter().map(|bad| {
+            LangError::InvalidEscape {
+                span: bad.span,
+                reason: bad.reason,
+            }
+        }));
+    }
     let delimiter_errors = delimiters(&tokens, source.len());
     let unclosed = delimiter_errors
         .iter()
@@ -100,6 +115,11 @@ pub(crate) fn parse_here(source: &str) -> (Vec<ast::Stmt<'_>>, Vec<LangError>) {
     drop(tokens);
     let (stmts, syntax_errors) = parser::parse(&laid_out, source.len());
     let unmatched: HashSet<Span> = unmatched.into_iter().collect();
+    let unterminated: HashSet<Span> = laid_out
+        .iter()
+        .filter(|(token, _)| matches!(token, Token::UnterminatedStr(_)))
+        .map(|(_, span)| span.clone())
+        .collect();
     for error in syntax_errors {
         // These were reported already, more precisely: an invalid character, a closing
         // delimiter with nothing to close, or the end of input inside an unclosed delimiter.
@@ -107,7 +127,17 @@ pub(crate) fn parse_here(source: &str) -> (Vec<ast::Stmt<'_>>, Vec<LangError>) {
         if at_end || invalid.contains(&error.span) || unmatched.contains(&error.span) {
             continue;
         }
-        errors.push(syntax(error, &laid_out, source));
+        let error = syntax(error, &laid_out, source);
+        // A string its line ends took the rest of the line: what is missing after it was in it.
+        if let LangError::Syntax {
+            missing_semi: Some(previous),
+            ..
+        } = &error
+            && unterminated.contains(previous)
+        {
+            continue;
+        }
+        errors.push(error);
     }
     errors.sort_by_key(|error| error.span().start);
     (stmts, errors)
@@ -115,29 +145,58 @@ pub(crate) fn parse_here(source: &str) -> (Vec<ast::Stmt<'_>>, Vec<LangError>) {
 
 /// The first token at which the program nests deeper than [`MAX_NESTING`], as an error.
 ///
-/// A `(`, `{` or indented body opens a level until it closes; a prefix `-` or `!` opens one
+/// A `(`, `[`, `{` or indented body opens a level until it closes; a prefix `-` or `!` opens one
 /// until its operand ends, which is after the next name or literal, or after the bracket that
 /// follows it closes (a call's argument list, after a function's name). A `-` is a prefix operator unless it follows what can end an operand.
+/// Each index after the first of a chain, `a[i][j]…`, nests the expression one level deeper, so
+/// it counts one level until the statement ends (at `;` or a brace).
 fn nesting(tokens: &[(Token<'_>, Span)]) -> Option<LangError> {
     // For each open bracket, the prefix operators written before it: they close with it.
     let mut open: Vec<usize> = Vec::new();
     // Prefix operators waiting for their operand.
     let mut pending = 0usize;
     let mut level = 0usize;
+    // The levels of the index chains in the statement so far.
+    let mut chained = 0usize;
     let mut previous: Option<Token<'_>> = None;
     for (i, (token, span)) in tokens.iter().enumerate() {
+        if matches!(
+            token,
+            Token::Semi | Token::LBrace | Token::RBrace | Token::Indent | Token::Dedent
+        ) {
+            level = level.saturating_sub(chained);
+            chained = 0;
+        } else if *token == Token::LBracket && previous == Some(Token::RBracket) {
+            chained += 1;
+            level += 1;
+        }
         // A function's name before its arguments does not end the operand: `-f(x)` ends at `)`.
         let callee = matches!(token, Token::Ident(_))
             && matches!(tokens.get(i + 1), Some((Token::LParen, _)));
         let ends_operand = matches!(
             previous,
-            Some(Token::Int(_) | Token::Ident(_) | Token::True | Token::False | Token::RParen)
+            Some(
+                Token::Int(_)
+                    | Token::Str(_)
+                    | Token::UnterminatedStr(_)
+                    | Token::Ident(_)
+                    | Token::True
+                    | Token::False
+                    | Token::RParen
+                    | Token::RBracket
+            )
         );
-        if matches!(token, Token::LParen | Token::LBrace | Token::Indent) {
+        if matches!(
+            token,
+            Token::LParen | Token::LBracket | Token::LBrace | Token::Indent
+        ) {
             open.push(pending);
             pending = 0;
             level += 1;
-        } else if matches!(token, Token::RParen | Token::RBrace | Token::Dedent) {
+        } else if matches!(
+            token,
+            Token::RParen | Token::RBracket | Token::RBrace | Token::Dedent
+        ) {
             let closed = open.pop().map_or(0, |prefixes| prefixes + 1);
             level = level.saturating_sub(closed + pending);
             pending = 0;
@@ -183,6 +242,10 @@ fn syntax(error: SyntaxError<Token<'_>>, tokens: &[(Token<'_>, Span)], source: &
     // Where an expression would do, its prefix operators `-` and `!` go without saying.
     if patterns.contains(&Pattern::Label(EXPRESSION.to_owned())) {
         patterns.retain(|pattern| !matches!(pattern, Pattern::Token(Token::Minus | Token::Bang)));
+    }
+    // After a name or an operand, an index `[` could always follow: it goes without saying too.
+    if patterns.len() > 1 {
+        patterns.retain(|pattern| *pattern != Pattern::Token(Token::LBracket));
     }
     let operator = |pattern: &Pattern<Token<'_>>| match pattern {
         Pattern::Token(token) => token.is_binary_operator(),
@@ -233,38 +296,50 @@ const KEYWORDS: [&str; 14] = [
     "false", "fn", "return",
 ];
 
-/// Checks that `(`/`)` and `{`/`}` balance, reporting each unclosed opener and each closer with
-/// nothing to close.
+/// Checks that `(`/`)`, `[`/`]` and `{`/`}` balance, reporting each unclosed opener and each
+/// closer with nothing to close.
 fn delimiters(tokens: &[(Token<'_>, Span)], len: usize) -> Vec<LangError> {
     let mut open: Vec<(Token<'_>, Span)> = Vec::new();
     let mut errors = Vec::new();
-    let text = |token: &Token<'_>| if *token == Token::LParen { "(" } else { "{" };
-    // How many of `open` are parentheses and braces.
-    let (mut parens, mut braces) = (0usize, 0usize);
+    // The openers, their text, and how many of each `open` holds.
+    const OPENERS: [(Token<'static>, &str); 3] = [
+        (Token::LParen, "("),
+        (Token::LBracket, "["),
+        (Token::LBrace, "{"),
+    ];
+    let text = |token: &Token<'_>| {
+        OPENERS
+            .iter()
+            .find(|(opener, _)| opener == token)
+            .map_or("{", |&(_, text)| text)
+    };
+    let mut counts = [0usize; 3];
+    let kind = |token: &Token<'_>| {
+        OPENERS
+            .iter()
+            .position(|(opener, _)| opener == token)
+            .unwrap_or(2)
+    };
     for (token, span) in tokens {
-        if matches!(token, Token::LParen | Token::LBrace) {
-            if *token == Token::LParen {
-                parens += 1;
-            } else {
-                braces += 1;
+        if matches!(token, Token::LParen | Token::LBracket | Token::LBrace) {
+            if let Some(count) = counts.get_mut(kind(token)) {
+                *count += 1;
             }
             open.push((*token, span.clone()));
             continue;
         }
-        let opener = if *token == Token::RParen {
-            Token::LParen
+        let (opener, close) = if *token == Token::RParen {
+            (Token::LParen, ")")
+        } else if *token == Token::RBracket {
+            (Token::LBracket, "]")
         } else if *token == Token::RBrace {
-            Token::LBrace
+            (Token::LBrace, "}")
         } else {
             continue;
         };
         // Without an opener of its kind open, a closer closes nothing: no need to look. With
         // one, the search passes only what it closes, each opener once in all.
-        let any_open = if opener == Token::LParen {
-            parens > 0
-        } else {
-            braces > 0
-        };
+        let any_open = counts.get(kind(&opener)).is_some_and(|&count| count > 0);
         let at = if any_open {
             open.iter().rposition(|(token, _)| *token == opener)
         } else {
@@ -273,10 +348,8 @@ fn delimiters(tokens: &[(Token<'_>, Span)], len: usize) -> Vec<LangError> {
         match at {
             Some(at) => {
                 for (token, _) in open.get(at..).unwrap_or_default() {
-                    if *token == Token::LParen {
-                        parens -= 1;
-                    } else {
-                        braces -= 1;
+                    if let Some(count) = counts.get_mut(kind(token)) {
+                        *count -= 1;
                     }
                 }
                 for (token, span) in open.drain(at..).skip(1) {
@@ -289,7 +362,7 @@ fn delimiters(tokens: &[(Token<'_>, Span)], len: usize) -> Vec<LangError> {
             }
             None => errors.push(LangError::Unmatched {
                 span: span.clone(),
-                close: if *token == Token::RParen { ")" } else { "}" },
+                close,
             }),
         }
     }

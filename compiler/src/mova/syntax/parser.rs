@@ -7,10 +7,10 @@
 //! delimiter.
 
 use super::ast::{
-    AssignOp, BinaryOp, Block, Branch, Call, Expr, ExprKind, Function, Name, Operation, Param,
-    Stmt, StmtKind, UnaryOp,
+    AssignOp, BinaryOp, Block, Branch, Call, Expr, ExprKind, Function, Index, Name, Operation,
+    Param, Stmt, StmtKind, Type, TypeKind, UnaryOp,
 };
-use super::lexer::Token;
+use super::lexer::{Token, unescape};
 use crate::diag::Span;
 use crate::number::parse_magnitude;
 pub use crate::syntax_error::{Expected, Pattern, SyntaxError};
@@ -69,6 +69,40 @@ where
                 kind: ExprKind::Bool(value),
                 span: span_of(e),
             });
+        // An unterminated string was reported (E0034); it parses as what it holds so far.
+        let string = select! { Token::Str(text) => text, Token::UnterminatedStr(text) => text }
+            .map_with(|text, e| {
+                let span = span_of(e);
+                Expr {
+                    kind: ExprKind::Str {
+                        text,
+                        value: unescape(text, span.start).0,
+                    },
+                    span,
+                }
+            });
+        let array = expr
+            .clone()
+            .separated_by(just(Token::Comma))
+            .allow_trailing()
+            .collect::<Vec<_>>()
+            .delimited_by(just(Token::LBracket), just(Token::RBracket))
+            .map_with(|elements, e| Expr {
+                kind: ExprKind::Array(elements),
+                span: span_of(e),
+            })
+            .recover_with(via_parser(nested_delimiters(
+                Token::LBracket,
+                Token::RBracket,
+                [
+                    (Token::LParen, Token::RParen),
+                    (Token::LBrace, Token::RBrace),
+                ],
+                |span: SimpleSpan| Expr {
+                    kind: ExprKind::Error,
+                    span: span.into_range(),
+                },
+            )));
         let var = name().map(|name| Expr {
             span: name.span.clone(),
             kind: ExprKind::Var(name),
@@ -77,6 +111,7 @@ where
             kind: ExprKind::Call(call),
             span: span_of(e),
         });
+        let index = index_of(expr.clone());
         let parens = expr
             .delimited_by(just(Token::LParen), just(Token::RParen))
             .map_with(|inner: Expr<'s>, e| Expr {
@@ -86,13 +121,22 @@ where
             .recover_with(via_parser(nested_delimiters(
                 Token::LParen,
                 Token::RParen,
-                [(Token::LBrace, Token::RBrace)],
+                [
+                    (Token::LBrace, Token::RBrace),
+                    (Token::LBracket, Token::RBracket),
+                ],
                 |span: SimpleSpan| Expr {
                     kind: ExprKind::Error,
                     span: span.into_range(),
                 },
             )));
-        let atom = choice((int, boolean, call, var, parens)).labelled(EXPRESSION);
+        // Indexing binds tighter than any operator: `-a[i]` is `-(a[i])`.
+        let atom = choice((int, boolean, string, array, call, var, parens))
+            .labelled(EXPRESSION)
+            .foldl_with(index.repeated(), |base, index, e| Expr {
+                kind: ExprKind::Index(Box::new(base), Box::new(index)),
+                span: span_of(e),
+            });
 
         // An operation whose left operand is a chain continues it (see `ExprKind::Binary`).
         let binary = |op: BinaryOp| {
@@ -117,6 +161,9 @@ where
                     }
                     kind @ (ExprKind::Int { .. }
                     | ExprKind::Bool(_)
+                    | ExprKind::Str { .. }
+                    | ExprKind::Array(_)
+                    | ExprKind::Index(..)
                     | ExprKind::Var(_)
                     | ExprKind::Call(_)
                     | ExprKind::Unary(..)
@@ -160,6 +207,37 @@ where
     })
 }
 
+/// `[index]`, the index parsed by `expr`.
+fn index_of<'t, 's: 't, I>(
+    expr: impl Parser<'t, I, Expr<'s>, Extra<'t, 's>> + Clone,
+) -> impl Parser<'t, I, Expr<'s>, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+{
+    expr.delimited_by(just(Token::LBracket), just(Token::RBracket))
+}
+
+/// A type: a name, or `[T]`.
+fn ty<'t, 's: 't, I>() -> impl Parser<'t, I, Type<'s>, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+{
+    recursive(|ty| {
+        let named = select! { Token::Ident(text) => text }.map_with(|text, e| Type {
+            kind: TypeKind::Name(text),
+            span: span_of(e),
+        });
+        let array = ty
+            .delimited_by(just(Token::LBracket), just(Token::RBracket))
+            .map_with(|element, e| Type {
+                kind: TypeKind::Array(Box::new(element)),
+                span: span_of(e),
+            });
+        named.or(array)
+    })
+    .labelled("type")
+}
+
 /// `name(args…)`, the arguments parsed by `expr`; a list that does not parse is skipped to its
 /// closing parenthesis.
 fn call_of<'t, 's: 't, I>(
@@ -177,7 +255,10 @@ where
         .recover_with(via_parser(nested_delimiters(
             Token::LParen,
             Token::RParen,
-            [(Token::LBrace, Token::RBrace)],
+            [
+                (Token::LBrace, Token::RBrace),
+                (Token::LBracket, Token::RBracket),
+            ],
             |span: SimpleSpan| {
                 let span = span.into_range();
                 let error = Expr {
@@ -241,6 +322,7 @@ where
                 Token::RBrace,
                 [
                     (Token::LParen, Token::RParen),
+                    (Token::LBracket, Token::RBracket),
                     (Token::Indent, Token::Dedent),
                 ],
                 |_| Vec::new(),
@@ -256,10 +338,30 @@ where
 
         let var = just(Token::Var)
             .ignore_then(name())
+            .then(just(Token::Colon).ignore_then(ty()).or_not())
             .then_ignore(just(Token::Assign))
             .then(expr())
             .then_ignore(semi)
-            .map(|(name, init)| StmtKind::Var { name, init });
+            .map(|((name, ty), init)| StmtKind::Var { name, ty, init });
+        // A variable, or an element of it: `name[i][j]`, each index with the span of the
+        // element so far.
+        let place = name().then(
+            index_of(expr())
+                .map_with(|index, e| (index, span_of(e).end))
+                .repeated()
+                .collect::<Vec<_>>(),
+        );
+        let place = place.map(|(name, indexes): (Name<'s>, Vec<(Expr<'s>, usize)>)| {
+            let start = name.span.start;
+            let indexes = indexes
+                .into_iter()
+                .map(|(index, end)| Index {
+                    index,
+                    span: start..end,
+                })
+                .collect::<Vec<_>>();
+            (name, indexes)
+        });
         let assign_op = select! {
             Token::Assign => AssignOp::Set,
             Token::PlusAssign => AssignOp::Add,
@@ -269,25 +371,38 @@ where
             Token::PercentAssign => AssignOp::Rem,
         }
         .labelled("assignment operator");
-        let assign = name()
+        let assign = place
+            .clone()
             .then(assign_op)
             .then(expr())
             .then_ignore(semi)
-            .map(|((name, op), value)| StmtKind::Assign { name, op, value });
-        let step = name()
+            .map(|(((name, indexes), op), value)| StmtKind::Assign {
+                name,
+                indexes,
+                op,
+                value,
+            });
+        let step = place
             .then(
                 select! { Token::PlusPlus => true, Token::MinusMinus => false }
                     .labelled("`++`/`--`"),
             )
             .then_ignore(semi)
-            .map(|(name, up)| StmtKind::Step { name, up });
-        let call = |keyword: Token<'s>| {
-            just(keyword)
-                .ignore_then(expr().delimited_by(just(Token::LParen), just(Token::RParen)))
-                .then_ignore(semi)
-        };
-        let print = call(Token::Print).map(StmtKind::Print);
-        let sleep = call(Token::Sleep).map(StmtKind::Sleep);
+            .map(|((name, indexes), up)| StmtKind::Step { name, indexes, up });
+        let print = just(Token::Print)
+            .ignore_then(
+                expr()
+                    .separated_by(just(Token::Comma))
+                    .allow_trailing()
+                    .collect::<Vec<_>>()
+                    .delimited_by(just(Token::LParen), just(Token::RParen)),
+            )
+            .then_ignore(semi)
+            .map(StmtKind::Print);
+        let sleep = just(Token::Sleep)
+            .ignore_then(expr().delimited_by(just(Token::LParen), just(Token::RParen)))
+            .then_ignore(semi)
+            .map(StmtKind::Sleep);
         // An `else if` chain is read as a list (see `StmtKind::If`): each branch notes where its
         // `if` starts, and its span runs from there to the end of the whole statement.
         let branch = just(Token::If)
@@ -343,7 +458,6 @@ where
         let continue_stmt = jump(Token::Continue).map(StmtKind::Continue);
         let halt = just(Token::Halt).then_ignore(semi).to(StmtKind::Halt);
         let block_stmt = block.clone().map(StmtKind::Block);
-        let ty = || name().labelled("type");
         let param = name()
             .then_ignore(just(Token::Colon))
             .then(ty())
@@ -403,6 +517,7 @@ where
             Token::RBrace,
             [
                 (Token::LParen, Token::RParen),
+                (Token::LBracket, Token::RBracket),
                 (Token::Indent, Token::Dedent),
             ],
             |_| (),
