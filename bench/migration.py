@@ -79,27 +79,57 @@ def wait_record(runtime, pid, timeout=10.0):
     raise RuntimeError(f"no runtime record for pid {pid}")
 
 
-def spawn(args, runtime):
+def spawn(args, runtime, log=None):
+    """Starts a VM (its standard error into the file `log`, if given) and waits for its record."""
     env = dict(os.environ, MOVA_RUNTIME_DIR=runtime)
-    proc = subprocess.Popen(
-        [os.path.join(BIN, "mova")] + args,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
+    stderr = open(log, "wb") if log else subprocess.DEVNULL
+    try:
+        proc = subprocess.Popen(
+            [os.path.join(BIN, "mova")] + args,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env=env,
+        )
+    finally:
+        if log:
+            stderr.close()
     wait_record(runtime, proc.pid)
     return proc
+
+
+def what_it_said(path):
+    """What a VM said on standard error: the first line of its error or trap report (which goes
+    on with the source line in a frame), else its last line."""
+    try:
+        with open(path, errors="replace") as f:
+            lines = [line.strip() for line in f if line.strip()]
+    except OSError:
+        return ""
+    errors = [line for line in lines if "error" in line.lower() or "trap" in line.lower()]
+    return errors[0] if errors else (lines or [""])[-1]
 
 
 def migrations(program, runs, runtime, settle):
     """Migrates `program` `runs` times, each into a fresh blank VM; returns the stats."""
     env = dict(os.environ, MOVA_RUNTIME_DIR=runtime)
-    procs = [spawn([program], runtime)]
+    # The VMs' standard error, beside the runtime directory (which the VMs create, private).
+    base = os.path.join(os.path.dirname(runtime), os.path.basename(program))
+    logs = [f"{base}.vm-0.err"]
+    procs = [spawn([program], runtime, logs[0])]
     time.sleep(settle)
     results = []
     try:
-        for _ in range(runs):
-            target = spawn(["serve"], runtime)
+        for n in range(runs):
+            # The VM that holds the computation must still be running it.
+            status = procs[-1].poll()
+            if status is not None:
+                what = "the program" if n == 0 else f"the target of migration {n}"
+                raise RuntimeError(
+                    f"{what} exited with status {status} before migration {n + 1}: "
+                    f"{what_it_said(logs[-1]) or 'no message'}"
+                )
+            logs.append(f"{base}.vm-{n + 1}.err")
+            target = spawn(["serve"], runtime, logs[-1])
             procs.append(target)
             out = subprocess.run(
                 [os.path.join(BIN, "movahv"), "migrate", str(procs[-2].pid), str(target.pid), "--json"],
@@ -109,7 +139,14 @@ def migrations(program, runs, runtime, settle):
                 timeout=60,
             )
             if out.returncode != 0:
-                raise RuntimeError(out.stderr)
+                message = out.stderr.strip()
+                if procs[-2].poll() is not None:
+                    what = "the program" if n == 0 else f"the target of migration {n}"
+                    message += (
+                        f" ({what} exited with status {procs[-2].returncode}: "
+                        f"{what_it_said(logs[-2]) or 'no message'})"
+                    )
+                raise RuntimeError(message)
             results.append(json.loads(out.stdout))
             procs[-2].wait(timeout=10)
     finally:
@@ -237,7 +274,13 @@ def main():
             print("migration, about 10 MB of heap: not measured: this movac cannot compile it:")
             print("  " + heap_error.replace("\n", "\n  "))
         for name, program, settle in cases:
-            stats = migrations(program, args.runs, runtime, settle)
+            try:
+                stats = migrations(program, args.runs, runtime, settle)
+            except (RuntimeError, subprocess.TimeoutExpired) as error:
+                # A migration that fails (a target that cannot run what it received, say) is
+                # reported, and the other measurements still run.
+                print(f"migration, {name}: failed: {str(error).strip()}")
+                continue
             nbytes = stats[0]["bytes"]
             downtimes = [s["downtime_ms"] for s in stats]
             print(f"migration, {name}: {nbytes} bytes")
