@@ -260,10 +260,12 @@ fn heap_image_doc_example_matches_the_encoder() {
     // Offsets in the image, not in the excerpt.
     dump = dump
         .lines()
-        .map(|line| match line.get(..4).map(str::trim).map(str::parse::<usize>) {
-            Some(Ok(at)) => format!("{:>4}{}\n", at + start, &line[4..]),
-            _ => format!("{line}\n"),
-        })
+        .map(
+            |line| match line.get(..4).map(str::trim).map(str::parse::<usize>) {
+                Some(Ok(at)) => format!("{:>4}{}\n", at + start, &line[4..]),
+                _ => format!("{line}\n"),
+            },
+        )
         .collect();
     check(FORMATS_DOC, &[("heap image segments", dump)]);
 }
