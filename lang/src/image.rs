@@ -121,9 +121,12 @@ pub const MAX_PRODUCER_LEN: usize = 255;
 /// The size in bytes of one stack value in the stack segment (values are `i64`).
 pub const STACK_ELEMENT_LEN: u32 = 8;
 
-/// The largest image a VM loads: the largest `.mvb` file it could embed, plus room for the state
-/// (a full stack is 512 KiB).
-pub const MAX_IMAGE_LEN: usize = MAX_FILE_LEN + (1 << 20);
+/// The largest image a VM loads: the largest `.mvb` file it could embed, the largest heap a VM may
+/// have ([`crate::heap::MAX_HEAP`]: a heap segment takes at most the bytes its objects are counted
+/// for), plus room for the rest of the state (a full stack is 512 KiB, a full reference stack
+/// 256 KiB, the deepest frames 140 KiB). So every state a VM can be in saves to an image every
+/// VM loads.
+pub const MAX_IMAGE_LEN: usize = MAX_FILE_LEN + crate::heap::MAX_HEAP + (2 << 20);
 
 /// A program's identity: the SHA-256 of its encoded instructions.
 pub type ProgramHash = [u8; 32];
