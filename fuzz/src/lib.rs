@@ -15,6 +15,7 @@
 
 use mova_compiler::diag::{Diagnostic, render, render_json};
 use mova_compiler::{asm, compile as lang, disassemble};
+use mova_lang::heap::Ref;
 use mova_lang::image::{Image, PRODUCER, program_hash};
 use mova_lang::mvb::Program;
 use mova_lang::strategies::seed_program;
@@ -342,19 +343,114 @@ pub fn inside_first_call(program: &Program) -> Option<Image> {
         Some((ip, callee, heights.at(ip)?.min))
     })?;
     let function = program.functions().get(usize::from(callee))?;
+    // The references the main program holds at the call: string constants, if it has any.
+    let ref_height = heights.refs_at(call)?;
+    if ref_height > 0 && program.constants().is_empty() {
+        return None;
+    }
     let frame = mova_lang::func::Frame {
         function: callee,
         return_ip: call + 1,
         base: u32::from(height).checked_sub(u32::from(function.params))?,
+        ref_base: u32::from(ref_height).checked_sub(u32::from(function.ref_params))?,
     };
-    let stack = vec![1; usize::from(height)];
-    Image::with_frames(program, function.entry, stack, vec![frame], None, true).ok()
+    let state = mova_lang::image::State {
+        ip: function.entry,
+        stack: vec![1; usize::from(height)],
+        frames: vec![frame],
+        refs: vec![Ref::constant(0); usize::from(ref_height)],
+        ..mova_lang::image::State::default()
+    };
+    Image::of_state(program, state, true).ok()
+}
+
+/// Images with a heap, as (name, image): a program that puts the string constant `"hi"` in an
+/// array and passes the array to a function (`0 CONST 0, 1 NEWR, 2 RLOAD 0, 3 APPENDR, 4 RDUP,
+/// 5 CALL 1, 6 PRINTR, 7 HALT`, and `f` at 8: `RLOAD 0, RETR`), stopped inside the call with the
+/// array shared by two slots; before the call with a heap of every kind (a string with escapes
+/// and multi-byte characters, int arrays empty and full, nested and shared arrays); and with an
+/// array that holds itself (a cycle only a forger makes, which the format allows).
+pub fn heap_images() -> Vec<(&'static str, Image)> {
+    use mova_lang::func::{Frame, Function};
+    use mova_lang::heap::{Object, STRINGS, encode_strings};
+    use mova_lang::image::State;
+    use mova_lang::isa::Instr::*;
+    use mova_lang::mvb::Section;
+    let program = Program::with_functions(
+        vec![
+            Const(0),
+            NewR,
+            RLoad(0),
+            AppendR,
+            RDup,
+            Call(1),
+            PrintR,
+            Halt,
+            RLoad(0),
+            RetR,
+        ],
+        &[Function {
+            entry: 8,
+            params: 0,
+            results: 0,
+            ref_params: 1,
+            ref_results: 1,
+        }],
+        vec![Section {
+            kind: STRINGS,
+            payload: encode_strings(&["hi"]),
+        }],
+    );
+    let Ok(program) = program else {
+        return Vec::new();
+    };
+    let inside = State {
+        ip: 8,
+        frames: vec![Frame {
+            function: 1,
+            return_ip: 6,
+            base: 0,
+            ref_base: 2,
+        }],
+        refs: vec![Ref::constant(0), Ref::object(0), Ref::object(0)],
+        heap: vec![Object::Refs(vec![Ref::constant(0)])],
+        ..State::default()
+    };
+    let every_kind = State {
+        ip: 5,
+        refs: vec![Ref::object(0), Ref::object(1), Ref::object(2)],
+        heap: vec![
+            Object::Refs(vec![
+                Ref::object(3),
+                Ref::object(3),
+                Ref::object(1),
+                Ref::constant(0),
+            ]),
+            Object::Ints(vec![i64::MIN, -1, 0, 1, i64::MAX]),
+            Object::Ints(Vec::new()),
+            Object::Str("tab\t \"quote\" é ∑ \u{1F600}".as_bytes().into()),
+        ],
+        ..State::default()
+    };
+    let cycle = State {
+        ip: 5,
+        refs: vec![Ref::object(0), Ref::object(0), Ref::object(1)],
+        heap: vec![
+            Object::Refs(vec![Ref::object(0), Ref::object(1)]),
+            Object::Refs(Vec::new()),
+        ],
+        ..State::default()
+    };
+    [("heap-call", inside), ("heap-kinds", every_kind), ("heap-cycle", cycle)]
+        .into_iter()
+        .filter_map(|(name, state)| Some((name, Image::of_state(&program, state, true).ok()?)))
+        .collect()
 }
 
 /// The seed corpus of every target, as (target, file name, bytes): the examples' sources and
 /// their bytecode with and without a source map, images of the seed program at each of its
-/// instructions (with and without the program, mid-sleep), one frame of each message, and a
-/// moderate input of each deep shape.
+/// instructions (with and without the program, mid-sleep), images with heaps ([`heap_images`]),
+/// one frame of each message, and a moderate input of each deep shape.
 pub fn seeds(examples: &[(String, String)]) -> Vec<(&'static str, String, Vec<u8>)> {
     let mut seeds = Vec::new();
     for (name, source) in examples {
@@ -382,6 +478,9 @@ pub fn seeds(examples: &[(String, String)]) -> Vec<(&'static str, String, Vec<u8
                 ));
             }
         }
+    }
+    for (name, image) in heap_images() {
+        seeds.push(("mvs_decode_check", format!("{name}.mvs"), image.encode()));
     }
     let seed = seed_program();
     for (ip, stack, sleep) in [(0, vec![], None), (1, vec![17], None), (2, vec![1], None)]

@@ -32,7 +32,9 @@ while i < 400 {
 
 /// What [`SOURCE`] prints.
 fn expected() -> Vec<i64> {
-    (0..400).map(|i| (i + 1) * 1_000_000 + i * 1000 + 1).collect()
+    (0..400)
+        .map(|i| (i + 1) * 1_000_000 + i * 1000 + 1)
+        .collect()
 }
 
 fn seed() -> u64 {

@@ -20,6 +20,10 @@
 
 use std::fmt::{self, Write as _};
 
+/// The largest heap limit a VM may be given (`mova --max-heap`), 1 GiB: a state image must be
+/// able to carry the whole heap, and images are bounded ([`crate::image::MAX_IMAGE_LEN`]).
+pub const MAX_HEAP: usize = 1 << 30;
+
 /// The bit of a [`Ref`] that marks a string constant.
 pub const CONSTANT_BIT: u32 = 1 << 31;
 

@@ -18,6 +18,11 @@
 //!                 0x5048 program hash  32 bytes, SHA-256 of the instructions      required
 //!                 0x5052 program       a complete `.mvb` file                     if embedded
 //!                 0x534C sleep         u64 milliseconds left                      if sleeping
+//!                 0x4652 frames        u32 count, 10 bytes per call frame         if in a call
+//!                 0x5242 ref bases     u32 count, u32 per frame                   if not all 0
+//!                 0x5253 ref stack     u32 count, u32 per reference               if non-empty
+//!                 0x4850 heap          u32 count, per object u8 kind, u32 length,
+//!                                      the bytes, i64s or u32 references         if non-empty
 //!                 0xD056 producer      UTF-8, the Mova that wrote the image       optional
 //!                 0x454E end           u32 CRC-32 (IEEE) of every byte before it  required, last
 //! ```
@@ -36,7 +41,7 @@
 use crate::bytes::to_usize;
 use crate::container::{self, ContainerError, Format};
 use crate::func::{self, Frame, MAX_CALL_DEPTH};
-use crate::heap::{Object, Ref};
+use crate::heap::{Kind, MAX_OBJECTS, Object, Ref, Target};
 use crate::isa::{Instr, STACK_LIMIT, Sleeps};
 use crate::mvb::{
     CHECKSUM_LEN, HEADER_LEN, LoadError, MAX_FILE_LEN, Program, SECTION_HEADER_LEN,
@@ -90,6 +95,13 @@ pub const PROGRAM_SEGMENT: u16 = 0x5052;
 pub const SLEEP_SEGMENT: u16 = 0x534C;
 /// The header of the frames segment (version 2 on): `FR`, required.
 pub const FRAMES_SEGMENT: u16 = 0x4652;
+/// The header of the reference bases segment (version 2 on): `RB`, required. Each frame's base
+/// on the reference stack; an image without it has them all 0.
+pub const REF_BASES_SEGMENT: u16 = 0x5242;
+/// The header of the reference stack segment (version 2 on): `RS`, required.
+pub const REFS_SEGMENT: u16 = 0x5253;
+/// The header of the heap segment (version 2 on): `HP`, required.
+pub const HEAP_SEGMENT: u16 = 0x4850;
 /// The header of the producer segment (version 2 on): `PV`, with the optional bit.
 pub const PRODUCER_SEGMENT: u16 = 0xD056;
 /// The header of the end segment, which carries the checksum.
@@ -109,9 +121,12 @@ pub const MAX_PRODUCER_LEN: usize = 255;
 /// The size in bytes of one stack value in the stack segment (values are `i64`).
 pub const STACK_ELEMENT_LEN: u32 = 8;
 
-/// The largest image a VM loads: the largest `.mvb` file it could embed, plus room for the state
-/// (a full stack is 512 KiB).
-pub const MAX_IMAGE_LEN: usize = MAX_FILE_LEN + (1 << 20);
+/// The largest image a VM loads: the largest `.mvb` file it could embed, the largest heap a VM may
+/// have ([`crate::heap::MAX_HEAP`]: a heap segment takes at most the bytes its objects are counted
+/// for), plus room for the rest of the state (a full stack is 512 KiB, a full reference stack
+/// 256 KiB, the deepest frames 140 KiB). So every state a VM can be in saves to an image every
+/// VM loads.
+pub const MAX_IMAGE_LEN: usize = MAX_FILE_LEN + crate::heap::MAX_HEAP + (2 << 20);
 
 /// A program's identity: the SHA-256 of its encoded instructions.
 pub type ProgramHash = [u8; 32];
@@ -138,6 +153,14 @@ pub fn program_hash(program: &Program) -> ProgramHash {
         }
     }
     hasher.finalize().into()
+}
+
+/// `1 object`, `0 objects`.
+fn objects_count(count: usize) -> String {
+    match count {
+        1 => String::from("1 object"),
+        count => format!("{count} objects"),
+    }
 }
 
 /// `1 value`, `0 values`: a count of stack values, as error messages say it.
@@ -212,6 +235,123 @@ pub enum FrameError {
         possible: Option<Heights>,
         /// The caller's function.
         caller: u16,
+    },
+    /// The frame's reference base is below its caller's or above the reference stack.
+    #[error(
+        "its reference base {ref_base} is not between its caller's reference base {below} and the reference stack's height {refs}"
+    )]
+    RefBase {
+        ref_base: u32,
+        /// The caller's reference base.
+        below: usize,
+        /// The reference stack's height.
+        refs: usize,
+    },
+    /// The caller's frame cannot hold that many references at its call.
+    #[error(
+        "{} would hold {} at its call, but a run has {} there",
+        function_name(*caller), references(*height),
+        possible.map_or(String::from("no way to get"), |possible| references(usize::from(possible)))
+    )]
+    CallerRefHeight {
+        /// The references the caller's frame holds at the call, the arguments included.
+        height: usize,
+        /// What a run has there (reference heights are exact).
+        possible: Option<u16>,
+        /// The caller's function.
+        caller: u16,
+    },
+}
+
+/// `1 reference`, `0 references`: a count of references, as error messages say it.
+fn references(count: usize) -> String {
+    match count {
+        1 => String::from("1 reference"),
+        count => format!("{count} references"),
+    }
+}
+
+/// Where a reference of an image is, as errors name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefPlace {
+    /// A slot of the reference stack, 0 at the bottom.
+    Stack(usize),
+    /// An element of a heap object (an array of references).
+    Element {
+        /// The object.
+        object: usize,
+        /// The element's index.
+        index: usize,
+    },
+}
+
+impl fmt::Display for RefPlace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RefPlace::Stack(slot) => write!(f, "reference stack slot {slot}"),
+            RefPlace::Element { object, index } => {
+                write!(f, "element {index} of heap object {object}")
+            }
+        }
+    }
+}
+
+/// Why the heap segment's payload does not hold heap objects. Byte offsets count from the start
+/// of the image.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HeapSegmentError {
+    /// The payload is too short for its object count.
+    #[error("it is {len} bytes long, too short for its u32 object count")]
+    NoCount {
+        /// The payload's length.
+        len: usize,
+    },
+    /// The payload ends inside an object's kind and length.
+    #[error(
+        "it declares {count} objects, but its bytes end at object {object} (byte {at}), before its kind and length"
+    )]
+    Truncated {
+        /// The declared object count.
+        count: u32,
+        /// The object that is cut short, from 0.
+        object: usize,
+        /// Where it starts.
+        at: usize,
+    },
+    /// An object's kind tag names no kind.
+    #[error(
+        "object {object} (byte {at}) has kind tag {tag}, which is no kind (1 string, 2 array of ints, 3 array of references)"
+    )]
+    UnknownKind {
+        /// The object, from 0.
+        object: usize,
+        /// Where it starts.
+        at: usize,
+        tag: u8,
+    },
+    /// An object's length runs past the end of the payload.
+    #[error(
+        "object {object} (byte {at}) is {kind} of length {len}, which needs {} bytes, but the segment has {left} left",
+        len.checked_mul(kind.element_len()).map_or_else(|| String::from("more"), |needed| needed.to_string())
+    )]
+    ObjectPastEnd {
+        /// The object, from 0.
+        object: usize,
+        /// Where it starts.
+        at: usize,
+        kind: Kind,
+        /// Its declared length, in bytes or elements.
+        len: usize,
+        /// The bytes the payload has after the object's kind and length.
+        left: usize,
+    },
+    /// Bytes follow the last object.
+    #[error("{extra} bytes follow its last object (from byte {at})")]
+    TrailingBytes {
+        /// How many.
+        extra: usize,
+        /// Where they start.
+        at: usize,
     },
 }
 
@@ -319,6 +459,12 @@ pub enum Segment {
     Sleep,
     /// The frames segment ([`FRAMES_SEGMENT`]).
     Frames,
+    /// The reference bases segment ([`REF_BASES_SEGMENT`]).
+    RefBases,
+    /// The reference stack segment ([`REFS_SEGMENT`]).
+    Refs,
+    /// The heap segment ([`HEAP_SEGMENT`]).
+    Heap,
     /// The producer segment ([`PRODUCER_SEGMENT`]).
     Producer,
     /// The end segment ([`END_SEGMENT`]).
@@ -361,7 +507,7 @@ pub struct SegmentInfo {
 
 /// Every segment this build knows, in the order the writer emits them. Adding a segment is a row
 /// here, a variant of [`Segment`], and the code that encodes and decodes its payload.
-pub const SEGMENTS: [SegmentInfo; 8] = [
+pub const SEGMENTS: [SegmentInfo; 11] = [
     SegmentInfo {
         segment: Segment::Ip,
         header: IP_SEGMENT,
@@ -406,6 +552,30 @@ pub const SEGMENTS: [SegmentInfo; 8] = [
         segment: Segment::Frames,
         header: FRAMES_SEGMENT,
         name: "frames segment",
+        required: false,
+        layout: Layout::Framed { fixed: None },
+        since: 2,
+    },
+    SegmentInfo {
+        segment: Segment::RefBases,
+        header: REF_BASES_SEGMENT,
+        name: "reference bases segment",
+        required: false,
+        layout: Layout::Framed { fixed: None },
+        since: 2,
+    },
+    SegmentInfo {
+        segment: Segment::Refs,
+        header: REFS_SEGMENT,
+        name: "reference stack segment",
+        required: false,
+        layout: Layout::Framed { fixed: None },
+        since: 2,
+    },
+    SegmentInfo {
+        segment: Segment::Heap,
+        header: HEAP_SEGMENT,
+        name: "heap segment",
         required: false,
         layout: Layout::Framed { fixed: None },
         since: 2,
@@ -705,6 +875,112 @@ pub enum ImageError {
         /// Its code.
         code: std::ops::Range<u32>,
     },
+    /// The reference bases segment does not hold reference bases.
+    #[error(
+        "the reference bases segment at byte {offset} is {len} bytes long, which is not a count and 4 bytes per frame"
+    )]
+    RefBasesLength {
+        /// Where the segment starts.
+        offset: usize,
+        /// Its payload's length.
+        len: usize,
+    },
+    /// The reference bases segment does not have one base per frame.
+    #[error(
+        "the reference bases segment at byte {offset} has {count} reference bases, but the image has {frames} call frames"
+    )]
+    RefBasesCount {
+        /// Where the segment starts.
+        offset: usize,
+        /// The bases it holds.
+        count: usize,
+        /// The frames the image has.
+        frames: usize,
+    },
+    /// The reference stack segment does not hold references.
+    #[error(
+        "the reference stack segment at byte {offset} is {len} bytes long, which is not a count and 4 bytes per reference"
+    )]
+    RefsLength {
+        /// Where the segment starts.
+        offset: usize,
+        /// Its payload's length.
+        len: usize,
+    },
+    /// The heap segment does not hold heap objects.
+    #[error("invalid heap segment at byte {offset}: {reason}")]
+    BadHeap {
+        /// Where the segment starts.
+        offset: usize,
+        /// What is wrong with it.
+        reason: HeapSegmentError,
+    },
+    /// The reference stack holds more than [`STACK_LIMIT`] references.
+    #[error("the reference stack holds {len} references, at most {STACK_LIMIT} are allowed")]
+    RefStackTooLarge {
+        /// The number of references.
+        len: usize,
+    },
+    /// The heap holds more than [`MAX_OBJECTS`] objects.
+    #[error("the heap holds {count} objects, at most {MAX_OBJECTS} are allowed")]
+    TooManyObjects {
+        /// The number of objects.
+        count: usize,
+    },
+    /// A reference names a heap object the image does not have.
+    #[error("{place} refers to heap object {object}, but the heap has {}", objects_count(*count))]
+    DanglingObject {
+        /// Where the reference is.
+        place: RefPlace,
+        /// The object it names.
+        object: u32,
+        /// The objects the heap has.
+        count: usize,
+    },
+    /// A reference names a string constant the program does not have.
+    #[error(
+        "{place} refers to string constant {constant}, but the program has {}",
+        match count { 1 => String::from("1 constant"), count => format!("{count} constants") }
+    )]
+    DanglingConstant {
+        /// Where the reference is.
+        place: RefPlace,
+        /// The constant it names.
+        constant: u32,
+        /// The constants the program has.
+        count: usize,
+    },
+    /// A heap string is not UTF-8.
+    #[error("heap object {object} is a string that is not UTF-8 (from byte {valid_up_to} of it)")]
+    InvalidString {
+        /// The object.
+        object: usize,
+        /// The length of its valid prefix.
+        valid_up_to: usize,
+    },
+    /// A heap object that no reference reaches: images carry only live objects.
+    #[error(
+        "heap object {object} is reached from no reference on the stack (an image carries only the objects the program can still use)"
+    )]
+    UnreachableObject {
+        /// The first such object.
+        object: usize,
+    },
+    /// The reference stack's height is not the one a run of the program has at the IP.
+    #[error(
+        "the reference stack holds {} at IP {ip} ({found}), but a run of the program has {} there",
+        references(*height),
+        possible.map_or(String::from("no way to get"), |possible| references(usize::from(possible)))
+    )]
+    ImpossibleRefHeight {
+        ip: u32,
+        /// What is at the IP.
+        found: InstrAt,
+        /// The references in the innermost frame.
+        height: usize,
+        /// The height a run of the program has at the IP.
+        possible: Option<u16>,
+    },
     /// The image has a sleep remainder but the IP is not on a sleep.
     #[error(
         "the image has {left_ms} ms of sleep left at IP {ip}, but there the program has {found}, not a sleep"
@@ -814,10 +1090,13 @@ impl Image {
         self.program.as_ref()
     }
 
-    /// Whether this image can be the state of `program`: it records `program`'s hash, its IP is
-    /// at most the code length (equal: the program ran off its end), its stack holds at most
-    /// [`STACK_LIMIT`] values, a run of the program can get to the IP with that many values (see
-    /// [`StackHeights`]), and a sleep remainder, if any, belongs to a `SLEEP` or `SLEEPS` at the
+    /// Whether this image can be the state of `program`: it records `program`'s hash; its heap
+    /// is sound ([`Image::check_heap`]) and every string constant a reference names is one of
+    /// the program's; its IP is at most the code length (equal: the program ran off its end),
+    /// its stack holds at most [`STACK_LIMIT`] values, a run of the program can get to the IP
+    /// with that many values (see [`StackHeights`]) and with exactly that many references in
+    /// the innermost frame; the frames are calls of the program in progress (see
+    /// [`FrameError`]); and a sleep remainder, if any, belongs to a `SLEEP` or `SLEEPS` at the
     /// IP (with its duration on the stack, for `SLEEPS`) and is no longer than that sleep.
     ///
     /// [`StackHeights`]: crate::verify::StackHeights
@@ -829,6 +1108,8 @@ impl Image {
                 found: self.program_hash,
             });
         }
+        self.check_heap()?;
+        self.check_constants(program.constants().len())?;
         let code = program.code();
         let at = usize::try_from(self.ip).unwrap_or(usize::MAX);
         if at > code.len() {
@@ -844,7 +1125,7 @@ impl Image {
         }
         let instr = code.get(at).copied();
         let heights = program.stack_heights();
-        let base = self.check_frames(program, &heights)?;
+        let (base, ref_base) = self.check_frames(program, &heights)?;
         let Some(possible) = heights.at(self.ip) else {
             return Err(ImageError::UnreachableIp {
                 ip: self.ip,
@@ -858,6 +1139,18 @@ impl Image {
                 ip: self.ip,
                 found: InstrAt(instr),
                 height,
+                possible,
+            });
+        }
+        // `check_frames` made sure the innermost frame's reference base is on the reference
+        // stack.
+        let ref_height = self.refs.len().saturating_sub(ref_base);
+        let possible = heights.refs_at(self.ip);
+        if possible.map(usize::from) != Some(ref_height) {
+            return Err(ImageError::ImpossibleRefHeight {
+                ip: self.ip,
+                found: InstrAt(instr),
+                height: ref_height,
                 possible,
             });
         }
@@ -893,19 +1186,124 @@ impl Image {
         Ok(())
     }
 
+    /// Whether the heap and the references are sound, whatever the program: the reference stack
+    /// holds at most [`STACK_LIMIT`] references and the heap at most [`MAX_OBJECTS`] objects,
+    /// every reference to a heap object (on the stack or in an array) names one the heap has,
+    /// every string is UTF-8, and every object is reached from the reference stack (an image
+    /// carries only live objects; cycles are allowed). [`Image::decode`] checks this of every
+    /// image; [`Image::check`] also checks the string constants against the program.
+    pub fn check_heap(&self) -> Result<(), ImageError> {
+        if self.refs.len() > STACK_LIMIT {
+            return Err(ImageError::RefStackTooLarge {
+                len: self.refs.len(),
+            });
+        }
+        let count = self.heap.len();
+        if count > to_usize(MAX_OBJECTS) {
+            return Err(ImageError::TooManyObjects { count });
+        }
+        let in_heap = |place: RefPlace, value: Ref| match value.target() {
+            Target::Object(object) if to_usize(object) >= count => {
+                Err(ImageError::DanglingObject {
+                    place,
+                    object,
+                    count,
+                })
+            }
+            Target::Object(_) | Target::Constant(_) => Ok(()),
+        };
+        for (slot, &value) in self.refs.iter().enumerate() {
+            in_heap(RefPlace::Stack(slot), value)?;
+        }
+        for (object, item) in self.heap.iter().enumerate() {
+            match item {
+                Object::Str(bytes) => {
+                    if let Err(error) = std::str::from_utf8(bytes) {
+                        return Err(ImageError::InvalidString {
+                            object,
+                            valid_up_to: error.valid_up_to(),
+                        });
+                    }
+                }
+                Object::Ints(_) => {}
+                Object::Refs(refs) => {
+                    for (index, &value) in refs.iter().enumerate() {
+                        in_heap(RefPlace::Element { object, index }, value)?;
+                    }
+                }
+            }
+        }
+        // Mark from the reference stack, with a worklist (arrays nest arbitrarily deep).
+        let mut reached = vec![false; count];
+        let mut work: Vec<usize> = Vec::new();
+        let mut reach = |value: &Ref, work: &mut Vec<usize>| {
+            if let Target::Object(object) = value.target() {
+                let object = to_usize(object);
+                if let Some(seen) = reached.get_mut(object)
+                    && !*seen
+                {
+                    *seen = true;
+                    work.push(object);
+                }
+            }
+        };
+        for value in &self.refs {
+            reach(value, &mut work);
+        }
+        while let Some(object) = work.pop() {
+            let refs = self.heap.get(object).map(Object::refs).unwrap_or_default();
+            for value in refs {
+                reach(value, &mut work);
+            }
+        }
+        match reached.iter().position(|seen| !seen) {
+            Some(object) => Err(ImageError::UnreachableObject { object }),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks that every string constant a reference names (on the stack or in an array) is one
+    /// of the `count` the program has.
+    fn check_constants(&self, count: usize) -> Result<(), ImageError> {
+        let known = |place: RefPlace, value: Ref| match value.target() {
+            Target::Constant(constant) if to_usize(constant) >= count => {
+                Err(ImageError::DanglingConstant {
+                    place,
+                    constant,
+                    count,
+                })
+            }
+            Target::Constant(_) | Target::Object(_) => Ok(()),
+        };
+        for (slot, &value) in self.refs.iter().enumerate() {
+            known(RefPlace::Stack(slot), value)?;
+        }
+        for (object, item) in self.heap.iter().enumerate() {
+            for (index, &value) in item.refs().iter().enumerate() {
+                known(RefPlace::Element { object, index }, value)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Checks the frames against `program` (with its stack heights): each names a function, its
     /// return IP follows a call of that function in its caller's code, at which the caller's
-    /// frame holds what it had then (the callee's base and parameters above its own base), the
-    /// bases are ordered and on the stack, and the IP is in the innermost function's code.
-    /// Returns the innermost frame's base (0: the main program's).
-    fn check_frames(&self, program: &Program, heights: &StackHeights) -> Result<usize, ImageError> {
+    /// frame holds what it had then (the callee's base and parameters above its own base, on
+    /// both stacks), the bases are ordered and on the stack (and the reference bases on the
+    /// reference stack), and the IP is in the innermost function's code. Returns the innermost
+    /// frame's base and reference base (0 and 0: the main program's).
+    fn check_frames(
+        &self,
+        program: &Program,
+        heights: &StackHeights,
+    ) -> Result<(usize, usize), ImageError> {
         if self.frames.len() > MAX_CALL_DEPTH {
             return Err(ImageError::TooManyFrames {
                 count: self.frames.len(),
             });
         }
         let functions = program.functions();
-        let (mut caller, mut caller_base) = (func::MAIN, 0usize);
+        let (mut caller, mut caller_base, mut caller_ref_base) = (func::MAIN, 0usize, 0usize);
         for (number, frame) in (1..).zip(&self.frames) {
             let bad = |reason| ImageError::BadFrame {
                 frame: number,
@@ -926,6 +1324,14 @@ impl Image {
                     base: frame.base,
                     below: caller_base,
                     stack: self.stack.len(),
+                }));
+            }
+            let ref_base = to_usize(frame.ref_base);
+            if ref_base < caller_ref_base || ref_base > self.refs.len() {
+                return Err(bad(FrameError::RefBase {
+                    ref_base: frame.ref_base,
+                    below: caller_ref_base,
+                    refs: self.refs.len(),
                 }));
             }
             let call = frame.return_ip.checked_sub(1);
@@ -951,7 +1357,17 @@ impl Image {
                     caller,
                 }));
             }
-            (caller, caller_base) = (frame.function, base);
+            // Likewise on the reference stack, where heights are exact.
+            let ref_height = ref_base - caller_ref_base + usize::from(callee.ref_params);
+            let possible = call.and_then(|call| heights.refs_at(call));
+            if possible.map(usize::from) != Some(ref_height) {
+                return Err(bad(FrameError::CallerRefHeight {
+                    height: ref_height,
+                    possible,
+                    caller,
+                }));
+            }
+            (caller, caller_base, caller_ref_base) = (frame.function, base, ref_base);
         }
         let code = program.code_range(caller);
         // The end of the code is the main program's only, when it has no functions.
@@ -963,12 +1379,14 @@ impl Image {
                 code,
             });
         }
-        Ok(caller_base)
+        Ok((caller_base, caller_ref_base))
     }
 
     /// Encodes the image as `.mvs` bytes of format version [`IMAGE_VERSION`]: the segments IP,
-    /// stack, program hash, then the program and the sleep remainder if there are any, the
-    /// producer ([`PRODUCER`]) and the end segment.
+    /// stack, program hash, then the program, the sleep remainder, the frames, their reference
+    /// bases (unless all are 0), the reference stack and the heap if there are any, the producer
+    /// ([`PRODUCER`]) and the end segment. An image without references has the bytes it had
+    /// before there were references.
     ///
     /// An image made by [`Image::new`] or [`Image::decode`] always encodes to bytes that decode to
     /// it. Lengths beyond what the format can count (a stack of more than [`STACK_LIMIT`] values,
@@ -988,6 +1406,21 @@ impl Image {
                 0
             } else {
                 framed(4 + FRAME_LEN * self.frames.len())
+            }
+            + if self.has_ref_bases() {
+                framed(4 + 4 * self.frames.len())
+            } else {
+                0
+            }
+            + if self.refs.is_empty() {
+                0
+            } else {
+                framed(4 + 4 * self.refs.len())
+            }
+            + if self.heap.is_empty() {
+                0
+            } else {
+                framed(heap_len(&self.heap))
             }
             + framed(PRODUCER.len())
             + framed(4);
@@ -1015,12 +1448,29 @@ impl Image {
         if !self.frames.is_empty() {
             write_framed(&mut out, FRAMES_SEGMENT, &encode_frames(&self.frames));
         }
+        if self.has_ref_bases() {
+            let bases = self.frames.iter().map(|frame| frame.ref_base);
+            write_framed(&mut out, REF_BASES_SEGMENT, &encode_u32s(bases));
+        }
+        if !self.refs.is_empty() {
+            let refs = self.refs.iter().map(|value| value.0);
+            write_framed(&mut out, REFS_SEGMENT, &encode_u32s(refs));
+        }
+        if !self.heap.is_empty() {
+            write_framed(&mut out, HEAP_SEGMENT, &encode_heap(&self.heap));
+        }
         write_framed(&mut out, PRODUCER_SEGMENT, PRODUCER.as_bytes());
 
         out.extend_from_slice(&END_SEGMENT.to_be_bytes());
         out.extend_from_slice(&4u32.to_be_bytes());
         container::seal(&mut out);
         out
+    }
+
+    /// Whether a frame has a reference base other than 0, so that the image needs the reference
+    /// bases segment.
+    fn has_ref_bases(&self) -> bool {
+        self.frames.iter().any(|frame| frame.ref_base != 0)
     }
 
     /// Decodes and verifies `.mvs` bytes of any version this build reads. Never panics; every
@@ -1037,9 +1487,10 @@ impl Image {
     /// flags; the structure (every segment whole, the end segment last and nothing after it, and
     /// in version 1 every segment known); the checksum; then the meaning: no unknown required
     /// segment, no duplicate and no missing segment, each segment's length, the stack's element
-    /// size, the producer's text, the embedded program (it loads, its hash is the recorded one,
-    /// and the state fits it, as [`Image::check`] says). An image without a program is checked
-    /// against one by [`Image::check`].
+    /// size, the producer's text, the frames, reference bases, reference stack and heap
+    /// segments' layouts, the heap's soundness ([`Image::check_heap`]), the embedded program (it
+    /// loads, its hash is the recorded one, and the state fits it, as [`Image::check`] says). An
+    /// image without a program is checked against one by [`Image::check`].
     pub fn decode_file(bytes: &[u8]) -> Result<(Image, Provenance), ImageError> {
         if bytes.starts_with(&crate::mvb::SIGNATURE) {
             return Err(ImageError::NotAnImage);
@@ -1186,6 +1637,43 @@ impl Image {
                 count: frames.len(),
             });
         }
+        let mut frames = frames;
+        if let Some((offset, fields)) = found.get(Segment::RefBases) {
+            let bases = decode_u32s(fields).ok_or(ImageError::RefBasesLength {
+                offset,
+                len: fields.len(),
+            })?;
+            if bases.len() != frames.len() {
+                return Err(ImageError::RefBasesCount {
+                    offset,
+                    count: bases.len(),
+                    frames: frames.len(),
+                });
+            }
+            for (frame, base) in frames.iter_mut().zip(bases) {
+                frame.ref_base = base;
+            }
+        }
+        let refs = match found.get(Segment::Refs) {
+            None => Vec::new(),
+            Some((offset, fields)) => decode_u32s(fields)
+                .ok_or(ImageError::RefsLength {
+                    offset,
+                    len: fields.len(),
+                })?
+                .into_iter()
+                .map(Ref)
+                .collect(),
+        };
+        if refs.len() > STACK_LIMIT {
+            return Err(ImageError::RefStackTooLarge { len: refs.len() });
+        }
+        let heap = match found.get(Segment::Heap) {
+            None => Vec::new(),
+            // A framed segment's payload starts after its header and length.
+            Some((offset, fields)) => decode_heap(fields, offset + 6)
+                .map_err(|reason| ImageError::BadHeap { offset, reason })?,
+        };
         let program = match found.get(Segment::Program) {
             None => None,
             Some((offset, fields)) => {
@@ -1209,9 +1697,10 @@ impl Image {
             program,
             sleep_left_ms,
             frames,
-            heap: Vec::new(),
-            refs: Vec::new(),
+            refs,
+            heap,
         };
+        image.check_heap()?;
         if let Some(program) = &image.program {
             image.check(program)?;
         }
@@ -1268,6 +1757,146 @@ fn decode_frames(fields: &[u8]) -> Option<Vec<Frame>> {
             })
             .collect(),
     )
+}
+
+/// A u32 count and the u32s: the payload of the reference bases and reference stack segments.
+fn encode_u32s(values: impl ExactSizeIterator<Item = u32>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + 4 * values.len());
+    out.extend_from_slice(
+        &u32::try_from(values.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
+    for value in values {
+        out.extend_from_slice(&value.to_be_bytes());
+    }
+    out
+}
+
+/// Reads a u32 count and that many u32s, or `None` when the length is not the count's.
+fn decode_u32s(fields: &[u8]) -> Option<Vec<u32>> {
+    let (count, rest) = fields.split_first_chunk::<4>()?;
+    let count = to_usize(u32::from_be_bytes(*count));
+    if rest.len() != count.checked_mul(4)? {
+        return None;
+    }
+    let (values, _) = rest.as_chunks::<4>();
+    Some(
+        values
+            .iter()
+            .map(|value| u32::from_be_bytes(*value))
+            .collect(),
+    )
+}
+
+/// The length of one object's kind and length in the heap segment.
+pub const OBJECT_HEADER_LEN: usize = 5;
+
+/// The length of the heap segment's payload for `heap`.
+fn heap_len(heap: &[Object]) -> usize {
+    heap.iter()
+        .map(|object| {
+            OBJECT_HEADER_LEN
+                .saturating_add(object.len().saturating_mul(object.kind().element_len()))
+        })
+        .fold(4, usize::saturating_add)
+}
+
+/// The heap segment's payload: a u32 count, then each object's u8 kind tag ([`Kind::tag`]), u32
+/// length (bytes of a string, elements of an array) and contents (the bytes, i64s or u32
+/// references), in index order.
+fn encode_heap(heap: &[Object]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(heap_len(heap));
+    out.extend_from_slice(&u32::try_from(heap.len()).unwrap_or(u32::MAX).to_be_bytes());
+    for object in heap {
+        out.push(object.kind().tag());
+        let len = u32::try_from(object.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&len.to_be_bytes());
+        match object {
+            Object::Str(bytes) => out.extend_from_slice(bytes),
+            Object::Ints(values) => {
+                for value in values {
+                    out.extend_from_slice(&value.to_be_bytes());
+                }
+            }
+            Object::Refs(refs) => {
+                for value in refs {
+                    out.extend_from_slice(&value.0.to_be_bytes());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Reads the heap segment's payload, which starts at byte `start` of the image (errors name
+/// image offsets). Allocates only for objects whose bytes are present.
+fn decode_heap(fields: &[u8], start: usize) -> Result<Vec<Object>, HeapSegmentError> {
+    let Some((count, mut rest)) = fields.split_first_chunk::<4>() else {
+        return Err(HeapSegmentError::NoCount { len: fields.len() });
+    };
+    let count = u32::from_be_bytes(*count);
+    let at = |rest: &[u8]| start + (fields.len() - rest.len());
+    // Every object takes at least its kind and length, so the bytes bound the count.
+    let mut objects = Vec::with_capacity(to_usize(count).min(rest.len() / OBJECT_HEADER_LEN));
+    for object in 0..to_usize(count) {
+        let object_at = at(rest);
+        let Some((&[tag, l0, l1, l2, l3], after)) = rest.split_first_chunk::<OBJECT_HEADER_LEN>()
+        else {
+            return Err(HeapSegmentError::Truncated {
+                count,
+                object,
+                at: object_at,
+            });
+        };
+        let Some(kind) = Kind::from_tag(tag) else {
+            return Err(HeapSegmentError::UnknownKind {
+                object,
+                at: object_at,
+                tag,
+            });
+        };
+        let len = to_usize(u32::from_be_bytes([l0, l1, l2, l3]));
+        let Some((contents, after)) = len
+            .checked_mul(kind.element_len())
+            .and_then(|needed| after.split_at_checked(needed))
+        else {
+            return Err(HeapSegmentError::ObjectPastEnd {
+                object,
+                at: object_at,
+                kind,
+                len,
+                left: after.len(),
+            });
+        };
+        objects.push(match kind {
+            Kind::Str => Object::Str(contents.into()),
+            Kind::Ints => Object::Ints(
+                contents
+                    .as_chunks::<8>()
+                    .0
+                    .iter()
+                    .map(|value| i64::from_be_bytes(*value))
+                    .collect(),
+            ),
+            Kind::Refs => Object::Refs(
+                contents
+                    .as_chunks::<4>()
+                    .0
+                    .iter()
+                    .map(|value| Ref(u32::from_be_bytes(*value)))
+                    .collect(),
+            ),
+        });
+        rest = after;
+    }
+    if !rest.is_empty() {
+        return Err(HeapSegmentError::TrailingBytes {
+            extra: rest.len(),
+            at: at(rest),
+        });
+    }
+    Ok(objects)
 }
 
 /// Appends a framed segment: its header, its u32 length and its payload.
@@ -2526,6 +3155,588 @@ mod tests {
                 "the frames segment at byte {offset} is 5 bytes long, which is not a count and 10 bytes per frame"
             )
         );
+    }
+
+    /// A program with references: the string constant "hi", put in an array that is passed to
+    /// `f`, which returns it:
+    /// `0 CONST 0, 1 NEWR, 2 RLOAD 0, 3 APPENDR, 4 RDUP, 5 CALL 1, 6 PRINTR, 7 HALT`, then `f`
+    /// at 8..10: `8 RLOAD 0, 9 RETR`. Reference heights: 0 1 2 3 2 3 3 2 | 1 2.
+    fn with_refs() -> Program {
+        use Instr::*;
+        Program::with_functions(
+            vec![
+                Const(0),
+                NewR,
+                RLoad(0),
+                AppendR,
+                RDup,
+                Call(1),
+                PrintR,
+                Halt,
+                RLoad(0),
+                RetR,
+            ],
+            &[func::Function {
+                entry: 8,
+                params: 0,
+                results: 0,
+                ref_params: 1,
+                ref_results: 1,
+            }],
+            vec![Section {
+                kind: crate::heap::STRINGS,
+                payload: crate::heap::encode_strings(&["hi"]),
+            }],
+        )
+        .unwrap()
+    }
+
+    /// [`with_refs`] at `f`'s entry: the constant, the array (object 0, holding the constant)
+    /// and the array again as `f`'s argument.
+    fn inside_f() -> State {
+        State {
+            ip: 8,
+            stack: Vec::new(),
+            frames: vec![Frame {
+                function: 1,
+                return_ip: 6,
+                base: 0,
+                ref_base: 2,
+            }],
+            refs: vec![Ref::constant(0), Ref::object(0), Ref::object(0)],
+            heap: vec![Object::Refs(vec![Ref::constant(0)])],
+            sleep_left_ms: None,
+        }
+    }
+
+    /// The image of [`with_refs`] in `state`, made without any check, as a forger would.
+    fn unchecked(state: State) -> Image {
+        let program = with_refs();
+        Image {
+            ip: state.ip,
+            stack: state.stack,
+            program_hash: program_hash(&program),
+            program: Some(program),
+            sleep_left_ms: state.sleep_left_ms,
+            frames: state.frames,
+            refs: state.refs,
+            heap: state.heap,
+        }
+    }
+
+    /// What `check` says of [`with_refs`] in `state`, as text; decoding its bytes (with the
+    /// program embedded) says the same.
+    fn state_error(state: State) -> String {
+        let image = unchecked(state);
+        let error = image.check(&with_refs()).unwrap_err();
+        assert_eq!(Image::decode(&image.encode()), Err(error.clone()));
+        error.to_string()
+    }
+
+    /// Where the segment with `header` starts in `bytes` (which must have exactly one).
+    fn segment_at(bytes: &[u8], header: u16) -> usize {
+        let mut pos = IMAGE_HEADER_LEN;
+        // IP, then the stack's count and values.
+        pos += 6;
+        let count = usize::from(u16::from_be_bytes([bytes[pos + 2], bytes[pos + 3]]));
+        pos += 8 + 8 * count;
+        loop {
+            let found = u16::from_be_bytes([bytes[pos], bytes[pos + 1]]);
+            if found == header {
+                return pos;
+            }
+            assert_ne!(found, END_SEGMENT, "no segment 0x{header:04X}");
+            let len = u32::from_be_bytes(bytes[pos + 2..pos + 6].try_into().unwrap());
+            pos += 6 + to_usize(len);
+        }
+    }
+
+    /// `bytes` with the payload of the segment `header` replaced by `payload`, resealed.
+    fn with_payload(bytes: &[u8], header: u16, payload: &[u8]) -> Vec<u8> {
+        let at = segment_at(bytes, header);
+        let len = to_usize(u32::from_be_bytes(
+            bytes[at + 2..at + 6].try_into().unwrap(),
+        ));
+        let mut out = bytes[..at].to_vec();
+        out.extend_from_slice(&framed(header, payload));
+        out.extend_from_slice(&bytes[at + 6 + len..]);
+        resealed(out)
+    }
+
+    #[test]
+    fn references_and_the_heap_round_trip() {
+        let program = with_refs();
+        for with_program in [false, true] {
+            let image = Image::of_state(&program, inside_f(), with_program).unwrap();
+            let bytes = image.encode();
+            let decoded = Image::decode(&bytes).unwrap();
+            assert_eq!(decoded, image);
+            decoded.check(&program).unwrap();
+            for header in [REF_BASES_SEGMENT, REFS_SEGMENT, HEAP_SEGMENT] {
+                segment_at(&bytes, header);
+            }
+            // The documented payloads.
+            let rb = segment_at(&bytes, REF_BASES_SEGMENT);
+            assert_eq!(
+                &bytes[rb..rb + 14],
+                &[0x52, 0x42, 0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0, 2]
+            );
+            let rs = segment_at(&bytes, REFS_SEGMENT);
+            assert_eq!(
+                &bytes[rs..rs + 22],
+                &[
+                    0x52, 0x53, 0, 0, 0, 16, 0, 0, 0, 3, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+                ]
+            );
+            let hp = segment_at(&bytes, HEAP_SEGMENT);
+            assert_eq!(
+                &bytes[hp..hp + 19],
+                &[
+                    0x48, 0x50, 0, 0, 0, 13, 0, 0, 0, 1, 3, 0, 0, 0, 1, 0x80, 0, 0, 0
+                ]
+            );
+        }
+        // In the main program before the call: references but no frames, so no reference bases.
+        let state = State {
+            ip: 5,
+            refs: vec![Ref::constant(0), Ref::object(0), Ref::object(0)],
+            heap: vec![Object::Refs(vec![Ref::constant(0)])],
+            ..State::default()
+        };
+        let image = Image::of_state(&program, state, false).unwrap();
+        let bytes = image.encode();
+        assert!(
+            !bytes
+                .windows(2)
+                .any(|pair| pair == REF_BASES_SEGMENT.to_be_bytes())
+        );
+        assert_eq!(Image::decode(&bytes), Ok(image));
+        // Only constants: no heap segment.
+        let state = State {
+            ip: 1,
+            refs: vec![Ref::constant(0)],
+            ..State::default()
+        };
+        let image = Image::of_state(&program, state, false).unwrap();
+        let bytes = image.encode();
+        assert!(
+            !bytes
+                .windows(2)
+                .any(|pair| pair == HEAP_SEGMENT.to_be_bytes())
+        );
+        assert_eq!(
+            bytes.len(),
+            IMAGE_HEADER_LEN + 6 + 8 + 38 + 14 + 6 + PRODUCER.len() + 10
+        );
+        assert_eq!(Image::decode(&bytes), Ok(image));
+    }
+
+    #[test]
+    fn every_kind_of_object_sharing_and_cycles_round_trip() {
+        let program = with_refs();
+        // At IP 5 the main program's frame holds 3 references.
+        let heap = vec![
+            Object::Refs(vec![
+                Ref::object(1),
+                Ref::object(1),
+                Ref::object(2),
+                Ref::object(0),
+                Ref::constant(0),
+            ]),
+            Object::Str("héllo".as_bytes().into()),
+            Object::Ints(vec![i64::MIN, -1, 0, i64::MAX]),
+            Object::Ints(Vec::new()),
+            Object::Refs(Vec::new()),
+            Object::Str(Box::default()),
+        ];
+        let state = State {
+            ip: 5,
+            refs: vec![Ref::object(0), Ref::object(3), Ref::object(4)],
+            heap: heap.clone(),
+            ..State::default()
+        };
+        // Object 5 is garbage: refused.
+        assert_eq!(
+            Image::of_state(&program, state.clone(), false),
+            Err(ImageError::UnreachableObject { object: 5 })
+        );
+        let state = State {
+            heap: heap[..5].to_vec(),
+            ..state
+        };
+        let image = Image::of_state(&program, state, true).unwrap();
+        assert_eq!(Image::decode(&image.encode()), Ok(image));
+    }
+
+    #[test]
+    fn images_of_int_only_programs_keep_their_bytes() {
+        // The seed image's bytes are pinned above; with frames too, no new segment appears.
+        let (ip, stack, frames) = two_deep();
+        let bytes = Image::with_frames(&recursive(), ip, stack, frames, None, false)
+            .unwrap()
+            .encode();
+        for header in [REF_BASES_SEGMENT, REFS_SEGMENT, HEAP_SEGMENT] {
+            let start = IMAGE_HEADER_LEN + 6 + 8 + 16;
+            assert!(
+                !bytes[start..]
+                    .windows(2)
+                    .any(|pair| pair == header.to_be_bytes())
+            );
+        }
+    }
+
+    #[test]
+    fn an_image_without_reference_bases_has_them_all_0() {
+        // Frames as issue 11 wrote them, in a program with references whose frame starts at the
+        // bottom of the reference stack.
+        let program = with_refs();
+        let state = State {
+            ip: 8,
+            frames: vec![Frame {
+                function: 1,
+                return_ip: 6,
+                base: 0,
+                ref_base: 2,
+            }],
+            ..inside_f()
+        };
+        let bytes = Image::of_state(&program, state, false).unwrap().encode();
+        let at = segment_at(&bytes, REF_BASES_SEGMENT);
+        let without = resealed([&bytes[..at], &bytes[at + 14..]].concat());
+        let image = Image::decode(&without).unwrap();
+        assert_eq!(image.frames[0].ref_base, 0);
+        assert_eq!(
+            image.check(&program).unwrap_err().to_string(),
+            "frame 1 (function 1): the main program would hold 1 reference at its call, but a run has 3 references there"
+        );
+        // A segment of zeros is the same as none, and is not written again.
+        let zeros = with_payload(&bytes, REF_BASES_SEGMENT, &[0, 0, 0, 1, 0, 0, 0, 0]);
+        let image = Image::decode(&zeros).unwrap();
+        assert_eq!(image.frames[0].ref_base, 0);
+        assert_eq!(image.encode(), without);
+    }
+
+    #[test]
+    fn each_bad_reference_is_refused_with_where_it_is() {
+        let (refs, heap) = (inside_f().refs, inside_f().heap);
+        let with = |refs: Vec<Ref>, heap: Vec<Object>| State {
+            refs,
+            heap,
+            ..inside_f()
+        };
+        assert_eq!(
+            state_error(with(
+                vec![Ref::constant(0), Ref::object(1), Ref::object(0)],
+                heap.clone()
+            )),
+            "reference stack slot 1 refers to heap object 1, but the heap has 1 object"
+        );
+        assert_eq!(
+            state_error(with(refs.clone(), vec![Object::Refs(vec![Ref::object(7)])])),
+            "element 0 of heap object 0 refers to heap object 7, but the heap has 1 object"
+        );
+        assert_eq!(
+            state_error(with(
+                vec![Ref::constant(1), Ref::object(0), Ref::object(0)],
+                heap.clone()
+            )),
+            "reference stack slot 0 refers to string constant 1, but the program has 1 constant"
+        );
+        assert_eq!(
+            state_error(with(
+                refs.clone(),
+                vec![Object::Refs(vec![
+                    Ref::constant(0),
+                    Ref::constant(u32::MAX >> 1)
+                ])]
+            )),
+            "element 1 of heap object 0 refers to string constant 2147483647, but the program has 1 constant"
+        );
+        assert_eq!(
+            state_error(with(
+                refs.clone(),
+                vec![
+                    Object::Refs(vec![Ref::object(1)]),
+                    Object::Str(b"ok \xFF"[..].into())
+                ]
+            )),
+            "heap object 1 is a string that is not UTF-8 (from byte 3 of it)"
+        );
+        assert_eq!(
+            state_error(with(
+                refs.clone(),
+                vec![Object::Refs(Vec::new()), Object::Ints(vec![1])]
+            )),
+            "heap object 1 is reached from no reference on the stack (an image carries only the objects the program can still use)"
+        );
+        // An object reached only from garbage is garbage too; a cycle is not, when reached.
+        assert_eq!(
+            state_error(with(
+                refs.clone(),
+                vec![
+                    Object::Refs(Vec::new()),
+                    Object::Refs(vec![Ref::object(2)]),
+                    Object::Refs(vec![Ref::object(1)]),
+                ]
+            )),
+            "heap object 1 is reached from no reference on the stack (an image carries only the objects the program can still use)"
+        );
+        let cycle = with(refs.clone(), vec![Object::Refs(vec![Ref::object(0)])]);
+        let image = Image::of_state(&with_refs(), cycle, true).unwrap();
+        assert_eq!(Image::decode(&image.encode()), Ok(image));
+        // Without the program, decoding checks what it can: the objects, not the constants.
+        let mut bare = unchecked(with(
+            vec![Ref::constant(9), Ref::object(0), Ref::object(0)],
+            heap,
+        ));
+        bare.program = None;
+        assert!(Image::decode(&bare.encode()).is_ok());
+        bare.refs[1] = Ref::object(3);
+        assert!(matches!(
+            Image::decode(&bare.encode()),
+            Err(ImageError::DanglingObject { object: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn reference_heights_must_be_the_programs() {
+        let refs = inside_f().refs;
+        let heap = inside_f().heap;
+        assert_eq!(
+            state_error(State {
+                refs: [&refs[..], &[Ref::constant(0)]].concat(),
+                ..inside_f()
+            }),
+            "the reference stack holds 2 references at IP 8 (`RLOAD 0`), but a run of the program has 1 reference there"
+        );
+        let frame = |ref_base| Frame {
+            function: 1,
+            return_ip: 6,
+            base: 0,
+            ref_base,
+        };
+        assert_eq!(
+            state_error(State {
+                frames: vec![frame(4)],
+                ..inside_f()
+            }),
+            "frame 1 (function 1): its reference base 4 is not between its caller's reference base 0 and the reference stack's height 3"
+        );
+        assert_eq!(
+            state_error(State {
+                frames: vec![frame(1)],
+                refs: vec![Ref::object(0), Ref::object(0), Ref::constant(0)],
+                heap: heap.clone(),
+                ..inside_f()
+            }),
+            "frame 1 (function 1): the main program would hold 2 references at its call, but a run has 3 references there"
+        );
+        // In the main program.
+        assert_eq!(
+            state_error(State {
+                ip: 1,
+                frames: Vec::new(),
+                refs: vec![],
+                heap: Vec::new(),
+                ..inside_f()
+            }),
+            "the reference stack holds 0 references at IP 1 (`NEWR`), but a run of the program has 1 reference there"
+        );
+        // A reference base below the caller's.
+        let recursive = Program::with_functions(
+            vec![
+                Instr::Const(0),
+                Instr::Call(1),
+                Instr::Halt,
+                Instr::RLoad(0),
+                Instr::Call(1),
+                Instr::RetR,
+            ],
+            &[func::Function {
+                entry: 3,
+                params: 0,
+                results: 0,
+                ref_params: 1,
+                ref_results: 1,
+            }],
+            vec![Section {
+                kind: crate::heap::STRINGS,
+                payload: crate::heap::encode_strings(&["x"]),
+            }],
+        )
+        .unwrap();
+        let state = |bases: [u32; 3]| State {
+            ip: 3,
+            frames: (0..3)
+                .map(|at| Frame {
+                    function: 1,
+                    return_ip: if at == 0 { 2 } else { 5 },
+                    base: 0,
+                    ref_base: bases[at],
+                })
+                .collect(),
+            refs: vec![Ref::constant(0); 3],
+            ..State::default()
+        };
+        assert!(Image::of_state(&recursive, state([0, 1, 2]), false).is_ok());
+        assert_eq!(
+            Image::of_state(&recursive, state([0, 1, 0]), false)
+                .unwrap_err()
+                .to_string(),
+            "frame 3 (function 1): its reference base 0 is not between its caller's reference base 1 and the reference stack's height 3"
+        );
+    }
+
+    #[test]
+    fn too_many_references_are_refused_by_check_and_by_decode() {
+        let state = State {
+            refs: vec![Ref::constant(0); STACK_LIMIT + 1],
+            ..inside_f()
+        };
+        let error = unchecked(state.clone()).check(&with_refs()).unwrap_err();
+        assert_eq!(error, ImageError::RefStackTooLarge { len: 65_536 });
+        assert_eq!(
+            error.to_string(),
+            "the reference stack holds 65536 references, at most 65535 are allowed"
+        );
+        assert_eq!(Image::decode(&unchecked(state).encode()), Err(error));
+        assert_eq!(
+            ImageError::TooManyObjects { count: 1 << 31 }.to_string(),
+            "the heap holds 2147483648 objects, at most 2147483647 are allowed"
+        );
+    }
+
+    #[test]
+    fn forged_reference_segments_are_refused() {
+        let good = Image::of_state(&with_refs(), inside_f(), true)
+            .unwrap()
+            .encode();
+        let error = |header, payload: &[u8]| {
+            Image::decode(&with_payload(&good, header, payload))
+                .unwrap_err()
+                .to_string()
+        };
+        let rb = segment_at(&good, REF_BASES_SEGMENT);
+        let rs = segment_at(&good, REFS_SEGMENT);
+        for payload in [
+            &[0, 0, 0][..],
+            &[0, 0, 0, 1, 0, 0, 0],
+            &[0, 0, 0, 1, 0, 0, 0, 2, 0],
+        ] {
+            assert_eq!(
+                error(REF_BASES_SEGMENT, payload),
+                format!(
+                    "the reference bases segment at byte {rb} is {} bytes long, which is not a count and 4 bytes per frame",
+                    payload.len()
+                )
+            );
+        }
+        assert_eq!(
+            error(REF_BASES_SEGMENT, &[0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2]),
+            format!(
+                "the reference bases segment at byte {rb} has 2 reference bases, but the image has 1 call frames"
+            )
+        );
+        assert_eq!(
+            error(REFS_SEGMENT, &[0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0]),
+            format!(
+                "the reference stack segment at byte {rs} is 8 bytes long, which is not a count and 4 bytes per reference"
+            )
+        );
+        // A reference bases segment without frames.
+        let main = Image::of_state(
+            &with_refs(),
+            State {
+                ip: 1,
+                refs: vec![Ref::constant(0)],
+                ..State::default()
+            },
+            false,
+        )
+        .unwrap()
+        .encode();
+        let end = main.len() - 10 - 6 - PRODUCER.len();
+        let forged = resealed(
+            [
+                &main[..end],
+                &framed(REF_BASES_SEGMENT, &[0, 0, 0, 1, 0, 0, 0, 0]),
+                &main[end..],
+            ]
+            .concat(),
+        );
+        assert!(matches!(
+            Image::decode(&forged),
+            Err(ImageError::RefBasesCount {
+                count: 1,
+                frames: 0,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn forged_heap_segments_are_refused_with_what_is_wrong() {
+        let good = Image::of_state(&with_refs(), inside_f(), true)
+            .unwrap()
+            .encode();
+        let hp = segment_at(&good, HEAP_SEGMENT);
+        let first = hp + 10;
+        let error = |payload: &[u8]| {
+            Image::decode(&with_payload(&good, HEAP_SEGMENT, payload))
+                .unwrap_err()
+                .to_string()
+        };
+        let prefix = format!("invalid heap segment at byte {hp}: ");
+        assert_eq!(
+            error(&[0, 0, 1]),
+            format!("{prefix}it is 3 bytes long, too short for its u32 object count")
+        );
+        assert_eq!(
+            error(&[0xFF, 0xFF, 0xFF, 0xFF, 1, 0, 0, 0, 0]),
+            format!(
+                "{prefix}it declares 4294967295 objects, but its bytes end at object 1 (byte {}), before its kind and length",
+                first + 5
+            )
+        );
+        assert_eq!(
+            error(&[0, 0, 0, 1, 4, 0, 0, 0, 0]),
+            format!(
+                "{prefix}object 0 (byte {first}) has kind tag 4, which is no kind (1 string, 2 array of ints, 3 array of references)"
+            )
+        );
+        assert_eq!(
+            error(&[0, 0, 0, 1, 2, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3]),
+            format!(
+                "{prefix}object 0 (byte {first}) is an array of ints of length 4294967295, which needs 34359738360 bytes, but the segment has 3 left"
+            )
+        );
+        assert_eq!(
+            error(&[0, 0, 0, 1, 3, 0, 0, 0, 0, 9]),
+            format!(
+                "{prefix}1 bytes follow its last object (from byte {})",
+                first + 5
+            )
+        );
+        // Well-formed, but the wrong kinds: the array the frames hold is a string here, which
+        // the image format allows (instructions check kinds when they run).
+        assert!(
+            Image::decode(&with_payload(
+                &good,
+                HEAP_SEGMENT,
+                &[0, 0, 0, 1, 1, 0, 0, 0, 2, b'h', b'i']
+            ))
+            .is_ok()
+        );
+        // Every truncation of the whole image is a truncation.
+        for len in 0..good.len() {
+            assert!(
+                matches!(
+                    Image::decode(&good[..len]),
+                    Err(ImageError::Container(ContainerError::Truncated { .. }))
+                ),
+                "{len}"
+            );
+        }
     }
 
     #[test]

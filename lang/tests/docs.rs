@@ -182,3 +182,90 @@ fn the_function_table_example_is_the_encoders() {
     let doc = fs::read_to_string(FORMATS_DOC).unwrap();
     assert!(doc.contains(&spaced), "{spaced}");
 }
+
+/// The heap example in `docs/formats.md`: the frames, reference bases, reference stack and heap
+/// segments of a state with strings and arrays, as the encoder writes them.
+#[test]
+fn heap_image_doc_example_matches_the_encoder() {
+    use mova_lang::func::{Frame, Function};
+    use mova_lang::heap::{Object, Ref, STRINGS, encode_strings};
+    use mova_lang::image::{IMAGE_HEADER_LEN, State};
+    use mova_lang::isa::Instr::*;
+    use mova_lang::mvb::{Program, Section};
+    let program = Program::with_functions(
+        vec![
+            Const(0),
+            NewR,
+            RLoad(0),
+            AppendR,
+            RDup,
+            Call(1),
+            PrintR,
+            Halt,
+            RLoad(0),
+            RetR,
+        ],
+        &[Function {
+            entry: 8,
+            params: 0,
+            results: 0,
+            ref_params: 1,
+            ref_results: 1,
+        }],
+        vec![Section {
+            kind: STRINGS,
+            payload: encode_strings(&["hi"]),
+        }],
+    )
+    .unwrap();
+    let state = State {
+        ip: 8,
+        frames: vec![Frame {
+            function: 1,
+            return_ip: 6,
+            base: 0,
+            ref_base: 2,
+        }],
+        refs: vec![Ref::constant(0), Ref::object(0), Ref::object(0)],
+        heap: vec![Object::Refs(vec![Ref::constant(0)])],
+        ..State::default()
+    };
+    let bytes = Image::of_state(&program, state, false).unwrap().encode();
+    // After the header, the IP, the empty stack and the program hash.
+    let start = IMAGE_HEADER_LEN + 6 + 8 + 38;
+    let fields = [
+        ("frames segment", 2),
+        ("length 14", 4),
+        ("1 frame", 4),
+        ("function 1, return IP 6, base 0", 10),
+        ("reference bases segment", 2),
+        ("length 8", 4),
+        ("1 base", 4),
+        ("reference base 2", 4),
+        ("reference stack segment", 2),
+        ("length 16", 4),
+        ("3 references", 4),
+        ("constant 0 (\"hi\")", 4),
+        ("heap object 0", 4),
+        ("heap object 0", 4),
+        ("heap segment", 2),
+        ("length 13", 4),
+        ("1 object", 4),
+        ("object 0: kind 3, an array of references", 1),
+        ("1 element", 4),
+        ("constant 0", 4),
+    ];
+    let len: usize = fields.iter().map(|(_, len)| len).sum();
+    let mut dump = hex_dump(&bytes[start..start + len], &fields, 30);
+    // Offsets in the image, not in the excerpt.
+    dump = dump
+        .lines()
+        .map(
+            |line| match line.get(..4).map(str::trim).map(str::parse::<usize>) {
+                Some(Ok(at)) => format!("{:>4}{}\n", at + start, &line[4..]),
+                _ => format!("{line}\n"),
+            },
+        )
+        .collect();
+    check(FORMATS_DOC, &[("heap image segments", dump)]);
+}

@@ -225,7 +225,7 @@ proptest! {
         low in 0..0x8000u16,
         payload in prop::collection::vec(any::<u8>(), 0..32),
     ) {
-        prop_assume!(![IP_SEGMENT, STACK_SEGMENT, PROGRAM_HASH_SEGMENT, PROGRAM_SEGMENT, SLEEP_SEGMENT, END_SEGMENT].contains(&low));
+        prop_assume!(mova_lang::image::Segment::from_header(low).is_none());
         let bytes = image.encode();
         let end = bytes.len() - 10;
         let mut forged = bytes[..end].to_vec();

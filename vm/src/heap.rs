@@ -27,8 +27,9 @@
 use mova_lang::heap::{Kind, Lookup, Object, Ref, Target};
 use std::collections::HashMap;
 
-/// The heap limit when none is given: 1 GiB.
-pub const DEFAULT_MAX_HEAP: usize = 1 << 30;
+/// The heap limit when none is given: 1 GiB, the most a VM may have
+/// ([`mova_lang::heap::MAX_HEAP`]).
+pub const DEFAULT_MAX_HEAP: usize = mova_lang::heap::MAX_HEAP;
 
 /// The least number of bytes allocated between two collections.
 pub const MIN_THRESHOLD: usize = 4 << 20;

@@ -220,6 +220,45 @@ impl fmt::Display for Trap {
     }
 }
 
+/// The top of `stack` (its first `sp` entries in use), or `$empty` (which leaves: a trap). `sp - 1`
+/// wraps to an index no stack has when the stack is empty, so one bounds check covers both.
+macro_rules! top_of {
+    ($stack:expr, $sp:expr, $empty:expr) => {
+        match $stack.get_mut($sp.wrapping_sub(1)) {
+            Some(top) => top,
+            None => $empty,
+        }
+    };
+}
+
+/// The two top entries `(a, b)` of `stack`, `b` on top, or `$short` (which leaves: a trap).
+macro_rules! top2_of {
+    ($stack:expr, $sp:expr, $short:expr) => {
+        match (
+            $stack.get($sp.wrapping_sub(2)),
+            $stack.get($sp.wrapping_sub(1)),
+        ) {
+            (Some(&a), Some(&b)) if $sp >= 2 => (a, b),
+            _ => $short,
+        }
+    };
+}
+
+/// Pushes `value` onto `stack` at `sp`, which it increments, or runs `$full` (which leaves: a
+/// trap) when the storage, which holds exactly the limit, is full.
+macro_rules! push_onto {
+    ($stack:expr, $sp:ident, $value:expr, $full:expr) => {{
+        let value = $value;
+        match $stack.get_mut($sp) {
+            Some(slot) => {
+                *slot = value;
+                $sp += 1;
+            }
+            None => $full,
+        }
+    }};
+}
+
 impl Vm {
     /// A VM at the start of `program`, with empty stacks and an empty heap of at most
     /// [`heap::DEFAULT_MAX_HEAP`] bytes.
@@ -468,28 +507,17 @@ impl Vm {
                     }
                 }};
             }
-            // The top value, or a stack underflow. `sp - 1` wraps to an index no stack has when
-            // the stack is empty, so one bounds check covers both.
+            // The top value, or a stack underflow.
             macro_rules! top {
                 () => {
-                    match stack.get_mut(sp.wrapping_sub(1)) {
-                        Some(top) => top,
-                        None => trap!(underflow(sp)),
-                    }
+                    top_of!(stack, sp, trap!(underflow(sp)))
                 };
             }
-            // Pushes a value, or traps with a stack overflow: the storage holds exactly the limit.
+            // Pushes a value, or traps with a stack overflow.
             macro_rules! push {
-                ($value:expr) => {{
-                    let value = $value;
-                    match stack.get_mut(sp) {
-                        Some(slot) => {
-                            *slot = value;
-                            sp += 1;
-                        }
-                        None => trap!(TrapKind::StackOverflow),
-                    }
-                }};
+                ($value:expr) => {
+                    push_onto!(stack, sp, $value, trap!(TrapKind::StackOverflow))
+                };
             }
             // Jumps if the top compares with `k` as the comparison `op` says (it gives 1),
             // leaving the top in place.
@@ -879,67 +907,39 @@ fn step_refs<W: Write>(
     };
     macro_rules! top {
         () => {
-            match stack.get_mut(sp.wrapping_sub(1)) {
-                Some(top) => top,
-                None => trap!(underflow(sp)),
-            }
+            top_of!(stack, sp, trap!(underflow(sp)))
         };
     }
     macro_rules! push {
-        ($value:expr) => {{
-            let value = $value;
-            match stack.get_mut(sp) {
-                Some(slot) => {
-                    *slot = value;
-                    sp += 1;
-                }
-                None => trap!(TrapKind::StackOverflow),
-            }
-        }};
+        ($value:expr) => {
+            push_onto!(stack, sp, $value, trap!(TrapKind::StackOverflow))
+        };
     }
     let ref_underflow = |depth| TrapKind::RefStackUnderflow {
         needed: u16::from(instr.opcode().stack_effect().ref_pops),
         depth,
     };
-    // The top reference, or a stack underflow.
+    // The top reference, the two top references or values, or a stack underflow.
     macro_rules! rtop {
         () => {
-            match refs.get_mut(rsp.wrapping_sub(1)) {
-                Some(top) => top,
-                None => trap!(ref_underflow(rsp)),
-            }
+            top_of!(refs, rsp, trap!(ref_underflow(rsp)))
         };
     }
-    // The two top references `(a, b)`, `b` on top, or a stack underflow.
     macro_rules! rtop2 {
         () => {
-            match (refs.get(rsp.wrapping_sub(2)), refs.get(rsp.wrapping_sub(1))) {
-                (Some(&a), Some(&b)) if rsp >= 2 => (a, b),
-                _ => trap!(ref_underflow(rsp)),
-            }
+            top2_of!(refs, rsp, trap!(ref_underflow(rsp)))
         };
     }
-    // The two top values `(a, b)`, `b` on top, or a stack underflow.
     macro_rules! top2 {
         () => {
-            match (stack.get(sp.wrapping_sub(2)), stack.get(sp.wrapping_sub(1))) {
-                (Some(&a), Some(&b)) if sp >= 2 => (a, b),
-                _ => trap!(underflow(sp)),
-            }
+            top2_of!(stack, sp, trap!(underflow(sp)))
         };
     }
     // Pushes a reference, or traps with a stack overflow.
     macro_rules! rpush {
-        ($value:expr) => {{
-            let value = $value;
-            match refs.get_mut(rsp) {
-                Some(slot) => {
-                    *slot = value;
-                    rsp += 1;
-                }
-                None => trap!(TrapKind::RefStackOverflow),
-            }
-        }};
+        ($value:expr) => {
+            push_onto!(refs, rsp, $value, trap!(TrapKind::RefStackOverflow))
+        };
     }
     // Traps unless one more value (reference) fits, before anything is changed.
     macro_rules! room {
@@ -1128,34 +1128,28 @@ fn step_refs<W: Write>(
         Instr::Append => {
             let element = *top!();
             let value = *rtop!();
-            let (len, capacity) = {
-                let array = tri!(int_array_mut(heap, value));
-                (array.len(), array.capacity())
-            };
-            if len == capacity {
-                reserve!(capacity.max(4).checked_mul(Kind::Ints.element_len()));
-            }
-            let array = tri!(int_array_mut(heap, value));
-            let before = array.capacity();
-            array.push(element);
-            let after = array.capacity();
-            heap.resized(before * 8, after * 8);
+            let roots = refs.get(..rsp).unwrap_or_default();
+            tri!(append(
+                heap,
+                value,
+                element,
+                Kind::Ints,
+                int_array_mut,
+                roots
+            ));
             sp -= 1;
         }
         Instr::AppendR => {
             let (value, element) = rtop2!();
-            let (len, capacity) = {
-                let array = tri!(ref_array_mut(heap, value));
-                (array.len(), array.capacity())
-            };
-            if len == capacity {
-                reserve!(capacity.max(4).checked_mul(Kind::Refs.element_len()));
-            }
-            let array = tri!(ref_array_mut(heap, value));
-            let before = array.capacity();
-            array.push(element);
-            let after = array.capacity();
-            heap.resized(before * 4, after * 4);
+            let roots = refs.get(..rsp).unwrap_or_default();
+            tri!(append(
+                heap,
+                value,
+                element,
+                Kind::Refs,
+                ref_array_mut,
+                roots
+            ));
             rsp -= 1;
         }
         Instr::Fill => {
@@ -1370,6 +1364,31 @@ fn ref_array_mut(heap: &mut Heap, value: Ref) -> Result<&mut Vec<Ref>, TrapKind>
         Some(object) => Err(wrong(Kind::Refs.words(), object.kind())),
         None => Err(missing(Kind::Refs, value)),
     }
+}
+
+/// Adds `element` at the end of the array `value` refers to (of `kind`, reached through `array`),
+/// making room on the heap first when the array must grow (`roots`: the references the program
+/// holds, for the collector), or the trap, having changed nothing.
+fn append<T>(
+    heap: &mut Heap,
+    value: Ref,
+    element: T,
+    kind: Kind,
+    array: fn(&mut Heap, Ref) -> Result<&mut Vec<T>, TrapKind>,
+    roots: &[Ref],
+) -> Result<(), TrapKind> {
+    let items = array(heap, value)?;
+    let capacity = items.capacity();
+    if items.len() == capacity {
+        // Vec doubles its capacity (at least 4): the heap must have room for the new half.
+        reserve(heap, capacity.max(4).checked_mul(kind.element_len()), roots)?;
+    }
+    let items = array(heap, value)?;
+    let before = items.capacity();
+    items.push(element);
+    let after = items.capacity();
+    heap.resized(before * kind.element_len(), after * kind.element_len());
+    Ok(())
 }
 
 /// Element `index` of `items`, or the out-of-bounds trap naming the index and the length.

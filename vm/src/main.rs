@@ -77,8 +77,9 @@ enum Command {
 #[derive(Clone, Copy, Debug, Args)]
 struct HeapArgs {
     /// The most bytes the program's strings and arrays may take (a number with an optional
-    /// binary suffix: K, M, G, T, e.g. 64M); beyond it the program traps with "out of memory",
-    /// and an image whose heap is larger is refused [default: 1G]
+    /// binary suffix: K, M, G, e.g. 64M; at most 1G, so that a state image can carry the heap);
+    /// beyond it the program traps with "out of memory", and an image whose heap is larger is
+    /// refused [default: 1G]
     #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
     max_heap: usize,
 }
@@ -102,10 +103,13 @@ fn parse_size(text: &str) -> Result<usize, String> {
         "T" | "TB" | "TIB" => 40,
         _ => return Err(format!("`{text}` has an unknown unit: use K, M, G or T")),
     };
+    let max = mova_lang::heap::MAX_HEAP;
     number
         .checked_mul(1usize << shift)
-        .filter(|size| *size > 0)
-        .ok_or_else(|| format!("`{text}` is not a usable size (1 byte to 2^64)"))
+        .filter(|size| (1..=max).contains(size))
+        .ok_or_else(|| {
+            format!("`{text}` is not a usable heap size: 1 byte to 1G ({max} bytes), so that a state image can carry the heap")
+        })
 }
 
 #[derive(Clone, Debug, Args)]

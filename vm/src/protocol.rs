@@ -15,9 +15,9 @@ use std::io::{self, Read, Write};
 /// `Commit`, `Outcome`, `Settle`).
 pub const PROTOCOL_VERSION: u16 = 2;
 
-/// The largest frame after the handshake: an image with an embedded program of the largest
-/// `.mvb` size, plus room.
-pub const MAX_FRAME: usize = mova_lang::mvb::MAX_FILE_LEN + (4 << 20);
+/// The largest frame after the handshake: the largest image (an embedded program of the largest
+/// `.mvb` size and the largest heap), plus room.
+pub const MAX_FRAME: usize = mova_lang::image::MAX_IMAGE_LEN + (4 << 20);
 
 /// The largest frame before the handshake has succeeded.
 pub const MAX_HELLO_FRAME: usize = 256;

@@ -396,7 +396,16 @@ fn the_heap_limit_is_a_trap_never_an_abort() {
             .code(1)
             .stderr(predicates::str::contains("limit of 1048576 bytes"));
     }
-    for bad in ["0", "1X", "-5", "", "99999999999999999999", "16777216T"] {
+    for bad in [
+        "0",
+        "1X",
+        "-5",
+        "",
+        "99999999999999999999",
+        "16777216T",
+        "2G",
+        "1025M",
+    ] {
         mova(&big)
             .args(["--max-heap", bad])
             .assert()

@@ -327,3 +327,135 @@ fn generated_programs_pause_inside_calls() {
     }
     assert!(in_calls >= 50, "only {in_calls} pauses inside a call");
 }
+
+/// A program with strings and arrays, built instruction by instruction (with its string
+/// constants): it grows an int array `a` through an alias `b`, a string `s`, and an array of
+/// strings `w` that shares every string it holds; each round, a function `f(a, s)` returns
+/// and prints `"<len a> <len s>"`, and then `b` is printed (through the alias). At the
+/// end `w` is printed. Every line shows that the alias and the lengths survived.
+fn heap_program(rounds: i64) -> Program {
+    use Instr::*;
+    use mova_lang::func::Function;
+    use mova_lang::mvb::Section;
+    let code = vec![
+        Put(0),   // 0  int slot 0: the round
+        NewI,     // 1  ref slot 0: a
+        RLoad(0), // 2  ref slot 1: b = a
+        Const(0), // 3  ref slot 2: s = "x"
+        NewR,     // 4  ref slot 3: w = []
+        Load(0),  // 5  loop: push(b, i)
+        RLoad(1),
+        Append,
+        RPop,
+        RLoad(2), // 9  s = s + "x"
+        Const(0),
+        Concat,
+        RStore(2),
+        RLoad(3), // 13 push(w, s)
+        RLoad(2),
+        AppendR,
+        RPop,
+        RLoad(0), // 17 f(a, s), which prints
+        RLoad(2),
+        Call(1),
+        RPop,
+        RLoad(1), // 21 print(b)
+        PrintR,
+        IncJlt(rounds, 5 - 23), // 23
+        RLoad(3),               // 24 print(w)
+        PrintR,
+        Halt, // 26
+        // f(a, s) at 27: prints and returns str(len(a)) + " " + str(len(s))
+        RLoad(0),
+        Len,
+        ToStr,
+        Const(1),
+        Concat,
+        RLoad(1),
+        Len,
+        ToStr,
+        Concat,
+        RDup,
+        PrintR,
+        RetR,
+    ];
+    let f = Function {
+        entry: 27,
+        params: 0,
+        results: 0,
+        ref_params: 2,
+        ref_results: 1,
+    };
+    let strings = Section {
+        kind: mova_lang::heap::STRINGS,
+        payload: mova_lang::heap::encode_strings(&["x", " "]),
+    };
+    Program::with_functions(code, &[f], vec![strings]).unwrap()
+}
+
+#[test]
+fn a_heap_program_paused_and_restored_anywhere_prints_the_same() {
+    let program = heap_program(60);
+    let (out, end) = straight(&program);
+    assert_eq!(end, "Halted");
+    let text = String::from_utf8(out.clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "1 2");
+    assert_eq!(lines[1], "[0]");
+    assert_eq!(lines[3], "[0, 1]");
+    assert_eq!(lines[118], "60 61");
+    assert!(
+        lines[120].starts_with("[\"xx\", \"xxx\", "),
+        "{}",
+        lines[120]
+    );
+    let mut in_calls = 0;
+    for every in [1, 2, 3, 7] {
+        let (paused_out, paused_end, paused) = run_paused(&program, &[], every);
+        assert_eq!(String::from_utf8(paused_out).unwrap(), text);
+        assert_eq!(paused_end, end);
+        in_calls += paused;
+    }
+    for delays in [[0u64].as_slice(), &[5, 0, 50]] {
+        let (paused_out, paused_end, paused) = run_paused(&program, delays, 0);
+        assert_eq!(String::from_utf8(paused_out).unwrap(), text);
+        assert_eq!(paused_end, end);
+        in_calls += paused;
+    }
+    assert!(in_calls >= 3, "only {in_calls} pauses inside a call");
+}
+
+#[test]
+fn a_saved_heap_keeps_sharing_and_carries_no_garbage() {
+    let program = heap_program(5);
+    let interrupt = Interrupt::new();
+    let mut vm = Vm::new(program.clone());
+    let mut out = Pauser {
+        out: Vec::new(),
+        interrupt: interrupt.clone(),
+        every: 4,
+        lines: 0,
+    };
+    assert!(matches!(vm.run(&mut out, &interrupt), Outcome::Paused));
+    let image = Image::decode(&vm.save(true).unwrap().encode()).unwrap();
+    // `a` and `b` are one object; `w` holds the strings, the last of them `s` itself.
+    assert_eq!(image.refs[0], image.refs[1]);
+    let mova_lang::heap::Object::Refs(words) = &image.heap[image.refs[3].0 as usize] else {
+        panic!("w is not an array of references: {:?}", image.heap);
+    };
+    assert_eq!(words.last(), Some(&image.refs[2]));
+    // Each object once: the strings `s` grew through are garbage, and stayed behind.
+    let strings = image
+        .heap
+        .iter()
+        .filter(|object| matches!(object, mova_lang::heap::Object::Str(_)))
+        .count();
+    assert_eq!(strings, words.len());
+    assert_eq!(image.heap.len(), 2 + strings);
+    // Restored, it goes on as if never stopped.
+    out.every = 0;
+    let mut vm = Vm::from_image(program.clone(), &image).unwrap();
+    interrupt.clear();
+    assert!(matches!(vm.run(&mut out, &interrupt), Outcome::Halted));
+    assert_eq!(out.out, straight(&program).0);
+}

@@ -279,7 +279,7 @@ pub enum LangError {
         ty: String,
     },
     /// An operator applied to a type it is not defined for (`==` on arrays, `-` on strings).
-    #[error("cannot apply `{op}` to {}", if *binary { format!("two values of type `{ty}`") } else { format!("a value of type `{ty}`") })]
+    #[error("{}", if *binary { format!("binary operation `{op}` cannot be applied to type `{ty}`") } else { format!("cannot apply unary operator `{op}` to type `{ty}`") })]
     NoOperator {
         /// The operation.
         span: Span,
