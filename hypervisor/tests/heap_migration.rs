@@ -11,9 +11,9 @@ use common::*;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The program. Each line is `len(a) * 1000000 + a[i] * 1000 + len(s) - len(words) + 1`: the
-/// element pushed through `b` is read through `a`, so the line is `(i + 1) * 1000000 + i * 1000
-/// + 1` only if `b` and `a` are one array, and the string and the array of strings grew once
-/// each per line.
+/// element pushed through `b` is read through `a`, so the line is `(i + 1) * 1000000 +
+/// i * 1000 + 1` only if `b` and `a` are one array, and the string and the array of strings
+/// grew once each per line.
 const SOURCE: &str = "\
 var a: [int] = [];
 var b = a;

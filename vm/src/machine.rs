@@ -719,19 +719,67 @@ impl Vm {
                     ip = frame.return_ip as usize;
                     continue;
                 }
+                // The commonest array accesses have a fast path here, for the case that cannot
+                // fail (an array of ints, an index in range, room on the stacks); anything else —
+                // a string, a trap — takes the one full implementation, `step_refs`.
+                Instr::Get => {
+                    if let (Some(&index), Some(value)) = (stack.get(sp.wrapping_sub(1)), refs.top())
+                        && let Some(&element) = refs.int_at(value, index)
+                    {
+                        if let Some(top) = stack.get_mut(sp - 1) {
+                            *top = element;
+                        }
+                        refs.depth -= 1;
+                    } else {
+                        let rfp = frames.last().map_or(0, |frame| frame.ref_base as usize);
+                        sp = tri!(step_refs(refs, constants, *instr, stack, sp, rfp, out));
+                    }
+                }
+                Instr::Set => {
+                    if sp >= 2
+                        && let (Some(&index), Some(&element), Some(value)) =
+                            (stack.get(sp - 2), stack.get(sp - 1), refs.top())
+                        && let Some(slot) = refs.int_at_mut(value, index)
+                    {
+                        *slot = element;
+                        sp -= 2;
+                        refs.depth -= 1;
+                    } else {
+                        let rfp = frames.last().map_or(0, |frame| frame.ref_base as usize);
+                        sp = tri!(step_refs(refs, constants, *instr, stack, sp, rfp, out));
+                    }
+                }
+                Instr::RDup => match refs.top() {
+                    Some(value) if refs.depth < STACK_LIMIT => refs.push(value),
+                    Some(_) | None => {
+                        let rfp = frames.last().map_or(0, |frame| frame.ref_base as usize);
+                        sp = tri!(step_refs(refs, constants, *instr, stack, sp, rfp, out));
+                    }
+                },
+                Instr::RPop if refs.depth > 0 => refs.depth -= 1,
+                Instr::RLoad(slot)
+                    if let Some(value) = refs.slot(frames.last(), slot)
+                        && refs.depth < STACK_LIMIT =>
+                {
+                    refs.push(value);
+                }
+                Instr::Len
+                    if let Some(len) = refs.top().and_then(|value| refs.len_of(value))
+                        && sp < STACK_LIMIT =>
+                {
+                    refs.depth -= 1;
+                    push!(len);
+                }
                 Instr::Const(_)
                 | Instr::RLoad(_)
                 | Instr::RStore(_)
                 | Instr::RPop
-                | Instr::RDup
                 | Instr::Concat
                 | Instr::ToStr
                 | Instr::Show
                 | Instr::PrintR
                 | Instr::Len
-                | Instr::Get
                 | Instr::GetR
-                | Instr::Set
                 | Instr::SetR
                 | Instr::NewI
                 | Instr::NewR
@@ -861,7 +909,44 @@ impl Refs {
         self.slots.get(self.depth.checked_sub(1)?).copied()
     }
 
-    /// Pushes a reference where one was just removed (so there is room).
+    /// Element `index` of the array of ints `value` refers to, if it is one and has it.
+    #[inline]
+    fn int_at(&self, value: Ref, index: i64) -> Option<&i64> {
+        match self.heap.get(value)? {
+            Object::Ints(values) => values.get(usize::try_from(index).ok()?),
+            Object::Str(_) | Object::Refs(_) => None,
+        }
+    }
+
+    /// Element `index` of the array of ints `value` refers to, to change.
+    #[inline]
+    fn int_at_mut(&mut self, value: Ref, index: i64) -> Option<&mut i64> {
+        match self.heap.get_mut(value)? {
+            Object::Ints(values) => values.get_mut(usize::try_from(index).ok()?),
+            Object::Str(_) | Object::Refs(_) => None,
+        }
+    }
+
+    /// Reference slot `slot` of the frame `frame` (the main program's for `None`), if the frame
+    /// holds it.
+    #[inline]
+    fn slot(&self, frame: Option<&Frame>, slot: u16) -> Option<Ref> {
+        let index = frame.map_or(0, |frame| frame.ref_base as usize) + usize::from(slot);
+        self.live().get(index).copied()
+    }
+
+    /// The length of the heap object `value` refers to (what the fast path of `LEN` handles; a
+    /// string constant takes the full one).
+    #[inline]
+    fn len_of(&self, value: Ref) -> Option<i64> {
+        match self.heap.get(value)? {
+            Object::Ints(values) => i64::try_from(values.len()).ok(),
+            Object::Str(bytes) => i64::try_from(bytes.len()).ok(),
+            Object::Refs(refs) => i64::try_from(refs.len()).ok(),
+        }
+    }
+
+    /// Pushes a reference where there is room (a full stack keeps its references).
     fn push(&mut self, value: Ref) {
         if let Some(slot) = self.slots.get_mut(self.depth) {
             *slot = value;
