@@ -92,3 +92,35 @@ fn a_growing_heap_with_an_alias_migrates_at_random_moments_intact() {
     );
     assert!(lengths.iter().all(|&len| len > 0), "{lengths:?}");
 }
+
+#[test]
+fn a_vm_refuses_an_image_whose_heap_passes_its_limit_and_keeps_waiting() {
+    let sandbox = Sandbox::new("heap-limit");
+    // About 2.4 MB of heap: an array of 300,000 ints.
+    sandbox.write(
+        "big.mova",
+        "var a = array(300000, 7);\nwhile true { print(len(a)); sleep(20); }\n",
+    );
+    let mut source = sandbox.start(&["big.mova"]);
+    assert_eq!(source.next(), 300_000);
+    let out = sandbox.hv_ok(&["rstate", &source.id(), "-o", "big.mvs"]);
+    assert!(out.contains("saved to big.mvs"), "{out}");
+    let small = sandbox.start(&["serve", "--max-heap", "1M"]);
+    let error = sandbox.hv_fails(&["wstate", "big.mvs", &small.id()], 1);
+    assert!(
+        error.contains(
+            "refused the image: the image's heap holds 2400032 bytes, more than this VM's limit of 1048576 bytes (mova --max-heap)"
+        ),
+        "{error}"
+    );
+    let entry = sandbox.ps_entry(&small);
+    assert_eq!(entry["state"], "waiting", "{entry}");
+    // A VM with the default limit takes it and runs it on.
+    let mut large = sandbox.start(&["serve"]);
+    let out = sandbox.hv_ok(&["wstate", "big.mvs", &large.id()]);
+    assert!(out.contains("it runs"), "{out}");
+    assert_eq!(large.next(), 300_000);
+    sandbox.hv_ok(&["kill", &large.id()]);
+    sandbox.hv_ok(&["kill", &source.id()]);
+    sandbox.hv_ok(&["kill", &small.id()]);
+}
