@@ -270,74 +270,102 @@ pub fn show<L: Lookup + ?Sized>(
     out: &mut Vec<u8>,
 ) {
     let start = out.len();
-    let budget = |out: &Vec<u8>| out.len().saturating_sub(start) < limits.max_len;
-    // Arrays being shown, outermost first, each with the next element to show.
+    let complete = walk(heap, value, quote_strings, &mut |bytes| {
+        out.extend_from_slice(bytes);
+        out.len().saturating_sub(start) <= limits.max_len
+    });
+    if !complete {
+        out.truncate(start.saturating_add(limits.max_len));
+        // Cut at a character boundary, then mark the cut.
+        while out.len() > start
+            && std::str::from_utf8(out.get(start..).unwrap_or_default()).is_err()
+        {
+            out.pop();
+        }
+        out.extend_from_slice("…".as_bytes());
+    }
+}
+
+/// Shows `value` as [`show`] does, whole, handing the text to `sink` piece by piece (so a huge
+/// array is never one buffer); `sink` returns whether to go on. Returns whether it showed all.
+pub fn walk<L: Lookup + ?Sized>(
+    heap: &L,
+    value: Ref,
+    quote_strings: bool,
+    sink: &mut dyn FnMut(&[u8]) -> bool,
+) -> bool {
+    // Arrays being shown, outermost first, each with the next element to show; and the set of
+    // them, to tell a cycle in constant time.
     let mut open: Vec<(u32, usize)> = Vec::new();
+    let mut opened: std::collections::HashSet<u32> = std::collections::HashSet::new();
+    let mut piece: Vec<u8> = Vec::new();
     let mut next = Some(value);
     loop {
-        if !budget(out) {
-            out.truncate(start.saturating_add(limits.max_len));
-            // Cut at a character boundary, then mark the cut.
-            while out.len() > start
-                && std::str::from_utf8(out.get(start..).unwrap_or_default()).is_err()
-            {
-                out.pop();
-            }
-            out.extend_from_slice("…".as_bytes());
-            return;
-        }
+        piece.clear();
         if let Some(value) = next.take() {
             let quote = quote_strings || !open.is_empty();
             match resolve(heap, value) {
-                Resolved::Str(bytes) if quote => quote_into(bytes, out),
-                Resolved::Str(bytes) => out.extend_from_slice(bytes),
+                Resolved::Str(bytes) if quote => quote_into(bytes, &mut piece),
+                Resolved::Str(bytes) => {
+                    if !sink(bytes) {
+                        return false;
+                    }
+                }
                 Resolved::Ints(values) => {
-                    out.push(b'[');
-                    let mut text = String::new();
+                    piece.push(b'[');
                     for (at, v) in values.iter().enumerate() {
                         if at > 0 {
-                            text.push_str(", ");
+                            piece.extend_from_slice(b", ");
                         }
-                        let _ = write!(text, "{v}");
-                        if text.len() > limits.max_len {
-                            break;
+                        let _ = write!(ByteWriter(&mut piece), "{v}");
+                        // Handed on in pieces of about 64 KiB.
+                        if piece.len() >= 1 << 16 {
+                            if !sink(&piece) {
+                                return false;
+                            }
+                            piece.clear();
                         }
                     }
-                    out.extend_from_slice(text.as_bytes());
-                    out.push(b']');
+                    piece.push(b']');
                 }
                 Resolved::Refs => {
-                    let Target::Object(index) = value.target() else {
-                        continue;
-                    };
-                    if open.iter().any(|(open, _)| *open == index) {
-                        out.extend_from_slice(b"[...]");
-                    } else {
-                        out.push(b'[');
-                        open.push((index, 0));
+                    if let Target::Object(index) = value.target() {
+                        if opened.contains(&index) {
+                            piece.extend_from_slice(b"[...]");
+                        } else {
+                            piece.push(b'[');
+                            open.push((index, 0));
+                            opened.insert(index);
+                        }
                     }
                 }
                 Resolved::Dangling => {
-                    let _ = write!(ByteWriter(out), "<dangling {value}>");
+                    let _ = write!(ByteWriter(&mut piece), "<dangling {value}>");
                 }
+            }
+            if !piece.is_empty() && !sink(&piece) {
+                return false;
             }
             continue;
         }
         let Some((index, at)) = open.last_mut() else {
-            return;
+            return true;
         };
         let refs = heap.object(*index).map(Object::refs).unwrap_or_default();
         match refs.get(*at) {
             Some(element) => {
-                if *at > 0 {
-                    out.extend_from_slice(b", ");
+                if *at > 0 && !sink(b", ") {
+                    return false;
                 }
                 *at += 1;
                 next = Some(*element);
             }
             None => {
-                out.push(b']');
+                opened.remove(index);
                 open.pop();
+                if !sink(b"]") {
+                    return false;
+                }
             }
         }
     }

@@ -277,7 +277,6 @@ impl Vm {
                 slots: empty_refs(),
                 depth: 0,
                 heap: Heap::new(max_heap),
-                shown: Vec::new(),
             },
             sleep_left: None,
             frames: Vec::new(),
@@ -378,7 +377,6 @@ impl Vm {
             slots,
             depth: image.refs.len(),
             heap: Heap::import(image.heap.clone(), max_heap).map_err(RestoreError::Heap)?,
-            shown: Vec::new(),
         };
         Ok(Vm {
             program,
@@ -895,8 +893,6 @@ struct Refs {
     depth: usize,
     /// The strings and arrays the program made.
     heap: Heap,
-    /// A buffer for what `PRINTR` shows of an array, kept between instructions.
-    shown: Vec<u8>,
 }
 
 impl Refs {
@@ -972,7 +968,6 @@ fn step_refs<W: Write>(
     let mut rsp = state.depth;
     let refs = &mut *state.slots;
     let heap = &mut state.heap;
-    let shown = &mut state.shown;
     macro_rules! trap {
         ($kind:expr) => {
             return Err($kind)
@@ -1139,10 +1134,14 @@ fn step_refs<W: Write>(
             let written = match string(heap, constants, value) {
                 Ok(bytes) => out.write_all(bytes),
                 Err(_) => {
-                    shown.clear();
+                    // An array is written as it is walked, never built whole in memory.
                     let view = View { heap, constants };
-                    mova_lang::heap::show(&view, value, false, Limits::NONE, shown);
-                    out.write_all(shown)
+                    let mut result = Ok(());
+                    mova_lang::heap::walk(&view, value, false, &mut |bytes| {
+                        result = out.write_all(bytes);
+                        result.is_ok()
+                    });
+                    result
                 }
             };
             if let Err(error) = written.and_then(|()| out.write_all(b"\n")) {
@@ -2034,6 +2033,22 @@ mod tests {
             "3\n[\"a\\\"b\", [9, 2], [9, 2], [5, 5, 5]]\n4\n[9, 2]\n[9, 2]\n"
         );
         assert!(vm.refs().is_empty());
+    }
+
+    #[test]
+    fn a_large_array_prints_whole_in_pieces() {
+        use Instr::*;
+        // 100,000 elements: its text (about 1.2 MB) is handed to the output in pieces of 64 KiB.
+        let mut vm = with_strings(
+            vec![Put(100_000), Put(-12345), Fill, PrintR],
+            &[],
+            heap::DEFAULT_MAX_HEAP,
+        );
+        let (outcome, out) = run_vm(&mut vm);
+        assert!(matches!(outcome, Outcome::Halted), "{outcome:?}");
+        let expected = format!("[{}]\n", vec!["-12345"; 100_000].join(", "));
+        assert_eq!(out.len(), expected.len());
+        assert!(out == expected, "the printed array differs");
     }
 
     #[test]
