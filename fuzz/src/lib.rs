@@ -510,8 +510,9 @@ pub fn seeds(examples: &[(String, String)]) -> Vec<(&'static str, String, Vec<u8
     let requests = [
         Request::Hello {
             version: mova_vm::protocol::PROTOCOL_VERSION,
-            token: vec![7; 32],
+            nonce: vec![7; 32],
         },
+        Request::Proof(vec![9; 32]),
         Request::Interrupt,
         Request::Resume,
         Request::Save { with_program: true },

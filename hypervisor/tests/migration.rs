@@ -217,8 +217,8 @@ fn migrating_a_vm_onto_itself_is_refused_and_changes_nothing() {
     assert!(rescued.is_empty(), "{rescued:?}");
 }
 
-/// What the fake target read: the hello and the frame after it, or why it could not.
-type FakeReport = Result<(Request, Request), String>;
+/// What the fake target read after the handshake (which it passes knowing the token), or why it could not.
+type FakeReport = Result<Request, String>;
 
 /// A fake migration target on a loopback port: it accepts one client, reads its hello, answers
 /// Ok, answers an Info as a blank VM would, reads the next frame and hangs up without answering
@@ -251,7 +251,8 @@ fn fake_target() -> (SocketAddr, Receiver<FakeReport>) {
             stream
                 .set_read_timeout(Some(TIMEOUT))
                 .map_err(|e| e.to_string())?;
-            let hello = Request::read(&mut stream, MAX_HELLO_FRAME).map_err(|e| e.to_string())?;
+            mova_vm::auth::vm_handshake(&mut stream, &[0xAB; TOKEN_LEN], &[])
+                .map_err(|e| e.to_string())?;
             Response::Ok.write(&mut stream).map_err(|e| e.to_string())?;
             let mut next = Request::read(&mut stream, MAX_FRAME).map_err(|e| e.to_string())?;
             if next == Request::Info {
@@ -272,7 +273,7 @@ fn fake_target() -> (SocketAddr, Receiver<FakeReport>) {
                     .map_err(|e| e.to_string())?;
                 next = Request::read(&mut stream, MAX_FRAME).map_err(|e| e.to_string())?;
             }
-            Ok((hello, next))
+            Ok(next)
         };
         let result = converse();
         drop(stream); // Dies without answering.
@@ -302,17 +303,11 @@ fn a_target_that_dies_mid_migration_lets_the_source_resume() {
     assert!(stderr.contains("the source runs on"), "{stderr}");
     let after = Instant::now();
 
-    let (hello, restore) = received
+    // The fake target knew the token: the handshake passed (a wrong one fails it).
+    let restore = received
         .recv_timeout(TIMEOUT)
         .expect("the fake target reports")
         .unwrap_or_else(|error| panic!("the fake target: {error}"));
-    assert_eq!(
-        hello,
-        Request::Hello {
-            version: PROTOCOL_VERSION,
-            token: vec![0xAB; TOKEN_LEN],
-        }
-    );
     let Request::Restore { image, .. } = restore else {
         panic!("the frame after the hello is not a Restore: {restore:?}");
     };
@@ -329,6 +324,53 @@ fn a_target_that_dies_mid_migration_lets_the_source_resume() {
     }
     source.assert_counts_from(1);
     assert!(!source.stderr().contains("stopped"), "{}", source.stderr());
+    assert_eq!(sandbox.ps_entry(&source)["state"], "running");
+}
+
+/// A listener that does not hold the target's token (a program on the port after the VM died, or
+/// an attacker) cannot prove it holds it: the migration stops at the handshake, the impostor gets
+/// nothing but a hello, and the source runs on.
+#[test]
+fn a_target_that_cannot_prove_the_token_gets_nothing() {
+    let sandbox = Sandbox::with_loop("impostor");
+    let mut source = sandbox.start(&["loop.mvb"]);
+    source.take(3);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let impostor = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let hello = Request::read(&mut stream, MAX_HELLO_FRAME).unwrap();
+        // A challenge with a proof it cannot have made.
+        Response::Challenge {
+            nonce: vec![1; 32],
+            proof: vec![2; 32],
+        }
+        .write(&mut stream)
+        .unwrap();
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest);
+        (hello, rest)
+    });
+    let token = "cd".repeat(TOKEN_LEN);
+    let stderr = sandbox.hv_fails(
+        &["migrate", &source.id(), &addr.to_string(), "--token", &token],
+        1,
+    );
+    assert!(
+        stderr.contains("could not prove it holds the VM's token"),
+        "{stderr}"
+    );
+    let (hello, rest) = impostor.join().unwrap();
+    let Request::Hello { version, nonce } = hello else {
+        panic!("the first frame is not a hello: {hello:?}");
+    };
+    assert_eq!(version, PROTOCOL_VERSION);
+    assert_ne!(nonce, vec![0xCD; TOKEN_LEN], "the hello carries the token");
+    assert!(rest.is_empty(), "the impostor was sent more: {rest:?}");
+    let after = Instant::now();
+    source.read_past(after);
+    source.assert_counts_from(1);
     assert_eq!(sandbox.ps_entry(&source)["state"], "running");
 }
 
@@ -368,15 +410,47 @@ fn raw_connect(addr: SocketAddr) -> TcpStream {
     stream
 }
 
-fn hello_frame(version: u16, token: &[u8]) -> Vec<u8> {
+fn hello_frame(version: u16, nonce: &[u8]) -> Vec<u8> {
     let mut bytes = Vec::new();
     Request::Hello {
         version,
-        token: token.to_vec(),
+        nonce: nonce.to_vec(),
     }
     .write(&mut bytes)
     .unwrap();
     bytes
+}
+
+/// Passes the handshake on a raw connection with `token`.
+fn authenticate(stream: &mut TcpStream, token: &[u8]) -> Result<(), mova_vm::auth::HandshakeError> {
+    mova_vm::auth::client_handshake(stream, token, &[])
+}
+
+/// Sends a hello with `nonce`, reads the VM's challenge and answers it with the proof made with
+/// `token` (right or wrong) for `binding`; returns everything this client sent, and what the VM
+/// finally answered.
+fn answer_challenge(
+    addr: SocketAddr,
+    nonce: [u8; 32],
+    token: &[u8],
+) -> (Vec<u8>, Result<Response, mova_vm::protocol::FrameError>) {
+    use mova_vm::auth::{Role, proof};
+    let mut stream = raw_connect(addr);
+    let mut sent = hello_frame(PROTOCOL_VERSION, &nonce);
+    stream.write_all(&sent).unwrap();
+    let Response::Challenge {
+        nonce: vm_nonce, ..
+    } = Response::read(&mut stream).unwrap()
+    else {
+        panic!("no challenge");
+    };
+    let mut answer = Vec::new();
+    Request::Proof(proof(token, Role::Client, &nonce, &vm_nonce, &[]).to_vec())
+        .write(&mut answer)
+        .unwrap();
+    stream.write_all(&answer).unwrap();
+    sent.extend(answer);
+    (sent, Response::read(&mut stream))
 }
 
 /// Reads until the VM closes the connection and returns what it sent. A reset counts as closed:
@@ -403,11 +477,15 @@ fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
     }
 }
 
-/// The message of the Error frame `bytes` hold.
+/// The message of the Error frame `bytes` hold (after the VM's Challenge, if it sent one).
 fn error_message(bytes: &[u8]) -> String {
-    match Response::read(&mut &bytes[..]) {
-        Ok(Response::Error(message)) => message,
-        other => panic!("expected an Error frame, got {other:?} from {bytes:?}"),
+    let mut rest = bytes;
+    loop {
+        match Response::read(&mut rest) {
+            Ok(Response::Error(message)) => return message,
+            Ok(Response::Challenge { .. }) => {}
+            other => panic!("expected an Error frame, got {other:?} from {bytes:?}"),
+        }
     }
 }
 
@@ -456,23 +534,33 @@ fn bad_clients_are_refused_and_the_vm_is_unharmed() {
         })
         .collect();
 
-    // (a) A wrong token, (a') a wrong protocol version, (b) garbage of several kinds, (c) frame
+    // (a) A wrong token, (a') a recorded handshake replayed, (a'') wrong protocol versions and
+    // a version 2 client (whose hello carried the token), (b) garbage of several kinds, (c) frame
     // headers declaring 4 GiB, before and after a correct handshake.
+    let (_, answer) = answer_challenge(addr, [3; 32], &[0; TOKEN_LEN]);
+    let Ok(Response::Error(message)) = answer else {
+        panic!("a wrong proof was not refused: {answer:?}");
+    };
+    assert!(message.contains("authentication failed"), "{message}");
+    let (recorded, answer) = answer_challenge(addr, [4; 32], &token);
+    assert!(matches!(answer, Ok(Response::Ok)), "{answer:?}");
     let mut dropped = vec![
-        bad_client(
-            addr,
-            &hello_frame(PROTOCOL_VERSION, &[0; TOKEN_LEN]),
-            Some("authentication failed"),
-        ),
+        // The same bytes again: the VM's nonce is new, so the old proof is worthless.
+        bad_client(addr, &recorded, Some("authentication failed")),
         bad_client(
             addr,
             &hello_frame(PROTOCOL_VERSION, &token[..TOKEN_LEN - 1]),
-            Some("authentication failed"),
+            Some("a hello's nonce is 32 bytes, not 31"),
         ),
         bad_client(
             addr,
             &hello_frame(PROTOCOL_VERSION + 1, &token),
-            Some("protocol version"),
+            Some("protocol version 4 is not supported"),
+        ),
+        bad_client(
+            addr,
+            &hello_frame(2, &token),
+            Some("protocol version 2 is not supported: this VM speaks version 3"),
         ),
         // An Interrupt before the hello: refused, and the VM does not pause.
         bad_client(addr, &[0, 0, 0, 1, 0x02], Some("authentication required")),
@@ -483,7 +571,7 @@ fn bad_clients_are_refused_and_the_vm_is_unharmed() {
         bad_client(
             addr,
             &hello_frame(PROTOCOL_VERSION, &[7; MAX_HELLO_FRAME - 3]),
-            Some("authentication failed"),
+            Some("a hello's nonce is 32 bytes, not 253"),
         ),
         bad_client(addr, &[0xFF; 4], Some("over the limit")),
         bad_client(addr, &[0, 0, 1, 1], Some("over the limit")),
@@ -493,10 +581,7 @@ fn bad_clients_are_refused_and_the_vm_is_unharmed() {
     {
         let mut stream = raw_connect(addr);
         dropped.push(stream.local_addr().unwrap());
-        stream
-            .write_all(&hello_frame(PROTOCOL_VERSION, &token))
-            .unwrap();
-        assert_eq!(Response::read(&mut stream).unwrap(), Response::Ok);
+        authenticate(&mut stream, &token).unwrap();
         stream.write_all(&[0xFF; 4]).unwrap();
         let message = error_message(&read_until_closed(&mut stream));
         assert!(message.contains("over the limit"), "{message}");
@@ -918,16 +1003,10 @@ fn the_connection_limit_refuses_the_seventeenth_client() {
     let token = vm.record.token_bytes().unwrap();
     assert_eq!(vm.take(2), [1, 2]);
 
-    let hello = |stream: &mut TcpStream| {
-        stream
-            .write_all(&hello_frame(PROTOCOL_VERSION, &token))
-            .unwrap();
-        Response::read(stream).unwrap()
-    };
     let mut held: Vec<TcpStream> = (0..LIMIT)
         .map(|_| {
             let mut stream = raw_connect(addr);
-            assert_eq!(hello(&mut stream), Response::Ok);
+            authenticate(&mut stream, &token).unwrap();
             stream
         })
         .collect();
@@ -944,12 +1023,9 @@ fn the_connection_limit_refuses_the_seventeenth_client() {
     while admitted.is_none() {
         // The listener counts a connection as gone once its thread has seen it close.
         let mut stream = raw_connect(addr);
-        stream
-            .write_all(&hello_frame(PROTOCOL_VERSION, &token))
-            .unwrap();
-        match Response::read(&mut stream) {
-            Ok(Response::Ok) => admitted = Some(stream),
-            Ok(_) | Err(_) => {
+        match authenticate(&mut stream, &token) {
+            Ok(()) => admitted = Some(stream),
+            Err(_) => {
                 assert!(Instant::now() < deadline, "no place was freed");
                 thread::sleep(Duration::from_millis(20));
             }
@@ -972,13 +1048,7 @@ fn a_silent_client_is_dropped_and_its_hold_undone() {
     let mut vm = sandbox.start(&["--idle-timeout", "1", "loop.mvb"]);
     vm.take(2);
     let mut stream = raw_connect(vm.record.addr);
-    stream
-        .write_all(&hello_frame(
-            PROTOCOL_VERSION,
-            &vm.record.token_bytes().unwrap(),
-        ))
-        .unwrap();
-    assert_eq!(Response::read(&mut stream).unwrap(), Response::Ok);
+    authenticate(&mut stream, &vm.record.token_bytes().unwrap()).unwrap();
     Request::Save {
         with_program: false,
     }

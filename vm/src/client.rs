@@ -5,9 +5,9 @@
 // arm says exactly that, and a new kind of answer is rightly unexpected too.
 #![allow(clippy::wildcard_enum_match_arm)]
 
+use crate::auth::{self, HandshakeError};
 use crate::protocol::{
-    FrameError, InfoError, MigrationId, MigrationOutcome, PROTOCOL_VERSION, Request, Response,
-    VmInfo,
+    FrameError, InfoError, MigrationId, MigrationOutcome, Request, Response, VmInfo,
 };
 use crate::runtime::Record;
 use std::io;
@@ -55,6 +55,10 @@ pub enum ClientError {
     /// The VM refused the command.
     #[error("{0}")]
     Refused(String),
+    /// The peer failed the handshake: it could not prove it holds the token, or answered out of
+    /// turn.
+    #[error("refusing {addr}: {reason}")]
+    Handshake { addr: SocketAddr, reason: String },
     /// The VM answered `Info` with something that does not describe a VM.
     #[error("unexpected answer from {addr}: {source}")]
     BadInfo { addr: SocketAddr, source: InfoError },
@@ -102,9 +106,16 @@ impl Client {
             .map_err(connect_error)?;
         let addr = stream.peer_addr().map_err(connect_error)?;
         let mut client = Client { stream, addr };
-        client.expect_ok(&Request::Hello {
-            version: PROTOCOL_VERSION,
-            token: token.to_vec(),
+        let _ = client.stream.set_read_timeout(Some(PROMPT_TIMEOUT));
+        auth::client_handshake(&mut client.stream, token, &[]).map_err(|error| match error {
+            HandshakeError::Frame(source) => client.frame_error(source, PROMPT_TIMEOUT),
+            HandshakeError::Refused(reason) => ClientError::Refused(reason),
+            error @ (HandshakeError::Impostor | HandshakeError::Unexpected(_)) => {
+                ClientError::Handshake {
+                    addr,
+                    reason: error.to_string(),
+                }
+            }
         })?;
         Ok(client)
     }
@@ -135,6 +146,7 @@ impl Client {
         let timeout = match request {
             Request::Save { .. } | Request::Restore { .. } => ANSWER_TIMEOUT,
             Request::Hello { .. }
+            | Request::Proof(_)
             | Request::Interrupt
             | Request::Resume
             | Request::Info
@@ -145,8 +157,18 @@ impl Client {
             | Request::Stop { .. } => PROMPT_TIMEOUT,
         };
         let _ = self.stream.set_read_timeout(Some(timeout));
-        let addr = self.addr;
-        let frame_error = |source: FrameError| match source {
+        request
+            .write(&mut self.stream)
+            .map_err(|error| self.frame_error(FrameError::Io(error), timeout))?;
+        match Response::read(&mut self.stream).map_err(|error| self.frame_error(error, timeout))? {
+            Response::Error(message) => Err(ClientError::Refused(message)),
+            response => Ok(response),
+        }
+    }
+
+    /// What a failed read or write means: no answer within `timeout`, or a broken connection.
+    fn frame_error(&self, source: FrameError, timeout: Duration) -> ClientError {
+        match source {
             FrameError::Io(error)
                 if matches!(
                     error.kind(),
@@ -154,18 +176,14 @@ impl Client {
                 ) =>
             {
                 ClientError::NoAnswer {
-                    addr,
+                    addr: self.addr,
                     after: timeout,
                 }
             }
-            source => ClientError::Frame { addr, source },
-        };
-        request
-            .write(&mut self.stream)
-            .map_err(|error| frame_error(FrameError::Io(error)))?;
-        match Response::read(&mut self.stream).map_err(frame_error)? {
-            Response::Error(message) => Err(ClientError::Refused(message)),
-            response => Ok(response),
+            source => ClientError::Frame {
+                addr: self.addr,
+                source,
+            },
         }
     }
 
@@ -183,6 +201,7 @@ impl Client {
             Response::Image(bytes) => format!("an image of {} bytes", bytes.len()),
             Response::Info(json) => format!("info {json}"),
             Response::Outcome(outcome) => format!("outcome {outcome:?}"),
+            Response::Challenge { .. } => String::from("a handshake challenge"),
         };
         ClientError::Unexpected {
             addr: self.addr,

@@ -16,13 +16,12 @@
 //! requests interrupt a running program only once it has run for as long as serving the previous
 //! batch of requests took.
 
+use crate::auth::{self, VmHandshakeError};
 use crate::interrupt::Interrupt;
-use crate::protocol::{
-    FrameError, MAX_FRAME, MAX_HELLO_FRAME, PROTOCOL_VERSION, Request, Response, tokens_match,
-};
+use crate::protocol::{FrameError, MAX_FRAME, MAX_HELLO_FRAME, Request, Response};
 use crate::session::Snapshot;
 use std::collections::VecDeque;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
@@ -251,15 +250,37 @@ struct Deadline<'a> {
     deadline: Instant,
 }
 
-impl Read for Deadline<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+impl Deadline<'_> {
+    /// What is left of the time, or a timeout error when none is.
+    fn left(&self) -> io::Result<Duration> {
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(io::ErrorKind::TimedOut.into());
         }
-        self.stream.set_read_timeout(Some(left))?;
+        Ok(left)
+    }
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.stream.set_read_timeout(Some(self.left()?))?;
         let mut stream = self.stream;
         stream.read(buf)
+    }
+}
+
+/// Writes the handshake's answers within the same deadline (a client that reads nothing cannot
+/// hold the VM's thread past it either).
+impl Write for Deadline<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.set_write_timeout(Some(self.left()?))?;
+        let mut stream = self.stream;
+        stream.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let mut stream = self.stream;
+        stream.flush()
     }
 }
 
@@ -470,6 +491,7 @@ impl Connection {
         let _ = stream.set_nodelay(true);
         let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
         let checked = self.handshake(&stream);
+        let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
         // Out of the handshakes whatever the outcome, and into the clients if it succeeded.
         let displaced = self.displaceable && !self.slots.end_handshake(self.id);
         let outcome = match checked {
@@ -499,7 +521,7 @@ impl Connection {
         let _ = stream.set_read_timeout(Some(self.idle_timeout));
         loop {
             let request = match Request::read(stream, MAX_FRAME) {
-                Ok(Request::Hello { .. }) => {
+                Ok(Request::Hello { .. } | Request::Proof(_)) => {
                     let _ = Response::Error("already authenticated".into()).write(stream);
                     continue;
                 }
@@ -559,31 +581,22 @@ impl Connection {
         }
     }
 
-    /// Reads the client's hello, within what is left of [`HANDSHAKE_TIMEOUT`] since the connection
-    /// was accepted, and checks its version and token.
+    /// Runs the VM's side of the handshake ([`auth::vm_handshake`]: the client's hello, the
+    /// challenge, the client's proof), all within what is left of [`HANDSHAKE_TIMEOUT`] since the
+    /// connection was accepted.
     fn handshake(&self, stream: &TcpStream) -> Result<(), String> {
-        let mut reader = Deadline {
+        let mut channel = Deadline {
             stream,
             deadline: self.accepted + HANDSHAKE_TIMEOUT,
         };
-        match Request::read(&mut reader, MAX_HELLO_FRAME) {
-            Ok(Request::Hello { version, token }) => {
-                if version != PROTOCOL_VERSION {
-                    return Err(format!(
-                        "protocol version {version} is not supported (this VM speaks {PROTOCOL_VERSION})"
-                    ));
-                }
-                if !tokens_match(&token, &self.token) {
-                    return Err("authentication failed: wrong token".into());
-                }
-                Ok(())
-            }
-            Ok(_) => Err("authentication required: the first frame must be a hello".into()),
-            Err(error) if timed_out(&error) => Err(format!(
+        match auth::vm_handshake(&mut channel, &self.token, &[]) {
+            Ok(()) => Ok(()),
+            Err(VmHandshakeError::Frame(error)) if timed_out(&error) => Err(format!(
                 "bad handshake: not completed within {} s",
                 HANDSHAKE_TIMEOUT.as_secs()
             )),
-            Err(error) => Err(format!("bad handshake: {error}")),
+            Err(VmHandshakeError::Frame(error)) => Err(format!("bad handshake: {error}")),
+            Err(error) => Err(error.to_string()),
         }
     }
 }
@@ -740,8 +753,8 @@ mod tests {
     fn a_hello_that_arrived_whole_is_told_from_one_still_coming() {
         let mut hello = Vec::new();
         Request::Hello {
-            version: PROTOCOL_VERSION,
-            token: vec![7; crate::protocol::TOKEN_LEN],
+            version: crate::protocol::PROTOCOL_VERSION,
+            nonce: vec![7; crate::auth::NONCE_LEN],
         }
         .write(&mut hello)
         .unwrap();

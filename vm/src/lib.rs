@@ -3,6 +3,7 @@
 //!
 //! The `mova` binary is a thin shell over this library; tests and benchmarks drive [`Vm`] directly.
 
+pub mod auth;
 pub mod backtrace;
 pub mod client;
 pub mod control;

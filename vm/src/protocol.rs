@@ -12,8 +12,9 @@
 use std::io::{self, Read, Write};
 
 /// The protocol version the handshake names. Version 2 added migration ids (`Hold`, `Restore`,
-/// `Commit`, `Outcome`, `Settle`).
-pub const PROTOCOL_VERSION: u16 = 2;
+/// `Commit`, `Outcome`, `Settle`); version 3 the challenge–response handshake, in which the token
+/// never crosses the wire ([`crate::auth`]).
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// The largest frame after the handshake: the largest image (an embedded program of the largest
 /// `.mvb` size and the largest heap), plus room.
@@ -363,12 +364,16 @@ impl TryFrom<WireInfo> for VmInfo {
 /// What a client asks of a VM.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
-    /// The handshake: the protocol version and the VM's token.
+    /// The handshake's first frame: the protocol version and the client's nonce (in version 2,
+    /// which had the same layout, the token itself).
     Hello {
         version: u16,
-        /// The token from the VM's runtime record.
-        token: Vec<u8>,
+        /// [`crate::auth::NONCE_LEN`] fresh random bytes.
+        nonce: Vec<u8>,
     },
+    /// The handshake's last frame: the client's proof that it holds the token
+    /// ([`crate::auth::proof`]), after the VM proved it in its [`Response::Challenge`].
+    Proof(Vec<u8>),
     /// Pause at the next instruction boundary (output flushed).
     Interrupt,
     /// Run again (also commits the image this client restored).
@@ -439,6 +444,11 @@ pub enum Response {
     Info(String),
     /// The answer to `Outcome`.
     Outcome(MigrationOutcome),
+    /// The answer to a `Hello`: the VM's nonce, and its proof that it holds the token.
+    Challenge {
+        nonce: Vec<u8>,
+        proof: Vec<u8>,
+    },
 }
 
 /// Why a frame could not be read.
@@ -475,11 +485,13 @@ pub mod kind {
     pub const COMMIT: u8 = 0x09;
     pub const OUTCOME: u8 = 0x0A;
     pub const SETTLE: u8 = 0x0B;
+    pub const PROOF: u8 = 0x0C;
     pub const OK: u8 = 0x81;
     pub const ERROR: u8 = 0x82;
     pub const IMAGE: u8 = 0x83;
     pub const INFO_REPLY: u8 = 0x84;
     pub const OUTCOME_REPLY: u8 = 0x85;
+    pub const CHALLENGE: u8 = 0x86;
 }
 
 /// A migration id followed by `rest`, as the payloads of the migration requests begin.
@@ -555,11 +567,12 @@ impl Request {
     /// Writes the request as a frame.
     pub fn write(&self, out: &mut impl Write) -> io::Result<()> {
         match self {
-            Request::Hello { version, token } => {
+            Request::Hello { version, nonce } => {
                 let mut payload = version.to_be_bytes().to_vec();
-                payload.extend_from_slice(token);
+                payload.extend_from_slice(nonce);
                 write_frame(out, kind::HELLO, &payload)
             }
+            Request::Proof(proof) => write_frame(out, kind::PROOF, proof),
             Request::Interrupt => write_frame(out, kind::INTERRUPT, &[]),
             Request::Resume => write_frame(out, kind::RESUME, &[]),
             Request::Save { with_program } => {
@@ -619,14 +632,15 @@ impl Request {
         };
         match kind {
             kind::HELLO => {
-                let (version, token) = payload
+                let (version, nonce) = payload
                     .split_first_chunk::<2>()
                     .ok_or_else(|| FrameError::Malformed("short hello".into()))?;
                 Ok(Request::Hello {
                     version: u16::from_be_bytes(*version),
-                    token: token.to_vec(),
+                    nonce: nonce.to_vec(),
                 })
             }
+            kind::PROOF => Ok(Request::Proof(payload)),
             kind::INTERRUPT => empty(Request::Interrupt),
             kind::RESUME => empty(Request::Resume),
             kind::SAVE => match payload.as_slice() {
@@ -698,6 +712,11 @@ impl Response {
                 };
                 write_frame(out, kind::OUTCOME_REPLY, &[byte])
             }
+            Response::Challenge { nonce, proof } => {
+                let mut payload = nonce.clone();
+                payload.extend_from_slice(proof);
+                write_frame(out, kind::CHALLENGE, &payload)
+            }
         }
     }
 
@@ -721,16 +740,24 @@ impl Response {
                     "an outcome is one byte, 0, 1 or 2".into(),
                 )),
             },
+            kind::CHALLENGE => {
+                use crate::auth::{NONCE_LEN, PROOF_LEN};
+                if payload.len() != NONCE_LEN + PROOF_LEN {
+                    return Err(FrameError::Malformed(format!(
+                        "a challenge is {NONCE_LEN} bytes of nonce and {PROOF_LEN} of proof"
+                    )));
+                }
+                let (nonce, proof) = payload.split_at(NONCE_LEN);
+                Ok(Response::Challenge {
+                    nonce: nonce.to_vec(),
+                    proof: proof.to_vec(),
+                })
+            }
             other => Err(FrameError::Malformed(format!(
                 "unknown response kind 0x{other:02X}"
             ))),
         }
     }
-}
-
-/// Compares two tokens in time that depends only on their lengths.
-pub fn tokens_match(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
@@ -750,8 +777,9 @@ mod tests {
     fn requests_and_responses_round_trip() {
         round_trip(Request::Hello {
             version: 1,
-            token: vec![7; TOKEN_LEN],
+            nonce: vec![7; crate::auth::NONCE_LEN],
         });
+        round_trip(Request::Proof(vec![9; crate::auth::PROOF_LEN]));
         let migration = MigrationId([5; MIGRATION_ID_LEN]);
         round_trip(Request::Interrupt);
         round_trip(Request::Hold {
@@ -789,6 +817,10 @@ mod tests {
             Response::Outcome(MigrationOutcome::NotTaken),
             Response::Outcome(MigrationOutcome::Pending),
             Response::Outcome(MigrationOutcome::Committed),
+            Response::Challenge {
+                nonce: vec![1; crate::auth::NONCE_LEN],
+                proof: vec![2; crate::auth::PROOF_LEN],
+            },
         ] {
             let mut bytes = Vec::new();
             response.write(&mut bytes).unwrap();
@@ -1035,12 +1067,5 @@ mod tests {
             Request::read(&mut extra.as_slice(), MAX_FRAME),
             Err(FrameError::Malformed(_))
         ));
-    }
-
-    #[test]
-    fn tokens_compare_exactly() {
-        assert!(tokens_match(b"abc", b"abc"));
-        assert!(!tokens_match(b"abc", b"abd"));
-        assert!(!tokens_match(b"abc", b"ab"));
     }
 }

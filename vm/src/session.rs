@@ -343,7 +343,9 @@ impl<W: Write> Session<W> {
     fn serve(&mut self, request: Request, conn: ConnId) -> (Response, Option<End>) {
         let held_by_other = self.hold.as_ref().is_some_and(|hold| hold.conn != conn);
         let response = match request {
-            Request::Hello { .. } => Response::Error("already authenticated".into()),
+            Request::Hello { .. } | Request::Proof(_) => {
+                Response::Error("already authenticated".into())
+            }
             Request::Info => Response::Info(self.info().answer()),
             Request::Outcome { migration, abort } => self.outcome(migration, abort),
             Request::Stop { reason } if !held_by_other || !self.owns_computation() => {

@@ -18,9 +18,7 @@ use mova_lang::image::Image;
 use mova_testkit::{ChildGuard, TIMEOUT, TempDir};
 use mova_vm::client::{Client, ClientError};
 use mova_vm::control::{HANDSHAKE_TIMEOUT, MAX_CLIENTS};
-use mova_vm::protocol::{
-    InfoError, MAX_FRAME, PROTOCOL_VERSION, Request, Response, VmInfo, VmState,
-};
+use mova_vm::protocol::{InfoError, MAX_FRAME, Request, Response, VmInfo, VmState};
 use mova_vm::runtime::Record;
 use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
@@ -209,13 +207,7 @@ fn authenticated(addr: SocketAddr, token: &[u8]) -> TcpStream {
     let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap();
     stream.set_read_timeout(Some(TIMEOUT)).unwrap();
     stream.set_write_timeout(Some(TIMEOUT)).unwrap();
-    stream
-        .write_all(&frame(&Request::Hello {
-            version: PROTOCOL_VERSION,
-            token: token.to_vec(),
-        }))
-        .unwrap();
-    assert_eq!(Response::read(&mut stream).unwrap(), Response::Ok);
+    mova_vm::auth::client_handshake(&mut stream, token, &[]).unwrap();
     stream
 }
 
@@ -522,10 +514,7 @@ fn a_forged_info_answer_is_a_clear_error() {
         let addr = listener.local_addr().unwrap();
         let forger = thread::spawn(move || {
             let (mut stream, _) = listener.accept().unwrap();
-            assert!(matches!(
-                Request::read(&mut stream, MAX_FRAME).unwrap(),
-                Request::Hello { .. }
-            ));
+            mova_vm::auth::vm_handshake(&mut stream, &[0; 32], &[]).unwrap();
             Response::Ok.write(&mut stream).unwrap();
             assert_eq!(
                 Request::read(&mut stream, MAX_FRAME).unwrap(),

@@ -12,7 +12,8 @@ use proptest::prelude::*;
 fn request() -> impl Strategy<Value = Request> {
     prop_oneof![
         (any::<u16>(), prop::collection::vec(any::<u8>(), 0..40))
-            .prop_map(|(version, token)| Request::Hello { version, token }),
+            .prop_map(|(version, nonce)| Request::Hello { version, nonce }),
+        prop::collection::vec(any::<u8>(), 0..40).prop_map(Request::Proof),
         Just(Request::Interrupt),
         Just(Request::Resume),
         any::<bool>().prop_map(|with_program| Request::Save { with_program }),
