@@ -5,7 +5,7 @@
 //! `wstate`.
 
 use crate::migrate::{self, Side};
-use crate::{HvError, Target, connect, inspect, ps, record};
+use crate::{HvError, Remote, Target, connect, inspect, ps, record};
 use clap::Subcommand;
 use mova_compiler::stdio::{self, StdoutError};
 use mova_lang::image::Image;
@@ -42,6 +42,10 @@ pub enum HvCommand {
         /// The token of a remote VM (hex, from its runtime record)
         #[arg(long)]
         token: Option<String>,
+        /// The TLS certificate fingerprint of a remote VM off the loopback (from its runtime
+        /// record) [default: the one the known hosts file holds, trusted on first use]
+        #[arg(long, value_name = "SHA256")]
+        fingerprint: Option<String>,
     },
     /// Let a paused VM run on (one left in doubt by an unfinished migration runs only if that
     /// migration's target did not take its state)
@@ -51,10 +55,16 @@ pub enum HvCommand {
         /// The token of a remote VM
         #[arg(long)]
         token: Option<String>,
+        /// The TLS certificate fingerprint of a remote VM
+        #[arg(long, value_name = "SHA256")]
+        fingerprint: Option<String>,
         /// For a VM in doubt whose migration target is on another host: that target's token, to
         /// ask it whether it took the state
         #[arg(long, value_name = "TOKEN")]
         to_token: Option<String>,
+        /// That target's TLS certificate fingerprint
+        #[arg(long, value_name = "SHA256")]
+        to_fingerprint: Option<String>,
         /// For a VM in doubt: run it again without asking its migration's target (when that
         /// target is gone for good; whatever it ran of the computation runs again)
         #[arg(long)]
@@ -77,6 +87,9 @@ pub enum HvCommand {
         /// The token of a remote VM
         #[arg(long)]
         token: Option<String>,
+        /// The TLS certificate fingerprint of a remote VM
+        #[arg(long, value_name = "SHA256")]
+        fingerprint: Option<String>,
     },
     /// Write a state into a VM and run it: `wstate FROM TO` (FROM a pid or an image file), or in
     /// the shell `wstate TO` with the state `rstate` kept. FROM stays paused
@@ -90,9 +103,15 @@ pub enum HvCommand {
         /// The token of a remote target VM
         #[arg(long)]
         token: Option<String>,
+        /// The TLS certificate fingerprint of a remote target VM
+        #[arg(long, value_name = "SHA256")]
+        fingerprint: Option<String>,
         /// The token of a remote source VM
         #[arg(long)]
         from_token: Option<String>,
+        /// The TLS certificate fingerprint of a remote source VM
+        #[arg(long, value_name = "SHA256")]
+        from_fingerprint: Option<String>,
     },
     /// Move a VM's running computation into another VM, losing and repeating nothing; the source
     /// stops once the target has the state
@@ -104,9 +123,15 @@ pub enum HvCommand {
         /// The token of a remote target VM
         #[arg(long)]
         token: Option<String>,
+        /// The TLS certificate fingerprint of a remote target VM
+        #[arg(long, value_name = "SHA256")]
+        fingerprint: Option<String>,
         /// The token of a remote source VM
         #[arg(long)]
         from_token: Option<String>,
+        /// The TLS certificate fingerprint of a remote source VM
+        #[arg(long, value_name = "SHA256")]
+        from_fingerprint: Option<String>,
         /// Run the computation on the target even if the source was paused (a paused source's
         /// computation otherwise stays paused there)
         #[arg(long)]
@@ -126,6 +151,9 @@ pub enum HvCommand {
         /// The token of a remote VM
         #[arg(long)]
         token: Option<String>,
+        /// The TLS certificate fingerprint of a remote VM
+        #[arg(long, value_name = "SHA256")]
+        fingerprint: Option<String>,
     },
     /// Show what a saved state image holds: IP (with its instruction and source line), stack,
     /// program hash
@@ -167,7 +195,7 @@ impl State {
     }
 
     /// A connection to `target`: the kept one if there is one, else a new one.
-    fn lease(&mut self, target: &Target, token: Option<&str>) -> Result<Lease, HvError> {
+    fn lease(&mut self, target: &Target, remote: &Remote) -> Result<Lease, HvError> {
         if let Target::Pid(pid) = target
             && let Some(client) = self.bound.remove(pid)
         {
@@ -177,7 +205,7 @@ impl State {
             });
         }
         Ok(Lease {
-            client: connect(target, token)?,
+            client: connect(target, remote)?,
             bound: None,
         })
     }
@@ -194,10 +222,10 @@ impl State {
     fn with_client<T>(
         &mut self,
         target: &Target,
-        token: Option<&str>,
+        remote: &Remote,
         run: impl FnOnce(&mut Client) -> Result<T, HvError>,
     ) -> Result<T, HvError> {
-        let mut lease = self.lease(target, token)?;
+        let mut lease = self.lease(target, remote)?;
         let result = run(&mut lease.client);
         // A VM that went away leaves a dead connection: forget it.
         let dead = result.as_ref().is_err_and(connection_lost);
@@ -273,29 +301,37 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
             )),
             None => Err(HvError::Usage(format!("not bound to {pid}"))),
         },
-        HvCommand::Interrupt { target, token } => {
+        HvCommand::Interrupt {
+            target,
+            token,
+            fingerprint,
+        } => {
             let target = Target::parse(&target)?;
-            state.with_client(&target, token.as_deref(), |client| Ok(client.interrupt()?))?;
+            let remote = Remote::new(token, fingerprint);
+            state.with_client(&target, &remote, |client| Ok(client.interrupt()?))?;
             Ok(format!("interrupted {target}\n"))
         }
         HvCommand::Resume {
             target,
             token,
+            fingerprint,
             to_token,
+            to_fingerprint,
             force,
         } => {
             let parsed = Target::parse(&target)?;
             let side = Side {
                 target: parsed.clone(),
-                token: token.clone(),
+                remote: Remote::new(token, fingerprint),
             };
-            let settled = match migrate::resolve(&side, force, to_token.as_deref())? {
+            let to = Remote::new(to_token, to_fingerprint);
+            let settled = match migrate::resolve(&side, force, &to)? {
                 migrate::Resolution::NotInDoubt => "",
                 migrate::Resolution::GivenBack => {
                     " (it was in doubt: its migration's target did not take the state)"
                 }
             };
-            state.with_client(&parsed, token.as_deref(), |client| Ok(client.resume()?))?;
+            state.with_client(&parsed, &side.remote, |client| Ok(client.resume()?))?;
             Ok(format!("resumed {parsed}{settled}\n"))
         }
         HvCommand::Rstate {
@@ -304,13 +340,15 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
             leave_running,
             no_program,
             token,
+            fingerprint,
         } => {
             let target = Target::parse(&target)?;
+            let remote = Remote::new(token, fingerprint);
             // Where the image goes is made ready before the VM is paused, so that a destination
             // that cannot take it (a missing directory, a terminal) fails with the VM untouched.
             let sink = Sink::open(output.as_deref(), state.interactive)?;
             let said_sink = sink.describe();
-            let image = state.with_client(&target, token.as_deref(), |client| {
+            let image = state.with_client(&target, &remote, |client| {
                 let was_running = is_running(client)?;
                 let image = client.save(!no_program)?;
                 if let Err(error) = sink.put(&image) {
@@ -345,13 +383,18 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
             from,
             to,
             token,
+            fingerprint,
             from_token,
+            from_fingerprint,
         } => {
             let to = Target::parse(&to)?;
+            let (to_remote, from_remote) = (
+                Remote::new(token, fingerprint),
+                Remote::new(from_token, from_fingerprint),
+            );
             let (label, image) = match from.as_deref().map(source).transpose()? {
                 Some(Source::Vm(from)) => {
-                    let bytes =
-                        copy_state(state, &from, from_token.as_deref(), &to, token.as_deref())?;
+                    let bytes = copy_state(state, &from, &from_remote, &to, &to_remote)?;
                     return Ok(format!(
                         "wrote the state of {from} ({bytes} bytes) into {to}; it runs; {from} stays paused\n"
                     ));
@@ -367,7 +410,7 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
                 },
             };
             let bytes = image.len();
-            let mut lease = state.lease(&to, token.as_deref())?;
+            let mut lease = state.lease(&to, &to_remote)?;
             let result = restore_and_run(&mut lease.client, image);
             // A failed write closes a kept connection: the target then drops an image it did not
             // commit.
@@ -381,7 +424,9 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
             from,
             to,
             token,
+            fingerprint,
             from_token,
+            from_fingerprint,
             resume,
             force,
             json,
@@ -390,16 +435,16 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
             // closing would mean something else.
             let from = Side {
                 target: Target::parse(&from)?,
-                token: from_token,
+                remote: Remote::new(from_token, from_fingerprint),
             };
-            if let (Target::Remote(addr), None) = (&from.target, &from.token) {
+            if let (Target::Remote(addr), None) = (&from.target, &from.remote.token) {
                 return Err(HvError::Usage(format!(
                     "the source `{addr}` is a remote VM: give its token with --from-token"
                 )));
             }
             let to = Side {
                 target: Target::parse(&to)?,
-                token,
+                remote: Remote::new(token, fingerprint),
             };
             let stats = match migrate::migrate(&from, &to, migrate::Options { resume, force }) {
                 Ok(stats) => stats,
@@ -420,9 +465,13 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
             }
             Ok(said)
         }
-        HvCommand::Kill { target, token } => {
+        HvCommand::Kill {
+            target,
+            token,
+            fingerprint,
+        } => {
             let target = Target::parse(&target)?;
-            state.with_client(&target, token.as_deref(), |client| {
+            state.with_client(&target, &Remote::new(token, fingerprint), |client| {
                 Ok(client.stop("killed by movahv")?)
             })?;
             if let Target::Pid(pid) = target {
@@ -521,23 +570,23 @@ fn new_migration() -> Result<MigrationId, HvError> {
 fn copy_state(
     state: &mut State,
     from: &Target,
-    from_token: Option<&str>,
+    from_remote: &Remote,
     to: &Target,
-    to_token: Option<&str>,
+    to_remote: &Remote,
 ) -> Result<usize, HvError> {
     if from == to {
         return Err(HvError::Usage(format!(
             "`wstate` from {from} into itself would change nothing: name another VM as TO"
         )));
     }
-    if let (Target::Remote(addr), None) = (from, from_token) {
+    if let (Target::Remote(addr), None) = (from, &from_remote.token) {
         return Err(HvError::Usage(format!(
             "the source `{addr}` is a remote VM: give its token with --from-token"
         )));
     }
     // The target first: one that cannot be reached fails the command before the source pauses.
-    let mut target = state.lease(to, to_token)?;
-    let mut source = match state.lease(from, from_token) {
+    let mut target = state.lease(to, to_remote)?;
+    let mut source = match state.lease(from, from_remote) {
         Ok(source) => source,
         Err(error) => {
             state.give_back(target, false);

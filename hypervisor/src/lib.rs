@@ -12,6 +12,7 @@ use mova_compiler::report;
 use mova_compiler::stdio::StdoutError;
 use mova_vm::client::{Client, ClientError};
 use mova_vm::runtime::{self, Record, RecordError, RuntimeError};
+use mova_vm::tls::{Fingerprint, Trust};
 use std::io;
 use std::path::PathBuf;
 
@@ -140,19 +141,66 @@ pub fn warn(message: &dyn std::fmt::Display) {
     report!("warning: {message}");
 }
 
-/// Connects to a VM: by its record for a pid, or with `token` (hex) for a remote address.
-pub fn connect(target: &Target, token: Option<&str>) -> Result<Client, HvError> {
+/// How to reach a remote VM (one given by address): its token and, for one off the loopback, the
+/// fingerprint of its TLS certificate (without one, the known hosts file decides).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Remote {
+    /// The token, hex, from the VM's runtime record.
+    pub token: Option<String>,
+    /// `sha256:` and 64 hex digits, from the VM's runtime record.
+    pub fingerprint: Option<String>,
+}
+
+impl Remote {
+    pub fn new(token: Option<String>, fingerprint: Option<String>) -> Remote {
+        Remote { token, fingerprint }
+    }
+}
+
+/// Connects to a VM: by its record for a pid, or with `remote`'s token (and fingerprint) for a
+/// remote address. `MOVA_TLS_CA`, when set, names a PEM file of CA certificates: a remote VM's
+/// certificate must then be signed by one of them for its address (and match the fingerprint
+/// given, if one is).
+pub fn connect(target: &Target, remote: &Remote) -> Result<Client, HvError> {
     match target {
         Target::Pid(pid) => Ok(Client::to_record(&record(*pid)?)?),
         Target::Remote(addr) => {
-            let token = token.ok_or_else(|| {
+            let token = remote.token.as_deref().ok_or_else(|| {
                 HvError::Usage(format!(
                     "`{addr}` is a remote VM: give its token with --token (from its runtime record)"
                 ))
             })?;
             let bytes = runtime::decode_hex(token)
                 .ok_or_else(|| HvError::Usage("--token must be hexadecimal".into()))?;
-            Ok(Client::connect(addr, &bytes)?)
+            let pinned = remote
+                .fingerprint
+                .as_deref()
+                .map(Fingerprint::parse)
+                .transpose()
+                .map_err(|error| HvError::Usage(error.to_string()))?;
+            let trust = match std::env::var_os("MOVA_TLS_CA").filter(|ca| !ca.is_empty()) {
+                Some(ca) => Some(
+                    Trust::ca_file(std::path::Path::new(&ca))
+                        .map_err(|error| HvError::Usage(format!("MOVA_TLS_CA: {error}")))?,
+                ),
+                None => pinned.map(Trust::Pinned),
+            };
+            let client = Client::connect(addr, &bytes, trust)?;
+            if let (Some(pin), Some(_)) = (pinned, std::env::var_os("MOVA_TLS_CA")) {
+                // With a CA as well, the fingerprint still has to match.
+                if client
+                    .fingerprint()
+                    .is_some_and(|presented| presented != pin)
+                {
+                    return Err(HvError::Usage(format!(
+                        "wrong fingerprint: {addr} presented {}, expected {pin}",
+                        client
+                            .fingerprint()
+                            .map_or_else(String::new, |f| f.to_string())
+                    )));
+                }
+            }
+            Ok(client)
         }
     }
 }

@@ -24,7 +24,7 @@
 //! again on a new connection, and when a VM that could tell is gone, it leaves the source in
 //! doubt and says how to settle it ([`resolve`]).
 
-use crate::{HvError, Target, connect};
+use crate::{HvError, Remote, Target, connect};
 use mova_vm::client::{Client, ClientError};
 use mova_vm::protocol::{Handoff, MigrationId, MigrationOutcome, VmInfo, VmState};
 use mova_vm::runtime;
@@ -40,13 +40,13 @@ const SETTLE: Duration = Duration::from_secs(5);
 #[derive(Clone, Debug)]
 pub struct Side {
     pub target: Target,
-    /// Its token, for a remote VM.
-    pub token: Option<String>,
+    /// Its token and fingerprint, for a remote VM.
+    pub remote: Remote,
 }
 
 impl Side {
     fn connect(&self) -> Result<Client, HvError> {
-        connect(&self.target, self.token.as_deref())
+        connect(&self.target, &self.remote)
     }
 }
 
@@ -973,12 +973,12 @@ enum Whereabouts {
 }
 
 /// Finds the target a source handed its state to, from the hand-off its `Info` shows.
-fn whereabouts(handoff: &Handoff, to_token: Option<&str>) -> Whereabouts {
+fn whereabouts(handoff: &Handoff, to: &Remote) -> Whereabouts {
     let addr = handoff.to_addr.clone();
-    if let Some(token) = to_token {
+    if to.token.is_some() {
         return Whereabouts::Found(Side {
             target: Target::Remote(addr),
-            token: Some(token.to_owned()),
+            remote: to.clone(),
         });
     }
     let local = runtime::runtime_dir()
@@ -987,7 +987,7 @@ fn whereabouts(handoff: &Handoff, to_token: Option<&str>) -> Whereabouts {
     if let Some(record) = local.iter().find(|record| record.addr.to_string() == addr) {
         return Whereabouts::Found(Side {
             target: Target::Pid(record.pid),
-            token: None,
+            remote: Remote::default(),
         });
     }
     match handoff.to_pid {
@@ -1001,7 +1001,7 @@ fn whereabouts(handoff: &Handoff, to_token: Option<&str>) -> Whereabouts {
 /// computation again (paused; the caller resumes it); if it did, the VM learns it is superseded
 /// and this fails, saying so. `force` settles it as not taken without asking (for a target gone
 /// for good). A VM that is not in doubt is left alone.
-pub fn resolve(side: &Side, force: bool, to_token: Option<&str>) -> Result<Resolution, HvError> {
+pub fn resolve(side: &Side, force: bool, to: &Remote) -> Result<Resolution, HvError> {
     let mut client = side.connect()?;
     let vm = side.target.clone();
     let handoff = match client.info()?.state {
@@ -1024,7 +1024,7 @@ pub fn resolve(side: &Side, force: bool, to_token: Option<&str>) -> Result<Resol
         }
         .into()
     };
-    let target = match whereabouts(&handoff, to_token) {
+    let target = match whereabouts(&handoff, to) {
         Whereabouts::Found(target) => target,
         Whereabouts::Gone(what) => {
             return Err(cannot(
@@ -1057,7 +1057,7 @@ pub fn resolve(side: &Side, force: bool, to_token: Option<&str>) -> Result<Resol
 /// by `ps`, which must not disturb a migration in progress.
 pub fn supersede_if_taken(side: &Side, handoff: &Handoff) -> bool {
     let migration = handoff.migration;
-    let Whereabouts::Found(target) = whereabouts(handoff, None) else {
+    let Whereabouts::Found(target) = whereabouts(handoff, &Remote::default()) else {
         return false;
     };
     let taken = target

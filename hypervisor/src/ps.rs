@@ -73,7 +73,7 @@ pub fn list() -> Result<Vec<Entry>, HvError> {
                     && migrate::supersede_if_taken(
                         &migrate::Side {
                             target: Target::Pid(record.pid),
-                            token: None,
+                            remote: crate::Remote::default(),
                         },
                         handoff,
                     )
@@ -251,6 +251,7 @@ mod tests {
                 program: "(serve)".into(),
                 started_ms: 0,
                 token: String::new(),
+                fingerprint: None,
             },
             answer: Answer::Info(VmInfo {
                 pid: 1,
@@ -287,6 +288,7 @@ mod tests {
                 program: "loop.mvb".into(),
                 started_ms: 0,
                 token: String::new(),
+                fingerprint: None,
             },
             answer,
         };

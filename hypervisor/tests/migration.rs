@@ -354,7 +354,13 @@ fn a_target_that_cannot_prove_the_token_gets_nothing() {
     });
     let token = "cd".repeat(TOKEN_LEN);
     let stderr = sandbox.hv_fails(
-        &["migrate", &source.id(), &addr.to_string(), "--token", &token],
+        &[
+            "migrate",
+            &source.id(),
+            &addr.to_string(),
+            "--token",
+            &token,
+        ],
         1,
     );
     assert!(

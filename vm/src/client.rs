@@ -10,8 +10,18 @@ use crate::protocol::{
     FrameError, InfoError, MigrationId, MigrationOutcome, Request, Response, VmInfo,
 };
 use crate::runtime::Record;
+use crate::tls::{self, Fingerprint, Stream, Trust, Verifier};
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+
+/// The host part of `host:port` (an IPv6 address without its brackets), as known hosts name it.
+pub fn host_of(addr: &str) -> String {
+    let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned()
+}
 use std::time::Duration;
 
 /// How long connecting may take.
@@ -29,8 +39,10 @@ pub const PROMPT_TIMEOUT: Duration = Duration::from_secs(5);
 /// An authenticated connection to a VM.
 #[derive(Debug)]
 pub struct Client {
-    stream: TcpStream,
+    stream: Stream,
     addr: SocketAddr,
+    /// The fingerprint of the VM's TLS certificate, on a TLS connection.
+    fingerprint: Option<Fingerprint>,
 }
 
 /// Why a command did not succeed.
@@ -55,6 +67,9 @@ pub enum ClientError {
     /// The VM refused the command.
     #[error("{0}")]
     Refused(String),
+    /// The VM's certificate was not trusted, or the TLS session could not be set up.
+    #[error("refusing {addr}: {reason}")]
+    Tls { addr: SocketAddr, reason: String },
     /// The peer failed the handshake: it could not prove it holds the token, or answered out of
     /// turn.
     #[error("refusing {addr}: {reason}")]
@@ -68,19 +83,30 @@ pub enum ClientError {
 }
 
 impl Client {
-    /// Connects to the VM a runtime record describes.
+    /// Connects to the VM a runtime record describes, trusting the certificate whose fingerprint
+    /// the record holds when the channel speaks TLS.
     pub fn to_record(record: &Record) -> Result<Client, ClientError> {
-        let token = record.token_bytes().ok_or_else(|| {
+        let malformed = |what: &str| {
             ClientError::Refused(format!(
-                "the runtime record of pid {} has a malformed token",
+                "the runtime record of pid {} has a malformed {what}",
                 record.pid
             ))
-        })?;
-        Client::connect(&record.addr.to_string(), &token)
+        };
+        let token = record.token_bytes().ok_or_else(|| malformed("token"))?;
+        let trust = match &record.fingerprint {
+            Some(text) => Some(Trust::Pinned(
+                Fingerprint::parse(text).map_err(|_| malformed("fingerprint"))?,
+            )),
+            None => None,
+        };
+        Client::connect(&record.addr.to_string(), &token, trust)
     }
 
-    /// Connects to `addr` (`host:port`) and authenticates with `token`.
-    pub fn connect(addr: &str, token: &[u8]) -> Result<Client, ClientError> {
+    /// Connects to `addr` (`host:port`) and authenticates with `token`. Off the loopback the
+    /// channel is TLS, and the VM's certificate must satisfy `trust` (without one, the known
+    /// hosts file decides: see [`Trust::KnownHosts`]); nothing is sent to a VM that does not,
+    /// and nothing ever falls back to plain TCP.
+    pub fn connect(addr: &str, token: &[u8], trust: Option<Trust>) -> Result<Client, ClientError> {
         let connect_error = |source| ClientError::Connect {
             addr: addr.to_owned(),
             source,
@@ -96,18 +122,71 @@ impl Client {
                 Err(error) => last = error,
             }
         }
-        let stream = stream.ok_or_else(|| connect_error(last))?;
-        let _ = stream.set_nodelay(true);
-        stream
-            .set_read_timeout(Some(ANSWER_TIMEOUT))
+        let tcp = stream.ok_or_else(|| connect_error(last))?;
+        let _ = tcp.set_nodelay(true);
+        tcp.set_read_timeout(Some(PROMPT_TIMEOUT))
             .map_err(connect_error)?;
-        stream
-            .set_write_timeout(Some(ANSWER_TIMEOUT))
+        tcp.set_write_timeout(Some(ANSWER_TIMEOUT))
             .map_err(connect_error)?;
-        let addr = stream.peer_addr().map_err(connect_error)?;
-        let mut client = Client { stream, addr };
-        let _ = client.stream.set_read_timeout(Some(PROMPT_TIMEOUT));
-        auth::client_handshake(&mut client.stream, token, &[]).map_err(|error| match error {
+        let peer = tcp.peer_addr().map_err(connect_error)?;
+        let host = host_of(addr);
+        // A VM off the loopback speaks only TLS, and so does one whose fingerprint is known
+        // (a VM listening on all addresses, reached through the loopback).
+        let (config, verifier, unknown) = if trust.is_some() || tls::required_for(peer.ip()) {
+            let trust = match trust {
+                Some(trust) => trust,
+                None => Trust::KnownHosts {
+                    file: tls::known_hosts_file().map_err(|error| ClientError::Tls {
+                        addr: peer,
+                        reason: error.to_string(),
+                    })?,
+                    host: host.clone(),
+                    strict: false,
+                },
+            };
+            let unknown = match &trust {
+                Trust::KnownHosts { file, host, .. } => {
+                    tls::known_fingerprint(file, host).ok().flatten().is_none()
+                }
+                Trust::Pinned(_) | Trust::Ca(_) => false,
+            };
+            let verifier = Arc::new(Verifier::new(trust.clone()));
+            let config =
+                tls::client_config(Arc::clone(&verifier)).map_err(|error| ClientError::Tls {
+                    addr: peer,
+                    reason: error.to_string(),
+                })?;
+            (Some(config), Some((verifier, trust)), unknown)
+        } else {
+            (None, None, false)
+        };
+        let stream = Stream::connect(tcp, &host, config).map_err(connect_error)?;
+        let mut client = Client {
+            stream,
+            addr: peer,
+            fingerprint: None,
+        };
+        client
+            .stream
+            .set_deadline(Some(std::time::Instant::now() + PROMPT_TIMEOUT));
+        if let Err(error) = client.stream.handshake() {
+            let reason = verifier
+                .as_ref()
+                .and_then(|(verifier, _)| verifier.refusal())
+                .unwrap_or_else(|| error.to_string());
+            return Err(ClientError::Tls { addr: peer, reason });
+        }
+        client.fingerprint = verifier
+            .as_ref()
+            .and_then(|(verifier, _)| verifier.presented());
+        let binding = client
+            .stream
+            .binding()
+            .map_err(|error| client.frame_error(FrameError::Io(error), PROMPT_TIMEOUT))?;
+        let addr = peer;
+        let shook = auth::client_handshake(&mut client.stream, token, &binding);
+        client.stream.set_deadline(None);
+        shook.map_err(|error| match error {
             HandshakeError::Frame(source) => client.frame_error(source, PROMPT_TIMEOUT),
             HandshakeError::Refused(reason) => ClientError::Refused(reason),
             error @ (HandshakeError::Impostor | HandshakeError::Unexpected(_)) => {
@@ -117,7 +196,25 @@ impl Client {
                 }
             }
         })?;
+        // Trusted on first use, now that the VM proved it holds the token in this session.
+        if let (true, Some((verifier, Trust::KnownHosts { file, host, .. }))) = (unknown, &verifier)
+            && let Some(fingerprint) = verifier.presented()
+        {
+            match tls::remember(file, host, fingerprint) {
+                Ok(()) => mova_compiler::report!(
+                    "note: trusting {host} from now on: its certificate is {fingerprint} \
+                     (recorded in {})",
+                    file.display()
+                ),
+                Err(error) => mova_compiler::report!("warning: {error}"),
+            }
+        }
         Ok(client)
+    }
+
+    /// The fingerprint of the certificate the VM presented, on a TLS connection.
+    pub fn fingerprint(&self) -> Option<Fingerprint> {
+        self.fingerprint
     }
 
     /// The VM's address.
@@ -128,16 +225,17 @@ impl Client {
     /// Whether the VM has already closed this connection (a request sent now could not reach
     /// it). It looks without waiting and without consuming anything.
     pub fn closed_by_peer(&self) -> bool {
-        if self.stream.set_nonblocking(true).is_err() {
+        let tcp = self.stream.tcp();
+        if tcp.set_nonblocking(true).is_err() {
             return false;
         }
         let mut byte = [0u8; 1];
-        let closed = match self.stream.peek(&mut byte) {
+        let closed = match tcp.peek(&mut byte) {
             Ok(0) => true,
             Ok(_) => false,
             Err(error) => error.kind() != io::ErrorKind::WouldBlock,
         };
-        let _ = self.stream.set_nonblocking(false);
+        let _ = tcp.set_nonblocking(false);
         closed
     }
 
@@ -156,7 +254,7 @@ impl Client {
             | Request::Settle { .. }
             | Request::Stop { .. } => PROMPT_TIMEOUT,
         };
-        let _ = self.stream.set_read_timeout(Some(timeout));
+        let _ = self.stream.tcp().set_read_timeout(Some(timeout));
         request
             .write(&mut self.stream)
             .map_err(|error| self.frame_error(FrameError::Io(error), timeout))?;

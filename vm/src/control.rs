@@ -20,8 +20,10 @@ use crate::auth::{self, VmHandshakeError};
 use crate::interrupt::Interrupt;
 use crate::protocol::{FrameError, MAX_FRAME, MAX_HELLO_FRAME, Request, Response};
 use crate::session::Snapshot;
+use crate::tls::Stream;
+use rustls::ServerConfig;
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
@@ -89,12 +91,13 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::bind(addr)
 }
 
-/// Starts accepting clients on `listener`; each request goes to `events`, and `board` says when
-/// a running VM may be interrupted to serve it and holds the snapshot `Info` is answered from. A
-/// client silent for `idle_timeout` is dropped.
+/// Starts accepting clients on `listener`, speaking TLS with `tls` when given; each request goes
+/// to `events`, and `board` says when a running VM may be interrupted to serve it and holds the
+/// snapshot `Info` is answered from. A client silent for `idle_timeout` is dropped.
 pub fn spawn(
     listener: TcpListener,
     token: Vec<u8>,
+    tls: Option<Arc<ServerConfig>>,
     events: Sender<Event>,
     board: Arc<Board>,
     idle_timeout: Duration,
@@ -117,14 +120,19 @@ pub fn spawn(
                     .peer_addr()
                     .map_or_else(|_| String::from("unknown peer"), |addr| addr.to_string());
                 if slots.clients.load(Ordering::SeqCst) >= MAX_CLIENTS {
-                    refuse(stream, &peer, TOO_MANY);
+                    refuse(stream, &peer, TOO_MANY, tls.is_some());
                     continue;
                 }
                 // A hello that is there in full is checked at once, however many handshakes wait:
                 // only a connection still waiting for bytes can be displaced.
-                let waiting = !hello_arrived(&stream);
+                let waiting = !hello_arrived(&stream, tls.is_some());
                 if waiting && let Err(error) = slots.begin_handshake(next_id, &stream) {
-                    refuse(stream, &peer, &format!("cannot serve it: {error}"));
+                    refuse(
+                        stream,
+                        &peer,
+                        &format!("cannot serve it: {error}"),
+                        tls.is_some(),
+                    );
                     continue;
                 }
                 let connection = Connection {
@@ -137,6 +145,7 @@ pub fn spawn(
                     events: events.clone(),
                     board: Arc::clone(&board),
                     slots: Arc::clone(&slots),
+                    tls: tls.clone(),
                 };
                 let spawned = thread::Builder::new()
                     .name(format!("control-{next_id}"))
@@ -155,9 +164,13 @@ pub fn spawn(
 /// Why a client is refused when every authenticated client's place is taken.
 const TOO_MANY: &str = "too many connections";
 
-/// Answers `stream` with an Error saying `reason` and closes it.
-fn refuse(mut stream: TcpStream, peer: &str, reason: &str) {
+/// Answers `stream` with an Error saying `reason` and closes it. A TLS client is only
+/// disconnected: an answer would need a TLS session, which is the work refusing avoids.
+fn refuse(mut stream: TcpStream, peer: &str, reason: &str, tls: bool) {
     log(peer, &format!("refused: {reason}"));
+    if tls {
+        return;
+    }
     // A fresh connection's send buffer is empty: the short answer never waits.
     let _ = stream.set_write_timeout(Some(HANDSHAKE_TIMEOUT));
     let _ = Response::Error(reason.into()).write(&mut stream);
@@ -168,8 +181,9 @@ fn refuse(mut stream: TcpStream, peer: &str, reason: &str) {
 /// its handshake as soon as its thread looks, and is never displaced. A real client sends its
 /// hello as soon as it is connected, so under a flood of new connections it is usually complete
 /// by the time the listener accepts it.
-fn hello_arrived(stream: &TcpStream) -> bool {
-    let mut bytes = [0u8; MAX_HELLO_FRAME + 4];
+fn hello_arrived(stream: &TcpStream, tls: bool) -> bool {
+    // A ClientHello is a few hundred bytes; a record is at most 16 KiB and five.
+    let mut bytes = [0u8; 16_384 + 5];
     // Only the listener has the connection yet, so making it non-blocking for one look is safe.
     if stream.set_nonblocking(true).is_err() {
         return false;
@@ -178,7 +192,21 @@ fn hello_arrived(stream: &TcpStream) -> bool {
     // Blocking again for the connection's thread. This does not fail on a socket that just took
     // the other setting; if it did, the thread's reads would fail and drop the client.
     let restored = stream.set_nonblocking(false);
-    matches!((peeked, restored), (Ok(len), Ok(())) if frame_arrived(&bytes[..len]))
+    matches!((peeked, restored), (Ok(len), Ok(())) if if tls {
+        record_arrived(&bytes[..len])
+    } else {
+        frame_arrived(&bytes[..len])
+    })
+}
+
+/// Whether `bytes` hold a whole TLS record (a client's first, its ClientHello, on a TLS
+/// listener), or a header no TLS client sends.
+fn record_arrived(bytes: &[u8]) -> bool {
+    let Some((header, rest)) = bytes.split_first_chunk::<5>() else {
+        return false;
+    };
+    let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+    header[0] != TLS_HANDSHAKE_RECORD || rest.len() >= len
 }
 
 /// Whether `bytes` (the start of what a client sent) hold a whole hello frame, or a header that
@@ -240,47 +268,6 @@ impl Slots {
     /// Gives an authenticated client's place back.
     fn leave(&self) {
         self.clients.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Reads from a stream until a deadline: each read may wait only for the time that is left, so a
-/// client that sends a byte at a time cannot stretch the handshake.
-struct Deadline<'a> {
-    stream: &'a TcpStream,
-    deadline: Instant,
-}
-
-impl Deadline<'_> {
-    /// What is left of the time, or a timeout error when none is.
-    fn left(&self) -> io::Result<Duration> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::ErrorKind::TimedOut.into());
-        }
-        Ok(left)
-    }
-}
-
-impl Read for Deadline<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.stream.set_read_timeout(Some(self.left()?))?;
-        let mut stream = self.stream;
-        stream.read(buf)
-    }
-}
-
-/// Writes the handshake's answers within the same deadline (a client that reads nothing cannot
-/// hold the VM's thread past it either).
-impl Write for Deadline<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.stream.set_write_timeout(Some(self.left()?))?;
-        let mut stream = self.stream;
-        stream.write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        let mut stream = self.stream;
-        stream.flush()
     }
 }
 
@@ -484,14 +471,31 @@ struct Connection {
     events: Sender<Event>,
     board: Arc<Board>,
     slots: Arc<Slots>,
+    tls: Option<Arc<ServerConfig>>,
 }
 
 impl Connection {
-    fn serve(self, mut stream: TcpStream) {
-        let _ = stream.set_nodelay(true);
-        let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-        let checked = self.handshake(&stream);
-        let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    fn serve(self, tcp: TcpStream) {
+        let _ = tcp.set_nodelay(true);
+        let _ = tcp.set_write_timeout(Some(WRITE_TIMEOUT));
+        if self.tls.is_some()
+            && let Some(reason) = not_tls(&tcp, self.accepted + HANDSHAKE_TIMEOUT)
+        {
+            // Said in plain frames, which is what such a client reads.
+            log(&self.peer, &format!("dropped: {reason}"));
+            let mut tcp = tcp;
+            let _ = Response::Error(reason).write(&mut tcp);
+            return;
+        }
+        let mut stream = match Stream::accept(tcp, self.tls.as_ref()) {
+            Ok(stream) => stream,
+            Err(error) => {
+                log(&self.peer, &format!("dropped: cannot start TLS: {error}"));
+                return;
+            }
+        };
+        let checked = self.handshake(&mut stream);
+        let _ = stream.tcp().set_write_timeout(Some(WRITE_TIMEOUT));
         // Out of the handshakes whatever the outcome, and into the clients if it succeeded.
         let displaced = self.displaceable && !self.slots.end_handshake(self.id);
         let outcome = match checked {
@@ -509,16 +513,18 @@ impl Connection {
         if let Err(reason) = outcome {
             log(&self.peer, &format!("dropped: {reason}"));
             let _ = Response::Error(reason).write(&mut stream);
+            stream.close();
             return;
         }
         self.serve_requests(&mut stream);
+        stream.close();
         self.slots.leave();
         let _ = self.events.send(Event::Disconnected(self.id));
     }
 
     /// Serves an authenticated client until it leaves or is dropped.
-    fn serve_requests(&self, stream: &mut TcpStream) {
-        let _ = stream.set_read_timeout(Some(self.idle_timeout));
+    fn serve_requests(&self, stream: &mut Stream) {
+        let _ = stream.tcp().set_read_timeout(Some(self.idle_timeout));
         loop {
             let request = match Request::read(stream, MAX_FRAME) {
                 Ok(Request::Hello { .. } | Request::Proof(_)) => {
@@ -581,23 +587,64 @@ impl Connection {
         }
     }
 
-    /// Runs the VM's side of the handshake ([`auth::vm_handshake`]: the client's hello, the
-    /// challenge, the client's proof), all within what is left of [`HANDSHAKE_TIMEOUT`] since the
-    /// connection was accepted.
-    fn handshake(&self, stream: &TcpStream) -> Result<(), String> {
-        let mut channel = Deadline {
-            stream,
-            deadline: self.accepted + HANDSHAKE_TIMEOUT,
-        };
-        match auth::vm_handshake(&mut channel, &self.token, &[]) {
-            Ok(()) => Ok(()),
-            Err(VmHandshakeError::Frame(error)) if timed_out(&error) => Err(format!(
-                "bad handshake: not completed within {} s",
-                HANDSHAKE_TIMEOUT.as_secs()
-            )),
-            Err(VmHandshakeError::Frame(error)) => Err(format!("bad handshake: {error}")),
-            Err(error) => Err(error.to_string()),
-        }
+    /// Runs the VM's side of the handshake — on a TLS listener the TLS handshake first, then
+    /// [`auth::vm_handshake`] (the client's hello, the challenge, the client's proof) bound to the
+    /// session — all within what is left of [`HANDSHAKE_TIMEOUT`] since the connection was
+    /// accepted.
+    fn handshake(&self, stream: &mut Stream) -> Result<(), String> {
+        stream.set_deadline(Some(self.accepted + HANDSHAKE_TIMEOUT));
+        let result = handshake(stream, &self.token);
+        stream.set_deadline(None);
+        result
+    }
+}
+
+/// Why a client of a TLS listener is refused before TLS starts: its first byte, awaited until
+/// `deadline`, does not begin a TLS handshake record (a client sending plain frames, such as an
+/// old one, or someone stripping TLS). None when it does, or when nothing came in time (the TLS
+/// handshake then reports that).
+fn not_tls(tcp: &TcpStream, deadline: Instant) -> Option<String> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() || tcp.set_read_timeout(Some(left)).is_err() {
+        return None;
+    }
+    let mut first = [0u8; 1];
+    match tcp.peek(&mut first) {
+        Ok(1) if first[0] != TLS_HANDSHAKE_RECORD => Some(String::from(
+            "this VM's channel speaks TLS (it listens off the loopback) and the client sent \
+             plain frames: connect with TLS, giving the VM's fingerprint (`movahv … --fingerprint \
+             SHA256`, from its runtime record)",
+        )),
+        Ok(_) | Err(_) => None,
+    }
+}
+
+/// The first byte of a TLS handshake record: what a TLS client sends first.
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// Both handshakes on `stream`, whose deadline is set, in the words the VM logs and answers.
+fn handshake(stream: &mut Stream, token: &[u8]) -> Result<(), String> {
+    let late = || {
+        format!(
+            "bad handshake: not completed within {} s",
+            HANDSHAKE_TIMEOUT.as_secs()
+        )
+    };
+    if let Err(error) = stream.handshake() {
+        return Err(if timed_out(&FrameError::Io(error.kind().into())) {
+            late()
+        } else {
+            format!("bad TLS handshake: {error}")
+        });
+    }
+    let binding = stream
+        .binding()
+        .map_err(|error| format!("bad TLS handshake: {error}"))?;
+    match auth::vm_handshake(stream, token, &binding) {
+        Ok(()) => Ok(()),
+        Err(VmHandshakeError::Frame(error)) if timed_out(&error) => Err(late()),
+        Err(VmHandshakeError::Frame(error)) => Err(format!("bad handshake: {error}")),
+        Err(error) => Err(error.to_string()),
     }
 }
 
@@ -605,7 +652,7 @@ impl Connection {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use std::io::Write;
+    use std::io::{Read, Write};
     use std::net::Ipv4Addr;
 
     /// A connected pair of loopback sockets: (the server's side, the client's side).
@@ -738,10 +785,8 @@ mod tests {
             }
         });
         let started = Instant::now();
-        let mut reader = Deadline {
-            stream: &server,
-            deadline: started + Duration::from_millis(150),
-        };
+        let mut reader = Stream::accept(server, None).unwrap();
+        reader.set_deadline(Some(started + Duration::from_millis(150)));
         let error = Request::read(&mut reader, MAX_HELLO_FRAME).unwrap_err();
         assert!(timed_out(&error), "{error:?}");
         // Each byte came well within any per-read timeout; the whole still had one deadline.
@@ -769,18 +814,16 @@ mod tests {
 
         // On a real connection, whatever the client has sent is looked at without being taken.
         let (server, mut client) = pair();
-        assert!(!hello_arrived(&server));
+        assert!(!hello_arrived(&server, false));
         client.write_all(&hello[..10]).unwrap();
         client.flush().unwrap();
         thread::sleep(Duration::from_millis(20));
-        assert!(!hello_arrived(&server));
+        assert!(!hello_arrived(&server, false));
         client.write_all(&hello[10..]).unwrap();
         thread::sleep(Duration::from_millis(20));
-        assert!(hello_arrived(&server));
-        let mut reader = Deadline {
-            stream: &server,
-            deadline: Instant::now() + Duration::from_secs(5),
-        };
+        assert!(hello_arrived(&server, false));
+        let mut reader = Stream::accept(server, None).unwrap();
+        reader.set_deadline(Some(Instant::now() + Duration::from_secs(5)));
         assert!(matches!(
             Request::read(&mut reader, MAX_HELLO_FRAME).unwrap(),
             Request::Hello { .. }

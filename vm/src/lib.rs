@@ -15,6 +15,7 @@ pub mod output;
 pub mod protocol;
 pub mod runtime;
 pub mod session;
+pub mod tls;
 
 pub use interrupt::Interrupt;
 pub use machine::{Outcome, RestoreError, STACK_LIMIT, Trap, TrapKind, Vm};

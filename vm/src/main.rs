@@ -11,7 +11,7 @@ use mova_vm::control::{self, Board, Event};
 use mova_vm::output::Stdout;
 use mova_vm::runtime::{self, Record};
 use mova_vm::session::{End, Identity, Session};
-use mova_vm::{Interrupt, Trap, TrapKind, Vm, backtrace, exit};
+use mova_vm::{Interrupt, Trap, TrapKind, Vm, backtrace, exit, tls};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use std::io;
@@ -119,10 +119,20 @@ struct ControlArgs {
     #[arg(long, value_name = "PORT")]
     port: Option<u16>,
 
-    /// The address the control channel listens on (non-loopback addresses expose it to the
-    /// network; clients still need the token)
+    /// The address the control channel listens on. Off the loopback it speaks only TLS, with
+    /// --tls-cert/--tls-key or else the user's own key pair (made once in the config directory);
+    /// clients still need the token
     #[arg(long, value_name = "ADDR", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     listen: IpAddr,
+
+    /// The TLS certificate chain (PEM) to present off the loopback, e.g. one signed by a CA
+    /// [default: the user's own self-signed certificate]
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 
     /// Drop a control client that stays silent this long (seconds, 1 to 604800); the VM runs on,
     /// and anything that client held is undone
@@ -172,12 +182,26 @@ fn main() -> ExitCode {
         program: program_name,
         started_ms: runtime::now_ms(),
     };
-    let _record = match publish(&identity, addr) {
+    let tls = match tls_identity(&control) {
+        Ok(tls) => tls,
+        Err(message) => {
+            report!("error: {message}");
+            return ExitCode::from(exit::CONTROL_FAILED);
+        }
+    };
+    let fingerprint = tls.as_ref().map(|(_, fingerprint)| fingerprint.to_string());
+    let _record = match publish(&identity, addr, fingerprint) {
         Ok((record, token)) => {
             let idle = std::time::Duration::from_secs(control.idle_timeout);
-            if let Err(error) =
-                control::spawn(listener, token, commands.clone(), Arc::clone(&board), idle)
-            {
+            let config = tls.map(|(config, _)| config);
+            if let Err(error) = control::spawn(
+                listener,
+                token,
+                config,
+                commands.clone(),
+                Arc::clone(&board),
+                idle,
+            ) {
                 report!("error: cannot start the control channel: {error}");
                 return ExitCode::from(exit::CONTROL_FAILED);
             }
@@ -320,8 +344,38 @@ impl Drop for RecordGuard {
     }
 }
 
+/// The TLS configuration of a channel off the loopback, and its certificate's fingerprint; none
+/// on the loopback (where `--tls-cert` is refused rather than ignored).
+fn tls_identity(
+    control: &ControlArgs,
+) -> Result<Option<(Arc<rustls::ServerConfig>, tls::Fingerprint)>, String> {
+    if !tls::required_for(control.listen) {
+        if control.tls_cert.is_some() {
+            return Err(format!(
+                "--tls-cert is for a channel off the loopback; on {} it is plain TCP (with the \
+                 challenge-response handshake)",
+                control.listen
+            ));
+        }
+        return Ok(None);
+    }
+    let identity = match (&control.tls_cert, &control.tls_key) {
+        (Some(cert), Some(key)) => tls::Identity::load(cert, key),
+        (None, None) | (Some(_), None) | (None, Some(_)) => tls::Identity::default_own(),
+    }
+    .map_err(|error| format!("cannot set up TLS: {error}"))?;
+    let config = identity
+        .server_config()
+        .map_err(|error| format!("cannot set up TLS: {error}"))?;
+    Ok(Some((config, identity.fingerprint())))
+}
+
 /// Writes the VM's runtime record with a fresh token; returns its guard and the token's bytes.
-fn publish(identity: &Identity, addr: SocketAddr) -> Result<(RecordGuard, Vec<u8>), String> {
+fn publish(
+    identity: &Identity,
+    addr: SocketAddr,
+    fingerprint: Option<String>,
+) -> Result<(RecordGuard, Vec<u8>), String> {
     let dir = runtime::runtime_dir().map_err(|error| error.to_string())?;
     // Records of VMs that died without cleaning up go first.
     for skipped in runtime::list(&dir).skipped {
@@ -334,6 +388,7 @@ fn publish(identity: &Identity, addr: SocketAddr) -> Result<(RecordGuard, Vec<u8
         program: identity.program.clone(),
         started_ms: identity.started_ms,
         token: token.clone(),
+        fingerprint,
     };
     let path = record.write(&dir).map_err(|error| error.to_string())?;
     let bytes = runtime::decode_hex(&token).unwrap_or_default();

@@ -29,8 +29,11 @@ pub struct Record {
     pub program: String,
     /// When it started, in milliseconds since the Unix epoch.
     pub started_ms: u64,
-    /// The secret a client must present, hex-encoded.
+    /// The secret a client must prove it holds, hex-encoded.
     pub token: String,
+    /// The SHA-256 fingerprint of the VM's TLS certificate (`sha256:` and hex), when its
+    /// channel speaks TLS (it listens off the loopback).
+    pub fingerprint: Option<String>,
 }
 
 /// Why the runtime directory cannot be used.
@@ -108,6 +111,37 @@ pub fn runtime_dir() -> Result<PathBuf, RuntimeError> {
             None => std::env::temp_dir().join(format!("mova-{}", getuid())),
         },
     };
+    private_dir(path)
+}
+
+/// The directory of the user's lasting Mova files (the VM's TLS key and certificate, the known
+/// hosts): `$MOVA_CONFIG_DIR`, else `$XDG_CONFIG_HOME/mova`, else `~/.config/mova`. It is
+/// created with mode 0700 and, as the runtime directory, refused unless private to the user.
+pub fn config_dir() -> Result<PathBuf, RuntimeError> {
+    let non_empty =
+        |name| std::env::var_os(name).filter(|dir: &std::ffi::OsString| !dir.is_empty());
+    let path = match non_empty("MOVA_CONFIG_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => match (non_empty("XDG_CONFIG_HOME"), non_empty("HOME")) {
+            (Some(dir), _) => PathBuf::from(dir).join("mova"),
+            (None, Some(home)) => PathBuf::from(home).join(".config").join("mova"),
+            (None, None) => {
+                return Err(RuntimeError::Io {
+                    path: PathBuf::from("~/.config/mova"),
+                    source: io::Error::new(
+                        io::ErrorKind::NotFound,
+                        "neither MOVA_CONFIG_DIR, XDG_CONFIG_HOME nor HOME is set",
+                    ),
+                });
+            }
+        },
+    };
+    private_dir(path)
+}
+
+/// Creates `path` (mode 0700) if it is missing, and refuses it unless it is a real directory
+/// owned by this user with no access for others.
+pub fn private_dir(path: PathBuf) -> Result<PathBuf, RuntimeError> {
     let io_error = |source| RuntimeError::Io {
         path: path.clone(),
         source,
@@ -170,14 +204,17 @@ impl Record {
 
     /// The record as JSON.
     pub fn to_json(&self) -> String {
-        serde_json::json!({
+        let mut record = serde_json::json!({
             "pid": self.pid,
             "addr": self.addr.to_string(),
             "program": self.program,
             "started_ms": self.started_ms,
             "token": self.token,
-        })
-        .to_string()
+        });
+        if let (Some(fingerprint), Some(fields)) = (&self.fingerprint, record.as_object_mut()) {
+            fields.insert("fingerprint".into(), fingerprint.clone().into());
+        }
+        record.to_string()
     }
 
     /// Parses a record; `None` if it is not one.
@@ -189,6 +226,10 @@ impl Record {
             program: value.get("program")?.as_str()?.to_owned(),
             started_ms: value.get("started_ms")?.as_u64()?,
             token: value.get("token")?.as_str()?.to_owned(),
+            fingerprint: match value.get("fingerprint") {
+                None => None,
+                Some(fingerprint) => Some(fingerprint.as_str()?.to_owned()),
+            },
         })
     }
 
@@ -374,6 +415,7 @@ mod tests {
             program: "loop.mvb".into(),
             started_ms: 1,
             token: "00ff".into(),
+            fingerprint: None,
         }
     }
 

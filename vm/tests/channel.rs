@@ -309,7 +309,7 @@ fn keeps_printing_under(what: &str, request: &Request, reading: Reading) {
     // The VM still answers a well-behaved client, once it has seen the flood's connections close.
     let deadline = Instant::now() + TIMEOUT;
     let mut client = loop {
-        match Client::connect(&vm.addr().to_string(), &vm.token()) {
+        match Client::connect(&vm.addr().to_string(), &vm.token(), None) {
             Ok(client) => break client,
             Err(error) => {
                 assert!(Instant::now() < deadline, "{error}\n{}", vm.stderr());
@@ -360,7 +360,7 @@ fn depth(info: &VmInfo) -> u64 {
 fn info_follows_the_state_and_is_refreshed_at_a_bounded_rate() {
     // The stack grows by one value a millisecond, so `stack_depth` says when it was read.
     let vm = Vm::start("PUT 1\nSLEEP 1\nGOTO 2\n");
-    let mut client = Client::connect(&vm.addr().to_string(), &vm.token()).unwrap();
+    let mut client = Client::connect(&vm.addr().to_string(), &vm.token(), None).unwrap();
 
     // A running VM's Info is recent: two asked 300 ms apart differ.
     thread::sleep(Duration::from_millis(100));
@@ -390,7 +390,7 @@ fn info_follows_the_state_and_is_refreshed_at_a_bounded_rate() {
     let _guard = StopOnDrop(stop.clone());
     let askers: Vec<_> = (0..4)
         .map(|_| {
-            let mut client = Client::connect(&vm.addr().to_string(), &vm.token()).unwrap();
+            let mut client = Client::connect(&vm.addr().to_string(), &vm.token(), None).unwrap();
             let (seen, stop) = (Arc::clone(&seen), stop.clone());
             thread::spawn(move || {
                 while !stop.stopped() {
@@ -472,7 +472,7 @@ fn slow_handshakes_cannot_keep_a_token_holder_out() {
     let trying = Instant::now();
     let mut tries = 0;
     while trying.elapsed() < HANDSHAKE_TIMEOUT + Duration::from_secs(2) {
-        let mut client = Client::connect(&vm.addr().to_string(), &vm.token())
+        let mut client = Client::connect(&vm.addr().to_string(), &vm.token(), None)
             .unwrap_or_else(|error| panic!("try {tries}: {error}\n{}", vm.stderr()));
         assert_eq!(info(&mut client).state, VmState::Running);
         tries += 1;
@@ -522,7 +522,7 @@ fn a_forged_info_answer_is_a_clear_error() {
             );
             Response::Info(answer.into()).write(&mut stream).unwrap();
         });
-        let mut client = Client::connect(&addr.to_string(), &[0; 32]).unwrap();
+        let mut client = Client::connect(&addr.to_string(), &[0; 32], None).unwrap();
         let error = client.info().unwrap_err();
         let not_json = says == "info that is not JSON";
         assert!(

@@ -163,6 +163,7 @@ impl Sandbox {
     pub fn isolate(&self, command: &mut Command) {
         command
             .env("MOVA_RUNTIME_DIR", &self.run)
+            .env("MOVA_CONFIG_DIR", self.dir.path().join("config"))
             .env("HOME", self.dir.path())
             .current_dir(self.dir.path());
     }
@@ -201,6 +202,7 @@ impl Sandbox {
         command
             .args(args)
             .env("MOVA_RUNTIME_DIR", &self.run)
+            .env("MOVA_CONFIG_DIR", self.dir.path().join("config"))
             .env("HOME", self.dir.path())
             .current_dir(self.dir.path())
             .timeout(timeout);
