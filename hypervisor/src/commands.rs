@@ -9,8 +9,10 @@ use crate::{HvError, Remote, Target, connect, inspect, ps, record};
 use clap::Subcommand;
 use mova_compiler::stdio::{self, StdoutError};
 use mova_lang::image::Image;
+use mova_lang::seal::{self, SealKey};
 use mova_vm::client::{Client, ClientError};
 use mova_vm::protocol::{MigrationId, VmState};
+use mova_vm::runtime;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, IsTerminal, Write};
@@ -90,6 +92,11 @@ pub enum HvCommand {
         /// The TLS certificate fingerprint of a remote VM
         #[arg(long, value_name = "SHA256")]
         fingerprint: Option<String>,
+        /// Seal the image with the key in FILE (a private file of at least 32 bytes), so that
+        /// `wstate`, `inspect` and `mova --restore` refuse it tampered [default: the file
+        /// $MOVA_SEAL_KEY names, if set]
+        #[arg(long, value_name = "FILE")]
+        seal_key: Option<PathBuf>,
     },
     /// Write a state into a VM and run it: `wstate FROM TO` (FROM a pid or an image file), or in
     /// the shell `wstate TO` with the state `rstate` kept. FROM stays paused
@@ -112,6 +119,10 @@ pub enum HvCommand {
         /// The TLS certificate fingerprint of a remote source VM
         #[arg(long, value_name = "SHA256")]
         from_fingerprint: Option<String>,
+        /// The key a sealed image is sealed with; with one, an image not sealed with it is
+        /// refused before it is read [default: the file $MOVA_SEAL_KEY names, if set]
+        #[arg(long, value_name = "FILE")]
+        seal_key: Option<PathBuf>,
     },
     /// Move a VM's running computation into another VM, losing and repeating nothing; the source
     /// stops once the target has the state
@@ -166,6 +177,10 @@ pub enum HvCommand {
         /// Print JSON
         #[arg(long)]
         json: bool,
+        /// The key a sealed image is sealed with; with one, an image not sealed with it is
+        /// refused before it is read [default: the file $MOVA_SEAL_KEY names, if set]
+        #[arg(long, value_name = "FILE")]
+        seal_key: Option<PathBuf>,
     },
 }
 
@@ -245,6 +260,7 @@ fn connection_lost(error: &HvError) -> bool {
         | HvError::File { .. }
         | HvError::Load(_)
         | HvError::Image { .. }
+        | HvError::Seal { .. }
         | HvError::Usage(_)
         | HvError::Migrate(_)
         | HvError::Resolve(_)
@@ -264,6 +280,7 @@ pub fn output_closed(error: &HvError) -> bool {
         | HvError::File { .. }
         | HvError::Load(_)
         | HvError::Image { .. }
+        | HvError::Seal { .. }
         | HvError::Usage(_)
         | HvError::Migrate(_)
         | HvError::Resolve(_)
@@ -341,9 +358,11 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
             no_program,
             token,
             fingerprint,
+            seal_key,
         } => {
             let target = Target::parse(&target)?;
             let remote = Remote::new(token, fingerprint);
+            let key = runtime::seal_key(seal_key.as_deref()).map_err(HvError::Usage)?;
             // Where the image goes is made ready before the VM is paused, so that a destination
             // that cannot take it (a missing directory, a terminal) fails with the VM untouched.
             let sink = Sink::open(output.as_deref(), state.interactive)?;
@@ -351,7 +370,11 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
             let image = state.with_client(&target, &remote, |client| {
                 let was_running = is_running(client)?;
                 let image = client.save(!no_program)?;
-                if let Err(error) = sink.put(&image) {
+                let written = match &key {
+                    Some(key) => seal::seal(key, &image),
+                    None => image.clone(),
+                };
+                if let Err(error) = sink.put(&written) {
                     return Err(put_back(client, &target, was_running, error));
                 }
                 if leave_running {
@@ -386,13 +409,19 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
             fingerprint,
             from_token,
             from_fingerprint,
+            seal_key,
         } => {
             let to = Target::parse(&to)?;
+            let key = runtime::seal_key(seal_key.as_deref()).map_err(HvError::Usage)?;
             let (to_remote, from_remote) = (
                 Remote::new(token, fingerprint),
                 Remote::new(from_token, from_fingerprint),
             );
-            let (label, image) = match from.as_deref().map(source).transpose()? {
+            let (label, image) = match from
+                .as_deref()
+                .map(|from| source(from, key.as_ref()))
+                .transpose()?
+            {
                 Some(Source::Vm(from)) => {
                     let bytes = copy_state(state, &from, &from_remote, &to, &to_remote)?;
                     return Ok(format!(
@@ -483,8 +512,10 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
             file,
             program,
             json,
+            seal_key,
         } => {
-            let inspected = inspect::read(&file)?;
+            let key = runtime::seal_key(seal_key.as_deref()).map_err(HvError::Usage)?;
+            let inspected = inspect::read(&file, key.as_ref())?;
             let image = &inspected.image;
             let program = match program {
                 // Warnings about the program are not what inspecting an image is about; errors
@@ -527,11 +558,11 @@ enum Source {
 
 /// What FROM names: the local VM of that pid if there is one, else the image file of that name if
 /// there is one, else a pid or host:port.
-fn source(from: &str) -> Result<Source, HvError> {
+fn source(from: &str, key: Option<&SealKey>) -> Result<Source, HvError> {
     let is_vm = from.parse::<u32>().is_ok_and(|pid| record(pid).is_ok());
     let path = Path::new(from);
     if !is_vm && path.exists() {
-        let image = inspect::read(path)?.image;
+        let image = inspect::read(path, key)?.image;
         return Ok(Source::Image {
             label: path.display().to_string(),
             image: image.encode(),

@@ -5,6 +5,7 @@ use mova_compiler::driver::Options;
 use mova_lang::heap::{self, Kind, Limits, Lookup, Object, Ref, Target};
 use mova_lang::image::{Image, MAX_IMAGE_LEN, Provenance, hash_hex};
 use mova_lang::mvb::Program;
+use mova_lang::seal::{self, SEAL_HEADER_LEN, SealKey};
 use mova_vm::backtrace::{self, Row, Symbols, shown, thousands};
 use mova_vm::machine::TraceEntry;
 use serde_json::{Map, Value, json};
@@ -32,11 +33,16 @@ pub fn write_diagnostics(error: &HvError) {
     }
 }
 
-/// Reads and decodes an image file.
-pub fn read(path: &Path) -> Result<ImageFile, HvError> {
-    let bytes = mova_compiler::io::read_limited(path, MAX_IMAGE_LEN)
+/// Reads and decodes an image file; with a seal key, only an image sealed with it, whose seal is
+/// checked before anything is decoded.
+pub fn read(path: &Path, key: Option<&SealKey>) -> Result<ImageFile, HvError> {
+    let bytes = mova_compiler::io::read_limited(path, MAX_IMAGE_LEN + SEAL_HEADER_LEN)
         .map_err(mova_compiler::driver::DriverError::from)?;
-    let (image, provenance) = Image::decode_file(&bytes).map_err(|source| HvError::Image {
+    let unsealed = seal::unseal(key, &bytes).map_err(|source| HvError::Seal {
+        path: path.to_owned(),
+        source,
+    })?;
+    let (image, provenance) = Image::decode_file(unsealed).map_err(|source| HvError::Image {
         path: path.to_owned(),
         source,
     })?;

@@ -45,6 +45,12 @@ pub enum HvError {
         path: PathBuf,
         source: mova_lang::image::ImageError,
     },
+    /// A sealed image (or one that should be) is refused.
+    #[error("`{}`: {source}", path.display())]
+    Seal {
+        path: PathBuf,
+        source: mova_lang::seal::SealError,
+    },
     /// The command line or shell input is wrong.
     #[error("{0}")]
     Usage(String),

@@ -15,6 +15,7 @@ pub mod image;
 pub mod isa;
 pub mod mvb;
 pub mod ops;
+pub mod seal;
 pub mod srcmap;
 pub mod verify;
 

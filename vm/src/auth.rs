@@ -60,21 +60,11 @@ fn mac(
     vm_nonce: &[u8],
     binding: &[u8],
 ) -> Hmac<Sha256> {
-    // HMAC takes a key of any length.
-    let mut mac = match Hmac::<Sha256>::new_from_slice(token) {
-        Ok(mac) => mac,
-        Err(hmac::digest::InvalidLength) => unreachable_key_length(),
-    };
+    let mut mac = mova_lang::seal::hmac_sha256(token);
     for part in [LABEL, role.name(), &[0], client_nonce, vm_nonce, binding] {
         mac.update(part);
     }
     mac
-}
-
-/// `Hmac::new_from_slice` refuses no key length; should a version of it ever do, every proof
-/// is made with an empty key, which never matches a real token's.
-fn unreachable_key_length() -> Hmac<Sha256> {
-    Hmac::<Sha256>::new_from_slice(&[0u8; 64]).unwrap_or_else(|_| unreachable_key_length())
 }
 
 /// The proof that `role` holds `token`, for one connection.

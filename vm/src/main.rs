@@ -7,6 +7,7 @@ use mova_compiler::driver::{self, Options};
 use mova_compiler::{report, stdio};
 use mova_lang::image::{Image, MAX_IMAGE_LEN};
 use mova_lang::mvb::Program;
+use mova_lang::seal::{self, SEAL_HEADER_LEN};
 use mova_vm::control::{self, Board, Event};
 use mova_vm::output::Stdout;
 use mova_vm::runtime::{self, Record};
@@ -46,6 +47,11 @@ struct Cli {
     /// Start from a saved state image (`.mvs`) instead of the beginning
     #[arg(long, value_name = "FILE")]
     restore: Option<PathBuf>,
+
+    /// The key the --restore image is sealed with (a private file of at least 32 bytes); the
+    /// image is refused unless sealed with it [default: the file $MOVA_SEAL_KEY names, if set]
+    #[arg(long, value_name = "FILE", requires = "restore")]
+    seal_key: Option<PathBuf>,
 
     /// Start paused, waiting for a `resume` from the control channel
     #[arg(long)]
@@ -151,6 +157,7 @@ fn main() -> ExitCode {
     let loaded = load(
         program_path.as_deref(),
         restore.as_deref(),
+        cli.seal_key.as_deref(),
         heap.max_heap,
         cli.color,
     );
@@ -255,6 +262,7 @@ fn main() -> ExitCode {
 fn load(
     path: Option<&Path>,
     restore: Option<&Path>,
+    seal_key: Option<&Path>,
     max_heap: usize,
     color: ColorChoice,
 ) -> Result<Option<Vm>, ExitCode> {
@@ -286,9 +294,13 @@ fn load(
     let Some(image_path) = restore else {
         return Ok(program.map(|program| Vm::with_heap_limit(program, max_heap)));
     };
-    let bytes = mova_compiler::io::read_limited(image_path, MAX_IMAGE_LEN)
+    let key = runtime::seal_key(seal_key).map_err(failed)?;
+    let bytes = mova_compiler::io::read_limited(image_path, MAX_IMAGE_LEN + SEAL_HEADER_LEN)
         .map_err(|error| failed(error.to_string()))?;
-    let image = Image::decode(&bytes)
+    // With a key, the seal is checked over the whole file before a byte of the image is decoded.
+    let image = seal::unseal(key.as_ref(), &bytes)
+        .map_err(|error| failed(format!("cannot load `{}`: {error}", image_path.display())))?;
+    let image = Image::decode(image)
         .map_err(|error| failed(format!("cannot load `{}`: {error}", image_path.display())))?;
     let program = match (program, image.program()) {
         (Some(program), _) => program,

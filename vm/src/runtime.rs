@@ -404,6 +404,32 @@ pub fn now_ms() -> u64 {
         })
 }
 
+/// The seal key a command uses: the file `path` names (`--seal-key FILE`), else the one
+/// `$MOVA_SEAL_KEY` names, else none. Like an ssh private key, the file must be private to the
+/// user (no access for group or others), and it holds at least 32 bytes.
+pub fn seal_key(path: Option<&Path>) -> Result<Option<mova_lang::seal::SealKey>, String> {
+    let from_env = std::env::var_os("MOVA_SEAL_KEY")
+        .filter(|path| !path.is_empty())
+        .map(PathBuf::from);
+    let Some(path) = path.map(Path::to_owned).or(from_env) else {
+        return Ok(None);
+    };
+    let what = |reason: String| format!("seal key `{}`: {reason}", path.display());
+    let meta = fs::metadata(&path).map_err(|error| what(error.to_string()))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(what(format!(
+            "others may read it (mode {:o}): make it private, `chmod 600 {}`",
+            meta.permissions().mode() & 0o777,
+            path.display()
+        )));
+    }
+    let bytes = mova_compiler::io::read_limited(&path, 64 * 1024)
+        .map_err(|error| what(error.to_string()))?;
+    mova_lang::seal::SealKey::new(&bytes)
+        .map(Some)
+        .map_err(|error| what(error.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

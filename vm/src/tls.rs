@@ -407,9 +407,10 @@ impl ServerCertVerifier for Verifier {
     ) -> Result<ServerCertVerified, rustls::Error> {
         let verdict = self.check(end_entity, intermediates, server_name, now);
         if let Err(error) = &verdict {
-            let reason = match error {
-                rustls::Error::General(reason) => reason.clone(),
-                other => format!("the VM's certificate is refused: {other}"),
+            let reason = if let rustls::Error::General(reason) = error {
+                reason.clone()
+            } else {
+                format!("the VM's certificate is refused: {error}")
             };
             *self.refused.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
         }
