@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Measures live migration and interrupt latency with the release binaries.
 
-    cargo build --release && python3 bench/migration.py [--runs N]
+    cargo build --release && python3 bench/migration.py [--runs N] [--tls-ip IP]
 
 Prints, for the seed loop, for a program holding 65,000 stack values and for a program holding
 about 10 MB of heap (an array of 1,000,000 ints and 100,000 strings), the median (and min/max)
@@ -11,10 +11,14 @@ floor under its downtime on this machine: the median time to copy as many bytes 
 connection (Python, 64 KiB writes), which every migration pays twice in the same way (source to
 movahv, movahv to target). Then the median round trip of an interrupt request in a tight loop
 without sleeps (sent over the control protocol directly: Interrupt, then time until the VM's Ok,
-then Resume). Nothing is asserted: these are measurements.
+then Resume). With a non-loopback address of this machine (found, or `--tls-ip IP`), the seed loop
+and the heap program are migrated again between VMs listening there, whose channel is TLS, to
+show what TLS costs. Nothing is asserted: these are measurements.
 """
 
 import argparse
+import hashlib
+import hmac
 import json
 import os
 import socket
@@ -41,7 +45,7 @@ spin:   SLEEP 10
         GOTO spin
 """
 # The control protocol's version (`PROTOCOL_VERSION` in vm/src/protocol.rs), sent in the Hello.
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 TIGHT = "var i = 0;\nloop { i++; }\n"
 # About 10 MB of heap: 1,000,000 ints (8 MB) and 100,000 strings of about 22 bytes (2.2 MB), then
 # a slow loop that keeps changing both, so the collector has garbage to drop before every save.
@@ -79,13 +83,16 @@ def wait_record(runtime, pid, timeout=10.0):
     raise RuntimeError(f"no runtime record for pid {pid}")
 
 
-def spawn(args, runtime, log=None):
+def spawn(args, runtime, log=None, listen=None):
     """Starts a VM (its standard error into the file `log`, if given) and waits for its record."""
     env = dict(os.environ, MOVA_RUNTIME_DIR=runtime)
     stderr = open(log, "wb") if log else subprocess.DEVNULL
     try:
+        mova = os.path.join(BIN, "mova")
+        where = ["--listen", listen] if listen else []
+        command = [mova, "serve", *where] if args == ["serve"] else [mova, *where, *args]
         proc = subprocess.Popen(
-            [os.path.join(BIN, "mova")] + args,
+            command,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
             env=env,
@@ -109,13 +116,14 @@ def what_it_said(path):
     return errors[0] if errors else (lines or [""])[-1]
 
 
-def migrations(program, runs, runtime, settle):
-    """Migrates `program` `runs` times, each into a fresh blank VM; returns the stats."""
+def migrations(program, runs, runtime, settle, listen=None):
+    """Migrates `program` `runs` times, each into a fresh blank VM (the VMs listening on
+    `listen`, if given); returns the stats."""
     env = dict(os.environ, MOVA_RUNTIME_DIR=runtime)
     # The VMs' standard error, beside the runtime directory (which the VMs create, private).
     base = os.path.join(os.path.dirname(runtime), os.path.basename(program))
     logs = [f"{base}.vm-0.err"]
-    procs = [spawn([program], runtime, logs[0])]
+    procs = [spawn([program], runtime, logs[0], listen)]
     time.sleep(settle)
     results = []
     try:
@@ -129,7 +137,7 @@ def migrations(program, runs, runtime, settle):
                     f"{what_it_said(logs[-1]) or 'no message'}"
                 )
             logs.append(f"{base}.vm-{n + 1}.err")
-            target = spawn(["serve"], runtime, logs[-1])
+            target = spawn(["serve"], runtime, logs[-1], listen)
             procs.append(target)
             out = subprocess.run(
                 [os.path.join(BIN, "movahv"), "migrate", str(procs[-2].pid), str(target.pid), "--json"],
@@ -175,6 +183,42 @@ def read_frame(sock):
     return body[0], body[1:]
 
 
+def proof(token, role, client_nonce, vm_nonce):
+    """A handshake proof (vm/src/auth.rs), on a plain connection (no channel binding)."""
+    message = b"mova control v3 " + role + b"\x00" + client_nonce + vm_nonce
+    return hmac.new(token, message, hashlib.sha256).digest()
+
+
+def handshake(sock, token):
+    """The client's side of the challenge-response handshake (docs/protocol.md)."""
+    nonce = os.urandom(32)
+    sock.sendall(frame(0x01, struct.pack(">H", PROTOCOL_VERSION) + nonce))
+    kind, payload = read_frame(sock)
+    if kind != 0x86:
+        raise RuntimeError(f"the VM refused the hello: {payload.decode(errors='replace')}")
+    vm_nonce, vm_proof = payload[:32], payload[32:]
+    if not hmac.compare_digest(vm_proof, proof(token, b"vm", nonce, vm_nonce)):
+        raise RuntimeError("the VM could not prove it holds the token")
+    sock.sendall(frame(0x0C, proof(token, b"client", nonce, vm_nonce)))
+    kind, payload = read_frame(sock)
+    if kind != 0x81:
+        raise RuntimeError(f"the VM refused the proof: {payload.decode(errors='replace')}")
+
+
+def non_loopback_ip():
+    """An address of this machine that is not a loopback one, or None."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))
+            ip = probe.getsockname()[0]
+        if ip.startswith("127.") or ip == "0.0.0.0":
+            return None
+        socket.create_server((ip, 0)).close()
+        return ip
+    except OSError:
+        return None
+
+
 def interrupt_latency(program, runs, runtime):
     proc = spawn([program], runtime)
     try:
@@ -182,10 +226,7 @@ def interrupt_latency(program, runs, runtime):
         host, port = record["addr"].rsplit(":", 1)
         sock = socket.create_connection((host, int(port)))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.sendall(frame(0x01, struct.pack(">H", PROTOCOL_VERSION) + bytes.fromhex(record["token"])))
-        kind, payload = read_frame(sock)
-        if kind != 0x81:
-            raise RuntimeError(f"the VM refused the hello: {payload.decode(errors='replace')}")
+        handshake(sock, bytes.fromhex(record["token"]))
         times = []
         for _ in range(runs):
             time.sleep(0.002)  # let it run flat out again
@@ -253,6 +294,7 @@ def summary(values_ms):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--tls-ip", help="a non-loopback address of this machine for the TLS runs")
     args = parser.parse_args()
     for binary in ("mova", "movahv", "movac"):
         if not os.path.exists(os.path.join(BIN, binary)):
@@ -273,9 +315,18 @@ def main():
         else:
             print("migration, about 10 MB of heap: not measured: this movac cannot compile it:")
             print("  " + heap_error.replace("\n", "\n  "))
-        for name, program, settle in cases:
+        tls_ip = args.tls_ip or non_loopback_ip()
+        if tls_ip:
+            cases += [
+                (f"{name}, over TLS (on {tls_ip})", program, settle, tls_ip)
+                for name, program, settle in list(cases)
+                if program in (seed, heap)
+            ]
+        else:
+            print("migration over TLS: not measured: this machine has no non-loopback address")
+        for name, program, settle, *listen in cases:
             try:
-                stats = migrations(program, args.runs, runtime, settle)
+                stats = migrations(program, args.runs, runtime, settle, *listen)
             except (RuntimeError, subprocess.TimeoutExpired) as error:
                 # A migration that fails (a target that cannot run what it received, say) is
                 # reported, and the other measurements still run.

@@ -27,6 +27,13 @@ pub enum HvCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print a local VM's runtime record (JSON): its address, its token and, when it listens off
+    /// the loopback, its TLS fingerprint — what `movahv` on another host needs to reach it
+    /// (`--token`, `--fingerprint`). Keep it secret: the token commands the VM
+    Record {
+        /// The VM's pid
+        pid: u32,
+    },
     /// Connect to a VM and keep the connection for the following commands (shell)
     Bind {
         /// The VM's pid
@@ -318,6 +325,7 @@ pub fn execute(command: HvCommand, state: &mut State) -> Result<String, HvError>
             )),
             None => Err(HvError::Usage(format!("not bound to {pid}"))),
         },
+        HvCommand::Record { pid } => Ok(format!("{}\n", record(pid)?.to_json())),
         HvCommand::Interrupt {
             target,
             token,

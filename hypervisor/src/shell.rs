@@ -309,6 +309,7 @@ mod tests {
             names,
             [
                 "ps",
+                "record",
                 "bind",
                 "unbind",
                 "interrupt",

@@ -968,22 +968,49 @@ fn migration_between_network_namespaces() {
     assert_eq!(target.record.addr.ip().to_string(), host_b);
     source.take(3);
 
-    // From the first host, the target is an address and a token.
+    // Off the loopback both VMs speak TLS, and their records name their certificates.
+    let fingerprint = target.record.fingerprint.clone().expect("a TLS fingerprint");
+    // As the README's walk-through: the second host prints its VM's record, the first migrates
+    // into it with that token and fingerprint.
     let output = sandbox.run(
         "ip",
-        &[
-            "netns",
-            "exec",
-            &ns_a,
-            MOVAHV,
-            "migrate",
-            &source.id(),
-            &target.record.addr.to_string(),
-            "--token",
-            &target.record.token,
-        ],
+        &["netns", "exec", &ns_b, MOVAHV, "record", &target.id()],
         None,
     );
+    assert!(output.status.success(), "{}", describe(&output));
+    let record: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(record["token"], target.record.token.as_str());
+    assert_eq!(record["fingerprint"], fingerprint.as_str());
+    let source_id = source.id();
+    let migrate = |fingerprint: &str| {
+        sandbox.run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &ns_a,
+                MOVAHV,
+                "migrate",
+                &source_id,
+                &target.record.addr.to_string(),
+                "--token",
+                &target.record.token,
+                "--fingerprint",
+                fingerprint,
+            ],
+            None,
+        )
+    };
+    // A wrong fingerprint: refused before anything is sent, and the source runs on.
+    let refused = migrate(&format!("sha256:{}", "ab".repeat(32)));
+    assert_eq!(refused.status.code(), Some(1), "{}", describe(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("wrong fingerprint"),
+        "{}",
+        describe(&refused)
+    );
+    source.take(2);
+    let output = migrate(&fingerprint);
     assert!(output.status.success(), "{}", describe(&output));
     let out = String::from_utf8_lossy(&output.stdout);
     assert!(out.contains("migrated"), "{out}");
