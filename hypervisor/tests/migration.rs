@@ -969,7 +969,11 @@ fn migration_between_network_namespaces() {
     source.take(3);
 
     // Off the loopback both VMs speak TLS, and their records name their certificates.
-    let fingerprint = target.record.fingerprint.clone().expect("a TLS fingerprint");
+    let fingerprint = target
+        .record
+        .fingerprint
+        .clone()
+        .expect("a TLS fingerprint");
     // As the README's walk-through: the second host prints its VM's record, the first migrates
     // into it with that token and fingerprint.
     let output = sandbox.run(

@@ -19,6 +19,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::thread;
 
@@ -343,5 +344,164 @@ fn a_migration_over_tls_loses_and_repeats_nothing() {
     assert_counts_across(
         &[&source, &target],
         "the source's output, then the target's",
+    );
+}
+
+/// Writes `cert` and its `key` as PEM files `NAME.crt` and `NAME.key` (0600) in the sandbox.
+fn pem_files(sandbox: &Sandbox, name: &str, cert: &rcgen::Certificate, key: &rcgen::KeyPair) {
+    sandbox.write(&format!("{name}.crt"), cert.pem());
+    sandbox.write(&format!("{name}.key"), key.serialize_pem());
+    let path = sandbox.path(&format!("{name}.key"));
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+fn params(ip: IpAddr) -> rcgen::CertificateParams {
+    rcgen::CertificateParams::new(vec![ip.to_string()]).unwrap()
+}
+
+#[test]
+fn certificates_given_with_tls_cert_a_ca_an_expired_one_and_a_self_signed_one_unpinned() {
+    let ip = need_address!();
+    let sandbox = Sandbox::with_loop("tls-certs");
+    // A CA, and a VM certificate it signed for the address.
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    sandbox.write("ca.pem", ca_cert.pem());
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let vm_key = rcgen::KeyPair::generate().unwrap();
+    let vm_cert = params(ip).signed_by(&vm_key, &issuer).unwrap();
+    pem_files(&sandbox, "signed", &vm_cert, &vm_key);
+    let listen = ip.to_string();
+    let mut signed = sandbox.start(&[
+        "--listen",
+        &listen,
+        "--tls-cert",
+        "signed.crt",
+        "--tls-key",
+        "signed.key",
+        "loop.mvb",
+    ]);
+    signed.take(1);
+    let addr = signed.record.addr.to_string();
+    let token = signed.record.token.clone();
+    let with_ca = |args: &[&str]| {
+        Command::new(MOVAHV)
+            .args(args)
+            .env("MOVA_RUNTIME_DIR", &sandbox.run)
+            .env("MOVA_CONFIG_DIR", sandbox.path("config"))
+            .env("MOVA_TLS_CA", sandbox.path("ca.pem"))
+            .current_dir(sandbox.path(""))
+            .output()
+            .unwrap()
+    };
+    // The CA's certificate for this address: trusted, with no fingerprint and no known host.
+    let ok = with_ca(&["interrupt", &addr, "--token", &token]);
+    assert!(ok.status.success(), "{}", describe(&ok));
+    assert!(!sandbox.path("config/known_hosts").exists());
+    sandbox.hv_ok(&["resume", &signed.id()]);
+
+    // A self-signed certificate, not pinned, when a CA is required: refused.
+    let (_other, own) = vm_on(ip, "tls-self-signed");
+    let refused = with_ca(&[
+        "interrupt",
+        &own.record.addr.to_string(),
+        "--token",
+        &own.record.token,
+    ]);
+    assert_eq!(refused.status.code(), Some(1), "{}", describe(&refused));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("certificate is refused"), "{said}");
+
+    // An expired certificate: refused even where it is pinned (by the VM's own record).
+    let old_key = rcgen::KeyPair::generate().unwrap();
+    let mut old = params(ip);
+    old.not_before = rcgen::date_time_ymd(2001, 1, 1);
+    old.not_after = rcgen::date_time_ymd(2002, 1, 1);
+    let old_cert = old.self_signed(&old_key).unwrap();
+    pem_files(&sandbox, "expired", &old_cert, &old_key);
+    let mut expired = sandbox.start(&[
+        "--listen",
+        &listen,
+        "--tls-cert",
+        "expired.crt",
+        "--tls-key",
+        "expired.key",
+        "loop.mvb",
+    ]);
+    expired.take(1);
+    let stderr = sandbox.hv_fails(&["interrupt", &expired.id()], 1);
+    assert!(stderr.contains("expired or not yet valid"), "{stderr}");
+    expired.take(2);
+    expired.assert_counts_from(1);
+
+    // Bad files for --tls-cert are refused at start, with exit status 5.
+    sandbox.write("empty.crt", "");
+    let failed = sandbox.run(
+        mova_path(),
+        &[
+            "--listen",
+            &listen,
+            "--tls-cert",
+            "empty.crt",
+            "--tls-key",
+            "signed.key",
+            "loop.mvb",
+        ],
+        None,
+    );
+    assert_eq!(failed.status.code(), Some(5), "{}", describe(&failed));
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("holds no certificate"));
+    let failed = sandbox.run(
+        mova_path(),
+        &[
+            "--tls-cert",
+            "signed.crt",
+            "--tls-key",
+            "signed.key",
+            "loop.mvb",
+        ],
+        None,
+    );
+    assert_eq!(
+        failed.status.code(),
+        Some(5),
+        "on the loopback: {}",
+        describe(&failed)
+    );
+}
+
+#[test]
+fn a_listener_off_the_loopback_that_answers_in_plain_frames_is_refused() {
+    // Someone who strips TLS between movahv and the VM, answering as a plain VM would.
+    let ip = need_address!();
+    let sandbox = Sandbox::with_loop("tls-downgrade");
+    let listener = TcpListener::bind((ip, 0)).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let fake = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let mut first = [0u8; 1];
+        let _ = stream.read_exact(&mut first);
+        Response::Challenge {
+            nonce: vec![1; 32],
+            proof: vec![2; 32],
+        }
+        .write(&mut stream)
+        .unwrap();
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest);
+        first[0]
+    });
+    let stderr = sandbox.hv_fails(
+        &["interrupt", &addr.to_string(), "--token", &"ab".repeat(32)],
+        1,
+    );
+    assert!(stderr.contains("refusing"), "{stderr}");
+    assert_eq!(
+        fake.join().unwrap(),
+        0x16,
+        "the client's first byte began a TLS record"
     );
 }
