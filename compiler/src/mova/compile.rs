@@ -1,6 +1,7 @@
 //! The `.mova` pipeline: source → [`syntax`](crate::mova::syntax) → [`check`](crate::mova::check) →
 //! [`codegen`](crate::mova::codegen) → a verified [`Program`], optionally with a source map.
 
+use crate::mova::analysis::Analysis;
 use crate::mova::errors::LangError;
 use crate::mova::{check, codegen, syntax};
 use mova_lang::debuginfo::DEBUG_INFO;
@@ -25,19 +26,64 @@ pub struct Compiled {
 pub fn compile(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<LangError>> {
     // Every stage recurses as deep as the program nests, so all of them run on a stack of known
     // size, whatever the caller's.
-    syntax::on_front_end_stack(|| compile_here(source, source_map))
+    syntax::on_front_end_stack(|| compile_here(source, source_map, None))
         .unwrap_or_else(|why| Err(vec![LangError::internal(0..0, why)]))
 }
 
-fn compile_here(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<LangError>> {
+/// What tools need of a source: every diagnostic [`compile`] reports for it (without a source
+/// map, as `movac check` compiles), and what its names resolve to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Analyzed {
+    /// The errors and warnings, in source order.
+    pub diagnostics: Vec<LangError>,
+    /// What the checker resolved. A program with syntax errors reports only those, but the
+    /// checker still runs on what the parser recovered, so that most names resolve while a
+    /// statement is being typed (its diagnostics are dropped, as they could be false).
+    pub analysis: Analysis,
+}
+
+/// Compiles `source` as [`compile`] does, recording what its names resolve to.
+pub fn analyze(source: &str) -> Analyzed {
+    syntax::on_front_end_stack(|| {
+        let mut analysis = Analysis::default();
+        let diagnostics = match compile_here(source, None, Some(&mut analysis)) {
+            Ok(compiled) => compiled.warnings,
+            Err(all) => all,
+        };
+        Analyzed {
+            diagnostics,
+            analysis,
+        }
+    })
+    .unwrap_or_else(|why| Analyzed {
+        diagnostics: vec![LangError::internal(0..0, why)],
+        analysis: Analysis::default(),
+    })
+}
+
+fn compile_here(
+    source: &str,
+    source_map: Option<&str>,
+    analysis: Option<&mut Analysis>,
+) -> Result<Compiled, Vec<LangError>> {
     let (stmts, syntax_errors) = syntax::parse_here(source);
     // A program that does not parse is not checked: a statement skipped by the parser's recovery
     // may hold the declaration or the use that a semantic diagnostic would miss, so every one of
     // them could be a false report. Go and Python stop at syntax errors too.
     if !syntax_errors.is_empty() {
+        if let Some(analysis) = analysis {
+            *analysis = check::check_recording(&stmts).2;
+        }
         return Err(syntax_errors);
     }
-    let (program, mut diagnostics) = check::check(&stmts);
+    let (program, mut diagnostics) = match analysis {
+        Some(analysis) => {
+            let (program, diagnostics, recorded) = check::check_recording(&stmts);
+            *analysis = recorded;
+            (program, diagnostics)
+        }
+        None => check::check(&stmts),
+    };
     // Code generation reads the checked program only; a large input's syntax tree goes first.
     drop(stmts);
     if diagnostics.iter().any(is_error) {
