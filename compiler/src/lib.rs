@@ -5,13 +5,15 @@
 //! [`Program`](mova_lang::Program)s and back, and errors into [`Diagnostic`](diag::Diagnostic)s.
 //! [`number`] and [`syntax_error`] are what both front ends share.
 //! [`driver`] is the file-handling edge that the `movac` and `mova` binaries share, and [`stdio`]
-//! how all three binaries write standard output and error.
+//! how all three binaries write standard output and error. [`lsp`] is the language server
+//! (`movac lsp`).
 
 pub mod asm;
 pub mod diag;
 pub mod disasm;
 pub mod driver;
 pub mod io;
+pub mod lsp;
 pub mod mova;
 pub mod number;
 pub mod shared;

@@ -118,10 +118,13 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Run the language server, speaking the Language Server Protocol on standard input and
+    /// output (editors start it; see docs/tools.md)
+    Lsp,
 }
 
 /// The names of the subcommands, for suggestions.
-const COMMANDS: [&str; 2] = ["check", "dis"];
+const COMMANDS: [&str; 3] = ["check", "dis", "lsp"];
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -134,6 +137,7 @@ fn main() -> ExitCode {
         source_map: cli.debug,
     };
     let result = match cli.command {
+        Some(Command::Lsp) => return ExitCode::from(mova_compiler::lsp::serve_stdio()),
         Some(Command::Dis {
             input,
             more,

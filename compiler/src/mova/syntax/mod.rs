@@ -290,8 +290,8 @@ fn syntax(error: SyntaxError<Token<'_>>, tokens: &[(Token<'_>, Span)], source: &
     }
 }
 
-/// The keywords, for suggestions.
-const KEYWORDS: [&str; 14] = [
+/// The keywords, for suggestions (and for tools: completion, renaming).
+pub const KEYWORDS: [&str; 14] = [
     "var", "print", "sleep", "if", "else", "while", "loop", "break", "continue", "halt", "true",
     "false", "fn", "return",
 ];
