@@ -130,6 +130,20 @@ pub enum DriverError {
         /// The input as the command line names it.
         arg: String,
     },
+    /// `movac fmt` was given a file that is not a `.mova` source.
+    #[error("`movac fmt` formats `.mova` sources, and `{file}` is not one")]
+    NotFormattable {
+        /// The input's name.
+        file: String,
+    },
+    /// The formatter would have changed the program (its own bug): the file is left alone.
+    #[error("cannot format `{file}`: {reason}")]
+    Format {
+        /// The input's name.
+        file: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// A syntax tree was asked of an input that has none.
     #[error("`--emit ast` needs a `.mova` source, and `{file}` is not one")]
     NoSyntaxTree {
@@ -201,6 +215,8 @@ impl DriverError {
             | DriverError::BinaryToTerminal
             | DriverError::Write { .. }
             | DriverError::NotUtf8 { .. }
+            | DriverError::NotFormattable { .. }
+            | DriverError::Format { .. }
             | DriverError::Bytecode { .. } => None,
         }
     }
@@ -213,6 +229,8 @@ impl DriverError {
             | DriverError::NoSyntaxTree { file }
             | DriverError::Write { file, .. }
             | DriverError::NotUtf8 { file, .. }
+            | DriverError::NotFormattable { file }
+            | DriverError::Format { file, .. }
             | DriverError::Bytecode { file, .. }
             | DriverError::Source { file, .. } => Some(file),
             DriverError::Read(error) => Some(error.file()),
@@ -389,6 +407,58 @@ impl Diagnostics {
         if !self.diagnostics.is_empty() {
             report(out, &self.diagnostics, &self.name, &self.source, options);
         }
+    }
+}
+
+/// A `.mova` input formatted by [`format`]: its text as read (without a byte order mark), the
+/// formatted text (with the mark again if the input had one), and whether they differ.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Formatted {
+    pub name: String,
+    /// The input's bytes were not its formatted bytes.
+    pub changed: bool,
+    /// What the input should hold.
+    pub text: String,
+}
+
+/// Reads a `.mova` input and formats it ([`crate::fmt::format_source`]); a source that does not
+/// parse comes back as [`DriverError::Source`] with its syntax errors, and writes nothing.
+pub fn format(input: &Input) -> Result<Formatted, DriverError> {
+    if let Some(path) = input.path()
+        && InputKind::of(path).ok() != Some(InputKind::Language)
+    {
+        return Err(DriverError::NotFormattable { file: input.name() });
+    }
+    let opened = open(input, Some(InputKind::Language))?;
+    let name = opened.name.clone();
+    let bom = opened.bytes.starts_with(BOM.as_bytes());
+    let source = opened.text()?;
+    match crate::fmt::format_source(&source) {
+        Ok(mut text) => {
+            let changed = text != source;
+            if bom {
+                text.insert_str(0, BOM);
+            }
+            Ok(Formatted {
+                name,
+                changed,
+                text,
+            })
+        }
+        Err(crate::fmt::FormatError::Syntax(errors)) => Err(DriverError::Source {
+            file: name.clone(),
+            verb: "format",
+            count: errors.len(),
+            diagnostics: Box::new(Diagnostics {
+                name,
+                source,
+                diagnostics: to_diagnostics(errors),
+            }),
+        }),
+        Err(error @ crate::fmt::FormatError::Changed(_)) => Err(DriverError::Format {
+            file: name,
+            reason: error.to_string(),
+        }),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod asm;
 pub mod diag;
 pub mod disasm;
 pub mod driver;
+pub mod fmt;
 pub mod io;
 pub mod lsp;
 pub mod mova;

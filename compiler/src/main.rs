@@ -104,6 +104,18 @@ enum Command {
         #[command(flatten)]
         source: SourceArgs,
     },
+    /// Format `.mova` sources in place in the one canonical layout (a directory: every `.mova`
+    /// file under it; `-` or nothing: standard input to standard output)
+    Fmt {
+        /// The sources, directories of sources, or `-` for standard input
+        #[arg(value_name = "FILE")]
+        files: Vec<PathBuf>,
+
+        /// Change nothing: list the sources that are not formatted, and exit with 1 if there is
+        /// one
+        #[arg(long)]
+        check: bool,
+    },
     /// Disassemble `.mvb` bytecode into `.mvasm` text that `movac` reads back
     Dis {
         /// The bytecode to disassemble (`.mvb`), or `-` for standard input
@@ -124,7 +136,7 @@ enum Command {
 }
 
 /// The names of the subcommands, for suggestions.
-const COMMANDS: [&str; 3] = ["check", "dis", "lsp"];
+const COMMANDS: [&str; 4] = ["check", "dis", "fmt", "lsp"];
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -137,6 +149,7 @@ fn main() -> ExitCode {
         source_map: cli.debug,
     };
     let result = match cli.command {
+        Some(Command::Fmt { files, check }) => return fmt(&files, check, &options),
         Some(Command::Lsp) => return ExitCode::from(mova_compiler::lsp::serve_stdio()),
         Some(Command::Dis {
             input,
@@ -162,16 +175,7 @@ fn main() -> ExitCode {
         Err(usage) => usage_failure(&usage),
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(error)) => {
-            if let Some(report) = error.diagnostics() {
-                report.write(&mut io::stderr(), &options);
-            }
-            match options.error_format {
-                ErrorFormat::Human => eprintln!("error: {error}"),
-                ErrorFormat::Json => eprintln!(
-                    "{}",
-                    diag::json_message(Severity::Error, error.file(), &error.to_string())
-                ),
-            }
+            report_error(&error, &options);
             ExitCode::FAILURE
         }
     }
@@ -332,6 +336,107 @@ fn build_reporting(opened: Opened, options: &Options) -> Result<Program, DriverE
 fn check(input: &Input, kind: Option<InputKind>, options: &Options) -> Result<(), DriverError> {
     let opened = driver::open(input, kind)?;
     build_reporting(opened, options).map(drop)
+}
+
+/// `movac fmt`: formats each source in place (standard input to standard output), or with
+/// `check` lists those that are not formatted. Every file is tried; the status is 1 if one had
+/// an error or, with `check`, was not formatted.
+fn fmt(files: &[PathBuf], check: bool, options: &Options) -> ExitCode {
+    let stdin = [PathBuf::from(STDIO_ARG)];
+    let files = if files.is_empty() { &stdin[..] } else { files };
+    let mut failed = false;
+    for input in files.iter().flat_map(|path| sources_under(path)) {
+        let result = input.and_then(|input| {
+            let formatted = driver::format(&input)?;
+            match input.path() {
+                None if check => {}
+                None => write_output(Path::new(STDIO_ARG), formatted.text.as_bytes())?,
+                Some(_) if !formatted.changed => {}
+                Some(_) if check => {}
+                Some(path) => write_atomically(path, formatted.text.as_bytes())?,
+            }
+            Ok(formatted)
+        });
+        match result {
+            Ok(formatted) => {
+                if check && formatted.changed {
+                    println!("{}", formatted.name);
+                    failed = true;
+                }
+            }
+            Err(error) => {
+                failed = true;
+                report_error(&error, options);
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The sources `movac fmt` takes from one argument: the file itself, or every `.mova` file
+/// under a directory, in name order, not following symbolic links and skipping hidden entries
+/// and `target` directories. A directory that cannot be read is an error in the list.
+fn sources_under(path: &Path) -> Vec<Result<Input, DriverError>> {
+    let is_dir = |path: &Path| fs::symlink_metadata(path).is_ok_and(|meta| meta.is_dir());
+    if path == Path::new(STDIO_ARG) || !is_dir(path) {
+        return vec![Ok(Input::new(path))];
+    }
+    let mut found = Vec::new();
+    // Directories still to list, the next one last.
+    let mut pending = vec![path.to_owned()];
+    while let Some(dir) = pending.pop() {
+        let mut entries: Vec<PathBuf> = match fs::read_dir(&dir) {
+            Ok(entries) => entries.flatten().map(|entry| entry.path()).collect(),
+            Err(source) => {
+                found.push(Err(DriverError::Read(mova_compiler::io::ReadError::Io {
+                    file: dir.display().to_string(),
+                    source,
+                })));
+                continue;
+            }
+        };
+        entries.retain(|entry| {
+            entry
+                .file_name()
+                .is_some_and(|name| !name.to_string_lossy().starts_with('.'))
+        });
+        entries.sort();
+        let (dirs, files): (Vec<PathBuf>, Vec<PathBuf>) =
+            entries.into_iter().partition(|entry| is_dir(entry));
+        found.extend(
+            files
+                .iter()
+                .filter(|file| {
+                    file.extension().is_some_and(|ext| ext == "mova")
+                        && fs::symlink_metadata(file).is_ok_and(|meta| meta.is_file())
+                })
+                .map(|file| Ok(Input::new(file))),
+        );
+        pending.extend(
+            dirs.into_iter()
+                .rev()
+                .filter(|dir| !dir.ends_with("target")),
+        );
+    }
+    found
+}
+
+/// Writes an error with its diagnostics, as `main` does.
+fn report_error(error: &DriverError, options: &Options) {
+    if let Some(report) = error.diagnostics() {
+        report.write(&mut io::stderr(), options);
+    }
+    match options.error_format {
+        ErrorFormat::Human => eprintln!("error: {error}"),
+        ErrorFormat::Json => eprintln!(
+            "{}",
+            diag::json_message(Severity::Error, error.file(), &error.to_string())
+        ),
+    }
 }
 
 /// Disassembles `input` to `output`, or to standard output.

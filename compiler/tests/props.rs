@@ -189,6 +189,20 @@ proptest! {
     }
 
     #[test]
+    fn the_formatter_never_panics_and_keeps_what_it_formats(source in mova_like()) {
+        // What it formats compiles to the same bytecode (or the same errors) and is a fixed point.
+        if let Ok(formatted) = mova_compiler::fmt::format_source(&source) {
+            let build = |text: &str| match mova_compiler::compile::compile(text, None) {
+                Ok(compiled) => Ok(compiled.program.encode()),
+                Err(all) => Err(all.iter().map(|e| e.code()).collect::<Vec<_>>()),
+            };
+            prop_assert_eq!(build(&formatted), build(&source), "{}", formatted);
+            let again = mova_compiler::fmt::format_source(&formatted);
+            prop_assert_eq!(again.as_ref(), Ok(&formatted));
+        }
+    }
+
+    #[test]
     fn the_compiler_never_panics_on_language_like_text(source in mova_like()) {
         match mova_compiler::compile::compile(&source, Some("fuzz.mova")) {
             Ok(compiled) => prop_assert!(compiled.program.source_map().is_some()),

@@ -141,7 +141,21 @@ pub fn deep(data: &[u8]) {
 /// Compiles `source` with a source map, as `mova x.mova` does, and renders every diagnostic both
 /// ways (as `movac` prints them). A program that compiles disassembles to a listing (what `movac
 /// dis` prints) that reassembles to the same instructions, and its `.mvb` loads back as itself.
+/// A source `movac fmt` formats compiles as before (the same bytecode, or the same error codes)
+/// and formats to itself.
 pub fn compile_source(source: &str) {
+    if let Ok(formatted) = mova_compiler::fmt::format_source(source) {
+        let build = |text: &str| match lang::compile(text, None) {
+            Ok(compiled) => Ok(compiled.program.encode()),
+            Err(errors) => Err(errors.iter().map(|e| e.code()).collect::<Vec<_>>()),
+        };
+        assert!(build(&formatted) == build(source), "formatting changed the program");
+        assert_eq!(
+            mova_compiler::fmt::format_source(&formatted).as_ref(),
+            Ok(&formatted),
+            "formatting is not idempotent"
+        );
+    }
     match lang::compile(source, Some("fuzz.mova")) {
         Ok(compiled) => {
             render_all(compiled.warnings, source);

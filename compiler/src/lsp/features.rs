@@ -334,6 +334,23 @@ pub fn document_symbols(document: &Document) -> Vec<DocumentSymbol> {
     out
 }
 
+/// The edit that formats the document as `movac fmt` does (none if it is formatted), or why
+/// it is not formatted: a document with syntax errors is left as it is.
+pub fn format(document: &Document) -> Result<Vec<TextEdit>, String> {
+    let source = document.source();
+    let formatted = crate::fmt::format_source(source).map_err(|error| match error {
+        crate::fmt::FormatError::Syntax(_) => format!("{error}: it is not formatted"),
+        crate::fmt::FormatError::Changed(_) => error.to_string(),
+    })?;
+    if formatted == source {
+        return Ok(Vec::new());
+    }
+    Ok(vec![TextEdit::new(
+        document.range(&(0..source.len())),
+        formatted,
+    )])
+}
+
 /// Whether `offset` is inside a string literal or a comment, where nothing is completed.
 fn in_literal_or_comment(source: &str, offset: usize) -> bool {
     let tokens = lex(source);

@@ -50,6 +50,7 @@ pub fn capabilities() -> ServerCapabilities {
         references_provider: Some(OneOf::Left(true)),
         document_highlight_provider: Some(OneOf::Left(true)),
         document_symbol_provider: Some(OneOf::Left(true)),
+        document_formatting_provider: Some(OneOf::Left(true)),
         rename_provider: Some(OneOf::Right(RenameOptions {
             prepare_provider: Some(true),
             work_done_progress_options: WorkDoneProgressOptions::default(),
@@ -250,6 +251,13 @@ impl Server<'_> {
                 let p: lsp_types::CompletionParams = self::params(method, params)?;
                 let (document, offset) = self.at(&p.text_document_position)?;
                 json(features::completion(document, offset))
+            }
+            "textDocument/formatting" => {
+                let p: lsp_types::DocumentFormattingParams = self::params(method, params)?;
+                let document = self.document(&p.text_document)?;
+                let edits = features::format(document)
+                    .map_err(|why| Failure::new(ErrorCode::RequestFailed, why))?;
+                json(edits)
             }
             "textDocument/semanticTokens/full" => {
                 let p: SemanticTokensParams = self::params(method, params)?;
