@@ -823,3 +823,14 @@ fn exit_without_shutdown_is_status_1_and_requests_after_shutdown_are_refused() {
     client.stdin = None;
     assert_eq!(client.exit_code(), 0);
 }
+
+#[test]
+fn the_documented_limits_are_the_servers() {
+    let docs = std::fs::read_to_string(mova_testkit::workspace().join("docs/tools.md")).unwrap();
+    assert_eq!(mova_compiler::lsp::MAX_DIAGNOSTICS, 1000);
+    assert!(docs.contains("At most 1,000 diagnostics"));
+    assert_eq!(mova_compiler::lsp::transport::MAX_MESSAGE_LEN, 256 << 20);
+    assert!(docs.contains("larger than 256 MiB"));
+    assert_eq!(mova_compiler::driver::MAX_SOURCE_LEN, 64 << 20);
+    assert!(docs.contains("64 MiB limit on sources"));
+}
