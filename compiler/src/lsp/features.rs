@@ -374,6 +374,51 @@ fn in_literal_or_comment(source: &str, offset: usize) -> bool {
         .is_some_and(|line| line.contains("//"))
 }
 
+/// What the cursor is on: a label after `break` or `continue`, a type after the `:` of a
+/// declaration or after `->`, or code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Context {
+    Label,
+    Type,
+    Code,
+}
+
+fn context(source: &str, offset: usize) -> Context {
+    let tokens = lex(source);
+    let mut before = tokens.partition_point(|(_, span)| span.end <= offset);
+    // A name being written (the cursor in it or at its end) is what is completed.
+    if let Some((Token::Ident(_), span)) = tokens.get(before)
+        && span.start < offset
+    {
+        // The cursor is inside it: the tokens before it decide.
+    } else if let Some((Token::Ident(_), span)) = before.checked_sub(1).and_then(|i| tokens.get(i))
+        && span.end == offset
+    {
+        before -= 1;
+    }
+    // The brackets of an array type, `[[`, come between the `:` and the type's name.
+    while before > 0 && matches!(tokens.get(before - 1), Some((Token::LBracket, _))) {
+        before -= 1;
+    }
+    let token = |back: usize| {
+        before
+            .checked_sub(back)
+            .and_then(|i| tokens.get(i))
+            .map(|(token, _)| *token)
+    };
+    match (token(3), token(2), token(1)) {
+        (_, _, Some(Token::Break | Token::Continue)) => Context::Label,
+        (_, _, Some(Token::Arrow)) => Context::Type,
+        // `var x: …` and a parameter `(a: …` or `, b: …`; not a label's `name:`.
+        (
+            Some(Token::Var | Token::LParen | Token::Comma),
+            Some(Token::Ident(_)),
+            Some(Token::Colon),
+        ) => Context::Type,
+        _ => Context::Code,
+    }
+}
+
 /// What may be written at `offset`: the variables and parameters in scope there, the
 /// functions, the builtins and the keywords.
 pub fn completion(document: &Document, offset: usize) -> Vec<CompletionItem> {
@@ -388,6 +433,50 @@ pub fn completion(document: &Document, offset: usize) -> Vec<CompletionItem> {
         sort_text: Some(format!("{sort}{label}")),
         ..CompletionItem::default()
     };
+    match context(document.source(), offset) {
+        Context::Label => {
+            // The labels of the loops around the cursor, innermost first.
+            let function = analysis.function_at(offset);
+            let mut labels: Vec<&Symbol> = analysis
+                .symbols
+                .iter()
+                .filter(|symbol| {
+                    symbol.kind == SymbolKind::Label
+                        && symbol.function == function
+                        && symbol.visible.start < offset
+                        && offset < symbol.visible.end
+                })
+                .collect();
+            labels.sort_by_key(|label| std::cmp::Reverse(label.span.start));
+            return labels
+                .iter()
+                .enumerate()
+                .map(|(depth, label)| {
+                    let sort = u8::try_from(depth.min(9)).unwrap_or(9);
+                    item(
+                        &label.name,
+                        CompletionItemKind::REFERENCE,
+                        Some(String::from("label")),
+                        sort,
+                    )
+                })
+                .collect();
+        }
+        Context::Type => {
+            return ["int", "str"]
+                .into_iter()
+                .map(|ty| {
+                    item(
+                        ty,
+                        CompletionItemKind::TYPE_PARAMETER,
+                        Some(String::from("type")),
+                        0,
+                    )
+                })
+                .collect();
+        }
+        Context::Code => {}
+    }
     let mut items: Vec<CompletionItem> = analysis
         .locals_at(offset)
         .into_iter()
@@ -478,5 +567,30 @@ mod tests {
         assert_eq!(edits.len(), 2);
         // A variable may take the name of one in another function.
         assert!(rename(&doc, at(text, "b = a"), "x").is_ok());
+    }
+
+    #[test]
+    fn completion_knows_labels_and_types_by_context() {
+        let text = "fn f(a: int, b: [str]) -> int { return a; }\n\
+                    outer: {\n    inner: { break in; }\n    continue ;\n}\n\
+                    var x: int = f(1, []);\nprint(x);\n";
+        let doc = document(text);
+        let labels = |offset: usize| -> Vec<String> {
+            completion(&doc, offset)
+                .into_iter()
+                .map(|item| item.label)
+                .collect()
+        };
+        assert_eq!(labels(at(text, "in; }") + 2), ["inner", "outer"]);
+        assert_eq!(labels(at(text, "continue ;") + 9), ["outer"]);
+        assert_eq!(labels(at(text, "int, b")), ["int", "str"]);
+        assert_eq!(labels(at(text, "[str]")), ["int", "str"]);
+        assert_eq!(labels(at(text, "str]")), ["int", "str"]);
+        // An array literal's bracket is no type's.
+        assert!(labels(at(text, "[]);") + 1).contains(&String::from("f")));
+        assert_eq!(labels(at(text, "int {")), ["int", "str"]);
+        assert_eq!(labels(at(text, "int =") + 1), ["int", "str"]);
+        // A label's colon is no type's.
+        assert!(labels(at(text, "outer:") + 7).contains(&String::from("while")));
     }
 }
