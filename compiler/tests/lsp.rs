@@ -834,3 +834,73 @@ fn the_documented_limits_are_the_servers() {
     assert_eq!(mova_compiler::driver::MAX_SOURCE_LEN, 64 << 20);
     assert!(docs.contains("64 MiB limit on sources"));
 }
+
+/// Every request at every few positions of every example, whole and cut short (so that the
+/// parser recovers), is answered without an error.
+#[test]
+fn every_example_is_served_at_every_position() {
+    let (mut client, _) = Client::initialized();
+    let examples = mova_testkit::files_with_extension(mova_testkit::examples(), "mova");
+    assert!(examples.len() > 10);
+    let mut version = 1;
+    for path in examples {
+        let whole = std::fs::read_to_string(&path).unwrap();
+        let mut cut = whole.len() * 2 / 3;
+        while !whole.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        for text in [whole.as_str(), &whole[..cut]] {
+            version += 1;
+            client.notify(
+                "textDocument/didOpen",
+                json!({ "textDocument": { "uri": URI, "languageId": "mova", "version": version, "text": text } }),
+            );
+            let published = client.notification("textDocument/publishDiagnostics");
+            if text.len() == whole.len() {
+                assert_eq!(
+                    published["params"]["diagnostics"],
+                    json!([]),
+                    "{}",
+                    path.display()
+                );
+            }
+            let document = json!({ "textDocument": { "uri": URI } });
+            for method in [
+                "textDocument/documentSymbol",
+                "textDocument/semanticTokens/full",
+            ] {
+                let response = client.request(method, document.clone());
+                assert!(
+                    response.get("error").is_none(),
+                    "{method} {}: {response}",
+                    path.display()
+                );
+            }
+            for (line, content) in text.split('\n').enumerate() {
+                let width = content.encode_utf16().count();
+                for character in (0..=width).step_by(4) {
+                    for method in [
+                        "textDocument/hover",
+                        "textDocument/definition",
+                        "textDocument/documentHighlight",
+                        "textDocument/completion",
+                    ] {
+                        let response = client.request(
+                            method,
+                            json!({
+                                "textDocument": { "uri": URI },
+                                "position": { "line": line, "character": character },
+                            }),
+                        );
+                        assert!(
+                            response.get("error").is_none(),
+                            "{method} {}:{line}:{character}: {response}",
+                            path.display()
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(client.shutdown(), 0);
+}
