@@ -8,16 +8,20 @@
 //
 // Tokens:
 // - INDENT, zero-width, after the label's colon: it pushes the indentation of the label's line.
-//   (The line break after it is left to the next call, so that a body may end before its first
-//   line, as `name:` followed by a line indented no deeper has an empty body.)
-// - DEDENT, zero-width, where a body ends: it pops one indentation, so two bodies that end at the
-//   same place get one each.
+//   (The line break after it is read by the next call, so that a body may end before its first
+//   line: `name:` followed by a line indented no deeper has an empty body.)
+// - DEDENT, zero-width, where a body ends, right after its last token: it pops one indentation,
+//   so that two bodies that end at the same place get one each.
 // - LINE_BREAK, an extra: whitespace that holds a line break (or that starts the input), read
-//   everywhere else so that the scanner knows the indentation of the line it is on, the one an
+//   everywhere else, so that the scanner knows the indentation of the line it is on, the one an
 //   INDENT pushes. (The scanner's state is kept only across the tokens it returns, so it must
-//   return one for each line.)
+//   return one for each line that holds a token.)
 // - ERROR_SENTINEL is in no rule of the grammar: it is valid only while the parser recovers from
 //   a syntax error, when the scanner leaves the input to the grammar's own lexer.
+//
+// Whether an INDENT or a DEDENT comes depends on the next token, so the scanner looks past
+// comments for it. Each body then spans what the compiler's does, from its label to its last
+// statement: editors/tree-sitter-mova/test/compare_loops.py checks it.
 //
 // Indentation is the run of spaces and tabs at the start of a line, each counting one column, as
 // in the layout pass. (The layout pass also reports a line whose indentation and its label line's
@@ -27,6 +31,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum TokenType {
@@ -98,6 +103,55 @@ static bool is_space(int32_t c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f';
 }
 
+// What the scanner learnt of the whitespace it went over: whether it holds a line break (the
+// start of the input counts as one), and the indentation of the line after the last one.
+typedef struct {
+  bool newline;
+  bool in_indent;
+  uint16_t indent;
+} Space;
+
+// Goes over whitespace; returns whether there was any.
+static bool skip_space(TSLexer *lexer, Space *space) {
+  bool any = false;
+  while (!lexer->eof(lexer) && is_space(lexer->lookahead)) {
+    if (lexer->lookahead == '\n') {
+      space->newline = true;
+      space->in_indent = true;
+      space->indent = 0;
+    } else if (space->in_indent && (lexer->lookahead == ' ' || lexer->lookahead == '\t')) {
+      space->indent = saturating_add(space->indent, 1);
+    } else {
+      space->in_indent = false;
+    }
+    any = true;
+    lexer->advance(lexer, false);
+  }
+  return any;
+}
+
+// Goes over comments and the whitespace between and after them, from a `/`, to the next token;
+// returns the character it starts with (0 at the end of the input). A `/` not followed by
+// another is a token.
+static int32_t skip_comments(TSLexer *lexer, Space *space) {
+  for (;;) {
+    lexer->advance(lexer, false);
+    if (lexer->eof(lexer) || lexer->lookahead != '/') {
+      return '/';
+    }
+    while (!lexer->eof(lexer) && lexer->lookahead != '\n') {
+      lexer->advance(lexer, false);
+    }
+    skip_space(lexer, space);
+    if (lexer->eof(lexer)) {
+      return 0;
+    }
+    if (lexer->lookahead != '/') {
+      return lexer->lookahead;
+    }
+  }
+}
+
 bool tree_sitter_mova_external_scanner_scan(void *payload, TSLexer *lexer,
                                             const bool *valid_symbols) {
   Scanner *scanner = payload;
@@ -108,55 +162,45 @@ bool tree_sitter_mova_external_scanner_scan(void *payload, TSLexer *lexer,
   // Until a later mark, a token returned is zero-width (an INDENT or a DEDENT).
   lexer->mark_end(lexer);
 
-  // The whitespace up to the next token or comment: whether it holds a line break (the start
-  // of the input counts as one) and the indentation of the line after the last one.
   bool line_start = lexer->get_column(lexer) == 0;
-  bool in_indent = line_start;
-  uint16_t indent = 0;
-  bool any = false;
-  while (!lexer->eof(lexer) && is_space(lexer->lookahead)) {
-    if (lexer->lookahead == '\n') {
-      line_start = true;
-      in_indent = true;
-      indent = 0;
-    } else if (in_indent && (lexer->lookahead == ' ' || lexer->lookahead == '\t')) {
-      indent = saturating_add(indent, 1);
-    } else {
-      in_indent = false;
-    }
-    any = true;
-    lexer->advance(lexer, false);
-  }
-  bool at_eof = lexer->eof(lexer);
-  int32_t next = at_eof ? 0 : lexer->lookahead;
-  // A statement never starts with `/`: here it starts a comment, which is no token, so a
-  // decision that depends on the next token waits for the scanner's call after the comment.
-  bool comment = !at_eof && next == '/';
+  Space space = {.newline = line_start, .in_indent = line_start, .indent = 0};
+  bool any = skip_space(lexer, &space);
+  // Where the whitespace ends: a LINE_BREAK ends here.
+  bool line_break = space.newline && any;
+  int32_t next = lexer->eof(lexer) ? 0 : lexer->lookahead;
 
-  if (valid_symbols[INDENT] && !comment) {
-    // After a label's colon: the braced form if a `{` follows, else an indented body.
-    if (at_eof || next != '{') {
-      if (scanner->count >= MAX_BODIES) {
-        return false;
-      }
-      scanner->bodies[scanner->count++] = scanner->line_indent;
-      lexer->result_symbol = INDENT;
-      return true;
-    }
+  bool indent_valid = valid_symbols[INDENT];
+  bool dedent_valid = valid_symbols[DEDENT] && scanner->count > 0;
+  bool looked_past = false;
+  if (next == '/' && (indent_valid || dedent_valid)) {
+    // Comments are no tokens: what follows them decides. The scanner then goes past where a
+    // LINE_BREAK would end, so it returns none: the call after the comments reads that line.
+    next = skip_comments(lexer, &space);
+    looked_past = true;
   }
 
-  if (valid_symbols[DEDENT] && !comment && scanner->count > 0) {
+  if (indent_valid && next != '{') {
+    // After a label's colon, with no `{` after it: an indented body.
+    if (scanner->count >= MAX_BODIES) {
+      return false;
+    }
+    scanner->bodies[scanner->count++] = scanner->line_indent;
+    lexer->result_symbol = INDENT;
+    return true;
+  }
+
+  if (dedent_valid) {
     uint16_t body = scanner->bodies[scanner->count - 1];
-    if (at_eof || next == '}' || (line_start && any && indent <= body)) {
+    if (next == 0 || next == '}' || (space.newline && space.indent <= body)) {
       scanner->count--;
       lexer->result_symbol = DEDENT;
       return true;
     }
   }
 
-  if (valid_symbols[LINE_BREAK] && line_start && any) {
-    scanner->line_indent = indent;
+  if (valid_symbols[LINE_BREAK] && line_break && !looked_past) {
     lexer->mark_end(lexer);
+    scanner->line_indent = space.indent;
     lexer->result_symbol = LINE_BREAK;
     return true;
   }
