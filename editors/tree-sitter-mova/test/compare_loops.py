@@ -7,7 +7,8 @@ span; the tree-sitter grammar's `loop_statement` and `labeled_loop` nodes must h
 same spans. This is what tells that the external scanner ends each indented label body where
 the compiler's layout pass does (compiler/src/mova/syntax/layout.rs).
 
-Usage: compare_loops.py MOVAC TREE_SITTER GRAMMAR_DIR FILE...
+Usage: compare_loops.py MOVAC TREE_SITTER PARSER_LIBRARY FILE...
+(PARSER_LIBRARY: the grammar compiled by `tree-sitter build -o`.)
 """
 
 import re
@@ -38,9 +39,9 @@ def compiler_loops(movac, path):
     return sorted(spans)
 
 
-def grammar_loops(tree_sitter, grammar, query_path, path):
+def grammar_loops(tree_sitter, library, query_path, path):
     out = subprocess.run(
-        [tree_sitter, "query", "--grammar-path", grammar, "--captures", query_path, path],
+        [tree_sitter, "query", "--lib-path", library, "--lang-name", "mova", "--captures", query_path, path],
         capture_output=True,
         text=True,
         check=False,
@@ -65,21 +66,21 @@ def grammar_loops(tree_sitter, grammar, query_path, path):
 def main():
     if len(sys.argv) < 5:
         sys.exit(__doc__)
-    movac, tree_sitter, grammar = sys.argv[1:4]
+    movac, tree_sitter, library = sys.argv[1:4]
     with tempfile.NamedTemporaryFile("w", suffix=".scm", delete=False) as query:
         query.write(QUERY)
     try:
-        check(movac, tree_sitter, grammar, query.name, sys.argv[4:])
+        check(movac, tree_sitter, library, query.name, sys.argv[4:])
     finally:
         os.unlink(query.name)
 
 
-def check(movac, tree_sitter, grammar, query_path, paths):
+def check(movac, tree_sitter, library, query_path, paths):
     failed = 0
     loops = 0
     for path in paths:
         expected = compiler_loops(movac, path)
-        found = grammar_loops(tree_sitter, grammar, query_path, path)
+        found = grammar_loops(tree_sitter, library, query_path, path)
         loops += len(expected)
         if expected != found:
             failed += 1
