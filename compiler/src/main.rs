@@ -132,7 +132,17 @@ enum Command {
     },
     /// Run the language server, speaking the Language Server Protocol on standard input and
     /// output (editors start it; see docs/tools.md)
-    Lsp,
+    Lsp {
+        /// Use standard input and output, the default and only transport (accepted because
+        /// clients such as VS Code's pass it)
+        #[arg(long)]
+        stdio: bool,
+
+        /// The editor's process id, which clients may pass; not used (the server ends when its
+        /// standard input does)
+        #[arg(long = "clientProcessId", value_name = "PID")]
+        client_process_id: Option<u32>,
+    },
 }
 
 /// The names of the subcommands, for suggestions.
@@ -150,7 +160,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Command::Fmt { files, check }) => return fmt(&files, check, &options),
-        Some(Command::Lsp) => return ExitCode::from(mova_compiler::lsp::serve_stdio()),
+        Some(Command::Lsp { .. }) => return ExitCode::from(mova_compiler::lsp::serve_stdio()),
         Some(Command::Dis {
             input,
             more,

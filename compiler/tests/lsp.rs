@@ -68,8 +68,14 @@ fn read_messages(output: impl Read + Send + 'static) -> Receiver<Value> {
 impl Client {
     /// Starts `movac lsp`, without initializing it.
     fn start() -> Client {
+        Client::start_with(&[])
+    }
+
+    /// Starts `movac lsp` with further arguments, without initializing it.
+    fn start_with(args: &[&str]) -> Client {
         let mut child = Command::new(env!("CARGO_BIN_EXE_movac"))
             .arg("lsp")
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -235,6 +241,20 @@ outer: {
     print(greet(who, n));
     break outer;
 }\n";
+
+#[test]
+fn the_arguments_clients_pass_are_accepted() {
+    // VS Code's client adds `--stdio`; some pass their process id.
+    for args in [&["--stdio"][..], &["--stdio", "--clientProcessId=4242"]] {
+        let mut client = Client::start_with(args);
+        let response = client.request("initialize", json!({ "capabilities": {} }));
+        assert!(
+            response["result"]["capabilities"].is_object(),
+            "{args:?}: {response}"
+        );
+        assert_eq!(client.shutdown(), 0);
+    }
+}
 
 #[test]
 fn initialize_declares_the_capabilities() {
