@@ -8,6 +8,7 @@
 //! how all three binaries write standard output and error.
 
 pub mod asm;
+pub mod cligen;
 pub mod diag;
 pub mod disasm;
 pub mod driver;

@@ -6,7 +6,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use mova_compiler::diag::{self, ColorChoice, Diagnostic, ErrorFormat, Severity};
 use mova_compiler::driver::{self, DriverError, Input, InputKind, Opened, Options, STDIO_ARG};
 use mova_compiler::mova::syntax::{self, ast, token_listing};
-use mova_compiler::{asm, disassemble};
+use mova_compiler::{asm, cligen, disassemble};
 use mova_lang::mvb::Program;
 use std::ffi::OsString;
 use std::fs;
@@ -118,10 +118,12 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    #[command(flatten)]
+    Generate(cligen::Generate),
 }
 
 /// The names of the subcommands, for suggestions.
-const COMMANDS: [&str; 2] = ["check", "dis"];
+const COMMANDS: [&str; 4] = ["check", "dis", "completions", "man"];
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -134,6 +136,9 @@ fn main() -> ExitCode {
         source_map: cli.debug,
     };
     let result = match cli.command {
+        Some(Command::Generate(generate)) => {
+            return ExitCode::from(cligen::run(&generate, Cli::command(), 1));
+        }
         Some(Command::Dis {
             input,
             more,
