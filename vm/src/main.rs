@@ -1,10 +1,10 @@
 //! `mova`: runs a Mova program from `.mvb` bytecode, or from a `.mova` or `.mvasm` source compiled in
 //! memory, under a control channel that can pause, save, restore and stop it.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use mova_compiler::diag::{ColorChoice, Diagnostic, ErrorFormat, Severity, render};
 use mova_compiler::driver::{self, Options};
-use mova_compiler::{report, stdio};
+use mova_compiler::{cligen, report, stdio};
 use mova_lang::image::{Image, MAX_IMAGE_LEN};
 use mova_lang::mvb::Program;
 use mova_vm::control::{self, Board, Event};
@@ -72,6 +72,8 @@ enum Command {
         #[command(flatten)]
         heap: HeapArgs,
     },
+    #[command(flatten)]
+    Generate(cligen::Generate),
 }
 
 #[derive(Clone, Copy, Debug, Args)]
@@ -134,6 +136,9 @@ struct ControlArgs {
 fn main() -> ExitCode {
     let cli: Cli = stdio::parse(exit::OUTPUT_FAILED);
     let (program_path, control, heap, restore, paused) = match cli.command {
+        Some(Command::Generate(generate)) => {
+            return ExitCode::from(cligen::run(&generate, Cli::command(), exit::OUTPUT_FAILED));
+        }
         Some(Command::Serve { control, heap }) => (None, control, heap, None, true),
         None => (cli.program, cli.control, cli.heap, cli.restore, cli.paused),
     };
