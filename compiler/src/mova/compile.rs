@@ -43,6 +43,21 @@ pub struct Entry {
     pub end: u32,
     /// The warnings about the entry.
     pub warnings: Vec<LangError>,
+    /// The session's top-level variables (its earlier entries' and this one's), in declaration
+    /// order.
+    pub variables: Vec<TopLevel>,
+}
+
+/// A top-level variable of a session: the state an entry leaves holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopLevel {
+    pub name: String,
+    /// Its type, as the language writes it (`int`, `str`, `[[int]]`).
+    pub ty: String,
+    /// Whether it lives on the reference stack (a string or an array) rather than the int stack.
+    pub reference: bool,
+    /// Its slot on that stack.
+    pub slot: usize,
 }
 
 /// Compiles an entry of an interactive session: `source` is the session's earlier entries (each
@@ -61,7 +76,7 @@ pub fn compile_entry(
 ) -> Result<Entry, Vec<LangError>> {
     let compiled = syntax::on_front_end_stack(|| compile_marked(source, source_map, Some(entry)))
         .unwrap_or_else(|why| Err(vec![LangError::internal(0..0, why)]))?;
-    let (compiled, marks) = compiled;
+    let (compiled, marks, variables) = compiled;
     let marks = marks.unwrap_or(codegen::Marks { start: 0, end: 0 });
     let at = |offset: usize| u32::try_from(offset).unwrap_or(u32::MAX);
     Ok(Entry {
@@ -69,11 +84,12 @@ pub fn compile_entry(
         start: at(marks.start),
         end: at(marks.end),
         warnings: compiled.warnings,
+        variables,
     })
 }
 
 fn compile_here(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<LangError>> {
-    compile_marked(source, source_map, None).map(|(compiled, _)| compiled)
+    compile_marked(source, source_map, None).map(|(compiled, ..)| compiled)
 }
 
 /// The diagnostics of an entry of a session that starts at byte `entry`, `top_level` the
@@ -100,7 +116,7 @@ fn compile_marked(
     source: &str,
     source_map: Option<&str>,
     mark: Option<usize>,
-) -> Result<(Compiled, Option<codegen::Marks>), Vec<LangError>> {
+) -> Result<(Compiled, Option<codegen::Marks>, Vec<TopLevel>), Vec<LangError>> {
     let (stmts, syntax_errors) = syntax::parse_here(source);
     // A program that does not parse is not checked: a statement skipped by the parser's recovery
     // may hold the declaration or the use that a semantic diagnostic would miss, so every one of
@@ -111,24 +127,39 @@ fn compile_marked(
     let (program, diagnostics) = check::check(&stmts);
     // Code generation reads the checked program only; a large input's syntax tree goes first.
     drop(stmts);
+    let declared: Vec<&hir::Variable> = program
+        .body
+        .iter()
+        .filter_map(|stmt| {
+            if let hir::StmtKind::Declare { var, .. } = &stmt.kind {
+                program.vars.get(var.0)
+            } else {
+                None
+            }
+        })
+        .collect();
     let mut diagnostics = match mark {
         Some(entry) => {
-            let top_level = program
-                .body
-                .iter()
-                .filter_map(|stmt| {
-                    if let hir::StmtKind::Declare { var, .. } = &stmt.kind {
-                        program.vars.get(var.0)
-                    } else {
-                        None
-                    }
-                })
-                .map(|var| var.span.clone())
-                .collect();
+            let top_level = declared.iter().map(|var| var.span.clone()).collect();
             entry_diagnostics(diagnostics, entry, &top_level)
         }
         None => diagnostics,
     };
+    let mut slots = [0usize; 2];
+    let variables = declared
+        .iter()
+        .map(|var| {
+            let reference = var.ty.is_ref();
+            let slot = &mut slots[usize::from(reference)];
+            *slot += 1;
+            TopLevel {
+                name: var.name.clone(),
+                ty: var.ty.to_string(),
+                reference,
+                slot: *slot - 1,
+            }
+        })
+        .collect();
     if diagnostics.iter().any(is_error) {
         return Err(diagnostics);
     }
@@ -181,6 +212,7 @@ fn compile_marked(
                 warnings: diagnostics,
             },
             marks,
+            variables,
         )),
         Err(
             error @ (VerifyError::TooManyInstructions { .. }
