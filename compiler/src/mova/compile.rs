@@ -891,4 +891,25 @@ mod tests {
         let codes: Vec<&str> = errors.iter().map(LangError::code).collect();
         assert_eq!(codes, ["E0006", "E0005"]);
     }
+
+    #[test]
+    fn an_entry_at_any_statement_of_an_example_is_the_examples_program() {
+        for path in mova_testkit::files_with_extension(mova_testkit::examples(), "mova") {
+            let source = std::fs::read_to_string(&path).unwrap();
+            let whole = compile(&source, Some("x.mova")).unwrap().program;
+            let (stmts, _) = crate::mova::syntax::parse(&source);
+            for stmt in &stmts {
+                let entry = compile_entry(&source, stmt.span.start, Some("x.mova")).unwrap();
+                assert_eq!(entry.program, whole, "{}", path.display());
+                assert!(entry.start <= entry.end, "{}", path.display());
+                // Each entry's diagnostics are its own.
+                assert!(
+                    entry
+                        .warnings
+                        .iter()
+                        .all(|warning| warning.span().start >= stmt.span.start)
+                );
+            }
+        }
+    }
 }
