@@ -12,6 +12,7 @@ pub mod interrupt;
 pub mod machine;
 pub mod output;
 pub mod protocol;
+pub mod repl;
 pub mod runtime;
 pub mod session;
 

@@ -72,6 +72,14 @@ enum Command {
         #[command(flatten)]
         heap: HeapArgs,
     },
+    /// An interactive session: statements, functions and expressions entered one at a time,
+    /// each run once, its variables and functions kept for the next (`:help` inside). Reads plain
+    /// lines when standard input is not a terminal; then the exit status is 1 if an entry failed
+    #[command(after_help = "See the `mova repl` section of docs/tools.md.")]
+    Repl {
+        #[command(flatten)]
+        heap: HeapArgs,
+    },
     #[command(flatten)]
     Generate(cligen::Generate),
 }
@@ -138,6 +146,9 @@ fn main() -> ExitCode {
     let (program_path, control, heap, restore, paused) = match cli.command {
         Some(Command::Generate(generate)) => {
             return ExitCode::from(cligen::run(&generate, Cli::command(), exit::OUTPUT_FAILED));
+        }
+        Some(Command::Repl { heap }) => {
+            return ExitCode::from(mova_vm::repl::run(heap.max_heap, cli.color));
         }
         Some(Command::Serve { control, heap }) => (None, control, heap, None, true),
         None => (cli.program, cli.control, cli.heap, cli.restore, cli.paused),
