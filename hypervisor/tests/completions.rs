@@ -358,7 +358,7 @@ fn a_page_for_no_command_is_a_usage_error_naming_the_pages() {
     assert!(
         stderr.starts_with(
             "error: `frobnicate` is not a command of `movac`; there are pages for `movac` and \
-             for its commands: check, dis, completions, man\n"
+             for its commands: check, fmt, dis, lsp, completions, man\n"
         ),
         "{stderr}"
     );
