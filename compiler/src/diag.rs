@@ -101,7 +101,8 @@ impl ColorChoice {
     }
 }
 
-/// Writes diagnostics about `source` (shown as `path`) to `out` as text for people.
+/// Writes diagnostics about `source` (shown as `path`) to `out` as text for people, ending with
+/// the line that says how to read the long explanation of their codes (`movac --explain`).
 pub fn write_human(
     out: &mut dyn Write,
     diagnostics: &[Diagnostic],
@@ -112,6 +113,14 @@ pub fn write_human(
     let index = LineIndex::new(source);
     for diagnostic in diagnostics {
         out.write_all(draw(diagnostic, path, &index, color).as_bytes())?;
+    }
+    // Then, once, where to read more about the codes, as rustc ends its reports.
+    let codes = diagnostics.iter().filter_map(|diagnostic| {
+        let code = diagnostic.code?;
+        Some((code, diagnostic.severity == Severity::Error))
+    });
+    if let Some(pointer) = crate::explain::pointer(codes) {
+        out.write_all(pointer.as_bytes())?;
     }
     Ok(())
 }
@@ -399,7 +408,8 @@ mod tests {
                  \x20  │                                              ╰──── declared, but never read\n\
                  \x20  │ \n\
                  \x20  │ Help: if this is intentional, prefix it with an underscore: `_v1000`\n\
-                 ───╯\n",
+                 ───╯\n\
+                 For more information about this warning, try `movac --explain W0001`.\n",
                 column = at + 1
             )
         );

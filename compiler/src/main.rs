@@ -6,7 +6,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use mova_compiler::diag::{self, ColorChoice, Diagnostic, ErrorFormat, Severity};
 use mova_compiler::driver::{self, DriverError, Input, InputKind, Opened, Options, STDIO_ARG};
 use mova_compiler::mova::syntax::{self, ast, token_listing};
-use mova_compiler::{asm, disassemble};
+use mova_compiler::{asm, cligen, disassemble, explain};
 use mova_lang::mvb::Program;
 use std::ffi::OsString;
 use std::fs;
@@ -47,6 +47,11 @@ struct Cli {
 
     #[command(flatten)]
     report: Report,
+
+    /// Print the long explanation of a diagnostic's code (E0005, W0001, A0003: the letter in
+    /// either case, with or without the leading zeros) and exit
+    #[arg(long, value_name = "CODE", exclusive = true)]
+    explain: Option<String>,
 }
 
 /// The source to read and how to read it.
@@ -130,16 +135,34 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Run the language server, speaking the Language Server Protocol on standard input and
+    /// output (editors start it; see docs/tools.md)
+    Lsp {
+        /// Use standard input and output, the default and only transport (accepted because
+        /// clients such as VS Code's pass it)
+        #[arg(long)]
+        stdio: bool,
+
+        /// The editor's process id, which clients may pass; not used (the server ends when its
+        /// standard input does)
+        #[arg(long = "clientProcessId", value_name = "PID")]
+        client_process_id: Option<u32>,
+    },
+    #[command(flatten)]
+    Generate(cligen::Generate),
 }
 
 /// The names of the subcommands, for suggestions.
-const COMMANDS: [&str; 3] = ["check", "dis", "fmt"];
+const COMMANDS: [&str; 6] = ["check", "dis", "fmt", "lsp", "completions", "man"];
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => return usage_failure(&error),
     };
+    if let Some(code) = &cli.explain {
+        return explain(code);
+    }
     let options = Options {
         color: cli.report.color,
         error_format: cli.report.error_format,
@@ -147,6 +170,10 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Command::Fmt { files, check }) => return fmt(&files, check, &options),
+        Some(Command::Lsp { .. }) => return ExitCode::from(mova_compiler::lsp::serve_stdio()),
+        Some(Command::Generate(generate)) => {
+            return ExitCode::from(cligen::run(&generate, Cli::command(), 1));
+        }
         Some(Command::Dis {
             input,
             more,
@@ -172,6 +199,20 @@ fn main() -> ExitCode {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(error)) => {
             report_error(&error, &options);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints the long explanation of `code` (`--explain`), or says it is no code.
+fn explain(code: &str) -> ExitCode {
+    match explain::Code::parse(code) {
+        Ok(code) => match mova_compiler::stdio::print(code.explanation()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => ExitCode::from(error.report(1)),
+        },
+        Err(error) => {
+            mova_compiler::report!("error: {error}");
             ExitCode::FAILURE
         }
     }

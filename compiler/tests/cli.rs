@@ -1066,3 +1066,139 @@ fn an_assembly_source_larger_than_the_language_limit_is_read() {
             "is too large: the limit is {limit} bytes"
         )));
 }
+
+// ---------------------------------------------------------------------------------------------
+// `movac --explain CODE`
+
+#[test]
+fn explain_prints_the_long_explanation_of_a_code() {
+    let dir = TempDir::new("explain");
+    let output = movac(&dir).args(["--explain", "E0005"]).output().unwrap();
+    assert!(output.status.success());
+    assert!(output.stderr.is_empty());
+    let text = String::from_utf8(output.stdout).unwrap();
+    mova_testkit::assert_snapshot!("mova", "explain-e0005", &text);
+    // The code is read with its letter in either case and with or without its leading zeros.
+    for spelling in ["e0005", "E5", "e05"] {
+        movac(&dir)
+            .args(["--explain", spelling])
+            .assert()
+            .success()
+            .stdout(text.clone());
+    }
+}
+
+#[test]
+fn every_code_has_an_explanation_with_its_examples() {
+    use mova_compiler::asm::AsmCode;
+    use mova_compiler::mova::errors::LangCode;
+    let dir = TempDir::new("explain-all");
+    let codes = LangCode::ALL
+        .iter()
+        .map(|code| (code.as_str(), "```mova\n"))
+        .chain(
+            AsmCode::ALL
+                .iter()
+                .map(|code| (code.as_str(), "```mvasm\n")),
+        );
+    for (code, block) in codes {
+        let output = movac(&dir).args(["--explain", code]).output().unwrap();
+        assert!(output.status.success(), "{code}");
+        let text = String::from_utf8(output.stdout).unwrap();
+        // E9999 and A9999 have no program to show: no program causes them.
+        if !code.ends_with("9999") {
+            assert!(text.contains("\nErroneous"), "{code}: {text}");
+            assert!(text.contains("\nFixed"), "{code}: {text}");
+            assert!(text.contains(block), "{code}: {text}");
+        }
+        // The docs hold the same text under the code's heading.
+        let doc = if code.starts_with('A') {
+            "assembly.md"
+        } else {
+            "language.md"
+        };
+        let docs = fs::read_to_string(Path::new(EXAMPLES).join("../docs").join(doc)).unwrap();
+        assert!(
+            docs.contains(&format!("### {code}\n\n{text}")),
+            "docs/{doc} does not hold {code}'s explanation"
+        );
+    }
+}
+
+#[test]
+fn explain_refuses_what_is_no_code() {
+    let dir = TempDir::new("explain-unknown");
+    for (query, message) in [
+        ("E9998", "error: E9998 is not a valid error code\n"),
+        ("A0027", "error: A0027 is not a valid error code\n"),
+        ("hello", "error: hello is not a valid error code\n"),
+        (
+            "0005",
+            "error: 0005 is not a valid error code: write it with its letter, `E0005` or `W0005` \
+             or `A0005`\n",
+        ),
+    ] {
+        movac(&dir)
+            .args(["--explain", query])
+            .assert()
+            .code(1)
+            .stdout("")
+            .stderr(message);
+    }
+    // It takes nothing else: no input, no options.
+    movac(&dir)
+        .args(["--explain", "E0005", "x.mova"])
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::contains(
+            "'--explain <CODE>' cannot be used",
+        ));
+    movac(&dir)
+        .args(["--explain"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "a value is required for '--explain <CODE>'",
+        ));
+}
+
+#[test]
+fn a_report_ends_with_where_to_read_more_and_json_has_no_such_line() {
+    let dir = TempDir::new("explain-pointer");
+    dir.write("bad.mova", "var unused = 1;\nprint(y);\nprint(z);\n");
+    let stderr = movac(&dir)
+        .args(["check", "bad.mova", "--color", "never"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
+    let stderr = String::from_utf8(stderr).unwrap();
+    assert!(
+        stderr.ends_with(
+            "───╯\nSome errors and warnings have detailed explanations: E0005, W0001.\n\
+             For more information about one, try `movac --explain E0005`.\n\
+             error: could not compile `bad.mova` due to 2 previous errors\n"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("For more information").count(), 1);
+    // Every line of the JSON form is still a diagnostic's object, or the summary's.
+    let output = movac(&dir)
+        .args(["check", "bad.mova", "--error-format", "json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 4, "{stderr}");
+    assert!(!stderr.contains("--explain"), "{stderr}");
+    // Warnings alone point at their explanation too, and the build succeeds.
+    dir.write("warn.mova", "var unused = 1;\n");
+    movac(&dir)
+        .args(["check", "warn.mova"])
+        .assert()
+        .success()
+        .stderr(predicate::str::ends_with(
+            "───╯\nFor more information about this warning, try `movac --explain W0001`.\n",
+        ));
+}

@@ -8,6 +8,7 @@
 
 use mova_compiler::compile::compile;
 use mova_compiler::diag::{self, Diagnostic, Severity};
+use mova_compiler::explain;
 use mova_compiler::mova::errors::{LangCode, LangError};
 use mova_compiler::mova::syntax::{self, ast, token_listing};
 use mova_compiler::{assemble, disassemble};
@@ -243,6 +244,14 @@ fn the_nesting_limit_and_the_stack_are_the_documented_ones() {
 
 #[test]
 fn every_code_has_a_case_and_documentation() {
+    // Each code's section is its long explanation (`movac --explain`), generated from
+    // `compiler/src/explain/`.
+    mova_testkit::check_generated(
+        "docs/language.md",
+        "diagnostics",
+        "cargo test -p mova-compiler --test language",
+        &explain::docs_section(explain::Family::Lang),
+    );
     let docs = fs::read_to_string(DOCS).unwrap();
     let covered: Vec<String> = mova_files(CASES)
         .iter()

@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use mova_compiler::asm::{AsmCode, AsmError, assemble_errors, lexer};
-use mova_compiler::{assemble, diag, disassemble};
+use mova_compiler::{assemble, diag, disassemble, explain};
 use mova_testkit::{assert_snapshot, files_with_extension, stem};
 use std::fmt::Write;
 use std::fs;
@@ -86,6 +86,14 @@ fn every_error_case_reports_exactly_its_codes() {
 
 #[test]
 fn every_error_code_has_a_case_and_documentation() {
+    // Each code's section is its long explanation (`movac --explain`), generated from
+    // `compiler/src/explain/`.
+    mova_testkit::check_generated(
+        "docs/assembly.md",
+        "diagnostics",
+        "cargo test -p mova-compiler --test snapshots",
+        &explain::docs_section(explain::Family::Asm),
+    );
     let docs = fs::read_to_string(DOCS).unwrap();
     let covered: Vec<String> = mvasm_files(CASES)
         .iter()

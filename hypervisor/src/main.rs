@@ -2,8 +2,9 @@
 //! state, migrates running computations between them, and inspects saved images. With no command
 //! it is an interactive shell.
 
-use mova_compiler::report;
+use clap::CommandFactory;
 use mova_compiler::stdio;
+use mova_compiler::{cligen, report};
 use mova_hypervisor::commands::{self, HvCommand, State, output_closed};
 use mova_hypervisor::{HvError, inspect, shell};
 use std::process::ExitCode;
@@ -27,7 +28,16 @@ const USAGE: u8 = 2;
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Option<HvCommand>,
+    command: Option<TopCommand>,
+}
+
+/// The commands of the command line: the shell's, and those that only make sense outside it.
+#[derive(Debug, clap::Subcommand)]
+enum TopCommand {
+    #[command(flatten)]
+    Hv(HvCommand),
+    #[command(flatten)]
+    Generate(cligen::Generate),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +48,12 @@ fn main() -> ExitCode {
             Ok(false) => ExitCode::from(FAILED),
             Err(error) => ExitCode::from(error.report(FAILED)),
         };
+    };
+    let command = match command {
+        TopCommand::Hv(command) => command,
+        TopCommand::Generate(generate) => {
+            return ExitCode::from(cligen::run(&generate, Cli::command(), FAILED));
+        }
     };
     let result = commands::execute(command, &mut State::default())
         .and_then(|output| Ok(stdio::print(&output)?));

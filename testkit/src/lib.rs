@@ -201,6 +201,36 @@ pub fn stem(path: &Path) -> String {
     path.file_stem().unwrap().to_string_lossy().into_owned()
 }
 
+/// The line that ends each generated part of a doc.
+pub const GENERATED_END: &str = "<!-- end of generated part -->";
+
+/// Checks the part of the doc at `path` (from the workspace's top) after the line
+/// `<!-- generated: NAME (COMMAND) -->` and up to [`GENERATED_END`] against `text`, the text it
+/// is generated from; with `MOVA_BLESS` set in the environment, rewrites that part instead.
+/// Fails naming `COMMAND`, which regenerates it, when they differ.
+pub fn check_generated(path: &str, name: &str, command: &str, text: &str) {
+    let file = workspace().join(path);
+    let mut doc = fs::read_to_string(&file).unwrap();
+    let marker = format!("<!-- generated: {name} ({command}) -->\n");
+    let start = doc
+        .find(&marker)
+        .unwrap_or_else(|| panic!("{path} lacks the line {marker:?}"))
+        + marker.len();
+    let end = start
+        + doc[start..]
+            .find(GENERATED_END)
+            .unwrap_or_else(|| panic!("{path}: the {name} part has no end marker"));
+    if doc[start..end] == *text {
+        return;
+    }
+    if std::env::var_os("MOVA_BLESS").is_some() {
+        doc.replace_range(start..end, text);
+        fs::write(&file, doc).unwrap();
+        return;
+    }
+    panic!("{path}: the {name} part is out of date; run `MOVA_BLESS=1 {command}`");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

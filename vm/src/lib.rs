@@ -13,6 +13,7 @@ pub mod interrupt;
 pub mod machine;
 pub mod output;
 pub mod protocol;
+pub mod repl;
 pub mod runtime;
 pub mod session;
 pub mod tls;

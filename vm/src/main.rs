@@ -1,10 +1,10 @@
 //! `mova`: runs a Mova program from `.mvb` bytecode, or from a `.mova` or `.mvasm` source compiled in
 //! memory, under a control channel that can pause, save, restore and stop it.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use mova_compiler::diag::{ColorChoice, Diagnostic, ErrorFormat, Severity, render};
 use mova_compiler::driver::{self, Options};
-use mova_compiler::{report, stdio};
+use mova_compiler::{cligen, report, stdio};
 use mova_lang::image::{Image, MAX_IMAGE_LEN};
 use mova_lang::mvb::Program;
 use mova_lang::seal::{self, SEAL_HEADER_LEN};
@@ -78,6 +78,16 @@ enum Command {
         #[command(flatten)]
         heap: HeapArgs,
     },
+    /// An interactive session: statements, functions and expressions entered one at a time,
+    /// each run once, its variables and functions kept for the next (`:help` inside). Reads plain
+    /// lines when standard input is not a terminal; then the exit status is 1 if an entry failed
+    #[command(after_help = "See the `mova repl` section of docs/tools.md.")]
+    Repl {
+        #[command(flatten)]
+        heap: HeapArgs,
+    },
+    #[command(flatten)]
+    Generate(cligen::Generate),
 }
 
 #[derive(Clone, Copy, Debug, Args)]
@@ -150,6 +160,12 @@ struct ControlArgs {
 fn main() -> ExitCode {
     let cli: Cli = stdio::parse(exit::OUTPUT_FAILED);
     let (program_path, control, heap, restore, paused) = match cli.command {
+        Some(Command::Generate(generate)) => {
+            return ExitCode::from(cligen::run(&generate, Cli::command(), exit::OUTPUT_FAILED));
+        }
+        Some(Command::Repl { heap }) => {
+            return ExitCode::from(mova_vm::repl::run(heap.max_heap, cli.color));
+        }
         Some(Command::Serve { control, heap }) => (None, control, heap, None, true),
         None => (cli.program, cli.control, cli.heap, cli.restore, cli.paused),
     };

@@ -9,6 +9,7 @@
 //! own: its parameters and locals, never the main program's variables.
 
 use crate::diag::{Span, SuggestionBudget};
+use crate::mova::analysis::{Analysis, Reference, Symbol, SymbolKind};
 use crate::mova::errors::{LangError, NameHint};
 use crate::mova::hir::{self, Builtin, ExprKind, FuncId, LoopId, StmtKind, Type, VarId};
 use crate::mova::syntax::ast::{self, BinaryOp, UnaryOp};
@@ -57,9 +58,30 @@ fn supports(op: BinaryOp, ty: &Type) -> bool {
 /// Checks a parsed program, returning the checked program and every error and warning found, in
 /// source order. The program is meaningful only if none of them is an error.
 pub fn check(stmts: &[ast::Stmt<'_>]) -> (hir::Program, Vec<LangError>) {
-    let mut checker = Checker::default();
+    let (program, errors, _) = check_program(stmts, None);
+    (program, errors)
+}
+
+/// [`check`], recording what every name resolves to for tools (see [`Analysis`]).
+pub fn check_recording(stmts: &[ast::Stmt<'_>]) -> (hir::Program, Vec<LangError>, Analysis) {
+    let (program, errors, analysis) = check_program(stmts, Some(Recorder::default()));
+    let mut analysis = analysis
+        .map(|recorder| recorder.analysis)
+        .unwrap_or_default();
+    analysis.finish();
+    (program, errors, analysis)
+}
+
+fn check_program(
+    stmts: &[ast::Stmt<'_>],
+    recorder: Option<Recorder>,
+) -> (hir::Program, Vec<LangError>, Option<Recorder>) {
+    let mut checker = Checker {
+        recorder,
+        ..Checker::default()
+    };
     let declared = checker.declare_functions(stmts);
-    let body = checker.block(stmts);
+    let body = checker.block(stmts, usize::MAX);
     let functions = declared
         .iter()
         .enumerate()
@@ -84,7 +106,41 @@ pub fn check(stmts: &[ast::Stmt<'_>]) -> (hir::Program, Vec<LangError>) {
             functions,
         },
         errors,
+        checker.recorder,
     )
+}
+
+/// What the checker records for tools, when asked: the analysis so far and how to find its
+/// symbols from the checker's ids.
+#[derive(Default)]
+struct Recorder {
+    analysis: Analysis,
+    /// Each variable's symbol, by [`VarId`].
+    vars: Vec<usize>,
+    /// Each declared function's symbol: `functions[k - 1]` is function `k`'s.
+    functions: Vec<usize>,
+    /// Each labelled loop's symbol.
+    labels: HashMap<LoopId, usize>,
+    /// The declarations being checked inside of (a function, labelled loops), innermost last.
+    containers: Vec<usize>,
+}
+
+impl Recorder {
+    fn symbol(&mut self, symbol: Symbol) -> usize {
+        let index = self.analysis.symbols.len();
+        self.analysis.symbols.push(symbol);
+        index
+    }
+
+    fn reference(&mut self, span: &Span, symbol: Option<usize>, write: bool) {
+        if let Some(symbol) = symbol {
+            self.analysis.references.push(Reference {
+                span: span.clone(),
+                symbol,
+                write,
+            });
+        }
+    }
 }
 
 #[derive(Default)]
@@ -111,6 +167,10 @@ struct Checker<'s> {
     /// The suggestion searches left for misspelt names and labels.
     suggestions: SuggestionBudget,
     errors: Vec<LangError>,
+    /// The scopes opened so far, to number them.
+    next_scope: usize,
+    /// What names resolve to, recorded only for tools.
+    recorder: Option<Recorder>,
 }
 
 /// What a call needs to know of a function.
@@ -148,6 +208,10 @@ struct Scope<'s> {
     names: HashMap<&'s str, VarId>,
     /// The same variables in declaration order, for reporting.
     order: Vec<VarId>,
+    /// Its number, in the order scopes open.
+    id: usize,
+    /// Where it ends in the source (its block's end).
+    end: usize,
 }
 
 struct Var<'s> {
@@ -203,7 +267,7 @@ impl<'s> Checker<'s> {
                 }
             })
             .collect();
-        for (i, (function, _)) in declared.iter().enumerate() {
+        for (i, (function, decl)) in declared.iter().enumerate() {
             let id = FuncId(i + 1);
             let name = function.name.text;
             let first = self.functions.get(name).copied();
@@ -248,13 +312,29 @@ impl<'s> Checker<'s> {
                 .as_ref()
                 .map(|ty| format!(" -> {ty}"))
                 .unwrap_or_default();
+            let text = format!("fn {name}({}){result_text}", texts.join(", "));
+            if let Some(recorder) = &mut self.recorder {
+                let symbol = recorder.symbol(Symbol {
+                    name: name.to_owned(),
+                    kind: SymbolKind::Function,
+                    span: function.name.span.clone(),
+                    decl: decl.clone(),
+                    ty: None,
+                    signature: Some(text.clone()),
+                    visible: 0..usize::MAX,
+                    scope: 0,
+                    function: id,
+                    container: None,
+                });
+                recorder.functions.push(symbol);
+            }
             self.signatures.push(Signature {
                 name,
                 span: function.name.span.clone(),
                 params_span: function.params_span.clone(),
                 params,
                 result,
-                text: format!("fn {name}({}){result_text}", texts.join(", ")),
+                text,
                 duplicate: first.is_some() || builtin,
             });
         }
@@ -283,7 +363,12 @@ impl<'s> Checker<'s> {
             }),
         });
         let outer_loops = std::mem::take(&mut self.loops);
-        self.scopes.push(Scope::default());
+        self.open_scope(function.body.span.end);
+        if let Some(recorder) = &mut self.recorder
+            && let Some(&symbol) = recorder.functions.get(id.0 - 1)
+        {
+            recorder.containers.push(symbol);
+        }
         let mut params = Vec::with_capacity(function.params.len());
         for (param, ty) in function.params.iter().zip(types) {
             let first = self
@@ -303,7 +388,9 @@ impl<'s> Checker<'s> {
                 continue;
             }
             let origin = (param.ty.span.clone(), "expected due to this type");
-            params.push(self.declare(&param.name, true, ty, origin));
+            let decl = param.name.span.start..param.ty.span.end;
+            let visible = function.body.span.start;
+            params.push(self.declare(&param.name, true, ty, origin, decl, visible));
         }
         // The body's statements share the parameters' scope: a `var` of a parameter's name in
         // it is a duplicate declaration, as in C.
@@ -322,6 +409,9 @@ impl<'s> Checker<'s> {
         self.end_scope();
         self.loops = outer_loops;
         self.function = None;
+        if let Some(recorder) = &mut self.recorder {
+            recorder.containers.pop();
+        }
         hir::Function {
             name: function.name.text.to_owned(),
             span: function.name.span.clone(),
@@ -362,14 +452,46 @@ impl<'s> Checker<'s> {
     }
 
     /// Declares a variable or a parameter of type `ty` in the innermost scope.
+    /// `decl` is the whole declaration, and the name is visible from `visible` to the end of the
+    /// scope (both recorded for tools only).
     fn declare(
         &mut self,
         name: &ast::Name<'s>,
         param: bool,
         ty: Type,
         origin: (Span, &'static str),
+        decl: Span,
+        visible: usize,
     ) -> VarId {
         let var = VarId(self.vars.len());
+        if let Some(recorder) = &mut self.recorder {
+            let (scope, end) = self
+                .scopes
+                .last()
+                .map_or((0, usize::MAX), |scope| (scope.id, scope.end));
+            let function = self
+                .function
+                .as_ref()
+                .map_or(FuncId::MAIN, |function| function.id);
+            let container = recorder.containers.last().copied();
+            let symbol = recorder.symbol(Symbol {
+                name: name.text.to_owned(),
+                kind: if param {
+                    SymbolKind::Parameter
+                } else {
+                    SymbolKind::Variable
+                },
+                span: name.span.clone(),
+                decl,
+                ty: Some(ty.clone()),
+                signature: None,
+                visible: visible..end.max(visible),
+                scope,
+                function,
+                container,
+            });
+            recorder.vars.push(symbol);
+        }
         self.vars.push(Var {
             name: name.text,
             span: name.span.clone(),
@@ -389,9 +511,19 @@ impl<'s> Checker<'s> {
         var
     }
 
-    /// Checks a block in a new scope.
-    fn block(&mut self, stmts: &[ast::Stmt<'s>]) -> Vec<hir::Stmt> {
-        self.scopes.push(Scope::default());
+    /// Opens a scope that ends at `end` in the source.
+    fn open_scope(&mut self, end: usize) {
+        self.scopes.push(Scope {
+            id: self.next_scope,
+            end,
+            ..Scope::default()
+        });
+        self.next_scope += 1;
+    }
+
+    /// Checks a block that ends at `end` in the source, in a new scope.
+    fn block(&mut self, stmts: &[ast::Stmt<'s>], end: usize) -> Vec<hir::Stmt> {
+        self.open_scope(end);
         let out = self.stmts(stmts);
         self.end_scope();
         out
@@ -518,7 +650,7 @@ impl<'s> Checker<'s> {
                     });
                     return None;
                 }
-                let var = self.declare(name, false, ty, origin);
+                let var = self.declare(name, false, ty, origin, span.clone(), span.end);
                 StmtKind::Declare { var, init }
             }
             ast::StmtKind::Assign {
@@ -562,12 +694,12 @@ impl<'s> Checker<'s> {
                     .iter()
                     .map(|branch| hir::Branch {
                         cond: self.condition(&branch.cond),
-                        then: self.block(&branch.then.stmts),
+                        then: self.block(&branch.then.stmts, branch.then.span.end),
                         span: branch.span.clone(),
                     })
                     .collect();
                 let otherwise = match otherwise {
-                    Some(block) => self.block(&block.stmts),
+                    Some(block) => self.block(&block.stmts, block.span.end),
                     None => Vec::new(),
                 };
                 StmtKind::If {
@@ -578,13 +710,38 @@ impl<'s> Checker<'s> {
             ast::StmtKind::While { cond, body } => {
                 let cond = self.condition(cond);
                 let id = self.enter_loop(None);
-                let body = self.block(&body.stmts);
+                let body = self.block(&body.stmts, body.span.end);
                 self.loops.pop();
                 StmtKind::While { id, cond, body }
             }
             ast::StmtKind::Loop { label, body } => {
                 let id = self.enter_loop(label.as_ref().map(|label| label.text));
-                let body = self.block(&body.stmts);
+                let function = self.current();
+                let recorded = match (label, &mut self.recorder) {
+                    (Some(label), Some(recorder)) => {
+                        let container = recorder.containers.last().copied();
+                        let symbol = recorder.symbol(Symbol {
+                            name: label.text.to_owned(),
+                            kind: SymbolKind::Label,
+                            span: label.span.clone(),
+                            decl: span.clone(),
+                            ty: None,
+                            signature: None,
+                            visible: body.span.clone(),
+                            scope: 0,
+                            function,
+                            container,
+                        });
+                        recorder.labels.insert(id, symbol);
+                        recorder.containers.push(symbol);
+                        true
+                    }
+                    (None, _) | (_, None) => false,
+                };
+                let body = self.block(&body.stmts, body.span.end);
+                if let (true, Some(recorder)) = (recorded, &mut self.recorder) {
+                    recorder.containers.pop();
+                }
                 self.loops.pop();
                 StmtKind::Loop { id, body }
             }
@@ -597,7 +754,9 @@ impl<'s> Checker<'s> {
                 StmtKind::Continue(self.target(label.as_ref(), &span, false)?)
             }
             ast::StmtKind::Halt => StmtKind::Halt,
-            ast::StmtKind::Block(block) => StmtKind::Block(self.block(&block.stmts)),
+            ast::StmtKind::Block(block) => {
+                StmtKind::Block(self.block(&block.stmts, block.span.end))
+            }
             ast::StmtKind::Fn(function) => {
                 // Top-level declarations were numbered before the main program was checked;
                 // one anywhere else is an error, and its body is not checked.
@@ -681,6 +840,12 @@ impl<'s> Checker<'s> {
     ) -> Option<(Callee, Type)> {
         let name = call.name.text;
         if let Some(builtin) = Builtin::named(name) {
+            if let Some(recorder) = &mut self.recorder {
+                recorder
+                    .analysis
+                    .builtins
+                    .push((call.name.span.clone(), builtin));
+            }
             return self.builtin(builtin, call, span, needed, expected);
         }
         let Some(id) = self.functions.get(name).copied() else {
@@ -707,6 +872,10 @@ impl<'s> Checker<'s> {
             return None;
         };
         self.calls.push((self.current(), id));
+        if let Some(recorder) = &mut self.recorder {
+            let symbol = recorder.functions.get(id.0 - 1).copied();
+            recorder.reference(&call.name.span, symbol, false);
+        }
         let signature = self.signatures.get(id.0 - 1)?;
         let (params, result) = (signature.params.clone(), signature.result.clone());
         if params.len() != call.args.len() {
@@ -865,6 +1034,9 @@ impl<'s> Checker<'s> {
 
     /// The type a type annotation names, reporting a name that is no type.
     fn resolve(&mut self, ty: &ast::Type<'s>) -> Type {
+        if let (ast::TypeKind::Name(_), Some(recorder)) = (&ty.kind, &mut self.recorder) {
+            recorder.analysis.types.push(ty.span.clone());
+        }
         match &ty.kind {
             ast::TypeKind::Name("int") => Type::Int,
             ast::TypeKind::Name("str") => Type::Str,
@@ -1096,6 +1268,10 @@ impl<'s> Checker<'s> {
         if let Some(info) = self.vars.get_mut(var.0) {
             info.assigned = true;
         }
+        if let Some(recorder) = &mut self.recorder {
+            let symbol = recorder.vars.get(var.0).copied();
+            recorder.reference(&name.span, symbol, true);
+        }
         Some(var)
     }
 
@@ -1142,6 +1318,10 @@ impl<'s> Checker<'s> {
                     .rev()
                     .find(|(name, _)| *name == Some(label.text))
                     .map(|&(_, id)| id);
+                if let (Some(id), Some(recorder)) = (found, &mut self.recorder) {
+                    let symbol = recorder.labels.get(&id).copied();
+                    recorder.reference(&label.span, symbol, false);
+                }
                 if found.is_none() {
                     let labels = self.loops.iter().filter_map(|(name, _)| *name);
                     let suggestion = self.suggestions.did_you_mean(label.text, labels);
@@ -1185,6 +1365,10 @@ impl<'s> Checker<'s> {
             }
             ast::ExprKind::Var(name) => match self.lookup(name.text) {
                 Some(var) => {
+                    if let Some(recorder) = &mut self.recorder {
+                        let symbol = recorder.vars.get(var.0).copied();
+                        recorder.reference(&name.span, symbol, false);
+                    }
                     let ty = match self.vars.get_mut(var.0) {
                         Some(info) => {
                             info.read = true;

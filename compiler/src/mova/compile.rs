@@ -1,8 +1,9 @@
 //! The `.mova` pipeline: source → [`syntax`](crate::mova::syntax) → [`check`](crate::mova::check) →
 //! [`codegen`](crate::mova::codegen) → a verified [`Program`], optionally with a source map.
 
+use crate::mova::analysis::Analysis;
 use crate::mova::errors::LangError;
-use crate::mova::{check, codegen, syntax};
+use crate::mova::{check, codegen, hir, syntax};
 use mova_lang::debuginfo::DEBUG_INFO;
 use mova_lang::mvb::{Program, Section, VerifyError};
 use mova_lang::srcmap::SourceMap;
@@ -25,25 +26,198 @@ pub struct Compiled {
 pub fn compile(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<LangError>> {
     // Every stage recurses as deep as the program nests, so all of them run on a stack of known
     // size, whatever the caller's.
-    syntax::on_front_end_stack(|| compile_here(source, source_map))
+    syntax::on_front_end_stack(|| compile_here(source, source_map, None))
         .unwrap_or_else(|why| Err(vec![LangError::internal(0..0, why)]))
 }
 
-fn compile_here(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<LangError>> {
+/// What tools need of a source: every diagnostic [`compile`] reports for it (without a source
+/// map, as `movac check` compiles), and what its names resolve to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Analyzed {
+    /// The errors and warnings, in source order.
+    pub diagnostics: Vec<LangError>,
+    /// What the checker resolved. A program with syntax errors reports only those, but the
+    /// checker still runs on what the parser recovered, so that most names resolve while a
+    /// statement is being typed (its diagnostics are dropped, as they could be false).
+    pub analysis: Analysis,
+}
+
+/// Compiles `source` as [`compile`] does, recording what its names resolve to.
+pub fn analyze(source: &str) -> Analyzed {
+    syntax::on_front_end_stack(|| {
+        let mut analysis = Analysis::default();
+        let diagnostics = match compile_here(source, None, Some(&mut analysis)) {
+            Ok(compiled) => compiled.warnings,
+            Err(all) => all,
+        };
+        Analyzed {
+            diagnostics,
+            analysis,
+        }
+    })
+    .unwrap_or_else(|why| Analyzed {
+        diagnostics: vec![LangError::internal(0..0, why)],
+        analysis: Analysis::default(),
+    })
+}
+
+/// A compiled entry of an interactive session ([`compile_entry`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The session's earlier entries and this one, as one program.
+    pub program: Program,
+    /// The first instruction of the entry's own main-program code: the session resumes there,
+    /// in the state its earlier entries left (the stacks then hold exactly the top-level
+    /// variables, in declaration order, as they do between any two top-level statements).
+    pub start: u32,
+    /// Where the main program ends (see [`codegen::Marks::end`]): a run that halts there
+    /// finished the entry; one that halts anywhere else executed `halt;`.
+    pub end: u32,
+    /// The warnings about the entry.
+    pub warnings: Vec<LangError>,
+    /// The session's top-level variables (its earlier entries' and this one's), in declaration
+    /// order.
+    pub variables: Vec<TopLevel>,
+}
+
+/// A top-level variable of a session: the state an entry leaves holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopLevel {
+    pub name: String,
+    /// Its type, as the language writes it (`int`, `str`, `[[int]]`).
+    pub ty: String,
+    /// Whether it lives on the reference stack (a string or an array) rather than the int stack.
+    pub reference: bool,
+    /// Its slot on that stack.
+    pub slot: usize,
+}
+
+/// Compiles an entry of an interactive session: `source` is the session's earlier entries (each
+/// compiled before, in order) followed, from byte `entry`, by the new one. The result is the
+/// program [`compile`] makes of `source` (the same code), and where the entry's code starts and
+/// the main program ends.
+///
+/// Only the entry's diagnostics are kept (the earlier entries' were reported when they were
+/// compiled; an error outside the entry, which no entry after accepted ones can cause, would
+/// still be kept), without the warnings that a later entry can make wrong: an unused top-level
+/// variable (W0001) or an unused function (W0004).
+pub fn compile_entry(
+    source: &str,
+    entry: usize,
+    source_map: Option<&str>,
+) -> Result<Entry, Vec<LangError>> {
+    let compiled =
+        syntax::on_front_end_stack(|| compile_marked(source, source_map, Some(entry), None))
+            .unwrap_or_else(|why| Err(vec![LangError::internal(0..0, why)]))?;
+    let (compiled, marks, variables) = compiled;
+    let marks = marks.unwrap_or(codegen::Marks { start: 0, end: 0 });
+    let at = |offset: usize| u32::try_from(offset).unwrap_or(u32::MAX);
+    Ok(Entry {
+        program: compiled.program,
+        start: at(marks.start),
+        end: at(marks.end),
+        warnings: compiled.warnings,
+        variables,
+    })
+}
+
+fn compile_here(
+    source: &str,
+    source_map: Option<&str>,
+    analysis: Option<&mut Analysis>,
+) -> Result<Compiled, Vec<LangError>> {
+    compile_marked(source, source_map, None, analysis).map(|(compiled, ..)| compiled)
+}
+
+/// The diagnostics of an entry of a session that starts at byte `entry`, `top_level` the
+/// names of its top-level variables: see [`compile_entry`].
+fn entry_diagnostics(
+    diagnostics: Vec<LangError>,
+    entry: usize,
+    top_level: &std::collections::HashSet<crate::diag::Span>,
+) -> Vec<LangError> {
+    diagnostics
+        .into_iter()
+        .filter(|error| {
+            if is_error(error) {
+                return true;
+            }
+            let stale = matches!(error, LangError::UnusedFunction { .. })
+                || matches!(error, LangError::UnusedVariable { span, .. } if top_level.contains(span));
+            error.span().start >= entry && !stale
+        })
+        .collect()
+}
+
+fn compile_marked(
+    source: &str,
+    source_map: Option<&str>,
+    mark: Option<usize>,
+    analysis: Option<&mut Analysis>,
+) -> Result<(Compiled, Option<codegen::Marks>, Vec<TopLevel>), Vec<LangError>> {
     let (stmts, syntax_errors) = syntax::parse_here(source);
     // A program that does not parse is not checked: a statement skipped by the parser's recovery
     // may hold the declaration or the use that a semantic diagnostic would miss, so every one of
     // them could be a false report. Go and Python stop at syntax errors too.
     if !syntax_errors.is_empty() {
+        if let Some(analysis) = analysis {
+            *analysis = check::check_recording(&stmts).2;
+        }
         return Err(syntax_errors);
     }
-    let (program, mut diagnostics) = check::check(&stmts);
+    let (program, diagnostics) = match analysis {
+        Some(analysis) => {
+            let (program, diagnostics, recorded) = check::check_recording(&stmts);
+            *analysis = recorded;
+            (program, diagnostics)
+        }
+        None => check::check(&stmts),
+    };
     // Code generation reads the checked program only; a large input's syntax tree goes first.
     drop(stmts);
+    let declared: Vec<&hir::Variable> = program
+        .body
+        .iter()
+        .filter_map(|stmt| {
+            if let hir::StmtKind::Declare { var, .. } = &stmt.kind {
+                program.vars.get(var.0)
+            } else {
+                None
+            }
+        })
+        .collect();
+    let mut diagnostics = match mark {
+        Some(entry) => {
+            let top_level = declared.iter().map(|var| var.span.clone()).collect();
+            entry_diagnostics(diagnostics, entry, &top_level)
+        }
+        None => diagnostics,
+    };
+    let mut slots = [0usize; 2];
+    let variables = declared
+        .iter()
+        .map(|var| {
+            let reference = var.ty.is_ref();
+            let slot = &mut slots[usize::from(reference)];
+            *slot += 1;
+            TopLevel {
+                name: var.name.clone(),
+                ty: var.ty.to_string(),
+                reference,
+                slot: *slot - 1,
+            }
+        })
+        .collect();
     if diagnostics.iter().any(is_error) {
         return Err(diagnostics);
     }
-    let mut generated = match codegen::generate(&program) {
+    let generated = match mark {
+        Some(mark) => {
+            codegen::generate_marked(&program, mark).map(|(code, marks)| (code, Some(marks)))
+        }
+        None => codegen::generate(&program).map(|code| (code, None)),
+    };
+    let (mut generated, marks) = match generated {
         Ok(generated) => generated,
         Err(error) => {
             diagnostics.push(error);
@@ -80,10 +254,14 @@ fn compile_here(source: &str, source_map: Option<&str>) -> Result<Compiled, Vec<
         });
     }
     match Program::with_functions(generated.code, &generated.functions, sections) {
-        Ok(program) => Ok(Compiled {
-            program,
-            warnings: diagnostics,
-        }),
+        Ok(program) => Ok((
+            Compiled {
+                program,
+                warnings: diagnostics,
+            },
+            marks,
+            variables,
+        )),
         Err(
             error @ (VerifyError::TooManyInstructions { .. }
             | VerifyError::TooManySections { .. }
@@ -721,5 +899,65 @@ mod tests {
             .map(|local| local.name.as_str())
             .collect();
         assert_eq!(names, ["n", "s", "xs"]);
+    }
+
+    #[test]
+    fn an_entry_compiles_as_the_whole_session_and_says_where_it_starts() {
+        let history = "var x = 2;\nprint(x);\nfn double(n: int) -> int { return 2 * n; }\n";
+        let source = format!("{history}var y = double(x);\nprint(y);\n");
+        let entry = compile_entry(&source, history.len(), None).unwrap();
+        // The same code as the whole source compiled as a file.
+        assert_eq!(entry.program, compile(&source, None).unwrap().program);
+        let code = entry.program.code();
+        // `PUT 2`, `PRINT` are the earlier entries; the new one starts after them.
+        assert_eq!(entry.start, 2);
+        assert_eq!(code[2], Instr::Dup);
+        // The main program ends in the `HALT` before the function.
+        assert_eq!(code[entry.end as usize], Instr::Halt);
+        // An entry of declarations only starts where the main program ends.
+        let source = format!("{history}fn triple(n: int) -> int {{ return 3 * n; }}\n");
+        let entry = compile_entry(&source, history.len(), None).unwrap();
+        assert_eq!(entry.start, entry.end);
+        assert_eq!(code.get(2), Some(&Instr::Dup));
+    }
+
+    #[test]
+    fn an_entry_keeps_only_its_own_lasting_diagnostics() {
+        let history = "var x = 2;\nvar unused = 1;\n";
+        // Its top-level variables and functions may be used by a later entry: no W0001, W0004;
+        // a block's unused variable is still reported, and so is an unreachable statement.
+        let source = format!(
+            "{history}var z = 3;\nfn f() {{ }}\n{{ var w = 1; }}\nloop {{ break; print(x); }}\n"
+        );
+        let entry = compile_entry(&source, history.len(), None).unwrap();
+        let codes: Vec<&str> = entry.warnings.iter().map(LangError::code).collect();
+        assert_eq!(codes, ["W0001", "W0002"]);
+        assert!(entry.warnings[0].span().start > history.len());
+        // Errors are the entry's.
+        let source = format!("{history}var x = 3;\nprint(q);\n");
+        let errors = compile_entry(&source, history.len(), None).unwrap_err();
+        let codes: Vec<&str> = errors.iter().map(LangError::code).collect();
+        assert_eq!(codes, ["E0006", "E0005"]);
+    }
+
+    #[test]
+    fn an_entry_at_any_statement_of_an_example_is_the_examples_program() {
+        for path in mova_testkit::files_with_extension(mova_testkit::examples(), "mova") {
+            let source = std::fs::read_to_string(&path).unwrap();
+            let whole = compile(&source, Some("x.mova")).unwrap().program;
+            let (stmts, _) = crate::mova::syntax::parse(&source);
+            for stmt in &stmts {
+                let entry = compile_entry(&source, stmt.span.start, Some("x.mova")).unwrap();
+                assert_eq!(entry.program, whole, "{}", path.display());
+                assert!(entry.start <= entry.end, "{}", path.display());
+                // Each entry's diagnostics are its own.
+                assert!(
+                    entry
+                        .warnings
+                        .iter()
+                        .all(|warning| warning.span().start >= stmt.span.start)
+                );
+            }
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! scopes, constant folding, into [`hir`]) → [`codegen`] → a verified program. [`compile`] runs
 //! the pipeline; every problem found on the way is a [`LangError`](errors::LangError).
 
+pub mod analysis;
 pub mod check;
 pub mod codegen;
 pub mod compile;

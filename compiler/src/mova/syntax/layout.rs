@@ -30,6 +30,21 @@ pub fn layout<'s>(
     source: &str,
     tokens: &[(Token<'s>, Span)],
 ) -> (Vec<(Token<'s>, Span)>, Vec<LangError>) {
+    let (out, errors, _) = layout_counting(source, tokens);
+    (out, errors)
+}
+
+/// How many indented bodies the end of `source` closes: those still open after its last token
+/// (a REPL reads on while one is).
+pub fn open_at_end(source: &str, tokens: &[(Token<'_>, Span)]) -> usize {
+    layout_counting(source, tokens).2
+}
+
+/// [`layout`], and how many bodies the end of the input closes.
+fn layout_counting<'s>(
+    source: &str,
+    tokens: &[(Token<'s>, Span)],
+) -> (Vec<(Token<'s>, Span)>, Vec<LangError>, usize) {
     let lines = Lines::new(source);
     let mut out: Vec<(Token<'s>, Span)> = Vec::with_capacity(tokens.len() + 8);
     let mut errors = Vec::new();
@@ -94,10 +109,11 @@ pub fn layout<'s>(
             }
         }
     }
+    let open_at_end = open.len();
     for _ in open {
         close(&mut out, source.len());
     }
-    (out, errors)
+    (out, errors, open_at_end)
 }
 
 /// Appends a `Dedent` right after the last real token (so that an error about a missing `;` points

@@ -28,6 +28,42 @@ pub fn tokens(source: &str) -> Vec<(Token<'_>, Span)> {
     layout::layout(source, &lexer::lex(source)).0
 }
 
+/// Whether `source` stops before its end, so that an interactive session should read another
+/// line into it: a `(`, `[` or `{` is still open (and every closer before matched its opener),
+/// or an indented label body is open and the last line is not blank (a blank line ends the
+/// body, as in Python's REPL). A source with an invalid character or a string that its line
+/// ends is complete: no further line can mend it, so it is compiled and reported at once.
+pub fn incomplete(source: &str) -> bool {
+    let tokens = lexer::lex(source);
+    let mut open: Vec<Token<'_>> = Vec::new();
+    for (token, _) in &tokens {
+        if matches!(token, Token::Error | Token::UnterminatedStr(_)) {
+            return false;
+        }
+        if matches!(token, Token::LParen | Token::LBracket | Token::LBrace) {
+            open.push(*token);
+            continue;
+        }
+        let opener = if *token == Token::RParen {
+            Token::LParen
+        } else if *token == Token::RBracket {
+            Token::LBracket
+        } else if *token == Token::RBrace {
+            Token::LBrace
+        } else {
+            continue;
+        };
+        if open.pop() != Some(opener) {
+            return false;
+        }
+    }
+    if !open.is_empty() {
+        return true;
+    }
+    let last_line = source.rsplit('\n').next().unwrap_or_default();
+    !last_line.trim().is_empty() && layout::open_at_end(source, &tokens) > 0
+}
+
 /// The deepest a program may nest: brackets, blocks, indented bodies and prefix operators count
 /// one level each, all together (Clang's default `-fbracket-depth`). The parser, the checker and
 /// code generation recurse once per level (a chain of operations, a sequence of statements and
@@ -290,8 +326,8 @@ fn syntax(error: SyntaxError<Token<'_>>, tokens: &[(Token<'_>, Span)], source: &
     }
 }
 
-/// The keywords, for suggestions.
-const KEYWORDS: [&str; 14] = [
+/// The keywords, for suggestions (and for tools: completion, renaming).
+pub const KEYWORDS: [&str; 14] = [
     "var", "print", "sleep", "if", "else", "while", "loop", "break", "continue", "halt", "true",
     "false", "fn", "return",
 ];
@@ -372,4 +408,43 @@ fn delimiters(tokens: &[(Token<'_>, Span)], len: usize) -> Vec<LangError> {
         end: len..len,
     }));
     errors
+}
+
+#[cfg(test)]
+mod incomplete_tests {
+    use super::incomplete;
+
+    #[test]
+    fn open_brackets_and_indented_bodies_ask_for_more() {
+        for more in [
+            "fn f(a: int) {",
+            "while x > 0 {\n    x--;",
+            "print(1,",
+            "var xs = [1,\n2",
+            "loop:",
+            "loop:\n    i++;",
+            "count: i++;",
+            "if x { // a comment }",
+        ] {
+            assert!(incomplete(more), "{more:?}");
+        }
+        for complete in [
+            "",
+            "// only a comment",
+            "print(1);",
+            "x * 2",
+            "loop:\n    i++;\n",
+            "while x { x--; }",
+            // A closer with nothing to close, or the wrong one: no line can mend it.
+            "print(1));",
+            "print(1];",
+            "{ ( }",
+            // A string its line ends, an invalid character.
+            "print(\"abc",
+            "print($",
+            "var xs: [int] = [];",
+        ] {
+            assert!(!incomplete(complete), "{complete:?}");
+        }
+    }
 }

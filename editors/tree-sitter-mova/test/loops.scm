@@ -1,0 +1,1 @@
+[(loop_statement) (labeled_loop)] @loop
