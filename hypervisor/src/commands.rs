@@ -53,7 +53,7 @@ pub enum HvCommand {
         token: Option<String>,
         /// The TLS certificate fingerprint of a remote VM off the loopback (from its runtime
         /// record) [default: the one the known hosts file holds, trusted on first use]
-        #[arg(long, value_name = "SHA256")]
+        #[arg(long, value_name = "FINGERPRINT")]
         fingerprint: Option<String>,
     },
     /// Let a paused VM run on (one left in doubt by an unfinished migration runs only if that
@@ -65,14 +65,14 @@ pub enum HvCommand {
         #[arg(long)]
         token: Option<String>,
         /// The TLS certificate fingerprint of a remote VM
-        #[arg(long, value_name = "SHA256")]
+        #[arg(long, value_name = "FINGERPRINT")]
         fingerprint: Option<String>,
         /// For a VM in doubt whose migration target is on another host: that target's token, to
         /// ask it whether it took the state
         #[arg(long, value_name = "TOKEN")]
         to_token: Option<String>,
         /// That target's TLS certificate fingerprint
-        #[arg(long, value_name = "SHA256")]
+        #[arg(long, value_name = "FINGERPRINT")]
         to_fingerprint: Option<String>,
         /// For a VM in doubt: run it again without asking its migration's target (when that
         /// target is gone for good; whatever it ran of the computation runs again)
@@ -97,7 +97,7 @@ pub enum HvCommand {
         #[arg(long)]
         token: Option<String>,
         /// The TLS certificate fingerprint of a remote VM
-        #[arg(long, value_name = "SHA256")]
+        #[arg(long, value_name = "FINGERPRINT")]
         fingerprint: Option<String>,
         /// Seal the image with the key in FILE (a private file of at least 32 bytes), so that
         /// `wstate`, `inspect` and `mova --restore` refuse it tampered [default: the file
@@ -118,13 +118,13 @@ pub enum HvCommand {
         #[arg(long)]
         token: Option<String>,
         /// The TLS certificate fingerprint of a remote target VM
-        #[arg(long, value_name = "SHA256")]
+        #[arg(long, value_name = "FINGERPRINT")]
         fingerprint: Option<String>,
         /// The token of a remote source VM
         #[arg(long)]
         from_token: Option<String>,
         /// The TLS certificate fingerprint of a remote source VM
-        #[arg(long, value_name = "SHA256")]
+        #[arg(long, value_name = "FINGERPRINT")]
         from_fingerprint: Option<String>,
         /// The key a sealed image is sealed with; with one, an image not sealed with it is
         /// refused before it is read [default: the file $MOVA_SEAL_KEY names, if set]
@@ -142,13 +142,13 @@ pub enum HvCommand {
         #[arg(long)]
         token: Option<String>,
         /// The TLS certificate fingerprint of a remote target VM
-        #[arg(long, value_name = "SHA256")]
+        #[arg(long, value_name = "FINGERPRINT")]
         fingerprint: Option<String>,
         /// The token of a remote source VM
         #[arg(long)]
         from_token: Option<String>,
         /// The TLS certificate fingerprint of a remote source VM
-        #[arg(long, value_name = "SHA256")]
+        #[arg(long, value_name = "FINGERPRINT")]
         from_fingerprint: Option<String>,
         /// Run the computation on the target even if the source was paused (a paused source's
         /// computation otherwise stays paused there)
@@ -170,7 +170,7 @@ pub enum HvCommand {
         #[arg(long)]
         token: Option<String>,
         /// The TLS certificate fingerprint of a remote VM
-        #[arg(long, value_name = "SHA256")]
+        #[arg(long, value_name = "FINGERPRINT")]
         fingerprint: Option<String>,
     },
     /// Show what a saved state image holds: IP (with its instruction and source line), stack,

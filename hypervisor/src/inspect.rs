@@ -36,7 +36,9 @@ pub fn write_diagnostics(error: &HvError) {
 /// Reads and decodes an image file; with a seal key, only an image sealed with it, whose seal is
 /// checked before anything is decoded.
 pub fn read(path: &Path, key: Option<&SealKey>) -> Result<ImageFile, HvError> {
-    let bytes = mova_compiler::io::read_limited(path, MAX_IMAGE_LEN + SEAL_HEADER_LEN)
+    // A sealed image is its seal's header longer than the image inside.
+    let limit = MAX_IMAGE_LEN + key.map_or(0, |_| SEAL_HEADER_LEN);
+    let bytes = mova_compiler::io::read_limited(path, limit)
         .map_err(mova_compiler::driver::DriverError::from)?;
     let unsealed = seal::unseal(key, &bytes).map_err(|source| HvError::Seal {
         path: path.to_owned(),

@@ -186,6 +186,8 @@ impl Client {
         let addr = peer;
         let shook = auth::client_handshake(&mut client.stream, token, &binding);
         client.stream.set_deadline(None);
+        // The deadline left the socket's timeouts at what remained of it; images need longer.
+        let _ = client.stream.tcp().set_write_timeout(Some(ANSWER_TIMEOUT));
         shook.map_err(|error| match error {
             HandshakeError::Frame(source) => client.frame_error(source, PROMPT_TIMEOUT),
             HandshakeError::Refused(reason) => ClientError::Refused(reason),
@@ -224,19 +226,8 @@ impl Client {
 
     /// Whether the VM has already closed this connection (a request sent now could not reach
     /// it). It looks without waiting and without consuming anything.
-    pub fn closed_by_peer(&self) -> bool {
-        let tcp = self.stream.tcp();
-        if tcp.set_nonblocking(true).is_err() {
-            return false;
-        }
-        let mut byte = [0u8; 1];
-        let closed = match tcp.peek(&mut byte) {
-            Ok(0) => true,
-            Ok(_) => false,
-            Err(error) => error.kind() != io::ErrorKind::WouldBlock,
-        };
-        let _ = tcp.set_nonblocking(false);
-        closed
+    pub fn closed_by_peer(&mut self) -> bool {
+        self.stream.peer_closed()
     }
 
     /// Sends a request and reads the answer.

@@ -613,7 +613,7 @@ fn not_tls(tcp: &TcpStream, deadline: Instant) -> Option<String> {
         Ok(1) if first[0] != TLS_HANDSHAKE_RECORD => Some(String::from(
             "this VM's channel speaks TLS (it listens off the loopback) and the client sent \
              plain frames: connect with TLS, giving the VM's fingerprint (`movahv … --fingerprint \
-             SHA256`, from its runtime record)",
+             FINGERPRINT`, from its runtime record)",
         )),
         Ok(_) | Err(_) => None,
     }

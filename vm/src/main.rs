@@ -311,7 +311,9 @@ fn load(
         return Ok(program.map(|program| Vm::with_heap_limit(program, max_heap)));
     };
     let key = runtime::seal_key(seal_key).map_err(failed)?;
-    let bytes = mova_compiler::io::read_limited(image_path, MAX_IMAGE_LEN + SEAL_HEADER_LEN)
+    // A sealed image is its seal's header longer than the image inside.
+    let limit = MAX_IMAGE_LEN + key.as_ref().map_or(0, |_| SEAL_HEADER_LEN);
+    let bytes = mova_compiler::io::read_limited(image_path, limit)
         .map_err(|error| failed(error.to_string()))?;
     // With a key, the seal is checked over the whole file before a byte of the image is decoded.
     let image = seal::unseal(key.as_ref(), &bytes)

@@ -611,6 +611,29 @@ impl Stream {
         exported.map(Vec::from).map_err(io::Error::other)
     }
 
+    /// Whether the peer has closed the connection (a request sent now could not reach it),
+    /// looked at without waiting. On a plain connection nothing is consumed. On a TLS one the
+    /// session is asked for what arrived: a VM sends nothing but answers, so a byte that arrived
+    /// unasked means the connection is no longer usable either, and counts as closed.
+    pub fn peer_closed(&mut self) -> bool {
+        let tcp = &self.socket().tcp;
+        if tcp.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let mut byte = [0u8; 1];
+        let looked = match self {
+            Stream::Plain(socket) => socket.tcp.peek(&mut byte),
+            Stream::Server(tls) => tls.read(&mut byte),
+            Stream::Client(tls) => tls.read(&mut byte),
+        };
+        let _ = self.socket().tcp.set_nonblocking(false);
+        match looked {
+            Ok(0) => true,
+            Ok(_) => self.is_tls(),
+            Err(error) => error.kind() != io::ErrorKind::WouldBlock,
+        }
+    }
+
     /// Ends a TLS session with its close notification (nothing on a plain connection).
     pub fn close(&mut self) {
         match self {
@@ -856,6 +879,36 @@ mod tests {
             .unwrap();
         let misnamed = identity(&dir, &(other.pem(), other_key.serialize_pem()));
         assert!(session(&misnamed, trust()).0.is_err());
+    }
+
+    #[test]
+    fn a_closed_tls_session_is_seen_closed_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let vm = identity(&dir, &self_signed(params()));
+        let config = vm.server_config().unwrap();
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (close, closing) = std::sync::mpsc::channel::<()>();
+        let server = thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            let mut stream = Stream::accept(tcp, Some(&config)).unwrap();
+            stream.handshake().unwrap();
+            closing.recv().unwrap();
+            stream.close();
+        });
+        let verifier = Arc::new(Verifier::new(Trust::Pinned(vm.fingerprint())));
+        let config = client_config(verifier).unwrap();
+        let tcp = TcpStream::connect(addr).unwrap();
+        let mut stream = Stream::connect(tcp, "127.0.0.1", Some(config)).unwrap();
+        stream.handshake().unwrap();
+        assert!(!stream.peer_closed(), "an open session");
+        close.send(()).unwrap();
+        server.join().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !stream.peer_closed() {
+            assert!(Instant::now() < deadline, "the close was never seen");
+            thread::sleep(Duration::from_millis(5));
+        }
     }
 
     #[test]
