@@ -337,20 +337,8 @@ fn a_target_that_cannot_prove_the_token_gets_nothing() {
     source.take(3);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let impostor = thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-        let hello = Request::read(&mut stream, MAX_HELLO_FRAME).unwrap();
-        // A challenge with a proof it cannot have made.
-        Response::Challenge {
-            nonce: vec![1; 32],
-            proof: vec![2; 32],
-        }
-        .write(&mut stream)
-        .unwrap();
-        let mut rest = Vec::new();
-        let _ = stream.read_to_end(&mut rest);
-        (hello, rest)
+    let impostor = forged_challenge(listener, |stream| {
+        Request::read(stream, MAX_HELLO_FRAME).unwrap()
     });
     let token = "cd".repeat(TOKEN_LEN);
     let stderr = sandbox.hv_fails(

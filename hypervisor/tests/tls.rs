@@ -479,19 +479,9 @@ fn a_listener_off_the_loopback_that_answers_in_plain_frames_is_refused() {
     let sandbox = Sandbox::with_loop("tls-downgrade");
     let listener = TcpListener::bind((ip, 0)).unwrap();
     let addr = listener.local_addr().unwrap();
-    let fake = thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let fake = forged_challenge(listener, |stream| {
         let mut first = [0u8; 1];
         let _ = stream.read_exact(&mut first);
-        Response::Challenge {
-            nonce: vec![1; 32],
-            proof: vec![2; 32],
-        }
-        .write(&mut stream)
-        .unwrap();
-        let mut rest = Vec::new();
-        let _ = stream.read_to_end(&mut rest);
         first[0]
     });
     let stderr = sandbox.hv_fails(
@@ -499,9 +489,6 @@ fn a_listener_off_the_loopback_that_answers_in_plain_frames_is_refused() {
         1,
     );
     assert!(stderr.contains("refusing"), "{stderr}");
-    assert_eq!(
-        fake.join().unwrap(),
-        0x16,
-        "the client's first byte began a TLS record"
-    );
+    let (first, _) = fake.join().unwrap();
+    assert_eq!(first, 0x16, "the client's first byte began a TLS record");
 }

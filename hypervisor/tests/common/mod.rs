@@ -529,3 +529,28 @@ impl Vm {
         self.child.0.wait().unwrap();
     }
 }
+
+/// A listener that is no VM (a program on the port after the VM died, an impostor, someone
+/// stripping TLS): it reads what its first client sends first with `first`, answers with a
+/// challenge whose proof it cannot have made, and collects whatever the client sends after. The
+/// thread returns what `first` read and the rest.
+pub fn forged_challenge<T: Send + 'static>(
+    listener: std::net::TcpListener,
+    first: impl FnOnce(&mut std::net::TcpStream) -> T + Send + 'static,
+) -> thread::JoinHandle<(T, Vec<u8>)> {
+    use std::io::Read;
+    thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let read = first(&mut stream);
+        mova_vm::protocol::Response::Challenge {
+            nonce: vec![1; 32],
+            proof: vec![2; 32],
+        }
+        .write(&mut stream)
+        .unwrap();
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest);
+        (read, rest)
+    })
+}
