@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Measures live migration and interrupt latency with the release binaries.
 
-    cargo build --release && python3 bench/migration.py [--runs N] [--tls-ip IP]
+    cargo build --release && python3 bench/migration.py [--runs N] [--tls-ip IP] [--netns]
 
 Prints, for the seed loop, for a program holding 65,000 stack values and for a program holding
 about 10 MB of heap (an array of 1,000,000 ints and 100,000 strings), the median (and min/max)
@@ -13,7 +13,9 @@ movahv, movahv to target). Then the median round trip of an interrupt request in
 without sleeps (sent over the control protocol directly: Interrupt, then time until the VM's Ok,
 then Resume). With a non-loopback address of this machine (found, or `--tls-ip IP`), the seed loop
 and the heap program are migrated again between VMs listening there, whose channel is TLS, to
-show what TLS costs. Nothing is asserted: these are measurements.
+show what TLS costs. With `--netns` (as root), they are migrated instead between two network
+namespaces joined by a veth pair, each migration to the other namespace, as between two hosts.
+Nothing is asserted: these are measurements.
 """
 
 import argparse
@@ -83,7 +85,7 @@ def wait_record(runtime, pid, timeout=10.0):
     raise RuntimeError(f"no runtime record for pid {pid}")
 
 
-def spawn(args, runtime, log=None, listen=None):
+def spawn(args, runtime, log=None, listen=None, netns=None):
     """Starts a VM (its standard error into the file `log`, if given) and waits for its record."""
     env = dict(os.environ, MOVA_RUNTIME_DIR=runtime)
     stderr = open(log, "wb") if log else subprocess.DEVNULL
@@ -91,6 +93,8 @@ def spawn(args, runtime, log=None, listen=None):
         mova = os.path.join(BIN, "mova")
         where = ["--listen", listen] if listen else []
         command = [mova, "serve", *where] if args == ["serve"] else [mova, *where, *args]
+        if netns:
+            command = ["ip", "netns", "exec", netns, *command]
         proc = subprocess.Popen(
             command,
             stdout=subprocess.DEVNULL,
@@ -116,14 +120,20 @@ def what_it_said(path):
     return errors[0] if errors else (lines or [""])[-1]
 
 
-def migrations(program, runs, runtime, settle, listen=None):
+def migrations(program, runs, runtime, settle, listen=None, hosts=None):
     """Migrates `program` `runs` times, each into a fresh blank VM (the VMs listening on
-    `listen`, if given); returns the stats."""
+    `listen`, if given; or, with `hosts`, a list of (namespace, address), alternately in each,
+    `movahv` running in the first); returns the stats."""
     env = dict(os.environ, MOVA_RUNTIME_DIR=runtime)
     # The VMs' standard error, beside the runtime directory (which the VMs create, private).
     base = os.path.join(os.path.dirname(runtime), os.path.basename(program))
     logs = [f"{base}.vm-0.err"]
-    procs = [spawn([program], runtime, logs[0], listen)]
+    def where(n):
+        if hosts:
+            return {"listen": hosts[n % 2][1], "netns": hosts[n % 2][0]}
+        return {"listen": listen}
+
+    procs = [spawn([program], runtime, logs[0], **where(0))]
     time.sleep(settle)
     results = []
     try:
@@ -137,10 +147,12 @@ def migrations(program, runs, runtime, settle, listen=None):
                     f"{what_it_said(logs[-1]) or 'no message'}"
                 )
             logs.append(f"{base}.vm-{n + 1}.err")
-            target = spawn(["serve"], runtime, logs[-1], listen)
+            target = spawn(["serve"], runtime, logs[-1], **where(n + 1))
             procs.append(target)
+            inside = ["ip", "netns", "exec", hosts[0][0]] if hosts else []
             out = subprocess.run(
-                [os.path.join(BIN, "movahv"), "migrate", str(procs[-2].pid), str(target.pid), "--json"],
+                inside
+                + [os.path.join(BIN, "movahv"), "migrate", str(procs[-2].pid), str(target.pid), "--json"],
                 capture_output=True,
                 text=True,
                 env=env,
@@ -219,6 +231,35 @@ def non_loopback_ip():
         return None
 
 
+def namespaces():
+    """Two network namespaces joined by a veth pair: [(name, address), (name, address)], and the
+    command that removes them."""
+    tag = str(os.getpid() % 100000)
+    names = [f"mova-bench-{tag}-a", f"mova-bench-{tag}-b"]
+    links = [f"mvb{tag}a", f"mvb{tag}b"]
+    subnet = f"10.201.{os.getpid() % 250 + 1}"
+
+    def ip(*args):
+        subprocess.run(["ip", *args], check=True, capture_output=True)
+
+    for name in names:
+        ip("netns", "add", name)
+    ip("link", "add", links[0], "type", "veth", "peer", "name", links[1])
+    hosts = []
+    for index, (name, link) in enumerate(zip(names, links)):
+        ip("link", "set", link, "netns", name)
+        ip("-n", name, "addr", "add", f"{subnet}.{index + 1}/24", "dev", link)
+        ip("-n", name, "link", "set", link, "up")
+        ip("-n", name, "link", "set", "lo", "up")
+        hosts.append((name, f"{subnet}.{index + 1}"))
+
+    def remove():
+        for name in names:
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+    return hosts, remove
+
+
 def interrupt_latency(program, runs, runtime):
     proc = spawn([program], runtime)
     try:
@@ -295,6 +336,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--tls-ip", help="a non-loopback address of this machine for the TLS runs")
+    parser.add_argument(
+        "--netns", action="store_true", help="the TLS runs between two network namespaces (root)"
+    )
     args = parser.parse_args()
     for binary in ("mova", "movahv", "movac"):
         if not os.path.exists(os.path.join(BIN, binary)):
@@ -316,7 +360,15 @@ def main():
             print("migration, about 10 MB of heap: not measured: this movac cannot compile it:")
             print("  " + heap_error.replace("\n", "\n  "))
         tls_ip = args.tls_ip or non_loopback_ip()
-        if tls_ip:
+        remove = None
+        if args.netns:
+            hosts, remove = namespaces()
+            cases += [
+                (f"{name}, over TLS between two network namespaces", program, settle, None, hosts)
+                for name, program, settle in list(cases)
+                if program in (seed, heap)
+            ]
+        elif tls_ip:
             cases += [
                 (f"{name}, over TLS (on {tls_ip})", program, settle, tls_ip)
                 for name, program, settle in list(cases)
@@ -324,24 +376,28 @@ def main():
             ]
         else:
             print("migration over TLS: not measured: this machine has no non-loopback address")
-        for name, program, settle, *listen in cases:
-            try:
-                stats = migrations(program, args.runs, runtime, settle, *listen)
-            except (RuntimeError, subprocess.TimeoutExpired) as error:
-                # A migration that fails (a target that cannot run what it received, say) is
-                # reported, and the other measurements still run.
-                print(f"migration, {name}: failed: {str(error).strip()}")
-                continue
-            nbytes = stats[0]["bytes"]
-            downtimes = [s["downtime_ms"] for s in stats]
-            print(f"migration, {name}: {nbytes} bytes")
-            print(f"  downtime  {summary(downtimes)}")
-            print(f"  total     {summary([s['total_ms'] for s in stats])}")
-            if program == heap:
-                rate = nbytes / 1e6 / (statistics.median(downtimes) / 1e3)
-                floor = [t * 1e3 for t in loopback_copy(nbytes, args.runs)]
-                print(f"  rate      {rate:.0f} MB/s of image over the median downtime")
-                print(f"  loopback  {summary(floor)} to copy {nbytes} bytes once")
+        try:
+            for name, program, settle, *where in cases:
+                try:
+                    stats = migrations(program, args.runs, runtime, settle, *where)
+                except (RuntimeError, subprocess.TimeoutExpired) as error:
+                    # A migration that fails (a target that cannot run what it received, say) is
+                    # reported, and the other measurements still run.
+                    print(f"migration, {name}: failed: {str(error).strip()}")
+                    continue
+                nbytes = stats[0]["bytes"]
+                downtimes = [s["downtime_ms"] for s in stats]
+                print(f"migration, {name}: {nbytes} bytes")
+                print(f"  downtime  {summary(downtimes)}")
+                print(f"  total     {summary([s['total_ms'] for s in stats])}")
+                if program == heap:
+                    rate = nbytes / 1e6 / (statistics.median(downtimes) / 1e3)
+                    floor = [t * 1e3 for t in loopback_copy(nbytes, args.runs)]
+                    print(f"  rate      {rate:.0f} MB/s of image over the median downtime")
+                    print(f"  loopback  {summary(floor)} to copy {nbytes} bytes once")
+        finally:
+            if remove:
+                remove()
         latency = interrupt_latency(tight, max(args.runs * 4, 200), runtime)
         print("interrupt in a tight loop, request to paused answer (round trip):")
         print(f"  {summary([t * 1e3 for t in latency])}")
