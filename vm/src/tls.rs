@@ -912,6 +912,43 @@ mod tests {
     }
 
     #[test]
+    fn a_tls_handshake_trickled_in_a_byte_at_a_time_still_meets_one_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let vm = identity(&dir, &self_signed(params()));
+        let config = vm.server_config().unwrap();
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (tcp, _) = listener.accept().unwrap();
+        let trickle = thread::spawn(move || {
+            // The start of a ClientHello record, a byte every 20 ms.
+            for byte in [0x16, 0x03, 0x01, 0x02, 0x00].into_iter().chain([1; 40]) {
+                if client.write_all(&[byte]).is_err() {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let started = Instant::now();
+        let mut stream = Stream::accept(tcp, Some(&config)).unwrap();
+        stream.set_deadline(Some(started + Duration::from_millis(150)));
+        let error = stream.handshake().unwrap_err();
+        assert!(
+            matches!(
+                error.kind(),
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+            ),
+            "{error:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(600),
+            "{:?}",
+            started.elapsed()
+        );
+        drop(stream);
+        trickle.join().unwrap();
+    }
+
+    #[test]
     fn the_host_of_an_address_is_what_known_hosts_name() {
         use crate::client::host_of;
         assert_eq!(host_of("10.0.0.2:4000"), "10.0.0.2");
