@@ -786,9 +786,9 @@ impl Generator {
             return;
         }
         if self.is_top(var) {
-            // The variable is right below the value: the operator updates it in place.
-            self.expr(value);
-            self.emit(binary_instr(op), span);
+            // The variable is the top: the operator updates it in place, with the other operand's
+            // slot when it is a variable (`m += p` is `ADDL p`).
+            self.apply(op, value, span);
         } else if op == BinOp::Add {
             self.expr(value);
             self.emit(Instr::AddTo(slot), span);

@@ -403,6 +403,21 @@ mod tests {
                 Instr::Pop,
             ]
         );
+        // A variable operand of a compound assignment to the top variable is read from its slot:
+        // `m += p` is one `ADDL`, `m -= p` one `SUBL`, `m = p * m` one `MULL`.
+        assert_eq!(
+            code("var p = 3;\nvar m = 1;\nm += p;\nm -= p;\nm = p * m;\nm /= p;\nprint(m);"),
+            [
+                Instr::Put(3),
+                Instr::Put(1),
+                Instr::AddL(0),
+                Instr::SubL(0),
+                Instr::MulL(0),
+                Instr::Load(0),
+                Instr::Div,
+                Instr::Print,
+            ]
+        );
         // A constant on the left of `*` moves right; `k < x` is `x > k`.
         assert_eq!(
             code("var x = 1;\nwhile 100 > x { x = 2 * x; }\nprint(x);"),
