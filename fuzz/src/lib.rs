@@ -477,10 +477,17 @@ pub fn seeds(examples: &[(String, String)]) -> Vec<(&'static str, String, Vec<u8
         };
         if let Some(program) = program {
             seeds.push(("mvb_load", format!("{name}-g.mvb"), program.encode()));
-            // Without the source map and debug info, but with its function table.
+            // Without the source map and debug info, but with its function table and its
+            // strings (a program with string constants needs them to load).
             let functions = program.functions().get(1..).unwrap_or_default();
+            let strings = program
+                .sections()
+                .iter()
+                .filter(|section| section.kind == mova_lang::heap::STRINGS)
+                .cloned()
+                .collect();
             let bare =
-                Program::with_functions(program.code().to_vec(), functions, Vec::new()).unwrap();
+                Program::with_functions(program.code().to_vec(), functions, strings).unwrap();
             seeds.push(("mvb_load", format!("{name}.mvb"), bare.encode()));
             let image = Image::new(&program, 0, Vec::new(), None, true).unwrap();
             seeds.push(("mvs_decode_check", format!("{name}.mvs"), image.encode()));
