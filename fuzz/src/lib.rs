@@ -174,6 +174,20 @@ pub fn compile_source(source: &str) {
     }
 }
 
+/// `program` without its source map and debug info: its code, its function table and its
+/// strings (which a program with string constants needs to load).
+fn bare(program: &Program) -> Program {
+    let functions = program.functions().get(1..).unwrap_or_default();
+    let strings = program
+        .sections()
+        .iter()
+        .filter(|section| section.kind == mova_lang::heap::STRINGS)
+        .cloned()
+        .collect();
+    Program::with_functions(program.code().to_vec(), functions, strings)
+        .unwrap_or_else(|error| panic!("a verified program without its debug sections: {error}"))
+}
+
 /// Assembles `source` with a source map and renders every diagnostic. A program that assembles
 /// disassembles to a listing that reassembles to the same instructions, whose own listing is the
 /// same text (the listing is a fixed point).
@@ -195,8 +209,7 @@ pub fn assemble_source(source: &str) {
     );
     // Without the source map and debug info (which the listing notes but does not carry), the
     // listing is a fixed point.
-    let functions = program.functions().get(1..).unwrap_or_default();
-    let bare = Program::with_functions(program.code().to_vec(), functions, Vec::new()).unwrap();
+    let bare = bare(&program);
     assert_eq!(
         disassemble(&again),
         disassemble(&bare),
@@ -477,17 +490,8 @@ pub fn seeds(examples: &[(String, String)]) -> Vec<(&'static str, String, Vec<u8
         };
         if let Some(program) = program {
             seeds.push(("mvb_load", format!("{name}-g.mvb"), program.encode()));
-            // Without the source map and debug info, but with its function table and its
-            // strings (a program with string constants needs them to load).
-            let functions = program.functions().get(1..).unwrap_or_default();
-            let strings = program
-                .sections()
-                .iter()
-                .filter(|section| section.kind == mova_lang::heap::STRINGS)
-                .cloned()
-                .collect();
-            let bare =
-                Program::with_functions(program.code().to_vec(), functions, strings).unwrap();
+            // Without the source map and debug info.
+            let bare = bare(&program);
             seeds.push(("mvb_load", format!("{name}.mvb"), bare.encode()));
             let image = Image::new(&program, 0, Vec::new(), None, true).unwrap();
             seeds.push(("mvs_decode_check", format!("{name}.mvs"), image.encode()));
