@@ -651,6 +651,46 @@ macro_rules! for_each_opcode {
         "Pop an array of references, remove its last element and push it (an empty array traps).";
     0x44 Cmp "CMP" [0 -> 1] refs[2 -> 0] "→ c | a b →"
         "Pop two strings and push -1, 0 or 1 as `a` is below, equal to or above `b`, byte by byte.";
+    // Slot forms, chosen from the benchmarks' inner loops (issue 15): a comparison that pops what
+    // it tests, against a constant or a variable's slot, and jumps on it in one instruction; an
+    // update of a variable in its slot by a constant; and an element access with the array and
+    // the index both in slots.
+    0x45 JeqKP "JEQKP" (Value, SignedOffset) [1 -> 0, Branch] "a →"
+        "Pop `a`; if it equals `value`, jump to `index + offset`.";
+    0x46 JneKP "JNEKP" (Value, SignedOffset) [1 -> 0, Branch] "a →"
+        "Pop `a`; if it differs from `value`, jump to `index + offset`.";
+    0x47 JltKP "JLTKP" (Value, SignedOffset) [1 -> 0, Branch] "a →"
+        "Pop `a`; if it is less than `value`, jump to `index + offset`.";
+    0x48 JleKP "JLEKP" (Value, SignedOffset) [1 -> 0, Branch] "a →"
+        "Pop `a`; if it is at most `value`, jump to `index + offset`.";
+    0x49 JgtKP "JGTKP" (Value, SignedOffset) [1 -> 0, Branch] "a →"
+        "Pop `a`; if it is greater than `value`, jump to `index + offset`.";
+    0x4A JgeKP "JGEKP" (Value, SignedOffset) [1 -> 0, Branch] "a →"
+        "Pop `a`; if it is at least `value`, jump to `index + offset`.";
+    0x4B JeqLP "JEQLP" (Slot, SignedOffset) [1 -> 0, Branch] "a →"
+        "Pop `a`; if it equals the value `s` in slot `slot`, which must lie below it, jump to `index + offset`.";
+    0x4C JneLP "JNELP" (Slot, SignedOffset) [1 -> 0, Branch] "a →"
+        "Pop `a`; if it differs from the value `s` in slot `slot`, which must lie below it, jump to `index + offset`.";
+    0x4D JltLP "JLTLP" (Slot, SignedOffset) [1 -> 0, Branch] "a →"
+        "Pop `a`; if `a < s`, with `s` the value in slot `slot`, which must lie below it, jump to `index + offset`.";
+    0x4E JleLP "JLELP" (Slot, SignedOffset) [1 -> 0, Branch] "a →"
+        "Pop `a`; if `a <= s`, with `s` the value in slot `slot`, which must lie below it, jump to `index + offset`.";
+    0x4F JgtLP "JGTLP" (Slot, SignedOffset) [1 -> 0, Branch] "a →"
+        "Pop `a`; if `a > s`, with `s` the value in slot `slot`, which must lie below it, jump to `index + offset`.";
+    0x50 JgeLP "JGELP" (Slot, SignedOffset) [1 -> 0, Branch] "a →"
+        "Pop `a`; if `a >= s`, with `s` the value in slot `slot`, which must lie below it, jump to `index + offset`.";
+    0x51 AddKTo "ADDKTO" (Slot, Value) [0 -> 0] "—"
+        "Add `value` to the value in slot `slot`, in place; overflow traps, leaving it unchanged.";
+    0x52 MulKTo "MULKTO" (Slot, Value) [0 -> 0] "—"
+        "Multiply the value in slot `slot` by `value`, in place; overflow traps, leaving it unchanged.";
+    0x53 DivKTo "DIVKTO" (Slot, Value) [0 -> 0] "—"
+        "Divide the value in slot `slot` by `value`, in place, truncating toward zero; a zero `value` and `MIN / -1` trap.";
+    0x54 ModKTo "MODKTO" (Slot, Value) [0 -> 0] "—"
+        "Replace the value in slot `slot` by its remainder modulo `value` (sign of the dividend), in place; a zero `value` traps.";
+    0x55 GetL "GETL" (Slot, Slot) [0 -> 1] "→ v"
+        "Push the byte or element at index `i` of the string or array of ints in reference slot `slot` (the first operand), with `i` the value in int slot `slot` (the second); out of range traps.";
+    0x56 SetL "SETL" (Slot, Slot) [1 -> 0] "v →"
+        "Pop a value and write it at index `i` of the array of ints in reference slot `slot` (the first operand), with `i` the value in int slot `slot` (the second), which must lie below it; out of range traps.";
         }
     };
 }

@@ -434,6 +434,8 @@ impl Vm {
         let frames = &mut self.frames;
         // The base of the current frame: slots count from it.
         let mut fp = frames.last().map_or(0, |frame| frame.base as usize);
+        // The base of the current frame's reference slots, likewise.
+        let mut rfp = frames.last().map_or(0, |frame| frame.ref_base as usize);
         // The stack pointer (the number of values) and the IP live in locals while the loop
         // runs, and are stored back on every way out of it.
         let mut sp = self.depth;
@@ -581,6 +583,67 @@ impl Vm {
                     immediate!($op, s)
                 }};
             }
+            // The value in `slot` below the top, which an instruction that pops the top reads
+            // (`slot` must lie below it), or the trap.
+            macro_rules! below {
+                ($slot:expr) => {{
+                    let slot = $slot;
+                    let slot_index = fp + usize::from(slot);
+                    match stack.get(slot_index) {
+                        Some(&s) if slot_index + 1 < sp => s,
+                        Some(_) | None if sp == 0 => trap!(underflow(sp)),
+                        Some(_) | None => trap!(TrapKind::SlotOutOfRange {
+                            slot,
+                            depth: (sp - 1).saturating_sub(fp),
+                            storing: false
+                        }),
+                    }
+                }};
+            }
+            // Pops the top `a` and jumps if `a op b` holds (gives 1).
+            macro_rules! compare_pop {
+                ($op:expr, $b:expr, $offset:expr) => {{
+                    let a = *top!();
+                    let b = $b;
+                    sp -= 1;
+                    if ops::binary($op, a, b) == Ok(1) {
+                        jump!(relative(ip, $offset));
+                    }
+                }};
+            }
+            // Replaces the value `a` in `slot` by `a op b`, or traps leaving it in place.
+            macro_rules! in_slot {
+                ($slot:expr, $op:expr, $b:expr) => {{
+                    let (slot, op, b) = ($slot, $op, $b);
+                    let slot_index = fp + usize::from(slot);
+                    match stack.get_mut(slot_index) {
+                        Some(target) if slot_index < sp => match ops::binary(op, *target, b) {
+                            Ok(result) => *target = result,
+                            Err(error) => trap!(arith_trap(error, op, *target, b)),
+                        },
+                        // Nothing is popped, so the message is a read's: the stack holds `depth`.
+                        Some(_) | None => trap!(TrapKind::SlotOutOfRange {
+                            slot,
+                            depth: sp - fp,
+                            storing: false
+                        }),
+                    }
+                }};
+            }
+            // The reference in reference slot `slot` of the current frame, or the trap.
+            macro_rules! ref_slot {
+                ($slot:expr) => {{
+                    let slot = $slot;
+                    match refs.slot(rfp, slot) {
+                        Some(value) => value,
+                        None => trap!(TrapKind::RefSlotOutOfRange {
+                            slot,
+                            depth: refs.depth.saturating_sub(rfp),
+                            storing: false
+                        }),
+                    }
+                }};
+            }
             match *instr {
                 Instr::Put(value) => push!(value),
                 Instr::AddL(slot) => local!(slot, BinOp::Add),
@@ -667,6 +730,7 @@ impl Vm {
                         trap!(TrapKind::CallDepth);
                     }
                     fp = sp - params;
+                    rfp = ref_base;
                     frames.push(Frame {
                         function,
                         return_ip: ip as u32 + 1,
@@ -693,12 +757,12 @@ impl Vm {
                         push!(value);
                     }
                     fp = frames.last().map_or(0, |frame| frame.base as usize);
+                    rfp = frames.last().map_or(0, |frame| frame.ref_base as usize);
                     ip = frame.return_ip as usize;
                     continue;
                 }
                 Instr::RetR => {
                     poll!();
-                    let rfp = frames.last().map_or(0, |frame| frame.ref_base as usize);
                     let value = match refs.top() {
                         Some(value) if refs.depth > rfp => value,
                         Some(_) | None => trap!(TrapKind::RefStackUnderflow {
@@ -714,6 +778,7 @@ impl Vm {
                     // The frame held at least this reference, so there is room for it.
                     refs.push(value);
                     fp = frames.last().map_or(0, |frame| frame.base as usize);
+                    rfp = frames.last().map_or(0, |frame| frame.ref_base as usize);
                     ip = frame.return_ip as usize;
                     continue;
                 }
@@ -729,7 +794,6 @@ impl Vm {
                         }
                         refs.depth -= 1;
                     } else {
-                        let rfp = frames.last().map_or(0, |frame| frame.ref_base as usize);
                         sp = tri!(step_refs(refs, constants, *instr, stack, sp, rfp, out));
                     }
                 }
@@ -743,20 +807,18 @@ impl Vm {
                         sp -= 2;
                         refs.depth -= 1;
                     } else {
-                        let rfp = frames.last().map_or(0, |frame| frame.ref_base as usize);
                         sp = tri!(step_refs(refs, constants, *instr, stack, sp, rfp, out));
                     }
                 }
                 Instr::RDup => match refs.top() {
                     Some(value) if refs.depth < STACK_LIMIT => refs.push(value),
                     Some(_) | None => {
-                        let rfp = frames.last().map_or(0, |frame| frame.ref_base as usize);
                         sp = tri!(step_refs(refs, constants, *instr, stack, sp, rfp, out));
                     }
                 },
                 Instr::RPop if refs.depth > 0 => refs.depth -= 1,
                 Instr::RLoad(slot)
-                    if let Some(value) = refs.slot(frames.last(), slot)
+                    if let Some(value) = refs.slot(rfp, slot)
                         && refs.depth < STACK_LIMIT =>
                 {
                     refs.push(value);
@@ -789,7 +851,6 @@ impl Vm {
                 | Instr::RemoveR
                 | Instr::Cmp => {
                     // Out of line: the int instructions' loop keeps its registers to itself.
-                    let rfp = frames.last().map_or(0, |frame| frame.ref_base as usize);
                     sp = tri!(step_refs(refs, constants, *instr, stack, sp, rfp, out));
                 }
                 Instr::Neg => {
@@ -863,6 +924,51 @@ impl Vm {
                         }),
                     }
                 }
+                Instr::JeqKP(k, offset) => compare_pop!(BinOp::Eq, k, offset),
+                Instr::JneKP(k, offset) => compare_pop!(BinOp::Ne, k, offset),
+                Instr::JltKP(k, offset) => compare_pop!(BinOp::Lt, k, offset),
+                Instr::JleKP(k, offset) => compare_pop!(BinOp::Le, k, offset),
+                Instr::JgtKP(k, offset) => compare_pop!(BinOp::Gt, k, offset),
+                Instr::JgeKP(k, offset) => compare_pop!(BinOp::Ge, k, offset),
+                Instr::JeqLP(slot, offset) => compare_pop!(BinOp::Eq, below!(slot), offset),
+                Instr::JneLP(slot, offset) => compare_pop!(BinOp::Ne, below!(slot), offset),
+                Instr::JltLP(slot, offset) => compare_pop!(BinOp::Lt, below!(slot), offset),
+                Instr::JleLP(slot, offset) => compare_pop!(BinOp::Le, below!(slot), offset),
+                Instr::JgtLP(slot, offset) => compare_pop!(BinOp::Gt, below!(slot), offset),
+                Instr::JgeLP(slot, offset) => compare_pop!(BinOp::Ge, below!(slot), offset),
+                Instr::AddKTo(slot, k) => in_slot!(slot, BinOp::Add, k),
+                Instr::MulKTo(slot, k) => in_slot!(slot, BinOp::Mul, k),
+                Instr::DivKTo(slot, k) => in_slot!(slot, BinOp::Div, k),
+                Instr::ModKTo(slot, k) => in_slot!(slot, BinOp::Rem, k),
+                // The array and the index in slots: the common case (an array of ints, an index
+                // in range) here, a string or a trap through the one implementation of `GET`.
+                Instr::GetL(array, slot) => {
+                    let slot_index = fp + usize::from(slot);
+                    let index = match stack.get(slot_index) {
+                        Some(&index) if slot_index < sp => index,
+                        Some(_) | None => trap!(TrapKind::SlotOutOfRange {
+                            slot,
+                            depth: sp - fp,
+                            storing: false
+                        }),
+                    };
+                    let value = ref_slot!(array);
+                    let element = match refs.int_at(value, index) {
+                        Some(&element) => element,
+                        None => tri!(element(&refs.heap, constants, value, index)),
+                    };
+                    push!(element);
+                }
+                Instr::SetL(array, slot) => {
+                    let element = *top!();
+                    let index = below!(slot);
+                    let value = ref_slot!(array);
+                    match refs.int_at_mut(value, index) {
+                        Some(target) => *target = element,
+                        None => tri!(set_element(&mut refs.heap, value, index, element)),
+                    }
+                    sp -= 1;
+                }
                 Instr::Jz(offset) | Instr::Jnz(offset) => {
                     let value = *top!();
                     sp -= 1;
@@ -923,11 +1029,10 @@ impl Refs {
         }
     }
 
-    /// Reference slot `slot` of the frame `frame` (the main program's for `None`), if the frame
-    /// holds it.
+    /// Reference slot `slot` of the frame whose reference slots start at `rfp`, if it holds it.
     #[inline]
-    fn slot(&self, frame: Option<&Frame>, slot: u16) -> Option<Ref> {
-        let index = frame.map_or(0, |frame| frame.ref_base as usize) + usize::from(slot);
+    fn slot(&self, rfp: usize, slot: u16) -> Option<Ref> {
+        let index = rfp + usize::from(slot);
         self.live().get(index).copied()
     }
 
@@ -1159,14 +1264,7 @@ fn step_refs<W: Write>(
         Instr::Get => {
             let index = *top!();
             let value = *rtop!();
-            let element = match tri!(sequence(heap, constants, value)) {
-                Sequence::Bytes(bytes) => at(bytes, index).map(|byte| i64::from(*byte)),
-                Sequence::Ints(values) => at(values, index).copied(),
-                Sequence::Refs(_) => {
-                    trap!(wrong("a string or an array of ints", Kind::Refs))
-                }
-            };
-            let element = tri!(element);
+            let element = tri!(element(heap, constants, value, index));
             if let Some(top) = stack.get_mut(sp - 1) {
                 *top = element;
             }
@@ -1185,8 +1283,7 @@ fn step_refs<W: Write>(
         Instr::Set => {
             let (index, element) = top2!();
             let value = *rtop!();
-            let array = tri!(int_array_mut(heap, value));
-            *tri!(at_mut(array, index)) = element;
+            tri!(set_element(heap, value, index, element));
             sp -= 2;
             rsp -= 1;
         }
@@ -1334,6 +1431,24 @@ fn step_refs<W: Write>(
         | Instr::SubL(_)
         | Instr::MulL(_)
         | Instr::IncJlt(..)
+        | Instr::JeqKP(..)
+        | Instr::JneKP(..)
+        | Instr::JltKP(..)
+        | Instr::JleKP(..)
+        | Instr::JgtKP(..)
+        | Instr::JgeKP(..)
+        | Instr::JeqLP(..)
+        | Instr::JneLP(..)
+        | Instr::JltLP(..)
+        | Instr::JleLP(..)
+        | Instr::JgtLP(..)
+        | Instr::JgeLP(..)
+        | Instr::AddKTo(..)
+        | Instr::MulKTo(..)
+        | Instr::DivKTo(..)
+        | Instr::ModKTo(..)
+        | Instr::GetL(..)
+        | Instr::SetL(..)
         | Instr::Call(_)
         | Instr::Ret
         | Instr::RetV
@@ -1476,6 +1591,26 @@ fn append<T>(
 }
 
 /// Element `index` of `items`, or the out-of-bounds trap naming the index and the length.
+/// The byte or element at `index` of the string or array of ints `value` refers to: what `GET`
+/// and `GETL` read. Out of line: the dispatch loop calls it only off its fast path.
+#[inline(never)]
+fn element(heap: &Heap, constants: &[Box<[u8]>], value: Ref, index: i64) -> Result<i64, TrapKind> {
+    match sequence(heap, constants, value)? {
+        Sequence::Bytes(bytes) => at(bytes, index).map(|byte| i64::from(*byte)),
+        Sequence::Ints(values) => at(values, index).copied(),
+        Sequence::Refs(_) => Err(wrong("a string or an array of ints", Kind::Refs)),
+    }
+}
+
+/// Writes `element` at `index` of the array of ints `value` refers to: what `SET` and `SETL` do.
+/// Out of line, as [`element`].
+#[inline(never)]
+fn set_element(heap: &mut Heap, value: Ref, index: i64, element: i64) -> Result<(), TrapKind> {
+    let array = int_array_mut(heap, value)?;
+    *at_mut(array, index)? = element;
+    Ok(())
+}
+
 fn at<T>(items: &[T], index: i64) -> Result<&T, TrapKind> {
     let len = items.len();
     usize::try_from(index)
@@ -2090,6 +2225,129 @@ mod tests {
             // The state is the faulting instruction's: its operands are still there.
             assert_eq!(vm.ip() as usize, code.len() - 1);
         }
+    }
+
+    #[test]
+    fn slot_forms_trap_like_the_instructions_they_replace_and_change_nothing() {
+        use Instr::*;
+        // (code, its trap): every case leaves the state of the faulting instruction.
+        let cases: Vec<(Vec<Instr>, &str)> = vec![
+            (
+                vec![NewI, Put(1), Append, Put(5), GetL(0, 0)],
+                "trap at instruction 4 (`GETL 0, 0`): index out of bounds: the length is 1 but the index is 5",
+            ),
+            (
+                vec![Const(0), Put(2), GetL(0, 0)],
+                "trap at instruction 2 (`GETL 0, 0`): index out of bounds: the length is 2 but the index is 2",
+            ),
+            (
+                vec![NewR, Put(0), GetL(0, 0)],
+                "trap at instruction 2 (`GETL 0, 0`): wrong kind of value: it needs a string or an array of ints, the reference is to an array of references",
+            ),
+            (
+                vec![NewI, Put(0), GetL(1, 0)],
+                "trap at instruction 2 (`GETL 1, 0`): reference slot 1 is out of range: the frame holds 1 reference",
+            ),
+            (
+                vec![NewI, Put(0), GetL(0, 1)],
+                "trap at instruction 2 (`GETL 0, 1`): slot 1 is out of range: the stack holds 1 value",
+            ),
+            (
+                vec![Const(0), Put(0), Put(7), SetL(0, 0)],
+                "trap at instruction 3 (`SETL 0, 0`): wrong kind of value: it needs an array of ints, the reference is to a string",
+            ),
+            (
+                vec![NewI, Put(0), Put(7), SetL(0, 0)],
+                "trap at instruction 3 (`SETL 0, 0`): index out of bounds: the length is 0 but the index is 0",
+            ),
+            (
+                // The index must lie below the value it pops.
+                vec![NewI, Put(0), SetL(0, 0)],
+                "trap at instruction 2 (`SETL 0, 0`): slot 0 is out of range: the stack holds 0 values",
+            ),
+            (
+                vec![Put(i64::MAX), AddKTo(0, 1)],
+                "trap at instruction 1 (`ADDKTO 0, 1`): integer overflow: 9223372036854775807 + 1 does not fit in 64 bits",
+            ),
+            (
+                vec![Put(5), DivKTo(0, 0)],
+                "trap at instruction 1 (`DIVKTO 0, 0`): division by zero: 5 / 0",
+            ),
+            (
+                vec![Put(5), ModKTo(0, 0)],
+                "trap at instruction 1 (`MODKTO 0, 0`): division by zero: 5 % 0",
+            ),
+            (
+                vec![Put(i64::MIN), MulKTo(0, -1)],
+                "trap at instruction 1 (`MULKTO 0, -1`): integer overflow: -9223372036854775808 * -1 does not fit in 64 bits",
+            ),
+            (
+                vec![Put(5), AddKTo(1, 1)],
+                "trap at instruction 1 (`ADDKTO 1, 1`): slot 1 is out of range: the stack holds 1 value",
+            ),
+            (
+                // The slot compared with must lie below the value popped.
+                vec![Put(5), JltLP(0, 1)],
+                "trap at instruction 1 (`JLTLP 0, 1`): slot 0 is out of range: the stack holds 0 values",
+            ),
+            (
+                vec![JeqKP(1, 1)],
+                "trap at instruction 0 (`JEQKP 1, 1`): stack underflow: it needs 1 value, the stack holds 0",
+            ),
+            (
+                vec![JgeLP(0, 1)],
+                "trap at instruction 0 (`JGELP 0, 1`): stack underflow: it needs 1 value, the stack holds 0",
+            ),
+        ];
+        for (code, expected) in cases {
+            let mut vm = with_strings(code.clone(), &["hi"], heap::DEFAULT_MAX_HEAP);
+            let before: Vec<i64> = {
+                let mut probe = with_strings(
+                    code.get(..code.len() - 1).unwrap_or_default().to_vec(),
+                    &["hi"],
+                    heap::DEFAULT_MAX_HEAP,
+                );
+                probe.run(&mut Vec::new(), &Interrupt::new());
+                probe.stack().to_vec()
+            };
+            assert_eq!(trapped(&mut vm), expected, "{code:?}");
+            assert_eq!(vm.ip() as usize, code.len() - 1);
+            assert_eq!(vm.stack(), before, "{code:?}: the stack is unchanged");
+        }
+    }
+
+    #[test]
+    fn slot_forms_read_and_write_elements_and_update_slots() {
+        use Instr::*;
+        // a = [10, 20, 30]; i = 1; a[i] = 7 (SETL); then a[i] (GETL) and "hi"[i] (GETL on a
+        // string); x = 9 updated in its slot.
+        let code = vec![
+            NewI,
+            Put(10),
+            Append,
+            Put(20),
+            Append,
+            Put(30),
+            Append,
+            Const(0),
+            Put(1),
+            Put(7),
+            SetL(0, 0),
+            GetL(0, 0),
+            GetL(1, 0),
+            Put(9),
+            AddKTo(3, 4),
+            MulKTo(3, 3),
+            DivKTo(3, 2),
+            ModKTo(3, 7),
+        ];
+        let mut vm = with_strings(code, &["hi"], heap::DEFAULT_MAX_HEAP);
+        assert!(matches!(
+            vm.run(&mut Vec::new(), &Interrupt::new()),
+            Outcome::Halted
+        ));
+        // 9 + 4 = 13, * 3 = 39, / 2 = 19, % 7 = 5.
+        assert_eq!(vm.stack(), [1, 7, i64::from(b'i'), 5]);
     }
 
     #[test]

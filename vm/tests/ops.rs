@@ -118,6 +118,48 @@ proptest! {
     }
 
     #[test]
+    fn slot_forms_agree_with_ops(a in operand(), b in operand()) {
+        // ADDKTO/MULKTO/DIVKTO/MODKTO apply a constant to a slot below the top, in place.
+        for (instr, op) in [
+            (Instr::AddKTo(0, b), BinOp::Add),
+            (Instr::MulKTo(0, b), BinOp::Mul),
+            (Instr::DivKTo(0, b), BinOp::Div),
+            (Instr::ModKTo(0, b), BinOp::Rem),
+        ] {
+            prop_assert_eq!(
+                run(vec![Instr::Put(a), Instr::Put(9), instr, Instr::Load(0)]),
+                expected(op, a, b)
+            );
+        }
+        // A popping compare-and-jump takes the jump (over the PUT) exactly when `a op b` holds,
+        // with `b` a constant or the value in a slot below, and pops `a` either way.
+        let comparisons = [BinOp::Eq, BinOp::Ne, BinOp::Lt, BinOp::Le, BinOp::Gt, BinOp::Ge];
+        let constant = [
+            Instr::JeqKP(b, 2),
+            Instr::JneKP(b, 2),
+            Instr::JltKP(b, 2),
+            Instr::JleKP(b, 2),
+            Instr::JgtKP(b, 2),
+            Instr::JgeKP(b, 2),
+        ];
+        let slot = [
+            Instr::JeqLP(0, 2),
+            Instr::JneLP(0, 2),
+            Instr::JltLP(0, 2),
+            Instr::JleLP(0, 2),
+            Instr::JgtLP(0, 2),
+            Instr::JgeLP(0, 2),
+        ];
+        for ((op, k), l) in comparisons.into_iter().zip(constant).zip(slot) {
+            let holds = ops::binary(op, a, b) == Ok(1);
+            let stack = run_stack(vec![Instr::Put(a), k, Instr::Put(7)]);
+            prop_assert_eq!(stack, if holds { vec![] } else { vec![7] }, "{:?}", k);
+            let stack = run_stack(vec![Instr::Put(b), Instr::Put(a), l, Instr::Put(7)]);
+            prop_assert_eq!(stack, if holds { vec![b] } else { vec![b, 7] }, "{:?}", l);
+        }
+    }
+
+    #[test]
     fn unary_opcodes_agree_with_ops(a in operand()) {
         let neg = ops::neg(a).map_err(|error| (error, Operation::Neg { a }));
         prop_assert_eq!(run(vec![Instr::Put(a), Instr::Neg]), neg);

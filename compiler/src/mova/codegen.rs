@@ -775,14 +775,14 @@ impl Generator {
             self.emit(Instr::Store(slot), span);
             return;
         };
-        if let Some(instr) = immediate(op, value) {
-            if self.is_top(var) {
-                self.emit(instr, span);
-            } else {
-                self.emit(Instr::Load(slot), span);
-                self.emit(instr, span);
-                self.emit(Instr::Store(slot), span);
-            }
+        let in_place = if self.is_top(var) {
+            immediate(op, value)
+        } else {
+            // In its slot: `x /= 2` is `DIVKTO x, 2`.
+            immediate_in_slot(op, value, slot)
+        };
+        if let Some(instr) = in_place {
+            self.emit(instr, span);
             return;
         }
         if self.is_top(var) {
@@ -832,6 +832,21 @@ impl Generator {
         span: &Span,
     ) {
         let int = int_elements(&array.ty);
+        // An array of ints in a variable, at an index in a variable: `GETL` and `SETL` read both
+        // from their slots. The value cannot change either variable (an expression assigns
+        // nothing, and a function sees no variable of its caller), so reading them after it is
+        // the same as before.
+        if int && let Some((array_slot, index_slot)) = self.element_slots(array, index) {
+            match op {
+                Some(op) => {
+                    self.emit(Instr::GetL(array_slot, index_slot), span);
+                    self.apply(op, View::of(value), span);
+                }
+                None => self.expr(View::of(value)),
+            }
+            self.emit(Instr::SetL(array_slot, index_slot), span);
+            return;
+        }
         self.expr(View::of(array));
         self.expr(View::of(index));
         if let Some(op) = op {
@@ -1011,6 +1026,25 @@ impl Generator {
         self.rdepth = rdepth;
     }
 
+    /// The slots of `base[index]` when `base` is a variable holding a string or an array of ints
+    /// and `index` a variable: the operands of `GETL` and `SETL`.
+    fn element_slots(&mut self, base: &Expr, index: &Expr) -> Option<(u16, u16)> {
+        let (array, index) = (View::of(base).as_var()?, View::of(index).as_var()?);
+        let readable = match &base.ty {
+            Type::Str => true,
+            Type::Array(element) => !element.is_ref(),
+            Type::Int | Type::Unknown => false,
+        };
+        if !readable || !self.is_ref(array) || self.is_ref(index) {
+            return None;
+        }
+        let span = &base.span;
+        Some((
+            self.slot_operand(array, span),
+            self.slot_operand(index, span),
+        ))
+    }
+
     /// Pushes a copy of a variable.
     fn read(&mut self, var: VarId, span: &Span) {
         let (top, slot) = (self.is_top(var), self.slot_operand(var, span));
@@ -1074,6 +1108,11 @@ impl Generator {
                 }
             }
             ExprKind::Index(base, index) => {
+                // A string or an array of ints in a variable, at an index in a variable: `GETL`.
+                if let Some((array, index)) = self.element_slots(base, index) {
+                    self.emit(Instr::GetL(array, index), span);
+                    return;
+                }
                 self.expr(View::of(base));
                 self.expr(View::of(index));
                 let get = match &base.ty {
@@ -1240,7 +1279,9 @@ impl Generator {
                 | BinaryOp::Mul
                 | BinaryOp::Div
                 | BinaryOp::Rem => {
-                    self.test(value, when, target);
+                    if !self.compare_jump(operation.op, lhs, rhs, when, target) {
+                        self.test(value, when, target);
+                    }
                     break;
                 }
             }
@@ -1251,6 +1292,53 @@ impl Generator {
                 self.bind(skip);
             }
         }
+    }
+
+    /// Generates the comparison `lhs op rhs` as one jump that pops what it tests, taken when the
+    /// comparison's truth is `when`, if it is a comparison with a constant or an int variable as
+    /// one operand (either way round: the other is computed, then compared, `JLTKP`/`JLTLP`), or
+    /// of two strings (`CMP`, then its -1, 0 or 1 with 0). Returns whether it did.
+    fn compare_jump(
+        &mut self,
+        op: BinaryOp,
+        lhs: View<'_>,
+        rhs: View<'_>,
+        when: bool,
+        target: Label,
+    ) -> bool {
+        let Some(op) = op
+            .op()
+            .and_then(|op| if when { Some(op) } else { negate(op) })
+        else {
+            return false; // arithmetic, tested as a value
+        };
+        let span = rhs.span();
+        let (operands, instr): (&[View<'_>], _) = if lhs.ty().is_ref() {
+            (&[lhs, rhs], compare_pop(op, 0))
+        } else if let Some(k) = rhs.as_const() {
+            (&[lhs], compare_pop(op, k))
+        } else if let Some(k) = lhs.as_const() {
+            (&[rhs], mirror(op).and_then(|op| compare_pop(op, k)))
+        } else if let Some(var) = rhs.as_var() {
+            let slot = self.slot_operand(var, span);
+            (&[lhs], compare_slot(op, slot))
+        } else if let Some(var) = lhs.as_var() {
+            let slot = self.slot_operand(var, span);
+            (&[rhs], mirror(op).and_then(|op| compare_slot(op, slot)))
+        } else {
+            return false;
+        };
+        let Some(instr) = instr else {
+            return false;
+        };
+        for operand in operands {
+            self.expr(*operand);
+        }
+        if lhs.ty().is_ref() {
+            self.emit(Instr::Cmp, span);
+        }
+        self.jump(Jump(instr), target, span);
+        true
     }
 
     /// Computes `value` and jumps on it being non-zero (`when`) or zero.
@@ -1411,17 +1499,40 @@ fn mentions(value: View<'_>, var: VarId) -> bool {
         .any(|operation| mentions(View::of(&operation.rhs), var))
 }
 
+/// `x op value` for a constant `value` as an operation one immediate instruction performs: the
+/// operator (`-` as `+` of the negation) and the constant.
+fn immediate_operand(op: BinOp, value: View<'_>) -> Option<(BinOp, i64)> {
+    let k = value.as_const()?;
+    match op {
+        BinOp::Sub => Some((BinOp::Add, k.checked_neg()?)),
+        BinOp::Add | BinOp::Mul | BinOp::Div | BinOp::Rem => Some((op, k)),
+        BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => None,
+    }
+}
+
 /// The one instruction that computes `x op value` in place for a constant `value`, if there is
 /// one: `ADD ±k`, `MULK k`, `DIVK k`, `MODK k`.
 fn immediate(op: BinOp, value: View<'_>) -> Option<Instr> {
-    let k = value.as_const()?;
+    let (op, k) = immediate_operand(op, value)?;
     match op {
         BinOp::Add => Some(Instr::Add(k)),
-        BinOp::Sub => k.checked_neg().map(Instr::Add),
         BinOp::Mul => Some(Instr::MulK(k)),
         BinOp::Div => Some(Instr::DivK(k)),
         BinOp::Rem => Some(Instr::ModK(k)),
-        BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => None,
+        BinOp::Sub | BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => None,
+    }
+}
+
+/// The same operation applied to the variable in `slot`, in place: `ADDKTO`, `MULKTO`,
+/// `DIVKTO`, `MODKTO`.
+fn immediate_in_slot(op: BinOp, value: View<'_>, slot: u16) -> Option<Instr> {
+    let (op, k) = immediate_operand(op, value)?;
+    match op {
+        BinOp::Add => Some(Instr::AddKTo(slot, k)),
+        BinOp::Mul => Some(Instr::MulKTo(slot, k)),
+        BinOp::Div => Some(Instr::DivKTo(slot, k)),
+        BinOp::Rem => Some(Instr::ModKTo(slot, k)),
+        BinOp::Sub | BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => None,
     }
 }
 
@@ -1440,6 +1551,33 @@ fn slot_form(op: BinOp, slot: u16) -> Option<Instr> {
         | BinOp::Gt
         | BinOp::Ge => None,
     }
+}
+
+/// The jump that pops `a` and jumps when `a op k` holds, if `op` is a comparison.
+fn compare_pop(op: BinOp, k: i64) -> Option<Instr> {
+    Some(match op {
+        BinOp::Eq => Instr::JeqKP(k, 0),
+        BinOp::Ne => Instr::JneKP(k, 0),
+        BinOp::Lt => Instr::JltKP(k, 0),
+        BinOp::Le => Instr::JleKP(k, 0),
+        BinOp::Gt => Instr::JgtKP(k, 0),
+        BinOp::Ge => Instr::JgeKP(k, 0),
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => return None,
+    })
+}
+
+/// The jump that pops `a` and jumps when `a op s` holds, `s` the value in `slot`, if `op` is a
+/// comparison.
+fn compare_slot(op: BinOp, slot: u16) -> Option<Instr> {
+    Some(match op {
+        BinOp::Eq => Instr::JeqLP(slot, 0),
+        BinOp::Ne => Instr::JneLP(slot, 0),
+        BinOp::Lt => Instr::JltLP(slot, 0),
+        BinOp::Le => Instr::JleLP(slot, 0),
+        BinOp::Gt => Instr::JgtLP(slot, 0),
+        BinOp::Ge => Instr::JgeLP(slot, 0),
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => return None,
+    })
 }
 
 /// The comparison with its operands swapped: `k < x` is `x > k`.

@@ -328,17 +328,108 @@ mod tests {
             code("var n = 10;\ncount: {\n    n -= 2;\n    print(n);\n}\n"),
             [Instr::Put(10), Instr::Add(-2), Instr::Print, Instr::Goto(2)]
         );
-        // With a second variable on top, the first is read and written through its slot.
+        // With a second variable on top, the first is updated in its slot.
         assert_eq!(
             code("var a = 1;\nvar b = 2;\nloop { a++; print(b); }"),
             [
                 Instr::Put(1),
                 Instr::Put(2),
-                Instr::Load(0),
-                Instr::Add(1),
-                Instr::Store(0),
+                Instr::AddKTo(0, 1),
                 Instr::Print,
-                Instr::Goto(4),
+                Instr::Goto(2),
+            ]
+        );
+    }
+
+    #[test]
+    fn slot_forms_of_updates_comparisons_and_element_access() {
+        // A variable below the top updated by a constant, in its slot.
+        assert_eq!(
+            code("var x = 9;\nvar y = 0;\nx /= 2;\nx *= 3;\nx %= 5;\nx -= 1;\nprint(y);"),
+            [
+                Instr::Put(9),
+                Instr::Put(0),
+                Instr::DivKTo(0, 2),
+                Instr::MulKTo(0, 3),
+                Instr::ModKTo(0, 5),
+                Instr::AddKTo(0, -1),
+                Instr::Print,
+            ]
+        );
+        // A computed value, or a variable below the top, compared with a constant or a variable:
+        // computed, then one jump that pops it (`JNEKP`, `JGTLP`); a constant or a variable on the
+        // left is mirrored (`1 < x` is `x > 1`, `y >= x % 3` is `x % 3 <= y`).
+        assert_eq!(
+            code(
+                "var x = 7;\nvar y = 2;\nwhile x != 1 { x--; }\nif 1 < x { print(1); }\n\
+                 if x * 2 > y { print(2); }\nif y >= x % 3 { print(3); }\nprint(y);"
+            ),
+            [
+                Instr::Put(7),
+                Instr::Put(2),
+                Instr::Jmp(2),
+                Instr::AddKTo(0, -1),
+                Instr::Load(0),
+                Instr::JneKP(1, -2),
+                Instr::Load(0),
+                Instr::JleKP(1, 4),
+                Instr::Put(1),
+                Instr::Print,
+                Instr::Pop,
+                Instr::Load(0),
+                Instr::MulK(2),
+                Instr::JleLP(1, 4),
+                Instr::Put(2),
+                Instr::Print,
+                Instr::Pop,
+                Instr::Load(0),
+                Instr::ModK(3),
+                Instr::JgtLP(1, 4),
+                Instr::Put(3),
+                Instr::Print,
+                Instr::Pop,
+                Instr::Print,
+            ]
+        );
+        // Strings: `CMP`, then its -1, 0 or 1 against 0 in one jump.
+        assert_eq!(
+            code("var s = \"a\";\nvar t = \"b\";\nif s < t { print(1); }"),
+            [
+                Instr::Const(0),
+                Instr::Const(1),
+                Instr::RLoad(0),
+                Instr::RLoad(1),
+                Instr::Cmp,
+                Instr::JgeKP(0, 4),
+                Instr::Put(1),
+                Instr::Print,
+                Instr::Pop,
+            ]
+        );
+        // An element of an array of ints (or a byte of a string) with the array and the index
+        // in variables: `GETL`, `SETL` (`a[i] += v` too), whatever the value.
+        assert_eq!(
+            code(
+                "var a = [5, 6];\nvar i = 1;\nvar v = a[i];\na[i] = v;\na[i] += 2;\n\
+                 var s = \"hi\";\nprint(s[i]);"
+            ),
+            [
+                Instr::NewI,
+                Instr::Put(5),
+                Instr::Append,
+                Instr::Put(6),
+                Instr::Append,
+                Instr::Put(1),
+                Instr::GetL(0, 0),
+                Instr::Dup,
+                Instr::SetL(0, 0),
+                Instr::GetL(0, 0),
+                Instr::Add(2),
+                Instr::SetL(0, 0),
+                Instr::Const(0),
+                Instr::GetL(1, 0),
+                Instr::Print,
+                Instr::Pop,
             ]
         );
     }
