@@ -22,9 +22,9 @@
 
 use super::lexer::Token;
 use super::parser::Spanned;
-use chumsky::span::SimpleSpan;
 use crate::diag::Span;
 use crate::mova::errors::LangError;
+use chumsky::span::SimpleSpan;
 
 /// Inserts `Indent`/`Dedent` tokens for label bodies written in the indented form, and reports
 /// every line whose indentation cannot be compared with its label's.
@@ -104,9 +104,9 @@ pub fn lay_out<'s>(
             // A name and a colon after `(` or `,` is a parameter and its type
             // (`fn f(a: int, b: int)`), and after `var` a variable and its type
             // (`var xs: [int] = [];`): never a label.
-            let parameter = before[1]
-                .as_ref()
-                .is_some_and(|(before, _)| matches!(before, Token::LParen | Token::Comma | Token::Var));
+            let parameter = before[1].as_ref().is_some_and(|(before, _)| {
+                matches!(before, Token::LParen | Token::Comma | Token::Var)
+            });
             let labelled = before[0]
                 .as_ref()
                 .filter(|(prev, _)| matches!(prev, Token::Ident(_) | Token::Loop))

@@ -9,8 +9,8 @@ pub mod parser;
 use crate::diag::{Span, did_you_mean};
 use crate::mova::errors::LangError;
 use crate::shared::InvalidCharacter;
-use lexer::Token;
 use chumsky::span::SimpleSpan;
+use lexer::Token;
 use parser::{EXPRESSION, Expected, Pattern, SEMI, Spanned, SyntaxError};
 use std::collections::HashSet;
 

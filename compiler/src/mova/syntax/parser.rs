@@ -82,6 +82,23 @@ pub fn parse<'s>(
     (stmts.unwrap_or_default(), errors)
 }
 
+/// `list` without room to spare: a syntax tree's lists are never added to once parsed, and a
+/// vector grown one push at a time holds room for four (a one-statement block would take four
+/// statements' memory).
+fn shrunk<T>(mut list: Vec<T>) -> Vec<T> {
+    list.shrink_to_fit();
+    list
+}
+
+/// Pushes onto a chain of operations: its first few grow it by one (most chains are short), the
+/// rest as a vector grows, so that a long chain still costs linear time.
+pub(crate) fn push_exact<T>(list: &mut Vec<T>, item: T) {
+    if list.len() < 4 {
+        list.reserve_exact(1);
+    }
+    list.push(item);
+}
+
 fn span_of<'t, 's: 't, I, Er>(e: &mut chumsky::input::MapExtra<'t, '_, I, extra::Err<Er>>) -> Span
 where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
@@ -126,6 +143,7 @@ where
             .separated_by(just(Token::Comma))
             .allow_trailing()
             .collect::<Vec<_>>()
+            .map(shrunk)
             .delimited_by(just(Token::LBracket), just(Token::RBracket))
             .map_with(|elements, e| Expr {
                 kind: ExprKind::Array(elements),
@@ -148,7 +166,7 @@ where
             kind: ExprKind::Var(name),
         });
         let call = call_of(expr.clone()).map_with(|call, e| Expr {
-            kind: ExprKind::Call(call),
+            kind: ExprKind::Call(Box::new(call)),
             span: span_of(e),
         });
         let index = index_of(expr.clone());
@@ -196,7 +214,7 @@ where
                         if let Some(last) = rest.last_mut() {
                             last.span = lhs.span;
                         }
-                        rest.push(operation);
+                        push_exact(&mut rest, operation);
                         ExprKind::Binary(first, rest)
                     }
                     kind @ (ExprKind::Int { .. }
@@ -349,6 +367,7 @@ where
         .or(stray_brace)
         .repeated()
         .collect::<Vec<_>>()
+        .map(shrunk)
         .then_ignore(end())
 }
 
@@ -359,7 +378,7 @@ where
 {
     recursive(|stmt| {
         let semi = just(Token::Semi).labelled(SEMI);
-        let stmts = stmt.clone().repeated().collect::<Vec<_>>();
+        let stmts = stmt.clone().repeated().collect::<Vec<_>>().map(shrunk);
         let braced = stmts
             .clone()
             .delimited_by(just(Token::LBrace), just(Token::RBrace))
@@ -441,6 +460,7 @@ where
                     .separated_by(just(Token::Comma))
                     .allow_trailing()
                     .collect::<Vec<_>>()
+                    .map(shrunk)
                     .delimited_by(just(Token::LParen), just(Token::RParen)),
             )
             .then_ignore(semi)
@@ -512,6 +532,7 @@ where
             .separated_by(just(Token::Comma))
             .allow_trailing()
             .collect::<Vec<_>>()
+            .map(shrunk)
             .delimited_by(just(Token::LParen), just(Token::RParen))
             .map_with(|params, e| (params, span_of(e)));
         let fn_decl = just(Token::Fn)
