@@ -16,6 +16,7 @@ use crate::mova::syntax::ast::{self, BinaryOp, UnaryOp};
 use crate::number::IntError;
 use crate::shared::InvalidNumber;
 use mova_lang::ops;
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
 
 /// The names of the builtin functions, which no declared function may take.
@@ -72,6 +73,25 @@ pub fn check_recording(stmts: &[ast::Stmt<'_>]) -> (hir::Program, Vec<LangError>
     (program, errors, analysis)
 }
 
+/// [`check`], consuming the syntax tree: each top-level statement's tree is dropped as soon as
+/// it is checked, so that a large program's syntax tree and checked program are never both
+/// whole. The result is [`check`]'s.
+pub fn check_owned(stmts: Vec<ast::Stmt<'_>>) -> (hir::Program, Vec<LangError>) {
+    // A top-level function declaration is numbered before the main program is checked and its
+    // body after; where it stands among the other statements changes nothing (it runs nothing,
+    // so it is never unreachable, and checking it in the main program adds nothing).
+    let (functions, main): (Vec<_>, Vec<_>) = stmts
+        .into_iter()
+        .partition(|stmt| matches!(stmt.kind, ast::StmtKind::Fn(_)));
+    let mut checker = Checker::default();
+    let declared = checker.declare_functions(&functions);
+    checker.open_scope(usize::MAX);
+    let body = checker.stmts(main.into_iter());
+    checker.end_scope();
+    let (program, errors, _) = checker.finish(&declared, body);
+    (program, errors)
+}
+
 fn check_program(
     stmts: &[ast::Stmt<'_>],
     recorder: Option<Recorder>,
@@ -82,32 +102,45 @@ fn check_program(
     };
     let declared = checker.declare_functions(stmts);
     let body = checker.block(stmts, usize::MAX);
-    let functions = declared
-        .iter()
-        .enumerate()
-        .map(|(i, (function, decl))| checker.function(FuncId(i + 1), function, decl))
-        .collect();
-    checker.unused_functions();
-    let mut errors = checker.errors;
-    errors.sort_by_key(|error| error.span().start);
-    let vars = checker
-        .vars
-        .into_iter()
-        .map(|var| hir::Variable {
-            name: var.name.to_owned(),
-            span: var.span,
-            ty: var.ty,
-        })
-        .collect();
-    (
-        hir::Program {
-            body,
-            vars,
-            functions,
-        },
-        errors,
-        checker.recorder,
-    )
+    checker.finish(&declared, body)
+}
+
+impl<'s> Checker<'s> {
+    /// Checks the declared functions' bodies after the main program's, `body`, and puts the
+    /// checked program together.
+    fn finish(
+        mut self,
+        declared: &[(&ast::Function<'s>, Span)],
+        body: Vec<hir::Stmt>,
+    ) -> (hir::Program, Vec<LangError>, Option<Recorder>) {
+        let checker = &mut self;
+        let functions = declared
+            .iter()
+            .enumerate()
+            .map(|(i, (function, decl))| checker.function(FuncId(i + 1), function, decl))
+            .collect();
+        checker.unused_functions();
+        let mut errors = self.errors;
+        errors.sort_by_key(|error| error.span().start);
+        let vars = self
+            .vars
+            .into_iter()
+            .map(|var| hir::Variable {
+                name: var.name.to_owned(),
+                span: var.span,
+                ty: var.ty,
+            })
+            .collect();
+        (
+            hir::Program {
+                body,
+                vars,
+                functions,
+            },
+            errors,
+            self.recorder,
+        )
+    }
 }
 
 /// What the checker records for tools, when asked: the analysis so far and how to find its
@@ -394,7 +427,7 @@ impl<'s> Checker<'s> {
         }
         // The body's statements share the parameters' scope: a `var` of a parameter's name in
         // it is a duplicate declaration, as in C.
-        let body = self.stmts(&function.body.stmts);
+        let body = self.stmts(function.body.stmts.iter());
         let span = &function.body.span;
         let end = span.end.saturating_sub(1).max(span.start)..span.end;
         let reaches_end = !body.iter().any(|stmt| self.diverges(stmt).is_some());
@@ -524,17 +557,23 @@ impl<'s> Checker<'s> {
     /// Checks a block that ends at `end` in the source, in a new scope.
     fn block(&mut self, stmts: &[ast::Stmt<'s>], end: usize) -> Vec<hir::Stmt> {
         self.open_scope(end);
-        let out = self.stmts(stmts);
+        let out = self.stmts(stmts.iter());
         self.end_scope();
         out
     }
 
     /// Checks statements in the innermost scope, warning of the first unreachable one.
-    fn stmts(&mut self, stmts: &[ast::Stmt<'s>]) -> Vec<hir::Stmt> {
+    ///
+    /// `stmts` may lend them or give them: given, each is dropped once checked.
+    fn stmts<S: Borrow<ast::Stmt<'s>>>(
+        &mut self,
+        stmts: impl ExactSizeIterator<Item = S>,
+    ) -> Vec<hir::Stmt> {
         let mut out = Vec::with_capacity(stmts.len());
         let mut diverged: Option<(Span, &'static str)> = None;
         let mut reported = false;
         for stmt in stmts {
+            let stmt = stmt.borrow();
             // A function declaration runs nothing, so it is neither unreachable nor the cause.
             if let (Some((cause, what)), false) = (&diverged, reported)
                 && !matches!(stmt.kind, ast::StmtKind::Error | ast::StmtKind::Fn(_))
@@ -1170,10 +1209,10 @@ impl<'s> Checker<'s> {
         );
         self.expect(&value, &element, Some(because), None);
         Some(StmtKind::SetElement {
-            array,
-            index,
+            array: Box::new(array),
+            index: Box::new(index),
             op: op.and_then(BinaryOp::op),
-            value,
+            value: Box::new(value),
         })
     }
 

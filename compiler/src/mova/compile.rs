@@ -171,10 +171,10 @@ fn compile_marked(
             *analysis = recorded;
             (program, diagnostics)
         }
-        None => check::check(&stmts),
+        // Code generation reads the checked program only: the syntax tree goes as it is
+        // checked, so a large input's two trees are never both whole.
+        None => check::check_owned(stmts),
     };
-    // Code generation reads the checked program only; a large input's syntax tree goes first.
-    drop(stmts);
     let declared: Vec<&hir::Variable> = program
         .body
         .iter()

@@ -219,13 +219,15 @@ pub enum StmtKind {
         value: Expr,
     },
     /// `array[index] = value`, or with `op`, `array[index] = array[index] op value`.
+    ///
+    /// Its expressions are boxed: three of them would make every statement as large.
     SetElement {
         /// The array (its type says the element's kind).
-        array: Expr,
-        index: Expr,
+        array: Box<Expr>,
+        index: Box<Expr>,
         /// The compound operator, if any.
         op: Option<BinOp>,
-        value: Expr,
+        value: Box<Expr>,
     },
     /// Prints values on one line, separated by a space.
     Print(Vec<Expr>),
@@ -351,7 +353,7 @@ impl Expr {
         };
         let kind = match self.kind {
             ExprKind::Binary(first, mut rest) => {
-                rest.push(operation);
+                crate::mova::syntax::parser::push_exact(&mut rest, operation);
                 ExprKind::Binary(first, rest)
             }
             kind @ (ExprKind::Const(_)

@@ -247,8 +247,9 @@ pub enum ExprKind<'s> {
     Index(Box<Expr<'s>>, Box<Expr<'s>>),
     /// A variable.
     Var(Name<'s>),
-    /// A call of a function, as a value.
-    Call(Call<'s>),
+    /// A call of a function, as a value (boxed: the largest kind of expression, and a rare one,
+    /// would make every expression as large).
+    Call(Box<Call<'s>>),
     /// `-e` or `!e`.
     Unary(UnaryOp, Box<Expr<'s>>),
     /// A chain of binary operations, `first op₁ rhs₁ op₂ rhs₂ …`, meaning

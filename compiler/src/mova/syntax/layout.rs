@@ -21,8 +21,10 @@
 //! each character counts as one column.
 
 use super::lexer::Token;
+use super::parser::Spanned;
 use crate::diag::Span;
 use crate::mova::errors::LangError;
+use chumsky::span::SimpleSpan;
 
 /// Inserts `Indent`/`Dedent` tokens for label bodies written in the indented form, and reports
 /// every line whose indentation cannot be compared with its label's.
@@ -30,30 +32,43 @@ pub fn layout<'s>(
     source: &str,
     tokens: &[(Token<'s>, Span)],
 ) -> (Vec<(Token<'s>, Span)>, Vec<LangError>) {
-    let (out, errors, _) = layout_counting(source, tokens);
+    let (out, errors, _) = lay_out(source, tokens.iter().cloned());
+    let out = out
+        .into_iter()
+        .map(|(token, span)| (token, span.into_range()))
+        .collect();
     (out, errors)
 }
 
 /// How many indented bodies the end of `source` closes: those still open after its last token
 /// (a REPL reads on while one is).
 pub fn open_at_end(source: &str, tokens: &[(Token<'_>, Span)]) -> usize {
-    layout_counting(source, tokens).2
+    lay_out(source, tokens.iter().cloned()).2
 }
 
-/// [`layout`], and how many bodies the end of the input closes.
-fn layout_counting<'s>(
+/// [`layout`] as the parser reads it, straight from the lexer: the tokens (with their spans in
+/// the parser's form), the errors, and how many bodies the end of the input closes.
+///
+/// It reads `tokens` once, looking back two tokens and ahead one, so the lexer's tokens are never
+/// all held at once: a large input's only token list is this one.
+pub fn lay_out<'s>(
     source: &str,
-    tokens: &[(Token<'s>, Span)],
-) -> (Vec<(Token<'s>, Span)>, Vec<LangError>, usize) {
+    tokens: impl IntoIterator<Item = (Token<'s>, Span)>,
+) -> (Vec<Spanned<'s>>, Vec<LangError>, usize) {
     let lines = Lines::new(source);
-    let mut out: Vec<(Token<'s>, Span)> = Vec::with_capacity(tokens.len() + 8);
+    let mut out: Vec<Spanned<'s>> = Vec::new();
     let mut errors = Vec::new();
     // Each open indented body: the indentation of its label's line, the brace depth it is at, and
     // whether a line of it was reported (once is enough, as Python stops at the first).
     let mut open: Vec<(Span, usize, bool)> = Vec::new();
     let mut depth = 0usize;
-    for (i, (token, span)) in tokens.iter().enumerate() {
-        if lines.starts_line(span.start) {
+    // The two tokens before this one (the nearer first), with their spans, and where the next
+    // token starts a line.
+    let mut before: [Option<(Token<'s>, Span)>; 2] = [None, None];
+    let mut starts = LineStarts::default();
+    let mut tokens = tokens.into_iter().peekable();
+    while let Some((token, span)) = tokens.next() {
+        if starts.starts_line(source, span.clone()) {
             let indent = lines.indentation(span.start);
             while let Some((label, _, reported)) = open.last_mut().filter(|body| body.1 == depth) {
                 let (line, label_line) = (lines.text(&indent), lines.text(label));
@@ -75,39 +90,34 @@ fn layout_counting<'s>(
                 close(&mut out, span.start);
             }
         }
-        if *token == Token::RBrace {
+        if token == Token::RBrace {
             while open.last().is_some_and(|&(_, at, _)| at == depth) {
                 open.pop();
                 close(&mut out, span.start);
             }
             depth = depth.saturating_sub(1);
         }
-        out.push((*token, span.clone()));
-        if *token == Token::LBrace {
+        out.push((token, SimpleSpan::from(span.clone())));
+        if token == Token::LBrace {
             depth += 1;
-        } else if *token == Token::Colon {
-            {
-                // A name and a colon after `(` or `,` is a parameter and its type
-                // (`fn f(a: int, b: int)`), and after `var` a variable and its type
-                // (`var xs: [int] = [];`): never a label.
-                let parameter = i
-                    .checked_sub(2)
-                    .and_then(|before| tokens.get(before))
-                    .is_some_and(|(before, _)| {
-                        matches!(before, Token::LParen | Token::Comma | Token::Var)
-                    });
-                let labelled = i
-                    .checked_sub(1)
-                    .and_then(|prev| tokens.get(prev))
-                    .filter(|(prev, _)| matches!(prev, Token::Ident(_) | Token::Loop))
-                    .filter(|_| !parameter);
-                let braced = matches!(tokens.get(i + 1), Some((Token::LBrace, _)));
-                if let (Some((_, label)), false) = (labelled, braced) {
-                    out.push((Token::Indent, span.end..span.end));
-                    open.push((lines.indentation(label.start), depth, false));
-                }
+        } else if token == Token::Colon {
+            // A name and a colon after `(` or `,` is a parameter and its type
+            // (`fn f(a: int, b: int)`), and after `var` a variable and its type
+            // (`var xs: [int] = [];`): never a label.
+            let parameter = before[1].as_ref().is_some_and(|(before, _)| {
+                matches!(before, Token::LParen | Token::Comma | Token::Var)
+            });
+            let labelled = before[0]
+                .as_ref()
+                .filter(|(prev, _)| matches!(prev, Token::Ident(_) | Token::Loop))
+                .filter(|_| !parameter);
+            let braced = matches!(tokens.peek(), Some((Token::LBrace, _)));
+            if let (Some((_, label)), false) = (labelled, braced) {
+                out.push((Token::Indent, SimpleSpan::from(span.end..span.end)));
+                open.push((lines.indentation(label.start), depth, false));
             }
         }
+        before = [Some((token, span)), before[0].take()];
     }
     let open_at_end = open.len();
     for _ in open {
@@ -118,9 +128,42 @@ fn layout_counting<'s>(
 
 /// Appends a `Dedent` right after the last real token (so that an error about a missing `;` points
 /// at the end of the body), or at `fallback` when there is none.
-fn close<'s>(out: &mut Vec<(Token<'s>, Span)>, fallback: usize) {
+fn close(out: &mut Vec<Spanned<'_>>, fallback: usize) {
     let at = out.last().map_or(fallback, |(_, span)| span.end);
-    out.push((Token::Dedent, at..at));
+    out.push((Token::Dedent, SimpleSpan::from(at..at)));
+}
+
+/// Whether each token starts its line (only whitespace before it on the line), for tokens given
+/// in source order: what it knows of the text up to the previous token makes each answer cost
+/// only the gap since that token.
+#[derive(Default)]
+struct LineStarts {
+    /// Where the previous token ends.
+    end: usize,
+    /// Whether only whitespace precedes the previous token's end on its line.
+    blank: bool,
+}
+
+impl LineStarts {
+    /// Whether only whitespace precedes `span.start` on its line; `span` must start at or
+    /// after the previous token's end.
+    fn starts_line(&mut self, source: &str, span: Span) -> bool {
+        let all_blank = |text: &str| text.chars().all(char::is_whitespace);
+        let gap = source.get(self.end..span.start).unwrap_or_default();
+        let starts = match gap.rfind('\n') {
+            Some(newline) => all_blank(gap.get(newline + 1..).unwrap_or_default()),
+            // The start of the input is the start of a line.
+            None if self.end == 0 => all_blank(gap),
+            None => self.blank && all_blank(gap),
+        };
+        let text = source.get(span.clone()).unwrap_or_default();
+        self.blank = match text.rfind('\n') {
+            Some(newline) => all_blank(text.get(newline + 1..).unwrap_or_default()),
+            None => starts && all_blank(text),
+        };
+        self.end = span.end;
+        starts
+    }
 }
 
 /// Where each line of the source starts.
@@ -140,13 +183,6 @@ impl<'a> Lines<'a> {
     fn line_start(&self, offset: usize) -> usize {
         let line = self.starts.partition_point(|&start| start <= offset);
         self.starts[line.saturating_sub(1)]
-    }
-
-    /// Whether only whitespace precedes `offset` on its line.
-    fn starts_line(&self, offset: usize) -> bool {
-        self.source
-            .get(self.line_start(offset)..offset)
-            .is_some_and(|before| before.chars().all(char::is_whitespace))
     }
 
     /// The spaces and tabs that start the line holding `offset`.

@@ -259,10 +259,14 @@ impl Token<'_> {
 
 /// Splits `source` into tokens with their byte spans.
 pub fn lex(source: &str) -> Vec<(Token<'_>, Span)> {
+    tokens(source).collect()
+}
+
+/// The tokens of `source` with their byte spans, one at a time, as [`lex`] lists them.
+pub fn tokens(source: &str) -> impl Iterator<Item = (Token<'_>, Span)> {
     Token::lexer(source)
         .spanned()
         .map(|(token, span)| (token.unwrap_or(Token::Error), span))
-        .collect()
 }
 
 /// An invalid escape in a string literal: where it is (the backslash to the end of the escape)

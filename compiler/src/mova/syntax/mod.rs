@@ -9,8 +9,9 @@ pub mod parser;
 use crate::diag::{Span, did_you_mean};
 use crate::mova::errors::LangError;
 use crate::shared::InvalidCharacter;
+use chumsky::span::SimpleSpan;
 use lexer::Token;
-use parser::{EXPRESSION, Expected, Pattern, SEMI, SyntaxError};
+use parser::{EXPRESSION, Expected, Pattern, SEMI, Spanned, SyntaxError};
 use std::collections::HashSet;
 
 /// Lists tokens one per line with their byte spans, as `movac --emit tokens` and the token
@@ -100,20 +101,27 @@ pub fn parse(source: &str) -> (Vec<ast::Stmt<'_>>, Vec<LangError>) {
 }
 
 /// [`parse`] on the current thread, whose stack must be as large as [`STACK_SIZE`].
+///
+/// The lexer's tokens go straight into the layout pass, whose list is the only one: the checks
+/// below read it (the `Indent`/`Dedent` it adds are neither invalid characters, strings nor
+/// brackets), and so does the parser.
 pub(crate) fn parse_here(source: &str) -> (Vec<ast::Stmt<'_>>, Vec<LangError>) {
-    let tokens = lexer::lex(source);
-    let mut errors: Vec<LangError> = tokens
+    let (laid_out, layout_errors, _) = layout::lay_out(source, lexer::tokens(source));
+    let span_of = |span: &SimpleSpan| span.into_range();
+    let mut errors: Vec<LangError> = laid_out
         .iter()
         .filter(|(token, _)| *token == Token::Error)
-        .map(|(_, span)| LangError::InvalidCharacter(InvalidCharacter::at(source, span)))
+        .map(|(_, span)| LangError::InvalidCharacter(InvalidCharacter::at(source, &span_of(span))))
         .collect();
     // String literals: one that its line ends is reported here, and so is every invalid escape.
-    for (token, span) in &tokens {
+    for (token, span) in &laid_out {
         let (Token::Str(text) | Token::UnterminatedStr(text)) = token else {
             continue;
         };
         if matches!(token, Token::UnterminatedStr(_)) {
-            errors.push(LangError::UnterminatedString { span: span.clone() });
+            errors.push(LangError::UnterminatedString {
+                span: span_of(span),
+            });
         }
         errors.extend(lexer::unescape(text, span.start).1.into_iter().map(|bad| {
             LangError::InvalidEscape {
@@ -122,18 +130,16 @@ pub(crate) fn parse_here(source: &str) -> (Vec<ast::Stmt<'_>>, Vec<LangError>) {
             }
         }));
     }
-    let delimiter_errors = delimiters(&tokens, source.len());
+    let delimiter_errors = delimiters(&laid_out, source.len());
     let unclosed = delimiter_errors
         .iter()
         .any(|error| matches!(error, LangError::Unclosed { .. }));
-    let unmatched: Vec<Span> = delimiter_errors
+    let unmatched: HashSet<Span> = delimiter_errors
         .iter()
         .filter(|error| matches!(error, LangError::Unmatched { .. }))
         .map(|error| error.span().clone())
         .collect();
     errors.extend(delimiter_errors);
-
-    let (laid_out, layout_errors) = layout::layout(source, &tokens);
     errors.extend(layout_errors);
     // Too deep a program is not parsed at all: the parser would recurse as deep.
     if let Some(too_deep) = nesting(&laid_out) {
@@ -141,20 +147,20 @@ pub(crate) fn parse_here(source: &str) -> (Vec<ast::Stmt<'_>>, Vec<LangError>) {
         errors.sort_by_key(|error| error.span().start);
         return (Vec::new(), errors);
     }
-    let invalid: HashSet<Span> = tokens
+    let (stmts, syntax_errors) = parser::parse(&laid_out, source.len());
+    if syntax_errors.is_empty() {
+        errors.sort_by_key(|error| error.span().start);
+        return (stmts, errors);
+    }
+    let invalid: HashSet<Span> = laid_out
         .iter()
         .filter(|(token, _)| *token == Token::Error)
-        .map(|(_, span)| span.clone())
+        .map(|(_, span)| span_of(span))
         .collect();
-    // The laid-out copy has all that is needed from here on; a large input's memory peaks while
-    // it is parsed.
-    drop(tokens);
-    let (stmts, syntax_errors) = parser::parse(&laid_out, source.len());
-    let unmatched: HashSet<Span> = unmatched.into_iter().collect();
     let unterminated: HashSet<Span> = laid_out
         .iter()
         .filter(|(token, _)| matches!(token, Token::UnterminatedStr(_)))
-        .map(|(_, span)| span.clone())
+        .map(|(_, span)| span_of(span))
         .collect();
     for error in syntax_errors {
         // These were reported already, more precisely: an invalid character, a closing
@@ -186,7 +192,7 @@ pub(crate) fn parse_here(source: &str) -> (Vec<ast::Stmt<'_>>, Vec<LangError>) {
 /// follows it closes (a call's argument list, after a function's name). A `-` is a prefix operator unless it follows what can end an operand.
 /// Each index after the first of a chain, `a[i][j]…`, nests the expression one level deeper, so
 /// it counts one level until the statement ends (at `;` or a brace).
-fn nesting(tokens: &[(Token<'_>, Span)]) -> Option<LangError> {
+fn nesting(tokens: &[Spanned<'_>]) -> Option<LangError> {
     // For each open bracket, the prefix operators written before it: they close with it.
     let mut open: Vec<usize> = Vec::new();
     // Prefix operators waiting for their operand.
@@ -249,7 +255,7 @@ fn nesting(tokens: &[(Token<'_>, Span)]) -> Option<LangError> {
         }
         if level > MAX_NESTING {
             return Some(LangError::TooDeep {
-                span: span.clone(),
+                span: span.into_range(),
                 limit: MAX_NESTING,
             });
         }
@@ -261,7 +267,7 @@ fn nesting(tokens: &[(Token<'_>, Span)]) -> Option<LangError> {
 /// Turns a parser error into a [`LangError`], naming what was expected in the words a reader
 /// would use: every binary operator is just "an operator", and a missing `;` before a new line is
 /// pointed out as such.
-fn syntax(error: SyntaxError<Token<'_>>, tokens: &[(Token<'_>, Span)], source: &str) -> LangError {
+fn syntax(error: SyntaxError<Token<'_>>, tokens: &[Spanned<'_>], source: &str) -> LangError {
     let found = error.found_text();
     let mut patterns = match error.expected {
         Expected::OneOf(expected) => expected,
@@ -310,7 +316,7 @@ fn syntax(error: SyntaxError<Token<'_>>, tokens: &[(Token<'_>, Span)], source: &
         };
         did_you_mean(name, KEYWORDS.iter().copied()).filter(|keyword| keyword != name)
     });
-    let previous = previous.map(|(_, span)| span.clone());
+    let previous = previous.map(|(_, span)| span.into_range());
     let missing_semi = previous.filter(|previous| {
         let between = source
             .get(previous.end..error.span.start)
@@ -334,7 +340,7 @@ pub const KEYWORDS: [&str; 14] = [
 
 /// Checks that `(`/`)`, `[`/`]` and `{`/`}` balance, reporting each unclosed opener and each
 /// closer with nothing to close.
-fn delimiters(tokens: &[(Token<'_>, Span)], len: usize) -> Vec<LangError> {
+fn delimiters(tokens: &[Spanned<'_>], len: usize) -> Vec<LangError> {
     let mut open: Vec<(Token<'_>, Span)> = Vec::new();
     let mut errors = Vec::new();
     // The openers, their text, and how many of each `open` holds.
@@ -361,7 +367,7 @@ fn delimiters(tokens: &[(Token<'_>, Span)], len: usize) -> Vec<LangError> {
             if let Some(count) = counts.get_mut(kind(token)) {
                 *count += 1;
             }
-            open.push((*token, span.clone()));
+            open.push((*token, span.into_range()));
             continue;
         }
         let (opener, close) = if *token == Token::RParen {
@@ -397,7 +403,7 @@ fn delimiters(tokens: &[(Token<'_>, Span)], len: usize) -> Vec<LangError> {
                 }
             }
             None => errors.push(LangError::Unmatched {
-                span: span.clone(),
+                span: span.into_range(),
                 close,
             }),
         }

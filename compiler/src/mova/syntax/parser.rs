@@ -18,7 +18,37 @@ use chumsky::input::ValueInput;
 use chumsky::pratt::{infix, left, prefix};
 use chumsky::prelude::*;
 
-type Extra<'t, 's> = extra::Err<Rich<'t, Token<'s>>>;
+/// What the parser needs of its error type: chumsky's, with labels, and a way to say that a `}`
+/// closes nothing.
+///
+/// The parser is built for two: [`Rich`], which keeps everything a diagnostic says, and
+/// [`EmptyErr`], which keeps nothing and costs nothing. A parse with [`EmptyErr`] that meets no
+/// error has the very output the [`Rich`] one would have (recovery only ever runs after an error,
+/// and no parser's output depends on its error type), so [`parse`] tries the cheap one first and
+/// parses again with [`Rich`] only when there is something to report. Most of a [`Rich`] parse's
+/// time goes into what every failed alternative expected (about half of the whole compilation of
+/// a large program, all of it for nothing when the program is valid).
+pub trait ParseError<'t, I: chumsky::input::Input<'t>>:
+    chumsky::error::Error<'t, I> + chumsky::label::LabelError<'t, I, &'static str> + 't
+{
+    /// The error of a `}` with no `{` to close.
+    fn unmatched_brace(span: I::Span) -> Self;
+}
+
+impl<'t, 's: 't, I> ParseError<'t, I> for Rich<'t, Token<'s>>
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+{
+    fn unmatched_brace(span: SimpleSpan) -> Self {
+        Rich::custom(span, "unmatched `}`")
+    }
+}
+
+impl<'t, I: chumsky::input::Input<'t>> ParseError<'t, I> for EmptyErr {
+    fn unmatched_brace(_: I::Span) -> Self {
+        EmptyErr::default()
+    }
+}
 
 /// The label of an expression, which the front end looks for among what a syntax error expected.
 pub const EXPRESSION: &str = "expression";
@@ -27,34 +57,61 @@ pub const EXPRESSION: &str = "expression";
 /// expected.
 pub const SEMI: &str = "`;`";
 
+/// A token as the parser reads it, with its span.
+pub type Spanned<'s> = (Token<'s>, SimpleSpan);
+
 /// Parses tokens (with their spans, after layout) into statements, and the syntax errors met.
+///
+/// A valid program is parsed once, without keeping what failed alternatives expected; one with
+/// a syntax error is parsed again with every error's detail (see [`ParseError`]).
 pub fn parse<'s>(
-    tokens: &[(Token<'s>, Span)],
+    tokens: &[Spanned<'s>],
     source_len: usize,
 ) -> (Vec<Stmt<'s>>, Vec<SyntaxError<Token<'s>>>) {
-    let tokens: Vec<(Token<'s>, SimpleSpan)> = tokens
-        .iter()
-        .map(|(token, span)| (*token, SimpleSpan::from(span.clone())))
-        .collect();
     let eoi = SimpleSpan::from(source_len..source_len);
-    let (stmts, errors) = program()
-        .parse(tokens[..].split_token_span(eoi))
+    let (stmts, errors) = program::<_, EmptyErr>()
+        .parse(tokens.split_token_span(eoi))
+        .into_output_errors();
+    if let (Some(stmts), true) = (stmts, errors.is_empty()) {
+        return (stmts, Vec::new());
+    }
+    let (stmts, errors) = program::<_, Rich<'_, Token<'s>>>()
+        .parse(tokens.split_token_span(eoi))
         .into_output_errors();
     let errors = errors.iter().map(SyntaxError::from_rich).collect();
     (stmts.unwrap_or_default(), errors)
 }
 
-fn span_of<'t, 's: 't, I>(e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t, 's>>) -> Span
+/// `list` without room to spare: a syntax tree's lists are never added to once parsed, and a
+/// vector grown one push at a time holds room for four (a one-statement block would take four
+/// statements' memory).
+fn shrunk<T>(mut list: Vec<T>) -> Vec<T> {
+    list.shrink_to_fit();
+    list
+}
+
+/// Pushes onto a chain of operations: its first few grow it by one (most chains are short), the
+/// rest as a vector grows, so that a long chain still costs linear time.
+pub(crate) fn push_exact<T>(list: &mut Vec<T>, item: T) {
+    if list.len() < 4 {
+        list.reserve_exact(1);
+    }
+    list.push(item);
+}
+
+fn span_of<'t, 's: 't, I, Er>(e: &mut chumsky::input::MapExtra<'t, '_, I, extra::Err<Er>>) -> Span
 where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+    Er: ParseError<'t, I>,
 {
     let span: SimpleSpan = e.span();
     span.into_range()
 }
 
-fn expr<'t, 's: 't, I>() -> impl Parser<'t, I, Expr<'s>, Extra<'t, 's>> + Clone
+fn expr<'t, 's: 't, I, Er>() -> impl Parser<'t, I, Expr<'s>, extra::Err<Er>> + Clone
 where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+    Er: ParseError<'t, I>,
 {
     recursive(|expr| {
         let int = select! { Token::Int(text) => text }.map_with(|text, e| Expr {
@@ -86,6 +143,7 @@ where
             .separated_by(just(Token::Comma))
             .allow_trailing()
             .collect::<Vec<_>>()
+            .map(shrunk)
             .delimited_by(just(Token::LBracket), just(Token::RBracket))
             .map_with(|elements, e| Expr {
                 kind: ExprKind::Array(elements),
@@ -108,7 +166,7 @@ where
             kind: ExprKind::Var(name),
         });
         let call = call_of(expr.clone()).map_with(|call, e| Expr {
-            kind: ExprKind::Call(call),
+            kind: ExprKind::Call(Box::new(call)),
             span: span_of(e),
         });
         let index = index_of(expr.clone());
@@ -143,7 +201,7 @@ where
             move |lhs: Expr<'s>,
                   _,
                   rhs: Expr<'s>,
-                  e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t, 's>>| {
+                  e: &mut chumsky::input::MapExtra<'t, '_, I, extra::Err<Er>>| {
                 let span = span_of(e);
                 let operation = Operation {
                     op,
@@ -156,7 +214,7 @@ where
                         if let Some(last) = rest.last_mut() {
                             last.span = lhs.span;
                         }
-                        rest.push(operation);
+                        push_exact(&mut rest, operation);
                         ExprKind::Binary(first, rest)
                     }
                     kind @ (ExprKind::Int { .. }
@@ -181,7 +239,7 @@ where
         let unary = |op: UnaryOp| {
             move |_,
                   operand: Expr<'s>,
-                  e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t, 's>>| Expr {
+                  e: &mut chumsky::input::MapExtra<'t, '_, I, extra::Err<Er>>| Expr {
                 kind: ExprKind::Unary(op, Box::new(operand)),
                 span: span_of(e),
             }
@@ -208,19 +266,21 @@ where
 }
 
 /// `[index]`, the index parsed by `expr`.
-fn index_of<'t, 's: 't, I>(
-    expr: impl Parser<'t, I, Expr<'s>, Extra<'t, 's>> + Clone,
-) -> impl Parser<'t, I, Expr<'s>, Extra<'t, 's>> + Clone
+fn index_of<'t, 's: 't, I, Er>(
+    expr: impl Parser<'t, I, Expr<'s>, extra::Err<Er>> + Clone,
+) -> impl Parser<'t, I, Expr<'s>, extra::Err<Er>> + Clone
 where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+    Er: ParseError<'t, I>,
 {
     expr.delimited_by(just(Token::LBracket), just(Token::RBracket))
 }
 
 /// A type: a name, or `[T]`.
-fn ty<'t, 's: 't, I>() -> impl Parser<'t, I, Type<'s>, Extra<'t, 's>> + Clone
+fn ty<'t, 's: 't, I, Er>() -> impl Parser<'t, I, Type<'s>, extra::Err<Er>> + Clone
 where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+    Er: ParseError<'t, I>,
 {
     recursive(|ty| {
         let named = select! { Token::Ident(text) => text }.map_with(|text, e| Type {
@@ -240,11 +300,12 @@ where
 
 /// `name(args…)`, the arguments parsed by `expr`; a list that does not parse is skipped to its
 /// closing parenthesis.
-fn call_of<'t, 's: 't, I>(
-    expr: impl Parser<'t, I, Expr<'s>, Extra<'t, 's>> + Clone,
-) -> impl Parser<'t, I, Call<'s>, Extra<'t, 's>> + Clone
+fn call_of<'t, 's: 't, I, Er>(
+    expr: impl Parser<'t, I, Expr<'s>, extra::Err<Er>> + Clone,
+) -> impl Parser<'t, I, Call<'s>, extra::Err<Er>> + Clone
 where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+    Er: ParseError<'t, I>,
 {
     let args = expr
         .separated_by(just(Token::Comma))
@@ -275,9 +336,10 @@ where
     })
 }
 
-fn name<'t, 's: 't, I>() -> impl Parser<'t, I, Name<'s>, Extra<'t, 's>> + Clone
+fn name<'t, 's: 't, I, Er>() -> impl Parser<'t, I, Name<'s>, extra::Err<Er>> + Clone
 where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+    Er: ParseError<'t, I>,
 {
     select! { Token::Ident(text) => text }
         .map_with(|text, e| Name {
@@ -287,14 +349,15 @@ where
         .labelled("name")
 }
 
-fn program<'t, 's: 't, I>() -> impl Parser<'t, I, Vec<Stmt<'s>>, Extra<'t, 's>>
+fn program<'t, 's: 't, I, Er>() -> impl Parser<'t, I, Vec<Stmt<'s>>, extra::Err<Er>>
 where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+    Er: ParseError<'t, I>,
 {
     // A `}` with no `{` to close would end the statement list early; report it and go on.
     let stray_brace = just(Token::RBrace)
         .validate(|_, e, emitter| {
-            emitter.emit(Rich::custom(e.span(), "unmatched `}`"));
+            emitter.emit(Er::unmatched_brace(e.span()));
         })
         .map_with(|(), e| Stmt {
             kind: StmtKind::Error,
@@ -304,16 +367,18 @@ where
         .or(stray_brace)
         .repeated()
         .collect::<Vec<_>>()
+        .map(shrunk)
         .then_ignore(end())
 }
 
-fn stmt<'t, 's: 't, I>() -> impl Parser<'t, I, Stmt<'s>, Extra<'t, 's>> + Clone
+fn stmt<'t, 's: 't, I, Er>() -> impl Parser<'t, I, Stmt<'s>, extra::Err<Er>> + Clone
 where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+    Er: ParseError<'t, I>,
 {
     recursive(|stmt| {
         let semi = just(Token::Semi).labelled(SEMI);
-        let stmts = stmt.clone().repeated().collect::<Vec<_>>();
+        let stmts = stmt.clone().repeated().collect::<Vec<_>>().map(shrunk);
         let braced = stmts
             .clone()
             .delimited_by(just(Token::LBrace), just(Token::RBrace))
@@ -395,6 +460,7 @@ where
                     .separated_by(just(Token::Comma))
                     .allow_trailing()
                     .collect::<Vec<_>>()
+                    .map(shrunk)
                     .delimited_by(just(Token::LParen), just(Token::RParen)),
             )
             .then_ignore(semi)
@@ -466,6 +532,7 @@ where
             .separated_by(just(Token::Comma))
             .allow_trailing()
             .collect::<Vec<_>>()
+            .map(shrunk)
             .delimited_by(just(Token::LParen), just(Token::RParen))
             .map_with(|params, e| (params, span_of(e)));
         let fn_decl = just(Token::Fn)
@@ -554,12 +621,12 @@ where
 #[cfg(test)]
 mod tests {
     use super::super::ast::dump;
-    use super::super::layout::layout;
-    use super::super::lexer::lex;
+    use super::super::layout::lay_out;
+    use super::super::lexer::tokens;
     use super::*;
 
     fn parse_str(source: &str) -> (String, Vec<SyntaxError<Token<'_>>>) {
-        let (stmts, errors) = parse(&layout(source, &lex(source)).0, source.len());
+        let (stmts, errors) = parse(&lay_out(source, tokens(source)).0, source.len());
         (dump(&stmts), errors)
     }
 
