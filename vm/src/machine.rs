@@ -756,8 +756,9 @@ impl Vm {
                         // The frame held at least this value, so there is room for it.
                         push!(value);
                     }
-                    fp = frames.last().map_or(0, |frame| frame.base as usize);
-                    rfp = frames.last().map_or(0, |frame| frame.ref_base as usize);
+                    (fp, rfp) = frames.last().map_or((0, 0), |frame| {
+                        (frame.base as usize, frame.ref_base as usize)
+                    });
                     ip = frame.return_ip as usize;
                     continue;
                 }
@@ -777,8 +778,9 @@ impl Vm {
                     refs.depth = frame.ref_base as usize;
                     // The frame held at least this reference, so there is room for it.
                     refs.push(value);
-                    fp = frames.last().map_or(0, |frame| frame.base as usize);
-                    rfp = frames.last().map_or(0, |frame| frame.ref_base as usize);
+                    (fp, rfp) = frames.last().map_or((0, 0), |frame| {
+                        (frame.base as usize, frame.ref_base as usize)
+                    });
                     ip = frame.return_ip as usize;
                     continue;
                 }
