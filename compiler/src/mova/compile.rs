@@ -342,6 +342,27 @@ mod tests {
     }
 
     #[test]
+    fn a_jump_to_an_unconditional_jump_goes_straight_to_its_target() {
+        // The outer loop's test jumps back to its body, whose first statement is the inner
+        // loop's `JMP` to its test: the test goes straight there (`JLTKP 5, L5`, not `L3`).
+        assert_eq!(
+            code("var a = 0;\nvar b = 0;\nwhile a < 5 {\n    while b < a { b++; }\n    a++;\n}"),
+            [
+                Instr::Put(0),
+                Instr::Put(0),
+                Instr::Jmp(6),
+                Instr::Jmp(2),
+                Instr::Add(1),
+                Instr::Dup,
+                Instr::JltLP(0, -2),
+                Instr::AddKTo(0, 1),
+                Instr::Load(0),
+                Instr::JltKP(5, -4),
+            ]
+        );
+    }
+
+    #[test]
     fn slot_forms_of_updates_comparisons_and_element_access() {
         // A variable below the top updated by a constant, in its slot.
         assert_eq!(
