@@ -372,10 +372,15 @@ pub fn new_token() -> io::Result<String> {
     ))
 }
 
-/// `N` bytes from the system's random source.
+/// `N` bytes from the system's random source: the kernel's `getrandom(2)` on Linux, one system
+/// call with no file to open (`/dev/urandom` where the call is missing), waiting only while the
+/// kernel's pool is not yet seeded at boot.
 pub fn random_bytes<const N: usize>() -> io::Result<[u8; N]> {
     let mut bytes = [0u8; N];
-    fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    getrandom::getrandom(&mut bytes).map_err(|error| match error.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::other(error.to_string()),
+    })?;
     Ok(bytes)
 }
 
