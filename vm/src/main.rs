@@ -264,19 +264,25 @@ fn main() -> ExitCode {
         board,
     )
     .with_heap_limit(heap.max_heap);
-    match session.run() {
-        (End::Halted, _) => ExitCode::from(exit::HALTED),
-        (End::Stopped(reason), _) => {
+    let (end, vm) = session.run();
+    let code = match end {
+        End::Halted | End::Orphaned => ExitCode::from(exit::HALTED),
+        End::Stopped(reason) => {
             report!("mova[{}]: stopped: {reason}", std::process::id());
             ExitCode::from(exit::HALTED)
         }
-        (End::Orphaned, _) => ExitCode::from(exit::HALTED),
-        (End::Signal(number), _) => {
+        End::Signal(number) => {
             let number = u8::try_from(number).unwrap_or(0);
             ExitCode::from(exit::SIGNAL_BASE.saturating_add(number))
         }
-        (End::Trapped(trap), vm) => trap_exit(vm.as_ref(), &trap, cli.color),
-    }
+        End::Trapped(trap) => trap_exit(vm.as_ref(), &trap, cli.color),
+    };
+    // The VM's memory (its stacks, its heap) goes back with the process, output written and
+    // nothing else to release: freeing it first would only cost a munmap per large block, each a
+    // TLB shootdown across the CPUs while the control thread exists. The record is still removed
+    // (its guard drops below).
+    std::mem::forget(vm);
+    code
 }
 
 /// Loads the program and, with `--restore`, the state to start from. `None` for a blank VM.
