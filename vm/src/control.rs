@@ -35,7 +35,7 @@ use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
@@ -263,6 +263,8 @@ impl Acceptor {
             refuse(stream, peer, TOO_MANY, tls);
             return;
         }
+        // Before the connection can ask anything: the session publishes snapshots from now on.
+        self.board.watch();
         if !self.pacing {
             let pacer = Arc::clone(&self.board);
             let spawned = thread::Builder::new()
@@ -439,6 +441,9 @@ fn timed_out(error: &FrameError) -> bool {
 #[derive(Debug)]
 pub struct Board {
     interrupt: Interrupt,
+    /// Whether a client ever connected: until then nobody can read a snapshot, and the session
+    /// publishes none (making one hashes the program, which a VM that nobody watches never needs).
+    watched: AtomicBool,
     posted: Mutex<Posted>,
     /// Signalled when a snapshot is published.
     refreshed: Condvar,
@@ -487,6 +492,7 @@ impl Board {
         let now = Instant::now();
         Board {
             interrupt,
+            watched: AtomicBool::new(false),
             posted: Mutex::new(Posted {
                 snapshot: None,
                 at: now,
@@ -504,6 +510,18 @@ impl Board {
             }),
             paced: Condvar::new(),
         }
+    }
+
+    /// The control thread: a client connected, so from now on the session publishes its
+    /// snapshots. Until the first one is published, a connection's `Info` goes to the session,
+    /// which answers it and publishes.
+    pub fn watch(&self) {
+        self.watched.store(true, Ordering::SeqCst);
+    }
+
+    /// The session: whether a client ever connected, and snapshots are worth publishing.
+    pub fn watched(&self) -> bool {
+        self.watched.load(Ordering::SeqCst)
     }
 
     /// The session: publishes what `Info` says now; `running` if the program runs on from here.
@@ -812,6 +830,7 @@ mod tests {
     fn board() -> (Arc<Board>, Interrupt, Snapshot) {
         let interrupt = Interrupt::new();
         let board = Arc::new(Board::new(interrupt.clone()));
+        board.watch();
         let pacer = Arc::clone(&board);
         // The pacer waits on the board for ever; the thread ends with the test process.
         thread::spawn(move || pacer.pace());
