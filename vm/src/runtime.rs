@@ -167,16 +167,26 @@ pub fn private_dir(path: PathBuf) -> Result<PathBuf, RuntimeError> {
         path: path.clone(),
         source,
     };
-    match fs::DirBuilder::new()
-        .mode(0o700)
-        .recursive(true)
-        .create(&path)
-    {
-        Ok(()) => {}
-        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+    // Looked at first: a directory that is already there (every start but the first) costs one
+    // system call, not a `mkdir` that fails and a `stat` besides. Whatever is found or made is
+    // checked below, without following a symbolic link.
+    let meta = match fs::symlink_metadata(&path) {
+        Ok(meta) => meta,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            match fs::DirBuilder::new()
+                .mode(0o700)
+                .recursive(true)
+                .create(&path)
+            {
+                Ok(()) => {}
+                // Made by another process meanwhile: checked as any other.
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(error) => return Err(io_error(error)),
+            }
+            fs::symlink_metadata(&path).map_err(io_error)?
+        }
         Err(error) => return Err(io_error(error)),
-    }
-    let meta = fs::symlink_metadata(&path).map_err(io_error)?;
+    };
     let uid = getuid();
     let mode = meta.permissions().mode() & 0o777;
     if !meta.is_dir() || Uid::from_raw(meta.uid()) != uid || mode & 0o077 != 0 {
@@ -204,19 +214,24 @@ impl Record {
             source,
         };
         let temp = dir.join(format!(".{}.json.tmp", self.pid));
-        // A stale temporary file of this pid (a VM killed while writing) goes first; the new one
-        // is created afresh, so whatever lies there (a FIFO, a symbolic link) is neither opened
-        // nor followed.
-        match fs::remove_file(&temp) {
-            Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(io_error(error)),
-            Ok(()) | Err(_) => {}
+        // The temporary file is created afresh (`O_EXCL`), so whatever lies at its name (a FIFO,
+        // a symbolic link) is neither opened nor followed. A stale one of this pid (a VM killed
+        // while writing) is removed, and the file created again.
+        let create = || {
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&temp)
+        };
+        let mut file = match create() {
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
+                fs::remove_file(&temp).map_err(io_error)?;
+                create()
+            }
+            created => created,
         }
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temp)
-            .map_err(io_error)?;
+        .map_err(io_error)?;
         file.write_all(self.to_json().as_bytes())
             .map_err(io_error)?;
         fs::rename(&temp, &path).map_err(io_error)?;
@@ -588,6 +603,32 @@ mod tests {
         let path = dir.path().to_owned();
         bounded(move || record(me).write(&path)).unwrap();
         assert_eq!(Record::read(dir.path(), me), Some(record(me)));
+    }
+
+    #[test]
+    fn a_private_dir_is_made_or_checked_and_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        // Made, with its parents, private.
+        let made = private_dir(dir.path().join("a/b")).unwrap();
+        assert_eq!(
+            fs::metadata(&made).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        // There already: checked, not made again.
+        assert_eq!(private_dir(made.clone()).unwrap(), made);
+        // Open to others, a symbolic link to a private directory, a file: refused.
+        fs::set_permissions(dir.path().join("a"), fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(matches!(
+            private_dir(dir.path().join("a")),
+            Err(RuntimeError::NotPrivate { mode: 0o755, .. })
+        ));
+        std::os::unix::fs::symlink(&made, dir.path().join("link")).unwrap();
+        assert!(matches!(
+            private_dir(dir.path().join("link")),
+            Err(RuntimeError::NotPrivate { .. })
+        ));
+        fs::write(dir.path().join("file"), "").unwrap();
+        assert!(private_dir(dir.path().join("file")).is_err());
     }
 
     #[test]
