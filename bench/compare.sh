@@ -3,12 +3,13 @@
 #
 #     bash bench/compare.sh [--runs N] [--quick] [--only NAME[,NAME...]] [--no-doc]
 #
-# Builds the release binaries, installs missing peers when it can (apt-get as root, or sudo -n),
-# checks that every implementation of each program in bench/programs/ prints exactly the same
-# bytes (measuring each one's peak memory on that run), then times them interleaved (round-robin,
-# N rounds, median per implementation), measures start-up and compile speed, prints Markdown
-# tables and writes them into docs/performance.md between its markers. Nothing here is asserted:
-# these are measurements. See docs/performance.md.
+# Builds the release binaries, installs missing peers and tools when it can (apt-get as root, or
+# sudo -n; hyperfine also through `cargo install`), checks that every implementation of each
+# program in bench/programs/ prints exactly the same bytes (measuring each one's peak memory on
+# that run), then times them interleaved (round-robin, N rounds, median per implementation),
+# measures start-up (hyperfine) and compile speed and memory, prints Markdown tables ending in a
+# summary of the ratios and the targets they meet, and writes them into docs/performance.md between
+# its markers. Nothing here is asserted: these are measurements. See docs/performance.md.
 set -euo pipefail
 export LC_ALL=C
 # Settings that would change how fast a peer runs: each runs as it does by default (for instance
@@ -22,13 +23,15 @@ cd "$ROOT"
 DOC=docs/performance.md
 START_MARKER='<!-- bench/compare.sh: start -->'
 END_MARKER='<!-- bench/compare.sh: end -->'
+# The benchmarks in table order; a program in bench/programs/ missing from this list is added after
+# them (see below), so that every benchmark there is run.
 PROGRAMS=(count nested collatz print fib sieve strings sort)
 EXTRAS=(startup compile)
 # Implementations, in table order. `lua` is Lua 5.4, `luajit-joff` LuaJIT's interpreter.
 IMPLS=(mova lua luajit-joff luajit python)
 declare -A TITLE=([mova]="Mova" [lua]="Lua 5.4" [luajit-joff]="LuaJIT -joff" [luajit]="LuaJIT"
     [python]="Python 3")
-STARTUP_RUNS=50
+STARTUP_RUNS=200
 STARTUP_WARMUP=5
 COMPILE_RUNS=5
 COMPILE_LINES=200000
@@ -42,8 +45,8 @@ usage: bash bench/compare.sh [--runs N] [--quick] [--only NAME[,NAME...]] [--no-
   --runs N     timed rounds per program (default 5); each round runs every implementation once
   --quick      one round (the same as --runs 1)
   --only NAME  run only these benchmarks: count, nested, collatz, print, fib, sieve, strings,
-               sort, startup, compile (comma-separated or repeated); docs/performance.md is then
-               left as it is
+               sort (and any other program in bench/programs/), startup, compile
+               (comma-separated or repeated); docs/performance.md is then left as it is
   --no-doc     print the tables without writing them into docs/performance.md
 EOF
 }
@@ -56,6 +59,11 @@ die() {
 log() {
     printf '%s\n' "$*" >&2
 }
+
+for source in "$ROOT"/bench/programs/*.mova; do
+    name=$(basename "$source" .mova)
+    case " ${PROGRAMS[*]} " in *" $name "*) ;; *) PROGRAMS+=("$name") ;; esac
+done
 
 # ---------------------------------------------------------------------------------------------
 # Options.
@@ -272,8 +280,24 @@ sys.exit(status if status >= 0 else 128 - status)' "$rss" "$@" >"$output" ;;
     esac
 }
 
+# hyperfine measures start-up: from the `hyperfine` package, else built with `cargo install`, else
+# (reported) a loop in bash.
+usable_hyperfine() { command -v hyperfine >/dev/null && hyperfine --help 2>&1 | grep -q -- '--shell'; }
 HYPERFINE=0
-if command -v hyperfine >/dev/null && hyperfine --help 2>&1 | grep -q -- '--shell'; then
+if selected startup && ! usable_hyperfine; then
+    if install_packages hyperfine && usable_hyperfine; then
+        log "installed hyperfine with apt-get"
+    else
+        CARGO_BIN=${CARGO_HOME:-$HOME/.cargo}/bin
+        log "installing hyperfine with cargo install hyperfine --locked (a minute or two)..."
+        if cargo install hyperfine --locked >"$WORK/cargo-install.log" 2>&1; then
+            case ":$PATH:" in *":$CARGO_BIN:"*) ;; *) PATH=$CARGO_BIN:$PATH ;; esac
+        fi
+        usable_hyperfine ||
+            note "hyperfine is not installed and could not be installed (neither apt-get nor \`cargo install hyperfine --locked\` worked): start-up is timed by a loop in bash."
+    fi
+fi
+if usable_hyperfine; then
     HYPERFINE=1
     VERSION[hyperfine]=$(hyperfine --version 2>&1)
 fi
@@ -456,6 +480,7 @@ generate_big() {
 }
 
 declare -A COMPILE=()
+declare -A CMEMORY=()  # tool -> peak resident set size in KiB, or n/a
 if selected compile; then
     log "generating the big programs..."
     generate_big
@@ -473,6 +498,20 @@ if selected compile; then
     fi
     COMPILE[movac]=n/a
     COMPILE[luac]=n/a
+    # Peak memory, on one run each of their own.
+    CMEMORY[movac]=n/a
+    CMEMORY[luac]=n/a
+    run_measured /dev/null "$WORK/movac.rss" "$MOVAC" "$WORK/big.mova" -o "$WORK/big.mvb" ||
+        die "movac could not compile the big program"
+    CMEMORY[movac]=$(tail -n 1 "$WORK/movac.rss")
+    if have luac; then
+        run_measured /dev/null "$WORK/luac.rss" luac5.4 -p "$WORK/big.lua" ||
+            die "luac5.4 -p failed on the big program"
+        CMEMORY[luac]=$(tail -n 1 "$WORK/luac.rss")
+    fi
+    for tool in movac luac; do
+        [[ ${CMEMORY[$tool]} =~ ^[0-9]+$ ]] || CMEMORY[$tool]=n/a
+    done
     declare -A CSAMPLES=()
     for ((round = 0; round < COMPILE_RUNS; round++)); do
         log "timing compile: round $((round + 1))/$COMPILE_RUNS"
@@ -563,15 +602,79 @@ report() {
     if selected compile; then
         printf '\nCompile: median wall-clock seconds of %s runs on a generated program of %s lines (%s of `.mova`, %s of `.lua`, the same structure):\n\n' \
             "$COMPILE_RUNS" "$BIG_LINES" "$BIG_BYTES_MOVA" "$BIG_BYTES_LUA"
-        printf '| Compile | `movac big.mova -o big.mvb` | `luac5.4 -p big.lua` | movac / luac5.4 -p |\n'
-        printf '|---|---:|---:|---:|\n'
-        printf '| %s lines | %s | %s | %s |\n' "$BIG_LINES" "$(fmt "${COMPILE[movac]}")" \
-            "$(fmt "${COMPILE[luac]}")" "$(ratio "${COMPILE[movac]}" "${COMPILE[luac]}")"
+        printf '| Compile | `movac big.mova -o big.mvb` | `luac5.4 -p big.lua` | movac / luac5.4 -p | movac peak MB | luac5.4 -p peak MB |\n'
+        printf '|---|---:|---:|---:|---:|---:|\n'
+        printf '| %s lines | %s | %s | %s | %s | %s |\n' "$BIG_LINES" "$(fmt "${COMPILE[movac]}")" \
+            "$(fmt "${COMPILE[luac]}")" "$(ratio "${COMPILE[movac]}" "${COMPILE[luac]}")" \
+            "$(fmt_kib "${CMEMORY[movac]}")" "$(fmt_kib "${CMEMORY[luac]}")"
+        printf '\n(Peak memory: the maximum resident set size of one more run of each, by %s.)\n' "$MEMORY_METHOD"
     fi
+    summary
     if ((${#NOTES[@]} > 0)); then
         printf '\n'
         printf -- '- %s\n' "${NOTES[@]}"
     fi
+}
+
+# Whether ratio $1 (a number, or n/a) is at most $2: yes, no, or n/a.
+at_most() {
+    [[ $1 == n/a ]] && { printf 'n/a'; return; }
+    awk -v r="$1" -v limit="$2" 'BEGIN { print (r <= limit) ? "yes" : "no" }'
+}
+
+# The verdict on a target from the verdicts of its parts: yes if all are, no if any is not, n/a
+# if none was measured (or some were not and the rest are yes).
+verdict() {
+    local v seen_yes=0 seen_na=0
+    for v in "$@"; do
+        case $v in no) printf 'no'; return ;; yes) seen_yes=1 ;; *) seen_na=1 ;; esac
+    done
+    if ((seen_yes && !seen_na)); then printf 'yes'; else printf 'n/a'; fi
+}
+
+# shellcheck disable=SC2016 # backticks in the Markdown
+summary() {
+    local prog parts=() lua_parts=() jit_parts=() lua_ok=() jit_ok=() r line
+    for prog in "${PROGRAMS[@]}"; do
+        selected "$prog" || continue
+        r=$(ratio "${RESULT[$prog,mova]}" "${RESULT[$prog,lua]}")
+        lua_parts+=("$prog $r")
+        lua_ok+=("$(at_most "$r" 1)")
+        r=$(ratio "${RESULT[$prog,mova]}" "${RESULT[$prog,luajit-joff]}")
+        jit_parts+=("$prog $r")
+        [[ $prog == count || $prog == nested ]] && jit_ok+=("$(at_most "$r" 1)")
+    done
+    local IFS=,
+    ((${#lua_parts[@]} > 0)) && parts+=("Mova / Lua 5.4: ${lua_parts[*]}")
+    ((${#jit_parts[@]} > 0)) && parts+=("Mova / LuaJIT -joff: ${jit_parts[*]}")
+    unset IFS
+    local compile_ratio=n/a compile_mb=n/a startup_ratio=n/a
+    if selected compile; then
+        compile_ratio=$(ratio "${COMPILE[movac]}" "${COMPILE[luac]}")
+        compile_mb=$(fmt_kib "${CMEMORY[movac]}")
+        parts+=("movac / luac5.4 -p: $compile_ratio (movac peak $compile_mb MB)")
+    fi
+    if selected startup; then
+        startup_ratio=$(ratio "${STARTUP[mova]}" "${STARTUP[lua]}")
+        parts+=("start-up Mova / lua5.4 -e '': $startup_ratio")
+    fi
+    ((${#parts[@]} > 0)) || return 0
+    line=$(printf '%s; ' "${parts[@]}")
+    printf '\n**Summary** (ratios of medians; below 1 Mova is faster): %s.\n' "${line%; }" |
+        sed 's/,\([^ ]\)/, \1/g'
+    local mem_ok=n/a
+    [[ $compile_mb != n/a ]] && mem_ok=$(awk -v kib="${CMEMORY[movac]}" 'BEGIN { print (kib * 1024 / 1e6 < 100) ? "yes" : "no" }')
+    printf '\n| Target (DESIGN §12) | Met |\n|---|---|\n'
+    ((${#lua_ok[@]} > 0)) &&
+        printf '| every benchmark ≤ Lua 5.4 | %s |\n' "$(verdict "${lua_ok[@]}")"
+    ((${#jit_ok[@]} > 0)) &&
+        printf '| ≤ LuaJIT -joff on the loops (count, nested) | %s |\n' "$(verdict "${jit_ok[@]}")"
+    selected compile &&
+        printf '| compiler ≤ 2× luac5.4 -p and < 100 MB | %s |\n' \
+            "$(verdict "$(at_most "$compile_ratio" 2)" "$mem_ok")"
+    selected startup &&
+        printf "| start-up ≤ 1.1× lua5.4 -e '' | %s |\n" "$(at_most "$startup_ratio" 1.1)"
+    return 0
 }
 
 report >"$WORK/report.md"

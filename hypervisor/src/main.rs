@@ -21,7 +21,8 @@ const USAGE: u8 = 2;
     name = "movahv",
     version,
     after_help = "VMs are found through their runtime records in $MOVA_RUNTIME_DIR, else \
-                  $XDG_RUNTIME_DIR/mova, else a per-user directory in the temp dir.\n\
+                  $XDG_RUNTIME_DIR/mova, else a per-user directory in /dev/shm or the temp \
+                  dir.\n\
                   Exit status: 0 on success, also when the reader of the output goes away \
                   (`movahv ps | head -1`); 1 when a command fails or its output cannot be \
                   written; 2 on a usage error."

@@ -410,7 +410,7 @@ pub(crate) fn check_end<P>(bytes: &[u8], crc_at: usize, part: P) -> Result<(), C
             extra: bytes.len() - end,
         });
     }
-    let computed = crc32fast::hash(bytes.get(..crc_at).unwrap_or(bytes));
+    let computed = crc32(bytes.get(..crc_at).unwrap_or(bytes));
     if stored != computed {
         return Err(ContainerError::ChecksumMismatch { stored, computed });
     }
@@ -430,13 +430,81 @@ pub(crate) fn write_header(out: &mut Vec<u8>, format: &Format, version: u16, min
 
 /// Ends an output with the CRC-32 of every byte before it.
 pub(crate) fn seal(out: &mut Vec<u8>) {
-    let checksum = crc32fast::hash(out);
+    let checksum = crc32(out);
     out.extend_from_slice(&checksum.to_be_bytes());
+}
+
+/// Inputs shorter than this are checksummed a byte at a time (a few microseconds at most) rather
+/// than by `crc32fast`, whose first call asks the CPU which instructions it has: `cpuid`, which a
+/// virtual machine traps, costs 30–50 µs on the machine of docs/performance.md — more than all of
+/// the rest of loading a small `.mvb`. Large inputs (images, big programs) still get the SIMD path.
+const SMALL_CRC_INPUT: usize = 4096;
+
+/// The CRC-32 (IEEE 802.3, the one of zlib and PNG, as `crc32fast` computes it) of `bytes`.
+pub(crate) fn crc32(bytes: &[u8]) -> u32 {
+    if bytes.len() >= SMALL_CRC_INPUT {
+        return crc32fast::hash(bytes);
+    }
+    !bytes.iter().fold(!0u32, |crc, &byte| {
+        // The low byte of the register and the input byte pick the entry: a byte always has one
+        // of the 256.
+        let entry = CRC_TABLE
+            .get(usize::from(crc.to_le_bytes()[0] ^ byte))
+            .copied()
+            .unwrap_or_default();
+        (crc >> 8) ^ entry
+    })
+}
+
+/// The byte-at-a-time table of the reflected polynomial 0xEDB88320.
+static CRC_TABLE: [u32; 256] = crc_table();
+
+// `n` runs over the table's indexes only.
+#[allow(clippy::indexing_slicing)]
+const fn crc_table() -> [u32; 256] {
+    let mut table = [0u32; 256];
+    let mut n = 0;
+    while n < 256 {
+        let mut crc = n as u32;
+        let mut bit = 0;
+        while bit < 8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+            bit += 1;
+        }
+        table[n] = crc;
+        n += 1;
+    }
+    table
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::indexing_slicing)]
+
+    #[test]
+    fn the_small_input_crc_is_crc32fast_s() {
+        // Pseudo-random bytes (a linear congruential generator), every length around the switch.
+        let mut state = 12_345u32;
+        let bytes: Vec<u8> = (0..SMALL_CRC_INPUT + 64)
+            .map(|_| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (state >> 16) as u8
+            })
+            .collect();
+        for len in (0..200).chain(SMALL_CRC_INPUT - 64..=SMALL_CRC_INPUT + 64) {
+            assert_eq!(
+                super::crc32(&bytes[..len]),
+                crc32fast::hash(&bytes[..len]),
+                "{len} bytes"
+            );
+        }
+        // The check value of CRC-32/ISO-HDLC.
+        assert_eq!(super::crc32(b"123456789"), 0xCBF4_3926);
+    }
 
     use super::*;
 

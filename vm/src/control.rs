@@ -1,6 +1,9 @@
-//! The control channel's listener: a thread that accepts clients on a TCP socket, makes each prove
-//! it holds the VM's token, then forwards its requests to the interpreter's thread
-//! ([`session`](crate::session)) and writes back the answers.
+//! The control channel: a thread that accepts clients on a TCP socket, makes each prove it holds
+//! the VM's token, then forwards its requests to the interpreter's thread
+//! ([`session`](crate::session)) and writes back the answers. The same thread watches the signals
+//! that stop the VM ([`SignalWatch`]), polling the listening socket and the signal pipe together:
+//! a VM starts one thread beside the interpreter's, and the others (one per connection, and the
+//! pacer) only once a client connects.
 //!
 //! A client that fails the handshake, sends a malformed or oversized frame, or stalls past a
 //! timeout is logged on standard error and dropped; the program keeps running.
@@ -21,11 +24,18 @@ use crate::interrupt::Interrupt;
 use crate::protocol::{FrameError, MAX_FRAME, MAX_HELLO_FRAME, Request, Response};
 use crate::session::Snapshot;
 use crate::tls::Stream;
+use nix::errno::Errno;
+use nix::libc::c_int;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use rustls::ServerConfig;
+use signal_hook::iterator::backend::SignalDelivery;
+use signal_hook::iterator::exfiltrator::SignalOnly;
 use std::collections::VecDeque;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
@@ -91,9 +101,54 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::bind(addr)
 }
 
-/// Starts accepting clients on `listener`, speaking TLS with `tls` when given; each request goes
-/// to `events`, and `board` says when a running VM may be interrupted to serve it and holds the
-/// snapshot `Info` is answered from. A client silent for `idle_timeout` is dropped.
+/// The signals the control thread watches beside the listener, and what it does with each: the
+/// signal handlers only write a byte to a socket pair (see `signal_hook`'s self-pipe), and the
+/// control thread, which polls that socket and the listener together, calls `on_signal` with the
+/// numbers that arrived.
+pub struct SignalWatch {
+    delivery: SignalDelivery<UnixStream, SignalOnly>,
+    on_signal: Box<dyn FnMut(c_int) + Send>,
+}
+
+impl std::fmt::Debug for SignalWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignalWatch")
+            .field("pipe", self.delivery.get_read())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SignalWatch {
+    /// Installs handlers for `signals` at once: a signal that arrives before the control thread
+    /// polls waits in the pipe. `on_signal` runs on the control thread, never in a handler.
+    pub fn new(
+        signals: &[c_int],
+        on_signal: impl FnMut(c_int) + Send + 'static,
+    ) -> io::Result<SignalWatch> {
+        let (read, write) = UnixStream::pair()?;
+        let delivery = SignalDelivery::with_pipe(read, write, SignalOnly, signals)?;
+        Ok(SignalWatch {
+            delivery,
+            on_signal: Box::new(on_signal),
+        })
+    }
+
+    /// Hands every signal that arrived since the last call to `on_signal`; never blocks.
+    fn deliver(&mut self) {
+        for number in self.delivery.pending() {
+            (self.on_signal)(number);
+        }
+    }
+}
+
+/// Starts the control thread: it accepts clients on `listener`, speaking TLS with `tls` when given,
+/// and watches `signals`. Each request goes to `events`, and `board` says when a running VM may be
+/// interrupted to serve it and holds the snapshot `Info` is answered from. A client silent for
+/// `idle_timeout` is dropped.
+///
+/// One thread does both jobs, polling the listening socket and the signal pipe together, so that a
+/// VM starts only one thread beside the interpreter's; the pacer ([`Board`]) starts with the first
+/// connection, since until a client connects there is nothing to pace.
 pub fn spawn(
     listener: TcpListener,
     token: Vec<u8>,
@@ -101,64 +156,155 @@ pub fn spawn(
     events: Sender<Event>,
     board: Arc<Board>,
     idle_timeout: Duration,
+    mut signals: SignalWatch,
 ) -> io::Result<()> {
-    let token = Arc::new(token);
-    let slots = Arc::new(Slots::default());
-    let pacer = Arc::clone(&board);
-    thread::Builder::new()
-        .name("control-pacer".into())
-        .spawn(move || pacer.pace())?;
+    // Accepting only when the poll says a connection waits, and never blocking in accept: a
+    // connection that is gone by then must not keep the thread from the signals.
+    listener.set_nonblocking(true)?;
+    let mut acceptor = Acceptor {
+        next_id: 0,
+        pacing: false,
+        idle_timeout,
+        token: Arc::new(token),
+        tls,
+        events,
+        board,
+        slots: Arc::new(Slots::default()),
+    };
     thread::Builder::new()
         .name("control".into())
         .spawn(move || {
-            let mut next_id: ConnId = 0;
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let accepted = Instant::now();
-                next_id += 1;
-                let peer = stream
-                    .peer_addr()
-                    .map_or_else(|_| String::from("unknown peer"), |addr| addr.to_string());
-                if slots.clients.load(Ordering::SeqCst) >= MAX_CLIENTS {
-                    refuse(stream, &peer, TOO_MANY, tls.is_some());
-                    continue;
-                }
-                // A hello that is there in full is checked at once, however many handshakes wait:
-                // only a connection still waiting for bytes can be displaced.
-                let waiting = !hello_arrived(&stream, tls.is_some());
-                if waiting && let Err(error) = slots.begin_handshake(next_id, &stream) {
-                    refuse(
-                        stream,
-                        &peer,
-                        &format!("cannot serve it: {error}"),
-                        tls.is_some(),
-                    );
-                    continue;
-                }
-                let connection = Connection {
-                    id: next_id,
-                    accepted,
-                    displaceable: waiting,
-                    idle_timeout,
-                    peer: peer.clone(),
-                    token: Arc::clone(&token),
-                    events: events.clone(),
-                    board: Arc::clone(&board),
-                    slots: Arc::clone(&slots),
-                    tls: tls.clone(),
-                };
-                let spawned = thread::Builder::new()
-                    .name(format!("control-{next_id}"))
-                    .spawn(move || connection.serve(stream));
-                if spawned.is_err() {
-                    if waiting {
-                        slots.end_handshake(next_id);
+            loop {
+                let (connections, signalled) = match wait(&listener, &signals) {
+                    Ok(ready) => ready,
+                    Err(Errno::EINTR) => continue,
+                    Err(_) => {
+                        // Polling two valid descriptors fails only if the kernel is short of
+                        // memory: wait a little rather than spin, then try again.
+                        thread::sleep(RETRY_PAUSE);
+                        continue;
                     }
-                    log(&peer, "refused: cannot start a thread for it");
+                };
+                if signalled {
+                    signals.deliver();
+                }
+                if connections {
+                    acceptor.accept_waiting(&listener);
                 }
             }
         })?;
     Ok(())
+}
+
+/// How long the control thread waits before polling again after the system refused it something
+/// (a descriptor for a new connection, say), so that it never spins.
+const RETRY_PAUSE: Duration = Duration::from_millis(10);
+
+/// Waits until a connection waits on `listener` or a signal arrived: (connections, signals).
+fn wait(listener: &TcpListener, signals: &SignalWatch) -> Result<(bool, bool), Errno> {
+    let mut fds = [
+        PollFd::new(listener.as_fd(), PollFlags::POLLIN),
+        PollFd::new(signals.delivery.get_read().as_fd(), PollFlags::POLLIN),
+    ];
+    poll(&mut fds, PollTimeout::NONE)?;
+    let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|events| !events.is_empty());
+    Ok((ready(&fds[0]), ready(&fds[1])))
+}
+
+/// The control thread's side of accepting: what each new connection is given.
+struct Acceptor {
+    next_id: ConnId,
+    /// Whether the pacer thread runs.
+    pacing: bool,
+    idle_timeout: Duration,
+    token: Arc<Vec<u8>>,
+    tls: Option<Arc<ServerConfig>>,
+    events: Sender<Event>,
+    board: Arc<Board>,
+    slots: Arc<Slots>,
+}
+
+impl Acceptor {
+    /// Accepts every connection waiting on the (non-blocking) `listener`.
+    fn accept_waiting(&mut self, listener: &TcpListener) {
+        loop {
+            match listener.accept() {
+                Ok((stream, peer)) => self.admit(stream, &peer.to_string()),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) => {}
+                Err(_) => {
+                    // Out of descriptors or memory: the connection waits in the backlog until
+                    // the system has some again.
+                    thread::sleep(RETRY_PAUSE);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Takes a just-accepted connection: refuses it if every client's place is taken, else gives
+    /// it a thread of its own.
+    fn admit(&mut self, stream: TcpStream, peer: &str) {
+        let accepted = Instant::now();
+        self.next_id += 1;
+        let id = self.next_id;
+        let tls = self.tls.is_some();
+        // Accepted from a non-blocking listener, the connection blocks as a fresh socket does
+        // (Linux does not pass the flag on); said again here so that its thread's reads wait.
+        if let Err(error) = stream.set_nonblocking(false) {
+            log(peer, &format!("refused: cannot serve it: {error}"));
+            return;
+        }
+        if self.slots.clients.load(Ordering::SeqCst) >= MAX_CLIENTS {
+            refuse(stream, peer, TOO_MANY, tls);
+            return;
+        }
+        // Before the connection can ask anything: the session publishes snapshots from now on.
+        self.board.watch();
+        if !self.pacing {
+            let pacer = Arc::clone(&self.board);
+            let spawned = thread::Builder::new()
+                .name("control-pacer".into())
+                .spawn(move || pacer.pace());
+            if spawned.is_err() {
+                log(peer, "refused: cannot start the pacer's thread");
+                return;
+            }
+            self.pacing = true;
+        }
+        // A hello that is there in full is checked at once, however many handshakes wait: only a
+        // connection still waiting for bytes can be displaced.
+        let waiting = !hello_arrived(&stream, tls);
+        if waiting && let Err(error) = self.slots.begin_handshake(id, &stream) {
+            refuse(stream, peer, &format!("cannot serve it: {error}"), tls);
+            return;
+        }
+        let connection = Connection {
+            id,
+            accepted,
+            displaceable: waiting,
+            idle_timeout: self.idle_timeout,
+            peer: peer.to_owned(),
+            token: Arc::clone(&self.token),
+            events: self.events.clone(),
+            board: Arc::clone(&self.board),
+            slots: Arc::clone(&self.slots),
+            tls: self.tls.clone(),
+        };
+        let spawned = thread::Builder::new()
+            .name(format!("control-{id}"))
+            .spawn(move || connection.serve(stream));
+        if spawned.is_err() {
+            if waiting {
+                self.slots.end_handshake(id);
+            }
+            log(peer, "refused: cannot start a thread for it");
+        }
+    }
 }
 
 /// Why a client is refused when every authenticated client's place is taken.
@@ -295,6 +441,9 @@ fn timed_out(error: &FrameError) -> bool {
 #[derive(Debug)]
 pub struct Board {
     interrupt: Interrupt,
+    /// Whether a client ever connected: until then nobody can read a snapshot, and the session
+    /// publishes none (making one hashes the program, which a VM that nobody watches never needs).
+    watched: AtomicBool,
     posted: Mutex<Posted>,
     /// Signalled when a snapshot is published.
     refreshed: Condvar,
@@ -343,6 +492,7 @@ impl Board {
         let now = Instant::now();
         Board {
             interrupt,
+            watched: AtomicBool::new(false),
             posted: Mutex::new(Posted {
                 snapshot: None,
                 at: now,
@@ -360,6 +510,18 @@ impl Board {
             }),
             paced: Condvar::new(),
         }
+    }
+
+    /// The control thread: a client connected, so from now on the session publishes its
+    /// snapshots. Until the first one is published, a connection's `Info` goes to the session,
+    /// which answers it and publishes.
+    pub fn watch(&self) {
+        self.watched.store(true, Ordering::SeqCst);
+    }
+
+    /// The session: whether a client ever connected, and snapshots are worth publishing.
+    pub fn watched(&self) -> bool {
+        self.watched.load(Ordering::SeqCst)
     }
 
     /// The session: publishes what `Info` says now; `running` if the program runs on from here.
@@ -668,6 +830,7 @@ mod tests {
     fn board() -> (Arc<Board>, Interrupt, Snapshot) {
         let interrupt = Interrupt::new();
         let board = Arc::new(Board::new(interrupt.clone()));
+        board.watch();
         let pacer = Arc::clone(&board);
         // The pacer waits on the board for ever; the thread ends with the test process.
         thread::spawn(move || pacer.pace());
@@ -769,6 +932,49 @@ mod tests {
         thread::sleep(INFO_MAX_AGE + Duration::from_millis(20));
         assert!(board.snapshot().is_some());
         assert!(!requested_within(&interrupt, Duration::from_millis(50)));
+    }
+
+    #[test]
+    fn one_thread_accepts_clients_and_delivers_signals_however_they_interleave() {
+        use nix::sys::signal::{Signal, raise};
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (signalled_tx, signalled) = mpsc::channel();
+        // SIGUSR1: no other test of this process uses it.
+        let watch = SignalWatch::new(&[Signal::SIGUSR1 as c_int], move |number| {
+            let _ = signalled_tx.send(number);
+        })
+        .unwrap();
+        // Raised before the thread starts: it waits in the pipe.
+        raise(Signal::SIGUSR1).unwrap();
+        let (events, _receiver) = mpsc::channel();
+        let (board, _, _) = board();
+        spawn(
+            listener,
+            vec![7; 32],
+            None,
+            events,
+            board,
+            Duration::from_secs(5),
+            watch,
+        )
+        .unwrap();
+        let within = Duration::from_secs(5);
+        assert_eq!(signalled.recv_timeout(within), Ok(Signal::SIGUSR1 as c_int));
+
+        for _ in 0..2 {
+            // A client is served: an empty frame is refused with an Error, and the connection closed.
+            let mut client = TcpStream::connect(addr).unwrap();
+            client.set_read_timeout(Some(within)).unwrap();
+            client.write_all(&[0, 0, 0, 0]).unwrap();
+            assert!(matches!(
+                Response::read(&mut client),
+                Ok(Response::Error(_))
+            ));
+            // And a signal after it is still delivered.
+            raise(Signal::SIGUSR1).unwrap();
+            assert_eq!(signalled.recv_timeout(within), Ok(Signal::SIGUSR1 as c_int));
+        }
     }
 
     #[test]

@@ -14,7 +14,6 @@ use mova_vm::runtime::{self, Record};
 use mova_vm::session::{End, Identity, Session};
 use mova_vm::{Interrupt, Trap, TrapKind, Vm, backtrace, exit, tls};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -213,6 +212,15 @@ fn main() -> ExitCode {
         }
     };
     let fingerprint = tls.as_ref().map(|(_, fingerprint)| fingerprint.to_string());
+    // The handlers go in before the record shows where the VM is: from then on a signal stops it
+    // cleanly (its record removed), whenever it arrives.
+    let signals = match watch_signals(&interrupt, commands.clone()) {
+        Ok(signals) => signals,
+        Err(error) => {
+            report!("error: cannot install signal handlers: {error}");
+            return ExitCode::from(exit::CONTROL_FAILED);
+        }
+    };
     let _record = match publish(&identity, addr, fingerprint) {
         Ok((record, token)) => {
             let idle = std::time::Duration::from_secs(control.idle_timeout);
@@ -221,9 +229,10 @@ fn main() -> ExitCode {
                 listener,
                 token,
                 config,
-                commands.clone(),
+                commands,
                 Arc::clone(&board),
                 idle,
+                signals,
             ) {
                 report!("error: cannot start the control channel: {error}");
                 return ExitCode::from(exit::CONTROL_FAILED);
@@ -235,10 +244,6 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::CONTROL_FAILED);
         }
     };
-    if let Err(error) = watch_signals(&interrupt, commands) {
-        report!("error: cannot install signal handlers: {error}");
-        return ExitCode::from(exit::CONTROL_FAILED);
-    }
 
     if paused {
         // Nothing else shows that a VM waits, nor where a client finds it.
@@ -259,19 +264,25 @@ fn main() -> ExitCode {
         board,
     )
     .with_heap_limit(heap.max_heap);
-    match session.run() {
-        (End::Halted, _) => ExitCode::from(exit::HALTED),
-        (End::Stopped(reason), _) => {
+    let (end, vm) = session.run();
+    let code = match end {
+        End::Halted | End::Orphaned => ExitCode::from(exit::HALTED),
+        End::Stopped(reason) => {
             report!("mova[{}]: stopped: {reason}", std::process::id());
             ExitCode::from(exit::HALTED)
         }
-        (End::Orphaned, _) => ExitCode::from(exit::HALTED),
-        (End::Signal(number), _) => {
+        End::Signal(number) => {
             let number = u8::try_from(number).unwrap_or(0);
             ExitCode::from(exit::SIGNAL_BASE.saturating_add(number))
         }
-        (End::Trapped(trap), vm) => trap_exit(vm.as_ref(), &trap, cli.color),
-    }
+        End::Trapped(trap) => trap_exit(vm.as_ref(), &trap, cli.color),
+    };
+    // The VM's memory (its stacks, its heap) goes back with the process, output written and
+    // nothing else to release: freeing it first would only cost a munmap per large block, each a
+    // TLB shootdown across the CPUs while the control thread exists. The record is still removed
+    // (its guard drops below).
+    std::mem::forget(vm);
+    code
 }
 
 /// Loads the program and, with `--restore`, the state to start from. `None` for a blank VM.
@@ -497,24 +508,21 @@ fn report_trap(vm: Option<&Vm>, trap: &Trap, color: ColorChoice) {
 }
 
 /// Turns SIGINT, SIGTERM and SIGHUP into a stop at the next instruction boundary, with output
-/// flushed. A second signal ends the process at once.
-fn watch_signals(interrupt: &Interrupt, commands: Sender<Event>) -> io::Result<()> {
-    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+/// flushed. A second signal ends the process at once. The control thread watches them.
+fn watch_signals(
+    interrupt: &Interrupt,
+    commands: Sender<Event>,
+) -> io::Result<control::SignalWatch> {
     let interrupt = interrupt.clone();
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            let mut seen = false;
-            for number in signals.forever() {
-                // A second signal means the first could not stop the program in time (its output
-                // blocked on a reader that does not read, say): end it at once.
-                if seen {
-                    std::process::exit(i32::from(exit::SIGNAL_BASE) + number);
-                }
-                seen = true;
-                let _ = commands.send(Event::Signal(number));
-                interrupt.request();
-            }
-        })?;
-    Ok(())
+    let mut seen = false;
+    control::SignalWatch::new(&[SIGINT, SIGTERM, SIGHUP], move |number| {
+        // A second signal means the first could not stop the program in time (its output
+        // blocked on a reader that does not read, say): end it at once.
+        if seen {
+            std::process::exit(i32::from(exit::SIGNAL_BASE) + number);
+        }
+        seen = true;
+        let _ = commands.send(Event::Signal(number));
+        interrupt.request();
+    })
 }

@@ -283,8 +283,12 @@ impl<W: Write> Session<W> {
     }
 
     /// Publishes what `Info` says now on the board, for the connections to answer from.
+    /// Publishes the snapshot `Info` is answered from, once a client has ever connected: before
+    /// that nobody could read it (a connection that finds none asks this thread instead).
     fn publish(&self) {
-        self.board.publish(self.info(), self.runnable());
+        if self.board.watched() {
+            self.board.publish(self.info(), self.runnable());
+        }
     }
 
     /// Answers the requests still queued with why the VM is going, and waits (a bounded time)
@@ -686,6 +690,8 @@ mod tests {
         };
         let interrupt = Interrupt::new();
         let board = Arc::new(Board::new(interrupt.clone()));
+        // As once a client has connected: the session publishes its snapshots.
+        board.watch();
         Session::new(vm, paused, interrupt, events, Vec::new(), identity, board)
     }
 
@@ -1005,6 +1011,43 @@ mod tests {
         assert_eq!(info(&blank).restores, 1);
         blank.handle(Event::Disconnected(B));
         assert!(blank.running, "a committed image stays");
+    }
+
+    #[test]
+    fn nothing_is_published_until_a_client_connects_and_then_info_is_exact() {
+        let identity = Identity {
+            pid: 1,
+            addr: "127.0.0.1:1".into(),
+            program: "test".into(),
+            started_ms: 0,
+        };
+        let interrupt = Interrupt::new();
+        let board = Arc::new(Board::new(interrupt.clone()));
+        let (events, receiver) = mpsc::channel();
+        let mut session = Session::new(
+            Some(program(0)),
+            true,
+            interrupt,
+            receiver,
+            Vec::new(),
+            identity,
+            Arc::clone(&board),
+        );
+        // Nobody could read a snapshot yet: none was made (nor the program hashed).
+        assert!(board.snapshot().is_none());
+        assert!(session.program_facts.get().is_none());
+        // A client connects; its first Info, finding no snapshot, is the session's to answer.
+        board.watch();
+        drop(events);
+        let answer = command(&mut session, 7, Request::Info);
+        let Response::Info(answer) = answer else {
+            panic!("expected Info, got {answer:?}");
+        };
+        let info = VmInfo::decode(&answer).unwrap();
+        assert_eq!(info.state.name(), "paused");
+        assert!(hash(&info).is_some());
+        // And what it did is published for the next Info.
+        assert_eq!(hash(&posted(&session)), hash(&info));
     }
 
     /// What the session last published for the connections to answer `Info` from.
