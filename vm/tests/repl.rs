@@ -251,8 +251,16 @@ impl Terminal {
         self.tmux(&args);
     }
 
-    /// Types a line and presses Enter.
+    /// Types a line and presses Enter, once a prompt waits for it: keys typed while the previous
+    /// entry still runs can be lost when the line editor takes the terminal back, so a test that
+    /// typed ahead failed on a loaded machine.
     fn line(&self, text: &str) {
+        self.wait_for("a prompt waiting", |screen| {
+            let last = Terminal::lines(screen)
+                .into_iter()
+                .rfind(|line| !line.is_empty());
+            matches!(last, Some("mova>" | "..."))
+        });
         self.type_text(text);
         self.press(&["Enter"]);
     }
