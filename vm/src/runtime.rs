@@ -124,15 +124,20 @@ pub fn runtime_dir() -> Result<PathBuf, RuntimeError> {
 /// exit costs no journal writes (about 0.08 ms of a VM's start-up on an ext4 `/tmp`).
 pub const SHM_DIR: &str = "/dev/shm";
 
-/// `dir` if it can hold the per-user directory as safely as the temporary directory does: a real
-/// directory (not a symbolic link) that is sticky (so others cannot rename or remove what this
-/// user makes there) or not writable by others at all. `None` otherwise, as when it is missing.
+/// `dir` if it can hold the per-user directory as safely as the temporary directory does, and this
+/// user can make it there: a real directory (not a symbolic link) that is writable by everyone
+/// and sticky (so others cannot rename or remove what this user makes there), as `/tmp` is, or
+/// one this user owns that others cannot write. `None` otherwise — missing, open to others'
+/// renames, or someone else's that this user could not create the directory in — and the
+/// temporary directory is used.
 pub fn shared_base(dir: &Path) -> Option<PathBuf> {
     let meta = fs::symlink_metadata(dir).ok()?;
     let mode = meta.permissions().mode();
     let sticky = mode & 0o1000 != 0;
     let others_write = mode & 0o002 != 0;
-    (meta.is_dir() && (sticky || !others_write)).then(|| dir.to_owned())
+    let mine = meta.uid() == getuid().as_raw();
+    let usable = (sticky && others_write) || (mine && !others_write);
+    (meta.is_dir() && usable).then(|| dir.to_owned())
 }
 
 /// The directory of the user's lasting Mova files (the VM's TLS key and certificate, the known
@@ -652,6 +657,14 @@ mod tests {
         assert_eq!(shared_base(&dir.path().join("file")), None);
         std::os::unix::fs::symlink(dir.path().join("sticky"), dir.path().join("link")).unwrap();
         assert_eq!(shared_base(&dir.path().join("link")), None);
+        // Someone else's directory closed to others: this user could not make its own in it.
+        if getuid().is_root() {
+            let theirs = dir.path().join("theirs");
+            fs::create_dir(&theirs).unwrap();
+            fs::set_permissions(&theirs, fs::Permissions::from_mode(0o755)).unwrap();
+            nix::unistd::chown(&theirs, Some(Uid::from_raw(65534)), None).unwrap();
+            assert_eq!(shared_base(&theirs), None);
+        }
     }
 
     #[test]
