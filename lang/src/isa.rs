@@ -691,6 +691,8 @@ macro_rules! for_each_opcode {
         "Push the byte or element at index `i` of the string or array of ints in reference slot `slot` (the first operand), with `i` the value in int slot `slot` (the second); out of range traps.";
     0x56 SetL "SETL" (Slot, Slot) [1 -> 0] "v →"
         "Pop a value and write it at index `i` of the array of ints in reference slot `slot` (the first operand), with `i` the value in int slot `slot` (the second), which must lie below it; out of range traps.";
+    0x57 ConcatI "CONCATI" [1 -> 0] refs[1 -> 1] "n → | s → s+n"
+        "Pop an int and replace the string on top by a new string, it followed by the int in decimal (`TOSTR; CONCAT` without the string between).";
         }
     };
 }

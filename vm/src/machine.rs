@@ -851,7 +851,8 @@ impl Vm {
                 | Instr::FillR
                 | Instr::Remove
                 | Instr::RemoveR
-                | Instr::Cmp => {
+                | Instr::Cmp
+                | Instr::ConcatI => {
                     // Out of line: the int instructions' loop keeps its registers to itself.
                     sp = tri!(step_refs(refs, constants, *instr, stack, sp, rfp, out));
                 }
@@ -1205,6 +1206,25 @@ fn step_refs<W: Write>(
             let value = heap.insert(Object::Str(joined.into()));
             rsp -= 2;
             rpush!(value);
+        }
+        Instr::ConcatI => {
+            let n = *top!();
+            let a = *rtop!();
+            let mut digits = [0u8; DECIMAL_LEN];
+            let digits = decimal(n, &mut digits);
+            let len = tri!(string(heap, constants, a))
+                .len()
+                .checked_add(digits.len());
+            reserve!(len.and_then(|len| heap_bytes_for(Kind::Str, len)));
+            let joined = {
+                let a = tri!(string(heap, constants, a));
+                [a, digits].concat()
+            };
+            let value = heap.insert(Object::Str(joined.into()));
+            sp -= 1;
+            if let Some(top) = refs.get_mut(rsp - 1) {
+                *top = value;
+            }
         }
         Instr::ToStr => {
             let n = *top!();
@@ -1593,6 +1613,32 @@ fn append<T>(
 }
 
 /// Element `index` of `items`, or the out-of-bounds trap naming the index and the length.
+/// The longest decimal an `i64` takes: `-9223372036854775808`.
+const DECIMAL_LEN: usize = 20;
+
+/// `n` in decimal, written at the end of `buf`, without an allocation.
+fn decimal(n: i64, buf: &mut [u8; DECIMAL_LEN]) -> &[u8] {
+    let mut at = DECIMAL_LEN;
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        if let Some(digit) = buf.get_mut(at) {
+            *digit = b'0' + (rest % 10) as u8;
+        }
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        at -= 1;
+        if let Some(sign) = buf.get_mut(at) {
+            *sign = b'-';
+        }
+    }
+    buf.get(at..).unwrap_or_default()
+}
+
 /// The byte or element at `index` of the string or array of ints `value` refers to: what `GET`
 /// and `GETL` read. Out of line: the dispatch loop calls it only off its fast path.
 #[inline(never)]
@@ -2316,6 +2362,43 @@ mod tests {
             assert_eq!(vm.ip() as usize, code.len() - 1);
             assert_eq!(vm.stack(), before, "{code:?}: the stack is unchanged");
         }
+    }
+
+    #[test]
+    fn decimals_fit_every_int() {
+        for n in [0, 7, -7, 10, -10, 1009, i64::MAX, i64::MIN, i64::MIN + 1] {
+            let mut buf = [0u8; DECIMAL_LEN];
+            assert_eq!(decimal(n, &mut buf), n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn concati_appends_an_int_in_decimal_to_a_string() {
+        use Instr::*;
+        let code = vec![
+            Const(0),
+            Put(-42),
+            ConcatI,
+            PrintR,
+            Const(0),
+            Put(i64::MIN),
+            ConcatI,
+        ];
+        let mut vm = with_strings(code, &["x="], heap::DEFAULT_MAX_HEAP);
+        let mut out = Vec::new();
+        assert!(matches!(
+            vm.run(&mut out, &Interrupt::new()),
+            Outcome::Halted
+        ));
+        assert_eq!(String::from_utf8(out).unwrap(), "x=-42\n");
+        assert_eq!(vm.stack(), [0i64; 0]);
+        // An array is not a string: the trap leaves both operands in place.
+        let mut vm = with_strings(vec![NewI, Put(1), ConcatI], &[], heap::DEFAULT_MAX_HEAP);
+        assert_eq!(
+            trapped(&mut vm),
+            "trap at instruction 2 (`CONCATI`): wrong kind of value: it needs a string, the reference is to an array of ints"
+        );
+        assert_eq!(vm.stack(), [1]);
     }
 
     #[test]

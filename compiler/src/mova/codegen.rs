@@ -902,8 +902,14 @@ impl Generator {
                 for value in rest {
                     self.emit(Instr::Const(space), span);
                     self.emit(Instr::Concat, span);
-                    self.text(value);
-                    self.emit(Instr::Concat, span);
+                    if value.ty.is_ref() {
+                        self.text(value);
+                        self.emit(Instr::Concat, span);
+                    } else {
+                        // An int is appended in decimal, never made a string of its own.
+                        self.expr(View::of(value));
+                        self.emit(Instr::ConcatI, &value.span);
+                    }
                 }
                 self.emit(Instr::PrintR, span);
             }
@@ -1185,6 +1191,14 @@ impl Generator {
     /// Applies `op rhs` to the string on top of the reference stack: `+` concatenates (`CONCAT`),
     /// a comparison compares the bytes (`CMP`, -1, 0 or 1) and then that with 0.
     fn apply_ref(&mut self, op: BinOp, rhs: View<'_>, span: &Span) {
+        // `s + str(n)` appends the decimal without making it a string first.
+        if op == BinOp::Add
+            && let Some(int) = decimal_of(rhs)
+        {
+            self.expr(View::of(int));
+            self.emit(Instr::ConcatI, span);
+            return;
+        }
         self.expr(rhs);
         if op == BinOp::Add {
             self.emit(Instr::Concat, span);
@@ -1474,6 +1488,17 @@ fn thousands(n: usize) -> String {
         out.push(c);
     }
     out
+}
+
+/// The int `n` when `value` is `str(n)`.
+fn decimal_of(value: View<'_>) -> Option<&Expr> {
+    match (value.ops, &value.first.kind) {
+        ([], ExprKind::Builtin(Builtin::Str, args)) => match args.as_slice() {
+            [int] if !int.ty.is_ref() => Some(int),
+            _ => None,
+        },
+        (_, _) => None,
+    }
 }
 
 /// Whether `stmt` contains a `continue` of loop `id`.

@@ -342,6 +342,29 @@ mod tests {
     }
 
     #[test]
+    fn an_int_joins_a_string_without_a_string_of_its_own() {
+        // `s + str(n)`, `s += str(n)` and an int printed after another value are `CONCATI`.
+        assert_eq!(
+            code("var n = 4;\nvar s = \"n=\" + str(n);\ns += str(n * 2);\nprint(s, n);"),
+            [
+                Instr::Put(4),
+                Instr::Const(0),
+                Instr::Dup,
+                Instr::ConcatI,
+                Instr::Dup,
+                Instr::MulK(2),
+                Instr::ConcatI,
+                Instr::RDup,
+                Instr::Const(1),
+                Instr::Concat,
+                Instr::Dup,
+                Instr::ConcatI,
+                Instr::PrintR,
+            ]
+        );
+    }
+
+    #[test]
     fn a_jump_to_an_unconditional_jump_goes_straight_to_its_target() {
         // The outer loop's test jumps back to its body, whose first statement is the inner
         // loop's `JMP` to its test: the test goes straight there (`JLTKP 5, L5`, not `L3`).
@@ -924,8 +947,7 @@ mod tests {
                 Instr::Const(2),
                 Instr::Concat,
                 Instr::Put(1),
-                Instr::ToStr,
-                Instr::Concat,
+                Instr::ConcatI,
                 Instr::Const(2),
                 Instr::Concat,
                 Instr::NewI,
